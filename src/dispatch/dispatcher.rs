@@ -1,0 +1,507 @@
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use super::handler::{BoxHandler, Context, HandlerOutput, Job, erase};
+use crate::error::BoxError;
+use crate::event::{DedupKey, Event, EventType, Item};
+
+/// Default number of accepted events that may wait for a worker: 1024.
+pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
+/// Default number of events handled at once: 64.
+pub const DEFAULT_CONCURRENCY: usize = 64;
+
+/// The handler registry: which handlers run for which event type.
+///
+/// - [`on`](Self::on): one event type, the handler gets that type's typed payload directly.
+/// - [`on_group`](Self::on_group): a group of types by prefix (`messages.whatsapp.*`) or one
+///   exact name (including names the event enum does not know); the handler gets the event.
+/// - [`fallback`](Self::fallback): every event no other handler took, unknown types and
+///   invalid payloads included.
+///
+/// Several handlers may match one event; they run one after the other, in registration order,
+/// each isolated from the others' errors and panics. Handlers reach application state through
+/// [`with_state`](Self::with_state) and [`Context::state`].
+///
+/// See the [module docs](crate::dispatch) for an example.
+pub struct Handlers<E, S = ()> {
+    state: S,
+    exact: HashMap<Box<str>, Vec<Route<E, S>>>,
+    groups: Vec<(Box<str>, Route<E, S>)>,
+    fallback: Option<Route<E, S>>,
+    on_error: Option<Arc<dyn Fn(&HandlerError) + Send + Sync>>,
+}
+
+struct Route<E, S> {
+    label: Arc<str>,
+    handler: BoxHandler<E, S>,
+}
+
+impl<E: Event> Handlers<E, ()> {
+    /// An empty registry without application state.
+    pub fn new() -> Self {
+        Self::with_state(())
+    }
+}
+
+impl<E: Event> Default for Handlers<E, ()> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
+    /// An empty registry whose handlers get `state` (a database pool, a client, ...) through
+    /// [`Context::state`].
+    pub fn with_state(state: S) -> Self {
+        Self {
+            state,
+            exact: HashMap::new(),
+            groups: Vec::new(),
+            fallback: None,
+            on_error: None,
+        }
+    }
+
+    /// Runs `handler` for every event of type `ty`, with its typed payload.
+    #[must_use]
+    pub fn on<P, F, Fut>(mut self, ty: EventType<E, P>, handler: F) -> Self
+    where
+        P: Clone + Send + 'static,
+        F: Fn(P, Context<S>) -> Fut + Send + Sync + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: HandlerOutput,
+    {
+        let extract = move |item: &Item<E>| match item {
+            Item::Event(e) => ty.payload(e).cloned(),
+            Item::Invalid(_) => None,
+        };
+        let route = Route {
+            label: ty.name().into(),
+            handler: erase(extract, handler),
+        };
+        self.exact.entry(ty.name().into()).or_default().push(route);
+        self
+    }
+
+    /// Runs `handler` for every event whose type matches `pattern`: an exact name
+    /// (`messages.sms.delivered`, or a name the event enum does not know), or a prefix ending in
+    /// `*` (`messages.whatsapp.*`; `*` alone matches every event). The handler gets the event.
+    #[must_use]
+    pub fn on_group<F, Fut>(mut self, pattern: &str, handler: F) -> Self
+    where
+        F: Fn(E, Context<S>) -> Fut + Send + Sync + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: HandlerOutput,
+    {
+        let extract = |item: &Item<E>| match item {
+            Item::Event(e) => Some(e.clone()),
+            Item::Invalid(_) => None,
+        };
+        let route = Route {
+            label: pattern.into(),
+            handler: erase(extract, handler),
+        };
+        match pattern.strip_suffix('*') {
+            Some(prefix) => self.groups.push((prefix.into(), route)),
+            None => self.exact.entry(pattern.into()).or_default().push(route),
+        }
+        self
+    }
+
+    /// Runs `handler` for every event that no other handler matched: unhandled and unknown
+    /// types, and known types whose payload did not fit its schema ([`Item::Invalid`], with the
+    /// raw data and the error). Replaces an earlier fallback.
+    #[must_use]
+    pub fn fallback<F, Fut>(mut self, handler: F) -> Self
+    where
+        F: Fn(Item<E>, Context<S>) -> Fut + Send + Sync + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: HandlerOutput,
+    {
+        self.fallback = Some(Route {
+            label: "fallback".into(),
+            handler: erase(|item: &Item<E>| Some(item.clone()), handler),
+        });
+        self
+    }
+
+    /// Called for every handler error or panic, with the event's type and key (after it is
+    /// logged at `error`). Use it for metrics, alerts, or a dead-letter table.
+    #[must_use]
+    pub fn on_error(mut self, hook: impl Fn(&HandlerError) + Send + Sync + 'static) -> Self {
+        self.on_error = Some(Arc::new(hook));
+        self
+    }
+
+    fn routes(&self, item: &Item<E>) -> Vec<&Route<E, S>> {
+        let mut routes = Vec::new();
+        if let Item::Event(e) = item {
+            let kind = e.kind();
+            if let Some(exact) = self.exact.get(kind) {
+                routes.extend(exact);
+            }
+            routes.extend(
+                self.groups
+                    .iter()
+                    .filter(|(prefix, _)| kind.starts_with(&**prefix))
+                    .map(|(_, r)| r),
+            );
+        }
+        if routes.is_empty() {
+            routes.extend(&self.fallback);
+        }
+        routes
+    }
+
+    async fn run(&self, job: Job<E>) {
+        let routes = self.routes(&job.item);
+        if routes.is_empty() {
+            tracing::debug!("no handler for event");
+        }
+        for route in routes {
+            let outcome = match std::panic::catch_unwind(AssertUnwindSafe(|| {
+                (route.handler)(&job, &self.state)
+            })) {
+                Ok(Some(fut)) => match AssertUnwindSafe(fut).catch_unwind().await {
+                    Ok(Ok(())) => continue,
+                    Ok(Err(e)) => HandlerFailure::Error(e),
+                    Err(panic) => HandlerFailure::Panic(panic_message(&*panic)),
+                },
+                Ok(None) => {
+                    tracing::error!(handler = %route.label, "handler registered for a type whose payload it cannot take");
+                    continue;
+                }
+                Err(panic) => HandlerFailure::Panic(panic_message(&*panic)),
+            };
+            let err = HandlerError {
+                kind: job.meta.kind.to_string(),
+                key: job.meta.key,
+                handler: route.label.to_string(),
+                failure: outcome,
+            };
+            tracing::error!(handler = %err.handler, error = %err.failure, "webhook handler failed");
+            if let Some(hook) = &self.on_error {
+                if std::panic::catch_unwind(AssertUnwindSafe(|| hook(&err))).is_err() {
+                    tracing::error!("webhook error hook panicked");
+                }
+            }
+        }
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic with a non-string payload".to_owned())
+}
+
+impl<E, S> fmt::Debug for Handlers<E, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut exact: Vec<_> = self.exact.keys().collect();
+        exact.sort();
+        f.debug_struct("Handlers")
+            .field("exact", &exact)
+            .field(
+                "groups",
+                &self.groups.iter().map(|(p, _)| p).collect::<Vec<_>>(),
+            )
+            .field("fallback", &self.fallback.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A handler failed or panicked. Given to the [`Handlers::on_error`] hook.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct HandlerError {
+    /// The event type name.
+    pub kind: String,
+    /// The event's dedup key.
+    pub key: DedupKey,
+    /// Which handler: the event type or group pattern it was registered for, or `fallback`.
+    pub handler: String,
+    /// What happened.
+    pub failure: HandlerFailure,
+}
+
+impl fmt::Display for HandlerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "handler `{}` for `{}` ({}) failed: {}",
+            self.handler, self.kind, self.key, self.failure
+        )
+    }
+}
+
+/// How a handler failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum HandlerFailure {
+    /// It returned an error.
+    Error(BoxError),
+    /// It panicked (the message, if the payload was a string).
+    Panic(String),
+}
+
+impl fmt::Display for HandlerFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Error(e) => write!(f, "{e}"),
+            Self::Panic(m) => write!(f, "panicked: {m}"),
+        }
+    }
+}
+
+/// The dispatcher handle: a bounded queue of accepted events and the workers that run their
+/// handlers, after the response has gone out.
+///
+/// Built with [`Dispatcher::builder`] and spawned on the current Tokio runtime. Clones share
+/// the same queue. See the [module docs](crate::dispatch).
+pub struct Dispatcher<E> {
+    tx: mpsc::Sender<Job<E>>,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    capacity: usize,
+    closing: CancellationToken,
+    drained: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl<E> Clone for Dispatcher<E> {
+    fn clone(&self) -> Self {
+        Self {
+            tx: self.tx.clone(),
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<E> fmt::Debug for Dispatcher<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dispatcher")
+            .field("queue_capacity", &self.shared.capacity)
+            .field("queued", &(self.shared.capacity - self.tx.capacity()))
+            .field("running", &self.shared.tracker.len())
+            .field("closing", &self.shared.closing.is_cancelled())
+            .finish()
+    }
+}
+
+/// An event could not be queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EnqueueError {
+    /// The queue is full.
+    #[error("queue full")]
+    Full,
+    /// The dispatcher is shutting down.
+    #[error("dispatcher closed")]
+    Closed,
+}
+
+/// Shutdown did not finish running every accepted event before the deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("drain deadline passed with {running} event(s) still running and {queued} queued")]
+#[non_exhaustive]
+pub struct DrainTimeout {
+    /// Events whose handlers were still running.
+    pub running: usize,
+    /// Events still waiting for a worker.
+    pub queued: usize,
+}
+
+/// A reserved queue slot: sending on it cannot fail. Dropping it frees the slot.
+pub(crate) struct Slot<'a, E>(mpsc::Permit<'a, Job<E>>);
+
+impl<E: Event> Slot<'_, E> {
+    pub(crate) fn send(self, item: Item<E>, key: DedupKey, received_at: std::time::SystemTime) {
+        let meta = Arc::new(super::handler::Meta {
+            kind: item.kind().into(),
+            key,
+            received_at,
+        });
+        self.0.send(Job { item, meta });
+    }
+}
+
+impl<E: Event> Dispatcher<E> {
+    /// Configures a dispatcher for `handlers`.
+    pub fn builder<S: Clone + Send + Sync + 'static>(
+        handlers: Handlers<E, S>,
+    ) -> DispatcherBuilder<E, S> {
+        DispatcherBuilder {
+            handlers,
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            concurrency: DEFAULT_CONCURRENCY,
+        }
+    }
+
+    /// Reserves a slot in the queue without waiting.
+    pub(crate) fn try_reserve(&self) -> Result<Slot<'_, E>, EnqueueError> {
+        if self.shared.closing.is_cancelled() {
+            return Err(EnqueueError::Closed);
+        }
+        match self.tx.try_reserve() {
+            Ok(permit) => Ok(Slot(permit)),
+            Err(mpsc::error::TrySendError::Full(())) => Err(EnqueueError::Full),
+            Err(mpsc::error::TrySendError::Closed(())) => Err(EnqueueError::Closed),
+        }
+    }
+
+    /// Queues an event directly (bypassing the HTTP receiver), e.g. to replay one from a
+    /// dead-letter table.
+    ///
+    /// # Errors
+    ///
+    /// [`EnqueueError`] if the queue is full or closed.
+    pub fn try_enqueue(&self, item: Item<E>, key: DedupKey) -> Result<(), EnqueueError> {
+        self.try_reserve()?
+            .send(item, key, std::time::SystemTime::now());
+        Ok(())
+    }
+
+    /// Events waiting for a worker.
+    pub fn queued(&self) -> usize {
+        self.shared.capacity - self.tx.capacity()
+    }
+
+    /// Events whose handlers are running.
+    pub fn running(&self) -> usize {
+        self.shared.tracker.len()
+    }
+
+    /// Whether [`shutdown`](Self::shutdown) was called.
+    pub fn is_closing(&self) -> bool {
+        self.shared.closing.is_cancelled()
+    }
+
+    /// Stops taking events (the receiver answers 503 from now on), runs the handlers of every
+    /// event already accepted, and resolves when they are all done or `deadline` has passed.
+    ///
+    /// With axum, call it after `axum::serve(..).with_graceful_shutdown(..)` returns: the server
+    /// has then finished every in-flight request, so every acknowledged event is in the queue.
+    ///
+    /// # Errors
+    ///
+    /// [`DrainTimeout`] if handlers were still running at the deadline; they keep running in the
+    /// background as long as the runtime does.
+    pub async fn shutdown(&self, deadline: Duration) -> Result<(), DrainTimeout> {
+        self.shared.closing.cancel();
+        match tokio::time::timeout(deadline, self.shared.drained.cancelled()).await {
+            Ok(()) => Ok(()),
+            Err(_) => Err(DrainTimeout {
+                running: self.running(),
+                queued: self.queued(),
+            }),
+        }
+    }
+}
+
+/// Builder for [`Dispatcher`].
+#[must_use]
+pub struct DispatcherBuilder<E, S = ()> {
+    handlers: Handlers<E, S>,
+    queue_capacity: usize,
+    concurrency: usize,
+}
+
+impl<E, S> fmt::Debug for DispatcherBuilder<E, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DispatcherBuilder")
+            .field("handlers", &self.handlers)
+            .field("queue_capacity", &self.queue_capacity)
+            .field("concurrency", &self.concurrency)
+            .finish()
+    }
+}
+
+impl<E: Event, S: Clone + Send + Sync + 'static> DispatcherBuilder<E, S> {
+    /// How many accepted events may wait for a worker (default 1024). When full, the receiver
+    /// answers 503 with `Retry-After` and remembers nothing. Values below 1 are raised to 1.
+    pub fn queue_capacity(mut self, capacity: usize) -> Self {
+        self.queue_capacity = capacity.max(1);
+        self
+    }
+
+    /// How many events are handled at once (default 64). Values below 1 are raised to 1.
+    pub fn concurrency_limit(mut self, limit: usize) -> Self {
+        self.concurrency = limit.max(1);
+        self
+    }
+
+    /// Spawns the worker on the current Tokio runtime and returns the handle.
+    ///
+    /// # Panics
+    ///
+    /// Outside a Tokio runtime.
+    pub fn spawn(self) -> Dispatcher<E> {
+        let (tx, rx) = mpsc::channel(self.queue_capacity);
+        let shared = Arc::new(Shared {
+            capacity: self.queue_capacity,
+            closing: CancellationToken::new(),
+            drained: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+        });
+        let worker = worker(
+            rx,
+            Arc::new(self.handlers),
+            Arc::new(Semaphore::new(self.concurrency)),
+            Arc::clone(&shared),
+        );
+        tokio::spawn(worker);
+        Dispatcher { tx, shared }
+    }
+}
+
+async fn worker<E: Event, S: Clone + Send + Sync + 'static>(
+    mut rx: mpsc::Receiver<Job<E>>,
+    handlers: Arc<Handlers<E, S>>,
+    limit: Arc<Semaphore>,
+    shared: Arc<Shared>,
+) {
+    let mut closed = false;
+    loop {
+        let job = tokio::select! {
+            biased;
+            () = shared.closing.cancelled(), if !closed => {
+                // Stop intake; what is queued (and any reserved slot) is still received.
+                rx.close();
+                closed = true;
+                continue;
+            }
+            job = rx.recv() => job,
+        };
+        let Some(job) = job else { break };
+        let Ok(permit) = Arc::clone(&limit).acquire_owned().await else {
+            break;
+        };
+        let handlers = Arc::clone(&handlers);
+        let span =
+            tracing::info_span!("webhook_dispatch", event = %job.meta.kind, key = %job.meta.key);
+        shared.tracker.spawn(
+            async move {
+                handlers.run(job).await;
+                drop(permit);
+            }
+            .instrument(span),
+        );
+    }
+    shared.tracker.close();
+    shared.tracker.wait().await;
+    shared.drained.cancel();
+}

@@ -1,0 +1,125 @@
+//! Handlers: what users register, type-erased for the registry.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use futures_util::future::BoxFuture;
+
+use crate::error::BoxError;
+use crate::event::{DedupKey, Event, Item};
+
+/// What a handler returns: `()` or `Result<(), E>` with any error convertible to [`BoxError`].
+///
+/// ```
+/// use webhook_receiver::dispatch::HandlerOutput;
+/// assert!(().into_result().is_ok());
+/// assert!(Err::<(), _>(std::io::Error::other("db down")).into_result().is_err());
+/// ```
+pub trait HandlerOutput: Send + 'static {
+    /// Converts to a result.
+    ///
+    /// # Errors
+    ///
+    /// The handler's error.
+    fn into_result(self) -> Result<(), BoxError>;
+}
+
+impl HandlerOutput for () {
+    fn into_result(self) -> Result<(), BoxError> {
+        Ok(())
+    }
+}
+
+impl<E: Into<BoxError> + Send + 'static> HandlerOutput for Result<(), E> {
+    fn into_result(self) -> Result<(), BoxError> {
+        self.map_err(Into::into)
+    }
+}
+
+/// Metadata of one dispatched event, and the application state, given to every handler.
+///
+/// Cheap to clone.
+///
+/// ```
+/// use webhook_receiver::dispatch::Context;
+/// fn uses(ctx: &Context<String>) -> (&str, &String) {
+///     (ctx.kind(), ctx.state())
+/// }
+/// ```
+#[derive(Debug)]
+pub struct Context<S = ()> {
+    meta: Arc<Meta>,
+    state: S,
+}
+
+impl<S: Clone> Clone for Context<S> {
+    fn clone(&self) -> Self {
+        Self {
+            meta: Arc::clone(&self.meta),
+            state: self.state.clone(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Meta {
+    pub(crate) kind: Box<str>,
+    pub(crate) key: DedupKey,
+    pub(crate) received_at: SystemTime,
+}
+
+impl<S> Context<S> {
+    pub(crate) fn new(meta: Arc<Meta>, state: S) -> Self {
+        Self { meta, state }
+    }
+
+    /// The event type name.
+    pub fn kind(&self) -> &str {
+        &self.meta.kind
+    }
+
+    /// The event's dedup key (the same for every redelivery of the event).
+    pub fn key(&self) -> DedupKey {
+        self.meta.key
+    }
+
+    /// When the request carrying the event arrived.
+    pub fn received_at(&self) -> SystemTime {
+        self.meta.received_at
+    }
+
+    /// The application state given to [`Handlers::with_state`](super::Handlers::with_state).
+    pub fn state(&self) -> &S {
+        &self.state
+    }
+}
+
+/// A queued event: the item and its metadata.
+#[derive(Debug)]
+pub(crate) struct Job<E> {
+    pub(crate) item: Item<E>,
+    pub(crate) meta: Arc<Meta>,
+}
+
+/// A type-erased handler: gets the job and the state, returns the handler's future.
+pub(crate) type BoxHandler<E, S> =
+    Arc<dyn Fn(&Job<E>, &S) -> Option<BoxFuture<'static, Result<(), BoxError>>> + Send + Sync>;
+
+pub(crate) fn erase<E, S, P, F, Fut>(
+    extract: impl Fn(&Item<E>) -> Option<P> + Send + Sync + 'static,
+    handler: F,
+) -> BoxHandler<E, S>
+where
+    E: Event,
+    S: Clone + Send + Sync + 'static,
+    F: Fn(P, Context<S>) -> Fut + Send + Sync + 'static,
+    Fut: Future + Send + 'static,
+    Fut::Output: HandlerOutput,
+{
+    Arc::new(move |job: &Job<E>, state: &S| {
+        let payload = extract(&job.item)?;
+        let fut = handler(payload, Context::new(Arc::clone(&job.meta), state.clone()));
+        Some(Box::pin(async move { fut.await.into_result() }) as BoxFuture<'static, _>)
+    })
+}

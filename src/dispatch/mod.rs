@@ -1,0 +1,60 @@
+//! Dispatch after the 200: a bounded queue of accepted events, a worker that runs their
+//! handlers with bounded concurrency, and a graceful drain on shutdown.
+//!
+//! The receiver reserves a queue slot before it remembers an event and answers 200 as soon as
+//! the event is in the queue; the response never waits for a handler. A full queue answers 503
+//! with `Retry-After`, and nothing is remembered, so the sender's retry is accepted later.
+//!
+//! Handlers are async, return `()` or `Result<(), E>`, and are isolated: an error or a panic is
+//! logged, given to the [`on_error`](Handlers::on_error) hook with the event's type and key, and
+//! never stops the worker or the other handlers of the same event.
+//!
+//! [`Dispatcher::shutdown`] stops intake, runs every accepted event, and returns (or gives up at
+//! a deadline).
+//!
+//! # Example
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::sync::atomic::{AtomicUsize, Ordering};
+//! use std::time::Duration;
+//! use webhook_receiver::chirp::{self, ChirpEvent, MessageStatus};
+//! use webhook_receiver::dispatch::{Dispatcher, Handlers};
+//! use webhook_receiver::event::Item;
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! #[derive(Clone, Default)]
+//! struct App { delivered: Arc<AtomicUsize> }
+//!
+//! let app = App::default();
+//! let handlers = Handlers::with_state(app.clone())
+//!     .on(chirp::SMS_DELIVERED, |status: MessageStatus, ctx| async move {
+//!         ctx.state().delivered.fetch_add(1, Ordering::SeqCst);
+//!         assert_eq!(status.id, "msg_1");
+//!         Ok::<_, std::io::Error>(())
+//!     })
+//!     .on_group("messages.whatsapp.*", |event: ChirpEvent, _ctx| async move {
+//!         let _ = event;
+//!     })
+//!     .fallback(|item: Item<ChirpEvent>, ctx| async move {
+//!         tracing::info!(event = item.kind(), key = %ctx.key(), "unhandled");
+//!     });
+//! let dispatcher = Dispatcher::builder(handlers).queue_capacity(100).concurrency_limit(8).spawn();
+//! # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+//! # use webhook_receiver::DecodeEvent;
+//! # let decoded = chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
+//! # let (item, key) = decoded.into_parts();
+//! # dispatcher.try_enqueue(item, key).unwrap();
+//! dispatcher.shutdown(Duration::from_secs(5)).await.unwrap();
+//! assert_eq!(app.delivered.load(Ordering::SeqCst), 1);
+//! # }
+//! ```
+
+mod dispatcher;
+mod handler;
+
+pub use dispatcher::{
+    DEFAULT_CONCURRENCY, DEFAULT_QUEUE_CAPACITY, Dispatcher, DispatcherBuilder, DrainTimeout,
+    EnqueueError, HandlerError, HandlerFailure, Handlers,
+};
+pub use handler::{Context, HandlerOutput};

@@ -1,0 +1,377 @@
+//! Events: the [`Event`] trait, the [`DecodeEvent`] format trait, [`DedupKey`], and the typed
+//! handler marker [`EventType`].
+//!
+//! Parsing is two steps, as in octocrab: a format ([`DecodeEvent`]) reads the envelope to learn the
+//! event's type name, then deserializes `data` into the typed payload for that name. An unknown
+//! name is never an error (the event enum keeps it in an `Unknown` variant), and a known name
+//! whose `data` does not fit its schema becomes an [`InvalidEvent`] that is acknowledged and handed
+//! to the fallback handler with the raw data and the error.
+//!
+//! # Example
+//!
+//! ```
+//! use webhook_receiver::event::DedupKey;
+//!
+//! let a = DedupKey::from_parts(&[b"messages.sms.sent", b"msg_1"]);
+//! let b = DedupKey::from_parts(&[b"messages.sms.delivered", b"msg_1"]);
+//! assert_ne!(a, b);
+//! assert_eq!(a, DedupKey::from_parts(&[b"messages.sms.sent", b"msg_1"]));
+//! assert_eq!(a.to_string().len(), 32);
+//! ```
+
+use std::fmt;
+
+use http::HeaderMap;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::error::PayloadError;
+
+/// A typed webhook event: something with a type name that handlers are routed by.
+///
+/// Implemented by provider event enums such as [`ChirpEvent`](crate::chirp::ChirpEvent) and by
+/// users' own enums (see [`JsonFormat`](crate::json::JsonFormat)).
+///
+/// ```
+/// use webhook_receiver::Event;
+///
+/// #[derive(Clone, Debug)]
+/// enum MyEvent { Ping }
+///
+/// impl Event for MyEvent {
+///     fn kind(&self) -> &str { "ping" }
+/// }
+/// assert_eq!(MyEvent::Ping.kind(), "ping");
+/// ```
+pub trait Event: Clone + Send + Sync + 'static {
+    /// The event's type name on the wire, e.g. `messages.sms.delivered`.
+    fn kind(&self) -> &str;
+}
+
+/// A wire format: turns a verified request (headers and raw body) into an event and its dedup key.
+///
+/// The receiver calls [`decode`](DecodeEvent::decode) once per request, after authentication and
+/// the body limit. Return [`PayloadError`] only when the body is not an event at all (not JSON, no
+/// type name, ...): that answers 400. A recognised envelope whose payload does not fit its typed
+/// schema should be returned as [`Decoded::invalid`] so that it is acknowledged and reaches the
+/// fallback handler instead of being retried forever by the sender.
+///
+/// ```
+/// use http::HeaderMap;
+/// use webhook_receiver::event::{DecodeEvent, Decoded, DedupKey, Event};
+/// use webhook_receiver::PayloadError;
+///
+/// #[derive(Clone, Debug)]
+/// struct Line(String);
+/// impl Event for Line {
+///     fn kind(&self) -> &str { "line" }
+/// }
+///
+/// struct LineFormat;
+/// impl DecodeEvent for LineFormat {
+///     type Event = Line;
+///     fn decode(&self, _: &HeaderMap, body: &[u8]) -> Result<Decoded<Line>, PayloadError> {
+///         let text = std::str::from_utf8(body).map_err(|_| PayloadError::NotUtf8)?;
+///         Ok(Decoded::event(Line(text.to_owned()), DedupKey::from_parts(&[body])))
+///     }
+/// }
+///
+/// let decoded = LineFormat.decode(&HeaderMap::new(), b"hello").unwrap();
+/// assert_eq!(decoded.kind(), "line");
+/// ```
+pub trait DecodeEvent: Send + Sync + 'static {
+    /// The event type this format produces.
+    type Event: Event;
+
+    /// Decodes one request body.
+    ///
+    /// # Errors
+    ///
+    /// [`PayloadError`] when the body is not an event of this format; the receiver answers 400
+    /// and remembers nothing.
+    fn decode(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Decoded<Self::Event>, PayloadError>;
+}
+
+/// The result of decoding one request: the item to dispatch and its dedup key.
+#[derive(Debug, Clone)]
+pub struct Decoded<E> {
+    item: Item<E>,
+    key: DedupKey,
+}
+
+impl<E: Event> Decoded<E> {
+    /// A typed event with its dedup key.
+    pub fn event(event: E, key: DedupKey) -> Self {
+        Self {
+            item: Item::Event(event),
+            key,
+        }
+    }
+
+    /// A known event type whose payload did not fit its schema.
+    pub fn invalid(invalid: InvalidEvent, key: DedupKey) -> Self {
+        Self {
+            item: Item::Invalid(invalid),
+            key,
+        }
+    }
+
+    /// The event type name.
+    pub fn kind(&self) -> &str {
+        self.item.kind()
+    }
+
+    /// The dedup key.
+    pub fn key(&self) -> DedupKey {
+        self.key
+    }
+
+    /// The decoded item.
+    pub fn item(&self) -> &Item<E> {
+        &self.item
+    }
+
+    /// Replaces the dedup key (used by key overrides).
+    #[must_use]
+    pub fn with_key(mut self, key: DedupKey) -> Self {
+        self.key = key;
+        self
+    }
+
+    /// Splits into the item and the key.
+    pub fn into_parts(self) -> (Item<E>, DedupKey) {
+        (self.item, self.key)
+    }
+}
+
+/// What gets dispatched: a typed event, or an event whose payload did not fit its schema.
+#[derive(Debug, Clone)]
+pub enum Item<E> {
+    /// A typed event (this includes the event enum's own `Unknown` variant, if it has one).
+    Event(E),
+    /// A known event type whose `data` did not deserialize; only the fallback receives it.
+    Invalid(InvalidEvent),
+}
+
+impl<E: Event> Item<E> {
+    /// The event type name.
+    pub fn kind(&self) -> &str {
+        match self {
+            Self::Event(e) => e.kind(),
+            Self::Invalid(i) => &i.kind,
+        }
+    }
+}
+
+/// A known event type whose payload did not fit its typed schema.
+///
+/// It is acknowledged (a 400 would only make the sender retry the same bytes and then give up),
+/// logged with the field path, and handed to the fallback handler with the raw data.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct InvalidEvent {
+    /// The event type name from the envelope.
+    pub kind: String,
+    /// The raw `data` as received.
+    pub data: Value,
+    /// The JSON path of the field that failed, e.g. `error.provider.code` (`.` for the root).
+    pub path: String,
+    /// The deserializer's message.
+    pub error: String,
+}
+
+impl InvalidEvent {
+    /// Builds an invalid event from a path-aware deserialization error.
+    pub fn new(
+        kind: impl Into<String>,
+        data: Value,
+        path: impl Into<String>,
+        error: impl Into<String>,
+    ) -> Self {
+        Self {
+            kind: kind.into(),
+            data,
+            path: path.into(),
+            error: error.into(),
+        }
+    }
+
+    /// Tries to deserialize `data` as `T`, reporting the failing field's path.
+    ///
+    /// # Errors
+    ///
+    /// The [`InvalidEvent`] (with `kind`, the raw data, the path and the message) when `data` does
+    /// not fit `T`.
+    ///
+    /// ```
+    /// use webhook_receiver::event::InvalidEvent;
+    /// #[derive(serde::Deserialize, Debug)]
+    /// struct P { id: String }
+    /// let err = InvalidEvent::parse::<P>("x", serde_json::json!({"id": 5})).unwrap_err();
+    /// assert_eq!(err.path, "id");
+    /// ```
+    pub fn parse<T: serde::de::DeserializeOwned>(kind: &str, data: Value) -> Result<T, Self> {
+        match serde_path_to_error::deserialize::<_, T>(&data) {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                let path = e.path().to_string();
+                let error = e.into_inner().to_string();
+                Err(Self::new(kind, data, path, error))
+            }
+        }
+    }
+}
+
+impl fmt::Display for InvalidEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "`{}` payload invalid at `{}`: {}",
+            self.kind, self.path, self.error
+        )
+    }
+}
+
+/// A compact, fixed-size deduplication key: 128 bits of SHA-256 over the key material.
+///
+/// Fixed size keeps memory per remembered id small and constant whatever the id's length, and the
+/// digest never holds the payload itself. Build it from the parts that identify one event
+/// ([`from_parts`](Self::from_parts)) or from a canonical form of the whole payload
+/// ([`from_json`](Self::from_json)).
+///
+/// ```
+/// use webhook_receiver::event::DedupKey;
+/// // parts are length-prefixed: ("ab", "c") and ("a", "bc") differ
+/// assert_ne!(DedupKey::from_parts(&[b"ab", b"c"]), DedupKey::from_parts(&[b"a", b"bc"]));
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DedupKey([u8; 16]);
+
+impl DedupKey {
+    /// Wraps 16 raw bytes.
+    pub const fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(bytes)
+    }
+
+    /// The raw bytes.
+    pub const fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+
+    /// Digest of several parts, each length-prefixed so that boundaries cannot shift.
+    pub fn from_parts(parts: &[&[u8]]) -> Self {
+        let mut h = Sha256::new();
+        for p in parts {
+            h.update((p.len() as u64).to_le_bytes());
+            h.update(p);
+        }
+        Self::finish(h)
+    }
+
+    /// Digest of a type name and the canonical form of a JSON value (object keys sorted, no
+    /// whitespace), so that two deliveries of the same content give the same key whatever their
+    /// key order or spacing, and any change of content gives a different key.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use webhook_receiver::event::DedupKey;
+    /// let a = DedupKey::from_json("t", &json!({"a": 1, "b": 2}));
+    /// let b: serde_json::Value = serde_json::from_str(r#"{ "b": 2, "a": 1 }"#).unwrap();
+    /// assert_eq!(a, DedupKey::from_json("t", &b));
+    /// assert_ne!(a, DedupKey::from_json("t", &json!({"a": 1, "b": 3})));
+    /// ```
+    pub fn from_json(kind: &str, value: &Value) -> Self {
+        // serde_json's default `Map` is a BTreeMap, so serialization is already key-sorted.
+        let canonical = serde_json::to_vec(value).unwrap_or_default();
+        Self::from_parts(&[kind.as_bytes(), &canonical])
+    }
+
+    fn finish(h: Sha256) -> Self {
+        let digest = h.finalize();
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&digest[..16]);
+        Self(out)
+    }
+}
+
+impl fmt::Display for DedupKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for DedupKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DedupKey({self})")
+    }
+}
+
+/// A typed event type of an event enum `E` whose payload is `P`: the name handlers are routed by
+/// and how to reach the payload. Handlers registered with it get `P` directly, no `match`.
+///
+/// Providers ship constants (e.g. [`chirp::SMS_DELIVERED`](crate::chirp::SMS_DELIVERED)); for
+/// your own enum, one line per variant:
+///
+/// ```
+/// use webhook_receiver::{Event, EventType};
+///
+/// #[derive(Clone, Debug)]
+/// struct User { id: String }
+/// #[derive(Clone, Debug)]
+/// enum MyEvent { UserCreated(User), Other }
+/// impl Event for MyEvent {
+///     fn kind(&self) -> &str {
+///         match self { Self::UserCreated(_) => "user.created", Self::Other => "other" }
+///     }
+/// }
+///
+/// const USER_CREATED: EventType<MyEvent, User> = EventType::new("user.created", |e| match e {
+///     MyEvent::UserCreated(u) => Some(u),
+///     _ => None,
+/// });
+///
+/// let e = MyEvent::UserCreated(User { id: "u1".into() });
+/// assert_eq!(USER_CREATED.payload(&e).unwrap().id, "u1");
+/// assert_eq!(USER_CREATED.name(), "user.created");
+/// ```
+pub struct EventType<E, P> {
+    name: &'static str,
+    extract: fn(&E) -> Option<&P>,
+}
+
+impl<E, P> EventType<E, P> {
+    /// Declares an event type by its wire name and its payload accessor.
+    pub const fn new(name: &'static str, extract: fn(&E) -> Option<&P>) -> Self {
+        Self { name, extract }
+    }
+
+    /// The wire name.
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The payload, if `event` is of this type.
+    pub fn payload<'a>(&self, event: &'a E) -> Option<&'a P> {
+        (self.extract)(event)
+    }
+}
+
+impl<E, P> Clone for EventType<E, P> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<E, P> Copy for EventType<E, P> {}
+
+impl<E, P> fmt::Debug for EventType<E, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("EventType").field(&self.name).finish()
+    }
+}

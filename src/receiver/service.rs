@@ -1,0 +1,256 @@
+use std::convert::Infallible;
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body::Body;
+use http_body_util::Full;
+use tower_service::Service;
+
+use super::{ResponseFuture, WebhookServiceBuilder};
+use crate::dedup::{Claim, DedupStore, MemoryStore};
+use crate::dispatch::{Dispatcher, EnqueueError};
+use crate::error::{BoxError, Rejection};
+use crate::event::{DecodeEvent, DedupKey, Item};
+use crate::verify::read_limited;
+
+/// A user-supplied dedup key function.
+pub(crate) type KeyFn<E> = Arc<dyn Fn(&E, &HeaderMap) -> DedupKey + Send + Sync>;
+
+/// The terminal webhook service: content checks, body limit, decoding, dedup, enqueue, 200.
+///
+/// `Error = Infallible`: every rejection is a response with the JSON error shape. Mount it with
+/// axum's `Router::route_service`, or at the bottom of any tower stack, behind a
+/// [`VerifyWebhookLayer`](crate::verify::VerifyWebhookLayer). Clones share everything.
+///
+/// See the [module docs](crate::receiver) for the order of checks and an example.
+pub struct WebhookService<F: DecodeEvent, St = MemoryStore> {
+    inner: Arc<Inner<F, St>>,
+}
+
+pub(crate) struct Inner<F: DecodeEvent, St> {
+    pub(crate) format: F,
+    pub(crate) store: St,
+    pub(crate) dispatcher: Dispatcher<F::Event>,
+    pub(crate) body_limit: usize,
+    pub(crate) retry_after: Duration,
+    pub(crate) key_fn: Option<KeyFn<F::Event>>,
+}
+
+impl<F: DecodeEvent, St> Clone for WebhookService<F, St> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<F: DecodeEvent + fmt::Debug, St: fmt::Debug> fmt::Debug for WebhookService<F, St> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookService")
+            .field("format", &self.inner.format)
+            .field("store", &self.inner.store)
+            .field("dispatcher", &self.inner.dispatcher)
+            .field("body_limit", &self.inner.body_limit)
+            .field("retry_after", &self.inner.retry_after)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F: DecodeEvent> WebhookService<F, MemoryStore> {
+    /// Configures a service decoding with `format` and queueing on `dispatcher`.
+    pub fn builder(
+        format: F,
+        dispatcher: Dispatcher<F::Event>,
+    ) -> WebhookServiceBuilder<F, MemoryStore> {
+        WebhookServiceBuilder::new(format, dispatcher)
+    }
+}
+
+impl<F: DecodeEvent, St: DedupStore> WebhookService<F, St> {
+    pub(crate) fn from_inner(inner: Inner<F, St>) -> Self {
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// The dedup store.
+    pub fn store(&self) -> &St {
+        &self.inner.store
+    }
+
+    /// The dispatcher (for [`shutdown`](Dispatcher::shutdown)).
+    pub fn dispatcher(&self) -> &Dispatcher<F::Event> {
+        &self.inner.dispatcher
+    }
+
+    /// The format.
+    pub fn format(&self) -> &F {
+        &self.inner.format
+    }
+}
+
+impl<F, St, B> Service<Request<B>> for WebhookService<F, St>
+where
+    F: DecodeEvent,
+    St: DedupStore,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // Always ready: overload is answered 503 per request, never by backpressure.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let inner = Arc::clone(&self.inner);
+        ResponseFuture::new(Box::pin(async move {
+            Ok(match inner.handle(req).await {
+                Ok(outcome) => outcome.into_response(),
+                Err(rejection) => {
+                    tracing::debug!(status = %rejection.status(), reason = %rejection, "webhook rejected");
+                    rejection.into_response()
+                }
+            })
+        }))
+    }
+}
+
+/// What happened to an accepted request.
+enum Outcome {
+    Accepted,
+    Duplicate,
+}
+
+impl Outcome {
+    fn into_response(self) -> Response<Full<Bytes>> {
+        let body: &'static [u8] = match self {
+            Self::Accepted => br#"{"received":true}"#,
+            Self::Duplicate => br#"{"received":true,"duplicate":true}"#,
+        };
+        let mut res = Response::new(Full::new(Bytes::from_static(body)));
+        *res.status_mut() = StatusCode::OK;
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        res
+    }
+}
+
+impl<F: DecodeEvent, St: DedupStore> Inner<F, St> {
+    async fn handle<B>(&self, req: Request<B>) -> Result<Outcome, Rejection>
+    where
+        B: Body,
+        B::Error: Into<BoxError>,
+    {
+        let received_at = SystemTime::now();
+        if req.method() != Method::POST {
+            return Err(Rejection::MethodNotAllowed(req.method().clone()));
+        }
+        check_content_type(req.headers())?;
+        let (parts, body) = req.into_parts();
+        let declared = crate::verify::content_length(&parts.headers);
+        let bytes = read_limited(body, self.body_limit, declared).await?;
+        let decoded = self.format.decode(&parts.headers, &bytes)?;
+        let (item, mut key) = decoded.into_parts();
+        if let (Some(key_fn), Item::Event(event)) = (&self.key_fn, &item) {
+            key = key_fn(event, &parts.headers);
+        }
+
+        // Order matters for "nothing remembered unless queued": reserve a slot first (503 if
+        // none), then claim the key, then send on the reserved slot, which cannot fail. There is
+        // no await point between a successful claim and the send.
+        let slot = self.dispatcher.try_reserve().map_err(|e| match e {
+            EnqueueError::Full => {
+                tracing::warn!(event = item.kind(), "webhook queue full: answering 503");
+                Rejection::Overloaded {
+                    retry_after: self.retry_after,
+                }
+            }
+            EnqueueError::Closed => Rejection::ShuttingDown {
+                retry_after: self.retry_after,
+            },
+        })?;
+        match self.store.claim(key).await {
+            Ok(Claim::New) => {
+                tracing::debug!(event = item.kind(), %key, "webhook accepted");
+                slot.send(item, key, received_at);
+                Ok(Outcome::Accepted)
+            }
+            Ok(Claim::Duplicate) => {
+                tracing::debug!(event = item.kind(), %key, "duplicate webhook acknowledged, not dispatched");
+                Ok(Outcome::Duplicate)
+            }
+            Err(error) => {
+                tracing::error!(%error, "dedup store failed: answering 503");
+                Err(Rejection::StoreUnavailable {
+                    retry_after: self.retry_after,
+                })
+            }
+        }
+    }
+}
+
+/// `application/json` and `application/*+json` (parameters such as `charset` allowed) are JSON.
+fn check_content_type(headers: &HeaderMap) -> Result<(), Rejection> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Err(Rejection::UnsupportedMediaType("(none)".to_owned()));
+    };
+    let raw = value.to_str().unwrap_or("");
+    let essence = raw.split(';').next().unwrap_or("").trim();
+    let is_json = essence.split_once('/').is_some_and(|(ty, sub)| {
+        ty.eq_ignore_ascii_case("application")
+            && (sub.eq_ignore_ascii_case("json")
+                || (sub.len() > 5 && sub[sub.len() - 5..].eq_ignore_ascii_case("+json")))
+    });
+    if is_json {
+        Ok(())
+    } else {
+        Err(Rejection::UnsupportedMediaType(raw.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ct(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_str(v).unwrap());
+        h
+    }
+
+    #[test]
+    fn json_content_types() {
+        for ok in [
+            "application/json",
+            "Application/JSON",
+            "application/json; charset=utf-8",
+            "application/cloudevents+json",
+            "application/vnd.chirp+json;v=1",
+        ] {
+            assert!(check_content_type(&ct(ok)).is_ok(), "{ok}");
+        }
+        for bad in [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "application/jsonx",
+            "application/+json",
+            "json",
+            "text/json",
+            "",
+        ] {
+            assert!(check_content_type(&ct(bad)).is_err(), "{bad}");
+        }
+        assert!(check_content_type(&HeaderMap::new()).is_err());
+    }
+}

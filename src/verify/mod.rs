@@ -1,0 +1,133 @@
+//! Middleware that authenticates webhook requests before anything else happens.
+//!
+//! [`VerifyWebhookLayer`] wraps any `Service<http::Request<B>>`. A request that fails verification
+//! is answered 401 (or 400 for a malformed scheme header, 413 for an oversized signed body) with
+//! the JSON error shape and never reaches the inner service.
+//!
+//! Schemes:
+//! - [`SharedSecret`]: a shared-secret header (Chirp's `X-Webhook-Secret`), compared in constant
+//!   time on fixed-size digests, checked **before the body is read**: an unauthenticated request
+//!   never gets its body buffered.
+//! - Signature schemes ([`VerifySignature`]) sign the raw body: the layer checks their headers
+//!   first, then reads the body up to the limit, verifies the exact received bytes, and hands the
+//!   inner service a request whose body is those bytes.
+//!
+//! Several secrets can be accepted at once (rotation). The index of the one that matched is
+//! logged at `debug` and put in the request's extensions as [`Verified`]; the secret itself is
+//! never logged and is redacted in `Debug`.
+//!
+//! # Order
+//!
+//! With `tower::ServiceBuilder`, layers added first see the request first: put
+//! `VerifyWebhookLayer` outermost (before timeouts, tracing of bodies, or anything that buffers).
+//!
+//! # Example
+//!
+//! ```
+//! use bytes::Bytes;
+//! use http::{Request, Response, StatusCode};
+//! use http_body_util::Full;
+//! use tower::{ServiceBuilder, ServiceExt};
+//! use webhook_receiver::verify::{SharedSecret, VerifyWebhookLayer};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let secret = SharedSecret::new(["s3cr3t"]).unwrap();
+//! let svc = ServiceBuilder::new()
+//!     .layer(VerifyWebhookLayer::new(secret))
+//!     .service_fn(|_req: Request<Full<Bytes>>| async {
+//!         Ok::<_, std::convert::Infallible>(Response::new(Full::<Bytes>::default()))
+//!     });
+//!
+//! let req = Request::post("/").body(Full::<Bytes>::default()).unwrap();
+//! let res = svc.clone().oneshot(req).await.unwrap();
+//! assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+//!
+//! let req = Request::post("/")
+//!     .header("x-webhook-secret", "s3cr3t")
+//!     .body(Full::<Bytes>::default())
+//!     .unwrap();
+//! assert_eq!(svc.oneshot(req).await.unwrap().status(), StatusCode::OK);
+//! # }
+//! ```
+
+use std::future::Future;
+use std::sync::Arc;
+
+use http::{HeaderMap, Request};
+
+use crate::error::Rejection;
+
+mod body;
+mod future;
+#[cfg(feature = "hmac")]
+mod hmac;
+mod layer;
+mod service;
+mod shared_secret;
+#[cfg(feature = "standard-webhooks")]
+mod standard;
+
+pub use future::ResponseFuture;
+pub use layer::VerifyWebhookLayer;
+pub use service::VerifyWebhook;
+pub use shared_secret::{DEFAULT_SECRET_HEADER, SharedSecret, SharedSecretError};
+
+pub(crate) use body::{content_length, read_limited};
+
+/// Verifies one request. Implemented by [`SharedSecret`] (headers only) and, through a blanket
+/// impl, by every [`VerifySignature`] scheme (headers, then the raw body).
+///
+/// `body_limit` is the layer's limit; a scheme that reads the body must answer 413 past it.
+pub trait VerifyRequest<B>: Send + Sync + 'static {
+    /// The verification future. Resolves to the request to pass on, or a rejection.
+    type Future: Future<Output = Result<Request<B>, Rejection>> + Send + 'static;
+
+    /// Verifies `request`.
+    fn verify(self: Arc<Self>, request: Request<B>, body_limit: usize) -> Self::Future;
+}
+
+/// Which configured secret authenticated a request (its index in the order given), inserted in
+/// the request's extensions by [`VerifyWebhook`].
+///
+/// ```
+/// use webhook_receiver::verify::Verified;
+/// let v = Verified::new(1);
+/// assert_eq!(v.secret_index(), 1);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verified {
+    secret_index: usize,
+}
+
+impl Verified {
+    /// Records that secret number `secret_index` matched.
+    pub const fn new(secret_index: usize) -> Self {
+        Self { secret_index }
+    }
+
+    /// The index of the matching secret, in the order the secrets were configured.
+    pub const fn secret_index(&self) -> usize {
+        self.secret_index
+    }
+}
+
+/// A scheme that signs the raw request body (HMAC-SHA256, Standard Webhooks, ...).
+///
+/// [`VerifyWebhook`] calls [`check_headers`](Self::check_headers) first, so a request without a
+/// well-formed signature header is rejected without buffering its body; then it reads the body up
+/// to the limit and calls [`verify_body`](Self::verify_body) on the exact received bytes.
+pub trait VerifySignature: Send + Sync + 'static {
+    /// Cheap checks on the headers alone (presence and shape of the signature headers).
+    ///
+    /// # Errors
+    ///
+    /// The rejection to answer with.
+    fn check_headers(&self, headers: &HeaderMap) -> Result<(), Rejection>;
+
+    /// Verifies the signature over the exact received bytes; returns which secret matched.
+    ///
+    /// # Errors
+    ///
+    /// The rejection to answer with (401 for a bad signature).
+    fn verify_body(&self, headers: &HeaderMap, body: &[u8]) -> Result<Verified, Rejection>;
+}
