@@ -476,23 +476,25 @@ async fn worker<E: Event, S: Clone + Send + Sync + 'static>(
 ) {
     let mut closed = false;
     loop {
-        let job = tokio::select! {
-            biased;
-            () = shared.closing.cancelled(), if !closed => {
-                // Stop intake; what is queued (and any reserved slot) is still received.
-                rx.close();
-                closed = true;
-                continue;
-            }
-            job = rx.recv() => job,
-        };
-        let Some(job) = job else { break };
+        // Take a worker permit first, so that events wait in the (bounded, observable) queue
+        // rather than in this loop while every worker is busy.
         let Ok(permit) = Arc::clone(&limit).acquire_owned().await else {
             break;
         };
+        let job = loop {
+            tokio::select! {
+                biased;
+                () = shared.closing.cancelled(), if !closed => {
+                    // Stop intake; what is queued (and any reserved slot) is still received.
+                    rx.close();
+                    closed = true;
+                }
+                job = rx.recv() => break job,
+            }
+        };
+        let Some(job) = job else { break };
         let handlers = Arc::clone(&handlers);
-        let span =
-            tracing::info_span!("webhook_dispatch", event = %job.meta.kind, key = %job.meta.key);
+        let span = tracing::info_span!("webhook_dispatch", event = %job.meta.kind, key = %job.meta.key);
         shared.tracker.spawn(
             async move {
                 handlers.run(job).await;

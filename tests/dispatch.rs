@@ -1,0 +1,160 @@
+//! Dispatch: typed handlers, groups, fallback, state, errors and panics, overload.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use http::StatusCode;
+use support::*;
+use tokio::sync::Semaphore;
+use tower::{ServiceBuilder, ServiceExt};
+use webhook_receiver::chirp::{self, Chirp, ChirpEvent, MessageStatus};
+use webhook_receiver::dispatch::{Dispatcher, HandlerError, HandlerFailure, Handlers};
+use webhook_receiver::receiver::WebhookService;
+use webhook_receiver::verify::{SharedSecret, VerifyWebhookLayer};
+
+fn stack_for<S: Clone + Send + Sync + 'static>(
+    handlers: Handlers<ChirpEvent, S>,
+    queue: usize,
+    concurrency: usize,
+) -> (support::Stack, Dispatcher<ChirpEvent>) {
+    let dispatcher = Dispatcher::builder(handlers).queue_capacity(queue).concurrency_limit(concurrency).spawn();
+    let svc = WebhookService::builder(Chirp, dispatcher.clone()).retry_after(Duration::from_secs(7)).build();
+    let stack = ServiceBuilder::new()
+        .layer(VerifyWebhookLayer::new(SharedSecret::new([SECRET]).unwrap()))
+        .service(svc);
+    (stack, dispatcher)
+}
+
+fn delivered(id: &str) -> String {
+    format!(r#"{{"event":"messages.sms.delivered","data":{{"id":"{id}","status":"delivered"}}}}"#)
+}
+
+#[tokio::test]
+async fn several_handlers_per_type_all_run_with_typed_payload_and_state() {
+    #[derive(Clone, Default)]
+    struct App {
+        ids: Arc<std::sync::Mutex<Vec<String>>>,
+        group_calls: Arc<AtomicUsize>,
+    }
+    let app = App::default();
+    let handlers = Handlers::with_state(app.clone())
+        .on(chirp::SMS_DELIVERED, |s: MessageStatus, ctx| async move {
+            ctx.state().ids.lock().unwrap().push(format!("a:{}", s.id));
+        })
+        .on(chirp::SMS_DELIVERED, |s: MessageStatus, ctx| async move {
+            ctx.state().ids.lock().unwrap().push(format!("b:{}", s.id));
+            Ok::<_, std::io::Error>(())
+        })
+        .on_group("messages.sms.*", |_e: ChirpEvent, ctx| async move {
+            ctx.state().group_calls.fetch_add(1, Ordering::SeqCst);
+        });
+    let (stack, d) = stack_for(handlers, 16, 4);
+    assert_eq!(stack.oneshot(chirp_request(delivered("m1"))).await.unwrap().status(), StatusCode::OK);
+    d.shutdown(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(*app.ids.lock().unwrap(), ["a:m1", "b:m1"]);
+    assert_eq!(app.group_calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn handler_errors_and_panics_are_reported_and_never_stop_the_worker() {
+    let errors = Arc::new(std::sync::Mutex::new(Vec::<(String, String, bool)>::new()));
+    let after = Arc::new(AtomicUsize::new(0));
+    let handlers = Handlers::with_state(after.clone())
+        .on(chirp::SMS_DELIVERED, |s: MessageStatus, _ctx| async move {
+            if s.id == "boom" {
+                panic!("handler exploded");
+            }
+            Err::<(), _>(std::io::Error::other("db unavailable"))
+        })
+        .on(chirp::SMS_DELIVERED, |_s: MessageStatus, ctx| async move {
+            ctx.state().fetch_add(1, Ordering::SeqCst);
+        })
+        .on_error({
+            let errors = errors.clone();
+            move |e: &HandlerError| {
+                let panicked = matches!(e.failure, HandlerFailure::Panic(_));
+                errors.lock().unwrap().push((e.kind.clone(), e.key.to_string(), panicked));
+            }
+        });
+    let (stack, d) = stack_for(handlers, 16, 1);
+    for id in ["boom", "fails", "boom"] {
+        assert_eq!(stack.clone().oneshot(chirp_request(delivered(id))).await.unwrap().status(), StatusCode::OK);
+    }
+    d.shutdown(Duration::from_secs(10)).await.unwrap();
+    let errors = errors.lock().unwrap().clone();
+    assert_eq!(errors.len(), 2, "{errors:?}"); // the third is a duplicate of the first
+    assert!(errors.iter().all(|(kind, key, _)| kind == "messages.sms.delivered" && key.len() == 32));
+    assert_eq!(errors.iter().filter(|e| e.2).count(), 1, "one panic, one error");
+    assert_eq!(after.load(Ordering::SeqCst), 2, "the second handler ran despite the first failing");
+}
+
+#[tokio::test]
+async fn full_queue_is_503_with_retry_after_and_remembers_nothing() {
+    let gate = Arc::new(Semaphore::new(0));
+    let done = Arc::new(AtomicUsize::new(0));
+    let handlers = Handlers::with_state((gate.clone(), done.clone())).on(
+        chirp::SMS_DELIVERED,
+        |_s: MessageStatus, ctx| async move {
+            let (gate, done) = ctx.state();
+            gate.acquire().await.unwrap().forget();
+            done.fetch_add(1, Ordering::SeqCst);
+        },
+    );
+    // One running (blocked) + one queued; the third has nowhere to go.
+    let (stack, d) = stack_for(handlers, 1, 1);
+    assert_eq!(stack.clone().oneshot(chirp_request(delivered("m1"))).await.unwrap().status(), StatusCode::OK);
+    // Wait until the worker has taken m1 out of the queue.
+    while d.queued() > 0 || d.running() == 0 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(stack.clone().oneshot(chirp_request(delivered("m2"))).await.unwrap().status(), StatusCode::OK);
+    let res = stack.clone().oneshot(chirp_request(delivered("m3"))).await.unwrap();
+    assert_eq!(res.headers()["retry-after"], "7");
+    let err = error_body(res, 503, "api_error").await;
+    assert_eq!(err["code"], "queue_full");
+
+    gate.add_permits(1);
+    while done.load(Ordering::SeqCst) < 1 || d.queued() > 0 {
+        tokio::task::yield_now().await;
+    }
+    // The retry of m3 is accepted as new: the 503 remembered nothing.
+    let res = stack.clone().oneshot(chirp_request(delivered("m3"))).await.unwrap();
+    assert_eq!(json_body(res).await, serde_json::json!({"received": true}));
+    gate.add_permits(10);
+    d.shutdown(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(done.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn shutting_down_dispatcher_answers_503_and_drains_accepted_events() {
+    let done = Arc::new(AtomicUsize::new(0));
+    let handlers = Handlers::with_state(done.clone()).on(chirp::SMS_DELIVERED, |_s: MessageStatus, ctx| async move {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        ctx.state().fetch_add(1, Ordering::SeqCst);
+    });
+    let (stack, d) = stack_for(handlers, 100, 2);
+    for i in 0..10 {
+        assert_eq!(stack.clone().oneshot(chirp_request(delivered(&format!("m{i}")))).await.unwrap().status(), StatusCode::OK);
+    }
+    d.shutdown(Duration::from_secs(30)).await.unwrap();
+    assert_eq!(done.load(Ordering::SeqCst), 10, "every accepted event ran before shutdown returned");
+    let res = stack.oneshot(chirp_request(delivered("late"))).await.unwrap();
+    let err = error_body(res, 503, "api_error").await;
+    assert_eq!(err["code"], "shutting_down");
+}
+
+#[tokio::test]
+async fn drain_deadline_is_reported() {
+    let handlers = Handlers::new().on(chirp::SMS_DELIVERED, |_s: MessageStatus, _ctx| async move {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    });
+    let (stack, d) = stack_for(handlers, 10, 1);
+    for id in ["a", "b"] {
+        assert_eq!(stack.clone().oneshot(chirp_request(delivered(id))).await.unwrap().status(), StatusCode::OK);
+    }
+    let err = d.shutdown(Duration::from_millis(100)).await.unwrap_err();
+    assert_eq!(err.running + err.queued, 2, "{err}");
+}

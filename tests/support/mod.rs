@@ -1,0 +1,193 @@
+//! Shared test helpers: fixtures, requests, a recording handler set, and a full stack.
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::BodyExt;
+use tokio::sync::Notify;
+use tower::ServiceBuilder;
+use webhook_receiver::chirp::{self, Chirp, ChirpEvent};
+use webhook_receiver::dispatch::{Context, Dispatcher, HandlerError, Handlers};
+use webhook_receiver::event::Item;
+use webhook_receiver::receiver::WebhookService;
+use webhook_receiver::verify::{SharedSecret, VerifyWebhook, VerifyWebhookLayer};
+
+pub const SECRET: &str = "test-secret-0123456789";
+pub const URI: &str = "/webhooks/chirp";
+
+/// A Chirp fixture from `tests/fixtures/chirp/`.
+pub fn fixture(name: &str) -> String {
+    let path = format!("{}/tests/fixtures/chirp/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// A POST with the secret and a JSON content type.
+pub fn chirp_request(body: impl Into<Bytes>) -> Request<Body> {
+    Request::post(URI)
+        .header("content-type", "application/json")
+        .header("x-webhook-secret", SECRET)
+        .body(Body::from(body.into()))
+        .unwrap()
+}
+
+/// The response body as JSON.
+pub async fn json_body<B>(res: Response<B>) -> serde_json::Value
+where
+    B: http_body::Body,
+    B::Error: std::fmt::Debug,
+{
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("not JSON ({e}): {bytes:?}"))
+}
+
+/// Asserts the seeds' error shape and returns the `error` object.
+pub async fn error_body<B>(res: Response<B>, status: u16, kind: &str) -> serde_json::Value
+where
+    B: http_body::Body,
+    B::Error: std::fmt::Debug,
+{
+    assert_eq!(res.status().as_u16(), status);
+    assert_eq!(res.headers()["content-type"], "application/json");
+    let body = json_body(res).await;
+    let err = body["error"].clone();
+    assert_eq!(err["type"], kind, "{body}");
+    assert!(err["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    err
+}
+
+/// What the handlers saw, in order: (handler label, event kind, dedup key).
+#[derive(Clone, Default)]
+pub struct Recorder {
+    seen: Arc<Mutex<Vec<Seen>>>,
+    errors: Arc<Mutex<Vec<(String, String, String)>>>,
+    changed: Arc<Notify>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub handler: &'static str,
+    pub kind: String,
+    pub key: String,
+    pub item: Item<ChirpEvent>,
+}
+
+impl Recorder {
+    pub fn record(&self, handler: &'static str, item: Item<ChirpEvent>, ctx: &Context<Self>) {
+        self.seen.lock().unwrap().push(Seen {
+            handler,
+            kind: ctx.kind().to_owned(),
+            key: ctx.key().to_string(),
+            item,
+        });
+        self.changed.notify_waiters();
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    pub fn kinds(&self) -> Vec<String> {
+        self.seen().into_iter().map(|s| s.kind).collect()
+    }
+
+    pub fn errors(&self) -> Vec<(String, String, String)> {
+        self.errors.lock().unwrap().clone()
+    }
+
+    /// Waits until `n` handler invocations were recorded (a liveness bound, not a timing check).
+    pub async fn wait_for(&self, n: usize) -> Vec<Seen> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let notified = self.changed.notified();
+            if self.seen.lock().unwrap().len() >= n {
+                return self.seen();
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                panic!("timed out waiting for {n} handler calls; saw {:?}", self.kinds());
+            }
+        }
+    }
+}
+
+/// Handlers recording everything: typed SMS handlers, a WhatsApp group, and a fallback.
+pub fn recording_handlers(rec: Recorder) -> Handlers<ChirpEvent, Recorder> {
+    Handlers::with_state(rec.clone())
+        .on(chirp::SMS_RECEIVED, |m, ctx: Context<Recorder>| async move {
+            ctx.state().record("sms_received", Item::Event(ChirpEvent::SmsReceived(Box::new(m))), &ctx);
+        })
+        .on(chirp::SMS_SENT, |s, ctx: Context<Recorder>| async move {
+            ctx.state().record("sms_status", Item::Event(ChirpEvent::SmsSent(Box::new(s))), &ctx);
+        })
+        .on(chirp::SMS_DELIVERED, |s, ctx: Context<Recorder>| async move {
+            ctx.state().record("sms_status", Item::Event(ChirpEvent::SmsDelivered(Box::new(s))), &ctx);
+        })
+        .on(chirp::SMS_FAILED, |s, ctx: Context<Recorder>| async move {
+            ctx.state().record("sms_status", Item::Event(ChirpEvent::SmsFailed(Box::new(s))), &ctx);
+        })
+        .on_group("messages.whatsapp.*", |e, ctx: Context<Recorder>| async move {
+            ctx.state().record("whatsapp", Item::Event(e), &ctx);
+        })
+        .fallback(|item, ctx: Context<Recorder>| async move {
+            ctx.state().record("fallback", item, &ctx);
+        })
+        .on_error({
+            let rec = rec.clone();
+            move |e: &HandlerError| {
+                rec.errors
+                    .lock()
+                    .unwrap()
+                    .push((e.kind.clone(), e.key.to_string(), e.failure.to_string()));
+            }
+        })
+}
+
+pub type Stack = VerifyWebhook<WebhookService<Chirp>, SharedSecret>;
+
+/// The full Chirp stack (verify layer + receiver) with recording handlers.
+pub fn stack(rec: &Recorder) -> (Stack, Dispatcher<ChirpEvent>) {
+    stack_with(rec, |d| d, |b| b)
+}
+
+/// The full stack with dispatcher and service builder tweaks.
+pub fn stack_with(
+    rec: &Recorder,
+    dispatcher: impl FnOnce(
+        webhook_receiver::dispatch::DispatcherBuilder<ChirpEvent, Recorder>,
+    ) -> webhook_receiver::dispatch::DispatcherBuilder<ChirpEvent, Recorder>,
+    service: impl FnOnce(
+        webhook_receiver::receiver::WebhookServiceBuilder<Chirp>,
+    ) -> webhook_receiver::receiver::WebhookServiceBuilder<Chirp>,
+) -> (Stack, Dispatcher<ChirpEvent>) {
+    let dispatcher = dispatcher(Dispatcher::builder(recording_handlers(rec.clone()))).spawn();
+    let svc = service(WebhookService::builder(Chirp, dispatcher.clone())).build();
+    let stack = ServiceBuilder::new()
+        .layer(VerifyWebhookLayer::new(SharedSecret::new([SECRET]).unwrap()))
+        .service(svc);
+    (stack, dispatcher)
+}
+
+/// POSTs over a real socket (one HTTP/1.1 connection per request); returns status and body.
+pub async fn post(addr: std::net::SocketAddr, path: &str, headers: &[(&str, &str)], body: String) -> (u16, String) {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let io = hyper_util::rt::TokioIo::new(stream);
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await.unwrap();
+    tokio::spawn(conn);
+    let mut req = Request::post(path).header("host", addr.to_string());
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req.body(http_body_util::Full::new(Bytes::from(body))).unwrap();
+    let res = sender.send_request(req).await.unwrap();
+    let status = res.status().as_u16();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// POSTs a Chirp payload with the test secret over a real socket.
+pub async fn post_chirp(addr: std::net::SocketAddr, body: String) -> (u16, String) {
+    post(addr, URI, &[("content-type", "application/json"), ("x-webhook-secret", SECRET)], body).await
+}
