@@ -1,0 +1,667 @@
+//! Payload types of Chirp's webhook events (the `data` object of each delivery).
+//!
+//! Every struct accepts fields it does not know (Chirp may add some at any time), and every
+//! string code is an enum with an `Other(String)` variant, so an unknown value never fails a
+//! delivery: it is kept verbatim and serialized back unchanged.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
+use serde_json::{Map, Number, Value};
+
+/// Declares a string code enum: one unit variant per known wire value plus `Other(String)`, with
+/// `as_str`, `Display`, `From<&str>`, `From<String>` and string (de)serialization that maps an
+/// unknown value to `Other` and writes every variant back as its wire string.
+macro_rules! string_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $(
+                $(#[doc = $doc:literal])*
+                $variant:ident = $wire:literal,
+            )+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum $name {
+            $(
+                $(#[doc = $doc])*
+                $variant,
+            )+
+            /// A value this version of the crate does not know, kept verbatim.
+            ///
+            /// Deserialization and the `From` conversions never put a known value here; build
+            /// values with `From` rather than `Other(..)` directly to keep comparisons exact.
+            Other(String),
+        }
+
+        impl $name {
+            /// The value as it appears on the wire.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $( Self::$variant => $wire, )+
+                    Self::Other(other) => other,
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(value: &str) -> Self {
+                match value {
+                    $( $wire => Self::$variant, )+
+                    other => Self::Other(other.to_owned()),
+                }
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(value: String) -> Self {
+                match value.as_str() {
+                    $( $wire => Self::$variant, )+
+                    _ => Self::Other(value),
+                }
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct CodeVisitor;
+
+                impl de::Visitor<'_> for CodeVisitor {
+                    type Value = $name;
+
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str("a string")
+                    }
+
+                    fn visit_str<E: de::Error>(self, value: &str) -> Result<$name, E> {
+                        Ok($name::from(value))
+                    }
+
+                    fn visit_string<E: de::Error>(self, value: String) -> Result<$name, E> {
+                        Ok($name::from(value))
+                    }
+                }
+
+                deserializer.deserialize_str(CodeVisitor)
+            }
+        }
+    };
+}
+
+/// An inbound message: the payload of `messages.sms.received` and `messages.whatsapp.received`.
+///
+/// Only `id` is required. Fields this type does not name (media, conversation window, direction,
+/// ...: they vary with the message type) are kept in [`extra`](Self::extra).
+///
+/// ```
+/// use webhook_receiver::chirp::InboundMessage;
+///
+/// let msg: InboundMessage = serde_json::from_str(
+///     r#"{"id": "msg_1", "from": "+15551234567", "text": "Hi", "type": "text", "context": null}"#,
+/// )
+/// .unwrap();
+/// assert_eq!(msg.text.as_deref(), Some("Hi"));
+/// assert_eq!(msg.message_type.as_deref(), Some("text"));
+/// assert!(msg.extra.contains_key("context"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct InboundMessage {
+    /// Chirp's message id (e.g. `msg_wa_...` for WhatsApp).
+    pub id: String,
+    /// The sender's phone number (E.164).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// The receiving phone number, yours (E.164).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// The text content, if any (absent or null for media-only messages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// The message type as sent by Chirp (`text`, `image`, `audio`, `location`, ... for
+    /// WhatsApp).
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub message_type: Option<String>,
+    /// When Chirp received the message (`receivedAt`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub received_at: Option<DateTime<Utc>>,
+    /// Every other field of the payload, as received (e.g. `media`, `conversationWindow`).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A delivery status update of an outbound message: the payload of `messages.sms.sent`,
+/// `messages.sms.delivered`, `messages.sms.failed`, `messages.whatsapp.sent`,
+/// `messages.whatsapp.delivered`, `messages.whatsapp.read` and `messages.whatsapp.failed`.
+///
+/// ```
+/// use webhook_receiver::chirp::{MessageStatus, MessageStatusKind};
+///
+/// let status: MessageStatus = serde_json::from_str(
+///     r#"{"id": "msg_1", "status": "read", "readAt": "2024-01-15T12:00:10.000Z"}"#,
+/// )
+/// .unwrap();
+/// assert_eq!(status.status, MessageStatusKind::Read);
+/// assert_eq!(status.status_time(), status.read_at);
+/// assert_eq!(status.status_time().unwrap().to_rfc3339(), "2024-01-15T12:00:10+00:00");
+/// ```
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct MessageStatus {
+    /// Chirp's message id: the id returned when the message was sent.
+    pub id: String,
+    /// The sending phone number (E.164).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// The recipient's phone number (E.164).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// The status this update reports.
+    pub status: MessageStatusKind,
+    /// When the message was handed to the carrier or to WhatsApp (`sentAt`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<DateTime<Utc>>,
+    /// When the message reached the recipient (`deliveredAt`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// When the recipient read the message (`readAt`, WhatsApp only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_at: Option<DateTime<Utc>>,
+    /// When delivery failed (`failedAt`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_at: Option<DateTime<Utc>>,
+    /// Why delivery failed (on `failed` events).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ChirpError>,
+}
+
+impl MessageStatus {
+    /// The timestamp that goes with [`status`](Self::status): `sentAt` for `sent`,
+    /// `deliveredAt` for `delivered`, `readAt` for `read`, `failedAt` for `failed`; `None` when
+    /// that field is absent or the status is not one of these.
+    pub fn status_time(&self) -> Option<DateTime<Utc>> {
+        match self.status {
+            MessageStatusKind::Sent => self.sent_at,
+            MessageStatusKind::Delivered => self.delivered_at,
+            MessageStatusKind::Read => self.read_at,
+            MessageStatusKind::Failed => self.failed_at,
+            MessageStatusKind::Other(_) => None,
+        }
+    }
+}
+
+string_enum! {
+    /// The `status` of a [`MessageStatus`].
+    pub enum MessageStatusKind {
+        /// `sent`: handed to the carrier or to WhatsApp.
+        Sent = "sent",
+        /// `delivered`: reached the recipient.
+        Delivered = "delivered",
+        /// `read`: read by the recipient (WhatsApp).
+        Read = "read",
+        /// `failed`: could not be delivered; see [`MessageStatus::error`].
+        Failed = "failed",
+    }
+}
+
+/// Chirp's error object, the same shape as its API error responses: the `error` of a failed
+/// message.
+///
+/// ```
+/// use webhook_receiver::chirp::{ChirpError, ErrorCode, ErrorType, ProviderCode};
+///
+/// let err: ChirpError = serde_json::from_str(
+///     r#"{"type": "provider_error", "code": "message_undeliverable", "message": "Not delivered",
+///         "provider": {"source": "meta", "code": 131047, "message": "Re-engagement message"}}"#,
+/// )
+/// .unwrap();
+/// assert_eq!(err.error_type, ErrorType::Provider);
+/// assert_eq!(err.code, Some(ErrorCode::MessageUndeliverable));
+/// assert_eq!(err.provider.unwrap().code.as_i64(), Some(131047));
+/// ```
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[non_exhaustive]
+pub struct ChirpError {
+    /// The error category (`type`).
+    #[serde(rename = "type")]
+    pub error_type: ErrorType,
+    /// Chirp's machine-readable code, mapped from the provider's own code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<ErrorCode>,
+    /// A human-readable message.
+    pub message: String,
+    /// Documentation for this error code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doc_url: Option<String>,
+    /// The request parameter that caused the error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub param: Option<String>,
+    /// Remediation hints (e.g. from Meta's Health Status API). Best-effort: often empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub additional_info: Vec<String>,
+    /// The upstream provider's original error, for debugging.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<ProviderError>,
+}
+
+impl fmt::Display for ChirpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.code {
+            Some(code) => write!(f, "{} ({code}): {}", self.error_type, self.message),
+            None => write!(f, "{}: {}", self.error_type, self.message),
+        }
+    }
+}
+
+impl std::error::Error for ChirpError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.provider
+            .as_ref()
+            .map(|p| p as &(dyn std::error::Error + 'static))
+    }
+}
+
+string_enum! {
+    /// The `type` of a [`ChirpError`].
+    pub enum ErrorType {
+        /// `invalid_request_error`: the request was invalid.
+        InvalidRequest = "invalid_request_error",
+        /// `authentication_error`: missing or invalid credentials.
+        Authentication = "authentication_error",
+        /// `provider_error`: the upstream provider (Meta, Telnyx, LiveKit) refused or failed;
+        /// see [`ChirpError::provider`].
+        Provider = "provider_error",
+        /// `api_error`: an error inside Chirp.
+        Api = "api_error",
+    }
+}
+
+string_enum! {
+    /// Chirp's machine-readable error `code` of a [`ChirpError`].
+    pub enum ErrorCode {
+        /// `message_undeliverable`: the message could not be delivered.
+        MessageUndeliverable = "message_undeliverable",
+        /// `conversation_window_expired`: the WhatsApp 24-hour customer service window has
+        /// closed.
+        ConversationWindowExpired = "conversation_window_expired",
+        /// `recipient_not_on_whatsapp`: the recipient has no WhatsApp account.
+        RecipientNotOnWhatsapp = "recipient_not_on_whatsapp",
+        /// `phone_number_not_assigned`: the sending number is not assigned to the app.
+        PhoneNumberNotAssigned = "phone_number_not_assigned",
+        /// `unsupported_message_type`: the message type is not supported.
+        UnsupportedMessageType = "unsupported_message_type",
+        /// `media_too_large`: a media attachment is over the size limit.
+        MediaTooLarge = "media_too_large",
+        /// `invalid_phone_number`: a phone number is not valid.
+        InvalidPhoneNumber = "invalid_phone_number",
+        /// `template_not_found`: the WhatsApp template does not exist.
+        TemplateNotFound = "template_not_found",
+        /// `template_parameter_mismatch`: the parameters do not match the template.
+        TemplateParameterMismatch = "template_parameter_mismatch",
+        /// `groups_not_eligible`: groups are not eligible for this operation.
+        GroupsNotEligible = "groups_not_eligible",
+        /// `account_restricted`: the WhatsApp Business account is restricted or locked.
+        AccountRestricted = "account_restricted",
+        /// `display_name_not_approved`: the WhatsApp display name is not approved.
+        DisplayNameNotApproved = "display_name_not_approved",
+        /// `whatsapp_not_configured`: WhatsApp is not set up for the app.
+        WhatsappNotConfigured = "whatsapp_not_configured",
+        /// `meta_api_error`: Meta's API returned an error.
+        MetaApiError = "meta_api_error",
+        /// `meta_api_unavailable`: Meta's API could not be reached.
+        MetaApiUnavailable = "meta_api_unavailable",
+        /// `telnyx_api_error`: Telnyx's API returned an error.
+        TelnyxApiError = "telnyx_api_error",
+        /// `telnyx_api_unavailable`: Telnyx's API could not be reached.
+        TelnyxApiUnavailable = "telnyx_api_unavailable",
+        /// `rate_limit_exceeded`: Chirp's rate limit was exceeded.
+        RateLimitExceeded = "rate_limit_exceeded",
+        /// `whatsapp_rate_limited`: WhatsApp rate-limited the sender.
+        WhatsappRateLimited = "whatsapp_rate_limited",
+        /// `resource_already_exists`: the resource already exists.
+        ResourceAlreadyExists = "resource_already_exists",
+        /// `test_app_required`: the operation needs a test app.
+        TestAppRequired = "test_app_required",
+        /// `call_not_found`: the call does not exist.
+        CallNotFound = "call_not_found",
+        /// `call_already_ended`: the call has already ended.
+        CallAlreadyEnded = "call_already_ended",
+        /// `call_failed`: the call failed.
+        CallFailed = "call_failed",
+        /// `call_rejected`: the callee rejected the call.
+        CallRejected = "call_rejected",
+        /// `call_timeout`: the call was not answered in time.
+        CallTimeout = "call_timeout",
+        /// `call_busy`: the callee was busy.
+        CallBusy = "call_busy",
+        /// `calling_not_configured`: calling is not set up for the app.
+        CallingNotConfigured = "calling_not_configured",
+        /// `calling_disabled`: calling is disabled.
+        CallingDisabled = "calling_disabled",
+        /// `max_concurrent_calls_reached`: too many calls at once.
+        MaxConcurrentCallsReached = "max_concurrent_calls_reached",
+        /// `recording_not_found`: the recording does not exist.
+        RecordingNotFound = "recording_not_found",
+        /// `recording_already_in_progress`: the call is already being recorded.
+        RecordingAlreadyInProgress = "recording_already_in_progress",
+        /// `recording_failed`: the recording failed.
+        RecordingFailed = "recording_failed",
+        /// `voicemail_not_found`: the voicemail does not exist.
+        VoicemailNotFound = "voicemail_not_found",
+        /// `voicemail_disabled`: voicemail is disabled.
+        VoicemailDisabled = "voicemail_disabled",
+        /// `invalid_call_command`: the call command is not valid.
+        InvalidCallCommand = "invalid_call_command",
+        /// `command_not_applicable`: the command does not apply to the call in its current
+        /// state.
+        CommandNotApplicable = "command_not_applicable",
+        /// `whatsapp_calling_not_enabled`: WhatsApp calling is not enabled.
+        WhatsappCallingNotEnabled = "whatsapp_calling_not_enabled",
+        /// `whatsapp_call_permission_required`: the user has not granted permission to be
+        /// called.
+        WhatsappCallPermissionRequired = "whatsapp_call_permission_required",
+        /// `whatsapp_call_permission_limit`: the limit of call permission requests was reached.
+        WhatsappCallPermissionLimit = "whatsapp_call_permission_limit",
+        /// `whatsapp_pstn_bridge_forbidden`: bridging the WhatsApp call to the phone network is
+        /// not allowed.
+        WhatsappPstnBridgeForbidden = "whatsapp_pstn_bridge_forbidden",
+        /// `livekit_api_error`: LiveKit's API returned an error.
+        LivekitApiError = "livekit_api_error",
+        /// `livekit_room_error`: a LiveKit room error.
+        LivekitRoomError = "livekit_room_error",
+        /// `sip_trunk_error`: a SIP trunk error.
+        SipTrunkError = "sip_trunk_error",
+    }
+}
+
+/// The upstream provider's original error (`error.provider`), kept for debugging and support
+/// tickets.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[non_exhaustive]
+pub struct ProviderError {
+    /// Which provider reported the error.
+    pub source: ProviderSource,
+    /// The provider's native error code: a number for Meta (e.g. `131047`), possibly a string
+    /// for others.
+    pub code: ProviderCode,
+    /// The provider's error message.
+    pub message: String,
+    /// Meta's trace id, for support tickets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fbtrace_id: Option<String>,
+    /// Meta's Health Status, when Chirp enriched the error (best-effort, often absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_status: Option<HealthStatus>,
+}
+
+impl fmt::Display for ProviderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} error {}: {}", self.source, self.code, self.message)
+    }
+}
+
+impl std::error::Error for ProviderError {}
+
+string_enum! {
+    /// The `source` of a [`ProviderError`].
+    pub enum ProviderSource {
+        /// `meta`: Meta (WhatsApp Cloud API).
+        Meta = "meta",
+        /// `telnyx`: Telnyx (SMS, voice).
+        Telnyx = "telnyx",
+        /// `livekit`: LiveKit (calls).
+        Livekit = "livekit",
+    }
+}
+
+/// A provider's native error code: the wire allows a number or a string.
+///
+/// ```
+/// use webhook_receiver::chirp::ProviderCode;
+///
+/// let n: ProviderCode = serde_json::from_str("131047").unwrap();
+/// assert_eq!(n.as_i64(), Some(131047));
+/// let s: ProviderCode = serde_json::from_str(r#""40310""#).unwrap();
+/// assert_eq!(s, ProviderCode::Text("40310".into()));
+/// assert_eq!(s.to_string(), "40310");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ProviderCode {
+    /// A numeric code, kept exactly as received.
+    Number(Number),
+    /// A textual code.
+    Text(String),
+}
+
+impl ProviderCode {
+    /// The code as an `i64`, if it is an integer number.
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Self::Number(n) => n.as_i64(),
+            Self::Text(_) => None,
+        }
+    }
+
+    /// The code as a string, if it is textual.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Self::Number(_) => None,
+            Self::Text(s) => Some(s),
+        }
+    }
+}
+
+impl fmt::Display for ProviderCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Number(n) => fmt::Display::fmt(n, f),
+            Self::Text(s) => f.write_str(s),
+        }
+    }
+}
+
+impl From<i64> for ProviderCode {
+    fn from(code: i64) -> Self {
+        Self::Number(code.into())
+    }
+}
+
+impl From<&str> for ProviderCode {
+    fn from(code: &str) -> Self {
+        Self::Text(code.to_owned())
+    }
+}
+
+impl Serialize for ProviderCode {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Number(n) => n.serialize(serializer),
+            Self::Text(s) => serializer.serialize_str(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ProviderCode {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct CodeVisitor;
+
+        impl de::Visitor<'_> for CodeVisitor {
+            type Value = ProviderCode;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number or a string")
+            }
+
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ProviderCode, E> {
+                Ok(ProviderCode::Number(v.into()))
+            }
+
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ProviderCode, E> {
+                Ok(ProviderCode::Number(v.into()))
+            }
+
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<ProviderCode, E> {
+                Number::from_f64(v)
+                    .map(ProviderCode::Number)
+                    .ok_or_else(|| E::invalid_value(de::Unexpected::Float(v), &self))
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ProviderCode, E> {
+                Ok(ProviderCode::Text(v.to_owned()))
+            }
+
+            fn visit_string<E: de::Error>(self, v: String) -> Result<ProviderCode, E> {
+                Ok(ProviderCode::Text(v))
+            }
+        }
+
+        deserializer.deserialize_any(CodeVisitor)
+    }
+}
+
+/// Meta's Health Status (`error.provider.health_status`): which entity blocks sending, and how
+/// to fix it. Chirp attaches it to vague WhatsApp failures (`account_restricted`,
+/// `display_name_not_approved`) on a best-effort basis.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[non_exhaustive]
+pub struct HealthStatus {
+    /// The overall verdict.
+    pub can_send_message: CanSendMessage,
+    /// The verdict per entity (phone number, template, WABA, business, app).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entities: Vec<HealthEntity>,
+}
+
+impl HealthStatus {
+    /// The entities that are not [`Available`](CanSendMessage::Available) (limited, blocked or
+    /// an unknown value): where the problem is.
+    pub fn unavailable_entities(&self) -> impl Iterator<Item = &HealthEntity> {
+        self.entities
+            .iter()
+            .filter(|e| e.can_send_message != CanSendMessage::Available)
+    }
+}
+
+/// One entity of a [`HealthStatus`].
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[non_exhaustive]
+pub struct HealthEntity {
+    /// What kind of entity this is.
+    pub entity_type: EntityType,
+    /// Meta's id of the entity.
+    pub id: String,
+    /// Whether this entity allows sending.
+    pub can_send_message: CanSendMessage,
+    /// Whether this entity can receive SIP calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub can_receive_call_sip: Option<CanSendMessage>,
+    /// Hints, present on `LIMITED` entities.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub additional_info: Vec<String>,
+    /// What is wrong, present on `BLOCKED` entities.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<HealthError>,
+}
+
+/// One problem of a [`HealthEntity`], with Meta's suggested fix.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[non_exhaustive]
+pub struct HealthError {
+    /// Meta's error code.
+    pub error_code: i64,
+    /// What is wrong.
+    pub error_description: String,
+    /// How to fix it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub possible_solution: Option<String>,
+}
+
+string_enum! {
+    /// A Meta Health Status value (`can_send_message`, `can_receive_call_sip`).
+    pub enum CanSendMessage {
+        /// `AVAILABLE`: no restriction.
+        Available = "AVAILABLE",
+        /// `LIMITED`: works with limitations; see the entity's `additional_info`.
+        Limited = "LIMITED",
+        /// `BLOCKED`: does not work; see the entity's `errors`.
+        Blocked = "BLOCKED",
+    }
+}
+
+string_enum! {
+    /// The `entity_type` of a [`HealthEntity`].
+    pub enum EntityType {
+        /// `PHONE_NUMBER`: a business phone number.
+        PhoneNumber = "PHONE_NUMBER",
+        /// `MESSAGE_TEMPLATE`: a message template.
+        MessageTemplate = "MESSAGE_TEMPLATE",
+        /// `WABA`: the WhatsApp Business Account.
+        Waba = "WABA",
+        /// `BUSINESS`: the Meta business portfolio.
+        Business = "BUSINESS",
+        /// `APP`: the Meta app.
+        App = "APP",
+    }
+}
+
+/// The payload of template, contact and account events (`templates.whatsapp.*`,
+/// `contacts.whatsapp.*`, `whatsapp.account.*`): the resource's `id` plus every other field as
+/// received.
+///
+/// ```
+/// use webhook_receiver::chirp::ResourceEvent;
+///
+/// let tpl: ResourceEvent =
+///     serde_json::from_str(r#"{"id": "tpl_1", "name": "welcome", "status": "APPROVED"}"#)
+///         .unwrap();
+/// assert_eq!(tpl.id, "tpl_1");
+/// assert_eq!(tpl.get_str("status"), Some("APPROVED"));
+/// assert_eq!(tpl.to_value()["id"], "tpl_1");
+/// ```
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[non_exhaustive]
+pub struct ResourceEvent {
+    /// The resource's id (e.g. `tpl_...` for a template).
+    pub id: String,
+    /// Every other field of the payload, as received.
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
+impl ResourceEvent {
+    /// A field of the payload other than `id`.
+    pub fn get(&self, field: &str) -> Option<&Value> {
+        self.rest.get(field)
+    }
+
+    /// A string field of the payload other than `id`; `None` if absent or not a string.
+    pub fn get_str(&self, field: &str) -> Option<&str> {
+        self.rest.get(field).and_then(Value::as_str)
+    }
+
+    /// The whole payload as a JSON object, `id` included: the `data` that was received.
+    pub fn to_value(&self) -> Value {
+        let mut data = self.rest.clone();
+        data.insert("id".to_owned(), Value::String(self.id.clone()));
+        Value::Object(data)
+    }
+}

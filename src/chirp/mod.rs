@@ -1,0 +1,1622 @@
+//! [Chirp](https://buildwithchirp.com) (SMS and WhatsApp) webhooks: the wire format [`Chirp`],
+//! the typed event enum [`ChirpEvent`], its payload types and one [`EventType`] constant per
+//! event type for typed handler registration.
+//!
+//! # Wire format
+//!
+//! Chirp POSTs a JSON envelope `{"event": "<type name>", "data": {...}}` and authenticates it
+//! with a shared secret in a custom header, conventionally [`SECRET_HEADER`]
+//! (`X-Webhook-Secret`). [`Chirp`] reads the envelope without building a JSON tree, then
+//! deserializes `data` straight from the request bytes into the payload type of the event:
+//!
+//! | `event` | variant | payload | constant |
+//! |---|---|---|---|
+//! | `messages.sms.received` | [`SmsReceived`](ChirpEvent::SmsReceived) | [`InboundMessage`] | [`SMS_RECEIVED`] |
+//! | `messages.sms.sent` | [`SmsSent`](ChirpEvent::SmsSent) | [`MessageStatus`] | [`SMS_SENT`] |
+//! | `messages.sms.delivered` | [`SmsDelivered`](ChirpEvent::SmsDelivered) | [`MessageStatus`] | [`SMS_DELIVERED`] |
+//! | `messages.sms.failed` | [`SmsFailed`](ChirpEvent::SmsFailed) | [`MessageStatus`] | [`SMS_FAILED`] |
+//! | `messages.whatsapp.received` | [`WhatsappReceived`](ChirpEvent::WhatsappReceived) | [`InboundMessage`] | [`WHATSAPP_RECEIVED`] |
+//! | `messages.whatsapp.sent` | [`WhatsappSent`](ChirpEvent::WhatsappSent) | [`MessageStatus`] | [`WHATSAPP_SENT`] |
+//! | `messages.whatsapp.delivered` | [`WhatsappDelivered`](ChirpEvent::WhatsappDelivered) | [`MessageStatus`] | [`WHATSAPP_DELIVERED`] |
+//! | `messages.whatsapp.read` | [`WhatsappRead`](ChirpEvent::WhatsappRead) | [`MessageStatus`] | [`WHATSAPP_READ`] |
+//! | `messages.whatsapp.failed` | [`WhatsappFailed`](ChirpEvent::WhatsappFailed) | [`MessageStatus`] | [`WHATSAPP_FAILED`] |
+//! | `templates.whatsapp.created` | [`TemplateCreated`](ChirpEvent::TemplateCreated) | [`ResourceEvent`] | [`TEMPLATE_CREATED`] |
+//! | `templates.whatsapp.updated` | [`TemplateUpdated`](ChirpEvent::TemplateUpdated) | [`ResourceEvent`] | [`TEMPLATE_UPDATED`] |
+//! | `templates.whatsapp.deleted` | [`TemplateDeleted`](ChirpEvent::TemplateDeleted) | [`ResourceEvent`] | [`TEMPLATE_DELETED`] |
+//! | `templates.whatsapp.connected` | [`TemplateConnected`](ChirpEvent::TemplateConnected) | [`ResourceEvent`] | [`TEMPLATE_CONNECTED`] |
+//! | `contacts.whatsapp.created` | [`ContactCreated`](ChirpEvent::ContactCreated) | [`ResourceEvent`] | [`CONTACT_CREATED`] |
+//! | `contacts.whatsapp.updated` | [`ContactUpdated`](ChirpEvent::ContactUpdated) | [`ResourceEvent`] | [`CONTACT_UPDATED`] |
+//! | `contacts.whatsapp.deleted` | [`ContactDeleted`](ChirpEvent::ContactDeleted) | [`ResourceEvent`] | [`CONTACT_DELETED`] |
+//! | `whatsapp.account.connected` | [`AccountConnected`](ChirpEvent::AccountConnected) | [`ResourceEvent`] | [`ACCOUNT_CONNECTED`] |
+//! | `whatsapp.account.disconnected` | [`AccountDisconnected`](ChirpEvent::AccountDisconnected) | [`ResourceEvent`] | [`ACCOUNT_DISCONNECTED`] |
+//!
+//! - An event type not in this table is **not an error**: it becomes
+//!   [`ChirpEvent::Unknown`] with its name and raw `data`, so that Chirp adding an event type
+//!   never makes deliveries fail.
+//! - A known event type whose `data` does not fit its payload type becomes
+//!   [`Item::Invalid`](crate::event::Item::Invalid) with the path of the failing field (e.g.
+//!   `deliveredAt`); it is logged at `warn`, acknowledged, and handed to the fallback handler
+//!   with the raw data.
+//! - Only a body that is not an envelope at all (empty, not UTF-8, not JSON, not an object,
+//!   `event` or `data` missing or of the wrong type) is rejected, with a [`PayloadError`]
+//!   ([`Rejection::InvalidPayload`], answered 400).
+//!
+//! Unknown fields are accepted everywhere, and every string code (statuses, error types and
+//! codes, provider sources, Health Status values) has an `Other(String)` variant that keeps a
+//! value this version does not know.
+//!
+//! # Deduplication
+//!
+//! Chirp may deliver an event more than once and its payloads carry no event id, so the key is
+//! derived from the content ([`ChirpEvent::dedup_key`]):
+//!
+//! - **message status events** (`sent`, `delivered`, `read`, `failed`): the event name, the
+//!   message id and the timestamp of the status (`sentAt`, `deliveredAt`, `readAt` or
+//!   `failedAt`, normalized to RFC 3339 UTC). The `sent`, `delivered` and `read` updates of one
+//!   message are three events; a redelivery of one of them is a duplicate.
+//! - **received messages**: the event name and the message id.
+//! - **template, contact and account events**, unknown event types, and known event types
+//!   with an invalid payload: the event name and a digest of the canonical `data` (keys sorted,
+//!   whitespace removed). Two `templates.whatsapp.updated` of one template with different
+//!   content are two events; the same content with its keys reordered is a duplicate.
+//!
+//! # Example
+//!
+//! ```
+//! use http::HeaderMap;
+//! use webhook_receiver::chirp::{self, Chirp, ChirpEvent, MessageStatusKind};
+//! use webhook_receiver::event::{DecodeEvent, Item};
+//!
+//! let body = br#"{
+//!     "event": "messages.sms.delivered",
+//!     "data": {
+//!         "id": "550e8400-e29b-41d4-a716-446655440000",
+//!         "from": "+15551234567",
+//!         "to": "+15559876543",
+//!         "status": "delivered",
+//!         "deliveredAt": "2024-01-15T12:00:00.000Z"
+//!     }
+//! }"#;
+//!
+//! let decoded = Chirp.decode(&HeaderMap::new(), body)?;
+//! assert_eq!(decoded.kind(), "messages.sms.delivered");
+//!
+//! let Item::Event(event) = decoded.item() else { panic!("not a typed event") };
+//! // Typed access without a `match`, as handlers registered with the constant get it:
+//! let status = chirp::SMS_DELIVERED.payload(event).expect("an SMS delivery");
+//! assert_eq!(status.status, MessageStatusKind::Delivered);
+//! assert_eq!(status.to.as_deref(), Some("+15559876543"));
+//! assert!(matches!(event, ChirpEvent::SmsDelivered(_)));
+//! assert_eq!(decoded.key(), event.dedup_key());
+//!
+//! // An event type this version does not know is not an error.
+//! let body = br#"{"event": "calls.voice.started", "data": {"id": "call_1"}}"#;
+//! let decoded = Chirp.decode(&HeaderMap::new(), body)?;
+//! assert!(matches!(
+//!     decoded.item(),
+//!     Item::Event(ChirpEvent::Unknown { event, .. }) if event == "calls.voice.started"
+//! ));
+//! # Ok::<(), webhook_receiver::Rejection>(())
+//! ```
+
+use std::borrow::Cow;
+
+use chrono::SecondsFormat;
+use http::HeaderMap;
+use serde::Deserialize;
+use serde::de::{DeserializeOwned, IgnoredAny};
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use crate::error::{PayloadError, Rejection};
+use crate::event::{DecodeEvent, Decoded, DedupKey, Event, EventType, InvalidEvent};
+
+mod events;
+
+pub use events::*;
+
+/// The header Chirp's documentation uses for the shared secret (`X-Webhook-Secret`), in the
+/// lowercase form `http` header names take.
+///
+/// Chirp sends whatever custom headers the webhook was created with; this is the conventional
+/// one.
+pub const SECRET_HEADER: &str = "x-webhook-secret";
+
+/// Declares the event table once: the [`ChirpEvent`] variants, their wire names, the
+/// [`EventType`] constants, [`EVENT_TYPES`] and the name dispatch of the decoder.
+macro_rules! chirp_events {
+    ($(
+        $(#[doc = $doc:literal])*
+        $variant:ident($payload:ident) = $name:literal, $konst:ident;
+    )+) => {
+        /// A Chirp webhook event: one variant per event type, holding its typed payload.
+        ///
+        /// Payloads are boxed to keep the enum small. Register handlers with the per-type
+        /// constants ([`SMS_DELIVERED`], ...) to receive the payload directly, or `match` on
+        /// this enum. See the [module documentation](self) for the table of event types.
+        #[derive(Debug, Clone, PartialEq)]
+        #[non_exhaustive]
+        pub enum ChirpEvent {
+            $(
+                $(#[doc = $doc])*
+                $variant(Box<$payload>),
+            )+
+            /// An event type this version of the crate does not know, kept as received.
+            Unknown {
+                /// The event type name from the envelope.
+                event: String,
+                /// The raw `data` object.
+                data: Value,
+            },
+        }
+
+        impl Event for ChirpEvent {
+            fn kind(&self) -> &str {
+                match self {
+                    $( Self::$variant(_) => $name, )+
+                    Self::Unknown { event, .. } => event,
+                }
+            }
+        }
+
+        /// The names of all event types decoded into a typed variant, in the order of Chirp's
+        /// API reference (the `events` a webhook can subscribe to).
+        pub const EVENT_TYPES: [&str; 18] = [$($name),+];
+
+        $(
+            #[doc = concat!(
+                "The `", $name, "` event type: handlers registered with it receive a [`",
+                stringify!($payload), "`] (the payload of [`ChirpEvent::", stringify!($variant),
+                "`]).",
+            )]
+            pub const $konst: EventType<ChirpEvent, $payload> = EventType::new($name, |e| match e {
+                ChirpEvent::$variant(payload) => Some(payload),
+                _ => None,
+            });
+        )+
+
+        /// Decodes `data` according to the event name.
+        fn decode_data(
+            name: Cow<'_, str>,
+            data: &RawValue,
+        ) -> Result<Decoded<ChirpEvent>, PayloadError> {
+            match name.as_ref() {
+                $( $name => decode_typed($name, data, ChirpEvent::$variant), )+
+                _ => decode_unknown(name, data),
+            }
+        }
+    };
+}
+
+chirp_events! {
+    /// `messages.sms.received`: an inbound SMS or MMS.
+    SmsReceived(InboundMessage) = "messages.sms.received", SMS_RECEIVED;
+    /// `messages.sms.sent`: an SMS was handed to the carrier.
+    SmsSent(MessageStatus) = "messages.sms.sent", SMS_SENT;
+    /// `messages.sms.delivered`: an SMS reached the recipient.
+    SmsDelivered(MessageStatus) = "messages.sms.delivered", SMS_DELIVERED;
+    /// `messages.sms.failed`: an SMS could not be delivered.
+    SmsFailed(MessageStatus) = "messages.sms.failed", SMS_FAILED;
+    /// `messages.whatsapp.received`: an inbound WhatsApp message.
+    WhatsappReceived(InboundMessage) = "messages.whatsapp.received", WHATSAPP_RECEIVED;
+    /// `messages.whatsapp.sent`: a WhatsApp message was handed to WhatsApp.
+    WhatsappSent(MessageStatus) = "messages.whatsapp.sent", WHATSAPP_SENT;
+    /// `messages.whatsapp.delivered`: a WhatsApp message reached the user's device.
+    WhatsappDelivered(MessageStatus) = "messages.whatsapp.delivered", WHATSAPP_DELIVERED;
+    /// `messages.whatsapp.read`: the user read a WhatsApp message.
+    WhatsappRead(MessageStatus) = "messages.whatsapp.read", WHATSAPP_READ;
+    /// `messages.whatsapp.failed`: a WhatsApp message could not be delivered.
+    WhatsappFailed(MessageStatus) = "messages.whatsapp.failed", WHATSAPP_FAILED;
+    /// `templates.whatsapp.created`: a WhatsApp message template was created.
+    TemplateCreated(ResourceEvent) = "templates.whatsapp.created", TEMPLATE_CREATED;
+    /// `templates.whatsapp.updated`: a WhatsApp message template changed (e.g. its review
+    /// status).
+    TemplateUpdated(ResourceEvent) = "templates.whatsapp.updated", TEMPLATE_UPDATED;
+    /// `templates.whatsapp.deleted`: a WhatsApp message template was deleted.
+    TemplateDeleted(ResourceEvent) = "templates.whatsapp.deleted", TEMPLATE_DELETED;
+    /// `templates.whatsapp.connected`: a WhatsApp message template was connected to the app.
+    TemplateConnected(ResourceEvent) = "templates.whatsapp.connected", TEMPLATE_CONNECTED;
+    /// `contacts.whatsapp.created`: a WhatsApp contact was created.
+    ContactCreated(ResourceEvent) = "contacts.whatsapp.created", CONTACT_CREATED;
+    /// `contacts.whatsapp.updated`: a WhatsApp contact changed.
+    ContactUpdated(ResourceEvent) = "contacts.whatsapp.updated", CONTACT_UPDATED;
+    /// `contacts.whatsapp.deleted`: a WhatsApp contact was deleted.
+    ContactDeleted(ResourceEvent) = "contacts.whatsapp.deleted", CONTACT_DELETED;
+    /// `whatsapp.account.connected`: a WhatsApp Business account was connected.
+    AccountConnected(ResourceEvent) = "whatsapp.account.connected", ACCOUNT_CONNECTED;
+    /// `whatsapp.account.disconnected`: a WhatsApp Business account was disconnected.
+    AccountDisconnected(ResourceEvent) = "whatsapp.account.disconnected", ACCOUNT_DISCONNECTED;
+}
+
+impl ChirpEvent {
+    /// The deduplication key of this event.
+    ///
+    /// - Message status events (`messages.*.sent`, `.delivered`, `.read`, `.failed`):
+    ///   `DedupKey::from_parts(&[event name, data.id, status time])`, where the status time is
+    ///   [`MessageStatus::status_time`] in RFC 3339 UTC (`2024-01-15T12:00:05Z`, fractional
+    ///   seconds only when non-zero), or empty when absent. The `sent`, `delivered` and `read`
+    ///   updates of one message are three distinct events; a redelivery of one collapses.
+    /// - Received messages (`messages.*.received`): `DedupKey::from_parts(&[event name,
+    ///   data.id])`.
+    /// - Template, contact and account events: `DedupKey::from_json(event name, data)`, a
+    ///   digest of the canonical payload. Two updates of one template with different content
+    ///   are two events.
+    /// - [`Unknown`](Self::Unknown): `DedupKey::from_json(event, data)`.
+    ///
+    /// A known event type whose payload does not fit its schema is keyed like an unknown one,
+    /// `DedupKey::from_json(event name, data)`, by the decoder.
+    ///
+    /// Keys do not depend on key order or whitespace in the body.
+    ///
+    /// ```
+    /// use http::HeaderMap;
+    /// use webhook_receiver::chirp::Chirp;
+    /// use webhook_receiver::event::DecodeEvent;
+    ///
+    /// let sent = br#"{"event": "messages.whatsapp.sent",
+    ///     "data": {"id": "msg_1", "status": "sent", "sentAt": "2024-01-15T12:00:00.000Z"}}"#;
+    /// let again = br#"{"data": {"sentAt": "2024-01-15T12:00:00Z", "status": "sent",
+    ///     "id": "msg_1"},
+    ///     "event": "messages.whatsapp.sent"}"#;
+    /// let read = br#"{"event": "messages.whatsapp.read",
+    ///     "data": {"id": "msg_1", "status": "read", "readAt": "2024-01-15T12:00:10.000Z"}}"#;
+    ///
+    /// let key = |body: &[u8]| Chirp.decode(&HeaderMap::new(), body).unwrap().key();
+    /// assert_eq!(key(sent), key(again));
+    /// assert_ne!(key(sent), key(read));
+    /// ```
+    pub fn dedup_key(&self) -> DedupKey {
+        let kind = self.kind();
+        match self {
+            Self::SmsSent(m)
+            | Self::SmsDelivered(m)
+            | Self::SmsFailed(m)
+            | Self::WhatsappSent(m)
+            | Self::WhatsappDelivered(m)
+            | Self::WhatsappRead(m)
+            | Self::WhatsappFailed(m) => {
+                let at = m
+                    .status_time()
+                    .map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+                    .unwrap_or_default();
+                DedupKey::from_parts(&[kind.as_bytes(), m.id.as_bytes(), at.as_bytes()])
+            }
+            Self::SmsReceived(m) | Self::WhatsappReceived(m) => {
+                DedupKey::from_parts(&[kind.as_bytes(), m.id.as_bytes()])
+            }
+            Self::TemplateCreated(r)
+            | Self::TemplateUpdated(r)
+            | Self::TemplateDeleted(r)
+            | Self::TemplateConnected(r)
+            | Self::ContactCreated(r)
+            | Self::ContactUpdated(r)
+            | Self::ContactDeleted(r)
+            | Self::AccountConnected(r)
+            | Self::AccountDisconnected(r) => DedupKey::from_json(kind, &r.to_value()),
+            Self::Unknown { event, data } => DedupKey::from_json(event, data),
+        }
+    }
+
+    /// The payload of a message status event (SMS or WhatsApp `sent`, `delivered`, `read`,
+    /// `failed`), for handlers that treat them alike.
+    pub fn message_status(&self) -> Option<&MessageStatus> {
+        match self {
+            Self::SmsSent(m)
+            | Self::SmsDelivered(m)
+            | Self::SmsFailed(m)
+            | Self::WhatsappSent(m)
+            | Self::WhatsappDelivered(m)
+            | Self::WhatsappRead(m)
+            | Self::WhatsappFailed(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// The payload of a received message event (SMS or WhatsApp).
+    pub fn inbound_message(&self) -> Option<&InboundMessage> {
+        match self {
+            Self::SmsReceived(m) | Self::WhatsappReceived(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// The payload of a template, contact or account event.
+    pub fn resource(&self) -> Option<&ResourceEvent> {
+        match self {
+            Self::TemplateCreated(r)
+            | Self::TemplateUpdated(r)
+            | Self::TemplateDeleted(r)
+            | Self::TemplateConnected(r)
+            | Self::ContactCreated(r)
+            | Self::ContactUpdated(r)
+            | Self::ContactDeleted(r)
+            | Self::AccountConnected(r)
+            | Self::AccountDisconnected(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The `id` of the payload (message, template, contact or account id); for
+    /// [`Unknown`](Self::Unknown), `data.id` if it is a string.
+    pub fn id(&self) -> Option<&str> {
+        if let Some(m) = self.message_status() {
+            Some(&m.id)
+        } else if let Some(m) = self.inbound_message() {
+            Some(&m.id)
+        } else if let Some(r) = self.resource() {
+            Some(&r.id)
+        } else if let Self::Unknown { data, .. } = self {
+            data.get("id").and_then(Value::as_str)
+        } else {
+            None
+        }
+    }
+}
+
+/// Chirp's wire format: decodes `{"event": ..., "data": {...}}` into a [`ChirpEvent`] and its
+/// [`DedupKey`]. Headers are not used (authentication is the shared secret header, checked
+/// before decoding).
+///
+/// ```
+/// use http::HeaderMap;
+/// use webhook_receiver::PayloadError;
+/// use webhook_receiver::chirp::Chirp;
+/// use webhook_receiver::event::{DecodeEvent, Item};
+///
+/// // A known event type whose payload does not fit: acknowledged, for the fallback handler.
+/// let body = br#"{"event": "messages.sms.delivered", "data": {"id": 5, "status": "delivered"}}"#;
+/// let decoded = Chirp.decode(&HeaderMap::new(), body).unwrap();
+/// let Item::Invalid(invalid) = decoded.item() else { panic!("expected an invalid payload") };
+/// assert_eq!(invalid.path, "id");
+///
+/// // Not an event at all: rejected with 400.
+/// let err = Chirp.decode(&HeaderMap::new(), br#"{"data": {}}"#).unwrap_err();
+/// assert_eq!(err.status(), http::StatusCode::BAD_REQUEST);
+/// assert_eq!(
+///     Chirp.decode_body(br#"{"data": {}}"#).unwrap_err(),
+///     PayloadError::MissingField("event"),
+/// );
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Chirp;
+
+impl Chirp {
+    /// Decodes a body: [`DecodeEvent::decode`] without the headers, which Chirp's format does
+    /// not use, and with the precise [`PayloadError`] (which `decode` wraps in
+    /// [`Rejection::InvalidPayload`]).
+    ///
+    /// # Errors
+    ///
+    /// A [`PayloadError`] when the body is not a Chirp envelope: empty, not UTF-8, not JSON,
+    /// not an object, `event` missing, null, empty or not a string, `data` missing, null or not
+    /// an object.
+    pub fn decode_body(&self, body: &[u8]) -> Result<Decoded<ChirpEvent>, PayloadError> {
+        let text = std::str::from_utf8(body).map_err(|_| PayloadError::NotUtf8)?;
+        match text
+            .trim_start_matches(is_json_whitespace)
+            .as_bytes()
+            .first()
+        {
+            None => return Err(PayloadError::Empty),
+            Some(b'{') => {}
+            Some(_) => return Err(not_an_object(text)),
+        }
+        let envelope: Envelope<'_> =
+            serde_json::from_str(text).map_err(|e| PayloadError::from_json(&e))?;
+        let name = event_name(envelope.event)?;
+        let data = data_object(envelope.data)?;
+        decode_data(name, data)
+    }
+}
+
+impl DecodeEvent for Chirp {
+    type Event = ChirpEvent;
+
+    fn decode(&self, _headers: &HeaderMap, body: &[u8]) -> Result<Decoded<ChirpEvent>, Rejection> {
+        self.decode_body(body).map_err(Rejection::InvalidPayload)
+    }
+}
+
+/// The envelope, borrowed from the body: both fields are kept as raw JSON so that their
+/// types can be reported precisely and `data` is parsed once, straight into its payload type.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow, default)]
+    event: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    data: Option<&'a RawValue>,
+}
+
+/// A JSON string, borrowed from the body unless it has escapes.
+#[derive(Deserialize)]
+#[serde(transparent)]
+struct JsonStr<'a>(#[serde(borrow)] Cow<'a, str>);
+
+fn is_json_whitespace(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r')
+}
+
+/// The error for a body that does not start with `{`: not JSON at all, or JSON but no object.
+#[cold]
+fn not_an_object(text: &str) -> PayloadError {
+    match serde_json::from_str::<IgnoredAny>(text) {
+        Ok(_) => PayloadError::NotObject,
+        Err(e) => PayloadError::NotJson(e.to_string()),
+    }
+}
+
+/// What kind of JSON value `raw` is, for error messages (`raw` is valid JSON).
+fn json_kind(raw: &RawValue) -> &'static str {
+    match raw.get().as_bytes().first() {
+        Some(b'{') => "an object",
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number",
+    }
+}
+
+fn event_name(raw: Option<&RawValue>) -> Result<Cow<'_, str>, PayloadError> {
+    let raw = raw.ok_or(PayloadError::MissingField("event"))?;
+    let invalid = |message: String| PayloadError::InvalidField {
+        field: "event",
+        message,
+    };
+    let JsonStr(name) = serde_json::from_str(raw.get())
+        .map_err(|_| invalid(format!("expected a string, found {}", json_kind(raw))))?;
+    if name.is_empty() {
+        return Err(invalid("must not be empty".to_owned()));
+    }
+    Ok(name)
+}
+
+fn data_object(raw: Option<&RawValue>) -> Result<&RawValue, PayloadError> {
+    let raw = raw.ok_or(PayloadError::MissingField("data"))?;
+    if raw.get().starts_with('{') {
+        Ok(raw)
+    } else {
+        Err(PayloadError::InvalidField {
+            field: "data",
+            message: format!("expected an object, found {}", json_kind(raw)),
+        })
+    }
+}
+
+/// Parses `data` into a tree, for unknown and invalid events.
+fn data_value(data: &RawValue) -> Result<Value, PayloadError> {
+    // `data` is valid JSON; this only fails past serde_json's nesting limit.
+    serde_json::from_str(data.get()).map_err(|e| PayloadError::InvalidField {
+        field: "data",
+        message: e.to_string(),
+    })
+}
+
+fn keyed(event: ChirpEvent) -> Decoded<ChirpEvent> {
+    let key = event.dedup_key();
+    let id = event.id().map(Box::<str>::from);
+    let decoded = Decoded::event(event, key);
+    match id {
+        Some(id) => decoded.with_id(id),
+        None => decoded,
+    }
+}
+
+/// Decodes a known event type: straight from the bytes, with no intermediate tree.
+fn decode_typed<P: DeserializeOwned>(
+    kind: &'static str,
+    data: &RawValue,
+    wrap: fn(Box<P>) -> ChirpEvent,
+) -> Result<Decoded<ChirpEvent>, PayloadError> {
+    match serde_json::from_str::<Box<P>>(data.get()) {
+        Ok(payload) => Ok(keyed(wrap(payload))),
+        Err(_) => decode_invalid(kind, data, wrap),
+    }
+}
+
+/// The slow path of a known event type whose payload did not deserialize: find the failing
+/// field's path and hand the raw data on as an [`InvalidEvent`].
+#[cold]
+fn decode_invalid<P: DeserializeOwned>(
+    kind: &'static str,
+    data: &RawValue,
+    wrap: fn(Box<P>) -> ChirpEvent,
+) -> Result<Decoded<ChirpEvent>, PayloadError> {
+    match InvalidEvent::parse::<P>(kind, data_value(data)?) {
+        // The tree can accept what the streaming parser refused (a duplicate key: the tree keeps
+        // the last value), in which case the event is valid after all.
+        Ok(payload) => Ok(keyed(wrap(Box::new(payload)))),
+        Err(invalid) => {
+            tracing::warn!(
+                event = kind,
+                path = %invalid.path,
+                error = %invalid.error,
+                "Chirp event payload does not match its schema; passing it to the fallback handler",
+            );
+            let key = DedupKey::from_json(kind, &invalid.data);
+            let id = invalid
+                .data
+                .get("id")
+                .and_then(serde_json::Value::as_str)
+                .map(Box::<str>::from);
+            let decoded = Decoded::invalid(invalid, key);
+            Ok(match id {
+                Some(id) => decoded.with_id(id),
+                None => decoded,
+            })
+        }
+    }
+}
+
+/// Decodes an event type this version does not know.
+fn decode_unknown(
+    name: Cow<'_, str>,
+    data: &RawValue,
+) -> Result<Decoded<ChirpEvent>, PayloadError> {
+    let data = data_value(data)?;
+    tracing::debug!(event = %name, "unknown Chirp event type");
+    Ok(keyed(ChirpEvent::Unknown {
+        event: name.into_owned(),
+        data,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, TimeZone, Utc};
+    use serde_json::json;
+
+    use super::*;
+    use crate::event::Item;
+
+    const SMS_RECEIVED_JSON: &str = include_str!("../../tests/fixtures/chirp/sms_received.json");
+    const SMS_SENT_JSON: &str = include_str!("../../tests/fixtures/chirp/sms_sent.json");
+    const SMS_DELIVERED_JSON: &str = include_str!("../../tests/fixtures/chirp/sms_delivered.json");
+    const SMS_FAILED_JSON: &str = include_str!("../../tests/fixtures/chirp/sms_failed.json");
+    const WA_RECEIVED_JSON: &str =
+        include_str!("../../tests/fixtures/chirp/whatsapp_received.json");
+    const WA_SENT_JSON: &str = include_str!("../../tests/fixtures/chirp/whatsapp_sent.json");
+    const WA_DELIVERED_JSON: &str =
+        include_str!("../../tests/fixtures/chirp/whatsapp_delivered.json");
+    const WA_READ_JSON: &str = include_str!("../../tests/fixtures/chirp/whatsapp_read.json");
+    const WA_FAILED_JSON: &str = include_str!("../../tests/fixtures/chirp/whatsapp_failed.json");
+    const WA_FAILED_ENRICHED_JSON: &str =
+        include_str!("../../tests/fixtures/chirp/whatsapp_failed_enriched.json");
+    const TEMPLATE_UPDATED_JSON: &str =
+        include_str!("../../tests/fixtures/chirp/template_updated.json");
+    const CONTACT_CREATED_JSON: &str =
+        include_str!("../../tests/fixtures/chirp/contact_created.json");
+    const ACCOUNT_CONNECTED_JSON: &str =
+        include_str!("../../tests/fixtures/chirp/account_connected.json");
+    const UNKNOWN_EVENT_JSON: &str = include_str!("../../tests/fixtures/chirp/unknown_event.json");
+
+    const ALL_FIXTURES: [&str; 14] = [
+        SMS_RECEIVED_JSON,
+        SMS_SENT_JSON,
+        SMS_DELIVERED_JSON,
+        SMS_FAILED_JSON,
+        WA_RECEIVED_JSON,
+        WA_SENT_JSON,
+        WA_DELIVERED_JSON,
+        WA_READ_JSON,
+        WA_FAILED_JSON,
+        WA_FAILED_ENRICHED_JSON,
+        TEMPLATE_UPDATED_JSON,
+        CONTACT_CREATED_JSON,
+        ACCOUNT_CONNECTED_JSON,
+        UNKNOWN_EVENT_JSON,
+    ];
+
+    fn decode(body: impl AsRef<[u8]>) -> Decoded<ChirpEvent> {
+        Chirp
+            .decode(&HeaderMap::new(), body.as_ref())
+            .expect("body should decode")
+    }
+
+    fn event_of(body: impl AsRef<[u8]>) -> ChirpEvent {
+        match decode(body).into_parts().0 {
+            Item::Event(event) => event,
+            Item::Invalid(invalid) => panic!("unexpected invalid payload: {invalid}"),
+        }
+    }
+
+    fn invalid_of(body: impl AsRef<[u8]>) -> InvalidEvent {
+        match decode(body).into_parts().0 {
+            Item::Invalid(invalid) => invalid,
+            Item::Event(event) => panic!("expected an invalid payload, got {event:?}"),
+        }
+    }
+
+    fn error_of(body: impl AsRef<[u8]>) -> PayloadError {
+        Chirp
+            .decode_body(body.as_ref())
+            .expect_err("body should be rejected")
+    }
+
+    fn time(rfc3339: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(rfc3339).unwrap().to_utc()
+    }
+
+    fn json_of(fixture: &str) -> Value {
+        serde_json::from_str(fixture).unwrap()
+    }
+
+    /// The fixture with the value at each JSON pointer replaced (or, for a new key, inserted).
+    fn edit(fixture: &str, edits: &[(&str, Value)]) -> Vec<u8> {
+        let mut doc = json_of(fixture);
+        for (pointer, value) in edits {
+            let (parent, key) = pointer.rsplit_once('/').unwrap();
+            match doc.pointer_mut(parent).unwrap() {
+                Value::Object(map) => {
+                    map.insert(key.to_owned(), value.clone());
+                }
+                Value::Array(items) => items[key.parse::<usize>().unwrap()] = value.clone(),
+                other => panic!("{pointer}: parent is {other}"),
+            }
+        }
+        serde_json::to_vec(&doc).unwrap()
+    }
+
+    /// The fixture with the value at `pointer` replaced (or, for a new key, inserted).
+    fn with(fixture: &str, pointer: &str, value: Value) -> Vec<u8> {
+        edit(fixture, &[(pointer, value)])
+    }
+
+    /// The fixture without the field at `pointer`.
+    fn without(fixture: &str, pointer: &str) -> Vec<u8> {
+        let mut doc = json_of(fixture);
+        let (parent, key) = pointer.rsplit_once('/').unwrap();
+        doc.pointer_mut(parent)
+            .unwrap()
+            .as_object_mut()
+            .unwrap()
+            .remove(key)
+            .unwrap();
+        serde_json::to_vec(&doc).unwrap()
+    }
+
+    // ---- fixtures ------------------------------------------------------------------------
+
+    #[test]
+    fn every_fixture_decodes_with_its_kind_and_key() {
+        for fixture in ALL_FIXTURES {
+            let doc = json_of(fixture);
+            let name = doc["event"].as_str().unwrap();
+            let decoded = decode(fixture);
+            assert_eq!(decoded.kind(), name);
+            let Item::Event(event) = decoded.item() else {
+                panic!("{name}: invalid");
+            };
+            assert_eq!(event.kind(), name);
+            assert_eq!(decoded.key(), event.dedup_key(), "{name}");
+            assert_eq!(event.id(), doc["data"]["id"].as_str(), "{name}");
+            if name != "calls.voice.started" {
+                assert!(EVENT_TYPES.contains(&name), "{name}");
+                assert!(!matches!(event, ChirpEvent::Unknown { .. }), "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn sms_delivered_fixture() {
+        let ChirpEvent::SmsDelivered(m) = event_of(SMS_DELIVERED_JSON) else {
+            panic!("wrong variant");
+        };
+        assert_eq!(m.id, "550e8400-e29b-41d4-a716-446655440000");
+        assert_eq!(m.from.as_deref(), Some("+15551234567"));
+        assert_eq!(m.to.as_deref(), Some("+15559876543"));
+        assert_eq!(m.status, MessageStatusKind::Delivered);
+        assert_eq!(
+            m.delivered_at,
+            Some(Utc.with_ymd_and_hms(2024, 1, 15, 12, 0, 0).unwrap())
+        );
+        assert_eq!(m.status_time(), m.delivered_at);
+        assert_eq!((m.sent_at, m.read_at, m.failed_at), (None, None, None));
+        assert_eq!(m.error, None);
+    }
+
+    #[test]
+    fn sms_sent_fixture() {
+        let ChirpEvent::SmsSent(m) = event_of(SMS_SENT_JSON) else {
+            panic!("wrong variant");
+        };
+        assert_eq!(m.id, "550e8400-e29b-41d4-a716-446655440000");
+        assert_eq!(m.status, MessageStatusKind::Sent);
+        assert_eq!(m.status_time(), Some(time("2024-01-15T11:59:58Z")));
+    }
+
+    #[test]
+    fn sms_received_fixture_keeps_extra_fields() {
+        let ChirpEvent::SmsReceived(m) = event_of(SMS_RECEIVED_JSON) else {
+            panic!("wrong variant");
+        };
+        assert_eq!(m.id, "7c9e6679-7425-40de-944b-e07fc1f90ae7");
+        assert_eq!(m.from.as_deref(), Some("+15559876543"));
+        assert_eq!(m.to.as_deref(), Some("+15551234567"));
+        assert_eq!(m.text.as_deref(), Some("Is my order on its way?"));
+        assert_eq!(m.message_type.as_deref(), Some("sms"));
+        assert_eq!(m.received_at, Some(time("2024-01-15T11:58:30Z")));
+        assert_eq!(m.extra.get("direction"), Some(&json!("inbound")));
+        assert_eq!(m.extra.len(), 1);
+    }
+
+    #[test]
+    fn sms_failed_fixture_has_a_string_provider_code() {
+        let ChirpEvent::SmsFailed(m) = event_of(SMS_FAILED_JSON) else {
+            panic!("wrong variant");
+        };
+        assert_eq!(m.status, MessageStatusKind::Failed);
+        assert_eq!(m.status_time(), Some(time("2024-01-15T12:00:02Z")));
+        let err = m.error.as_ref().unwrap();
+        assert_eq!(err.error_type, ErrorType::Provider);
+        assert_eq!(err.code, Some(ErrorCode::InvalidPhoneNumber));
+        assert_eq!(err.param.as_deref(), Some("to"));
+        assert_eq!(
+            err.doc_url.as_deref(),
+            Some("https://docs.buildwithchirp.com/api_reference/error-codes#invalid_phone_number")
+        );
+        let provider = err.provider.as_ref().unwrap();
+        assert_eq!(provider.source, ProviderSource::Telnyx);
+        assert_eq!(provider.code, ProviderCode::Text("40310".to_owned()));
+        assert_eq!(provider.code.as_str(), Some("40310"));
+        assert_eq!(provider.code.as_i64(), None);
+        assert_eq!(provider.message, "Invalid 'to' address");
+        assert_eq!(provider.health_status, None);
+    }
+
+    #[test]
+    fn whatsapp_received_fixture() {
+        let ChirpEvent::WhatsappReceived(m) = event_of(WA_RECEIVED_JSON) else {
+            panic!("wrong variant");
+        };
+        assert_eq!(m.id, "msg_wa_2DbBs7GWhGvVNJGrDXr5RG0mBWI");
+        assert_eq!(m.from.as_deref(), Some("+15551234567"));
+        assert_eq!(m.to.as_deref(), Some("+15559876543"));
+        assert_eq!(m.text.as_deref(), Some("Hello!"));
+        assert_eq!(m.message_type.as_deref(), Some("text"));
+        assert_eq!(
+            m.received_at,
+            Some(Utc.with_ymd_and_hms(2024, 1, 15, 12, 0, 0).unwrap())
+        );
+        assert!(m.extra.is_empty());
+    }
+
+    #[test]
+    fn whatsapp_status_fixtures() {
+        let cases = [
+            (
+                WA_SENT_JSON,
+                MessageStatusKind::Sent,
+                "2024-01-15T12:00:00Z",
+            ),
+            (
+                WA_DELIVERED_JSON,
+                MessageStatusKind::Delivered,
+                "2024-01-15T12:00:05Z",
+            ),
+            (
+                WA_READ_JSON,
+                MessageStatusKind::Read,
+                "2024-01-15T12:00:10Z",
+            ),
+        ];
+        for (fixture, status, at) in cases {
+            let event = event_of(fixture);
+            let m = event.message_status().unwrap();
+            assert_eq!(m.id, "msg_wa_2DbBs7GWhGvVNJGrDXr5RG0mBWI");
+            assert_eq!(m.status, status);
+            assert_eq!(m.status_time(), Some(time(at)));
+            assert_eq!((m.from.as_deref(), m.to.as_deref()), (None, None));
+        }
+        assert!(matches!(
+            event_of(WA_SENT_JSON),
+            ChirpEvent::WhatsappSent(_)
+        ));
+        assert!(matches!(
+            event_of(WA_DELIVERED_JSON),
+            ChirpEvent::WhatsappDelivered(_)
+        ));
+        let ChirpEvent::WhatsappRead(m) = event_of(WA_READ_JSON) else {
+            panic!("wrong variant");
+        };
+        assert_eq!(m.read_at, Some(time("2024-01-15T12:00:10Z")));
+    }
+
+    #[test]
+    fn whatsapp_failed_fixture() {
+        let ChirpEvent::WhatsappFailed(m) = event_of(WA_FAILED_JSON) else {
+            panic!("wrong variant");
+        };
+        assert_eq!(m.status, MessageStatusKind::Failed);
+        assert_eq!(m.failed_at, Some(time("2024-01-15T12:00:05Z")));
+        let err = m.error.as_ref().unwrap();
+        assert_eq!(err.error_type, ErrorType::Provider);
+        assert_eq!(err.code, Some(ErrorCode::MessageUndeliverable));
+        assert_eq!(err.message, "Re-engagement message was not delivered");
+        assert_eq!((err.doc_url.as_deref(), err.param.as_deref()), (None, None));
+        assert!(err.additional_info.is_empty());
+        let provider = err.provider.as_ref().unwrap();
+        assert_eq!(provider.source, ProviderSource::Meta);
+        assert_eq!(provider.code, ProviderCode::from(131_047));
+        assert_eq!(provider.code.as_i64(), Some(131_047));
+        assert_eq!(
+            provider.message,
+            "Re-engagement message: Re-engagement message was not delivered"
+        );
+        assert_eq!(
+            (
+                provider.fbtrace_id.as_deref(),
+                provider.health_status.as_ref()
+            ),
+            (None, None)
+        );
+        assert_eq!(
+            err.to_string(),
+            "provider_error (message_undeliverable): Re-engagement message was not delivered"
+        );
+        assert_eq!(
+            provider.to_string(),
+            "meta error 131047: Re-engagement message: Re-engagement message was not delivered"
+        );
+    }
+
+    #[test]
+    fn whatsapp_failed_enriched_fixture() {
+        let ChirpEvent::WhatsappFailed(m) = event_of(WA_FAILED_ENRICHED_JSON) else {
+            panic!("wrong variant");
+        };
+        assert_eq!(m.failed_at, Some(time("2026-04-21T03:22:46Z")));
+        let err = m.error.as_ref().unwrap();
+        assert_eq!(err.code, Some(ErrorCode::AccountRestricted));
+        assert_eq!(err.message, "Business Account locked");
+        assert_eq!(err.additional_info, ["Appeal via Business Manager."]);
+        let provider = err.provider.as_ref().unwrap();
+        assert_eq!(provider.source, ProviderSource::Meta);
+        assert_eq!(provider.code.as_i64(), Some(131_031));
+        assert_eq!(provider.message, "Business account has been locked.");
+
+        let health = provider.health_status.as_ref().unwrap();
+        assert_eq!(health.can_send_message, CanSendMessage::Blocked);
+        assert_eq!(health.entities.len(), 2);
+
+        let phone = &health.entities[0];
+        assert_eq!(phone.entity_type, EntityType::PhoneNumber);
+        assert_eq!(phone.id, "852850827913949");
+        assert_eq!(phone.can_send_message, CanSendMessage::Blocked);
+        assert_eq!(phone.can_receive_call_sip, None);
+        assert!(phone.additional_info.is_empty());
+        assert_eq!(phone.errors.len(), 1);
+        assert_eq!(phone.errors[0].error_code, 131_031);
+        assert_eq!(phone.errors[0].error_description, "Account has been locked");
+        assert_eq!(
+            phone.errors[0].possible_solution.as_deref(),
+            Some("Appeal via Business Manager.")
+        );
+
+        let waba = &health.entities[1];
+        assert_eq!(waba.entity_type, EntityType::Waba);
+        assert_eq!(waba.id, "1472866130489042");
+        assert_eq!(waba.can_send_message, CanSendMessage::Available);
+        assert!(waba.errors.is_empty());
+
+        let unavailable: Vec<_> = health
+            .unavailable_entities()
+            .map(|e| e.id.as_str())
+            .collect();
+        assert_eq!(unavailable, ["852850827913949"]);
+    }
+
+    #[test]
+    fn resource_fixtures() {
+        let ChirpEvent::TemplateUpdated(t) = event_of(TEMPLATE_UPDATED_JSON) else {
+            panic!("wrong variant");
+        };
+        assert_eq!(t.id, "tpl_2DbBs7GWhGvVNJGrDXr5RG0mBWI");
+        assert_eq!(t.get_str("name"), Some("order_confirmation"));
+        assert_eq!(t.get_str("status"), Some("APPROVED"));
+        assert_eq!(t.get_str("language"), Some("en_US"));
+        assert_eq!(t.get_str("category"), Some("UTILITY"));
+        assert_eq!(t.get("id"), None);
+        assert_eq!(t.to_value(), json_of(TEMPLATE_UPDATED_JSON)["data"]);
+
+        let ChirpEvent::ContactCreated(c) = event_of(CONTACT_CREATED_JSON) else {
+            panic!("wrong variant");
+        };
+        assert_eq!(c.id, "con_2DbBs7GWhGvVNJGrDXr5RG0mBWI");
+        assert_eq!(c.get_str("phoneNumber"), Some("+15559876543"));
+
+        let ChirpEvent::AccountConnected(a) = event_of(ACCOUNT_CONNECTED_JSON) else {
+            panic!("wrong variant");
+        };
+        assert_eq!(a.id, "1472866130489042");
+        assert_eq!(a.get("phoneNumbers").unwrap()[0]["id"], "852850827913949");
+        assert_eq!(event_of(ACCOUNT_CONNECTED_JSON).resource(), Some(&*a));
+    }
+
+    #[test]
+    fn unknown_event_keeps_name_and_data() {
+        let event = event_of(UNKNOWN_EVENT_JSON);
+        let ChirpEvent::Unknown { event: name, data } = &event else {
+            panic!("wrong variant");
+        };
+        assert_eq!(name, "calls.voice.started");
+        assert_eq!(event.kind(), "calls.voice.started");
+        assert_eq!(data, &json_of(UNKNOWN_EVENT_JSON)["data"]);
+        assert_eq!(event.id(), Some("call_2DbBs7GWhGvVNJGrDXr5RG0mBWI"));
+        assert_eq!(
+            event.dedup_key(),
+            DedupKey::from_json("calls.voice.started", data)
+        );
+    }
+
+    #[test]
+    fn every_event_type_has_a_constant_and_a_variant() {
+        fn check<P>(t: EventType<ChirpEvent, P>) {
+            let body = json!({"event": t.name(), "data": {"id": "x", "status": "sent"}});
+            let event = event_of(serde_json::to_vec(&body).unwrap());
+            assert_eq!(event.kind(), t.name());
+            assert!(t.payload(&event).is_some(), "{}", t.name());
+            assert!(!matches!(event, ChirpEvent::Unknown { .. }));
+        }
+        check(SMS_RECEIVED);
+        check(SMS_SENT);
+        check(SMS_DELIVERED);
+        check(SMS_FAILED);
+        check(WHATSAPP_RECEIVED);
+        check(WHATSAPP_SENT);
+        check(WHATSAPP_DELIVERED);
+        check(WHATSAPP_READ);
+        check(WHATSAPP_FAILED);
+        check(TEMPLATE_CREATED);
+        check(TEMPLATE_UPDATED);
+        check(TEMPLATE_DELETED);
+        check(TEMPLATE_CONNECTED);
+        check(CONTACT_CREATED);
+        check(CONTACT_UPDATED);
+        check(CONTACT_DELETED);
+        check(ACCOUNT_CONNECTED);
+        check(ACCOUNT_DISCONNECTED);
+
+        let mut names = EVENT_TYPES.to_vec();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), EVENT_TYPES.len());
+
+        // The constants only match their own variant.
+        let delivered = event_of(SMS_DELIVERED_JSON);
+        assert!(SMS_DELIVERED.payload(&delivered).is_some());
+        assert!(SMS_SENT.payload(&delivered).is_none());
+        assert!(WHATSAPP_DELIVERED.payload(&delivered).is_none());
+        assert!(TEMPLATE_UPDATED.payload(&delivered).is_none());
+    }
+
+    #[test]
+    fn category_accessors() {
+        assert!(event_of(SMS_RECEIVED_JSON).inbound_message().is_some());
+        assert!(event_of(SMS_RECEIVED_JSON).message_status().is_none());
+        assert!(event_of(WA_READ_JSON).message_status().is_some());
+        assert!(event_of(WA_READ_JSON).resource().is_none());
+        assert!(event_of(CONTACT_CREATED_JSON).resource().is_some());
+        assert!(event_of(UNKNOWN_EVENT_JSON).inbound_message().is_none());
+    }
+
+    #[test]
+    fn escaped_event_names_are_unescaped() {
+        let body = r#"{"event": "messages.sms.deliver\u0065d",
+            "data": {"id": "m", "status": "delivered"}}"#;
+        assert!(matches!(event_of(body), ChirpEvent::SmsDelivered(_)));
+    }
+
+    // ---- unknown values ------------------------------------------------------------------
+
+    #[test]
+    fn unknown_codes_are_kept_verbatim() {
+        let body = edit(
+            WA_FAILED_ENRICHED_JSON,
+            &[
+                ("/data/error/code", json!("brand_new_code")),
+                ("/data/error/type", json!("quota_error")),
+                ("/data/error/provider/source", json!("twilio")),
+                (
+                    "/data/error/provider/health_status/entities/0/entity_type",
+                    json!("WHATSAPP_FLOW"),
+                ),
+                (
+                    "/data/error/provider/health_status/can_send_message",
+                    json!("DEGRADED"),
+                ),
+            ],
+        );
+
+        let ChirpEvent::WhatsappFailed(m) = event_of(&body) else {
+            panic!("wrong variant");
+        };
+        let err = m.error.as_ref().unwrap();
+        assert_eq!(
+            err.code,
+            Some(ErrorCode::Other("brand_new_code".to_owned()))
+        );
+        assert_eq!(err.error_type, ErrorType::Other("quota_error".to_owned()));
+        let provider = err.provider.as_ref().unwrap();
+        assert_eq!(provider.source, ProviderSource::Other("twilio".to_owned()));
+        let health = provider.health_status.as_ref().unwrap();
+        assert_eq!(
+            health.can_send_message,
+            CanSendMessage::Other("DEGRADED".to_owned())
+        );
+        assert_eq!(
+            health.entities[0].entity_type,
+            EntityType::Other("WHATSAPP_FLOW".to_owned())
+        );
+
+        // Serialized back to the same strings.
+        let back = serde_json::to_value(err).unwrap();
+        assert_eq!(back["code"], "brand_new_code");
+        assert_eq!(back["type"], "quota_error");
+        assert_eq!(back["provider"]["source"], "twilio");
+        assert_eq!(
+            back["provider"]["health_status"]["can_send_message"],
+            "DEGRADED"
+        );
+        assert_eq!(
+            back["provider"]["health_status"]["entities"][0]["entity_type"],
+            "WHATSAPP_FLOW"
+        );
+    }
+
+    #[test]
+    fn unknown_status_has_no_status_time() {
+        let body = with(SMS_SENT_JSON, "/data/status", json!("queued"));
+        let m = event_of(body).message_status().cloned().unwrap();
+        assert_eq!(m.status, MessageStatusKind::Other("queued".to_owned()));
+        assert_eq!(m.status.as_str(), "queued");
+        assert_eq!(m.status_time(), None);
+    }
+
+    #[test]
+    fn all_error_codes_are_known_and_round_trip() {
+        const CODES: [&str; 44] = [
+            "message_undeliverable",
+            "conversation_window_expired",
+            "recipient_not_on_whatsapp",
+            "phone_number_not_assigned",
+            "unsupported_message_type",
+            "media_too_large",
+            "invalid_phone_number",
+            "template_not_found",
+            "template_parameter_mismatch",
+            "groups_not_eligible",
+            "account_restricted",
+            "display_name_not_approved",
+            "whatsapp_not_configured",
+            "meta_api_error",
+            "meta_api_unavailable",
+            "telnyx_api_error",
+            "telnyx_api_unavailable",
+            "rate_limit_exceeded",
+            "whatsapp_rate_limited",
+            "resource_already_exists",
+            "test_app_required",
+            "call_not_found",
+            "call_already_ended",
+            "call_failed",
+            "call_rejected",
+            "call_timeout",
+            "call_busy",
+            "calling_not_configured",
+            "calling_disabled",
+            "max_concurrent_calls_reached",
+            "recording_not_found",
+            "recording_already_in_progress",
+            "recording_failed",
+            "voicemail_not_found",
+            "voicemail_disabled",
+            "invalid_call_command",
+            "command_not_applicable",
+            "whatsapp_calling_not_enabled",
+            "whatsapp_call_permission_required",
+            "whatsapp_call_permission_limit",
+            "whatsapp_pstn_bridge_forbidden",
+            "livekit_api_error",
+            "livekit_room_error",
+            "sip_trunk_error",
+        ];
+        let mut seen = Vec::new();
+        for wire in CODES {
+            let code: ErrorCode = serde_json::from_value(json!(wire)).unwrap();
+            assert!(
+                !matches!(code, ErrorCode::Other(_)),
+                "{wire} is not a variant"
+            );
+            assert_eq!(code.as_str(), wire);
+            assert_eq!(code.to_string(), wire);
+            assert_eq!(ErrorCode::from(wire.to_owned()), code);
+            assert_eq!(serde_json::to_value(&code).unwrap(), json!(wire));
+            assert!(!seen.contains(&code), "{wire} maps to a taken variant");
+            seen.push(code);
+        }
+
+        for wire in [
+            "invalid_request_error",
+            "authentication_error",
+            "provider_error",
+            "api_error",
+        ] {
+            let t = ErrorType::from(wire);
+            assert!(!matches!(t, ErrorType::Other(_)));
+            assert_eq!(t.as_str(), wire);
+        }
+        for wire in [
+            "PHONE_NUMBER",
+            "MESSAGE_TEMPLATE",
+            "WABA",
+            "BUSINESS",
+            "APP",
+        ] {
+            assert!(!matches!(EntityType::from(wire), EntityType::Other(_)));
+        }
+        for wire in ["AVAILABLE", "LIMITED", "BLOCKED"] {
+            assert!(!matches!(
+                CanSendMessage::from(wire),
+                CanSendMessage::Other(_)
+            ));
+        }
+        for wire in ["meta", "telnyx", "livekit"] {
+            assert!(!matches!(
+                ProviderSource::from(wire),
+                ProviderSource::Other(_)
+            ));
+        }
+        // Codes are case-sensitive on the wire.
+        assert_eq!(
+            ProviderSource::from("Meta"),
+            ProviderSource::Other("Meta".to_owned())
+        );
+    }
+
+    #[test]
+    fn code_enums_reject_non_strings() {
+        let body = with(WA_FAILED_JSON, "/data/error/code", json!(7));
+        let invalid = invalid_of(body);
+        assert_eq!(invalid.path, "error.code");
+        assert!(
+            invalid.error.contains("expected a string"),
+            "{}",
+            invalid.error
+        );
+    }
+
+    #[test]
+    fn provider_code_variants() {
+        let code: ProviderCode = serde_json::from_str("131047").unwrap();
+        assert_eq!(code, ProviderCode::Number(131_047.into()));
+        let code: ProviderCode = serde_json::from_str("-3").unwrap();
+        assert_eq!(code.as_i64(), Some(-3));
+        let code: ProviderCode = serde_json::from_str("1.5").unwrap();
+        assert_eq!(code.as_i64(), None);
+        assert_eq!(code.to_string(), "1.5");
+        assert_eq!(serde_json::to_string(&code).unwrap(), "1.5");
+        let code: ProviderCode = serde_json::from_str(r#""E42""#).unwrap();
+        assert_eq!(code, ProviderCode::from("E42"));
+        assert_eq!(serde_json::to_string(&code).unwrap(), r#""E42""#);
+        assert!(serde_json::from_str::<ProviderCode>("true").is_err());
+        assert!(serde_json::from_str::<ProviderCode>("null").is_err());
+    }
+
+    #[test]
+    fn payloads_round_trip_through_serde() {
+        for fixture in [WA_FAILED_ENRICHED_JSON, SMS_FAILED_JSON, SMS_DELIVERED_JSON] {
+            let m = event_of(fixture).message_status().cloned().unwrap();
+            let back: MessageStatus =
+                serde_json::from_value(serde_json::to_value(&m).unwrap()).unwrap();
+            assert_eq!(back, m);
+        }
+        // Absent optional fields are not written as nulls.
+        let m = event_of(WA_SENT_JSON).message_status().cloned().unwrap();
+        assert_eq!(
+            serde_json::to_value(&m).unwrap(),
+            json!({
+                "id": "msg_wa_2DbBs7GWhGvVNJGrDXr5RG0mBWI",
+                "status": "sent",
+                "sentAt": "2024-01-15T12:00:00Z",
+            })
+        );
+        let m = event_of(SMS_RECEIVED_JSON)
+            .inbound_message()
+            .cloned()
+            .unwrap();
+        let v = serde_json::to_value(&m).unwrap();
+        assert_eq!(v["type"], "sms");
+        assert_eq!(v["direction"], "inbound");
+        assert_eq!(serde_json::from_value::<InboundMessage>(v).unwrap(), m);
+    }
+
+    // ---- unknown fields and timestamps ---------------------------------------------------
+
+    #[test]
+    fn unknown_fields_are_accepted_at_every_level() {
+        let extra = json!({"nested": [1, {"deep": null}]});
+        let edits = [
+            "/newTopLevelField",
+            "/data/newField",
+            "/data/error/newField",
+            "/data/error/provider/newField",
+            "/data/error/provider/health_status/newField",
+            "/data/error/provider/health_status/entities/0/newField",
+            "/data/error/provider/health_status/entities/0/errors/0/newField",
+        ]
+        .map(|pointer| (pointer, extra.clone()));
+        let body = edit(WA_FAILED_ENRICHED_JSON, &edits);
+        let ChirpEvent::WhatsappFailed(m) = event_of(&body) else {
+            panic!("wrong variant");
+        };
+        assert_eq!(
+            *m,
+            *event_of(WA_FAILED_ENRICHED_JSON).message_status().unwrap()
+        );
+
+        let body = with(
+            WA_RECEIVED_JSON,
+            "/data/conversationWindow",
+            json!({"id": "wacw_1"}),
+        );
+        let m = event_of(body).inbound_message().cloned().unwrap();
+        assert_eq!(m.extra["conversationWindow"]["id"], "wacw_1");
+    }
+
+    #[test]
+    fn optional_fields_may_be_null_or_absent() {
+        let body = edit(
+            SMS_DELIVERED_JSON,
+            &[
+                ("/data/from", Value::Null),
+                ("/data/deliveredAt", Value::Null),
+            ],
+        );
+        let m = event_of(body).message_status().cloned().unwrap();
+        assert_eq!((m.from, m.delivered_at), (None, None));
+
+        let body = r#"{"event": "messages.whatsapp.received", "data": {"id": "m"}}"#;
+        let m = event_of(body).inbound_message().cloned().unwrap();
+        assert_eq!(
+            (m.from, m.text, m.message_type, m.received_at),
+            (None, None, None, None)
+        );
+    }
+
+    #[test]
+    fn timestamps_parse_to_the_right_instant() {
+        for (wire, expected) in [
+            (
+                "2024-01-15T12:00:05.000Z",
+                Utc.with_ymd_and_hms(2024, 1, 15, 12, 0, 5).unwrap(),
+            ),
+            (
+                "2024-01-15T12:00:05Z",
+                Utc.with_ymd_and_hms(2024, 1, 15, 12, 0, 5).unwrap(),
+            ),
+            (
+                "2024-01-15T13:00:05+01:00",
+                Utc.with_ymd_and_hms(2024, 1, 15, 12, 0, 5).unwrap(),
+            ),
+            (
+                "2024-01-15T12:00:05.250Z",
+                Utc.with_ymd_and_hms(2024, 1, 15, 12, 0, 5).unwrap()
+                    + chrono::Duration::milliseconds(250),
+            ),
+        ] {
+            let body = with(WA_DELIVERED_JSON, "/data/deliveredAt", json!(wire));
+            let m = event_of(body).message_status().cloned().unwrap();
+            assert_eq!(m.delivered_at, Some(expected), "{wire}");
+            assert_eq!(m.delivered_at.unwrap().timestamp(), 1_705_320_005);
+        }
+    }
+
+    // ---- payload errors ------------------------------------------------------------------
+
+    #[test]
+    fn bodies_that_are_not_envelopes_are_rejected() {
+        assert_eq!(error_of(b""), PayloadError::Empty);
+        assert_eq!(error_of(b" \r\n\t"), PayloadError::Empty);
+        assert_eq!(error_of(b"\xff\xfe{}"), PayloadError::NotUtf8);
+        assert_eq!(error_of(b"{\"event\": \"a\xc3\"}"), PayloadError::NotUtf8);
+        for body in [
+            "not json",
+            "{",
+            r#"{"event": "x", "data": {}"#,
+            r#"{"event": "x", "data": {}} x"#,
+            "[1,",
+        ] {
+            assert!(matches!(error_of(body), PayloadError::NotJson(_)), "{body}");
+        }
+        for body in [
+            "[]",
+            r#"[{"event": "messages.sms.sent", "data": {}}]"#,
+            r#""text""#,
+            "42",
+            "null",
+            "true",
+        ] {
+            assert_eq!(error_of(body), PayloadError::NotObject, "{body}");
+        }
+    }
+
+    #[test]
+    fn decode_rejects_with_invalid_payload() {
+        let rejection = Chirp
+            .decode(&HeaderMap::new(), b"[]")
+            .expect_err("body should be rejected");
+        assert!(matches!(
+            rejection,
+            Rejection::InvalidPayload(PayloadError::NotObject)
+        ));
+        assert_eq!(rejection.status(), http::StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn missing_or_mistyped_envelope_fields_are_rejected() {
+        assert_eq!(
+            error_of(r#"{"data": {"id": "m"}}"#),
+            PayloadError::MissingField("event")
+        );
+        assert_eq!(
+            error_of(r#"{"event": null, "data": {"id": "m"}}"#),
+            PayloadError::MissingField("event")
+        );
+        assert_eq!(
+            error_of(r#"{"event": "messages.sms.sent"}"#),
+            PayloadError::MissingField("data")
+        );
+        assert_eq!(
+            error_of(r#"{"event": "calls.voice.started", "data": null}"#),
+            PayloadError::MissingField("data")
+        );
+        assert_eq!(error_of("{}"), PayloadError::MissingField("event"));
+
+        for (body, found) in [
+            (r#"{"event": 5, "data": {}}"#, "a number"),
+            (
+                r#"{"event": ["messages.sms.sent"], "data": {}}"#,
+                "an array",
+            ),
+            (r#"{"event": {"name": "x"}, "data": {}}"#, "an object"),
+            (r#"{"event": true, "data": {}}"#, "a boolean"),
+        ] {
+            assert_eq!(
+                error_of(body),
+                PayloadError::InvalidField {
+                    field: "event",
+                    message: format!("expected a string, found {found}"),
+                },
+                "{body}"
+            );
+        }
+        assert!(matches!(
+            error_of(r#"{"event": "", "data": {}}"#),
+            PayloadError::InvalidField { field: "event", .. }
+        ));
+
+        for (body, found) in [
+            (r#"{"event": "messages.sms.sent", "data": []}"#, "an array"),
+            (r#"{"event": "messages.sms.sent", "data": "x"}"#, "a string"),
+            (
+                r#"{"event": "calls.voice.started", "data": 1.5}"#,
+                "a number",
+            ),
+        ] {
+            assert_eq!(
+                error_of(body),
+                PayloadError::InvalidField {
+                    field: "data",
+                    message: format!("expected an object, found {found}"),
+                },
+                "{body}"
+            );
+        }
+
+        assert!(matches!(
+            error_of(r#"{"event": "a", "event": "b", "data": {}}"#),
+            PayloadError::InvalidField {
+                field: "envelope",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn data_nested_past_the_limit_is_rejected() {
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        let body = format!(r#"{{"event": "calls.voice.started", "data": {{"x": {deep}}}}}"#);
+        assert!(matches!(
+            error_of(body),
+            PayloadError::InvalidField { field: "data", .. }
+        ));
+    }
+
+    // ---- invalid payloads ----------------------------------------------------------------
+
+    #[test]
+    fn known_event_with_bad_data_is_invalid_with_its_path() {
+        let body = with(SMS_DELIVERED_JSON, "/data/id", json!(5));
+        let decoded = decode(&body);
+        assert_eq!(decoded.kind(), "messages.sms.delivered");
+        let expected_data = serde_json::from_slice::<Value>(&body).unwrap()["data"].clone();
+        assert_eq!(
+            decoded.key(),
+            DedupKey::from_json("messages.sms.delivered", &expected_data)
+        );
+        let Item::Invalid(invalid) = decoded.into_parts().0 else {
+            panic!("expected an invalid payload");
+        };
+        assert_eq!(invalid.kind, "messages.sms.delivered");
+        assert_eq!(invalid.path, "id");
+        assert_eq!(invalid.data, expected_data);
+        assert!(
+            invalid.error.contains("expected a string"),
+            "{}",
+            invalid.error
+        );
+
+        let cases = [
+            (
+                with(SMS_DELIVERED_JSON, "/data/deliveredAt", json!("yesterday")),
+                "deliveredAt",
+            ),
+            (without(SMS_DELIVERED_JSON, "/data/id"), "."),
+            (without(SMS_DELIVERED_JSON, "/data/status"), "."),
+            (
+                with(WA_RECEIVED_JSON, "/data/receivedAt", json!("2024-13-45")),
+                "receivedAt",
+            ),
+            (
+                with(WA_RECEIVED_JSON, "/data/text", json!(["Hello!"])),
+                "text",
+            ),
+            (
+                with(WA_FAILED_JSON, "/data/error/provider/code", json!(true)),
+                "error.provider.code",
+            ),
+            (without(WA_FAILED_JSON, "/data/error/message"), "error"),
+            (
+                with(
+                    WA_FAILED_ENRICHED_JSON,
+                    "/data/error/provider/health_status/entities/0/errors/0/error_code",
+                    json!("131031"),
+                ),
+                "error.provider.health_status.entities[0].errors[0].error_code",
+            ),
+            (with(TEMPLATE_UPDATED_JSON, "/data/id", json!(null)), "id"),
+        ];
+        for (body, path) in cases {
+            let invalid = invalid_of(&body);
+            assert_eq!(invalid.path, path, "{}", String::from_utf8_lossy(&body));
+        }
+    }
+
+    #[test]
+    fn duplicate_keys_in_data_keep_the_last_value() {
+        let body = r#"{"event": "messages.sms.sent",
+            "data": {"id": "first", "status": "sent", "id": "second"}}"#;
+        let event = event_of(body);
+        assert_eq!(event.id(), Some("second"));
+    }
+
+    // ---- dedup keys ----------------------------------------------------------------------
+
+    #[test]
+    fn status_updates_of_one_message_are_distinct() {
+        let sent = decode(WA_SENT_JSON).key();
+        let delivered = decode(WA_DELIVERED_JSON).key();
+        let read = decode(WA_READ_JSON).key();
+        let failed = decode(WA_FAILED_JSON).key();
+        assert_ne!(sent, delivered);
+        assert_ne!(delivered, read);
+        assert_ne!(sent, read);
+        assert_ne!(delivered, failed);
+
+        assert_eq!(
+            sent,
+            DedupKey::from_parts(&[
+                b"messages.whatsapp.sent",
+                b"msg_wa_2DbBs7GWhGvVNJGrDXr5RG0mBWI",
+                b"2024-01-15T12:00:00Z",
+            ])
+        );
+        let no_time = without(WA_SENT_JSON, "/data/sentAt");
+        assert_eq!(
+            decode(no_time).key(),
+            DedupKey::from_parts(&[
+                b"messages.whatsapp.sent",
+                b"msg_wa_2DbBs7GWhGvVNJGrDXr5RG0mBWI",
+                b""
+            ])
+        );
+    }
+
+    #[test]
+    fn redeliveries_collapse_whatever_the_formatting() {
+        for fixture in ALL_FIXTURES {
+            let key = decode(fixture).key();
+            // Same bytes.
+            assert_eq!(decode(fixture).key(), key);
+            // Compact, keys sorted (a different order from the fixtures').
+            let compact = serde_json::to_vec(&json_of(fixture)).unwrap();
+            assert_ne!(compact, fixture.as_bytes());
+            assert_eq!(decode(&compact).key(), key, "{fixture}");
+            // Pretty-printed.
+            let pretty = serde_json::to_vec_pretty(&json_of(fixture)).unwrap();
+            assert_eq!(decode(&pretty).key(), key, "{fixture}");
+        }
+
+        // The same instant written differently is the same status update.
+        let offset = with(
+            WA_DELIVERED_JSON,
+            "/data/deliveredAt",
+            json!("2024-01-15T13:00:05+01:00"),
+        );
+        assert_eq!(decode(offset).key(), decode(WA_DELIVERED_JSON).key());
+        // Another instant is another update.
+        let later = with(
+            WA_DELIVERED_JSON,
+            "/data/deliveredAt",
+            json!("2024-01-15T12:00:05.001Z"),
+        );
+        assert_ne!(decode(later).key(), decode(WA_DELIVERED_JSON).key());
+    }
+
+    #[test]
+    fn same_message_id_on_different_events_differs() {
+        let sms_sent = decode(SMS_SENT_JSON).key();
+        let as_whatsapp = with(SMS_SENT_JSON, "/event", json!("messages.whatsapp.sent"));
+        assert_ne!(decode(as_whatsapp).key(), sms_sent);
+    }
+
+    #[test]
+    fn received_messages_are_keyed_by_id() {
+        let key = decode(WA_RECEIVED_JSON).key();
+        assert_eq!(
+            key,
+            DedupKey::from_parts(&[
+                b"messages.whatsapp.received",
+                b"msg_wa_2DbBs7GWhGvVNJGrDXr5RG0mBWI"
+            ])
+        );
+        let other_id = with(WA_RECEIVED_JSON, "/data/id", json!("msg_wa_other"));
+        assert_ne!(decode(other_id).key(), key);
+    }
+
+    #[test]
+    fn resource_events_are_keyed_by_content() {
+        let key = decode(TEMPLATE_UPDATED_JSON).key();
+        let data = json_of(TEMPLATE_UPDATED_JSON)["data"].clone();
+        assert_eq!(
+            key,
+            DedupKey::from_json("templates.whatsapp.updated", &data)
+        );
+
+        // Another update of the same template is another event.
+        let rejected = with(TEMPLATE_UPDATED_JSON, "/data/status", json!("REJECTED"));
+        assert_ne!(decode(&rejected).key(), key);
+        // The same content under another event type is another event.
+        let created = with(
+            TEMPLATE_UPDATED_JSON,
+            "/event",
+            json!("templates.whatsapp.created"),
+        );
+        assert_ne!(decode(created).key(), key);
+        // Key order inside nested objects does not matter either.
+        let a = r#"{"event": "whatsapp.account.connected",
+            "data": {"id": "1", "meta": {"a": 1, "b": [2, 3]}}}"#;
+        let b = r#"{"data": {"meta": {"b": [2, 3], "a": 1}, "id": "1"},
+            "event": "whatsapp.account.connected"}"#;
+        assert_eq!(decode(a).key(), decode(b).key());
+    }
+
+    #[test]
+    fn invalid_payload_keys_follow_content() {
+        let a = with(SMS_DELIVERED_JSON, "/data/id", json!(5));
+        let b = with(SMS_DELIVERED_JSON, "/data/id", json!(6));
+        assert_eq!(decode(&a).key(), decode(&a).key());
+        assert_ne!(decode(&a).key(), decode(&b).key());
+    }
+}
