@@ -68,9 +68,21 @@ mod shared_secret;
 mod standard;
 
 pub use future::ResponseFuture;
+#[cfg(feature = "hmac")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hmac")))]
+pub use hmac::{
+    DEFAULT_SIGNATURE_HEADER, GITHUB_SIGNATURE_HEADER, GITHUB_SIGNATURE_PREFIX, HmacConfigError,
+    HmacSha256, SignatureEncoding,
+};
 pub use layer::VerifyWebhookLayer;
 pub use service::VerifyWebhook;
 pub use shared_secret::{DEFAULT_SECRET_HEADER, SharedSecret, SharedSecretError};
+#[cfg(feature = "standard-webhooks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "standard-webhooks")))]
+pub use standard::{
+    StandardWebhooks, StandardWebhooksError, WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER,
+    WEBHOOK_TIMESTAMP_HEADER,
+};
 
 pub(crate) use body::{content_length, read_limited};
 

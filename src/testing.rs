@@ -1,0 +1,260 @@
+//! Signed requests for your own tests (feature `testing`).
+//!
+//! Build a request the way a sender would, then drive your service through the real
+//! [`VerifyWebhookLayer`](crate::verify::VerifyWebhookLayer) with `tower::ServiceExt::oneshot`
+//! (or your axum `Router`). The body type is generic: anything `From<Bytes>`, such as
+//! `axum::body::Body` or `http_body_util::Full<Bytes>`.
+//!
+//! Every request is a `POST` with `Content-Type: application/json`; add or change headers on the
+//! returned [`Request`] as needed.
+//!
+//! | Scheme | Helpers |
+//! |---|---|
+//! | [`SharedSecret`](crate::verify::SharedSecret) | [`shared_secret_request`] |
+//! | `HmacSha256` (feature `hmac`) | `hmac_sha256_request`, `hmac_sha256_hex` |
+//! | `StandardWebhooks` (feature `standard-webhooks`) | `standard_webhooks_request`, `standard_webhooks_signature`, [`unix_now`] |
+//!
+//! # Example
+//!
+//! ```
+//! use bytes::Bytes;
+//! use http::{Request, Response, StatusCode};
+//! use http_body_util::Full;
+//! use tower::{ServiceBuilder, ServiceExt};
+//! use webhook_receiver::testing;
+//! use webhook_receiver::verify::{SharedSecret, VerifyWebhookLayer};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let svc = ServiceBuilder::new()
+//!     .layer(VerifyWebhookLayer::new(SharedSecret::new(["s3cr3t"]).unwrap()))
+//!     .service_fn(|_req: Request<Full<Bytes>>| async {
+//!         Ok::<_, std::convert::Infallible>(Response::new(Full::<Bytes>::default()))
+//!     });
+//!
+//! let req = testing::shared_secret_request("/webhooks", "s3cr3t", r#"{"id":"evt_1"}"#);
+//! assert_eq!(svc.clone().oneshot(req).await.unwrap().status(), StatusCode::OK);
+//!
+//! let req = testing::shared_secret_request("/webhooks", "wrong", r#"{"id":"evt_1"}"#);
+//! assert_eq!(svc.oneshot(req).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+//! # }
+//! ```
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{Request, header};
+
+use crate::verify::DEFAULT_SECRET_HEADER;
+
+/// A `POST` to `uri` with a JSON content type, `headers`, and `body`.
+fn post<B: From<Bytes>>(uri: &str, headers: &[(&str, &str)], body: Bytes) -> Request<B> {
+    let mut builder = Request::post(uri).header(header::CONTENT_TYPE, "application/json");
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    builder
+        .body(B::from(body))
+        .expect("invalid URI or header value for a test request")
+}
+
+/// A request authenticated with a shared secret in `X-Webhook-Secret`
+/// ([`SharedSecret`](crate::verify::SharedSecret)'s default header).
+///
+/// ```
+/// use http_body_util::Full;
+/// use bytes::Bytes;
+/// use webhook_receiver::testing::shared_secret_request;
+///
+/// let req = shared_secret_request::<Full<Bytes>>("/webhooks", "s3cr3t", r#"{"id":"evt_1"}"#);
+/// assert_eq!(req.method(), http::Method::POST);
+/// assert_eq!(req.headers()["x-webhook-secret"], "s3cr3t");
+/// assert_eq!(req.headers()["content-type"], "application/json");
+/// ```
+///
+/// # Panics
+///
+/// If `uri` is not a valid URI or `secret` is not a valid header value.
+pub fn shared_secret_request<B: From<Bytes>>(
+    uri: &str,
+    secret: &str,
+    body: impl Into<Bytes>,
+) -> Request<B> {
+    post(uri, &[(DEFAULT_SECRET_HEADER, secret)], body.into())
+}
+
+/// The lowercase-hex HMAC-SHA256 of `body` keyed with `secret`: the value of
+/// `X-Webhook-Signature` for [`HmacSha256`](crate::verify::HmacSha256) (prefix it with
+/// `sha256=` for GitHub's `X-Hub-Signature-256`).
+///
+/// ```
+/// use webhook_receiver::testing::hmac_sha256_hex;
+///
+/// assert_eq!(
+///     hmac_sha256_hex("It's a Secret to Everybody", "Hello, World!"),
+///     "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17",
+/// );
+///
+/// // A GitHub-style request.
+/// let body = r#"{"zen":"Keep it logically awesome."}"#;
+/// let req = http::Request::post("/github")
+///     .header("x-github-event", "ping")
+///     .header("x-hub-signature-256", format!("sha256={}", hmac_sha256_hex("s3cr3t", body)))
+///     .body(body.to_owned())
+///     .unwrap();
+/// # let _ = req;
+/// ```
+#[cfg(feature = "hmac")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hmac")))]
+pub fn hmac_sha256_hex(secret: impl AsRef<[u8]>, body: impl AsRef<[u8]>) -> String {
+    use ::hmac::{Hmac, Mac};
+
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_ref())
+        .expect("HMAC accepts keys of any length");
+    mac.update(body.as_ref());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// A request signed with [`HmacSha256`](crate::verify::HmacSha256)'s default format:
+/// `X-Webhook-Signature: <hex HMAC-SHA256 of the body>`.
+///
+/// ```
+/// use bytes::Bytes;
+/// use http::{Request, Response, StatusCode};
+/// use http_body_util::Full;
+/// use tower::{ServiceBuilder, ServiceExt};
+/// use webhook_receiver::testing::hmac_sha256_request;
+/// use webhook_receiver::verify::{HmacSha256, VerifyWebhookLayer};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let svc = ServiceBuilder::new()
+///     .layer(VerifyWebhookLayer::new(HmacSha256::new(["s3cr3t"]).unwrap()))
+///     .service_fn(|_req: Request<Full<Bytes>>| async {
+///         Ok::<_, std::convert::Infallible>(Response::new(Full::<Bytes>::default()))
+///     });
+///
+/// let req = hmac_sha256_request("/webhooks", "s3cr3t", r#"{"id":"evt_1"}"#);
+/// assert_eq!(svc.oneshot(req).await.unwrap().status(), StatusCode::OK);
+/// # }
+/// ```
+///
+/// # Panics
+///
+/// If `uri` is not a valid URI.
+#[cfg(feature = "hmac")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hmac")))]
+pub fn hmac_sha256_request<B: From<Bytes>>(
+    uri: &str,
+    secret: impl AsRef<[u8]>,
+    body: impl Into<Bytes>,
+) -> Request<B> {
+    let body = body.into();
+    let signature = hmac_sha256_hex(secret, &body);
+    post(
+        uri,
+        &[(crate::verify::DEFAULT_SIGNATURE_HEADER, &signature)],
+        body,
+    )
+}
+
+/// The `webhook-signature` value (`v1,<base64>`) for a Standard Webhooks message signed with
+/// `secret` (`whsec_<base64>`).
+///
+/// ```
+/// use webhook_receiver::testing::standard_webhooks_signature;
+///
+/// let signature = standard_webhooks_signature(
+///     "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+///     "msg_p5jXN8AQM9LWM0D4loKWxJek",
+///     1_614_265_330,
+///     r#"{"test": 2432232314}"#,
+/// );
+/// assert_eq!(signature, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+/// ```
+///
+/// # Panics
+///
+/// If `secret` is not a valid Standard Webhooks secret.
+#[cfg(feature = "standard-webhooks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "standard-webhooks")))]
+pub fn standard_webhooks_signature(
+    secret: &str,
+    msg_id: &str,
+    timestamp: i64,
+    body: impl AsRef<[u8]>,
+) -> String {
+    crate::verify::StandardWebhooks::new([secret])
+        .expect("invalid Standard Webhooks secret")
+        .sign(msg_id, timestamp, body.as_ref())
+}
+
+/// A request signed with the Standard Webhooks scheme: `webhook-id: msg_id`,
+/// `webhook-timestamp: timestamp` and `webhook-signature: v1,<base64>`.
+///
+/// Pass [`unix_now()`] as the timestamp to test against the system clock.
+///
+/// ```
+/// use bytes::Bytes;
+/// use http::{Request, Response, StatusCode};
+/// use http_body_util::Full;
+/// use tower::{ServiceBuilder, ServiceExt};
+/// use webhook_receiver::testing::{standard_webhooks_request, unix_now};
+/// use webhook_receiver::verify::{StandardWebhooks, VerifyWebhookLayer};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+/// let svc = ServiceBuilder::new()
+///     .layer(VerifyWebhookLayer::new(StandardWebhooks::new([secret]).unwrap()))
+///     .service_fn(|_req: Request<Full<Bytes>>| async {
+///         Ok::<_, std::convert::Infallible>(Response::new(Full::<Bytes>::default()))
+///     });
+///
+/// let req = standard_webhooks_request("/webhooks", secret, "msg_1", unix_now(), r#"{"id":"evt_1"}"#);
+/// assert_eq!(req.headers()["webhook-id"], "msg_1");
+/// assert_eq!(svc.clone().oneshot(req).await.unwrap().status(), StatusCode::OK);
+///
+/// // An hour old: rejected as stale.
+/// let req = standard_webhooks_request("/webhooks", secret, "msg_1", unix_now() - 3600, "{}");
+/// assert_eq!(svc.oneshot(req).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+/// # }
+/// ```
+///
+/// # Panics
+///
+/// If `uri` is not a valid URI, `msg_id` not a valid header value, or `secret` not a valid
+/// Standard Webhooks secret.
+#[cfg(feature = "standard-webhooks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "standard-webhooks")))]
+pub fn standard_webhooks_request<B: From<Bytes>>(
+    uri: &str,
+    secret: &str,
+    msg_id: &str,
+    timestamp: i64,
+    body: impl Into<Bytes>,
+) -> Request<B> {
+    use crate::verify::{WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER};
+
+    let body = body.into();
+    let signature = standard_webhooks_signature(secret, msg_id, timestamp, &body);
+    post(
+        uri,
+        &[
+            (WEBHOOK_ID_HEADER, msg_id),
+            (WEBHOOK_TIMESTAMP_HEADER, &timestamp.to_string()),
+            (WEBHOOK_SIGNATURE_HEADER, &signature),
+        ],
+        body,
+    )
+}
+
+/// The current unix time in seconds, from the system clock: a timestamp the default
+/// `StandardWebhooks` clock accepts.
+///
+/// ```
+/// let now = webhook_receiver::testing::unix_now();
+/// assert!(now > 1_700_000_000);
+/// ```
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}

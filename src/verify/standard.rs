@@ -1,0 +1,572 @@
+//! [Standard Webhooks](https://www.standardwebhooks.com/) signatures (Svix and others).
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ::hmac::{Hmac, Mac};
+use base64::Engine as _;
+use http::{HeaderMap, HeaderValue};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use super::{Verified, VerifySignature};
+use crate::error::Rejection;
+
+/// The message id header: unique per message, the same across retries.
+pub const WEBHOOK_ID_HEADER: &str = "webhook-id";
+/// The timestamp header: unix seconds at which the message was signed.
+pub const WEBHOOK_TIMESTAMP_HEADER: &str = "webhook-timestamp";
+/// The signature header: space-separated `v1,<base64>` entries.
+pub const WEBHOOK_SIGNATURE_HEADER: &str = "webhook-signature";
+
+/// Svix's branded names for the same headers, read when the unbranded one is absent.
+const SVIX_ID_HEADER: &str = "svix-id";
+const SVIX_TIMESTAMP_HEADER: &str = "svix-timestamp";
+const SVIX_SIGNATURE_HEADER: &str = "svix-signature";
+
+/// The prefix of Standard Webhooks secrets.
+const SECRET_PREFIX: &str = "whsec_";
+/// The only signature version this scheme verifies; other versions are ignored.
+const SIGNATURE_VERSION: &str = "v1";
+/// Length of an HMAC-SHA256 tag.
+const TAG_LEN: usize = 32;
+
+/// Standard alphabet, padding optional (secrets are often shared without it).
+const BASE64_LENIENT: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+);
+
+/// The [Standard Webhooks](https://www.standardwebhooks.com/) signature scheme, as sent by Svix
+/// and others.
+///
+/// The sender signs `{webhook-id}.{webhook-timestamp}.{raw body}` with HMAC-SHA256 and sends
+/// `webhook-signature: v1,<base64>` (several space-separated entries while it rotates secrets).
+///
+/// - Secrets are `whsec_`-prefixed base64 (the prefix is optional). Several secrets can be
+///   accepted at once (rotation); the index of the matching one is logged at `debug` and
+///   recorded as [`Verified`].
+/// - Every `v1` signature is compared in constant time against every secret's tag, without
+///   early exit. Other versions (`v2,...`) and malformed entries are skipped, not errors.
+/// - The timestamp must be within the [tolerance](Self::tolerance) (5 minutes by default) of
+///   now, in both directions. It is checked before any HMAC is computed, and before the body
+///   is read.
+/// - The `svix-id`, `svix-timestamp` and `svix-signature` headers are read when the
+///   `webhook-*` ones are absent.
+/// - `Debug` shows the tolerance and how many secrets there are, never their values.
+///
+/// | Request | Answer |
+/// |---|---|
+/// | `webhook-id`, `webhook-timestamp` or `webhook-signature` missing, timestamp not an integer | 400 [`Rejection::BadHeader`] |
+/// | timestamp outside the tolerance | 401 [`Rejection::Stale`] |
+/// | no `v1` signature matches | 401 [`Rejection::Unauthorized`] |
+///
+/// ```
+/// use std::time::Duration;
+/// use webhook_receiver::verify::{StandardWebhooks, VerifyWebhookLayer};
+///
+/// let scheme = StandardWebhooks::new(["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"])
+///     .unwrap()
+///     .tolerance(Duration::from_secs(60));
+/// assert!(!format!("{scheme:?}").contains("MfKQ9r8"));
+/// let layer = VerifyWebhookLayer::new(scheme);
+/// # let _ = layer;
+/// ```
+#[derive(Clone)]
+pub struct StandardWebhooks {
+    /// One keyed MAC per secret, cloned for each request.
+    macs: Arc<[Hmac<Sha256>]>,
+    tolerance: Duration,
+    /// `None`: the system clock.
+    clock: Option<Arc<dyn Fn() -> SystemTime + Send + Sync>>,
+}
+
+/// A [`StandardWebhooks`] could not be built. The secrets themselves are never shown.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StandardWebhooksError {
+    /// No secret was given.
+    #[error("at least one secret is required")]
+    NoSecrets,
+    /// One of the secrets is empty, or only the `whsec_` prefix (by index).
+    #[error("secret #{0} is empty")]
+    EmptySecret(usize),
+    /// One of the secrets is not base64 after the `whsec_` prefix (by index).
+    #[error("secret #{0} is not valid base64 (expected `whsec_<base64>`)")]
+    InvalidSecret(usize),
+}
+
+impl StandardWebhooks {
+    /// The default timestamp tolerance: 5 minutes, in both directions.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use webhook_receiver::verify::StandardWebhooks;
+    /// assert_eq!(StandardWebhooks::DEFAULT_TOLERANCE, Duration::from_secs(300));
+    /// ```
+    pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(5 * 60);
+
+    /// Accepts signatures made with any of `secrets` (`whsec_<base64>`, or the bare base64).
+    ///
+    /// ```
+    /// use webhook_receiver::verify::{StandardWebhooks, StandardWebhooksError};
+    ///
+    /// let scheme = StandardWebhooks::new([
+    ///     "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD", // new
+    ///     "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",       // old, without the prefix
+    /// ])
+    /// .unwrap();
+    /// assert_eq!(scheme.secret_count(), 2);
+    ///
+    /// assert_eq!(StandardWebhooks::new(["whsec_"]).unwrap_err(), StandardWebhooksError::EmptySecret(0));
+    /// assert_eq!(StandardWebhooks::new(["whsec_!!"]).unwrap_err(), StandardWebhooksError::InvalidSecret(0));
+    /// assert_eq!(StandardWebhooks::new(Vec::<&str>::new()).unwrap_err(), StandardWebhooksError::NoSecrets);
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`StandardWebhooksError`] if there is no secret, or one is empty (or only `whsec_`) or
+    /// not base64.
+    pub fn new<I, T>(secrets: I) -> Result<Self, StandardWebhooksError>
+    where
+        I: IntoIterator<Item = T>,
+        T: AsRef<str>,
+    {
+        let mut macs = Vec::new();
+        for (i, secret) in secrets.into_iter().enumerate() {
+            let secret = secret.as_ref();
+            let encoded = secret.strip_prefix(SECRET_PREFIX).unwrap_or(secret);
+            if encoded.is_empty() {
+                return Err(StandardWebhooksError::EmptySecret(i));
+            }
+            let key = BASE64_LENIENT
+                .decode(encoded)
+                .map_err(|_| StandardWebhooksError::InvalidSecret(i))?;
+            if key.is_empty() {
+                return Err(StandardWebhooksError::EmptySecret(i));
+            }
+            macs.push(
+                Hmac::<Sha256>::new_from_slice(&key).expect("HMAC accepts keys of any length"),
+            );
+        }
+        if macs.is_empty() {
+            return Err(StandardWebhooksError::NoSecrets);
+        }
+        Ok(Self {
+            macs: macs.into(),
+            tolerance: Self::DEFAULT_TOLERANCE,
+            clock: None,
+        })
+    }
+
+    /// Accepts timestamps up to `tolerance` away from now, in either direction (whole seconds;
+    /// [`DEFAULT_TOLERANCE`](Self::DEFAULT_TOLERANCE) by default).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use webhook_receiver::verify::StandardWebhooks;
+    ///
+    /// let scheme = StandardWebhooks::new(["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"])
+    ///     .unwrap()
+    ///     .tolerance(Duration::from_secs(60));
+    /// assert_eq!(scheme.timestamp_tolerance(), Duration::from_secs(60));
+    /// ```
+    #[must_use]
+    pub fn tolerance(self, tolerance: Duration) -> Self {
+        Self { tolerance, ..self }
+    }
+
+    /// Reads the current time from `clock` instead of the system clock (for tests, or a
+    /// trusted time source).
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use webhook_receiver::verify::StandardWebhooks;
+    ///
+    /// let signed_at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_614_265_330);
+    /// let scheme = StandardWebhooks::new(["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"])
+    ///     .unwrap()
+    ///     .clock(move || signed_at);
+    /// # let _ = scheme;
+    /// ```
+    #[must_use]
+    pub fn clock<F>(self, clock: F) -> Self
+    where
+        F: Fn() -> SystemTime + Send + Sync + 'static,
+    {
+        Self {
+            clock: Some(Arc::new(clock)),
+            ..self
+        }
+    }
+
+    /// The timestamp tolerance.
+    ///
+    /// ```
+    /// use webhook_receiver::verify::StandardWebhooks;
+    /// let scheme = StandardWebhooks::new(["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]).unwrap();
+    /// assert_eq!(scheme.timestamp_tolerance(), StandardWebhooks::DEFAULT_TOLERANCE);
+    /// ```
+    pub fn timestamp_tolerance(&self) -> Duration {
+        self.tolerance
+    }
+
+    /// How many secrets are accepted.
+    ///
+    /// ```
+    /// use webhook_receiver::verify::StandardWebhooks;
+    /// let scheme = StandardWebhooks::new(["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]).unwrap();
+    /// assert_eq!(scheme.secret_count(), 1);
+    /// ```
+    pub fn secret_count(&self) -> usize {
+        self.macs.len()
+    }
+
+    /// Signs a message with the first secret, as a sender does: returns the `webhook-signature`
+    /// value, `v1,<base64>`.
+    ///
+    /// ```
+    /// use webhook_receiver::verify::StandardWebhooks;
+    ///
+    /// let scheme = StandardWebhooks::new(["whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"]).unwrap();
+    /// let signature = scheme.sign(
+    ///     "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk",
+    ///     1_649_367_553,
+    ///     br#"{"email":"test@example.com","username":"test_user"}"#,
+    /// );
+    /// assert_eq!(signature, "v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=");
+    /// ```
+    pub fn sign(&self, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
+        let tag = tag(
+            &self.macs[0],
+            msg_id.as_bytes(),
+            timestamp.to_string().as_bytes(),
+            body,
+        );
+        let encoded = base64::engine::general_purpose::STANDARD.encode(tag);
+        format!("{SIGNATURE_VERSION},{encoded}")
+    }
+
+    /// The current unix time, in seconds.
+    fn now(&self) -> i64 {
+        let now = self
+            .clock
+            .as_ref()
+            .map_or_else(SystemTime::now, |clock| clock());
+        match now.duration_since(UNIX_EPOCH) {
+            Ok(after) => i64::try_from(after.as_secs()).unwrap_or(i64::MAX),
+            Err(before) => i64::try_from(before.duration().as_secs()).map_or(i64::MIN, |s| -s),
+        }
+    }
+
+    /// Parses the headers and checks the timestamp (all but the HMAC).
+    fn parse<'h>(&self, headers: &'h HeaderMap) -> Result<Signed<'h>, Rejection> {
+        let id = single(headers, WEBHOOK_ID_HEADER, SVIX_ID_HEADER)?;
+        let timestamp = single(headers, WEBHOOK_TIMESTAMP_HEADER, SVIX_TIMESTAMP_HEADER)?;
+        let signatures = all(headers, WEBHOOK_SIGNATURE_HEADER, SVIX_SIGNATURE_HEADER)?;
+
+        let ts: i64 = std::str::from_utf8(timestamp)
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(|| {
+                Rejection::BadHeader(format!(
+                    "invalid header {WEBHOOK_TIMESTAMP_HEADER}: expected unix seconds"
+                ))
+            })?;
+        self.check_timestamp(ts)?;
+
+        let signatures: Vec<[u8; TAG_LEN]> = signatures
+            .flat_map(|value| value.as_bytes().split(|&b| b == b' '))
+            .filter_map(v1_signature)
+            .collect();
+        if signatures.is_empty() {
+            // Nothing this scheme could match: no need to read the body.
+            return Err(Rejection::Unauthorized);
+        }
+        Ok(Signed {
+            id,
+            timestamp,
+            signatures,
+        })
+    }
+
+    fn check_timestamp(&self, ts: i64) -> Result<(), Rejection> {
+        let now = self.now();
+        let tolerance = self.tolerance.as_secs();
+        let skew = now.abs_diff(ts);
+        if skew <= tolerance {
+            return Ok(());
+        }
+        let message = if ts < now {
+            format!(
+                "{WEBHOOK_TIMESTAMP_HEADER} is too old: {skew} s ago, tolerance is {tolerance} s"
+            )
+        } else {
+            format!(
+                "{WEBHOOK_TIMESTAMP_HEADER} is too far in the future: {skew} s ahead, tolerance is {tolerance} s"
+            )
+        };
+        Err(Rejection::Stale(message))
+    }
+}
+
+/// The parsed, timely headers of a request.
+struct Signed<'h> {
+    id: &'h [u8],
+    timestamp: &'h [u8],
+    signatures: Vec<[u8; TAG_LEN]>,
+}
+
+/// The value of a header that must be present exactly once and non-empty.
+fn single<'h>(
+    headers: &'h HeaderMap,
+    name: &'static str,
+    branded: &'static str,
+) -> Result<&'h [u8], Rejection> {
+    let mut values = all(headers, name, branded)?;
+    match (values.next(), values.next()) {
+        (Some(value), None) if !value.is_empty() => Ok(value.as_bytes()),
+        (Some(_), None) => Err(Rejection::BadHeader(format!("empty header {name}"))),
+        _ => Err(Rejection::BadHeader(format!("duplicate header {name}"))),
+    }
+}
+
+/// The values of a header that must be present (unbranded name first, then Svix's).
+fn all<'h>(
+    headers: &'h HeaderMap,
+    name: &'static str,
+    branded: &'static str,
+) -> Result<http::header::ValueIter<'h, HeaderValue>, Rejection> {
+    let present = [name, branded]
+        .into_iter()
+        .find(|n| headers.contains_key(*n))
+        .ok_or_else(|| Rejection::BadHeader(format!("missing header {name}")))?;
+    Ok(headers.get_all(present).iter())
+}
+
+/// Decodes a `v1,<base64>` entry to its tag; `None` for other versions or malformed entries.
+fn v1_signature(entry: &[u8]) -> Option<[u8; TAG_LEN]> {
+    let encoded = entry
+        .strip_prefix(SIGNATURE_VERSION.as_bytes())?
+        .strip_prefix(b",")?;
+    // Room for any 44-character input; longer ones fail as too large.
+    let mut buf = [0u8; TAG_LEN + 4];
+    let n = base64::engine::general_purpose::STANDARD
+        .decode_slice(encoded, &mut buf)
+        .ok()?;
+    buf.get(..n)?.try_into().ok()
+}
+
+/// HMAC-SHA256 of `{id}.{timestamp}.{body}`.
+fn tag(mac: &Hmac<Sha256>, id: &[u8], timestamp: &[u8], body: &[u8]) -> [u8; TAG_LEN] {
+    let mut mac = mac.clone();
+    mac.update(id);
+    mac.update(b".");
+    mac.update(timestamp);
+    mac.update(b".");
+    mac.update(body);
+    mac.finalize().into_bytes().into()
+}
+
+impl fmt::Debug for StandardWebhooks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StandardWebhooks")
+            .field("tolerance", &self.tolerance)
+            .field(
+                "clock",
+                &format_args!(
+                    "{}",
+                    if self.clock.is_some() {
+                        "custom"
+                    } else {
+                        "system"
+                    }
+                ),
+            )
+            .field("secrets", &format_args!("[{} redacted]", self.macs.len()))
+            .finish()
+    }
+}
+
+impl VerifySignature for StandardWebhooks {
+    fn check_headers(&self, headers: &HeaderMap) -> Result<(), Rejection> {
+        self.parse(headers).map(drop)
+    }
+
+    fn verify_body(&self, headers: &HeaderMap, body: &[u8]) -> Result<Verified, Rejection> {
+        let signed = self.parse(headers)?;
+        // Every secret against every signature, without early exit.
+        let mut found = None;
+        for (i, mac) in self.macs.iter().enumerate() {
+            let expected = tag(mac, signed.id, signed.timestamp, body);
+            let mut matched = subtle::Choice::from(0);
+            for signature in &signed.signatures {
+                matched |= expected.ct_eq(signature);
+            }
+            if bool::from(matched) && found.is_none() {
+                found = Some(i);
+            }
+        }
+        if let Some(index) = found {
+            tracing::debug!(secret_index = index, "webhook signature matched");
+            Ok(Verified::new(index))
+        } else {
+            tracing::debug!("no webhook-signature entry matched any secret");
+            Err(Rejection::Unauthorized)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+    const MSG_ID: &str = "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk";
+    const TS: i64 = 1_649_367_553;
+    const BODY: &[u8] = br#"{"email":"test@example.com","username":"test_user"}"#;
+    const SIGNATURE: &str = "v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=";
+
+    fn at(ts: i64) -> StandardWebhooks {
+        let now = UNIX_EPOCH + Duration::from_secs(ts.try_into().unwrap());
+        StandardWebhooks::new([SECRET]).unwrap().clock(move || now)
+    }
+
+    fn headers(id: &str, ts: &str, signature: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(WEBHOOK_ID_HEADER, id.parse().unwrap());
+        h.insert(WEBHOOK_TIMESTAMP_HEADER, ts.parse().unwrap());
+        h.insert(WEBHOOK_SIGNATURE_HEADER, signature.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn signs_and_verifies_reference_vector() {
+        let scheme = at(TS);
+        assert_eq!(scheme.sign(MSG_ID, TS, BODY), SIGNATURE);
+        let h = headers(MSG_ID, &TS.to_string(), SIGNATURE);
+        scheme.check_headers(&h).unwrap();
+        assert_eq!(scheme.verify_body(&h, BODY).unwrap(), Verified::new(0));
+    }
+
+    #[test]
+    fn reads_svix_branded_headers() {
+        let mut h = HeaderMap::new();
+        h.insert("svix-id", MSG_ID.parse().unwrap());
+        h.insert("svix-timestamp", TS.to_string().parse().unwrap());
+        h.insert("svix-signature", SIGNATURE.parse().unwrap());
+        assert_eq!(at(TS).verify_body(&h, BODY).unwrap(), Verified::new(0));
+    }
+
+    #[test]
+    fn rejects_missing_duplicate_and_malformed_headers() {
+        let scheme = at(TS);
+        for name in [
+            WEBHOOK_ID_HEADER,
+            WEBHOOK_TIMESTAMP_HEADER,
+            WEBHOOK_SIGNATURE_HEADER,
+        ] {
+            let mut h = headers(MSG_ID, &TS.to_string(), SIGNATURE);
+            h.remove(name);
+            match scheme.check_headers(&h) {
+                Err(Rejection::BadHeader(m)) => assert_eq!(m, format!("missing header {name}")),
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+        for ts in ["", "soon", "1649367553.5", "0x10"] {
+            let h = headers(MSG_ID, ts, SIGNATURE);
+            assert!(
+                matches!(scheme.check_headers(&h), Err(Rejection::BadHeader(_))),
+                "{ts}"
+            );
+        }
+        let mut h = headers(MSG_ID, &TS.to_string(), SIGNATURE);
+        h.append(WEBHOOK_ID_HEADER, "msg_other".parse().unwrap());
+        assert!(matches!(
+            scheme.check_headers(&h),
+            Err(Rejection::BadHeader(_))
+        ));
+    }
+
+    #[test]
+    fn tolerance_is_inclusive_in_both_directions() {
+        let h = headers(MSG_ID, &TS.to_string(), SIGNATURE);
+        for skew in [-300, 300, 0, -1, 1] {
+            assert!(at(TS + skew).verify_body(&h, BODY).is_ok(), "{skew}");
+        }
+        for skew in [-301, 301, i64::from(i32::MAX)] {
+            assert!(
+                matches!(at(TS + skew).check_headers(&h), Err(Rejection::Stale(_))),
+                "{skew}"
+            );
+        }
+        let wide = at(TS + 3600).tolerance(Duration::from_secs(3600));
+        assert!(wide.verify_body(&h, BODY).is_ok());
+        // Extreme timestamps do not overflow.
+        for ts in [i64::MIN, i64::MAX] {
+            let h = headers(MSG_ID, &ts.to_string(), SIGNATURE);
+            assert!(matches!(at(TS).check_headers(&h), Err(Rejection::Stale(_))));
+        }
+    }
+
+    #[test]
+    fn skips_other_versions_and_malformed_entries() {
+        let scheme = at(TS);
+        let ts = TS.to_string();
+        for sig in [
+            "v1,",
+            "v1",
+            "v2,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=",
+            "v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kk",
+            "v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=AAAA",
+            "v1,!!!!",
+        ] {
+            let h = headers(MSG_ID, &ts, sig);
+            assert!(
+                matches!(scheme.check_headers(&h), Err(Rejection::Unauthorized)),
+                "{sig}"
+            );
+        }
+        let h = headers(MSG_ID, &ts, &format!("v2,abc v1, {SIGNATURE}  v1,!!"));
+        assert_eq!(scheme.verify_body(&h, BODY).unwrap(), Verified::new(0));
+    }
+
+    #[test]
+    fn secrets_rotate_and_are_redacted() {
+        let now = UNIX_EPOCH + Duration::from_secs(TS.try_into().unwrap());
+        let scheme = StandardWebhooks::new(["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", SECRET])
+            .unwrap()
+            .clock(move || now);
+        let h = headers(MSG_ID, &TS.to_string(), SIGNATURE);
+        assert_eq!(scheme.verify_body(&h, BODY).unwrap(), Verified::new(1));
+        let dbg = format!("{scheme:?}");
+        assert!(!dbg.contains("MfKQ") && !dbg.contains("C2FV"), "{dbg}");
+        assert!(dbg.contains("2 redacted"), "{dbg}");
+    }
+
+    #[test]
+    fn rejects_bad_secrets() {
+        assert_eq!(
+            StandardWebhooks::new(["whsec_"]).unwrap_err(),
+            StandardWebhooksError::EmptySecret(0)
+        );
+        assert_eq!(
+            StandardWebhooks::new([SECRET, ""]).unwrap_err(),
+            StandardWebhooksError::EmptySecret(1)
+        );
+        assert_eq!(
+            StandardWebhooks::new(["whsec_not base64"]).unwrap_err(),
+            StandardWebhooksError::InvalidSecret(0)
+        );
+        assert_eq!(
+            StandardWebhooks::new(Vec::<String>::new()).unwrap_err(),
+            StandardWebhooksError::NoSecrets
+        );
+        // Without the prefix, and without padding.
+        assert!(StandardWebhooks::new(["C2FVsBQIhrscChlQIMV+b5sSYspob7oD"]).is_ok());
+        assert!(StandardWebhooks::new(["whsec_c2VjcmV0"]).is_ok());
+        assert!(StandardWebhooks::new(["whsec_c2VjcmV0MQ"]).is_ok());
+    }
+}
