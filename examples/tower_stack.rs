@@ -22,7 +22,9 @@ use webhook_receiver::verify::{SharedSecret, VerifyWebhookLayer};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    tracing_subscriber::fmt().with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .init();
     let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:3003".to_owned());
     let secrets = std::env::var("CHIRP_WEBHOOK_SECRET").map_err(|_| "set CHIRP_WEBHOOK_SECRET")?;
 
@@ -36,7 +38,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     // Any tower stack: here a concurrency cap outside the verify layer, then the receiver.
     let stack = ServiceBuilder::new()
         .concurrency_limit(1024)
-        .layer(VerifyWebhookLayer::new(SharedSecret::new(secrets.split(','))?))
+        .layer(VerifyWebhookLayer::new(SharedSecret::new(
+            secrets.split(','),
+        )?))
         .service(WebhookService::builder(Chirp, dispatcher.clone()).build());
 
     let listener = tokio::net::TcpListener::bind(&addr).await?;

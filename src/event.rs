@@ -25,7 +25,9 @@ use http::HeaderMap;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+#[cfg(doc)]
 use crate::error::PayloadError;
+use crate::error::Rejection;
 
 /// A typed webhook event: something with a type name that handlers are routed by.
 ///
@@ -59,7 +61,7 @@ pub trait Event: Clone + Send + Sync + 'static {
 /// ```
 /// use http::HeaderMap;
 /// use webhook_receiver::event::{DecodeEvent, Decoded, DedupKey, Event};
-/// use webhook_receiver::PayloadError;
+/// use webhook_receiver::{PayloadError, Rejection};
 ///
 /// #[derive(Clone, Debug)]
 /// struct Line(String);
@@ -70,7 +72,7 @@ pub trait Event: Clone + Send + Sync + 'static {
 /// struct LineFormat;
 /// impl DecodeEvent for LineFormat {
 ///     type Event = Line;
-///     fn decode(&self, _: &HeaderMap, body: &[u8]) -> Result<Decoded<Line>, PayloadError> {
+///     fn decode(&self, _: &HeaderMap, body: &[u8]) -> Result<Decoded<Line>, Rejection> {
 ///         let text = std::str::from_utf8(body).map_err(|_| PayloadError::NotUtf8)?;
 ///         Ok(Decoded::event(Line(text.to_owned()), DedupKey::from_parts(&[body])))
 ///     }
@@ -87,13 +89,9 @@ pub trait DecodeEvent: Send + Sync + 'static {
     ///
     /// # Errors
     ///
-    /// [`PayloadError`] when the body is not an event of this format; the receiver answers 400
-    /// and remembers nothing.
-    fn decode(
-        &self,
-        headers: &HeaderMap,
-        body: &[u8],
-    ) -> Result<Decoded<Self::Event>, PayloadError>;
+    /// The [`Rejection`] to answer with when the body is not an acceptable event of this format
+    /// (usually a [`PayloadError`], answered 400); the receiver remembers nothing.
+    fn decode(&self, headers: &HeaderMap, body: &[u8]) -> Result<Decoded<Self::Event>, Rejection>;
 }
 
 /// The result of decoding one request: the item to dispatch and its dedup key.
@@ -101,6 +99,7 @@ pub trait DecodeEvent: Send + Sync + 'static {
 pub struct Decoded<E> {
     item: Item<E>,
     key: DedupKey,
+    id: Option<Box<str>>,
 }
 
 impl<E: Event> Decoded<E> {
@@ -109,6 +108,7 @@ impl<E: Event> Decoded<E> {
         Self {
             item: Item::Event(event),
             key,
+            id: None,
         }
     }
 
@@ -117,6 +117,7 @@ impl<E: Event> Decoded<E> {
         Self {
             item: Item::Invalid(invalid),
             key,
+            id: None,
         }
     }
 
@@ -142,9 +143,22 @@ impl<E: Event> Decoded<E> {
         self
     }
 
-    /// Splits into the item and the key.
-    pub fn into_parts(self) -> (Item<E>, DedupKey) {
-        (self.item, self.key)
+    /// Records the sender's id for the event (Chirp's `data.id`, a top-level `id`, a
+    /// `webhook-id` header), given to handlers as [`Context::id`](crate::dispatch::Context::id).
+    #[must_use]
+    pub fn with_id(mut self, id: impl Into<Box<str>>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
+    /// The sender's id for the event, if the format knows one.
+    pub fn id(&self) -> Option<&str> {
+        self.id.as_deref()
+    }
+
+    /// Splits into the item, the key and the id.
+    pub fn into_parts(self) -> (Item<E>, DedupKey, Option<Box<str>>) {
+        (self.item, self.key, self.id)
     }
 }
 
@@ -285,9 +299,11 @@ impl DedupKey {
     /// assert_ne!(a, DedupKey::from_json("t", &json!({"a": 1, "b": 3})));
     /// ```
     pub fn from_json(kind: &str, value: &Value) -> Self {
-        // serde_json's default `Map` is a BTreeMap, so serialization is already key-sorted.
-        let canonical = serde_json::to_vec(value).unwrap_or_default();
-        Self::from_parts(&[kind.as_bytes(), &canonical])
+        let mut h = Sha256::new();
+        h.update((kind.len() as u64).to_le_bytes());
+        h.update(kind.as_bytes());
+        canonical(value, &mut h);
+        Self::finish(h)
     }
 
     fn finish(h: Sha256) -> Self {
@@ -295,6 +311,39 @@ impl DedupKey {
         let mut out = [0u8; 16];
         out.copy_from_slice(&digest[..16]);
         Self(out)
+    }
+}
+
+/// Feeds the canonical form of `value` to the hasher: object keys sorted (whatever
+/// serde_json's `preserve_order` feature says), no whitespace, strings and numbers as serde_json
+/// writes them.
+fn canonical(value: &Value, h: &mut Sha256) {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            h.update(b"{");
+            for (i, (k, v)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    h.update(b",");
+                }
+                canonical(&Value::String(k.clone()), h);
+                h.update(b":");
+                canonical(v, h);
+            }
+            h.update(b"}");
+        }
+        Value::Array(items) => {
+            h.update(b"[");
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    h.update(b",");
+                }
+                canonical(v, h);
+            }
+            h.update(b"]");
+        }
+        scalar => h.update(serde_json::to_string(scalar).unwrap_or_default().as_bytes()),
     }
 }
 

@@ -17,8 +17,15 @@ async fn redelivery_is_acknowledged_not_dispatched() {
     let rec = Recorder::default();
     let (stack, _d) = stack(&rec);
     let body = fixture("whatsapp_failed_enriched");
-    let first = stack.clone().oneshot(chirp_request(body.clone())).await.unwrap();
-    assert_eq!(json_body(first).await, serde_json::json!({"received": true}));
+    let first = stack
+        .clone()
+        .oneshot(chirp_request(body.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        json_body(first).await,
+        serde_json::json!({"received": true})
+    );
     // Same event, re-serialized with other whitespace and key order: still the same event.
     let value: serde_json::Value = serde_json::from_str(&body).unwrap();
     let again = serde_json::to_string_pretty(&value).unwrap();
@@ -36,13 +43,31 @@ async fn redelivery_is_acknowledged_not_dispatched() {
 async fn status_events_of_one_message_stay_distinct() {
     let rec = Recorder::default();
     let (stack, _d) = stack(&rec);
-    for name in ["whatsapp_sent", "whatsapp_delivered", "whatsapp_read", "whatsapp_failed"] {
-        let res = stack.clone().oneshot(chirp_request(fixture(name))).await.unwrap();
-        assert_eq!(json_body(res).await, serde_json::json!({"received": true}), "{name}");
+    for name in [
+        "whatsapp_sent",
+        "whatsapp_delivered",
+        "whatsapp_read",
+        "whatsapp_failed",
+    ] {
+        let res = stack
+            .clone()
+            .oneshot(chirp_request(fixture(name)))
+            .await
+            .unwrap();
+        assert_eq!(
+            json_body(res).await,
+            serde_json::json!({"received": true}),
+            "{name}"
+        );
     }
     // Same message id, same event type, but a later failure (a new attempt): a new event.
-    let second_failure = fixture("whatsapp_failed").replace("2024-01-15T12:00:05.000Z", "2024-01-15T12:07:00.000Z");
-    let res = stack.clone().oneshot(chirp_request(second_failure)).await.unwrap();
+    let second_failure =
+        fixture("whatsapp_failed").replace("2024-01-15T12:00:05.000Z", "2024-01-15T12:07:00.000Z");
+    let res = stack
+        .clone()
+        .oneshot(chirp_request(second_failure))
+        .await
+        .unwrap();
     assert_eq!(json_body(res).await, serde_json::json!({"received": true}));
     assert_eq!(rec.wait_for(5).await.len(), 5);
 }
@@ -55,9 +80,21 @@ async fn template_updates_with_different_content_are_two_events() {
     let mut value: serde_json::Value = serde_json::from_str(&v1).unwrap();
     value["data"]["status"] = serde_json::json!("REJECTED");
     let v2 = value.to_string();
-    assert_ne!(serde_json::from_str::<serde_json::Value>(&v1).unwrap(), value, "fixture must change");
+    assert_ne!(
+        serde_json::from_str::<serde_json::Value>(&v1).unwrap(),
+        value,
+        "fixture must change"
+    );
     for body in [&v1, &v2, &v1, &v2] {
-        assert_eq!(stack.clone().oneshot(chirp_request(body.clone())).await.unwrap().status(), StatusCode::OK);
+        assert_eq!(
+            stack
+                .clone()
+                .oneshot(chirp_request(body.clone()))
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::OK
+        );
     }
     rec.wait_for(2).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -108,7 +145,12 @@ fn memory_store_claim_is_atomic_across_threads() {
                 })
             })
             .collect();
-        let new = handles.into_iter().filter(|_| true).map(|h| h.join().unwrap()).filter(|c| *c == Claim::New).count();
+        let new = handles
+            .into_iter()
+            .filter(|_| true)
+            .map(|h| h.join().unwrap())
+            .filter(|c| *c == Claim::New)
+            .count();
         assert_eq!(new, 1, "round {round}");
     }
 }
@@ -122,7 +164,11 @@ async fn new_keys_are_always_admitted_under_a_full_cache() {
         let key = DedupKey::from_parts(&[&i.to_le_bytes()]);
         assert_eq!(store.claim(key).await.unwrap(), Claim::New);
         let _ = store.len(); // runs moka's pending maintenance (admission, eviction)
-        assert_eq!(store.claim(key).await.unwrap(), Claim::Duplicate, "key {i} was not admitted");
+        assert_eq!(
+            store.claim(key).await.unwrap(),
+            Claim::Duplicate,
+            "key {i} was not admitted"
+        );
     }
     assert!(store.len() <= 64);
     assert!(store.evicted_before_ttl() > 0);
@@ -130,26 +176,46 @@ async fn new_keys_are_always_admitted_under_a_full_cache() {
 
 #[tokio::test]
 async fn keys_expire_after_the_ttl() {
-    let store = MemoryStore::builder().ttl(Duration::from_millis(100)).build();
+    let store = MemoryStore::builder()
+        .ttl(Duration::from_millis(100))
+        .build();
     let key = DedupKey::from_parts(&[b"k"]);
     assert_eq!(store.claim(key).await.unwrap(), Claim::New);
     assert_eq!(store.claim(key).await.unwrap(), Claim::Duplicate);
     tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(store.claim(key).await.unwrap(), Claim::New, "expired keys are forgotten");
+    assert_eq!(
+        store.claim(key).await.unwrap(),
+        Claim::New,
+        "expired keys are forgotten"
+    );
 }
 
 #[tokio::test]
 async fn key_function_can_be_overridden() {
     let rec = Recorder::default();
     // Dedup by message id alone: sent and delivered of one message collapse (a user's choice).
-    let (stack, _d) = stack_with(&rec, |d| d, |s| {
-        s.dedup_key(|e: &ChirpEvent, _| match e {
-            ChirpEvent::WhatsappSent(s) | ChirpEvent::WhatsappDelivered(s) => DedupKey::from_parts(&[s.id.as_bytes()]),
-            other => other.dedup_key(),
-        })
-    });
+    let (stack, _d) = stack_with(
+        &rec,
+        |d| d,
+        |s| {
+            s.dedup_key(|e: &ChirpEvent, _| match e {
+                ChirpEvent::WhatsappSent(s) | ChirpEvent::WhatsappDelivered(s) => {
+                    DedupKey::from_parts(&[s.id.as_bytes()])
+                }
+                other => other.dedup_key(),
+            })
+        },
+    );
     for name in ["whatsapp_sent", "whatsapp_delivered"] {
-        assert_eq!(stack.clone().oneshot(chirp_request(fixture(name))).await.unwrap().status(), StatusCode::OK);
+        assert_eq!(
+            stack
+                .clone()
+                .oneshot(chirp_request(fixture(name)))
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::OK
+        );
     }
     let seen = rec.wait_for(1).await;
     tokio::time::sleep(Duration::from_millis(50)).await;

@@ -20,10 +20,17 @@ fn stack_for<S: Clone + Send + Sync + 'static>(
     queue: usize,
     concurrency: usize,
 ) -> (support::Stack, Dispatcher<ChirpEvent>) {
-    let dispatcher = Dispatcher::builder(handlers).queue_capacity(queue).concurrency_limit(concurrency).spawn();
-    let svc = WebhookService::builder(Chirp, dispatcher.clone()).retry_after(Duration::from_secs(7)).build();
+    let dispatcher = Dispatcher::builder(handlers)
+        .queue_capacity(queue)
+        .concurrency_limit(concurrency)
+        .spawn();
+    let svc = WebhookService::builder(Chirp, dispatcher.clone())
+        .retry_after(Duration::from_secs(7))
+        .build();
     let stack = ServiceBuilder::new()
-        .layer(VerifyWebhookLayer::new(SharedSecret::new([SECRET]).unwrap()))
+        .layer(VerifyWebhookLayer::new(
+            SharedSecret::new([SECRET]).unwrap(),
+        ))
         .service(svc);
     (stack, dispatcher)
 }
@@ -52,7 +59,14 @@ async fn several_handlers_per_type_all_run_with_typed_payload_and_state() {
             ctx.state().group_calls.fetch_add(1, Ordering::SeqCst);
         });
     let (stack, d) = stack_for(handlers, 16, 4);
-    assert_eq!(stack.oneshot(chirp_request(delivered("m1"))).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        stack
+            .oneshot(chirp_request(delivered("m1")))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
     d.shutdown(Duration::from_secs(10)).await.unwrap();
     assert_eq!(*app.ids.lock().unwrap(), ["a:m1", "b:m1"]);
     assert_eq!(app.group_calls.load(Ordering::SeqCst), 1);
@@ -76,19 +90,42 @@ async fn handler_errors_and_panics_are_reported_and_never_stop_the_worker() {
             let errors = errors.clone();
             move |e: &HandlerError| {
                 let panicked = matches!(e.failure, HandlerFailure::Panic(_));
-                errors.lock().unwrap().push((e.kind.clone(), e.key.to_string(), panicked));
+                errors
+                    .lock()
+                    .unwrap()
+                    .push((e.kind.clone(), e.key.to_string(), panicked));
             }
         });
     let (stack, d) = stack_for(handlers, 16, 1);
     for id in ["boom", "fails", "boom"] {
-        assert_eq!(stack.clone().oneshot(chirp_request(delivered(id))).await.unwrap().status(), StatusCode::OK);
+        assert_eq!(
+            stack
+                .clone()
+                .oneshot(chirp_request(delivered(id)))
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::OK
+        );
     }
     d.shutdown(Duration::from_secs(10)).await.unwrap();
     let errors = errors.lock().unwrap().clone();
     assert_eq!(errors.len(), 2, "{errors:?}"); // the third is a duplicate of the first
-    assert!(errors.iter().all(|(kind, key, _)| kind == "messages.sms.delivered" && key.len() == 32));
-    assert_eq!(errors.iter().filter(|e| e.2).count(), 1, "one panic, one error");
-    assert_eq!(after.load(Ordering::SeqCst), 2, "the second handler ran despite the first failing");
+    assert!(
+        errors
+            .iter()
+            .all(|(kind, key, _)| kind == "messages.sms.delivered" && key.len() == 32)
+    );
+    assert_eq!(
+        errors.iter().filter(|e| e.2).count(),
+        1,
+        "one panic, one error"
+    );
+    assert_eq!(
+        after.load(Ordering::SeqCst),
+        2,
+        "the second handler ran despite the first failing"
+    );
 }
 
 #[tokio::test]
@@ -105,13 +142,33 @@ async fn full_queue_is_503_with_retry_after_and_remembers_nothing() {
     );
     // One running (blocked) + one queued; the third has nowhere to go.
     let (stack, d) = stack_for(handlers, 1, 1);
-    assert_eq!(stack.clone().oneshot(chirp_request(delivered("m1"))).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        stack
+            .clone()
+            .oneshot(chirp_request(delivered("m1")))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
     // Wait until the worker has taken m1 out of the queue.
     while d.queued() > 0 || d.running() == 0 {
         tokio::task::yield_now().await;
     }
-    assert_eq!(stack.clone().oneshot(chirp_request(delivered("m2"))).await.unwrap().status(), StatusCode::OK);
-    let res = stack.clone().oneshot(chirp_request(delivered("m3"))).await.unwrap();
+    assert_eq!(
+        stack
+            .clone()
+            .oneshot(chirp_request(delivered("m2")))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let res = stack
+        .clone()
+        .oneshot(chirp_request(delivered("m3")))
+        .await
+        .unwrap();
     assert_eq!(res.headers()["retry-after"], "7");
     let err = error_body(res, 503, "api_error").await;
     assert_eq!(err["code"], "queue_full");
@@ -121,7 +178,11 @@ async fn full_queue_is_503_with_retry_after_and_remembers_nothing() {
         tokio::task::yield_now().await;
     }
     // The retry of m3 is accepted as new: the 503 remembered nothing.
-    let res = stack.clone().oneshot(chirp_request(delivered("m3"))).await.unwrap();
+    let res = stack
+        .clone()
+        .oneshot(chirp_request(delivered("m3")))
+        .await
+        .unwrap();
     assert_eq!(json_body(res).await, serde_json::json!({"received": true}));
     gate.add_permits(10);
     d.shutdown(Duration::from_secs(10)).await.unwrap();
@@ -131,17 +192,35 @@ async fn full_queue_is_503_with_retry_after_and_remembers_nothing() {
 #[tokio::test]
 async fn shutting_down_dispatcher_answers_503_and_drains_accepted_events() {
     let done = Arc::new(AtomicUsize::new(0));
-    let handlers = Handlers::with_state(done.clone()).on(chirp::SMS_DELIVERED, |_s: MessageStatus, ctx| async move {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        ctx.state().fetch_add(1, Ordering::SeqCst);
-    });
+    let handlers = Handlers::with_state(done.clone()).on(
+        chirp::SMS_DELIVERED,
+        |_s: MessageStatus, ctx| async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            ctx.state().fetch_add(1, Ordering::SeqCst);
+        },
+    );
     let (stack, d) = stack_for(handlers, 100, 2);
     for i in 0..10 {
-        assert_eq!(stack.clone().oneshot(chirp_request(delivered(&format!("m{i}")))).await.unwrap().status(), StatusCode::OK);
+        assert_eq!(
+            stack
+                .clone()
+                .oneshot(chirp_request(delivered(&format!("m{i}"))))
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::OK
+        );
     }
     d.shutdown(Duration::from_secs(30)).await.unwrap();
-    assert_eq!(done.load(Ordering::SeqCst), 10, "every accepted event ran before shutdown returned");
-    let res = stack.oneshot(chirp_request(delivered("late"))).await.unwrap();
+    assert_eq!(
+        done.load(Ordering::SeqCst),
+        10,
+        "every accepted event ran before shutdown returned"
+    );
+    let res = stack
+        .oneshot(chirp_request(delivered("late")))
+        .await
+        .unwrap();
     let err = error_body(res, 503, "api_error").await;
     assert_eq!(err["code"], "shutting_down");
 }
@@ -153,7 +232,15 @@ async fn drain_deadline_is_reported() {
     });
     let (stack, d) = stack_for(handlers, 10, 1);
     for id in ["a", "b"] {
-        assert_eq!(stack.clone().oneshot(chirp_request(delivered(id))).await.unwrap().status(), StatusCode::OK);
+        assert_eq!(
+            stack
+                .clone()
+                .oneshot(chirp_request(delivered(id)))
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::OK
+        );
     }
     let err = d.shutdown(Duration::from_millis(100)).await.unwrap_err();
     assert_eq!(err.running + err.queued, 2, "{err}");

@@ -18,14 +18,24 @@ use webhook_receiver::verify::{SharedSecret, Verified, VerifyWebhookLayer};
 
 fn echo_stack(
     scheme: SharedSecret,
-) -> impl tower::Service<Request<Body>, Response = Response<Full<Bytes>>, Error = std::convert::Infallible> + Clone
-{
+) -> impl tower::Service<
+    Request<Body>,
+    Response = Response<Full<Bytes>>,
+    Error = std::convert::Infallible,
+> + Clone {
     ServiceBuilder::new()
         .layer(VerifyWebhookLayer::new(scheme))
         .service_fn(|req: Request<Body>| async move {
             let index = req.extensions().get::<Verified>().map(|v| v.secret_index());
-            let sensitive = req.headers().get("x-webhook-secret").map(HeaderValue::is_sensitive);
-            let body = format!(r#"{{"index":{},"sensitive":{}}}"#, index.unwrap(), sensitive.unwrap());
+            let sensitive = req
+                .headers()
+                .get("x-webhook-secret")
+                .map(HeaderValue::is_sensitive);
+            let body = format!(
+                r#"{{"index":{},"sensitive":{}}}"#,
+                index.unwrap(),
+                sensitive.unwrap()
+            );
             Ok(Response::new(Full::new(Bytes::from(body))))
         })
 }
@@ -44,7 +54,7 @@ async fn rejects_missing_wrong_and_malformed_secrets() {
     let cases: [Option<&[u8]>; 6] = [
         None,
         Some(b"wrong-secret"),
-        Some(b"right-secre"),         // prefix: shorter
+        Some(b"right-secre"),           // prefix: shorter
         Some(b"right-secret-and-more"), // longer
         Some(b"RIGHT-SECRET"),
         Some(b"\xff\xfe-not-utf8"),
@@ -64,7 +74,10 @@ async fn rejects_secret_sent_twice() {
         .header("x-webhook-secret", "right-secret")
         .body(Body::empty())
         .unwrap();
-    assert_eq!(svc.oneshot(req).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        svc.oneshot(req).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]
@@ -75,7 +88,10 @@ async fn accepts_every_rotated_secret_and_records_which() {
         assert_eq!(res.status(), StatusCode::OK);
         let body = json_body(res).await;
         assert_eq!(body["index"], index);
-        assert_eq!(body["sensitive"], true, "the secret header is marked sensitive");
+        assert_eq!(
+            body["sensitive"], true,
+            "the secret header is marked sensitive"
+        );
     }
 }
 
@@ -83,11 +99,22 @@ async fn accepts_every_rotated_secret_and_records_which() {
 async fn header_name_is_configurable() {
     let svc = echo_stack(SharedSecret::with_header("X-Chirp-Token", ["tok"]).unwrap());
     let res = svc.clone().oneshot(request(Some(b"tok"))).await.unwrap();
-    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "default header no longer accepted");
-    let req = Request::post("/").header("x-chirp-token", "tok").body(Body::empty()).unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::UNAUTHORIZED,
+        "default header no longer accepted"
+    );
+    let req = Request::post("/")
+        .header("x-chirp-token", "tok")
+        .body(Body::empty())
+        .unwrap();
     let svc = ServiceBuilder::new()
-        .layer(VerifyWebhookLayer::new(SharedSecret::with_header("X-Chirp-Token", ["tok"]).unwrap()))
-        .service_fn(|_req: Request<Body>| async { Ok::<_, std::convert::Infallible>(Response::new(Full::<Bytes>::default())) });
+        .layer(VerifyWebhookLayer::new(
+            SharedSecret::with_header("X-Chirp-Token", ["tok"]).unwrap(),
+        ))
+        .service_fn(|_req: Request<Body>| async {
+            Ok::<_, std::convert::Infallible>(Response::new(Full::<Bytes>::default()))
+        });
     assert_eq!(svc.oneshot(req).await.unwrap().status(), StatusCode::OK);
 }
 
@@ -97,7 +124,10 @@ struct Tripwire(Arc<AtomicBool>);
 impl http_body::Body for Tripwire {
     type Data = Bytes;
     type Error = std::convert::Infallible;
-    fn poll_frame(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         self.0.store(true, Ordering::SeqCst);
         Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b"{}")))))
     }
@@ -115,7 +145,10 @@ async fn unauthenticated_body_is_never_read() {
         .unwrap();
     let res = stack.oneshot(req).await.unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-    assert!(!polled.load(Ordering::SeqCst), "the body of an unauthenticated request was read");
+    assert!(
+        !polled.load(Ordering::SeqCst),
+        "the body of an unauthenticated request was read"
+    );
 }
 
 #[test]
@@ -123,6 +156,9 @@ fn debug_never_shows_secrets() {
     let scheme = SharedSecret::new(["hunter2-secret-value", "another-one"]).unwrap();
     let layer = VerifyWebhookLayer::new(scheme);
     let dbg = format!("{layer:?}");
-    assert!(!dbg.contains("hunter2") && !dbg.contains("another-one"), "{dbg}");
+    assert!(
+        !dbg.contains("hunter2") && !dbg.contains("another-one"),
+        "{dbg}"
+    );
     assert!(dbg.contains("x-webhook-secret"), "{dbg}");
 }

@@ -13,7 +13,7 @@ use tracing::Instrument;
 
 use super::handler::{BoxHandler, Context, HandlerOutput, Job, erase};
 use crate::error::BoxError;
-use crate::event::{DedupKey, Event, EventType, Item};
+use crate::event::{Decoded, DedupKey, Event, EventType, Item};
 
 /// Default number of accepted events that may wait for a worker: 1024.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
@@ -329,10 +329,17 @@ pub struct DrainTimeout {
 pub(crate) struct Slot<'a, E>(mpsc::Permit<'a, Job<E>>);
 
 impl<E: Event> Slot<'_, E> {
-    pub(crate) fn send(self, item: Item<E>, key: DedupKey, received_at: std::time::SystemTime) {
+    pub(crate) fn send(
+        self,
+        item: Item<E>,
+        key: DedupKey,
+        id: Option<Box<str>>,
+        received_at: std::time::SystemTime,
+    ) {
         let meta = Arc::new(super::handler::Meta {
             kind: item.kind().into(),
             key,
+            id,
             received_at,
         });
         self.0.send(Job { item, meta });
@@ -363,15 +370,16 @@ impl<E: Event> Dispatcher<E> {
         }
     }
 
-    /// Queues an event directly (bypassing the HTTP receiver), e.g. to replay one from a
-    /// dead-letter table.
+    /// Queues a decoded event directly (bypassing the HTTP receiver and dedup), e.g. to replay
+    /// one from a dead-letter table.
     ///
     /// # Errors
     ///
     /// [`EnqueueError`] if the queue is full or closed.
-    pub fn try_enqueue(&self, item: Item<E>, key: DedupKey) -> Result<(), EnqueueError> {
+    pub fn try_enqueue(&self, decoded: Decoded<E>) -> Result<(), EnqueueError> {
+        let (item, key, id) = decoded.into_parts();
         self.try_reserve()?
-            .send(item, key, std::time::SystemTime::now());
+            .send(item, key, id, std::time::SystemTime::now());
         Ok(())
     }
 
@@ -494,7 +502,8 @@ async fn worker<E: Event, S: Clone + Send + Sync + 'static>(
         };
         let Some(job) = job else { break };
         let handlers = Arc::clone(&handlers);
-        let span = tracing::info_span!("webhook_dispatch", event = %job.meta.kind, key = %job.meta.key);
+        let span =
+            tracing::info_span!("webhook_dispatch", event = %job.meta.kind, key = %job.meta.key);
         shared.tracker.spawn(
             async move {
                 handlers.run(job).await;

@@ -66,6 +66,7 @@ impl<S: Clone> Clone for Context<S> {
 pub(crate) struct Meta {
     pub(crate) kind: Box<str>,
     pub(crate) key: DedupKey,
+    pub(crate) id: Option<Box<str>>,
     pub(crate) received_at: SystemTime,
 }
 
@@ -82,6 +83,12 @@ impl<S> Context<S> {
     /// The event's dedup key (the same for every redelivery of the event).
     pub fn key(&self) -> DedupKey {
         self.meta.key
+    }
+
+    /// The sender's id for the event, if the format knows one (Chirp's `data.id`, the generic
+    /// format's top-level `id`, Standard Webhooks' `webhook-id`).
+    pub fn id(&self) -> Option<&str> {
+        self.meta.id.as_deref()
     }
 
     /// When the request carrying the event arrived.

@@ -43,8 +43,7 @@
 //! # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
 //! # use webhook_receiver::DecodeEvent;
 //! # let decoded = chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
-//! # let (item, key) = decoded.into_parts();
-//! # dispatcher.try_enqueue(item, key).unwrap();
+//! # dispatcher.try_enqueue(decoded).unwrap();
 //! dispatcher.shutdown(Duration::from_secs(5)).await.unwrap();
 //! assert_eq!(app.delivered.load(Ordering::SeqCst), 1);
 //! # }

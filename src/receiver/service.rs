@@ -161,7 +161,7 @@ impl<F: DecodeEvent, St: DedupStore> Inner<F, St> {
         let declared = crate::verify::content_length(&parts.headers);
         let bytes = read_limited(body, self.body_limit, declared).await?;
         let decoded = self.format.decode(&parts.headers, &bytes)?;
-        let (item, mut key) = decoded.into_parts();
+        let (item, mut key, id) = decoded.into_parts();
         if let (Some(key_fn), Item::Event(event)) = (&self.key_fn, &item) {
             key = key_fn(event, &parts.headers);
         }
@@ -183,7 +183,7 @@ impl<F: DecodeEvent, St: DedupStore> Inner<F, St> {
         match self.store.claim(key).await {
             Ok(Claim::New) => {
                 tracing::debug!(event = item.kind(), %key, "webhook accepted");
-                slot.send(item, key, received_at);
+                slot.send(item, key, id, received_at);
                 Ok(Outcome::Accepted)
             }
             Ok(Claim::Duplicate) => {

@@ -21,7 +21,10 @@ pub const URI: &str = "/webhooks/chirp";
 
 /// A Chirp fixture from `tests/fixtures/chirp/`.
 pub fn fixture(name: &str) -> String {
-    let path = format!("{}/tests/fixtures/chirp/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/fixtures/chirp/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
@@ -55,7 +58,10 @@ where
     let body = json_body(res).await;
     let err = body["error"].clone();
     assert_eq!(err["type"], kind, "{body}");
-    assert!(err["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    assert!(
+        err["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
     err
 }
 
@@ -107,40 +113,69 @@ impl Recorder {
                 return self.seen();
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                panic!("timed out waiting for {n} handler calls; saw {:?}", self.kinds());
+                panic!(
+                    "timed out waiting for {n} handler calls; saw {:?}",
+                    self.kinds()
+                );
             }
         }
     }
 }
 
 /// Handlers recording everything: typed SMS handlers, a WhatsApp group, and a fallback.
-pub fn recording_handlers(rec: Recorder) -> Handlers<ChirpEvent, Recorder> {
+pub fn recording_handlers(rec: &Recorder) -> Handlers<ChirpEvent, Recorder> {
     Handlers::with_state(rec.clone())
-        .on(chirp::SMS_RECEIVED, |m, ctx: Context<Recorder>| async move {
-            ctx.state().record("sms_received", Item::Event(ChirpEvent::SmsReceived(Box::new(m))), &ctx);
-        })
+        .on(
+            chirp::SMS_RECEIVED,
+            |m, ctx: Context<Recorder>| async move {
+                ctx.state().record(
+                    "sms_received",
+                    Item::Event(ChirpEvent::SmsReceived(Box::new(m))),
+                    &ctx,
+                );
+            },
+        )
         .on(chirp::SMS_SENT, |s, ctx: Context<Recorder>| async move {
-            ctx.state().record("sms_status", Item::Event(ChirpEvent::SmsSent(Box::new(s))), &ctx);
+            ctx.state().record(
+                "sms_status",
+                Item::Event(ChirpEvent::SmsSent(Box::new(s))),
+                &ctx,
+            );
         })
-        .on(chirp::SMS_DELIVERED, |s, ctx: Context<Recorder>| async move {
-            ctx.state().record("sms_status", Item::Event(ChirpEvent::SmsDelivered(Box::new(s))), &ctx);
-        })
+        .on(
+            chirp::SMS_DELIVERED,
+            |s, ctx: Context<Recorder>| async move {
+                ctx.state().record(
+                    "sms_status",
+                    Item::Event(ChirpEvent::SmsDelivered(Box::new(s))),
+                    &ctx,
+                );
+            },
+        )
         .on(chirp::SMS_FAILED, |s, ctx: Context<Recorder>| async move {
-            ctx.state().record("sms_status", Item::Event(ChirpEvent::SmsFailed(Box::new(s))), &ctx);
+            ctx.state().record(
+                "sms_status",
+                Item::Event(ChirpEvent::SmsFailed(Box::new(s))),
+                &ctx,
+            );
         })
-        .on_group("messages.whatsapp.*", |e, ctx: Context<Recorder>| async move {
-            ctx.state().record("whatsapp", Item::Event(e), &ctx);
-        })
+        .on_group(
+            "messages.whatsapp.*",
+            |e, ctx: Context<Recorder>| async move {
+                ctx.state().record("whatsapp", Item::Event(e), &ctx);
+            },
+        )
         .fallback(|item, ctx: Context<Recorder>| async move {
             ctx.state().record("fallback", item, &ctx);
         })
         .on_error({
             let rec = rec.clone();
             move |e: &HandlerError| {
-                rec.errors
-                    .lock()
-                    .unwrap()
-                    .push((e.kind.clone(), e.key.to_string(), e.failure.to_string()));
+                rec.errors.lock().unwrap().push((
+                    e.kind.clone(),
+                    e.key.to_string(),
+                    e.failure.to_string(),
+                ));
             }
         })
 }
@@ -162,16 +197,23 @@ pub fn stack_with(
         webhook_receiver::receiver::WebhookServiceBuilder<Chirp>,
     ) -> webhook_receiver::receiver::WebhookServiceBuilder<Chirp>,
 ) -> (Stack, Dispatcher<ChirpEvent>) {
-    let dispatcher = dispatcher(Dispatcher::builder(recording_handlers(rec.clone()))).spawn();
+    let dispatcher = dispatcher(Dispatcher::builder(recording_handlers(rec))).spawn();
     let svc = service(WebhookService::builder(Chirp, dispatcher.clone())).build();
     let stack = ServiceBuilder::new()
-        .layer(VerifyWebhookLayer::new(SharedSecret::new([SECRET]).unwrap()))
+        .layer(VerifyWebhookLayer::new(
+            SharedSecret::new([SECRET]).unwrap(),
+        ))
         .service(svc);
     (stack, dispatcher)
 }
 
 /// POSTs over a real socket (one HTTP/1.1 connection per request); returns status and body.
-pub async fn post(addr: std::net::SocketAddr, path: &str, headers: &[(&str, &str)], body: String) -> (u16, String) {
+pub async fn post(
+    addr: std::net::SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: String,
+) -> (u16, String) {
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let io = hyper_util::rt::TokioIo::new(stream);
     let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await.unwrap();
@@ -180,7 +222,9 @@ pub async fn post(addr: std::net::SocketAddr, path: &str, headers: &[(&str, &str
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let req = req.body(http_body_util::Full::new(Bytes::from(body))).unwrap();
+    let req = req
+        .body(http_body_util::Full::new(Bytes::from(body)))
+        .unwrap();
     let res = sender.send_request(req).await.unwrap();
     let status = res.status().as_u16();
     let bytes = res.into_body().collect().await.unwrap().to_bytes();
@@ -189,5 +233,14 @@ pub async fn post(addr: std::net::SocketAddr, path: &str, headers: &[(&str, &str
 
 /// POSTs a Chirp payload with the test secret over a real socket.
 pub async fn post_chirp(addr: std::net::SocketAddr, body: String) -> (u16, String) {
-    post(addr, URI, &[("content-type", "application/json"), ("x-webhook-secret", SECRET)], body).await
+    post(
+        addr,
+        URI,
+        &[
+            ("content-type", "application/json"),
+            ("x-webhook-secret", SECRET),
+        ],
+        body,
+    )
+    .await
 }

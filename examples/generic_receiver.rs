@@ -1,0 +1,159 @@
+//! A receiver for the generic HMAC-signed format (`{"id", "type", "created_at", "data"}`, header
+//! `X-Webhook-Signature` = lowercase hex HMAC-SHA256 of the raw body), typed by your own enum.
+//!
+//! Run with: `cargo run --release --example generic_receiver`
+//!
+//! Environment (all optional):
+//! - `ADDR` (default `127.0.0.1:3001`)
+//! - `WEBHOOK_SECRET`: HMAC secrets, comma-separated (rotation); unset, a random development
+//!   secret is generated and printed on stderr
+//! - `HANDLER_DELAY_MS`, `WEBHOOK_CONCURRENCY`, `WEBHOOK_QUEUE_CAPACITY`, `DEDUP_TTL_SECS`,
+//!   `MAX_BODY_BYTES`, `DRAIN_TIMEOUT_SECS`, `RUST_LOG`: as for `chirp_receiver`
+//! - `MAX_EVENT_AGE_SECS`: replay guard; events whose `created_at` is older are answered 401
+//!   (off when unset; set it no longer than `DEDUP_TTL_SECS`)
+//!
+//! Route `POST /webhook`. Every handler invocation prints one JSON line on stdout,
+//! `{"event": "<type>", "id": "<top-level id>"}`. SIGTERM/Ctrl-C drains and exits 0.
+//!
+//! Sign a request by hand:
+//! ```sh
+//! body='{"id":"evt_1","type":"user.created","created_at":"2026-01-15T12:30:00Z","data":{"id":"user_123","name":"John Doe"}}'
+//! sig=$(printf '%s' "$body" | openssl dgst -sha256 -hmac "$WEBHOOK_SECRET" -hex | sed 's/.* //')
+//! curl -si localhost:3001/webhook -H 'content-type: application/json' -H "x-webhook-signature: $sig" -d "$body"
+//! ```
+
+mod support;
+
+use std::time::Duration;
+
+use axum::Router;
+use serde::Deserialize;
+use serde_json::json;
+use tower::ServiceBuilder;
+use webhook_receiver::EventType;
+use webhook_receiver::dispatch::{Context, Dispatcher, Handlers};
+use webhook_receiver::event::Item;
+use webhook_receiver::json::{JsonEvent, JsonFormat};
+use webhook_receiver::receiver::WebhookService;
+use webhook_receiver::verify::{HmacSha256, VerifyWebhookLayer};
+
+// ---- Your events: plain serde types. ----
+
+#[derive(Debug, Clone, Deserialize)]
+struct User {
+    id: String,
+    name: Option<String>,
+    email: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct Project {
+    id: String,
+    name: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct Payment {
+    id: String,
+    amount: Option<i64>,
+    currency: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+enum AppEvent {
+    #[serde(rename = "user.created")]
+    UserCreated(User),
+    #[serde(rename = "user.updated")]
+    UserUpdated(User),
+    #[serde(rename = "user.deleted")]
+    UserDeleted(User),
+    #[serde(rename = "project.created")]
+    ProjectCreated(Project),
+    #[serde(rename = "payment.succeeded")]
+    PaymentSucceeded(Payment),
+    #[serde(rename = "payment.failed")]
+    PaymentFailed(Payment),
+}
+
+type Ev = JsonEvent<AppEvent>;
+
+// ---- One line per event type: its name and how to reach its typed payload. ----
+
+const USER_CREATED: EventType<Ev, User> = EventType::new("user.created", |e| match e.event()? {
+    AppEvent::UserCreated(u) => Some(u),
+    _ => None,
+});
+const USER_UPDATED: EventType<Ev, User> = EventType::new("user.updated", |e| match e.event()? {
+    AppEvent::UserUpdated(u) => Some(u),
+    _ => None,
+});
+const USER_DELETED: EventType<Ev, User> = EventType::new("user.deleted", |e| match e.event()? {
+    AppEvent::UserDeleted(u) => Some(u),
+    _ => None,
+});
+const PROJECT_CREATED: EventType<Ev, Project> =
+    EventType::new("project.created", |e| match e.event()? {
+        AppEvent::ProjectCreated(p) => Some(p),
+        _ => None,
+    });
+
+#[tokio::main]
+async fn main() -> Result<(), support::BoxError> {
+    support::init_tracing();
+    let config = support::Config::from_env("127.0.0.1:3001")?;
+    let secrets =
+        support::secrets_from_env("WEBHOOK_SECRET", |r| format!("dev-{}", hex::encode(r)));
+
+    let handlers = Handlers::with_state(config.handler_delay)
+        .on(USER_CREATED, |u: User, ctx| {
+            tracing::debug!(user = %u.id, name = ?u.name, email = ?u.email, "user created");
+            emit(ctx)
+        })
+        .on(USER_UPDATED, |_u: User, ctx| emit(ctx))
+        .on(USER_DELETED, |_u: User, ctx| emit(ctx))
+        .on(PROJECT_CREATED, |p: Project, ctx| {
+            tracing::debug!(project = %p.id, name = ?p.name, "project created");
+            emit(ctx)
+        })
+        .on_group("payment.*", |e: Ev, ctx| {
+            if let Some(AppEvent::PaymentSucceeded(p) | AppEvent::PaymentFailed(p)) = e.event() {
+                tracing::debug!(payment = %p.id, amount = ?p.amount, currency = ?p.currency, "payment");
+            }
+            emit(ctx)
+        })
+        .fallback(|item: Item<Ev>, ctx| {
+            if let Item::Invalid(bad) = &item {
+                tracing::warn!(event = %bad.kind, path = %bad.path, error = %bad.error, "invalid payload");
+            }
+            emit(ctx)
+        });
+    let dispatcher = config.dispatcher(Dispatcher::builder(handlers)).spawn();
+
+    let mut format = JsonFormat::<AppEvent>::new(); // type from /type, dedup by /id
+    if let Some(secs) = std::env::var("MAX_EVENT_AGE_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        format = format.max_age("/created_at", Duration::from_secs(secs));
+    }
+    let receiver = config
+        .receiver(WebhookService::builder(format, dispatcher.clone()))
+        .build();
+    let webhooks = ServiceBuilder::new()
+        .layer(VerifyWebhookLayer::new(HmacSha256::new(&secrets)?))
+        .service(receiver);
+    let app = Router::new().route_service("/webhook", webhooks);
+
+    support::serve(
+        &config,
+        app,
+        dispatcher,
+        "generic receiver on POST /webhook",
+    )
+    .await
+}
+
+/// The handler body every registration shares: one line with the type and the top-level id.
+async fn emit(ctx: Context<Duration>) {
+    support::emit(*ctx.state(), json!({"event": ctx.kind(), "id": ctx.id()})).await;
+}

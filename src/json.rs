@@ -1,0 +1,494 @@
+//! Your own events: plug any JSON webhook sender into the pipeline with a serde type.
+//!
+//! [`JsonFormat<E>`] reads the event type name and the dedup key from where you say (a field of
+//! the envelope, a header, or a closure), deserializes the payload into your serde type `E`, and
+//! dispatches a [`JsonEvent<E>`]: handlers are registered per type with typed payloads through
+//! [`EventType`] constants, as for Chirp.
+//!
+//! `E` is a plain serde enum with one variant per type, renamed to the wire name
+//! (`#[serde(rename = "user.created")] UserCreated(User)`); the type name picks the variant and
+//! the payload (`data` by default) fills it, so a field that does not fit is reported with its
+//! path. `E` may also be a struct, deserialized from the payload whatever the type.
+//!
+//! Unknown types never break the receiver: a type name with no variant is dispatched with
+//! [`JsonEvent::event`] = `None` and the raw body kept, and reaches `on_group` handlers or the
+//! fallback. A known type whose payload does not fit reaches the fallback as
+//! [`Item::Invalid`](crate::event::Item::Invalid) (acknowledged, not retried).
+//!
+//! The defaults fit the common envelope `{"id", "type", "created_at", "data"}` (the generic
+//! HMAC-signed format): type from `/type`, dedup key from `/id`.
+//!
+//! # Replay guard
+//!
+//! Deduplication only remembers an id for its TTL. A captured, correctly signed request replayed
+//! after its id has left the cache would be accepted again. [`JsonFormat::max_age`] rejects events
+//! whose own timestamp (e.g. `created_at`) is older than a window — set it no longer than the
+//! dedup TTL, so that every replayable request is either remembered or too old. (Standard
+//! Webhooks does the same with its signed `webhook-timestamp`.)
+//!
+//! # Example
+//!
+//! ```
+//! use serde::Deserialize;
+//! use webhook_receiver::json::{JsonEvent, JsonFormat};
+//! use webhook_receiver::{DecodeEvent, EventType};
+//!
+//! #[derive(Debug, Clone, Deserialize)]
+//! struct User { id: String, name: String }
+//!
+//! #[derive(Debug, Clone, Deserialize)]
+//! enum MyEvent {
+//!     #[serde(rename = "user.created")]
+//!     UserCreated(User),
+//!     #[serde(rename = "user.deleted")]
+//!     UserDeleted { id: String },
+//! }
+//!
+//! const USER_CREATED: EventType<JsonEvent<MyEvent>, User> =
+//!     EventType::new("user.created", |e| match e.event()? {
+//!         MyEvent::UserCreated(u) => Some(u),
+//!         _ => None,
+//!     });
+//!
+//! let format = JsonFormat::<MyEvent>::new(); // type from /type, key from /id
+//! let body = br#"{"id":"evt_1","type":"user.created","created_at":"2026-01-15T12:30:00Z",
+//!                 "data":{"id":"user_1","name":"Ada"}}"#;
+//! let decoded = format.decode(&http::HeaderMap::new(), body).unwrap();
+//! assert_eq!(decoded.kind(), "user.created");
+//! # use webhook_receiver::event::Item;
+//! let Item::Event(event) = decoded.item() else { panic!() };
+//! assert_eq!(USER_CREATED.payload(event).unwrap().name, "Ada");
+//! assert_eq!(event.id(), Some("evt_1"));
+//!
+//! // A type the enum does not know is still an event, with its raw body.
+//! let body = br#"{"id":"evt_2","type":"file.uploaded","data":{"id":"f_1"}}"#;
+//! let decoded = format.decode(&http::HeaderMap::new(), body).unwrap();
+//! let Item::Event(event) = decoded.item() else { panic!() };
+//! assert!(event.event().is_none());
+//! assert_eq!(event.raw()["data"]["id"], "f_1");
+//! ```
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use http::HeaderMap;
+use http::header::HeaderName;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::error::{PayloadError, Rejection};
+use crate::event::{DecodeEvent, Decoded, DedupKey, Event, InvalidEvent};
+
+/// A decoded JSON event: the type name, the id (if the format has one), your typed event, and
+/// the raw body.
+#[derive(Debug, Clone)]
+pub struct JsonEvent<E> {
+    kind: String,
+    id: Option<String>,
+    event: Option<E>,
+    raw: Arc<Value>,
+}
+
+impl<E> JsonEvent<E> {
+    /// The event type name.
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    /// The event id, when the key source is a field or header holding one.
+    pub fn id(&self) -> Option<&str> {
+        self.id.as_deref()
+    }
+
+    /// Your typed event, or `None` for a type your enum has no variant for (see
+    /// [`raw`](Self::raw) for its data).
+    pub fn event(&self) -> Option<&E> {
+        self.event.as_ref()
+    }
+
+    /// The whole body as received (for unknown types, logging, or archiving).
+    pub fn raw(&self) -> &Value {
+        &self.raw
+    }
+
+    /// Consumes `self`, returning your typed event (`None` for an unknown type).
+    pub fn into_event(self) -> Option<E> {
+        self.event
+    }
+}
+
+impl<E: Clone + Send + Sync + fmt::Debug + 'static> Event for JsonEvent<E> {
+    fn kind(&self) -> &str {
+        &self.kind
+    }
+}
+
+/// Where a string (type name or id) comes from.
+#[derive(Clone)]
+enum Source {
+    /// A JSON pointer into the body, e.g. `/type`.
+    Pointer(&'static str),
+    /// A request header.
+    Header(HeaderName),
+    /// A closure.
+    Fn(Arc<dyn Fn(&Value, &HeaderMap) -> Option<String> + Send + Sync>),
+}
+
+impl Source {
+    fn get(&self, body: &Value, headers: &HeaderMap) -> Result<Option<String>, PayloadError> {
+        Ok(match self {
+            Self::Pointer(p) => match body.pointer(p) {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(Value::Number(n)) => Some(n.to_string()),
+                Some(_) => {
+                    return Err(PayloadError::InvalidField {
+                        field: field_name(p),
+                        message: "expected a string".to_owned(),
+                    });
+                }
+            },
+            Self::Header(h) => headers
+                .get(h)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            Self::Fn(f) => f(body, headers),
+        })
+    }
+
+    fn missing(&self) -> PayloadError {
+        match self {
+            Self::Pointer(p) => PayloadError::MissingField(field_name(p)),
+            Self::Header(_) | Self::Fn(_) => PayloadError::MissingField("key"),
+        }
+    }
+}
+
+fn field_name(pointer: &'static str) -> &'static str {
+    pointer.rsplit('/').next().unwrap_or(pointer)
+}
+
+impl fmt::Debug for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Pointer(p) => write!(f, "Pointer({p:?})"),
+            Self::Header(h) => write!(f, "Header({h:?})"),
+            Self::Fn(_) => f.write_str("Fn(..)"),
+        }
+    }
+}
+
+/// A JSON wire format for your serde type `E`. See the [module docs](crate::json).
+pub struct JsonFormat<E> {
+    kind: Source,
+    key: Source,
+    data: &'static str,
+    max_age: Option<(&'static str, Duration)>,
+    _event: PhantomData<fn() -> E>,
+}
+
+impl<E> Clone for JsonFormat<E> {
+    fn clone(&self) -> Self {
+        Self {
+            kind: self.kind.clone(),
+            key: self.key.clone(),
+            data: self.data,
+            max_age: self.max_age,
+            _event: PhantomData,
+        }
+    }
+}
+
+impl<E> fmt::Debug for JsonFormat<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JsonFormat")
+            .field("kind", &self.kind)
+            .field("key", &self.key)
+            .field("data", &self.data)
+            .field("max_age", &self.max_age)
+            .finish()
+    }
+}
+
+impl<E> Default for JsonFormat<E> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<E> JsonFormat<E> {
+    /// Type name from the `type` field, dedup key from the `id` field, payload in `data`, no
+    /// replay guard.
+    pub fn new() -> Self {
+        Self {
+            kind: Source::Pointer("/type"),
+            key: Source::Pointer("/id"),
+            data: "/data",
+            max_age: None,
+            _event: PhantomData,
+        }
+    }
+
+    /// Reads the type name at a JSON pointer (e.g. `/event`, `/meta/type`).
+    #[must_use]
+    pub fn kind_field(mut self, pointer: &'static str) -> Self {
+        self.kind = Source::Pointer(pointer);
+        self
+    }
+
+    /// Reads the payload your type is deserialized from at a JSON pointer (default `/data`;
+    /// `""` is the whole body).
+    #[must_use]
+    pub fn data_field(mut self, pointer: &'static str) -> Self {
+        self.data = pointer;
+        self
+    }
+
+    /// Reads the type name from a header (e.g. GitHub's `X-GitHub-Event`).
+    ///
+    /// # Panics
+    ///
+    /// If `header` is not a valid header name (a programming error).
+    #[must_use]
+    pub fn kind_header(mut self, header: &'static str) -> Self {
+        self.kind = Source::Header(HeaderName::from_static(header));
+        self
+    }
+
+    /// Computes the type name with a closure over the body and the headers.
+    #[must_use]
+    pub fn kind_with(
+        mut self,
+        f: impl Fn(&Value, &HeaderMap) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.kind = Source::Fn(Arc::new(f));
+        self
+    }
+
+    /// Dedups by the string at a JSON pointer (e.g. `/id`, `/event_id`).
+    #[must_use]
+    pub fn key_field(mut self, pointer: &'static str) -> Self {
+        self.key = Source::Pointer(pointer);
+        self
+    }
+
+    /// Dedups by a header (e.g. `webhook-id`, `X-GitHub-Delivery`). The header name must be
+    /// lowercase.
+    ///
+    /// # Panics
+    ///
+    /// If `header` is not a valid lowercase header name (a programming error).
+    #[must_use]
+    pub fn key_header(mut self, header: &'static str) -> Self {
+        self.key = Source::Header(HeaderName::from_static(header));
+        self
+    }
+
+    /// Dedups by a string computed from the body and headers.
+    #[must_use]
+    pub fn key_with(
+        mut self,
+        f: impl Fn(&Value, &HeaderMap) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.key = Source::Fn(Arc::new(f));
+        self
+    }
+
+    /// Replay guard: rejects (401) events whose timestamp at `pointer` (RFC 3339 string or Unix
+    /// seconds) is older than `max_age`, or missing. Set `max_age` no longer than the dedup TTL.
+    /// See the [module docs](crate::json#replay-guard).
+    #[must_use]
+    pub fn max_age(mut self, pointer: &'static str, max_age: Duration) -> Self {
+        self.max_age = Some((pointer, max_age));
+        self
+    }
+}
+
+impl<E> JsonFormat<E>
+where
+    E: DeserializeOwned + Clone + Send + Sync + fmt::Debug + 'static,
+{
+    fn check_age(&self, body: &Value) -> Result<(), Rejection> {
+        let Some((pointer, max_age)) = self.max_age else {
+            return Ok(());
+        };
+        let at = match body.pointer(pointer) {
+            Some(Value::String(s)) => chrono::DateTime::parse_from_rfc3339(s)
+                .map_err(|e| PayloadError::InvalidField {
+                    field: field_name(pointer),
+                    message: e.to_string(),
+                })?
+                .timestamp(),
+            Some(Value::Number(n)) => n.as_i64().ok_or(PayloadError::InvalidField {
+                field: field_name(pointer),
+                message: "expected Unix seconds".to_owned(),
+            })?,
+            _ => return Err(PayloadError::MissingField(field_name(pointer)).into()),
+        };
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let age = now.saturating_sub(at);
+        if age > max_age.as_secs() as i64 {
+            return Err(Rejection::Stale(format!(
+                "event is {age} s old, older than the {} s replay window",
+                max_age.as_secs()
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl<E> DecodeEvent for JsonFormat<E>
+where
+    E: DeserializeOwned + Clone + Send + Sync + fmt::Debug + 'static,
+{
+    type Event = JsonEvent<E>;
+
+    fn decode(&self, headers: &HeaderMap, body: &[u8]) -> Result<Decoded<JsonEvent<E>>, Rejection> {
+        let text = std::str::from_utf8(body).map_err(|_| PayloadError::NotUtf8)?;
+        if text.trim().is_empty() {
+            return Err(PayloadError::Empty.into());
+        }
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| PayloadError::NotJson(e.to_string()))?;
+        if !value.is_object() {
+            return Err(PayloadError::NotObject.into());
+        }
+        let kind = self
+            .kind
+            .get(&value, headers)?
+            .ok_or_else(|| self.kind.missing())?;
+        let id = self
+            .key
+            .get(&value, headers)?
+            .ok_or_else(|| self.key.missing())?;
+        self.check_age(&value)?;
+        let key = DedupKey::from_parts(&[id.as_bytes()]);
+        let data = value.pointer(self.data).unwrap_or(&Value::Null);
+        let unknown = std::cell::Cell::new(false);
+        let parsed = serde_path_to_error::deserialize::<_, E>(Tagged {
+            kind: &kind,
+            data,
+            unknown: &unknown,
+        });
+        let event = match parsed {
+            Ok(event) => Some(event),
+            Err(_) if unknown.get() => None,
+            Err(e) => {
+                let path = payload_path(e.path(), &kind);
+                let error = e.into_inner().to_string();
+                tracing::warn!(event = %kind, %path, %error, "payload does not fit its type; handing it to the fallback");
+                let data = data.clone();
+                return Ok(
+                    Decoded::invalid(InvalidEvent::new(kind, data, path, error), key).with_id(id),
+                );
+            }
+        };
+        let event = JsonEvent {
+            kind,
+            id: Some(id.clone()),
+            event,
+            raw: Arc::new(value),
+        };
+        Ok(Decoded::event(event, key).with_id(id))
+    }
+}
+
+/// The failing field's path inside the payload, without the variant (type name) segment.
+fn payload_path(path: &serde_path_to_error::Path, kind: &str) -> String {
+    let full = path.to_string();
+    match full.strip_prefix(kind) {
+        Some("") => ".".to_owned(),
+        Some(rest) => rest.trim_start_matches('.').to_owned(),
+        None => full,
+    }
+}
+
+/// Presents `(type name, payload)` to serde as an externally tagged enum `{type: payload}`,
+/// without building that map, and records whether the type name matched no variant (an unknown
+/// type, as opposed to a payload that does not fit). Non-enum types deserialize from the payload.
+struct Tagged<'de, 'a> {
+    kind: &'a str,
+    data: &'de Value,
+    unknown: &'a std::cell::Cell<bool>,
+}
+
+impl<'de> serde::Deserializer<'de> for Tagged<'de, '_> {
+    type Error = serde_json::Error;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        serde::Deserializer::deserialize_any(self.data, visitor)
+    }
+
+    fn deserialize_enum<V: serde::de::Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        visitor.visit_enum(self)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option
+        unit unit_struct newtype_struct seq tuple tuple_struct map struct identifier ignored_any
+    }
+}
+
+impl<'de> serde::de::EnumAccess<'de> for Tagged<'de, '_> {
+    type Error = serde_json::Error;
+    type Variant = Self;
+
+    fn variant_seed<V: serde::de::DeserializeSeed<'de>>(
+        self,
+        seed: V,
+    ) -> Result<(V::Value, Self), Self::Error> {
+        use serde::de::IntoDeserializer;
+        let name: serde::de::value::StrDeserializer<'_, serde_json::Error> =
+            self.kind.into_deserializer();
+        match seed.deserialize(name) {
+            Ok(variant) => Ok((variant, self)),
+            Err(e) => {
+                self.unknown.set(true);
+                Err(e)
+            }
+        }
+    }
+}
+
+impl<'de> serde::de::VariantAccess<'de> for Tagged<'de, '_> {
+    type Error = serde_json::Error;
+
+    fn unit_variant(self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
+    fn newtype_variant_seed<T: serde::de::DeserializeSeed<'de>>(
+        self,
+        seed: T,
+    ) -> Result<T::Value, Self::Error> {
+        seed.deserialize(self.data)
+    }
+
+    fn tuple_variant<V: serde::de::Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        serde::Deserializer::deserialize_seq(self.data, visitor)
+    }
+
+    fn struct_variant<V: serde::de::Visitor<'de>>(
+        self,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        serde::Deserializer::deserialize_struct(self.data, "", fields, visitor)
+    }
+}
