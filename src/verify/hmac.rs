@@ -6,10 +6,10 @@ use std::sync::Arc;
 use ::hmac::{Hmac, Mac};
 use base64::Engine as _;
 use http::HeaderMap;
-use http::header::{HeaderName, InvalidHeaderName};
+use http::header::HeaderName;
 use sha2::Sha256;
 
-use super::{Verified, VerifySignature};
+use super::{ConfigError, Verified, VerifySignature};
 use crate::error::Rejection;
 
 /// The default signature header of [`HmacSha256`].
@@ -104,37 +104,22 @@ pub struct HmacSha256 {
     macs: Arc<[Hmac<Sha256>]>,
 }
 
-/// An [`HmacSha256`] could not be built.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum HmacConfigError {
-    /// No secret was given.
-    #[error("at least one secret is required")]
-    NoSecrets,
-    /// One of the secrets is empty (by index; the value is never shown).
-    #[error("secret #{0} is empty")]
-    EmptySecret(usize),
-    /// The header name is not a valid HTTP header name.
-    #[error("invalid header name: {0}")]
-    InvalidHeader(#[from] InvalidHeaderName),
-}
-
 impl HmacSha256 {
     /// Accepts the hex HMAC-SHA256 of the body under any of `secrets`, in `X-Webhook-Signature`,
     /// without prefix.
     ///
     /// ```
-    /// use webhook_receiver::verify::{HmacConfigError, HmacSha256};
+    /// use webhook_receiver::verify::{ConfigError, HmacSha256};
     ///
     /// assert!(HmacSha256::new(["s3cr3t"]).is_ok());
-    /// assert!(matches!(HmacSha256::new(Vec::<String>::new()), Err(HmacConfigError::NoSecrets)));
-    /// assert!(matches!(HmacSha256::new(["a", ""]), Err(HmacConfigError::EmptySecret(1))));
+    /// assert!(matches!(HmacSha256::new(Vec::<String>::new()), Err(ConfigError::NoSecrets)));
+    /// assert!(matches!(HmacSha256::new(["a", ""]), Err(ConfigError::EmptySecret(1))));
     /// ```
     ///
     /// # Errors
     ///
-    /// [`HmacConfigError`] if there is no secret or one is empty.
-    pub fn new<I, T>(secrets: I) -> Result<Self, HmacConfigError>
+    /// [`ConfigError`] if there is no secret or one is empty.
+    pub fn new<I, T>(secrets: I) -> Result<Self, ConfigError>
     where
         I: IntoIterator<Item = T>,
         T: AsRef<[u8]>,
@@ -143,12 +128,12 @@ impl HmacSha256 {
         for (i, secret) in secrets.into_iter().enumerate() {
             let secret = secret.as_ref();
             if secret.is_empty() {
-                return Err(HmacConfigError::EmptySecret(i));
+                return Err(ConfigError::EmptySecret(i));
             }
             macs.push(keyed(secret));
         }
         if macs.is_empty() {
-            return Err(HmacConfigError::NoSecrets);
+            return Err(ConfigError::NoSecrets);
         }
         Ok(Self {
             header: HeaderName::from_static(DEFAULT_SIGNATURE_HEADER),
@@ -169,8 +154,8 @@ impl HmacSha256 {
     ///
     /// # Errors
     ///
-    /// [`HmacConfigError`] if there is no secret or one is empty.
-    pub fn github<I, T>(secrets: I) -> Result<Self, HmacConfigError>
+    /// [`ConfigError`] if there is no secret or one is empty.
+    pub fn github<I, T>(secrets: I) -> Result<Self, ConfigError>
     where
         I: IntoIterator<Item = T>,
         T: AsRef<[u8]>,
@@ -194,8 +179,8 @@ impl HmacSha256 {
     ///
     /// # Errors
     ///
-    /// [`HmacConfigError::InvalidHeader`] if `name` is not a valid header name.
-    pub fn header(self, name: &str) -> Result<Self, HmacConfigError> {
+    /// [`ConfigError::InvalidHeader`] if `name` is not a valid header name.
+    pub fn header(self, name: &str) -> Result<Self, ConfigError> {
         Ok(Self {
             header: HeaderName::from_bytes(name.as_bytes())?,
             ..self
@@ -360,15 +345,15 @@ mod tests {
     fn rejects_empty_and_missing_secrets() {
         assert!(matches!(
             HmacSha256::new(Vec::<&str>::new()),
-            Err(HmacConfigError::NoSecrets)
+            Err(ConfigError::NoSecrets)
         ));
         assert!(matches!(
             HmacSha256::github(["a", ""]),
-            Err(HmacConfigError::EmptySecret(1))
+            Err(ConfigError::EmptySecret(1))
         ));
         assert!(matches!(
             HmacSha256::new(["a"]).unwrap().header("bad header"),
-            Err(HmacConfigError::InvalidHeader(_))
+            Err(ConfigError::InvalidHeader(_))
         ));
     }
 

@@ -71,17 +71,16 @@ pub use future::ResponseFuture;
 #[cfg(feature = "hmac")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hmac")))]
 pub use hmac::{
-    DEFAULT_SIGNATURE_HEADER, GITHUB_SIGNATURE_HEADER, GITHUB_SIGNATURE_PREFIX, HmacConfigError,
-    HmacSha256, SignatureEncoding,
+    DEFAULT_SIGNATURE_HEADER, GITHUB_SIGNATURE_HEADER, GITHUB_SIGNATURE_PREFIX, HmacSha256,
+    SignatureEncoding,
 };
 pub use layer::VerifyWebhookLayer;
 pub use service::VerifyWebhook;
-pub use shared_secret::{DEFAULT_SECRET_HEADER, SharedSecret, SharedSecretError};
+pub use shared_secret::{DEFAULT_SECRET_HEADER, SharedSecret};
 #[cfg(feature = "standard-webhooks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "standard-webhooks")))]
 pub use standard::{
-    StandardWebhooks, StandardWebhooksError, WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER,
-    WEBHOOK_TIMESTAMP_HEADER,
+    StandardWebhooks, WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER,
 };
 
 pub(crate) use body::{content_length, read_limited};
@@ -96,6 +95,30 @@ pub trait VerifyRequest<B>: Send + Sync + 'static {
 
     /// Verifies `request`.
     fn verify(self: Arc<Self>, request: Request<B>, body_limit: usize) -> Self::Future;
+}
+
+/// A verifier could not be built from its configuration. Secrets are named by index, never
+/// shown.
+///
+/// ```
+/// use webhook_receiver::verify::{ConfigError, SharedSecret};
+/// assert!(matches!(SharedSecret::new(["a", ""]), Err(ConfigError::EmptySecret(1))));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No secret was given.
+    #[error("at least one secret is required")]
+    NoSecrets,
+    /// One of the secrets is empty (or, for Standard Webhooks, only the `whsec_` prefix).
+    #[error("secret #{0} is empty")]
+    EmptySecret(usize),
+    /// One of the secrets is malformed (Standard Webhooks: not base64 after `whsec_`).
+    #[error("secret #{0} is not valid base64 (expected `whsec_<base64>`)")]
+    InvalidSecret(usize),
+    /// The header name is not a valid HTTP header name.
+    #[error("invalid header name: {0}")]
+    InvalidHeader(#[from] http::header::InvalidHeaderName),
 }
 
 /// Which configured secret authenticated a request (its index in the order given), inserted in

@@ -3,11 +3,11 @@ use std::future::{Ready, ready};
 use std::sync::Arc;
 
 use http::Request;
-use http::header::{HeaderName, InvalidHeaderName};
+use http::header::HeaderName;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::{Verified, VerifyRequest};
+use super::{ConfigError, Verified, VerifyRequest};
 use crate::error::Rejection;
 
 /// The default shared-secret header (Chirp's).
@@ -42,28 +42,13 @@ pub struct SharedSecret {
     digests: Arc<[[u8; 32]]>,
 }
 
-/// A [`SharedSecret`] could not be built.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SharedSecretError {
-    /// No secret was given.
-    #[error("at least one secret is required")]
-    NoSecrets,
-    /// One of the secrets is empty (by index; the value is never shown).
-    #[error("secret #{0} is empty")]
-    EmptySecret(usize),
-    /// The header name is not a valid HTTP header name.
-    #[error("invalid header name: {0}")]
-    InvalidHeader(#[from] InvalidHeaderName),
-}
-
 impl SharedSecret {
     /// Accepts any of `secrets` in the `X-Webhook-Secret` header.
     ///
     /// # Errors
     ///
-    /// [`SharedSecretError`] if there is no secret or one is empty.
-    pub fn new<I, T>(secrets: I) -> Result<Self, SharedSecretError>
+    /// [`ConfigError`] if there is no secret or one is empty.
+    pub fn new<I, T>(secrets: I) -> Result<Self, ConfigError>
     where
         I: IntoIterator<Item = T>,
         T: AsRef<[u8]>,
@@ -75,8 +60,8 @@ impl SharedSecret {
     ///
     /// # Errors
     ///
-    /// [`SharedSecretError`] if the header name is invalid, there is no secret, or one is empty.
-    pub fn with_header<I, T>(header: &str, secrets: I) -> Result<Self, SharedSecretError>
+    /// [`ConfigError`] if the header name is invalid, there is no secret, or one is empty.
+    pub fn with_header<I, T>(header: &str, secrets: I) -> Result<Self, ConfigError>
     where
         I: IntoIterator<Item = T>,
         T: AsRef<[u8]>,
@@ -86,12 +71,12 @@ impl SharedSecret {
         for (i, secret) in secrets.into_iter().enumerate() {
             let secret = secret.as_ref();
             if secret.is_empty() {
-                return Err(SharedSecretError::EmptySecret(i));
+                return Err(ConfigError::EmptySecret(i));
             }
             digests.push(digest(secret));
         }
         if digests.is_empty() {
-            return Err(SharedSecretError::NoSecrets);
+            return Err(ConfigError::NoSecrets);
         }
         Ok(Self {
             header,
@@ -181,15 +166,15 @@ mod tests {
     fn rejects_empty_and_missing_secrets() {
         assert!(matches!(
             SharedSecret::new(Vec::<&str>::new()),
-            Err(SharedSecretError::NoSecrets)
+            Err(ConfigError::NoSecrets)
         ));
         assert!(matches!(
             SharedSecret::new(["a", ""]),
-            Err(SharedSecretError::EmptySecret(1))
+            Err(ConfigError::EmptySecret(1))
         ));
         assert!(matches!(
             SharedSecret::with_header("bad header", ["a"]),
-            Err(SharedSecretError::InvalidHeader(_))
+            Err(ConfigError::InvalidHeader(_))
         ));
     }
 

@@ -10,7 +10,7 @@ use http::{HeaderMap, HeaderValue};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use super::{Verified, VerifySignature};
+use super::{ConfigError, Verified, VerifySignature};
 use crate::error::Rejection;
 
 /// The message id header: unique per message, the same across retries.
@@ -83,21 +83,6 @@ pub struct StandardWebhooks {
     clock: Option<Arc<dyn Fn() -> SystemTime + Send + Sync>>,
 }
 
-/// A [`StandardWebhooks`] could not be built. The secrets themselves are never shown.
-#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum StandardWebhooksError {
-    /// No secret was given.
-    #[error("at least one secret is required")]
-    NoSecrets,
-    /// One of the secrets is empty, or only the `whsec_` prefix (by index).
-    #[error("secret #{0} is empty")]
-    EmptySecret(usize),
-    /// One of the secrets is not base64 after the `whsec_` prefix (by index).
-    #[error("secret #{0} is not valid base64 (expected `whsec_<base64>`)")]
-    InvalidSecret(usize),
-}
-
 impl StandardWebhooks {
     /// The default timestamp tolerance: 5 minutes, in both directions.
     ///
@@ -111,7 +96,7 @@ impl StandardWebhooks {
     /// Accepts signatures made with any of `secrets` (`whsec_<base64>`, or the bare base64).
     ///
     /// ```
-    /// use webhook_receiver::verify::{StandardWebhooks, StandardWebhooksError};
+    /// use webhook_receiver::verify::{StandardWebhooks, ConfigError};
     ///
     /// let scheme = StandardWebhooks::new([
     ///     "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD", // new
@@ -120,16 +105,16 @@ impl StandardWebhooks {
     /// .unwrap();
     /// assert_eq!(scheme.secret_count(), 2);
     ///
-    /// assert_eq!(StandardWebhooks::new(["whsec_"]).unwrap_err(), StandardWebhooksError::EmptySecret(0));
-    /// assert_eq!(StandardWebhooks::new(["whsec_!!"]).unwrap_err(), StandardWebhooksError::InvalidSecret(0));
-    /// assert_eq!(StandardWebhooks::new(Vec::<&str>::new()).unwrap_err(), StandardWebhooksError::NoSecrets);
+    /// assert!(matches!(StandardWebhooks::new(["whsec_"]), Err(ConfigError::EmptySecret(0))));
+    /// assert!(matches!(StandardWebhooks::new(["whsec_!!"]), Err(ConfigError::InvalidSecret(0))));
+    /// assert!(matches!(StandardWebhooks::new(Vec::<&str>::new()), Err(ConfigError::NoSecrets)));
     /// ```
     ///
     /// # Errors
     ///
-    /// [`StandardWebhooksError`] if there is no secret, or one is empty (or only `whsec_`) or
+    /// [`ConfigError`] if there is no secret, or one is empty (or only `whsec_`) or
     /// not base64.
-    pub fn new<I, T>(secrets: I) -> Result<Self, StandardWebhooksError>
+    pub fn new<I, T>(secrets: I) -> Result<Self, ConfigError>
     where
         I: IntoIterator<Item = T>,
         T: AsRef<str>,
@@ -139,20 +124,20 @@ impl StandardWebhooks {
             let secret = secret.as_ref();
             let encoded = secret.strip_prefix(SECRET_PREFIX).unwrap_or(secret);
             if encoded.is_empty() {
-                return Err(StandardWebhooksError::EmptySecret(i));
+                return Err(ConfigError::EmptySecret(i));
             }
             let key = BASE64_LENIENT
                 .decode(encoded)
-                .map_err(|_| StandardWebhooksError::InvalidSecret(i))?;
+                .map_err(|_| ConfigError::InvalidSecret(i))?;
             if key.is_empty() {
-                return Err(StandardWebhooksError::EmptySecret(i));
+                return Err(ConfigError::EmptySecret(i));
             }
             macs.push(
                 Hmac::<Sha256>::new_from_slice(&key).expect("HMAC accepts keys of any length"),
             );
         }
         if macs.is_empty() {
-            return Err(StandardWebhooksError::NoSecrets);
+            return Err(ConfigError::NoSecrets);
         }
         Ok(Self {
             macs: macs.into(),
@@ -548,22 +533,22 @@ mod tests {
 
     #[test]
     fn rejects_bad_secrets() {
-        assert_eq!(
-            StandardWebhooks::new(["whsec_"]).unwrap_err(),
-            StandardWebhooksError::EmptySecret(0)
-        );
-        assert_eq!(
-            StandardWebhooks::new([SECRET, ""]).unwrap_err(),
-            StandardWebhooksError::EmptySecret(1)
-        );
-        assert_eq!(
-            StandardWebhooks::new(["whsec_not base64"]).unwrap_err(),
-            StandardWebhooksError::InvalidSecret(0)
-        );
-        assert_eq!(
-            StandardWebhooks::new(Vec::<String>::new()).unwrap_err(),
-            StandardWebhooksError::NoSecrets
-        );
+        assert!(matches!(
+            StandardWebhooks::new(["whsec_"]),
+            Err(ConfigError::EmptySecret(0))
+        ));
+        assert!(matches!(
+            StandardWebhooks::new([SECRET, ""]),
+            Err(ConfigError::EmptySecret(1))
+        ));
+        assert!(matches!(
+            StandardWebhooks::new(["whsec_not base64"]),
+            Err(ConfigError::InvalidSecret(0))
+        ));
+        assert!(matches!(
+            StandardWebhooks::new(Vec::<String>::new()),
+            Err(ConfigError::NoSecrets)
+        ));
         // Without the prefix, and without padding.
         assert!(StandardWebhooks::new(["C2FVsBQIhrscChlQIMV+b5sSYspob7oD"]).is_ok());
         assert!(StandardWebhooks::new(["whsec_c2VjcmV0"]).is_ok());
