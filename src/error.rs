@@ -213,6 +213,7 @@ impl PayloadError {
     }
 
     /// Maps a `serde_json` error on the envelope to a payload error.
+    #[cfg_attr(not(feature = "chirp"), allow(dead_code))]
     pub(crate) fn from_json(e: &serde_json::Error) -> Self {
         use serde_json::error::Category;
         match e.classify() {

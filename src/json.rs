@@ -3,7 +3,7 @@
 //! [`JsonFormat<E>`] reads the event type name and the dedup key from where you say (a field of
 //! the envelope, a header, or a closure), deserializes the payload into your serde type `E`, and
 //! dispatches a [`JsonEvent<E>`]: handlers are registered per type with typed payloads through
-//! [`EventType`] constants, as for Chirp.
+//! [`EventType`](crate::EventType) constants, as for Chirp.
 //!
 //! `E` is a plain serde enum with one variant per type, renamed to the wire name
 //! (`#[serde(rename = "user.created")] UserCreated(User)`); the type name picks the variant and
