@@ -245,3 +245,48 @@ async fn drain_deadline_is_reported() {
     let err = d.shutdown(Duration::from_millis(100)).await.unwrap_err();
     assert_eq!(err.running + err.queued, 2, "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handler_concurrency_is_bounded() {
+    #[derive(Clone, Default)]
+    struct Gauge {
+        now: Arc<AtomicUsize>,
+        max: Arc<AtomicUsize>,
+        done: Arc<AtomicUsize>,
+    }
+    let gauge = Gauge::default();
+    let handlers = Handlers::with_state(gauge.clone()).on(
+        chirp::SMS_DELIVERED,
+        |_s: MessageStatus, ctx| async move {
+            let g = ctx.state();
+            let now = g.now.fetch_add(1, Ordering::SeqCst) + 1;
+            g.max.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            g.now.fetch_sub(1, Ordering::SeqCst);
+            g.done.fetch_add(1, Ordering::SeqCst);
+        },
+    );
+    let (stack, d) = stack_for(handlers, 100, 3);
+    for i in 0..30 {
+        assert_eq!(
+            stack
+                .clone()
+                .oneshot(chirp_request(delivered(&format!("m{i}"))))
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::OK
+        );
+    }
+    d.shutdown(Duration::from_secs(30)).await.unwrap();
+    assert_eq!(gauge.done.load(Ordering::SeqCst), 30);
+    assert!(
+        gauge.max.load(Ordering::SeqCst) <= 3,
+        "max concurrent {}",
+        gauge.max.load(Ordering::SeqCst)
+    );
+    assert!(
+        gauge.max.load(Ordering::SeqCst) >= 2,
+        "handlers did run concurrently"
+    );
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use bytes::Bytes;
-use futures_util::stream;
+use futures_util::{StreamExt, stream};
 use http::{Request, StatusCode};
 use http_body::Frame;
 use support::*;
@@ -212,4 +212,46 @@ async fn invalid_payload_of_known_type_is_acknowledged_and_reaches_fallback() {
         }
         other @ Item::Event(_) => panic!("expected Invalid, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn request_dropped_mid_body_leaves_nothing_remembered() {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll};
+
+    let rec = Recorder::default();
+    let (stack, _d) = stack(&rec);
+    let body = fixture("sms_delivered");
+    // The first half of the body arrives, then the client goes silent; the request is dropped
+    // (client disconnect, timeout) while the receiver waits for the rest.
+    let (first, _) = body.split_at(body.len() / 2);
+    let chunks = stream::iter([Ok::<_, std::io::Error>(Frame::data(Bytes::from(
+        first.to_owned(),
+    )))])
+    .chain(stream::pending());
+    let req = Request::post(URI)
+        .header("content-type", "application/json")
+        .header("x-webhook-secret", SECRET)
+        .body(Body::new(http_body_util::StreamBody::new(chunks)))
+        .unwrap();
+    {
+        let mut fut = pin!(stack.clone().oneshot(req));
+        let waker = futures_util::task::noop_waker();
+        for _ in 0..10 {
+            assert!(
+                fut.as_mut()
+                    .poll(&mut Context::from_waker(&waker))
+                    .is_pending()
+            );
+        }
+    } // dropped here
+
+    let res = stack.oneshot(chirp_request(body)).await.unwrap();
+    assert_eq!(
+        json_body(res).await,
+        serde_json::json!({"received": true}),
+        "the full delivery is new"
+    );
+    assert_eq!(rec.wait_for(1).await.len(), 1);
 }
