@@ -21,7 +21,6 @@ mod support;
 use std::time::Duration;
 
 use axum::Router;
-use serde_json::json;
 use tower::ServiceBuilder;
 use webhook_receiver::chirp::{self, Chirp, ChirpEvent, InboundMessage, MessageStatus};
 use webhook_receiver::dispatch::{Context, Dispatcher, Handlers};
@@ -88,7 +87,11 @@ async fn main() -> Result<(), support::BoxError> {
 }
 
 async fn emit(ctx: Context<Duration>, handler: &'static str, id: Option<String>) {
-    let line =
-        json!({"event": ctx.kind(), "id": id, "key": ctx.key().to_string(), "handler": handler});
+    let line = support::Line {
+        event: ctx.kind(),
+        id: id.as_deref(),
+        key: Some(ctx.key().to_string()),
+        handler: Some(handler),
+    };
     support::emit(*ctx.state(), line).await;
 }

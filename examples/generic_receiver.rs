@@ -28,7 +28,6 @@ use std::time::Duration;
 
 use axum::Router;
 use serde::Deserialize;
-use serde_json::json;
 use tower::ServiceBuilder;
 use webhook_receiver::EventType;
 use webhook_receiver::dispatch::{Context, Dispatcher, Handlers};
@@ -155,5 +154,11 @@ async fn main() -> Result<(), support::BoxError> {
 
 /// The handler body every registration shares: one line with the type and the top-level id.
 async fn emit(ctx: Context<Duration>) {
-    support::emit(*ctx.state(), json!({"event": ctx.kind(), "id": ctx.id()})).await;
+    let line = support::Line {
+        event: ctx.kind(),
+        id: ctx.id(),
+        key: None,
+        handler: None,
+    };
+    support::emit(*ctx.state(), line).await;
 }

@@ -23,7 +23,6 @@ use std::time::Duration;
 use axum::Router;
 use base64::Engine;
 use serde::Deserialize;
-use serde_json::json;
 use tower::ServiceBuilder;
 use webhook_receiver::dispatch::{Context, Dispatcher, Handlers};
 use webhook_receiver::event::Item;
@@ -81,5 +80,11 @@ async fn main() -> Result<(), support::BoxError> {
 }
 
 async fn emit(ctx: Context<Duration>) {
-    support::emit(*ctx.state(), json!({"event": ctx.kind(), "id": ctx.id()})).await;
+    let line = support::Line {
+        event: ctx.kind(),
+        id: ctx.id(),
+        key: None,
+        handler: None,
+    };
+    support::emit(*ctx.state(), line).await;
 }

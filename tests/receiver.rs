@@ -218,7 +218,7 @@ async fn invalid_payload_of_known_type_is_acknowledged_and_reaches_fallback() {
 async fn request_dropped_mid_body_leaves_nothing_remembered() {
     use std::future::Future;
     use std::pin::pin;
-    use std::task::{Context, Poll};
+    use std::task::Context;
 
     let rec = Recorder::default();
     let (stack, _d) = stack(&rec);

@@ -84,13 +84,27 @@ impl Config {
 }
 
 /// Sleeps `delay` (if any), then prints one JSON line on stdout and flushes.
-pub async fn emit(delay: Duration, line: serde_json::Value) {
+pub async fn emit(delay: Duration, line: Line<'_>) {
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
     let mut out = std::io::stdout().lock();
     // A closed stdout must not take the receiver down; the event was already acknowledged.
-    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+    let _ = serde_json::to_writer(&mut out, &line)
+        .map_err(std::io::Error::from)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush());
+}
+
+/// One stdout line: `{"event": .., "id": .., "key": .., "handler": ..}` (absent fields omitted).
+#[derive(serde::Serialize)]
+pub struct Line<'a> {
+    pub event: &'a str,
+    pub id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handler: Option<&'a str>,
 }
 
 /// Comma-separated secrets from `var`; when unset, a random development secret (formatted by

@@ -1,4 +1,5 @@
 use std::future::{Future, ready};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -47,7 +48,7 @@ pub const DEFAULT_CAPACITY: u64 = 1_000_000;
 /// ```
 #[derive(Clone)]
 pub struct MemoryStore {
-    cache: Cache<DedupKey, ()>,
+    cache: Cache<DedupKey, (), BuildHasherDefault<KeyHasher>>,
     ttl: Duration,
     evicted: Arc<AtomicU64>,
 }
@@ -169,11 +170,42 @@ impl MemoryStoreBuilder {
                     }
                 }
             })
-            .build();
+            .build_with_hasher(BuildHasherDefault::default());
         MemoryStore {
             cache,
             ttl: self.ttl,
             evicted,
         }
+    }
+}
+
+/// The hasher for the cache's table. Dedup keys are already SHA-256 output, uniformly
+/// distributed and not chosen by senders, so a second keyed hash (moka's default SipHash, run
+/// several times per claim) buys nothing: fold the key's bytes and mix them (murmur3's
+/// finalizer) so that structured keys built with [`DedupKey::from_bytes`] still spread.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        x ^ (x >> 33)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(29) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_usize(&mut self, _len: usize) {
+        // The array length prefix of `[u8; 16]`: the same for every key.
     }
 }

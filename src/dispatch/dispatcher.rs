@@ -189,7 +189,13 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
                 handler: route.label.to_string(),
                 failure: outcome,
             };
-            tracing::error!(handler = %err.handler, error = %err.failure, "webhook handler failed");
+            tracing::error!(
+                event = %err.kind,
+                key = %err.key,
+                handler = %err.handler,
+                error = %err.failure,
+                "webhook handler failed"
+            );
             if let Some(hook) = &self.on_error {
                 if std::panic::catch_unwind(AssertUnwindSafe(|| hook(&err))).is_err() {
                     tracing::error!("webhook error hook panicked");
@@ -502,8 +508,9 @@ async fn worker<E: Event, S: Clone + Send + Sync + 'static>(
         };
         let Some(job) = job else { break };
         let handlers = Arc::clone(&handlers);
+        // `debug`: at the usual `info` level the span costs nothing per event.
         let span =
-            tracing::info_span!("webhook_dispatch", event = %job.meta.kind, key = %job.meta.key);
+            tracing::debug_span!("webhook_dispatch", event = %job.meta.kind, key = %job.meta.key);
         shared.tracker.spawn(
             async move {
                 handlers.run(job).await;

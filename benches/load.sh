@@ -1,0 +1,369 @@
+#!/usr/bin/env bash
+# HTTP load test: the `chirp_receiver` example against a bare axum POST server
+# (`benches/bare_server.rs`), over loopback, server and load generator pinned to different CPUs.
+#
+#   benches/load.sh                 # full run, about 5 minutes
+#   QUICK=1 benches/load.sh         # one repetition of 4 s runs, about 1.5 minutes
+#
+# Scenarios (each run is a fresh server, a warm-up, then a measured wrk run):
+#   throughput   example vs bare, unique `data.id` per request, 16 and 64 connections, as fast as
+#                the server answers (closed loop: wrk sends the next request on a connection as
+#                soon as the previous one is answered)
+#   slow         example with HANDLER_DELAY_MS=0 vs 1000 (queue and concurrency raised so that
+#                acks stay 200), 64 connections, as fast as the server answers
+#   slow_paced   the same pair at a fixed offered load of RATE requests/s (each connection waits
+#                connections*1000/RATE ms on average, jittered, between requests), 16 and 64
+#                connections: the ack latency must not move
+#   dup90        example vs bare, 90% of requests redeliver an id already sent (64 connections)
+# Pairs are measured back to back and repeated REPS times; budget lines use the median of the
+# per-pair ratios, so that machine noise cancels.
+#
+# Environment (all optional):
+#   DURATION=6 WARMUP=1 REPS=3      seconds per measured run, warm-up seconds, repetitions
+#   CONNS="16 64"                   connection counts for the throughput and paced scenarios
+#   RATE=8000                       offered load of the paced scenario (requests/s)
+#   SCENARIOS="throughput slow slow_paced dup90"   which scenarios to run
+#   SERVER_CPU=0 LOAD_CPU=1         CPUs for the server and for wrk (taskset)
+#   WRK_THREADS=1                   wrk threads (all on LOAD_CPU)
+#   PAYLOAD=benches/payloads/sms_delivered.json   body template (`__ID__` = message id)
+#   PORT=39400                      first port (one per run, 127.0.0.1 only)
+#   OUT=target/load/<timestamp>     where raw results and server logs go
+#   SKIP_BUILD=1                    reuse the binaries of a previous build
+#
+# Requirements: Linux, 2+ CPUs, cargo, taskset (util-linux). wrk is installed with apt-get if
+# missing (Debian/Ubuntu; needs root or sudo).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+
+if [[ -n "${QUICK:-}" ]]; then
+    DURATION=${DURATION:-4}
+    WARMUP=${WARMUP:-1}
+    REPS=${REPS:-1}
+fi
+DURATION=${DURATION:-6}
+WARMUP=${WARMUP:-1}
+REPS=${REPS:-3}
+CONNS=${CONNS:-"16 64"}
+RATE=${RATE:-8000}
+SCENARIOS=${SCENARIOS:-"throughput slow slow_paced dup90"}
+SERVER_CPU=${SERVER_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-1}
+WRK_THREADS=${WRK_THREADS:-1}
+PAYLOAD=${PAYLOAD:-benches/payloads/sms_delivered.json}
+PORT=${PORT:-39400}
+OUT=${OUT:-target/load/$(date +%Y%m%d-%H%M%S)}
+SECRET="load-test-secret-0123456789abcdef"
+LUA=benches/wrk/chirp.lua
+HOST=127.0.0.1
+
+die() {
+    echo "load.sh: error: $*" >&2
+    exit 1
+}
+say() { echo "== $*" >&2; }
+
+# ----- prerequisites ---------------------------------------------------------------------------
+
+[[ "$(uname -s)" == Linux ]] || die "Linux only (taskset, /proc)"
+command -v cargo >/dev/null || die "cargo not found"
+command -v taskset >/dev/null || die "taskset not found (package util-linux)"
+ncpu=$(nproc --all)
+((ncpu >= 2)) || die "needs 2 CPUs (one for the server, one for wrk); found $ncpu"
+((SERVER_CPU != LOAD_CPU)) || die "SERVER_CPU and LOAD_CPU must differ"
+[[ -f "$PAYLOAD" ]] || die "payload $PAYLOAD not found"
+grep -q __ID__ "$PAYLOAD" || die "payload $PAYLOAD has no __ID__ placeholder"
+
+if ! command -v wrk >/dev/null; then
+    say "wrk not found: installing the Debian package"
+    command -v apt-get >/dev/null || die "wrk is missing and apt-get is not available: install wrk"
+    sudo=""
+    if ((EUID != 0)); then
+        command -v sudo >/dev/null || die "wrk is missing: run as root or install wrk"
+        sudo=sudo
+    fi
+    $sudo apt-get update -qq && $sudo apt-get install -y -qq wrk >/dev/null ||
+        die "apt-get install wrk failed"
+fi
+
+mkdir -p "$OUT"
+RESULTS=$OUT/results.tsv
+printf 'scenario\tconns\tserver\trep\trps\tp50_us\tp99_us\tnon2xx\tsocket_errors\trequests\trss_peak_kib\tserver_cpu_pct\tserver_cpu_us_per_req\twrk_cpu_pct\n' >"$RESULTS"
+
+# ----- build -----------------------------------------------------------------------------------
+
+# The path of the executable cargo reports for target `$1` on stdin (JSON messages).
+executable_of() {
+    grep "\"name\":\"$1\"" | grep -o '"executable":"[^"]*"' | tail -1 | cut -d'"' -f4
+}
+
+say "building the release example and the bare server (cargo)"
+EXAMPLE_BIN=$(cargo build --release --example chirp_receiver --message-format=json-render-diagnostics |
+    executable_of chirp_receiver) || die "cargo build --example chirp_receiver failed"
+BARE_BIN=$(cargo bench --bench bare_server --no-run --message-format=json-render-diagnostics |
+    executable_of bare_server) || die "cargo bench --bench bare_server --no-run failed"
+[[ -x "$EXAMPLE_BIN" ]] || die "example binary not found ($EXAMPLE_BIN)"
+[[ -x "$BARE_BIN" ]] || die "bare_server binary not found ($BARE_BIN)"
+
+# ----- servers ---------------------------------------------------------------------------------
+
+SERVER_PID=""
+WRK_PID=""
+cleanup() {
+    local pid
+    for pid in $WRK_PID $SERVER_PID; do
+        kill -KILL "$pid" 2>/dev/null || true
+    done
+}
+trap cleanup EXIT
+trap 'echo "load.sh: interrupted" >&2; exit 130' INT TERM
+
+# Whether something accepts connections on $1.
+port_open() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
+
+# POSTs $2 to port $1 with secret $3; prints the status code.
+post_status() {
+    local port=$1 body=$2 secret=$3 line=""
+    exec 3<>"/dev/tcp/$HOST/$port" || return 1
+    printf 'POST /webhooks/chirp HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nX-Webhook-Secret: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s' \
+        "$HOST" "$secret" "${#body}" "$body" >&3
+    IFS= read -r -t 5 line <&3 || true
+    exec 3<&- 3>&-
+    echo "$line" | awk '{print $2}'
+}
+
+# start_server <example|bare>[/variant] <port> [VAR=value...]: starts it pinned to SERVER_CPU,
+# waits for its port and checks it answers.
+start_server() {
+    local kind=${1%%/*} port=$2 bin log
+    shift 2
+    bin=$EXAMPLE_BIN
+    [[ $kind == bare ]] && bin=$BARE_BIN
+    log=$OUT/$kind-$port.log
+    # stdout carries the example's one JSON line per handler call: discarded here (its cost, one
+    # write(2) per event, stays in the measurement).
+    env "$@" ADDR="$HOST:$port" CHIRP_WEBHOOK_SECRET="$SECRET" \
+        taskset -c "$SERVER_CPU" "$bin" >/dev/null 2>"$log" &
+    SERVER_PID=$!
+    local waited=0
+    until port_open "$port"; do
+        kill -0 "$SERVER_PID" 2>/dev/null || {
+            tail -5 "$log" >&2
+            die "$kind server exited at startup (log: $log)"
+        }
+        ((waited++ < 300)) || die "$kind server did not open port $port within 15 s (log: $log)"
+        sleep 0.05
+    done
+    local body status
+    body=$(sed "s/__ID__/msg_healthcheck_$port/" "$PAYLOAD")
+    status=$(post_status "$port" "$body" "$SECRET")
+    [[ $status == 200 ]] || die "$kind server answered '$status' to a valid event, expected 200 (log: $log)"
+    if [[ $kind == example ]]; then
+        status=$(post_status "$port" "$body" "wrong-secret")
+        [[ $status == 401 ]] || die "example answered '$status' to a wrong secret, expected 401"
+    fi
+}
+
+stop_server() {
+    [[ -n $SERVER_PID ]] || return 0
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    local waited=0
+    while kill -0 "$SERVER_PID" 2>/dev/null; do
+        if ((waited++ > 300)); then
+            echo "load.sh: server $SERVER_PID did not stop within 30 s: killing it" >&2
+            kill -KILL "$SERVER_PID" 2>/dev/null || true
+            break
+        fi
+        sleep 0.1
+    done
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=""
+}
+
+# CPU time (utime + stime, clock ticks) of process $1.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# Peak resident set (VmHWM, KiB) of process $1.
+peak_rss_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+TICKS=$(getconf CLK_TCK)
+
+# run_wrk <port> <conns> <seconds> <tag> <dup percent> <pace ms>: runs wrk pinned to LOAD_CPU;
+# prints its WRK_RESULT line followed by `wrk_cpu_ticks=<n>`.
+run_wrk() {
+    local port=$1 conns=$2 seconds=$3 tag=$4 dup=$5 pace=$6 out
+    out=$(mktemp)
+    WRK_PACE_MS=$pace taskset -c "$LOAD_CPU" wrk -t"$WRK_THREADS" -c"$conns" -d"${seconds}s" --timeout 10s --latency \
+        -s "$LUA" "http://$HOST:$port/webhooks/chirp" -- "$PAYLOAD" "$SECRET" "$tag" "$dup" >"$out" 2>&1 &
+    WRK_PID=$!
+    local ticks=0 t
+    # Sample wrk's CPU time while it runs (it is gone from /proc once reaped).
+    while kill -0 "$WRK_PID" 2>/dev/null; do
+        t=$(cpu_ticks "$WRK_PID")
+        [[ -n $t && $t -gt $ticks ]] && ticks=$t
+        sleep 0.2
+    done
+    wait "$WRK_PID" || {
+        cat "$out" >&2
+        die "wrk failed"
+    }
+    WRK_PID=""
+    grep '^WRK_RESULT' "$out" || {
+        cat "$out" >&2
+        die "wrk printed no result"
+    }
+    echo "wrk_cpu_ticks=$ticks"
+    rm -f "$out"
+}
+
+field() { grep -o "$1=[0-9.]*" <<<"$2" | head -1 | cut -d= -f2; }
+
+RUN=0
+# measure <scenario> <server kind> <conns> <rep> <dup percent> <pace ms> [VAR=value...]
+measure() {
+    local scenario=$1 kind=$2 conns=$3 rep=$4 dup=$5 pace=$6 port result before after cpu_pct us_per_req rss wrk_pct
+    shift 6
+    RUN=$((RUN + 1))
+    port=$((PORT + RUN))
+    start_server "$kind" "$port" "$@"
+    run_wrk "$port" "$conns" "$WARMUP" "w$RUN" "$dup" "$pace" >/dev/null
+    before=$(cpu_ticks "$SERVER_PID")
+    result=$(run_wrk "$port" "$conns" "$DURATION" "m$RUN" "$dup" "$pace")
+    after=$(cpu_ticks "$SERVER_PID")
+    rss=$(peak_rss_kib "$SERVER_PID")
+    kill -0 "$SERVER_PID" 2>/dev/null || die "$kind server died during the run (log: $OUT/${kind%%/*}-$port.log)"
+    stop_server
+    local rps p50 p99 non2xx errors requests seconds wrk_ticks
+    rps=$(field rps "$result")
+    p50=$(field p50_us "$result")
+    p99=$(field p99_us "$result")
+    non2xx=$(field non2xx "$result")
+    errors=$(field socket_errors "$result")
+    requests=$(field requests "$result")
+    seconds=$(field seconds "$result")
+    wrk_ticks=$(field wrk_cpu_ticks "$result")
+    cpu_pct=$(awk -v d=$((after - before)) -v t="$TICKS" -v s="$seconds" 'BEGIN {printf "%.0f", 100 * d / t / s}')
+    us_per_req=$(awk -v d=$((after - before)) -v t="$TICKS" -v n="$requests" 'BEGIN {printf "%.2f", n ? 1e6 * d / t / n : 0}')
+    wrk_pct=$(awk -v d="$wrk_ticks" -v t="$TICKS" -v s="$((DURATION))" 'BEGIN {printf "%.0f", 100 * d / t / s}')
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scenario" "$conns" "$kind" "$rep" \
+        "$rps" "$p50" "$p99" "$non2xx" "$errors" "$requests" "$rss" "$cpu_pct" "$us_per_req" "$wrk_pct" >>"$RESULTS"
+    say "$(printf '%-10s c=%-3s %-12s rep %s: %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  non-2xx %s  peak RSS %5.1f MiB  server CPU %s%% (%s us/req)  wrk CPU %s%%' \
+        "$scenario" "$conns" "$kind" "$rep" "$rps" "$(awk -v v="$p50" 'BEGIN{print v/1000}')" \
+        "$(awk -v v="$p99" 'BEGIN{print v/1000}')" "$non2xx" "$(awk -v v="$rss" 'BEGIN{print v/1024}')" \
+        "$cpu_pct" "$us_per_req" "$wrk_pct")"
+}
+
+# ----- scenarios -------------------------------------------------------------------------------
+
+say "server on CPU $SERVER_CPU, wrk ($WRK_THREADS thread) on CPU $LOAD_CPU; ${DURATION}s runs after ${WARMUP}s warm-up; $REPS repetition(s); results in $OUT"
+
+# Raised so that 1 s handlers never fill the queue or the worker pool: acks stay 200.
+BIG=(WEBHOOK_CONCURRENCY=1000000 WEBHOOK_QUEUE_CAPACITY=1000000)
+
+# Each connection's pause for the paced scenario: RATE requests/s in all.
+pace_for() { awk -v c="$1" -v r="$RATE" 'BEGIN {p = int(c * 1000 / r + 0.5); print p < 1 ? 1 : p}'; }
+
+# The order within a pair alternates with the repetition, so that drift does not favour a side.
+wanted() { [[ " $SCENARIOS " == *" $1 "* ]]; }
+
+for rep in $(seq 1 "$REPS"); do
+    wanted throughput && for conns in $CONNS; do
+        if ((rep % 2)); then
+            measure throughput bare "$conns" "$rep" 0 0
+            measure throughput example "$conns" "$rep" 0 0
+        else
+            measure throughput example "$conns" "$rep" 0 0
+            measure throughput bare "$conns" "$rep" 0 0
+        fi
+    done
+    if ! wanted slow; then
+        :
+    elif ((rep % 2)); then
+        measure slow "example/0ms" 64 "$rep" 0 0 "${BIG[@]}" HANDLER_DELAY_MS=0
+        measure slow "example/1s" 64 "$rep" 0 0 "${BIG[@]}" HANDLER_DELAY_MS=1000
+    else
+        measure slow "example/1s" 64 "$rep" 0 0 "${BIG[@]}" HANDLER_DELAY_MS=1000
+        measure slow "example/0ms" 64 "$rep" 0 0 "${BIG[@]}" HANDLER_DELAY_MS=0
+    fi
+    wanted slow_paced && for conns in $CONNS; do
+        pace=$(pace_for "$conns")
+        if ((rep % 2)); then
+            measure slow_paced "example/0ms" "$conns" "$rep" 0 "$pace" "${BIG[@]}" HANDLER_DELAY_MS=0
+            measure slow_paced "example/1s" "$conns" "$rep" 0 "$pace" "${BIG[@]}" HANDLER_DELAY_MS=1000
+        else
+            measure slow_paced "example/1s" "$conns" "$rep" 0 "$pace" "${BIG[@]}" HANDLER_DELAY_MS=1000
+            measure slow_paced "example/0ms" "$conns" "$rep" 0 "$pace" "${BIG[@]}" HANDLER_DELAY_MS=0
+        fi
+    done
+    if ! wanted dup90; then
+        :
+    elif ((rep % 2)); then
+        measure dup90 bare 64 "$rep" 90 0
+        measure dup90 example 64 "$rep" 90 0
+    else
+        measure dup90 example 64 "$rep" 90 0
+        measure dup90 bare 64 "$rep" 90 0
+    fi
+done
+
+# ----- report ----------------------------------------------------------------------------------
+
+# Medians per (scenario, conns, server) and of the per-pair ratios, from results.tsv.
+report() {
+    awk -F'\t' -v reps="$REPS" '
+    function median(list,   n, a, i, j, t) {
+        n = split(list, a, " ")
+        for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+        return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+    }
+    NR == 1 { next }
+    {
+        k = $1 SUBSEP $2 SUBSEP $3
+        if (!(k in seen)) { seen[k] = 1; order[++nk] = k }
+        rps[k] = rps[k] " " $5; p50[k] = p50[k] " " $6; p99[k] = p99[k] " " $7
+        non2xx[k] += $8; errs[k] += $9; rss[k] = rss[k] " " $11; cpu[k] = cpu[k] " " $12
+        usr[k] = usr[k] " " $13; wrk[k] = wrk[k] " " $14
+        v_rps[$1, $2, $3, $4] = $5; v_p99[$1, $2, $3, $4] = $7; v_us[$1, $2, $3, $4] = $13
+    }
+    END {
+        printf "\n| scenario | conns | server | req/s | p50 ms | p99 ms | non-2xx | peak RSS MiB | server CPU %% | server CPU us/req | wrk CPU %% |\n"
+        printf "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        for (i = 1; i <= nk; i++) {
+            k = order[i]; split(k, f, SUBSEP)
+            printf "| %s | %s | %s | %.0f | %.2f | %.2f | %d | %.1f | %.0f | %.2f | %.0f |\n", f[1], f[2], f[3],
+                median(rps[k]), median(p50[k]) / 1000, median(p99[k]) / 1000, non2xx[k] + errs[k],
+                median(rss[k]) / 1024, median(cpu[k]), median(usr[k]), median(wrk[k])
+        }
+        printf "\nMedians of %d repetition(s); non-2xx counts responses >= 400 plus socket errors, summed.\n", reps
+        printf "\nBudget (median of per-pair ratios):\n"
+        for (c = 16; c <= 64; c *= 4) {
+            l = ""; u = ""
+            for (r = 1; r <= reps; r++) if ((("throughput", c, "bare", r) in v_rps) && v_rps["throughput", c, "bare", r] > 0) {
+                l = l " " v_rps["throughput", c, "example", r] / v_rps["throughput", c, "bare", r]
+                if (v_us["throughput", c, "example", r] > 0) u = u " " v_us["throughput", c, "bare", r] / v_us["throughput", c, "example", r]
+            }
+            if (l == "") continue
+            m = median(l)
+            if (c == 64) printf "  throughput example/bare, %d connections: %.3f (budget >= 0.85, aim 0.9): %s\n", c, m, (m >= 0.85 ? "MET" : "NOT MET")
+            else printf "  throughput example/bare, %d connections: %.3f (for information)\n", c, m
+            if (u != "") printf "    server CPU per request, bare/example, %d connections: %.3f (the same ratio, independent of wrk)\n", c, median(u)
+        }
+        for (c = 16; c <= 64; c *= 4) {
+            l = ""
+            for (r = 1; r <= reps; r++) if ((("slow_paced", c, "example/0ms", r) in v_p99) && v_p99["slow_paced", c, "example/0ms", r] > 0)
+                l = l " " v_p99["slow_paced", c, "example/1s", r] / v_p99["slow_paced", c, "example/0ms", r]
+            if (l != "") { m = median(l); printf "  ack p99 with 1 s handlers / 0 ms, paced, %d connections: %.3f (budget <= 1.2): %s\n", c, m, (m <= 1.2 ? "MET" : "NOT MET") }
+        }
+        l = ""
+        for (r = 1; r <= reps; r++) if ((("slow", 64, "example/0ms", r) in v_p99) && v_p99["slow", 64, "example/0ms", r] > 0)
+            l = l " " v_p99["slow", 64, "example/1s", r] / v_p99["slow", 64, "example/0ms", r]
+        if (l != "") { m = median(l); printf "  ack p99 with 1 s handlers / 0 ms, saturated, 64 connections: %.3f (budget <= 1.2): %s\n", m, (m <= 1.2 ? "MET" : "NOT MET") }
+        l = ""
+        for (r = 1; r <= reps; r++) if ((("dup90", 64, "bare", r) in v_rps) && v_rps["dup90", 64, "bare", r] > 0)
+            l = l " " v_rps["dup90", 64, "example", r] / v_rps["dup90", 64, "bare", r]
+        if (l != "") printf "  throughput example/bare, 90%% duplicates, 64 connections: %.3f (for information)\n", median(l)
+    }' "$RESULTS"
+}
+
+report | tee "$OUT/summary.md"
+echo
+echo "raw results: $RESULTS; summary: $OUT/summary.md; server logs: $OUT/"
