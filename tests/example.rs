@@ -55,22 +55,7 @@ async fn chirp_example_acknowledges_prints_and_drains_on_sigterm() {
         .unwrap();
     wait_until_listening(addr).await;
 
-    let fixtures = [
-        "sms_received",
-        "sms_sent",
-        "sms_delivered",
-        "sms_failed",
-        "whatsapp_received",
-        "whatsapp_sent",
-        "whatsapp_delivered",
-        "whatsapp_read",
-        "whatsapp_failed",
-        "whatsapp_failed_enriched",
-        "template_updated",
-        "contact_created",
-        "account_connected",
-        "unknown_event",
-    ];
+    let fixtures = support::FIXTURES;
     let mut expected = Vec::new();
     for name in fixtures {
         let body = support::fixture(name);

@@ -18,22 +18,7 @@ use webhook_receiver::event::Item;
 async fn accepts_every_seed_payload_and_dispatches_after_200() {
     let rec = Recorder::default();
     let (stack, _d) = stack(&rec);
-    let names = [
-        "sms_received",
-        "sms_sent",
-        "sms_delivered",
-        "sms_failed",
-        "whatsapp_received",
-        "whatsapp_sent",
-        "whatsapp_delivered",
-        "whatsapp_read",
-        "whatsapp_failed",
-        "whatsapp_failed_enriched",
-        "template_updated",
-        "contact_created",
-        "account_connected",
-        "unknown_event",
-    ];
+    let names = support::FIXTURES;
     for name in names {
         let res = stack
             .clone()

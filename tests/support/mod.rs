@@ -19,6 +19,24 @@ use webhook_receiver::verify::{SharedSecret, VerifyWebhook, VerifyWebhookLayer};
 pub const SECRET: &str = "test-secret-0123456789";
 pub const URI: &str = "/webhooks/chirp";
 
+/// Every Chirp fixture: the seeds' payloads, one per event shape, and an unknown event type.
+pub const FIXTURES: [&str; 14] = [
+    "sms_received",
+    "sms_sent",
+    "sms_delivered",
+    "sms_failed",
+    "whatsapp_received",
+    "whatsapp_sent",
+    "whatsapp_delivered",
+    "whatsapp_read",
+    "whatsapp_failed",
+    "whatsapp_failed_enriched",
+    "template_updated",
+    "contact_created",
+    "account_connected",
+    "unknown_event",
+];
+
 /// A Chirp fixture from `tests/fixtures/chirp/`.
 pub fn fixture(name: &str) -> String {
     let path = format!(
