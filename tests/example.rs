@@ -1,6 +1,12 @@
 //! The Chirp example as a sender and an operator see it: a separate process, real HTTP, stdout
 //! lines, and SIGTERM draining every accepted event before exiting 0.
-#![cfg(unix)]
+#![cfg(all(
+    unix,
+    feature = "chirp",
+    feature = "hmac",
+    feature = "standard-webhooks",
+    feature = "testing"
+))]
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -120,5 +126,147 @@ async fn chirp_example_acknowledges_prints_and_drains_on_sigterm() {
     assert_eq!(
         seen, expected,
         "one stdout line per accepted event, all handled before exit"
+    );
+}
+
+/// Spawns an example with `env`, waits for its port, runs `drive`, sends SIGTERM, and returns
+/// its stdout lines as (event, id) once it has exited 0.
+async fn run_example<F: std::future::Future<Output = ()>>(
+    name: &str,
+    env: &[(&str, &str)],
+    drive: impl FnOnce(SocketAddr) -> F,
+) -> Vec<(String, String)> {
+    let addr = free_port();
+    let mut cmd = Command::new(example_binary(name));
+    cmd.env("ADDR", addr.to_string()).env("RUST_LOG", "warn");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until_listening(addr).await;
+    drive(addr).await;
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let stdout = child.stdout.take().unwrap();
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{name} exit status {status}");
+    BufReader::new(stdout)
+        .lines()
+        .map(|line| {
+            let line = line.unwrap();
+            let v: serde_json::Value =
+                serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+            (
+                v["event"].as_str().unwrap().to_owned(),
+                v["id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generic_example_verifies_hmac_and_prints_top_level_ids() {
+    use webhook_receiver::testing::hmac_sha256_hex;
+    const SECRET: &str = "generic-secret";
+    let post = |addr, body: &'static str, sig: String| async move {
+        support::post(
+            addr,
+            "/webhook",
+            &[
+                ("content-type", "application/json"),
+                ("x-webhook-signature", &sig),
+            ],
+            body.to_owned(),
+        )
+        .await
+    };
+    let lines = run_example("generic_receiver", &[("WEBHOOK_SECRET", SECRET), ("HANDLER_DELAY_MS", "200")], |addr| async move {
+        // The seed's example payload, and a type the example's enum does not model.
+        let created = r#"{"id":"evt_abc123","type":"user.created","created_at":"2026-01-15T12:30:00Z","data":{"id":"user_123","name":"John Doe","email":"john@example.com","status":"active"}}"#;
+        let uploaded = r#"{"id":"evt_file","type":"file.uploaded","data":{"id":"file_1"}}"#;
+        assert_eq!(post(addr, created, hmac_sha256_hex(SECRET, created)).await.0, 200);
+        assert_eq!(post(addr, uploaded, hmac_sha256_hex(SECRET, uploaded)).await.0, 200);
+        let (status, body) = post(addr, created, hmac_sha256_hex(SECRET, created)).await;
+        assert_eq!((status, body.as_str()), (200, r#"{"received":true,"duplicate":true}"#));
+        assert_eq!(post(addr, created, "test_signature".to_owned()).await.0, 401);
+        assert_eq!(post(addr, created, hmac_sha256_hex("other", created)).await.0, 401);
+    })
+    .await;
+    let mut lines = lines;
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            ("file.uploaded".to_owned(), "evt_file".to_owned()),
+            ("user.created".to_owned(), "evt_abc123".to_owned())
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standard_example_verifies_signatures_and_dedups_by_webhook_id() {
+    use webhook_receiver::testing::{standard_webhooks_signature, unix_now};
+    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    const BODY: &str =
+        r#"{"type":"invoice.paid","timestamp":"2026-11-23T00:00:00Z","data":{"id":"in_1"}}"#;
+    let post = |addr, id: &'static str, ts: i64, sig: Option<String>| async move {
+        let ts = ts.to_string();
+        let sig = sig
+            .unwrap_or_else(|| standard_webhooks_signature(SECRET, id, ts.parse().unwrap(), BODY));
+        let headers = [
+            ("content-type", "application/json"),
+            ("webhook-id", id),
+            ("webhook-timestamp", ts.as_str()),
+            ("webhook-signature", sig.as_str()),
+        ];
+        support::post(addr, "/webhook", &headers, BODY.to_owned())
+            .await
+            .0
+    };
+    let lines = run_example(
+        "standard_receiver",
+        &[("WEBHOOK_SECRET", SECRET)],
+        |addr| async move {
+            let now = unix_now();
+            assert_eq!(post(addr, "msg_1", now, None).await, 200);
+            assert_eq!(post(addr, "msg_1", now + 5, None).await, 200); // a retry: duplicate
+            assert_eq!(post(addr, "msg_2", now, None).await, 200);
+            assert_eq!(post(addr, "msg_3", now - 301, None).await, 401);
+            assert_eq!(
+                post(addr, "msg_4", now, Some("v1,AAAA".to_owned())).await,
+                401
+            );
+            let missing = support::post(
+                addr,
+                "/webhook",
+                &[("content-type", "application/json")],
+                BODY.to_owned(),
+            )
+            .await
+            .0;
+            assert!(missing == 400 || missing == 401, "{missing}");
+        },
+    )
+    .await;
+    let mut lines = lines;
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            ("invoice.paid".to_owned(), "msg_1".to_owned()),
+            ("invoice.paid".to_owned(), "msg_2".to_owned())
+        ]
     );
 }
