@@ -100,3 +100,8 @@ pub mod testing;
 pub use error::{BoxError, PayloadError, Rejection, StoreError};
 #[doc(inline)]
 pub use event::{DecodeEvent, DedupKey, Event, EventType};
+
+// The README's Rust blocks are compiled as doctests, so the quick start cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
