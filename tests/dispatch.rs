@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use http::StatusCode;
 use support::*;
 use tokio::sync::Semaphore;
 use tower::{ServiceBuilder, ServiceExt};
@@ -35,10 +34,6 @@ fn stack_for<S: Clone + Send + Sync + 'static>(
     (stack, dispatcher)
 }
 
-fn delivered(id: &str) -> String {
-    format!(r#"{{"event":"messages.sms.delivered","data":{{"id":"{id}","status":"delivered"}}}}"#)
-}
-
 #[tokio::test]
 async fn several_handlers_per_type_all_run_with_typed_payload_and_state() {
     #[derive(Clone, Default)]
@@ -59,14 +54,7 @@ async fn several_handlers_per_type_all_run_with_typed_payload_and_state() {
             ctx.state().group_calls.fetch_add(1, Ordering::SeqCst);
         });
     let (stack, d) = stack_for(handlers, 16, 4);
-    assert_eq!(
-        stack
-            .oneshot(chirp_request(delivered("m1")))
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::OK
-    );
+    assert_accepted(&stack, delivered("m1")).await;
     d.shutdown(Duration::from_secs(10)).await.unwrap();
     assert_eq!(*app.ids.lock().unwrap(), ["a:m1", "b:m1"]);
     assert_eq!(app.group_calls.load(Ordering::SeqCst), 1);
@@ -98,15 +86,7 @@ async fn handler_errors_and_panics_are_reported_and_never_stop_the_worker() {
         });
     let (stack, d) = stack_for(handlers, 16, 1);
     for id in ["boom", "fails", "boom"] {
-        assert_eq!(
-            stack
-                .clone()
-                .oneshot(chirp_request(delivered(id)))
-                .await
-                .unwrap()
-                .status(),
-            StatusCode::OK
-        );
+        assert_accepted(&stack, delivered(id)).await;
     }
     d.shutdown(Duration::from_secs(10)).await.unwrap();
     let errors = errors.lock().unwrap().clone();
@@ -142,28 +122,12 @@ async fn full_queue_is_503_with_retry_after_and_remembers_nothing() {
     );
     // One running (blocked) + one queued; the third has nowhere to go.
     let (stack, d) = stack_for(handlers, 1, 1);
-    assert_eq!(
-        stack
-            .clone()
-            .oneshot(chirp_request(delivered("m1")))
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::OK
-    );
+    assert_accepted(&stack, delivered("m1")).await;
     // Wait until the worker has taken m1 out of the queue.
     while d.queued() > 0 || d.running() == 0 {
         tokio::task::yield_now().await;
     }
-    assert_eq!(
-        stack
-            .clone()
-            .oneshot(chirp_request(delivered("m2")))
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::OK
-    );
+    assert_accepted(&stack, delivered("m2")).await;
     let res = stack
         .clone()
         .oneshot(chirp_request(delivered("m3")))
@@ -201,15 +165,7 @@ async fn shutting_down_dispatcher_answers_503_and_drains_accepted_events() {
     );
     let (stack, d) = stack_for(handlers, 100, 2);
     for i in 0..10 {
-        assert_eq!(
-            stack
-                .clone()
-                .oneshot(chirp_request(delivered(&format!("m{i}"))))
-                .await
-                .unwrap()
-                .status(),
-            StatusCode::OK
-        );
+        assert_accepted(&stack, delivered(&format!("m{i}"))).await;
     }
     d.shutdown(Duration::from_secs(30)).await.unwrap();
     assert_eq!(
@@ -232,15 +188,7 @@ async fn drain_deadline_is_reported() {
     });
     let (stack, d) = stack_for(handlers, 10, 1);
     for id in ["a", "b"] {
-        assert_eq!(
-            stack
-                .clone()
-                .oneshot(chirp_request(delivered(id)))
-                .await
-                .unwrap()
-                .status(),
-            StatusCode::OK
-        );
+        assert_accepted(&stack, delivered(id)).await;
     }
     let err = d.shutdown(Duration::from_millis(100)).await.unwrap_err();
     assert_eq!(err.running + err.queued, 2, "{err}");
@@ -268,15 +216,7 @@ async fn handler_concurrency_is_bounded() {
     );
     let (stack, d) = stack_for(handlers, 100, 3);
     for i in 0..30 {
-        assert_eq!(
-            stack
-                .clone()
-                .oneshot(chirp_request(delivered(&format!("m{i}"))))
-                .await
-                .unwrap()
-                .status(),
-            StatusCode::OK
-        );
+        assert_accepted(&stack, delivered(&format!("m{i}"))).await;
     }
     d.shutdown(Duration::from_secs(30)).await.unwrap();
     assert_eq!(gauge.done.load(Ordering::SeqCst), 30);

@@ -46,81 +46,49 @@ async fn wait_until_listening(addr: SocketAddr) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chirp_example_acknowledges_prints_and_drains_on_sigterm() {
-    let addr = free_port();
-    let mut child = Command::new(example_binary("chirp_receiver"))
-        .env("ADDR", addr.to_string())
-        .env(
-            "CHIRP_WEBHOOK_SECRET",
-            format!("old-secret,{}", support::SECRET),
-        )
-        .env("HANDLER_DELAY_MS", "300")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_until_listening(addr).await;
-
-    let fixtures = support::FIXTURES;
-    let mut expected = Vec::new();
-    for name in fixtures {
-        let body = support::fixture(name);
-        let (status, reply) = support::post_chirp(addr, body.clone()).await;
-        assert_eq!(
-            (status, reply.as_str()),
-            (200, r#"{"received":true}"#),
-            "{name}"
-        );
-        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-        expected.push((
-            v["event"].as_str().unwrap().to_owned(),
-            v["data"]["id"].as_str().unwrap().to_owned(),
-        ));
-    }
-    // A redelivery: 200, no second line.
-    let (status, reply) = support::post_chirp(addr, support::fixture("sms_delivered")).await;
-    assert_eq!(
-        (status, reply.as_str()),
-        (200, r#"{"received":true,"duplicate":true}"#)
-    );
-    // The old secret still works (rotation); a wrong one does not.
-    let (status, _) = support::post(
-        addr,
-        support::URI,
-        &[
-            ("content-type", "application/json"),
-            ("x-webhook-secret", "wrong"),
-        ],
-        support::fixture("sms_sent"),
-    )
-    .await;
-    assert_eq!(status, 401);
-
-    // Handlers sleep 300 ms each: SIGTERM now, while most are still pending.
-    let kill = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let stdout = child.stdout.take().unwrap();
-    let status = tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(status.success(), "exit status {status}");
-
-    let mut seen: Vec<(String, String)> = BufReader::new(stdout)
-        .lines()
-        .map(|line| {
-            let line = line.unwrap();
-            let v: serde_json::Value =
-                serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+    let expected: Vec<(String, String)> = support::FIXTURES
+        .iter()
+        .map(|name| {
+            let v: serde_json::Value = serde_json::from_str(&support::fixture(name)).unwrap();
             (
                 v["event"].as_str().unwrap().to_owned(),
-                v["id"].as_str().unwrap().to_owned(),
+                v["data"]["id"].as_str().unwrap().to_owned(),
             )
         })
         .collect();
+    // The test secret is the second of two accepted ones (rotation).
+    let secrets = format!("old-secret,{}", support::SECRET);
+    let env = [
+        ("CHIRP_WEBHOOK_SECRET", secrets.as_str()),
+        // Handlers sleep 300 ms each: SIGTERM arrives while most are still pending.
+        ("HANDLER_DELAY_MS", "300"),
+    ];
+    let mut seen = run_example("chirp_receiver", &env, |addr| async move {
+        for name in support::FIXTURES {
+            let (status, reply) = support::post_chirp(addr, support::fixture(name)).await;
+            assert_eq!(
+                (status, reply.as_str()),
+                (200, r#"{"received":true}"#),
+                "{name}"
+            );
+        }
+        // A redelivery: 200, no second line.
+        let (status, reply) = support::post_chirp(addr, support::fixture("sms_delivered")).await;
+        assert_eq!(
+            (status, reply.as_str()),
+            (200, r#"{"received":true,"duplicate":true}"#)
+        );
+        // A wrong secret: 401, no line.
+        let headers = [
+            ("content-type", "application/json"),
+            ("x-webhook-secret", "wrong"),
+        ];
+        let (status, _) =
+            support::post(addr, support::URI, &headers, support::fixture("sms_sent")).await;
+        assert_eq!(status, 401);
+    })
+    .await;
+    let mut expected = expected;
     seen.sort();
     expected.sort();
     assert_eq!(

@@ -48,10 +48,6 @@ async fn serve<S: Clone + Send + Sync + 'static>(
     (addr, dispatcher, stop_tx, server)
 }
 
-fn delivered(id: &str) -> String {
-    format!(r#"{{"event":"messages.sms.delivered","data":{{"id":"{id}","status":"delivered"}}}}"#)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn response_is_sent_before_the_handler_runs() {
     // The handler cannot finish until the test has the 200 in hand.

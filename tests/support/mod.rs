@@ -46,6 +46,11 @@ pub fn fixture(name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
+/// A minimal `messages.sms.delivered` body for message `id`.
+pub fn delivered(id: &str) -> String {
+    format!(r#"{{"event":"messages.sms.delivered","data":{{"id":"{id}","status":"delivered"}}}}"#)
+}
+
 /// A POST with the secret and a JSON content type.
 pub fn chirp_request(body: impl Into<Bytes>) -> Request<Body> {
     Request::post(URI)
@@ -199,6 +204,13 @@ pub fn recording_handlers(rec: &Recorder) -> Handlers<ChirpEvent, Recorder> {
 }
 
 pub type Stack = VerifyWebhook<WebhookService<Chirp>, SharedSecret>;
+
+/// Sends `body` through `stack` and asserts it was accepted (200).
+pub async fn assert_accepted(stack: &Stack, body: impl Into<Bytes>) {
+    use tower::ServiceExt;
+    let res = stack.clone().oneshot(chirp_request(body)).await.unwrap();
+    assert_eq!(res.status(), http::StatusCode::OK);
+}
 
 /// The full Chirp stack (verify layer + receiver) with recording handlers.
 pub fn stack(rec: &Recorder) -> (Stack, Dispatcher<ChirpEvent>) {
