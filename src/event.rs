@@ -327,7 +327,7 @@ fn canonical(value: &Value, h: &mut Sha256) {
                 if i > 0 {
                     h.update(b",");
                 }
-                canonical(&Value::String(k.clone()), h);
+                h.update(serde_json::to_string(k.as_str()).unwrap_or_default().as_bytes());
                 h.update(b":");
                 canonical(v, h);
             }
