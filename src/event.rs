@@ -327,7 +327,11 @@ fn canonical(value: &Value, h: &mut Sha256) {
                 if i > 0 {
                     h.update(b",");
                 }
-                h.update(serde_json::to_string(k.as_str()).unwrap_or_default().as_bytes());
+                h.update(
+                    serde_json::to_string(k.as_str())
+                        .unwrap_or_default()
+                        .as_bytes(),
+                );
                 h.update(b":");
                 canonical(v, h);
             }
