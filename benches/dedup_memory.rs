@@ -1,6 +1,6 @@
 //! Memory per remembered id in the default dedup store ([`MemoryStore`]).
 //!
-//! Run with: `cargo bench --bench dedup_memory`
+//! Run with: `cargo bench --bench dedup_memory` (add `--features moka` for a `MokaStore` column)
 //!
 //! For each count N (10k, 100k and 1M by default; `DEDUP_MEMORY_IDS=1000000,2000000` to choose),
 //! a fresh child process fills a store built like the receiver's default one (24 h TTL, 1M
@@ -71,6 +71,11 @@ fn main() {
         println!(
             "{n:>10}  {store_bytes:>17.1}  {steady_bytes:>17.1}  {set_bytes:>23.1}  {store_ns:>10.0}"
         );
+        #[cfg(feature = "moka")]
+        {
+            let (moka_bytes, moka_ns) = run("moka");
+            println!("{:>10}  MokaStore: {moka_bytes:.1} B/id, fill {moka_ns:.0} ns/id", "");
+        }
     }
 }
 
@@ -103,6 +108,19 @@ fn child(spec: &str) {
             }
             assert_eq!(store.len(), n);
             assert_eq!(store.evicted_before_ttl(), 2 * n);
+            let after = rss_bytes();
+            drop(std::hint::black_box(store));
+            after
+        }
+        #[cfg(feature = "moka")]
+        "moka" => {
+            let store = webhook_receiver::dedup::MokaStore::builder()
+                .capacity(n.max(DEFAULT_CAPACITY))
+                .build();
+            for i in 0..n {
+                assert_eq!(store.claim_now(key(i)), Claim::New);
+            }
+            assert_eq!(store.len(), n);
             let after = rss_bytes();
             drop(std::hint::black_box(store));
             after

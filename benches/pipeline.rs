@@ -524,6 +524,12 @@ fn bench_dedup(c: &mut Criterion) {
             .capacity(n.max(webhook_receiver::dedup::DEFAULT_CAPACITY) * 2)
             .build()
     });
+    #[cfg(feature = "moka")]
+    bench_claim(c, "moka", |n| {
+        webhook_receiver::dedup::MokaStore::builder()
+            .capacity(n.max(webhook_receiver::dedup::DEFAULT_CAPACITY) * 2)
+            .build()
+    });
 }
 
 /// The dispatcher alone: enqueue decoded events, then let the worker run their (empty)

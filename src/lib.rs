@@ -76,6 +76,7 @@
 //! | `chirp` | yes | Chirp typed events ([`chirp`]) |
 //! | `hmac` | yes | [`HmacSha256`](verify::HmacSha256): hex/base64 HMAC-SHA256 of the raw body |
 //! | `standard-webhooks` | yes | [`StandardWebhooks`](verify::StandardWebhooks) signatures |
+//! | `moka` | no | `MokaStore`: the dedup store on a `moka` cache, with true LRU eviction |
 //! | `testing` | no | signed-request builders for your tests ([`testing`]) |
 //! | `full` | no | all of the above |
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -129,9 +129,49 @@ async fn concurrent_identical_deliveries_dispatch_exactly_once() {
     assert_eq!(rec.seen().len(), 20);
 }
 
-#[test]
-fn memory_store_claim_is_atomic_across_threads() {
-    let store = MemoryStore::new();
+/// What these tests need of an in-process store, for [`MemoryStore`] and (feature `moka`)
+/// `MokaStore` alike.
+trait LocalStore: DedupStore + Clone {
+    fn with(ttl: Duration, capacity: u64) -> Self;
+    fn claim_now(&self, key: DedupKey) -> Claim;
+    fn len(&self) -> u64;
+    fn evicted_before_ttl(&self) -> u64;
+}
+
+macro_rules! local_store {
+    ($store:ty) => {
+        impl LocalStore for $store {
+            fn with(ttl: Duration, capacity: u64) -> Self {
+                <$store>::builder().ttl(ttl).capacity(capacity).build()
+            }
+            fn claim_now(&self, key: DedupKey) -> Claim {
+                <$store>::claim_now(self, key)
+            }
+            fn len(&self) -> u64 {
+                <$store>::len(self)
+            }
+            fn evicted_before_ttl(&self) -> u64 {
+                <$store>::evicted_before_ttl(self)
+            }
+        }
+    };
+}
+
+local_store!(MemoryStore);
+#[cfg(feature = "moka")]
+local_store!(webhook_receiver::dedup::MokaStore);
+
+/// Runs a store test on every in-process store.
+macro_rules! each_store {
+    ($test:ident) => {
+        $test::<MemoryStore>();
+        #[cfg(feature = "moka")]
+        $test::<webhook_receiver::dedup::MokaStore>();
+    };
+}
+
+fn claim_is_atomic_across_threads<S: LocalStore>() {
+    let store = S::with(Duration::from_secs(3600), 1_000_000);
     for round in 0..200u32 {
         let key = DedupKey::from_parts(&[b"race", &round.to_le_bytes()]);
         let barrier = Arc::new(std::sync::Barrier::new(8));
@@ -147,47 +187,69 @@ fn memory_store_claim_is_atomic_across_threads() {
             .collect();
         let new = handles
             .into_iter()
-            .filter(|_| true)
             .map(|h| h.join().unwrap())
             .filter(|c| *c == Claim::New)
             .count();
-        assert_eq!(new, 1, "round {round}");
+        assert_eq!(new, 1, "{}: round {round}", std::any::type_name::<S>());
     }
 }
 
-#[tokio::test]
-async fn new_keys_are_always_admitted_under_a_full_cache() {
-    // moka's default TinyLFU may refuse a brand-new one-time key when the cache is full; the
-    // store uses LRU so that a new key is always remembered.
-    let store = MemoryStore::builder().capacity(64).build();
+#[test]
+fn store_claim_is_atomic_across_threads() {
+    each_store!(claim_is_atomic_across_threads);
+}
+
+fn new_keys_are_admitted<S: LocalStore>() {
+    // A frequency-based admission policy (moka's default TinyLFU) may refuse a brand-new
+    // one-time key when the cache is full, letting its redeliveries through. Every store here
+    // must always admit a new key.
+    let store = S::with(Duration::from_secs(3600), 64);
     for i in 0..2_000u32 {
         let key = DedupKey::from_parts(&[&i.to_le_bytes()]);
-        assert_eq!(store.claim(key).await.unwrap(), Claim::New);
-        let _ = store.len(); // runs moka's pending maintenance (admission, eviction)
+        assert_eq!(store.claim_now(key), Claim::New);
+        let _ = store.len(); // lets moka run its pending maintenance (admission, eviction)
         assert_eq!(
-            store.claim(key).await.unwrap(),
+            store.claim_now(key),
             Claim::Duplicate,
-            "key {i} was not admitted"
+            "{}: key {i} was not admitted",
+            std::any::type_name::<S>()
         );
     }
     assert!(store.len() <= 64);
     assert!(store.evicted_before_ttl() > 0);
 }
 
+#[test]
+fn new_keys_are_always_admitted_under_a_full_store() {
+    each_store!(new_keys_are_admitted);
+}
+
+fn keys_expire<S: LocalStore>() {
+    let store = S::with(Duration::from_millis(100), 1_000);
+    let key = DedupKey::from_parts(&[b"k"]);
+    assert_eq!(store.claim_now(key), Claim::New);
+    assert_eq!(store.claim_now(key), Claim::Duplicate);
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(
+        store.claim_now(key),
+        Claim::New,
+        "{}: expired keys are forgotten",
+        std::any::type_name::<S>()
+    );
+}
+
+#[test]
+fn keys_expire_after_the_ttl() {
+    each_store!(keys_expire);
+}
+
 #[tokio::test]
-async fn keys_expire_after_the_ttl() {
-    let store = MemoryStore::builder()
-        .ttl(Duration::from_millis(100))
-        .build();
+async fn release_forgets_a_key() {
+    let store = MemoryStore::new();
     let key = DedupKey::from_parts(&[b"k"]);
     assert_eq!(store.claim(key).await.unwrap(), Claim::New);
-    assert_eq!(store.claim(key).await.unwrap(), Claim::Duplicate);
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(
-        store.claim(key).await.unwrap(),
-        Claim::New,
-        "expired keys are forgotten"
-    );
+    store.release(key).await.unwrap();
+    assert_eq!(store.claim(key).await.unwrap(), Claim::New);
 }
 
 #[tokio::test]

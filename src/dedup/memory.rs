@@ -1,57 +1,87 @@
+use std::collections::hash_map::RandomState;
 use std::future::{Future, ready};
-use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::Arc;
+use std::hash::{BuildHasher, BuildHasherDefault};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
-use moka::notification::RemovalCause;
-use moka::policy::EvictionPolicy;
-use moka::sync::Cache;
+use lru::LruCache;
 
-use super::{Claim, DedupStore};
+use super::{Claim, DEFAULT_CAPACITY, DEFAULT_TTL, DedupStore, KeyHasher};
 use crate::error::StoreError;
 use crate::event::DedupKey;
 
-/// Default time a key is remembered: 24 hours.
-///
-/// Senders retry over hours: the generic HMAC format's schedule is immediate, 30 s, 5 min,
-/// 30 min, 2 h (about 2 h 36 min in all), and Chirp retries 5 times with exponential backoff.
-/// A day covers those spans several times over, plus manual "resend" from a dashboard the same
-/// day, while keeping memory bounded by the event rate of one day.
-pub const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+/// Keys per shard below which fewer shards are used, so that a small store keeps an exact order.
+const MIN_KEYS_PER_SHARD: u64 = 4096;
+/// The most shards a store is split into (a power of two).
+const MAX_SHARDS: usize = 64;
 
-/// Default number of keys remembered at most: 1,000,000 (about 12 events per second for a day).
-pub const DEFAULT_CAPACITY: u64 = 1_000_000;
-
-/// In-process dedup store on a `moka` cache with a TTL and a bounded capacity.
+/// In-process dedup store with a TTL and a bounded capacity: the default store.
 ///
-/// - Keys are 16-byte [`DedupKey`]s: memory per remembered id is small and fixed (see the README
-///   for the measured figure).
-/// - Eviction is LRU, so a brand-new key is always admitted (moka's default TinyLFU may refuse
-///   one-time keys, which would let their redeliveries through).
-/// - [`claim`](DedupStore::claim) is one `entry().or_insert_with()` call, atomic under
-///   concurrency, and completes synchronously (there is no await point to cancel).
+/// - Keys are 16-byte [`DedupKey`]s, whatever the length of the sender's id, in sharded
+///   [`lru::LruCache`]s: about 90 bytes per remembered id in all (see the README for the
+///   measured figure), and a claim costs about 0.1–0.3 µs.
+/// - A key is forgotten once its TTL has passed since it was first claimed.
+/// - When the store is full, the **oldest claim** is forgotten first. Every key has the same
+///   TTL, so this is also the order in which keys expire: a full store simply shortens the dedup
+///   window, and a brand-new key is always admitted (unlike a frequency-based admission policy,
+///   which may refuse one-time keys and let their redeliveries through). A duplicate claim does
+///   not extend a key's life.
+/// - [`claim`](DedupStore::claim) is one insert-if-absent under the lock of the key's shard,
+///   atomic under concurrency, and completes synchronously (there is no await point to cancel).
 /// - If the capacity forces out keys before their TTL, the dedup window shrinks: this is counted
 ///   ([`evicted_before_ttl`](Self::evicted_before_ttl)) and logged at `warn`.
 ///
-/// Clones share the same cache.
+/// Memory is taken as keys are remembered, not up front, and given back as they expire. Clones
+/// share the same store.
 ///
 /// ```
 /// use std::time::Duration;
-/// use webhook_receiver::dedup::MemoryStore;
+/// use webhook_receiver::dedup::{Claim, MemoryStore};
+/// use webhook_receiver::DedupKey;
 ///
 /// let store = MemoryStore::builder()
 ///     .ttl(Duration::from_secs(6 * 3600))
 ///     .capacity(100_000)
 ///     .build();
 /// assert_eq!(store.ttl(), Duration::from_secs(6 * 3600));
+///
+/// let key = DedupKey::from_parts(&[b"messages.sms.delivered", b"msg_1"]);
+/// assert_eq!(store.claim_now(key), Claim::New);
+/// assert_eq!(store.claim_now(key), Claim::Duplicate);
+/// assert_eq!(store.len(), 1);
 /// ```
 #[derive(Clone)]
 pub struct MemoryStore {
-    cache: Cache<DedupKey, (), BuildHasherDefault<KeyHasher>>,
-    ttl: Duration,
-    evicted: Arc<AtomicU64>,
+    inner: Arc<Inner>,
 }
+
+struct Inner {
+    /// `shards.len()` is a power of two; see [`Inner::shard`].
+    shards: Box<[Padded<Mutex<Shard>>]>,
+    /// Random per store, so that which keys share a shard cannot be chosen from outside.
+    seed: u64,
+    /// Time zero of the claim times.
+    epoch: Instant,
+    ttl: Duration,
+    /// The TTL in nanoseconds (saturated).
+    ttl_nanos: u64,
+    /// Keys remembered at most, over all shards.
+    capacity: u64,
+    /// Keys remembered now, over all shards (expired ones until they are swept).
+    len: AtomicU64,
+    evicted: AtomicU64,
+}
+
+/// One shard: its keys with their claim times (nanoseconds since the store's epoch), oldest
+/// first. Claim times are read under the shard's lock, so they never decrease along the order,
+/// and expired keys are always at the oldest end.
+type Shard = LruCache<DedupKey, u64, BuildHasherDefault<KeyHasher>>;
+
+/// Keeps each shard's lock on its own cache lines, so that claims on different shards do not
+/// contend.
+#[repr(align(128))]
+struct Padded<T>(T);
 
 impl MemoryStore {
     /// A store with [`DEFAULT_TTL`] and [`DEFAULT_CAPACITY`].
@@ -69,13 +99,20 @@ impl MemoryStore {
 
     /// How long a key is remembered.
     pub fn ttl(&self) -> Duration {
-        self.ttl
+        self.inner.ttl
     }
 
-    /// How many keys are remembered now (approximate: moka applies writes in batches).
+    /// How many keys are remembered now (expired keys are forgotten first).
     pub fn len(&self) -> u64 {
-        self.cache.run_pending_tasks();
-        self.cache.entry_count()
+        self.inner
+            .shards
+            .iter()
+            .map(|Padded(shard)| {
+                let mut shard = lock(shard);
+                self.inner.expire(&mut shard, self.inner.now());
+                shard.len() as u64
+            })
+            .sum()
     }
 
     /// Whether no key is remembered.
@@ -85,22 +122,101 @@ impl MemoryStore {
 
     /// Whether `key` is remembered (does not claim it).
     pub fn contains(&self, key: &DedupKey) -> bool {
-        self.cache.contains_key(key)
+        let shard = lock(self.inner.shard(key));
+        let now = self.inner.now();
+        shard
+            .peek(key)
+            .is_some_and(|&claimed_at| !self.inner.expired(claimed_at, now))
     }
 
     /// How many keys were forced out by the capacity before their TTL ran out.
     pub fn evicted_before_ttl(&self) -> u64 {
-        self.evicted.load(Ordering::Relaxed)
+        self.inner.evicted.load(Ordering::Relaxed)
     }
 
     /// The synchronous claim behind [`DedupStore::claim`].
     pub fn claim_now(&self, key: DedupKey) -> Claim {
-        if self.cache.entry(key).or_insert_with(|| ()).is_fresh() {
-            Claim::New
-        } else {
-            Claim::Duplicate
+        let inner = &*self.inner;
+        let mut shard = lock(inner.shard(&key));
+        // Read the clock under the lock, so that claim times grow along the shard's order.
+        let now = inner.now();
+        inner.expire(&mut shard, now);
+        if shard.contains(&key) {
+            return Claim::Duplicate;
+        }
+        // Count the key first, so that concurrent claims in other shards cannot overshoot.
+        let total = inner.len.fetch_add(1, Ordering::Relaxed) + 1;
+        if total > inner.capacity && shard.pop_lru().is_some() {
+            // Everything expired is gone already: this key is forced out before its TTL. Keys
+            // spread evenly over the shards, so this shard's oldest is close to the store's.
+            inner.len.fetch_sub(1, Ordering::Relaxed);
+            inner.record_eviction();
+        }
+        shard.push(key, now);
+        Claim::New
+    }
+
+    /// Forgets `key`.
+    fn forget(&self, key: &DedupKey) {
+        if lock(self.inner.shard(key)).pop(key).is_some() {
+            self.inner.len.fetch_sub(1, Ordering::Relaxed);
         }
     }
+}
+
+impl Inner {
+    /// The shard of `key`: the top bits of a seeded multiplicative hash of all 16 bytes, so that
+    /// keys spread evenly even when they are not digests (`DedupKey::from_bytes`).
+    fn shard(&self, key: &DedupKey) -> &Mutex<Shard> {
+        let (lo, hi) = key.as_bytes().split_at(8);
+        let lo = u64::from_le_bytes(lo.try_into().expect("8 bytes"));
+        let hi = u64::from_le_bytes(hi.try_into().expect("8 bytes"));
+        let mixed = ((lo ^ self.seed).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ hi)
+            .wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+        // The top six bits; `shards.len()` is a power of two, at most 64.
+        let index = (mixed >> 58) as usize;
+        &self.shards[index & (self.shards.len() - 1)].0
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Expired once `claimed_at + ttl <= now` (as moka's `time_to_live`).
+    fn expired(&self, claimed_at: u64, now: u64) -> bool {
+        claimed_at.saturating_add(self.ttl_nanos) <= now
+    }
+
+    /// Forgets the keys of `shard` whose TTL has passed: they are the oldest.
+    fn expire(&self, shard: &mut Shard, now: u64) {
+        let mut expired = 0;
+        while shard
+            .peek_lru()
+            .is_some_and(|(_, &claimed_at)| self.expired(claimed_at, now))
+        {
+            shard.pop_lru();
+            expired += 1;
+        }
+        if expired > 0 {
+            self.len.fetch_sub(expired, Ordering::Relaxed);
+        }
+    }
+
+    fn record_eviction(&self) {
+        let n = self.evicted.fetch_add(1, Ordering::Relaxed) + 1;
+        if n.is_power_of_two() {
+            tracing::warn!(
+                evicted_before_ttl = n,
+                "dedup capacity reached: keys are forgotten before their TTL; raise the capacity"
+            );
+        }
+    }
+}
+
+/// A shard's lock. Nothing that can panic runs while a shard is half-updated, so a poisoned
+/// lock is taken as is.
+fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
+    shard.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Default for MemoryStore {
@@ -112,8 +228,9 @@ impl Default for MemoryStore {
 impl std::fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryStore")
-            .field("ttl", &self.ttl)
-            .field("entries", &self.cache.entry_count())
+            .field("ttl", &self.inner.ttl)
+            .field("capacity", &self.inner.capacity)
+            .field("entries", &self.inner.len.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
 }
@@ -124,12 +241,23 @@ impl DedupStore for MemoryStore {
     }
 
     fn release(&self, key: DedupKey) -> impl Future<Output = Result<(), StoreError>> + Send {
-        self.cache.invalidate(&key);
+        self.forget(&key);
         ready(Ok(()))
     }
 }
 
 /// Builder for [`MemoryStore`].
+///
+/// ```
+/// use std::time::Duration;
+/// use webhook_receiver::dedup::MemoryStore;
+///
+/// let store = MemoryStore::builder()
+///     .ttl(Duration::from_secs(3600))
+///     .capacity(10_000)
+///     .build();
+/// assert!(store.is_empty());
+/// ```
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct MemoryStoreBuilder {
@@ -145,7 +273,7 @@ impl MemoryStoreBuilder {
         self
     }
 
-    /// How many keys are remembered at most (default [`DEFAULT_CAPACITY`]).
+    /// How many keys are remembered at most (default [`DEFAULT_CAPACITY`]; at least 1).
     pub fn capacity(mut self, capacity: u64) -> Self {
         self.capacity = capacity;
         self
@@ -153,59 +281,111 @@ impl MemoryStoreBuilder {
 
     /// Builds the store.
     pub fn build(self) -> MemoryStore {
-        let evicted = Arc::new(AtomicU64::new(0));
-        let counter = Arc::clone(&evicted);
-        let cache = Cache::builder()
-            .max_capacity(self.capacity)
-            .time_to_live(self.ttl)
-            .eviction_policy(EvictionPolicy::lru())
-            .eviction_listener(move |_key, _value, cause| {
-                if cause == RemovalCause::Size {
-                    let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
-                    if n.is_power_of_two() {
-                        tracing::warn!(
-                            evicted_before_ttl = n,
-                            "dedup capacity reached: keys are forgotten before their TTL; raise the capacity"
-                        );
-                    }
-                }
-            })
-            .build_with_hasher(BuildHasherDefault::default());
+        let capacity = self.capacity.max(1);
+        // Up to 64 shards with room for at least 4096 keys each: concurrent claims rarely meet on
+        // a lock, and a small store is one shard with an exact order.
+        let wanted = usize::try_from(capacity / MIN_KEYS_PER_SHARD).unwrap_or(usize::MAX);
+        let shards = 1usize << wanted.clamp(1, MAX_SHARDS).ilog2();
         MemoryStore {
-            cache,
-            ttl: self.ttl,
-            evicted,
+            inner: Arc::new(Inner {
+                shards: (0..shards)
+                    .map(|_| Padded(Mutex::new(LruCache::unbounded_with_hasher(
+                        BuildHasherDefault::default(),
+                    ))))
+                    .collect(),
+                seed: RandomState::new().hash_one(0x5eed_u64),
+                epoch: Instant::now(),
+                ttl: self.ttl,
+                ttl_nanos: u64::try_from(self.ttl.as_nanos()).unwrap_or(u64::MAX),
+                capacity,
+                len: AtomicU64::new(0),
+                evicted: AtomicU64::new(0),
+            }),
         }
     }
 }
 
-/// The hasher for the cache's table. Dedup keys are already SHA-256 output, uniformly
-/// distributed and not chosen by senders, so a second keyed hash (moka's default SipHash, run
-/// several times per claim) buys nothing: fold the key's bytes and mix them (murmur3's
-/// finalizer) so that structured keys built with [`DedupKey::from_bytes`] still spread.
-#[derive(Default)]
-struct KeyHasher(u64);
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 33;
-        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        x ^= x >> 33;
-        x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        x ^ (x >> 33)
+    fn key(i: u32) -> DedupKey {
+        DedupKey::from_parts(&[&i.to_le_bytes()])
     }
 
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(29) ^ u64::from_le_bytes(word))
-                .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    #[test]
+    fn a_full_store_forgets_the_oldest_claim() {
+        let store = MemoryStore::builder().capacity(3).build();
+        for i in 0..3 {
+            assert_eq!(store.claim_now(key(i)), Claim::New);
         }
+        // A duplicate claim does not extend a key's life: key 0 is still the oldest.
+        assert_eq!(store.claim_now(key(0)), Claim::Duplicate);
+        assert_eq!(store.claim_now(key(3)), Claim::New);
+        assert!(!store.contains(&key(0)));
+        assert!((1..4).all(|i| store.contains(&key(i))));
+        assert_eq!(store.len(), 3);
+        assert_eq!(store.evicted_before_ttl(), 1);
     }
 
-    fn write_usize(&mut self, _len: usize) {
-        // The array length prefix of `[u8; 16]`: the same for every key.
+    #[test]
+    fn a_zero_ttl_remembers_nothing() {
+        let store = MemoryStore::builder().ttl(Duration::ZERO).build();
+        assert_eq!(store.claim_now(key(1)), Claim::New);
+        assert_eq!(store.claim_now(key(1)), Claim::New);
+        assert_eq!(store.len(), 0);
+        assert_eq!(store.evicted_before_ttl(), 0);
+    }
+
+    #[test]
+    fn released_keys_are_forgotten() {
+        let store = MemoryStore::builder().capacity(2).build();
+        for round in 0..100 {
+            assert_eq!(store.claim_now(key(round)), Claim::New);
+            assert_eq!(store.claim_now(key(round)), Claim::Duplicate);
+            store.forget(&key(round));
+            assert!(!store.contains(&key(round)));
+        }
+        assert!(store.is_empty());
+        assert_eq!(store.evicted_before_ttl(), 0, "released keys free their place");
+    }
+
+    #[test]
+    fn a_sharded_store_holds_exactly_its_capacity() {
+        let store = MemoryStore::builder().capacity(300_000).build();
+        assert_eq!(store.inner.shards.len(), MAX_SHARDS);
+        for i in 0..300_000 {
+            assert_eq!(store.claim_now(key(i)), Claim::New);
+        }
+        assert_eq!(store.evicted_before_ttl(), 0);
+        assert_eq!(store.claim_now(key(300_000)), Claim::New);
+        assert_eq!(store.evicted_before_ttl(), 1);
+        assert_eq!(store.len(), 300_000);
+        let shards = |capacity| {
+            MemoryStore::builder()
+                .capacity(capacity)
+                .build()
+                .inner
+                .shards
+                .len()
+        };
+        assert_eq!(shards(0), 1);
+        assert_eq!(shards(8191), 1);
+        assert_eq!(shards(50_000), 8);
+    }
+
+    #[test]
+    fn structured_keys_spread_over_the_shards() {
+        // Not digests: a counter in the first bytes, zeros after.
+        let store = MemoryStore::builder().capacity(1_000_000).build();
+        for i in 0..200_000u64 {
+            let mut bytes = [0u8; 16];
+            bytes[..8].copy_from_slice(&i.to_le_bytes());
+            assert_eq!(store.claim_now(DedupKey::from_bytes(bytes)), Claim::New);
+        }
+        assert_eq!(store.evicted_before_ttl(), 0);
+        let sizes: Vec<usize> = store.inner.shards.iter().map(|s| lock(&s.0).len()).collect();
+        let (min, max) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
+        assert!(*min > 2_500 && *max < 3_800, "uneven shards: {sizes:?}");
     }
 }
