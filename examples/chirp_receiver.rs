@@ -90,7 +90,7 @@ async fn emit(ctx: Context<Duration>, handler: &'static str, id: Option<String>)
     let line = support::Line {
         event: ctx.kind(),
         id: id.as_deref(),
-        key: Some(ctx.key().to_string()),
+        key: Some(ctx.key()),
         handler: Some(handler),
     };
     support::emit(*ctx.state(), line).await;

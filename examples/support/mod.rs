@@ -7,7 +7,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use tracing_subscriber::EnvFilter;
-use webhook_receiver::Event;
+use webhook_receiver::{DedupKey, Event};
 use webhook_receiver::dispatch::{Dispatcher, DispatcherBuilder};
 use webhook_receiver::event::DecodeEvent;
 use webhook_receiver::receiver::WebhookServiceBuilder;
@@ -88,12 +88,14 @@ pub async fn emit(delay: Duration, line: Line<'_>) {
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    let mut out = std::io::stdout().lock();
+    // The whole line is built first, then written with one `write(2)`: stdout is line-buffered,
+    // and writing a complete line through it goes straight out, flushed.
+    let mut buf = Vec::with_capacity(192);
+    serde_json::to_writer(&mut buf, &line).expect("a line serializes");
+    buf.push(b'\n');
     // A closed stdout must not take the receiver down; the event was already acknowledged.
-    let _ = serde_json::to_writer(&mut out, &line)
-        .map_err(std::io::Error::from)
-        .and_then(|()| out.write_all(b"\n"))
-        .and_then(|()| out.flush());
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(&buf).and_then(|()| out.flush());
 }
 
 /// One stdout line: `{"event": .., "id": .., "key": .., "handler": ..}` (absent fields omitted).
@@ -101,10 +103,21 @@ pub async fn emit(delay: Duration, line: Line<'_>) {
 pub struct Line<'a> {
     pub event: &'a str,
     pub id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub key: Option<String>,
+    /// The dedup key, as hex.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "display"
+    )]
+    pub key: Option<DedupKey>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub handler: Option<&'a str>,
+}
+
+fn display<S: serde::Serializer>(key: &Option<DedupKey>, s: S) -> Result<S::Ok, S::Error> {
+    match key {
+        Some(key) => s.collect_str(key),
+        None => s.serialize_none(),
+    }
 }
 
 /// Comma-separated secrets from `var`; when unset, a random development secret (formatted by
