@@ -143,29 +143,31 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
         self
     }
 
-    fn routes(&self, item: &Item<E>) -> Vec<&Route<E, S>> {
-        let mut routes = Vec::new();
-        if let Item::Event(e) = item {
-            let kind = e.kind();
-            if let Some(exact) = self.exact.get(kind) {
-                routes.extend(exact);
-            }
-            routes.extend(
-                self.groups
-                    .iter()
-                    .filter(|(prefix, _)| kind.starts_with(&**prefix))
-                    .map(|(_, r)| r),
-            );
-        }
-        if routes.is_empty() {
-            routes.extend(&self.fallback);
-        }
-        routes
+    /// The routes of `item`: its exact routes then the matching groups, or else the fallback.
+    fn routes<'a>(&'a self, item: &'a Item<E>) -> impl Iterator<Item = &'a Route<E, S>> + 'a {
+        let kind = match item {
+            Item::Event(e) => Some(e.kind()),
+            Item::Invalid(_) => None,
+        };
+        let exact = kind
+            .and_then(|kind| self.exact.get(kind))
+            .map_or(&[][..], Vec::as_slice);
+        let groups = self.groups.iter().filter_map(move |(prefix, route)| {
+            kind.is_some_and(|kind| kind.starts_with(&**prefix))
+                .then_some(route)
+        });
+        let mut matched = exact.iter().chain(groups).peekable();
+        let fallback = if matched.peek().is_none() {
+            self.fallback.as_ref()
+        } else {
+            None
+        };
+        matched.chain(fallback)
     }
 
     async fn run(&self, job: Job<E>) {
-        let routes = self.routes(&job.item);
-        if routes.is_empty() {
+        let mut routes = self.routes(&job.item).peekable();
+        if routes.peek().is_none() {
             tracing::debug!("no handler for event");
         }
         for route in routes {
