@@ -74,7 +74,10 @@ fn main() {
         #[cfg(feature = "moka")]
         {
             let (moka_bytes, moka_ns) = run("moka");
-            println!("{:>10}  MokaStore: {moka_bytes:.1} B/id, fill {moka_ns:.0} ns/id", "");
+            println!(
+                "{:>10}  MokaStore: {moka_bytes:.1} B/id, fill {moka_ns:.0} ns/id",
+                ""
+            );
         }
     }
 }

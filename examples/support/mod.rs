@@ -7,10 +7,10 @@ use std::io::Write;
 use std::time::Duration;
 
 use tracing_subscriber::EnvFilter;
-use webhook_receiver::{DedupKey, Event};
 use webhook_receiver::dispatch::{Dispatcher, DispatcherBuilder};
 use webhook_receiver::event::DecodeEvent;
 use webhook_receiver::receiver::WebhookServiceBuilder;
+use webhook_receiver::{DedupKey, Event};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -104,10 +104,7 @@ pub struct Line<'a> {
     pub event: &'a str,
     pub id: Option<&'a str>,
     /// The dedup key, as hex.
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        serialize_with = "display"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "display")]
     pub key: Option<DedupKey>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub handler: Option<&'a str>,

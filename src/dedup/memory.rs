@@ -289,9 +289,11 @@ impl MemoryStoreBuilder {
         MemoryStore {
             inner: Arc::new(Inner {
                 shards: (0..shards)
-                    .map(|_| Padded(Mutex::new(LruCache::unbounded_with_hasher(
-                        BuildHasherDefault::default(),
-                    ))))
+                    .map(|_| {
+                        Padded(Mutex::new(LruCache::unbounded_with_hasher(
+                            BuildHasherDefault::default(),
+                        )))
+                    })
                     .collect(),
                 seed: RandomState::new().hash_one(0x5eed_u64),
                 epoch: Instant::now(),
@@ -347,7 +349,11 @@ mod tests {
             assert!(!store.contains(&key(round)));
         }
         assert!(store.is_empty());
-        assert_eq!(store.evicted_before_ttl(), 0, "released keys free their place");
+        assert_eq!(
+            store.evicted_before_ttl(),
+            0,
+            "released keys free their place"
+        );
     }
 
     #[test]
@@ -384,7 +390,12 @@ mod tests {
             assert_eq!(store.claim_now(DedupKey::from_bytes(bytes)), Claim::New);
         }
         assert_eq!(store.evicted_before_ttl(), 0);
-        let sizes: Vec<usize> = store.inner.shards.iter().map(|s| lock(&s.0).len()).collect();
+        let sizes: Vec<usize> = store
+            .inner
+            .shards
+            .iter()
+            .map(|s| lock(&s.0).len())
+            .collect();
         let (min, max) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
         assert!(*min > 2_500 && *max < 3_800, "uneven shards: {sizes:?}");
     }
