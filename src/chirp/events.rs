@@ -10,6 +10,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 use serde_json::{Map, Number, Value};
 
+use super::time::Timestamp;
+
 /// Declares a string code enum: one unit variant per known wire value plus `Other(String)`, with
 /// `as_str`, `Display`, `From<&str>`, `From<String>` and string (de)serialization that maps an
 /// unknown value to `Other` and writes every variant back as its wire string.
@@ -120,31 +122,102 @@ macro_rules! string_enum {
 /// assert_eq!(msg.message_type.as_deref(), Some("text"));
 /// assert!(msg.extra.contains_key("context"));
 /// ```
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+// `Deserialize` is written by hand below, as the derive with `#[serde(flatten)]` would be.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct InboundMessage {
     /// Chirp's message id (e.g. `msg_wa_...` for WhatsApp).
     pub id: String,
     /// The sender's phone number (E.164).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
     /// The receiving phone number, yours (E.164).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
     /// The text content, if any (absent or null for media-only messages).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
     /// The message type as sent by Chirp (`text`, `image`, `audio`, `location`, ... for
     /// WhatsApp).
-    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     pub message_type: Option<String>,
     /// When Chirp received the message (`receivedAt`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub received_at: Option<DateTime<Utc>>,
     /// Every other field of the payload, as received (e.g. `media`, `conversationWindow`).
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// The keys of an [`InboundMessage`]; any other goes to `extra`.
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "camelCase")]
+enum InboundField {
+    Id,
+    From,
+    To,
+    Text,
+    #[serde(rename = "type")]
+    Type,
+    ReceivedAt,
+    Other(String),
+}
+
+/// What `#[derive(Deserialize)]` with `#[serde(flatten)] extra` does (same fields, defaults,
+/// errors and messages), without flatten's cost: the derive buffers every unknown field in an
+/// intermediate tree and converts it to the map at the end, where this deserializes it into
+/// the map directly.
+impl<'de> Deserialize<'de> for InboundMessage {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct InboundVisitor;
+
+        impl<'de> de::Visitor<'de> for InboundVisitor {
+            type Value = InboundMessage;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("struct InboundMessage")
+            }
+
+            fn visit_map<A: de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<InboundMessage, A::Error> {
+                let mut id = None;
+                let (mut from, mut to, mut text, mut message_type) = (None, None, None, None);
+                let mut received_at: Option<Option<Timestamp>> = None;
+                let mut extra = Map::new();
+                while let Some(field) = map.next_key()? {
+                    match field {
+                        InboundField::Id => next_value_once(&mut map, &mut id, "id")?,
+                        InboundField::From => next_value_once(&mut map, &mut from, "from")?,
+                        InboundField::To => next_value_once(&mut map, &mut to, "to")?,
+                        InboundField::Text => next_value_once(&mut map, &mut text, "text")?,
+                        InboundField::Type => {
+                            next_value_once(&mut map, &mut message_type, "type")?;
+                        }
+                        InboundField::ReceivedAt => {
+                            next_value_once(&mut map, &mut received_at, "receivedAt")?;
+                        }
+                        InboundField::Other(key) => {
+                            extra.insert(key, map.next_value()?);
+                        }
+                    }
+                }
+                Ok(InboundMessage {
+                    id: id.ok_or_else(|| de::Error::missing_field("id"))?,
+                    from: from.flatten(),
+                    to: to.flatten(),
+                    text: text.flatten(),
+                    message_type: message_type.flatten(),
+                    received_at: received_at.flatten().map(DateTime::from),
+                    extra,
+                })
+            }
+        }
+
+        deserializer.deserialize_map(InboundVisitor)
+    }
 }
 
 /// A delivery status update of an outbound message: the payload of `messages.sms.sent`,
@@ -177,16 +250,32 @@ pub struct MessageStatus {
     /// The status this update reports.
     pub status: MessageStatusKind,
     /// When the message was handed to the carrier or to WhatsApp (`sentAt`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::time::deserialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub sent_at: Option<DateTime<Utc>>,
     /// When the message reached the recipient (`deliveredAt`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::time::deserialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub delivered_at: Option<DateTime<Utc>>,
     /// When the recipient read the message (`readAt`, WhatsApp only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::time::deserialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub read_at: Option<DateTime<Utc>>,
     /// When delivery failed (`failedAt`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::time::deserialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub failed_at: Option<DateTime<Utc>>,
     /// Why delivery failed (on `failed` events).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -637,7 +726,8 @@ string_enum! {
 /// assert_eq!(tpl.get_str("status"), Some("APPROVED"));
 /// assert_eq!(tpl.to_value()["id"], "tpl_1");
 /// ```
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+// `Deserialize` is written by hand below, as the derive with `#[serde(flatten)]` would be.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct ResourceEvent {
     /// The resource's id (e.g. `tpl_...` for a template).
@@ -645,6 +735,70 @@ pub struct ResourceEvent {
     /// Every other field of the payload, as received.
     #[serde(flatten)]
     pub rest: Map<String, Value>,
+}
+
+/// The keys of a [`ResourceEvent`]; any other goes to `rest`.
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "lowercase")]
+enum ResourceField {
+    Id,
+    Other(String),
+}
+
+/// What `#[derive(Deserialize)]` with `#[serde(flatten)] rest` does, without flatten's
+/// intermediate tree; see [`InboundMessage`]'s.
+impl<'de> Deserialize<'de> for ResourceEvent {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ResourceVisitor;
+
+        impl<'de> de::Visitor<'de> for ResourceVisitor {
+            type Value = ResourceEvent;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("struct ResourceEvent")
+            }
+
+            fn visit_map<A: de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<ResourceEvent, A::Error> {
+                let mut id = None;
+                let mut rest = Map::new();
+                while let Some(field) = map.next_key()? {
+                    match field {
+                        ResourceField::Id => next_value_once(&mut map, &mut id, "id")?,
+                        ResourceField::Other(key) => {
+                            rest.insert(key, map.next_value()?);
+                        }
+                    }
+                }
+                Ok(ResourceEvent {
+                    id: id.ok_or_else(|| de::Error::missing_field("id"))?,
+                    rest,
+                })
+            }
+        }
+
+        deserializer.deserialize_map(ResourceVisitor)
+    }
+}
+
+/// Deserializes the value of a struct field into `slot`, failing as the derive does when the
+/// field was already seen.
+fn next_value_once<'de, A, T>(
+    map: &mut A,
+    slot: &mut Option<T>,
+    field: &'static str,
+) -> Result<(), A::Error>
+where
+    A: de::MapAccess<'de>,
+    T: Deserialize<'de>,
+{
+    if slot.is_some() {
+        return Err(de::Error::duplicate_field(field));
+    }
+    *slot = Some(map.next_value()?);
+    Ok(())
 }
 
 impl ResourceEvent {
@@ -663,5 +817,127 @@ impl ResourceEvent {
         let mut data = self.rest.clone();
         data.insert("id".to_owned(), Value::String(self.id.clone()));
         Value::Object(data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// The payload types as derived with `#[serde(flatten)]` (same names, for the same error
+    /// messages): the reference for the hand-written `Deserialize` impls.
+    mod derived {
+        use super::*;
+
+        #[derive(Debug, PartialEq, Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        pub(super) struct InboundMessage {
+            pub(super) id: String,
+            #[serde(default)]
+            pub(super) from: Option<String>,
+            #[serde(default)]
+            pub(super) to: Option<String>,
+            #[serde(default)]
+            pub(super) text: Option<String>,
+            #[serde(rename = "type", default)]
+            pub(super) message_type: Option<String>,
+            #[serde(default)]
+            pub(super) received_at: Option<DateTime<Utc>>,
+            #[serde(flatten)]
+            pub(super) extra: Map<String, Value>,
+        }
+
+        #[derive(Debug, PartialEq, Deserialize)]
+        pub(super) struct ResourceEvent {
+            pub(super) id: String,
+            #[serde(flatten)]
+            pub(super) rest: Map<String, Value>,
+        }
+    }
+
+    fn inbound(m: InboundMessage) -> derived::InboundMessage {
+        derived::InboundMessage {
+            id: m.id,
+            from: m.from,
+            to: m.to,
+            text: m.text,
+            message_type: m.message_type,
+            received_at: m.received_at,
+            extra: m.extra,
+        }
+    }
+
+    fn resource(r: ResourceEvent) -> derived::ResourceEvent {
+        derived::ResourceEvent {
+            id: r.id,
+            rest: r.rest,
+        }
+    }
+
+    /// Deserializes `input` from text and from a tree (with the failing path, as the decoder's
+    /// slow path does): the results, or the errors as text.
+    fn both_ways<T: serde::de::DeserializeOwned, U>(
+        input: &str,
+        into: impl Fn(T) -> U,
+    ) -> (Result<U, String>, Option<Result<U, String>>) {
+        let text = serde_json::from_str::<T>(input)
+            .map(&into)
+            .map_err(|e| e.to_string());
+        let tree = serde_json::from_str::<Value>(input).ok().map(|value| {
+            serde_path_to_error::deserialize::<_, T>(&value)
+                .map(&into)
+                .map_err(|e| format!("{} at {}", e.inner(), e.path()))
+        });
+        (text, tree)
+    }
+
+    #[test]
+    fn flattened_payloads_deserialize_as_the_derive_does() {
+        let inputs = [
+            r#"{"id": "m", "from": "+1", "to": "+2", "text": "Hi", "type": "text",
+                "receivedAt": "2024-01-15T11:58:30.000Z", "direction": "inbound"}"#,
+            r#"{"id": "m", "receivedAt": "2024-01-15T13:00:05+01:00", "media": {"url": "u"}}"#,
+            "{}",
+            r#"{"from": "+1"}"#,
+            r#"{"id": 5}"#,
+            r#"{"id": null}"#,
+            r#"{"id": "a", "id": "b"}"#,
+            r#"{"id": "a", "from": "x", "from": "y"}"#,
+            r#"{"id": "a", "ty\u0070e": "t", "type": "u"}"#,
+            r#"{"id": "a", "x": 1, "x": [2]}"#,
+            r#"{"id": "a", "name": "n", "status": "APPROVED", "id": "b"}"#,
+            r#"{"id": "a", "receivedAt": "yesterday"}"#,
+            r#"{"id": "a", "receivedAt": null, "text": null, "from": null}"#,
+            r#"{"id": "a", "receivedAt": 5}"#,
+            r#"{"id": "a", "text": ["Hi"]}"#,
+            r#"{"id": "a", "Id": "b", "ID": "c", "received_at": "x", "Type": 1}"#,
+            r#"{"id": "a", "n": 1.5, "m": -1, "u": 18446744073709551615, "e": 1e300}"#,
+            r#"{"id": "a", "big": 1e400}"#,
+            r#"{"id": "a", "k\n": "v\u00e9", "nested": {"b": [1, {"c": null}], "a": true}}"#,
+            r#"{"id": "a", "x": }"#,
+            "[]",
+            r#"["a"]"#,
+            r#""x""#,
+            "null",
+            "5",
+        ];
+        for input in inputs {
+            assert_eq!(
+                both_ways(input, inbound),
+                both_ways(input, |m: derived::InboundMessage| m),
+                "{input}"
+            );
+            assert_eq!(
+                both_ways(input, resource),
+                both_ways(input, |r: derived::ResourceEvent| r),
+                "{input}"
+            );
+        }
+        // The cases above include successes of both.
+        assert!(serde_json::from_str::<InboundMessage>(inputs[0]).is_ok());
+        let r: ResourceEvent = serde_json::from_str(inputs[16]).unwrap();
+        assert_eq!(r.rest["u"], json!(u64::MAX));
     }
 }

@@ -100,11 +100,13 @@
 //! ```
 
 use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
 
-use chrono::SecondsFormat;
 use http::HeaderMap;
 use serde::Deserialize;
-use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{self, DeserializeOwned, DeserializeSeed, Deserializer, IgnoredAny, MapAccess};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
@@ -112,6 +114,7 @@ use crate::error::{PayloadError, Rejection};
 use crate::event::{DecodeEvent, Decoded, DedupKey, Event, EventType, InvalidEvent};
 
 mod events;
+mod time;
 
 pub use events::*;
 
@@ -175,7 +178,7 @@ macro_rules! chirp_events {
             });
         )+
 
-        /// Decodes `data` according to the event name.
+        /// Decodes `data` according to the event name (second pass of the two-pass path).
         fn decode_data(
             name: Cow<'_, str>,
             data: &RawValue,
@@ -184,6 +187,18 @@ macro_rules! chirp_events {
                 $( $name => decode_typed($name, data, ChirpEvent::$variant), )+
                 _ => decode_unknown(name, data),
             }
+        }
+
+        /// Deserializes `data`, which must be an object, straight into the payload type of the
+        /// event named `name` (one-pass path).
+        fn deserialize_data<'de, D: Deserializer<'de>>(
+            name: &str,
+            data: D,
+        ) -> Result<ChirpEvent, D::Error> {
+            Ok(match name {
+                $( $name => ChirpEvent::$variant(data.deserialize_map(Object::new())?), )+
+                _ => unknown_event(name.to_owned(), data.deserialize_map(Object::new())?),
+            })
         }
     };
 }
@@ -275,11 +290,9 @@ impl ChirpEvent {
             | Self::WhatsappDelivered(m)
             | Self::WhatsappRead(m)
             | Self::WhatsappFailed(m) => {
-                let at = m
-                    .status_time()
-                    .map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
-                    .unwrap_or_default();
-                DedupKey::from_parts(&[kind.as_bytes(), m.id.as_bytes(), at.as_bytes()])
+                let at = m.status_time().map(time::Rfc3339::new);
+                let at = at.as_ref().map_or(&[][..], time::Rfc3339::as_bytes);
+                DedupKey::from_parts(&[kind.as_bytes(), m.id.as_bytes(), at])
             }
             Self::SmsReceived(m) | Self::WhatsappReceived(m) => {
                 DedupKey::from_parts(&[kind.as_bytes(), m.id.as_bytes()])
@@ -401,11 +414,10 @@ impl Chirp {
             Some(b'{') => {}
             Some(_) => return Err(not_an_object(text)),
         }
-        let envelope: Envelope<'_> =
-            serde_json::from_str(text).map_err(|e| PayloadError::from_json(&e))?;
-        let name = event_name(envelope.event)?;
-        let data = data_object(envelope.data)?;
-        decode_data(name, data)
+        match decode_in_one_pass(text) {
+            Some(event) => Ok(keyed(event)),
+            None => decode_in_two_passes(text),
+        }
     }
 }
 
@@ -417,8 +429,124 @@ impl DecodeEvent for Chirp {
     }
 }
 
+// ===== one pass =====
+
+/// Decodes the envelope in one pass when it is well-formed and `event` comes before `data` (as
+/// Chirp sends it): `data` is deserialized straight from the body into the payload type of the
+/// event, with no [`RawValue`] scan first.
+///
+/// `None` for anything else (`data` first, a missing, duplicate, null or mistyped field, a
+/// payload that does not fit its type, trailing characters, ...): those bodies go through
+/// [`decode_in_two_passes`], which alone decides their error, [`InvalidEvent`] or (for
+/// duplicate keys in `data`) value. A body this accepts is one that the two passes decode to
+/// the same event: the bytes and the deserializers are the same, and the one-pass path only has
+/// less nesting depth to spare.
+fn decode_in_one_pass(text: &str) -> Option<ChirpEvent> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let event = de.deserialize_map(OnePass).ok()?;
+    de.end().ok()?;
+    Some(event)
+}
+
+/// The envelope's keys, as the one-pass visitor tells them apart.
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "lowercase")]
+enum EnvelopeField {
+    Event,
+    Data,
+    #[serde(other)]
+    Other,
+}
+
+/// Visits the envelope in one pass; see [`decode_in_one_pass`]. Errors only mean "take the
+/// two-pass path", so their messages are never shown.
+struct OnePass;
+
+impl<'de> de::Visitor<'de> for OnePass {
+    type Value = ChirpEvent;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a Chirp envelope with `event` before `data`")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ChirpEvent, A::Error> {
+        let mut name: Option<Cow<'de, str>> = None;
+        let mut event = None;
+        while let Some(field) = map.next_key()? {
+            match field {
+                EnvelopeField::Event if name.is_none() => {
+                    let JsonStr(value) = map.next_value()?;
+                    if value.is_empty() {
+                        return Err(de::Error::custom("empty event name"));
+                    }
+                    name = Some(value);
+                }
+                EnvelopeField::Data if event.is_none() => {
+                    let name = name
+                        .as_deref()
+                        .ok_or_else(|| de::Error::custom("`data` before `event`"))?;
+                    event = Some(map.next_value_seed(DataSeed(name))?);
+                }
+                EnvelopeField::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+                EnvelopeField::Event | EnvelopeField::Data => {
+                    return Err(de::Error::custom("duplicate envelope field"));
+                }
+            }
+        }
+        event.ok_or_else(|| de::Error::missing_field("data"))
+    }
+}
+
+/// Deserializes `data` as the payload of the event it names.
+struct DataSeed<'a>(&'a str);
+
+impl<'de> DeserializeSeed<'de> for DataSeed<'_> {
+    type Value = ChirpEvent;
+
+    fn deserialize<D: Deserializer<'de>>(self, data: D) -> Result<ChirpEvent, D::Error> {
+        deserialize_data(self.0, data)
+    }
+}
+
+/// A visitor that accepts only a JSON object and deserializes it as `T`: a derived struct
+/// would also take an array, and [`Value`] anything, where `data` must be an object.
+struct Object<T>(PhantomData<fn() -> T>);
+
+impl<T> Object<T> {
+    const fn new() -> Self {
+        Self(PhantomData)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> de::Visitor<'de> for Object<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+        T::deserialize(MapAccessDeserializer::new(map))
+    }
+}
+
+// ===== two passes =====
+
+/// Decodes the envelope in two passes: `event` and `data` as raw JSON first, so that their
+/// types can be reported precisely, then `data` into its payload type. Every body that
+/// [`decode_in_one_pass`] does not take ends here.
+fn decode_in_two_passes(text: &str) -> Result<Decoded<ChirpEvent>, PayloadError> {
+    let envelope: Envelope<'_> =
+        serde_json::from_str(text).map_err(|e| PayloadError::from_json(&e))?;
+    let name = event_name(envelope.event)?;
+    let data = data_object(envelope.data)?;
+    decode_data(name, data)
+}
+
 /// The envelope, borrowed from the body: both fields are kept as raw JSON so that their
-/// types can be reported precisely and `data` is parsed once, straight into its payload type.
+/// types can be reported precisely.
 #[derive(Deserialize)]
 struct Envelope<'a> {
     #[serde(borrow, default)]
@@ -554,11 +682,13 @@ fn decode_unknown(
     data: &RawValue,
 ) -> Result<Decoded<ChirpEvent>, PayloadError> {
     let data = data_value(data)?;
-    tracing::debug!(event = %name, "unknown Chirp event type");
-    Ok(keyed(ChirpEvent::Unknown {
-        event: name.into_owned(),
-        data,
-    }))
+    Ok(keyed(unknown_event(name.into_owned(), data)))
+}
+
+/// An event type this version does not know, with its raw data.
+fn unknown_event(event: String, data: Value) -> ChirpEvent {
+    tracing::debug!(event = %event, "unknown Chirp event type");
+    ChirpEvent::Unknown { event, data }
 }
 
 #[cfg(test)]
@@ -998,6 +1128,51 @@ mod tests {
         assert!(event_of(WA_READ_JSON).resource().is_none());
         assert!(event_of(CONTACT_CREATED_JSON).resource().is_some());
         assert!(event_of(UNKNOWN_EVENT_JSON).inbound_message().is_none());
+    }
+
+    #[test]
+    fn one_pass_decodes_as_two_passes() {
+        let mut bodies: Vec<Vec<u8>> = ALL_FIXTURES.map(|f| f.as_bytes().to_vec()).to_vec();
+        bodies.extend(
+            [
+                r#"{"event": "messages.sms.deliver\u0065d", "data": {"id": "m", "status": "delivered"}}"#,
+                r#"{"ev\u0065nt": "messages.sms.sent", "data": {"id": "m", "status": "sent"}, "x": [1]}"#,
+                r#"{"event": "messages.sms.sent", "data": {"id": "m\n1", "status": "sent"}}"#,
+                r#"{"x": null, "event": "calls.voice.started", "data": {"id": 1, "n": 1.5e3}} "#,
+                r#"{"event": "messages.sms.sent", "data": {"id": "a", "status": "sent", "id": "b"}}"#,
+                r#"{"event": "messages.sms.sent", "data": {"id": 5, "status": "sent"}}"#,
+                r#"{"event": "messages.sms.sent", "data": []}"#,
+                r#"{"event": "messages.sms.sent", "data": {}, "data": {}}"#,
+                r#"{"event": "messages.sms.sent", "data": {}, "event": "x"}"#,
+                r#"{"event": "messages.sms.sent", "data": {"id": "m", "status": "sent"}} x"#,
+                r#"{"data": {"id": "m", "status": "sent"}, "event": "messages.sms.sent"}"#,
+                r#"{"event": "", "data": {}}"#,
+                r#"{"event": null, "data": {}}"#,
+            ]
+            .map(|b| b.as_bytes().to_vec()),
+        );
+        let deep = format!("{}{}", "[".repeat(126), "]".repeat(126));
+        bodies.push(
+            format!(r#"{{"event": "calls.voice.started", "data": {{"x": {deep}}}}}"#).into_bytes(),
+        );
+
+        let mut one_pass = 0;
+        for body in &bodies {
+            let text = std::str::from_utf8(body).unwrap();
+            let two = decode_in_two_passes(text);
+            let Some(event) = decode_in_one_pass(text) else {
+                continue;
+            };
+            one_pass += 1;
+            let (one, two) = (keyed(event), two.expect("decodes in two passes"));
+            assert_eq!((one.key(), one.id()), (two.key(), two.id()), "{text}");
+            match (one.into_parts().0, two.into_parts().0) {
+                (Item::Event(a), Item::Event(b)) => assert_eq!(a, b, "{text}"),
+                _ => panic!("one pass only decodes valid events: {text}"),
+            }
+        }
+        // Every fixture (event first) and the four other well-formed bodies event first.
+        assert_eq!(one_pass, ALL_FIXTURES.len() + 4);
     }
 
     #[test]
@@ -1618,5 +1793,73 @@ mod tests {
         let b = with(SMS_DELIVERED_JSON, "/data/id", json!(6));
         assert_eq!(decode(&a).key(), decode(&a).key());
         assert_ne!(decode(&a).key(), decode(&b).key());
+    }
+
+    #[test]
+    fn keys_are_stable_across_versions() {
+        // Keys remembered by a dedup store must survive an upgrade: these are the keys computed
+        // before the decoder was optimized, and must never change.
+        let fixtures = [
+            (SMS_RECEIVED_JSON, "2ac8741e241fa05935d3f350bfdbef32"),
+            (SMS_SENT_JSON, "c2214e390e9a49e21afcae5d4e77d90b"),
+            (SMS_DELIVERED_JSON, "cb222b9841e391051029831039e52f42"),
+            (SMS_FAILED_JSON, "e819209babacbd255676030c80506058"),
+            (WA_RECEIVED_JSON, "c682799ebea0b7d57c3ef46e970bbd4b"),
+            (WA_SENT_JSON, "fe615ab7a369bab292d5cc6068ce2390"),
+            (WA_DELIVERED_JSON, "b1a576da7def5ff21b3eedddbdbbabd2"),
+            (WA_READ_JSON, "ec8b921311cd71d4d91da1939889d226"),
+            (WA_FAILED_JSON, "063404d511ca7d48d99171b6bb48ffc7"),
+            (WA_FAILED_ENRICHED_JSON, "cc178b661a2a4f59168ac36b3cc3ae41"),
+            (TEMPLATE_UPDATED_JSON, "100a9d9f2b4b068225d872571a95cc62"),
+            (CONTACT_CREATED_JSON, "c3f1978e21a188d919a2e87b23e449db"),
+            (ACCOUNT_CONNECTED_JSON, "a527280053f8186578209204ce94c82b"),
+            (UNKNOWN_EVENT_JSON, "bbdfaf3f64c8ca23fea3901bf4cabd96"),
+        ];
+        for (fixture, key) in fixtures {
+            let decoded = decode(fixture);
+            assert_eq!(decoded.key().to_string(), key, "{fixture}");
+            assert_eq!(decoded.id(), json_of(fixture)["data"]["id"].as_str());
+        }
+
+        // Status times with every fractional precision, a leap second and the extreme years.
+        let times = [
+            (
+                "2024-01-15T12:00:05.250Z",
+                "4c047ee394f36a8832e57fc5a47c8350",
+            ),
+            (
+                "2024-01-15T12:00:05.000001Z",
+                "4504639f0bc4685f93cd754cfae70217",
+            ),
+            (
+                "2024-01-15T12:00:05.123456789Z",
+                "04759bb03f2fa499f9deaee70cdc73a4",
+            ),
+            (
+                "2024-01-15T12:00:05.12Z",
+                "f545a1484dae082fe4bf86557d2912f8",
+            ),
+            (
+                "2024-01-15T13:00:05.5+01:00",
+                "cbb080304002653147d5e44239e20774",
+            ),
+            ("2016-12-31T23:59:60.5Z", "14738f4dadadf230fcf81a897cbe119e"),
+            ("2016-12-31T23:59:60Z", "2eab7ada919f0037f53dd9bdfbdc7471"),
+            ("0001-01-01T00:00:00Z", "7badef356e4b7a9ccfc632cdf74415c3"),
+            (
+                "9999-12-31T23:59:59.999999999Z",
+                "46dd9ac0dc731bf6777c3412d8ce3161",
+            ),
+        ];
+        for (at, key) in times {
+            let body = format!(
+                r#"{{"event": "messages.whatsapp.delivered",
+                    "data": {{"id": "m1", "status": "delivered", "deliveredAt": "{at}"}}}}"#
+            );
+            assert_eq!(decode(&body).key().to_string(), key, "{at}");
+            // The same with `data` first.
+            let body = with(&body, "/data/deliveredAt", json!(at));
+            assert_eq!(decode(&body).key().to_string(), key, "{at}");
+        }
     }
 }
