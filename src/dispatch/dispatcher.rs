@@ -490,6 +490,10 @@ async fn worker<E: Event, S: Clone + Send + Sync + 'static>(
     limit: Arc<Semaphore>,
     shared: Arc<Shared>,
 ) {
+    // One wait for "closing", polled again on every turn (creating it per event would register
+    // a new waiter each time).
+    let closing = shared.closing.cancelled();
+    tokio::pin!(closing);
     let mut closed = false;
     loop {
         // Take a worker permit first, so that events wait in the (bounded, observable) queue
@@ -500,7 +504,7 @@ async fn worker<E: Event, S: Clone + Send + Sync + 'static>(
         let job = loop {
             tokio::select! {
                 biased;
-                () = shared.closing.cancelled(), if !closed => {
+                () = &mut closing, if !closed => {
                     // Stop intake; what is queued (and any reserved slot) is still received.
                     rx.close();
                     closed = true;
@@ -509,17 +513,20 @@ async fn worker<E: Event, S: Clone + Send + Sync + 'static>(
             }
         };
         let Some(job) = job else { break };
-        let handlers = Arc::clone(&handlers);
-        // `debug`: at the usual `info` level the span costs nothing per event.
+        // `debug`: at the usual `info` level the span is disabled, and the task is spawned
+        // without it (an `Instrumented` wrapper still costs an enter and exit per poll).
         let span =
             tracing::debug_span!("webhook_dispatch", event = %job.meta.kind, key = %job.meta.key);
-        shared.tracker.spawn(
-            async move {
-                handlers.run(job).await;
-                drop(permit);
-            }
-            .instrument(span),
-        );
+        let handlers = Arc::clone(&handlers);
+        let run = async move {
+            handlers.run(job).await;
+            drop(permit);
+        };
+        if span.is_disabled() {
+            shared.tracker.spawn(run);
+        } else {
+            shared.tracker.spawn(run.instrument(span));
+        }
     }
     shared.tracker.close();
     shared.tracker.wait().await;
