@@ -230,3 +230,61 @@ async fn handler_concurrency_is_bounded() {
         "handlers did run concurrently"
     );
 }
+
+/// A payload that counts its clones.
+#[derive(Debug)]
+struct Counted(Arc<AtomicUsize>);
+
+impl Clone for Counted {
+    fn clone(&self) -> Self {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Self(Arc::clone(&self.0))
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Counting {
+    Ping(Counted),
+}
+
+impl webhook_receiver::Event for Counting {
+    fn kind(&self) -> &str {
+        "ping"
+    }
+}
+
+const PING_BORROWED: webhook_receiver::EventType<Counting, Counted> =
+    webhook_receiver::EventType::new("ping", |e| match e {
+        Counting::Ping(p) => Some(p),
+    });
+const PING: webhook_receiver::EventType<Counting, Counted> = PING_BORROWED.taking(|e| match e {
+    Counting::Ping(p) => Some(p),
+});
+
+/// Runs three handlers of `ty` on one event; returns how many clones of the payload were made.
+async fn clones_for_three_handlers(ty: webhook_receiver::EventType<Counting, Counted>) -> usize {
+    let clones = Arc::new(AtomicUsize::new(0));
+    let ran = Arc::new(AtomicUsize::new(0));
+    let mut handlers = Handlers::with_state(Arc::clone(&ran));
+    for _ in 0..3 {
+        handlers = handlers.on(ty, |_p: Counted, ctx| async move {
+            ctx.state().fetch_add(1, Ordering::SeqCst);
+        });
+    }
+    let dispatcher = Dispatcher::builder(handlers).spawn();
+    let key = webhook_receiver::DedupKey::from_parts(&[b"ping"]);
+    let event = Counting::Ping(Counted(Arc::clone(&clones)));
+    dispatcher
+        .try_enqueue(webhook_receiver::event::Decoded::event(event, key))
+        .unwrap();
+    dispatcher.shutdown(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(ran.load(Ordering::SeqCst), 3, "every handler ran");
+    clones.load(Ordering::SeqCst)
+}
+
+#[tokio::test]
+async fn the_last_handler_of_an_event_takes_its_payload_without_a_clone() {
+    assert_eq!(clones_for_three_handlers(PING).await, 2);
+    // Without `taking`, every handler gets a clone.
+    assert_eq!(clones_for_three_handlers(PING_BORROWED).await, 3);
+}

@@ -172,8 +172,12 @@ macro_rules! chirp_events {
                 stringify!($payload), "`] (the payload of [`ChirpEvent::", stringify!($variant),
                 "`]).",
             )]
-            pub const $konst: EventType<ChirpEvent, $payload> = EventType::new($name, |e| match e {
+            pub const $konst: EventType<ChirpEvent, $payload> = EventType::<ChirpEvent, $payload>::new($name, |e| match e {
                 ChirpEvent::$variant(payload) => Some(payload),
+                _ => None,
+            })
+            .taking(|e| match e {
+                ChirpEvent::$variant(payload) => Some(*payload),
                 _ => None,
             });
         )+

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use super::handler::{BoxHandler, Context, HandlerOutput, Job, erase};
+use super::handler::{BoxHandler, Context, Given, HandlerOutput, Job, erase};
 use crate::error::BoxError;
 use crate::event::{Decoded, DedupKey, Event, EventType, Item};
 
@@ -81,9 +81,10 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
         Fut: Future + Send + 'static,
         Fut::Output: HandlerOutput,
     {
-        let extract = move |item: &Item<E>| match item {
-            Item::Event(e) => ty.payload(e).cloned(),
-            Item::Invalid(_) => None,
+        let extract = move |given: Given<'_, E>| match given {
+            Given::Shared(Item::Event(e)) => ty.payload(e).cloned(),
+            Given::Owned(Item::Event(e)) => ty.take(e),
+            Given::Shared(Item::Invalid(_)) | Given::Owned(Item::Invalid(_)) => None,
         };
         let route = Route {
             label: ty.name().into(),
@@ -103,9 +104,10 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
         Fut: Future + Send + 'static,
         Fut::Output: HandlerOutput,
     {
-        let extract = |item: &Item<E>| match item {
-            Item::Event(e) => Some(e.clone()),
-            Item::Invalid(_) => None,
+        let extract = |given: Given<'_, E>| match given {
+            Given::Shared(Item::Event(e)) => Some(e.clone()),
+            Given::Owned(Item::Event(e)) => Some(e),
+            Given::Shared(Item::Invalid(_)) | Given::Owned(Item::Invalid(_)) => None,
         };
         let route = Route {
             label: pattern.into(),
@@ -130,7 +132,13 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
     {
         self.fallback = Some(Route {
             label: "fallback".into(),
-            handler: erase(|item: &Item<E>| Some(item.clone()), handler),
+            handler: erase(
+                |given: Given<'_, E>| match given {
+                    Given::Shared(item) => Some(item.clone()),
+                    Given::Owned(item) => Some(item),
+                },
+                handler,
+            ),
         });
         self
     }
@@ -144,7 +152,10 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
     }
 
     /// The routes of `item`: its exact routes then the matching groups, or else the fallback.
-    fn routes<'a>(&'a self, item: &'a Item<E>) -> impl Iterator<Item = &'a Route<E, S>> + 'a {
+    fn routes<'s, 'i>(
+        &'s self,
+        item: &'i Item<E>,
+    ) -> impl Iterator<Item = &'s Route<E, S>> + use<'s, 'i, E, S> {
         let kind = match item {
             Item::Event(e) => Some(e.kind()),
             Item::Invalid(_) => None,
@@ -166,13 +177,33 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
     }
 
     async fn run(&self, job: Job<E>) {
-        let mut routes = self.routes(&job.item).peekable();
-        if routes.peek().is_none() {
+        let Job { item, meta } = job;
+        // Every route but the last gets the event shared (its payload cloned); the last one owns
+        // it. Collecting the rest allocates only when an event has several handlers.
+        let (first, rest) = {
+            let mut routes = self.routes(&item);
+            (routes.next(), routes.collect::<Vec<_>>())
+        };
+        let Some(first) = first else {
             tracing::debug!("no handler for event");
-        }
-        for route in routes {
+            return;
+        };
+        let mut item = Some(item);
+        let count = 1 + rest.len();
+        for (i, route) in std::iter::once(first).chain(rest).enumerate() {
+            let given = if i + 1 == count {
+                Given::Owned(
+                    item.take()
+                        .expect("the event is owned until the last route"),
+                )
+            } else {
+                Given::Shared(
+                    item.as_ref()
+                        .expect("the event is owned until the last route"),
+                )
+            };
             let outcome = match std::panic::catch_unwind(AssertUnwindSafe(|| {
-                (route.handler)(&job, &self.state)
+                (route.handler)(given, &meta, &self.state)
             })) {
                 Ok(Some(fut)) => match AssertUnwindSafe(fut).catch_unwind().await {
                     Ok(Ok(())) => continue,
@@ -186,8 +217,8 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
                 Err(panic) => HandlerFailure::Panic(panic_message(&*panic)),
             };
             let err = HandlerError {
-                kind: job.meta.kind.to_string(),
-                key: job.meta.key,
+                kind: meta.kind.to_string(),
+                key: meta.key,
                 handler: route.label.to_string(),
                 failure: outcome,
             };

@@ -110,11 +110,22 @@ pub(crate) struct Job<E> {
 }
 
 /// A type-erased handler: gets the job and the state, returns the handler's future.
-pub(crate) type BoxHandler<E, S> =
-    Arc<dyn Fn(&Job<E>, &S) -> Option<BoxFuture<'static, Result<(), BoxError>>> + Send + Sync>;
+/// What a handler is given: the event shared with the handlers still to come, or owned by the
+/// last one (which then takes its payload without a clone).
+pub(crate) enum Given<'a, E> {
+    Shared(&'a Item<E>),
+    Owned(Item<E>),
+}
 
+pub(crate) type BoxHandler<E, S> = Arc<
+    dyn Fn(Given<'_, E>, &Arc<Meta>, &S) -> Option<BoxFuture<'static, Result<(), BoxError>>>
+        + Send
+        + Sync,
+>;
+
+/// Type-erases `handler`, which takes the `P` that `extract` gets out of the event.
 pub(crate) fn erase<E, S, P, F, Fut>(
-    extract: impl Fn(&Item<E>) -> Option<P> + Send + Sync + 'static,
+    extract: impl Fn(Given<'_, E>) -> Option<P> + Send + Sync + 'static,
     handler: F,
 ) -> BoxHandler<E, S>
 where
@@ -124,9 +135,9 @@ where
     Fut: Future + Send + 'static,
     Fut::Output: HandlerOutput,
 {
-    Arc::new(move |job: &Job<E>, state: &S| {
-        let payload = extract(&job.item)?;
-        let fut = handler(payload, Context::new(Arc::clone(&job.meta), state.clone()));
+    Arc::new(move |given: Given<'_, E>, meta: &Arc<Meta>, state: &S| {
+        let payload = extract(given)?;
+        let fut = handler(payload, Context::new(Arc::clone(meta), state.clone()));
         Some(Box::pin(async move { fut.await.into_result() }) as BoxFuture<'static, _>)
     })
 }
