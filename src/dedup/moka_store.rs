@@ -18,7 +18,7 @@ use crate::event::DedupKey;
 /// An alternative to [`MemoryStore`](super::MemoryStore), the default, for those who want
 /// moka's true LRU (a duplicate claim counts as a use and keeps a key longer under capacity
 /// pressure). It costs more: about 1.3–2.8 µs per new key and ~340 bytes per remembered id,
-/// against ~0.2 µs and ~90 bytes (see the README's performance section).
+/// against ~0.1–0.4 µs and ~83 bytes (see the README's performance section).
 ///
 /// - Eviction is LRU, so a brand-new key is always admitted (moka's default TinyLFU may refuse
 ///   one-time keys, which would let their redeliveries through).

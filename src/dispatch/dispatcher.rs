@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use super::handler::{BoxHandler, Context, Given, HandlerOutput, Job, erase};
+use super::handler::{BoxHandler, Context, Given, HandlerOutput, Job, Meta, erase};
 use crate::error::BoxError;
 use crate::event::{Decoded, DedupKey, Event, EventType, Item};
 
@@ -176,63 +176,54 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
         matched.chain(fallback)
     }
 
+    /// Runs every route of the job's event in turn. Every route but the last gets the event
+    /// shared (its payload cloned); the last one owns it.
     async fn run(&self, job: Job<E>) {
         let Job { item, meta } = job;
-        // Every route but the last gets the event shared (its payload cloned); the last one owns
-        // it. Collecting the rest allocates only when an event has several handlers.
-        let (first, rest) = {
-            let mut routes = self.routes(&item);
-            (routes.next(), routes.collect::<Vec<_>>())
-        };
-        let Some(first) = first else {
+        let mut routes = self.routes(&item);
+        let Some(mut pending) = routes.next() else {
             tracing::debug!("no handler for event");
             return;
         };
-        let mut item = Some(item);
-        let count = 1 + rest.len();
-        for (i, route) in std::iter::once(first).chain(rest).enumerate() {
-            let given = if i + 1 == count {
-                Given::Owned(
-                    item.take()
-                        .expect("the event is owned until the last route"),
-                )
-            } else {
-                Given::Shared(
-                    item.as_ref()
-                        .expect("the event is owned until the last route"),
-                )
-            };
-            let outcome = match std::panic::catch_unwind(AssertUnwindSafe(|| {
-                (route.handler)(given, &meta, &self.state)
-            })) {
-                Ok(Some(fut)) => match AssertUnwindSafe(fut).catch_unwind().await {
-                    Ok(Ok(())) => continue,
-                    Ok(Err(e)) => HandlerFailure::Error(e),
-                    Err(panic) => HandlerFailure::Panic(panic_message(&*panic)),
-                },
-                Ok(None) => {
-                    tracing::error!(handler = %route.label, "handler registered for a type whose payload it cannot take");
-                    continue;
-                }
+        for next in routes {
+            self.call(pending, Given::Shared(&item), &meta).await;
+            pending = next;
+        }
+        self.call(pending, Given::Owned(item), &meta).await;
+    }
+
+    /// Runs one handler; reports its error or panic.
+    async fn call(&self, route: &Route<E, S>, given: Given<'_, E>, meta: &Arc<Meta>) {
+        let failure = match std::panic::catch_unwind(AssertUnwindSafe(|| {
+            (route.handler)(given, meta, &self.state)
+        })) {
+            Ok(Some(fut)) => match AssertUnwindSafe(fut).catch_unwind().await {
+                Ok(Ok(())) => return,
+                Ok(Err(e)) => HandlerFailure::Error(e),
                 Err(panic) => HandlerFailure::Panic(panic_message(&*panic)),
-            };
-            let err = HandlerError {
-                kind: meta.kind.to_string(),
-                key: meta.key,
-                handler: route.label.to_string(),
-                failure: outcome,
-            };
-            tracing::error!(
-                event = %err.kind,
-                key = %err.key,
-                handler = %err.handler,
-                error = %err.failure,
-                "webhook handler failed"
-            );
-            if let Some(hook) = &self.on_error {
-                if std::panic::catch_unwind(AssertUnwindSafe(|| hook(&err))).is_err() {
-                    tracing::error!("webhook error hook panicked");
-                }
+            },
+            Ok(None) => {
+                tracing::error!(handler = %route.label, "handler registered for a type whose payload it cannot take");
+                return;
+            }
+            Err(panic) => HandlerFailure::Panic(panic_message(&*panic)),
+        };
+        let err = HandlerError {
+            kind: meta.kind.to_string(),
+            key: meta.key,
+            handler: route.label.to_string(),
+            failure,
+        };
+        tracing::error!(
+            event = %err.kind,
+            key = %err.key,
+            handler = %err.handler,
+            error = %err.failure,
+            "webhook handler failed"
+        );
+        if let Some(hook) = &self.on_error {
+            if std::panic::catch_unwind(AssertUnwindSafe(|| hook(&err))).is_err() {
+                tracing::error!("webhook error hook panicked");
             }
         }
     }

@@ -109,7 +109,6 @@ pub(crate) struct Job<E> {
     pub(crate) meta: Arc<Meta>,
 }
 
-/// A type-erased handler: gets the job and the state, returns the handler's future.
 /// What a handler is given: the event shared with the handlers still to come, or owned by the
 /// last one (which then takes its payload without a clone).
 pub(crate) enum Given<'a, E> {
@@ -117,6 +116,8 @@ pub(crate) enum Given<'a, E> {
     Owned(Item<E>),
 }
 
+/// A type-erased handler: gets the event, its metadata and the state, returns the handler's
+/// future (`None` if the event has no payload for it).
 pub(crate) type BoxHandler<E, S> = Arc<
     dyn Fn(Given<'_, E>, &Arc<Meta>, &S) -> Option<BoxFuture<'static, Result<(), BoxError>>>
         + Send
