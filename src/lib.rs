@@ -6,7 +6,7 @@
 //!  request ─▶ VerifyWebhookLayer ─▶ WebhookService ───────────────────────────────▶ 200
 //!             secret / signature     405 · 415 · 413 · 400 · 503 · dedup · enqueue
 //!                                                                     │
-//!                                             Dispatcher (bounded queue, workers)
+//!                                             Dispatcher (bounded queue, runners)
 //!                                                                     └─▶ your handlers
 //! ```
 //!

@@ -61,7 +61,7 @@ async fn several_handlers_per_type_all_run_with_typed_payload_and_state() {
 }
 
 #[tokio::test]
-async fn handler_errors_and_panics_are_reported_and_never_stop_the_worker() {
+async fn handler_errors_and_panics_are_reported_and_never_stop_the_dispatcher() {
     let errors = Arc::new(std::sync::Mutex::new(Vec::<(String, String, bool)>::new()));
     let after = Arc::new(AtomicUsize::new(0));
     let handlers = Handlers::with_state(after.clone())
@@ -287,4 +287,83 @@ async fn the_last_handler_of_an_event_takes_its_payload_without_a_clone() {
     assert_eq!(clones_for_three_handlers(PING).await, 2);
     // Without `taking`, every handler gets a clone.
     assert_eq!(clones_for_three_handlers(PING_BORROWED).await, 3);
+}
+
+/// A `Counting` event whose key is `n`.
+fn ping(n: usize) -> webhook_receiver::event::Decoded<Counting> {
+    let key = webhook_receiver::DedupKey::from_parts(&[&n.to_le_bytes()]);
+    webhook_receiver::event::Decoded::event(Counting::Ping(Counted(Arc::default())), key)
+}
+
+#[tokio::test]
+async fn queued_events_run_in_acceptance_order() {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let gate = Arc::new(Semaphore::new(0));
+    let handlers = Handlers::with_state((Arc::clone(&seen), Arc::clone(&gate))).on(
+        PING,
+        |_p: Counted, ctx| async move {
+            let (seen, gate) = ctx.state();
+            gate.acquire().await.unwrap().forget();
+            seen.lock().unwrap().push(ctx.key());
+        },
+    );
+    let d = Dispatcher::builder(handlers)
+        .concurrency_limit(1)
+        .queue_capacity(100)
+        .spawn();
+    let keys: Vec<_> = (0..20)
+        .map(|n| {
+            let decoded = ping(n);
+            let key = decoded.key();
+            d.try_enqueue(decoded).unwrap();
+            key
+        })
+        .collect();
+    // One event runs (blocked on the gate), the others wait in the queue.
+    tokio::task::yield_now().await;
+    assert_eq!((d.running(), d.queued()), (1, 19));
+    gate.add_permits(20);
+    d.shutdown(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(*seen.lock().unwrap(), keys);
+    assert_eq!((d.running(), d.queued()), (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_from_many_threads_all_run_once_and_runners_leave_when_idle() {
+    const THREADS: usize = 4;
+    const PER_THREAD: usize = 5_000;
+    let runs = Arc::new(AtomicUsize::new(0));
+    let handlers =
+        Handlers::with_state(Arc::clone(&runs)).on(PING, |_p: Counted, ctx| async move {
+            // Every other handler yields, so that runners overlap with the senders.
+            if ctx.key().as_bytes()[0] % 2 == 0 {
+                tokio::task::yield_now().await;
+            }
+            ctx.state().fetch_add(1, Ordering::SeqCst);
+        });
+    let d = Dispatcher::builder(handlers)
+        .concurrency_limit(3)
+        .queue_capacity(THREADS * PER_THREAD)
+        .spawn();
+    // Plain threads, outside the runtime: enqueueing needs no runtime context.
+    let senders: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let d = d.clone();
+            std::thread::spawn(move || {
+                for n in 0..PER_THREAD {
+                    d.try_enqueue(ping(t * PER_THREAD + n)).unwrap();
+                }
+            })
+        })
+        .collect();
+    for s in senders {
+        s.join().unwrap();
+    }
+    // Without a shutdown: the runners take every queued event, then leave.
+    while runs.load(Ordering::SeqCst) < THREADS * PER_THREAD || d.running() > 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(d.queued(), 0);
+    d.shutdown(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(runs.load(Ordering::SeqCst), THREADS * PER_THREAD);
 }

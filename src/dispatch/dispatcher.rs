@@ -1,321 +1,103 @@
-use std::collections::HashMap;
-use std::fmt;
-use std::future::Future;
-use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
-use std::time::Duration;
+//! The dispatcher: a bounded queue of accepted events and the tasks that run their handlers.
+//!
+//! There is no dispatcher task between the receiver and the handlers. An accepted event is
+//! given to a new runner task at once while fewer than `concurrency_limit` runners exist;
+//! otherwise it waits in the queue, and the next runner to finish its event takes it. A runner
+//! leaves when the queue is empty. So an idle dispatcher holds no task, an event under the limit
+//! costs one task spawn, and a busy one costs none.
 
-use futures_util::FutureExt;
-use tokio::sync::{Semaphore, mpsc};
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime};
+
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use super::handler::{BoxHandler, Context, Given, HandlerOutput, Job, Meta, erase};
-use crate::error::BoxError;
-use crate::event::{Decoded, DedupKey, Event, EventType, Item};
+use super::Handlers;
+use super::handler::{Job, Meta};
+use crate::event::{Decoded, DedupKey, Event, Item};
 
-/// Default number of accepted events that may wait for a worker: 1024.
+/// Default number of accepted events that may wait for a handler: 1024.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
 /// Default number of events handled at once: 64.
 pub const DEFAULT_CONCURRENCY: usize = 64;
 
-/// The handler registry: which handlers run for which event type.
-///
-/// - [`on`](Self::on): one event type, the handler gets that type's typed payload directly.
-/// - [`on_group`](Self::on_group): a group of types by prefix (`messages.whatsapp.*`) or one
-///   exact name (including names the event enum does not know); the handler gets the event.
-/// - [`fallback`](Self::fallback): every event no other handler took, unknown types and
-///   invalid payloads included.
-///
-/// Several handlers may match one event; they run one after the other, in registration order,
-/// each isolated from the others' errors and panics. Handlers reach application state through
-/// [`with_state`](Self::with_state) and [`Context::state`].
-///
-/// See the [module docs](crate::dispatch) for an example.
-pub struct Handlers<E, S = ()> {
-    state: S,
-    exact: HashMap<Box<str>, Vec<Route<E, S>>>,
-    groups: Vec<(Box<str>, Route<E, S>)>,
-    fallback: Option<Route<E, S>>,
-    on_error: Option<Arc<dyn Fn(&HandlerError) + Send + Sync>>,
-}
-
-struct Route<E, S> {
-    label: Arc<str>,
-    handler: BoxHandler<E, S>,
-}
-
-impl<E: Event> Handlers<E, ()> {
-    /// An empty registry without application state.
-    pub fn new() -> Self {
-        Self::with_state(())
-    }
-}
-
-impl<E: Event> Default for Handlers<E, ()> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
-    /// An empty registry whose handlers get `state` (a database pool, a client, ...) through
-    /// [`Context::state`].
-    pub fn with_state(state: S) -> Self {
-        Self {
-            state,
-            exact: HashMap::new(),
-            groups: Vec::new(),
-            fallback: None,
-            on_error: None,
-        }
-    }
-
-    /// Runs `handler` for every event of type `ty`, with its typed payload.
-    #[must_use]
-    pub fn on<P, F, Fut>(mut self, ty: EventType<E, P>, handler: F) -> Self
-    where
-        P: Clone + Send + 'static,
-        F: Fn(P, Context<S>) -> Fut + Send + Sync + 'static,
-        Fut: Future + Send + 'static,
-        Fut::Output: HandlerOutput,
-    {
-        let extract = move |given: Given<'_, E>| match given {
-            Given::Shared(Item::Event(e)) => ty.payload(e).cloned(),
-            Given::Owned(Item::Event(e)) => ty.take(e),
-            Given::Shared(Item::Invalid(_)) | Given::Owned(Item::Invalid(_)) => None,
-        };
-        let route = Route {
-            label: ty.name().into(),
-            handler: erase(extract, handler),
-        };
-        self.exact.entry(ty.name().into()).or_default().push(route);
-        self
-    }
-
-    /// Runs `handler` for every event whose type matches `pattern`: an exact name
-    /// (`messages.sms.delivered`, or a name the event enum does not know), or a prefix ending in
-    /// `*` (`messages.whatsapp.*`; `*` alone matches every event). The handler gets the event.
-    #[must_use]
-    pub fn on_group<F, Fut>(mut self, pattern: &str, handler: F) -> Self
-    where
-        F: Fn(E, Context<S>) -> Fut + Send + Sync + 'static,
-        Fut: Future + Send + 'static,
-        Fut::Output: HandlerOutput,
-    {
-        let extract = |given: Given<'_, E>| match given {
-            Given::Shared(Item::Event(e)) => Some(e.clone()),
-            Given::Owned(Item::Event(e)) => Some(e),
-            Given::Shared(Item::Invalid(_)) | Given::Owned(Item::Invalid(_)) => None,
-        };
-        let route = Route {
-            label: pattern.into(),
-            handler: erase(extract, handler),
-        };
-        match pattern.strip_suffix('*') {
-            Some(prefix) => self.groups.push((prefix.into(), route)),
-            None => self.exact.entry(pattern.into()).or_default().push(route),
-        }
-        self
-    }
-
-    /// Runs `handler` for every event that no other handler matched: unhandled and unknown
-    /// types, and known types whose payload did not fit its schema ([`Item::Invalid`], with the
-    /// raw data and the error). Replaces an earlier fallback.
-    #[must_use]
-    pub fn fallback<F, Fut>(mut self, handler: F) -> Self
-    where
-        F: Fn(Item<E>, Context<S>) -> Fut + Send + Sync + 'static,
-        Fut: Future + Send + 'static,
-        Fut::Output: HandlerOutput,
-    {
-        self.fallback = Some(Route {
-            label: "fallback".into(),
-            handler: erase(
-                |given: Given<'_, E>| match given {
-                    Given::Shared(item) => Some(item.clone()),
-                    Given::Owned(item) => Some(item),
-                },
-                handler,
-            ),
-        });
-        self
-    }
-
-    /// Called for every handler error or panic, with the event's type and key (after it is
-    /// logged at `error`). Use it for metrics, alerts, or a dead-letter table.
-    #[must_use]
-    pub fn on_error(mut self, hook: impl Fn(&HandlerError) + Send + Sync + 'static) -> Self {
-        self.on_error = Some(Arc::new(hook));
-        self
-    }
-
-    /// The routes of `item`: its exact routes then the matching groups, or else the fallback.
-    fn routes<'s, 'i>(
-        &'s self,
-        item: &'i Item<E>,
-    ) -> impl Iterator<Item = &'s Route<E, S>> + use<'s, 'i, E, S> {
-        let kind = match item {
-            Item::Event(e) => Some(e.kind()),
-            Item::Invalid(_) => None,
-        };
-        let exact = kind
-            .and_then(|kind| self.exact.get(kind))
-            .map_or(&[][..], Vec::as_slice);
-        let groups = self.groups.iter().filter_map(move |(prefix, route)| {
-            kind.is_some_and(|kind| kind.starts_with(&**prefix))
-                .then_some(route)
-        });
-        let mut matched = exact.iter().chain(groups).peekable();
-        let fallback = if matched.peek().is_none() {
-            self.fallback.as_ref()
-        } else {
-            None
-        };
-        matched.chain(fallback)
-    }
-
-    /// Runs every route of the job's event in turn. Every route but the last gets the event
-    /// shared (its payload cloned); the last one owns it.
-    async fn run(&self, job: Job<E>) {
-        let Job { item, meta } = job;
-        let mut routes = self.routes(&item);
-        let Some(mut pending) = routes.next() else {
-            tracing::debug!("no handler for event");
-            return;
-        };
-        for next in routes {
-            self.call(pending, Given::Shared(&item), &meta).await;
-            pending = next;
-        }
-        self.call(pending, Given::Owned(item), &meta).await;
-    }
-
-    /// Runs one handler; reports its error or panic.
-    async fn call(&self, route: &Route<E, S>, given: Given<'_, E>, meta: &Arc<Meta>) {
-        let failure = match std::panic::catch_unwind(AssertUnwindSafe(|| {
-            (route.handler)(given, meta, &self.state)
-        })) {
-            Ok(Some(fut)) => match AssertUnwindSafe(fut).catch_unwind().await {
-                Ok(Ok(())) => return,
-                Ok(Err(e)) => HandlerFailure::Error(e),
-                Err(panic) => HandlerFailure::Panic(panic_message(&*panic)),
-            },
-            Ok(None) => {
-                tracing::error!(handler = %route.label, "handler registered for a type whose payload it cannot take");
-                return;
-            }
-            Err(panic) => HandlerFailure::Panic(panic_message(&*panic)),
-        };
-        let err = HandlerError {
-            kind: meta.kind.to_string(),
-            key: meta.key,
-            handler: route.label.to_string(),
-            failure,
-        };
-        tracing::error!(
-            event = %err.kind,
-            key = %err.key,
-            handler = %err.handler,
-            error = %err.failure,
-            "webhook handler failed"
-        );
-        if let Some(hook) = &self.on_error {
-            if std::panic::catch_unwind(AssertUnwindSafe(|| hook(&err))).is_err() {
-                tracing::error!("webhook error hook panicked");
-            }
-        }
-    }
-}
-
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "panic with a non-string payload".to_owned())
-}
-
-impl<E, S> fmt::Debug for Handlers<E, S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut exact: Vec<_> = self.exact.keys().collect();
-        exact.sort();
-        f.debug_struct("Handlers")
-            .field("exact", &exact)
-            .field(
-                "groups",
-                &self.groups.iter().map(|(p, _)| p).collect::<Vec<_>>(),
-            )
-            .field("fallback", &self.fallback.is_some())
-            .finish_non_exhaustive()
-    }
-}
-
-/// A handler failed or panicked. Given to the [`Handlers::on_error`] hook.
-#[derive(Debug)]
-#[non_exhaustive]
-pub struct HandlerError {
-    /// The event type name.
-    pub kind: String,
-    /// The event's dedup key.
-    pub key: DedupKey,
-    /// Which handler: the event type or group pattern it was registered for, or `fallback`.
-    pub handler: String,
-    /// What happened.
-    pub failure: HandlerFailure,
-}
-
-impl fmt::Display for HandlerError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "handler `{}` for `{}` ({}) failed: {}",
-            self.handler, self.kind, self.key, self.failure
-        )
-    }
-}
-
-/// How a handler failed.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum HandlerFailure {
-    /// It returned an error.
-    Error(BoxError),
-    /// It panicked (the message, if the payload was a string).
-    Panic(String),
-}
-
-impl fmt::Display for HandlerFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Error(e) => write!(f, "{e}"),
-            Self::Panic(m) => write!(f, "panicked: {m}"),
-        }
-    }
-}
-
-/// The dispatcher handle: a bounded queue of accepted events and the workers that run their
+/// The dispatcher handle: a bounded queue of accepted events and the tasks that run their
 /// handlers, after the response has gone out.
 ///
-/// Built with [`Dispatcher::builder`] and spawned on the current Tokio runtime. Clones share
-/// the same queue. See the [module docs](crate::dispatch).
+/// Built with [`Dispatcher::builder`] on a Tokio runtime, where the handlers then run. Clones
+/// share the same queue. See the [module docs](crate::dispatch).
 pub struct Dispatcher<E> {
-    tx: mpsc::Sender<Job<E>>,
-    shared: Arc<Shared>,
+    shared: Arc<Shared<E>>,
 }
 
-struct Shared {
+/// Spawns a runner for a job, on the dispatcher's runtime, with the (typed) handlers.
+type SpawnRunner<E> = Box<dyn Fn(Arc<Shared<E>>, Job<E>) + Send + Sync>;
+
+struct Shared<E> {
     capacity: usize,
-    closing: CancellationToken,
+    limit: usize,
+    state: Mutex<State<E>>,
+    spawn: SpawnRunner<E>,
+    /// Cancelled once closing and nothing is reserved, queued or running.
     drained: CancellationToken,
-    tracker: TaskTracker,
+}
+
+struct State<E> {
+    /// Accepted events waiting for a runner, oldest first.
+    queue: VecDeque<Job<E>>,
+    /// Slots reserved by receivers that have not sent yet; they count against the capacity.
+    reserved: usize,
+    /// Runner tasks, each running one event at a time.
+    running: usize,
+    closing: bool,
+}
+
+impl<E> Shared<E> {
+    /// The state; a poisoned lock is taken as is (no code panics while holding it).
+    fn lock(&self) -> MutexGuard<'_, State<E>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Signals the drain if shutting down and nothing is left to run.
+    fn check_drained(&self, state: &State<E>) {
+        if state.closing && state.reserved == 0 && state.running == 0 && state.queue.is_empty() {
+            self.drained.cancel();
+        }
+    }
+
+    /// Hands a job whose slot was reserved to a new runner, or queues it if the limit is
+    /// reached.
+    fn submit(self: &Arc<Self>, job: Job<E>) {
+        let mut state = self.lock();
+        state.reserved -= 1;
+        if state.running < self.limit {
+            state.running += 1;
+            drop(state);
+            (self.spawn)(Arc::clone(self), job);
+        } else {
+            state.queue.push_back(job);
+        }
+    }
+
+    /// The next queued job for a runner that finished one; `None` (and the runner is no
+    /// longer counted) when the queue is empty. One lock for both, so that no job is queued
+    /// between a runner seeing an empty queue and leaving.
+    fn next_or_leave(&self) -> Option<Job<E>> {
+        let mut state = self.lock();
+        let next = state.queue.pop_front();
+        if next.is_none() {
+            state.running -= 1;
+            self.check_drained(&state);
+        }
+        next
+    }
 }
 
 impl<E> Clone for Dispatcher<E> {
     fn clone(&self) -> Self {
         Self {
-            tx: self.tx.clone(),
             shared: Arc::clone(&self.shared),
         }
     }
@@ -323,11 +105,13 @@ impl<E> Clone for Dispatcher<E> {
 
 impl<E> fmt::Debug for Dispatcher<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.shared.lock();
         f.debug_struct("Dispatcher")
             .field("queue_capacity", &self.shared.capacity)
-            .field("queued", &(self.shared.capacity - self.tx.capacity()))
-            .field("running", &self.shared.tracker.len())
-            .field("closing", &self.shared.closing.is_cancelled())
+            .field("concurrency_limit", &self.shared.limit)
+            .field("queued", &(state.queue.len() + state.reserved))
+            .field("running", &state.running)
+            .field("closing", &state.closing)
             .finish()
     }
 }
@@ -351,12 +135,12 @@ pub enum EnqueueError {
 pub struct DrainTimeout {
     /// Events whose handlers were still running.
     pub running: usize,
-    /// Events still waiting for a worker.
+    /// Events still waiting for a handler.
     pub queued: usize,
 }
 
 /// A reserved queue slot: sending on it cannot fail. Dropping it frees the slot.
-pub(crate) struct Slot<'a, E>(mpsc::Permit<'a, Job<E>>);
+pub(crate) struct Slot<'a, E>(&'a Arc<Shared<E>>);
 
 impl<E: Event> Slot<'_, E> {
     pub(crate) fn send(
@@ -364,15 +148,26 @@ impl<E: Event> Slot<'_, E> {
         item: Item<E>,
         key: DedupKey,
         id: Option<Box<str>>,
-        received_at: std::time::SystemTime,
+        received_at: SystemTime,
     ) {
-        let meta = Arc::new(super::handler::Meta {
+        let meta = Arc::new(Meta {
             kind: item.kind().into(),
             key,
             id,
             received_at,
         });
-        self.0.send(Job { item, meta });
+        let shared = self.0;
+        // The reservation passes to `submit`; it must not also be freed by `Drop`.
+        std::mem::forget(self);
+        shared.submit(Job { item, meta });
+    }
+}
+
+impl<E> Drop for Slot<'_, E> {
+    fn drop(&mut self) {
+        let mut state = self.0.lock();
+        state.reserved -= 1;
+        self.0.check_drained(&state);
     }
 }
 
@@ -390,14 +185,15 @@ impl<E: Event> Dispatcher<E> {
 
     /// Reserves a slot in the queue without waiting.
     pub(crate) fn try_reserve(&self) -> Result<Slot<'_, E>, EnqueueError> {
-        if self.shared.closing.is_cancelled() {
+        let mut state = self.shared.lock();
+        if state.closing {
             return Err(EnqueueError::Closed);
         }
-        match self.tx.try_reserve() {
-            Ok(permit) => Ok(Slot(permit)),
-            Err(mpsc::error::TrySendError::Full(())) => Err(EnqueueError::Full),
-            Err(mpsc::error::TrySendError::Closed(())) => Err(EnqueueError::Closed),
+        if state.reserved + state.queue.len() >= self.shared.capacity {
+            return Err(EnqueueError::Full);
         }
+        state.reserved += 1;
+        Ok(Slot(&self.shared))
     }
 
     /// Queues a decoded event directly (bypassing the HTTP receiver and dedup), e.g. to replay
@@ -408,24 +204,24 @@ impl<E: Event> Dispatcher<E> {
     /// [`EnqueueError`] if the queue is full or closed.
     pub fn try_enqueue(&self, decoded: Decoded<E>) -> Result<(), EnqueueError> {
         let (item, key, id) = decoded.into_parts();
-        self.try_reserve()?
-            .send(item, key, id, std::time::SystemTime::now());
+        self.try_reserve()?.send(item, key, id, SystemTime::now());
         Ok(())
     }
 
-    /// Events waiting for a worker.
+    /// Events accepted and waiting for a handler.
     pub fn queued(&self) -> usize {
-        self.shared.capacity - self.tx.capacity()
+        let state = self.shared.lock();
+        state.queue.len() + state.reserved
     }
 
     /// Events whose handlers are running.
     pub fn running(&self) -> usize {
-        self.shared.tracker.len()
+        self.shared.lock().running
     }
 
     /// Whether [`shutdown`](Self::shutdown) was called.
     pub fn is_closing(&self) -> bool {
-        self.shared.closing.is_cancelled()
+        self.shared.lock().closing
     }
 
     /// Stops taking events (the receiver answers 503 from now on), runs the handlers of every
@@ -439,7 +235,11 @@ impl<E: Event> Dispatcher<E> {
     /// [`DrainTimeout`] if handlers were still running at the deadline; they keep running in the
     /// background as long as the runtime does.
     pub async fn shutdown(&self, deadline: Duration) -> Result<(), DrainTimeout> {
-        self.shared.closing.cancel();
+        {
+            let mut state = self.shared.lock();
+            state.closing = true;
+            self.shared.check_drained(&state);
+        }
         match tokio::time::timeout(deadline, self.shared.drained.cancelled()).await {
             Ok(()) => Ok(()),
             Err(_) => Err(DrainTimeout {
@@ -469,7 +269,7 @@ impl<E, S> fmt::Debug for DispatcherBuilder<E, S> {
 }
 
 impl<E: Event, S: Clone + Send + Sync + 'static> DispatcherBuilder<E, S> {
-    /// How many accepted events may wait for a worker (default 1024). When full, the receiver
+    /// How many accepted events may wait for a handler (default 1024). When full, the receiver
     /// answers 503 with `Retry-After` and remembers nothing. Values below 1 are raised to 1.
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
         self.queue_capacity = capacity.max(1);
@@ -482,75 +282,123 @@ impl<E: Event, S: Clone + Send + Sync + 'static> DispatcherBuilder<E, S> {
         self
     }
 
-    /// Spawns the worker on the current Tokio runtime and returns the handle.
+    /// Builds the dispatcher on the current Tokio runtime: handlers run on it, in tasks spawned
+    /// as events arrive (none while idle).
     ///
     /// # Panics
     ///
     /// Outside a Tokio runtime.
     pub fn spawn(self) -> Dispatcher<E> {
-        let (tx, rx) = mpsc::channel(self.queue_capacity);
-        let shared = Arc::new(Shared {
-            capacity: self.queue_capacity,
-            closing: CancellationToken::new(),
-            drained: CancellationToken::new(),
-            tracker: TaskTracker::new(),
+        let runtime = tokio::runtime::Handle::current();
+        let handlers = Arc::new(self.handlers);
+        let spawn: SpawnRunner<E> = Box::new(move |shared, job| {
+            runtime.spawn(runner(shared, Arc::clone(&handlers), job));
         });
-        let worker = worker(
-            rx,
-            Arc::new(self.handlers),
-            Arc::new(Semaphore::new(self.concurrency)),
-            Arc::clone(&shared),
-        );
-        tokio::spawn(worker);
-        Dispatcher { tx, shared }
+        Dispatcher {
+            shared: Arc::new(Shared {
+                capacity: self.queue_capacity,
+                limit: self.concurrency,
+                state: Mutex::new(State {
+                    queue: VecDeque::new(),
+                    reserved: 0,
+                    running: 0,
+                    closing: false,
+                }),
+                spawn,
+                drained: CancellationToken::new(),
+            }),
+        }
     }
 }
 
-async fn worker<E: Event, S: Clone + Send + Sync + 'static>(
-    mut rx: mpsc::Receiver<Job<E>>,
+/// Runs `first`, then queued events until the queue is empty.
+async fn runner<E: Event, S: Clone + Send + Sync + 'static>(
+    shared: Arc<Shared<E>>,
     handlers: Arc<Handlers<E, S>>,
-    limit: Arc<Semaphore>,
-    shared: Arc<Shared>,
+    first: Job<E>,
 ) {
-    // One wait for "closing", polled again on every turn (creating it per event would register
-    // a new waiter each time).
-    let closing = shared.closing.cancelled();
-    tokio::pin!(closing);
-    let mut closed = false;
+    let mut counted = Counted(Some(&shared));
+    let mut job = first;
     loop {
-        // Take a worker permit first, so that events wait in the (bounded, observable) queue
-        // rather than in this loop while every worker is busy.
-        let Ok(permit) = Arc::clone(&limit).acquire_owned().await else {
-            break;
-        };
-        let job = loop {
-            tokio::select! {
-                biased;
-                () = &mut closing, if !closed => {
-                    // Stop intake; what is queued (and any reserved slot) is still received.
-                    rx.close();
-                    closed = true;
-                }
-                job = rx.recv() => break job,
-            }
-        };
-        let Some(job) = job else { break };
-        // `debug`: at the usual `info` level the span is disabled, and the task is spawned
-        // without it (an `Instrumented` wrapper still costs an enter and exit per poll).
+        // `debug`: at the usual `info` level the span is disabled, and the handlers run without
+        // it (an `Instrumented` wrapper still costs an enter and exit per poll).
         let span =
             tracing::debug_span!("webhook_dispatch", event = %job.meta.kind, key = %job.meta.key);
-        let handlers = Arc::clone(&handlers);
-        let run = async move {
-            handlers.run(job).await;
-            drop(permit);
-        };
         if span.is_disabled() {
-            shared.tracker.spawn(run);
+            handlers.run(job).await;
         } else {
-            shared.tracker.spawn(run.instrument(span));
+            handlers.run(job).instrument(span).await;
+        }
+        match shared.next_or_leave() {
+            Some(next) => job = next,
+            None => {
+                counted.0 = None;
+                return;
+            }
         }
     }
-    shared.tracker.close();
-    shared.tracker.wait().await;
-    shared.drained.cancel();
+}
+
+/// Uncounts a runner that did not leave through [`Shared::next_or_leave`]: its task was dropped
+/// (runtime shutdown) or something outside the handlers panicked.
+struct Counted<'a, E>(Option<&'a Shared<E>>);
+
+impl<E> Drop for Counted<'_, E> {
+    fn drop(&mut self) {
+        if let Some(shared) = self.0 {
+            let mut state = shared.lock();
+            state.running -= 1;
+            shared.check_drained(&state);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Decoded;
+
+    #[derive(Debug, Clone)]
+    struct Ping;
+
+    impl Event for Ping {
+        fn kind(&self) -> &str {
+            "ping"
+        }
+    }
+
+    fn ping(n: u8) -> Decoded<Ping> {
+        Decoded::event(Ping, DedupKey::from_bytes([n; 16]))
+    }
+
+    #[tokio::test]
+    async fn a_dropped_slot_frees_its_place_and_does_not_hold_up_the_drain() {
+        let d = Dispatcher::builder(Handlers::new().fallback(|_, _| async {}))
+            .queue_capacity(1)
+            .spawn();
+        let slot = d.try_reserve().unwrap();
+        assert_eq!(d.queued(), 1);
+        assert_eq!(
+            d.try_enqueue(ping(1)).unwrap_err(),
+            EnqueueError::Full,
+            "the reservation counts against the capacity"
+        );
+        drop(slot);
+        assert_eq!(d.queued(), 0);
+        d.try_enqueue(ping(2)).unwrap();
+        let held = d.try_reserve().unwrap();
+        let shutdown = d.shutdown(Duration::from_secs(10));
+        tokio::pin!(shutdown);
+        // A reservation taken before the shutdown holds up the drain until it is dropped (or
+        // sent); a new one is refused.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), &mut shutdown)
+                .await
+                .is_err()
+        );
+        assert_eq!(d.try_enqueue(ping(3)).unwrap_err(), EnqueueError::Closed);
+        drop(held);
+        shutdown.await.unwrap();
+        assert_eq!((d.running(), d.queued()), (0, 0));
+    }
 }

@@ -1,5 +1,5 @@
-//! Dispatch after the 200: a bounded queue of accepted events, a worker that runs their
-//! handlers with bounded concurrency, and a graceful drain on shutdown.
+//! Dispatch after the 200: a bounded queue of accepted events, tasks that run their handlers
+//! with bounded concurrency, and a graceful drain on shutdown.
 //!
 //! The receiver reserves a queue slot before it remembers an event and answers 200 as soon as
 //! the event is in the queue; the response never waits for a handler. A full queue answers 503
@@ -7,7 +7,7 @@
 //!
 //! Handlers are async, return `()` or `Result<(), E>`, and are isolated: an error or a panic is
 //! logged, given to the [`on_error`](Handlers::on_error) hook with the event's type and key, and
-//! never stops the worker or the other handlers of the same event.
+//! never stops the dispatcher or the other handlers of the same event.
 //!
 //! [`Dispatcher::shutdown`] stops intake, runs every accepted event, and returns (or gives up at
 //! a deadline).
@@ -51,9 +51,11 @@
 
 mod dispatcher;
 mod handler;
+mod registry;
 
 pub use dispatcher::{
     DEFAULT_CONCURRENCY, DEFAULT_QUEUE_CAPACITY, Dispatcher, DispatcherBuilder, DrainTimeout,
-    EnqueueError, HandlerError, HandlerFailure, Handlers,
+    EnqueueError,
 };
 pub use handler::{Context, HandlerOutput};
+pub use registry::{HandlerError, HandlerFailure, Handlers};
