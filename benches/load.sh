@@ -2,7 +2,7 @@
 # HTTP load test: the `chirp_receiver` example against a bare axum POST server
 # (`benches/bare_server.rs`), over loopback, server and load generator pinned to different CPUs.
 #
-#   benches/load.sh                 # full run, about 5 minutes
+#   benches/load.sh                 # full run, about 9 minutes (plus the first LTO build)
 #   QUICK=1 benches/load.sh         # one repetition of 4 s runs, about 1.5 minutes
 #
 # Scenarios (each run is a fresh server, a warm-up, then a measured wrk run):
@@ -19,7 +19,7 @@
 # per-pair ratios, so that machine noise cancels.
 #
 # Environment (all optional):
-#   DURATION=6 WARMUP=1 REPS=3      seconds per measured run, warm-up seconds, repetitions
+#   DURATION=6 WARMUP=1 REPS=5      seconds per measured run, warm-up seconds, repetitions
 #   CONNS="16 64"                   connection counts for the throughput and paced scenarios
 #   RATE=8000                       offered load of the paced scenario (requests/s)
 #   SCENARIOS="throughput slow slow_paced dup90"   which scenarios to run
@@ -28,7 +28,9 @@
 #   PAYLOAD=benches/payloads/sms_delivered.json   body template (`__ID__` = message id)
 #   PORT=39400                      first port (one per run, 127.0.0.1 only)
 #   OUT=target/load/<timestamp>     where raw results and server logs go
-#   SKIP_BUILD=1                    reuse the binaries of a previous build
+#   PROFILE=perf                    cargo profile both servers are built with: `perf` (Cargo.toml:
+#                                   release plus fat LTO and one codegen unit, as a production
+#                                   service ships) or `release` (plain release)
 #
 # Requirements: Linux, 2+ CPUs, cargo, taskset (util-linux). wrk is installed with apt-get if
 # missing (Debian/Ubuntu; needs root or sudo).
@@ -44,7 +46,8 @@ if [[ -n "${QUICK:-}" ]]; then
 fi
 DURATION=${DURATION:-6}
 WARMUP=${WARMUP:-1}
-REPS=${REPS:-3}
+REPS=${REPS:-5}
+PROFILE=${PROFILE:-perf}
 CONNS=${CONNS:-"16 64"}
 RATE=${RATE:-8000}
 SCENARIOS=${SCENARIOS:-"throughput slow slow_paced dup90"}
@@ -98,11 +101,11 @@ executable_of() {
     grep "\"name\":\"$1\"" | grep -o '"executable":"[^"]*"' | tail -1 | cut -d'"' -f4
 }
 
-say "building the release example and the bare server (cargo)"
-EXAMPLE_BIN=$(cargo build --release --example chirp_receiver --message-format=json-render-diagnostics |
+say "building the example and the bare server with cargo profile '$PROFILE' (fat LTO: a few minutes the first time)"
+EXAMPLE_BIN=$(cargo build --profile "$PROFILE" --example chirp_receiver --message-format=json-render-diagnostics |
     executable_of chirp_receiver) || die "cargo build --example chirp_receiver failed"
-BARE_BIN=$(cargo bench --bench bare_server --no-run --message-format=json-render-diagnostics |
-    executable_of bare_server) || die "cargo bench --bench bare_server --no-run failed"
+BARE_BIN=$(cargo build --profile "$PROFILE" --bench bare_server --message-format=json-render-diagnostics |
+    executable_of bare_server) || die "cargo build --bench bare_server failed"
 [[ -x "$EXAMPLE_BIN" ]] || die "example binary not found ($EXAMPLE_BIN)"
 [[ -x "$BARE_BIN" ]] || die "bare_server binary not found ($BARE_BIN)"
 
@@ -309,6 +312,7 @@ done
 
 # Medians per (scenario, conns, server) and of the per-pair ratios, from results.tsv.
 report() {
+    printf '\nBoth servers built with cargo profile `%s`; %d s runs after %d s of warm-up.\n' "$PROFILE" "$DURATION" "$WARMUP"
     awk -F'\t' -v reps="$REPS" '
     function median(list,   n, a, i, j, t) {
         n = split(list, a, " ")
