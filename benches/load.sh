@@ -26,7 +26,9 @@
 #   SERVER_CPU=0 LOAD_CPU=1         CPUs for the server and for wrk (taskset)
 #   WRK_THREADS=1                   wrk threads (all on LOAD_CPU)
 #   PAYLOAD=benches/payloads/sms_delivered.json   body template (`__ID__` = message id)
-#   PORT=39400                      first port (one per run, 127.0.0.1 only)
+#   PORT=20400                      first port (one per run, 127.0.0.1 only); keep the ports
+#                                   below the kernel's ephemeral range (ip_local_port_range),
+#                                   where wrk's own sockets could already hold them
 #   OUT=target/load/<timestamp>     where raw results and server logs go
 #   PROFILE=perf                    cargo profile both servers are built with: `perf` (Cargo.toml:
 #                                   release plus fat LTO and one codegen unit, as a production
@@ -55,7 +57,7 @@ SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 WRK_THREADS=${WRK_THREADS:-1}
 PAYLOAD=${PAYLOAD:-benches/payloads/sms_delivered.json}
-PORT=${PORT:-39400}
+PORT=${PORT:-20400}
 OUT=${OUT:-target/load/$(date +%Y%m%d-%H%M%S)}
 SECRET="load-test-secret-0123456789abcdef"
 LUA=benches/wrk/chirp.lua
@@ -77,6 +79,14 @@ ncpu=$(nproc --all)
 ((SERVER_CPU != LOAD_CPU)) || die "SERVER_CPU and LOAD_CPU must differ"
 [[ -f "$PAYLOAD" ]] || die "payload $PAYLOAD not found"
 grep -q __ID__ "$PAYLOAD" || die "payload $PAYLOAD has no __ID__ placeholder"
+if [[ -r /proc/sys/net/ipv4/ip_local_port_range ]]; then
+    read -r eph_lo eph_hi </proc/sys/net/ipv4/ip_local_port_range
+    # One port per measured run, at most 12 runs per repetition.
+    last_port=$((PORT + 12 * REPS + 1))
+    if ((last_port >= eph_lo && PORT <= eph_hi)); then
+        die "ports $PORT-$last_port overlap the ephemeral range $eph_lo-$eph_hi, where client sockets can already hold a port (AddrInUse); pick a lower PORT"
+    fi
+fi
 
 if ! command -v wrk >/dev/null; then
     say "wrk not found: installing the Debian package"
