@@ -329,7 +329,7 @@ async fn queued_events_run_in_acceptance_order() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn events_from_many_threads_all_run_once_and_runners_leave_when_idle() {
+async fn events_from_many_threads_all_run_once() {
     const THREADS: usize = 4;
     const PER_THREAD: usize = 5_000;
     let runs = Arc::new(AtomicUsize::new(0));
@@ -359,7 +359,7 @@ async fn events_from_many_threads_all_run_once_and_runners_leave_when_idle() {
     for s in senders {
         s.join().unwrap();
     }
-    // Without a shutdown: the runners take every queued event, then leave.
+    // Without a shutdown: the runners take every queued event, then park.
     while runs.load(Ordering::SeqCst) < THREADS * PER_THREAD || d.running() > 0 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }

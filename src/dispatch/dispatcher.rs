@@ -1,16 +1,18 @@
 //! The dispatcher: a bounded queue of accepted events and the tasks that run their handlers.
 //!
-//! There is no dispatcher task between the receiver and the handlers. An accepted event is
-//! given to a new runner task at once while fewer than `concurrency_limit` runners exist;
-//! otherwise it waits in the queue, and the next runner to finish its event takes it. A runner
-//! leaves when the queue is empty. So an idle dispatcher holds no task, an event under the limit
-//! costs one task spawn, and a busy one costs none.
+//! There is no dispatcher task between the receiver and the handlers. Runner tasks run one event
+//! at a time, at most `concurrency_limit` of them. An accepted event wakes a parked runner if
+//! there is one, else starts a new runner while under the limit, else waits in the queue for the
+//! next runner to finish its event. A runner whose queue is empty parks until the next event or
+//! the shutdown. So runners are spawned only up to the highest concurrency the load has needed
+//! (at most `concurrency_limit`), and a steady stream of events costs no task spawn.
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -40,6 +42,10 @@ struct Shared<E> {
     limit: usize,
     state: Mutex<State<E>>,
     spawn: SpawnRunner<E>,
+    /// Where parked runners wait for an event (`notify_one`) or the shutdown (`notify_waiters`).
+    /// A runner registers (`Notified::enable`) before it counts itself in `State::idle`, under the
+    /// state lock, so a notification always finds it.
+    wake: Notify,
     /// Cancelled once closing and nothing is reserved, queued or running.
     drained: CancellationToken,
 }
@@ -49,8 +55,12 @@ struct State<E> {
     queue: VecDeque<Job<E>>,
     /// Slots reserved by receivers that have not sent yet; they count against the capacity.
     reserved: usize,
-    /// Runner tasks, each running one event at a time.
+    /// Events whose handlers are running (one per busy runner).
     running: usize,
+    /// Runner tasks alive, busy or parked; at most the concurrency limit.
+    runners: usize,
+    /// Parked runners that no event has been handed to yet.
+    idle: usize,
     closing: bool,
 }
 
@@ -67,12 +77,20 @@ impl<E> Shared<E> {
         }
     }
 
-    /// Hands a job whose slot was reserved to a new runner, or queues it if the limit is
-    /// reached.
+    /// Hands a job whose slot was reserved to a parked runner, or to a new one while under the
+    /// limit, or queues it for the next runner to finish.
     fn submit(self: &Arc<Self>, job: Job<E>) {
         let mut state = self.lock();
         state.reserved -= 1;
-        if state.running < self.limit {
+        if state.idle > 0 {
+            // The job is queued and one parked runner woken for it; whichever runner pops it
+            // first runs it, and a woken runner that finds the queue empty parks again.
+            state.idle -= 1;
+            state.queue.push_back(job);
+            drop(state);
+            self.wake.notify_one();
+        } else if state.runners < self.limit {
+            state.runners += 1;
             state.running += 1;
             drop(state);
             (self.spawn)(Arc::clone(self), job);
@@ -81,17 +99,41 @@ impl<E> Shared<E> {
         }
     }
 
-    /// The next queued job for a runner that finished one; `None` (and the runner is no
-    /// longer counted) when the queue is empty. One lock for both, so that no job is queued
-    /// between a runner seeing an empty queue and leaving.
-    fn next_or_leave(&self) -> Option<Job<E>> {
-        let mut state = self.lock();
-        let next = state.queue.pop_front();
-        if next.is_none() {
-            state.running -= 1;
-            self.check_drained(&state);
+    /// The next job for a runner that finished one: the oldest queued job, else (parked) the
+    /// next one submitted. `None` once the dispatcher is closing and the queue is empty: the
+    /// runner is then no longer counted and must return.
+    /// `phase` tracks what the runner is counted as, for [`Runner`]'s drop.
+    async fn next_job(&self, phase: &mut Phase) -> Option<Job<E>> {
+        let mut finished = true;
+        loop {
+            let notified = self.wake.notified();
+            tokio::pin!(notified);
+            {
+                let mut state = self.lock();
+                if finished {
+                    state.running -= 1;
+                    finished = false;
+                }
+                if let Some(job) = state.queue.pop_front() {
+                    state.running += 1;
+                    *phase = Phase::Running;
+                    return Some(job);
+                }
+                if state.closing {
+                    state.runners -= 1;
+                    *phase = Phase::Left;
+                    // The event this runner just finished may have been the last one.
+                    self.check_drained(&state);
+                    return None;
+                }
+                // Park: register first, then count as idle, both under the lock, so that neither
+                // a `submit` that sees this runner idle nor the shutdown can miss it.
+                notified.as_mut().enable();
+                state.idle += 1;
+                *phase = Phase::Parked;
+            }
+            notified.await;
         }
-        next
     }
 }
 
@@ -238,8 +280,11 @@ impl<E: Event> Dispatcher<E> {
         {
             let mut state = self.shared.lock();
             state.closing = true;
+            // Every parked runner is woken below and leaves: none is idle any more.
+            state.idle = 0;
             self.shared.check_drained(&state);
         }
+        self.shared.wake.notify_waiters();
         match tokio::time::timeout(deadline, self.shared.drained.cancelled()).await {
             Ok(()) => Ok(()),
             Err(_) => Err(DrainTimeout {
@@ -282,8 +327,9 @@ impl<E: Event, S: Clone + Send + Sync + 'static> DispatcherBuilder<E, S> {
         self
     }
 
-    /// Builds the dispatcher on the current Tokio runtime: handlers run on it, in tasks spawned
-    /// as events arrive (none while idle).
+    /// Builds the dispatcher on the current Tokio runtime: handlers run on it, in runner tasks
+    /// spawned as the load needs them (none before the first event, at most the concurrency
+    /// limit) and kept, parked, until the shutdown.
     ///
     /// # Panics
     ///
@@ -302,22 +348,28 @@ impl<E: Event, S: Clone + Send + Sync + 'static> DispatcherBuilder<E, S> {
                     queue: VecDeque::new(),
                     reserved: 0,
                     running: 0,
+                    runners: 0,
+                    idle: 0,
                     closing: false,
                 }),
                 spawn,
+                wake: Notify::new(),
                 drained: CancellationToken::new(),
             }),
         }
     }
 }
 
-/// Runs `first`, then queued events until the queue is empty.
+/// Runs `first`, then queued events, parking while there are none, until the shutdown.
 async fn runner<E: Event, S: Clone + Send + Sync + 'static>(
     shared: Arc<Shared<E>>,
     handlers: Arc<Handlers<E, S>>,
     first: Job<E>,
 ) {
-    let mut counted = Counted(Some(&shared));
+    let mut runner = Runner {
+        shared: &shared,
+        phase: Phase::Running,
+    };
     let mut job = first;
     loop {
         // `debug`: at the usual `info` level the span is disabled, and the handlers run without
@@ -329,27 +381,49 @@ async fn runner<E: Event, S: Clone + Send + Sync + 'static>(
         } else {
             handlers.run(job).instrument(span).await;
         }
-        match shared.next_or_leave() {
+        match shared.next_job(&mut runner.phase).await {
             Some(next) => job = next,
-            None => {
-                counted.0 = None;
-                return;
-            }
+            None => return,
         }
     }
 }
 
-/// Uncounts a runner that did not leave through [`Shared::next_or_leave`]: its task was dropped
-/// (runtime shutdown) or something outside the handlers panicked.
-struct Counted<'a, E>(Option<&'a Shared<E>>);
+/// What a runner is counted as, in [`State`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Running an event: counted in `running` and `runners`.
+    Running,
+    /// Waiting for an event: counted in `runners` and (until an event is handed to it) `idle`.
+    Parked,
+    /// No longer counted.
+    Left,
+}
 
-impl<E> Drop for Counted<'_, E> {
+/// Uncounts a runner that did not leave through [`Shared::next_job`]: its task was dropped
+/// (runtime shutdown) or something outside the handlers panicked.
+struct Runner<'a, E> {
+    shared: &'a Shared<E>,
+    phase: Phase,
+}
+
+impl<E> Drop for Runner<'_, E> {
     fn drop(&mut self) {
-        if let Some(shared) = self.0 {
-            let mut state = shared.lock();
-            state.running -= 1;
-            shared.check_drained(&state);
+        let shared = self.shared;
+        let mut state = shared.lock();
+        match self.phase {
+            Phase::Running => {
+                state.running -= 1;
+                state.runners -= 1;
+            }
+            Phase::Parked => {
+                state.runners -= 1;
+                // Dropped with the runtime, so exactness no longer matters; an event handed to it
+                // is passed on to another parked runner by `Notified`'s drop.
+                state.idle = state.idle.saturating_sub(1);
+            }
+            Phase::Left => return,
         }
+        shared.check_drained(&state);
     }
 }
 
@@ -369,6 +443,55 @@ mod tests {
 
     fn ping(n: u8) -> Decoded<Ping> {
         Decoded::event(Ping, DedupKey::from_bytes([n; 16]))
+    }
+
+    fn runners<E>(d: &Dispatcher<E>) -> usize {
+        d.shared.lock().runners
+    }
+
+    #[tokio::test]
+    async fn runners_park_between_events_are_reused_and_leave_at_shutdown() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        let done = Arc::new(AtomicUsize::new(0));
+        let handlers = Handlers::with_state(Arc::clone(&done)).fallback(|_, ctx| async move {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            ctx.state().fetch_add(1, Ordering::SeqCst);
+        });
+        let d = Dispatcher::builder(handlers).concurrency_limit(4).spawn();
+        assert_eq!(runners(&d), 0, "no runner before the first event");
+
+        // One event at a time: the runner that ran the first parks and runs every later one.
+        for n in 0..20 {
+            d.try_enqueue(ping(n)).unwrap();
+            while done.load(Ordering::SeqCst) <= usize::from(n) || d.running() > 0 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            assert_eq!(d.shared.lock().idle, 1, "the runner parked after event {n}");
+        }
+        assert_eq!(runners(&d), 1, "events one at a time need one runner");
+
+        // A burst: the parked runner and three new ones (the limit), the rest queued.
+        for n in 20..60 {
+            d.try_enqueue(ping(n)).unwrap();
+        }
+        assert_eq!(runners(&d), 4);
+        while done.load(Ordering::SeqCst) < 60 || d.running() > 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert_eq!((runners(&d), d.queued()), (4, 0), "runners stay, parked");
+        assert_eq!(d.shared.lock().idle, 4);
+
+        // The shutdown wakes the parked runners, and they leave.
+        d.shutdown(Duration::from_secs(10)).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while runners(&d) > 0 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("every parked runner left after the shutdown");
+        assert_eq!(done.load(Ordering::SeqCst), 60);
     }
 
     #[tokio::test]
