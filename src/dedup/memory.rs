@@ -1,4 +1,4 @@
-use std::collections::hash_map::RandomState;
+use std::collections::hash_map::{Entry, RandomState};
 use std::collections::{HashMap, VecDeque};
 use std::future::{Future, ready};
 use std::hash::{BuildHasher, BuildHasherDefault};
@@ -183,10 +183,15 @@ impl MemoryStore {
         // Read the clock under the lock, so that claim times grow along the shard's order.
         let now = inner.now();
         inner.expire(&mut shard, now);
-        if shard.claimed.contains_key(&key) {
-            return Claim::Duplicate;
+        // One probe of the table for both the check and the insert.
+        match shard.claimed.entry(key) {
+            Entry::Occupied(_) => return Claim::Duplicate,
+            Entry::Vacant(vacant) => {
+                vacant.insert(now);
+            }
         }
-        // Count the key first, so that concurrent claims in other shards cannot overshoot.
+        // Count the key first, so that concurrent claims in other shards cannot overshoot. The
+        // new key is not in `order` yet, so the eviction cannot pick it.
         let total = inner.len.fetch_add(1, Ordering::Relaxed) + 1;
         if total > inner.capacity && shard.evict_oldest() {
             // Everything expired is gone already: this key is forced out before its TTL. Keys
@@ -194,7 +199,6 @@ impl MemoryStore {
             inner.len.fetch_sub(1, Ordering::Relaxed);
             inner.record_eviction();
         }
-        shard.claimed.insert(key, now);
         shard.order.push_back((key, now));
         Claim::New
     }
