@@ -4,8 +4,8 @@
 //! at a time, at most `concurrency_limit` of them. An accepted event wakes a parked runner if
 //! there is one, else starts a new runner while under the limit, else waits in the queue for the
 //! next runner to finish its event. A runner whose queue is empty parks until the next event or
-//! the shutdown. So runners are spawned only up to the highest concurrency the load has needed
-//! (at most `concurrency_limit`), and a steady stream of events costs no task spawn.
+//! the shutdown, or leaves if 64 runners are parked already. So a steady stream of events costs
+//! no task spawn, and an idle dispatcher keeps at most 64 parked tasks.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -24,6 +24,10 @@ use crate::event::{Decoded, DedupKey, Event, Item};
 pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
 /// Default number of events handled at once: 64.
 pub const DEFAULT_CONCURRENCY: usize = 64;
+
+/// Parked runners kept at most; a runner that finds the queue empty while this many are parked
+/// leaves, so that a burst under a high concurrency limit does not keep its tasks.
+const MAX_PARKED: usize = 64;
 
 /// The dispatcher handle: a bounded queue of accepted events and the tasks that run their
 /// handlers, after the response has gone out.
@@ -100,8 +104,8 @@ impl<E> Shared<E> {
     }
 
     /// The next job for a runner that finished one: the oldest queued job, else (parked) the
-    /// next one submitted. `None` once the dispatcher is closing and the queue is empty: the
-    /// runner is then no longer counted and must return.
+    /// next one submitted. `None` when the queue is empty and the dispatcher is closing or
+    /// enough runners are parked already: the runner is then no longer counted and must return.
     /// `phase` tracks what the runner is counted as, for [`Runner`]'s drop.
     async fn next_job(&self, phase: &mut Phase) -> Option<Job<E>> {
         let mut finished = true;
@@ -119,7 +123,7 @@ impl<E> Shared<E> {
                     *phase = Phase::Running;
                     return Some(job);
                 }
-                if state.closing {
+                if state.closing || state.idle >= MAX_PARKED {
                     state.runners -= 1;
                     *phase = Phase::Left;
                     // The event this runner just finished may have been the last one.
@@ -329,7 +333,7 @@ impl<E: Event, S: Clone + Send + Sync + 'static> DispatcherBuilder<E, S> {
 
     /// Builds the dispatcher on the current Tokio runtime: handlers run on it, in runner tasks
     /// spawned as the load needs them (none before the first event, at most the concurrency
-    /// limit) and kept, parked, until the shutdown.
+    /// limit); up to 64 of them stay parked between events, until the shutdown.
     ///
     /// # Panics
     ///
@@ -360,7 +364,8 @@ impl<E: Event, S: Clone + Send + Sync + 'static> DispatcherBuilder<E, S> {
     }
 }
 
-/// Runs `first`, then queued events, parking while there are none, until the shutdown.
+/// Runs `first`, then queued events, parking while there are none, until the shutdown (or
+/// until the queue is empty with enough runners parked).
 async fn runner<E: Event, S: Clone + Send + Sync + 'static>(
     shared: Arc<Shared<E>>,
     handlers: Arc<Handlers<E, S>>,
@@ -492,6 +497,35 @@ mod tests {
         .await
         .expect("every parked runner left after the shutdown");
         assert_eq!(done.load(Ordering::SeqCst), 60);
+    }
+
+    #[tokio::test]
+    async fn after_a_burst_at_most_max_parked_runners_stay() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        let done = Arc::new(AtomicUsize::new(0));
+        let handlers = Handlers::with_state(Arc::clone(&done)).fallback(|_, ctx| async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            ctx.state().fetch_add(1, Ordering::SeqCst);
+        });
+        let limit = MAX_PARKED + 50;
+        let d = Dispatcher::builder(handlers)
+            .concurrency_limit(limit)
+            .spawn();
+        for n in 0..=u8::MAX {
+            d.try_enqueue(ping(n)).unwrap();
+        }
+        assert_eq!(runners(&d), limit, "the burst runs at the limit");
+        while done.load(Ordering::SeqCst) < 256 || d.running() > 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert_eq!(
+            runners(&d),
+            MAX_PARKED,
+            "the others left when the queue was empty"
+        );
+        assert_eq!(d.shared.lock().idle, MAX_PARKED);
+        d.shutdown(Duration::from_secs(10)).await.unwrap();
     }
 
     #[tokio::test]
