@@ -434,6 +434,8 @@ impl<E> Drop for Runner<'_, E> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use super::*;
     use crate::event::Decoded;
 
@@ -454,16 +456,22 @@ mod tests {
         d.shared.lock().runners
     }
 
-    #[tokio::test]
-    async fn runners_park_between_events_are_reused_and_leave_at_shutdown() {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-
+    /// A dispatcher whose handler sleeps `ms`, then counts the event in the returned counter.
+    fn sleeping(ms: u64, limit: usize) -> (Dispatcher<Ping>, Arc<AtomicUsize>) {
         let done = Arc::new(AtomicUsize::new(0));
-        let handlers = Handlers::with_state(Arc::clone(&done)).fallback(|_, ctx| async move {
-            tokio::time::sleep(Duration::from_millis(1)).await;
+        let handlers = Handlers::with_state(Arc::clone(&done)).fallback(move |_, ctx| async move {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
             ctx.state().fetch_add(1, Ordering::SeqCst);
         });
-        let d = Dispatcher::builder(handlers).concurrency_limit(4).spawn();
+        let d = Dispatcher::builder(handlers)
+            .concurrency_limit(limit)
+            .spawn();
+        (d, done)
+    }
+
+    #[tokio::test]
+    async fn runners_park_between_events_are_reused_and_leave_at_shutdown() {
+        let (d, done) = sleeping(1, 4);
         assert_eq!(runners(&d), 0, "no runner before the first event");
 
         // One event at a time: the runner that ran the first parks and runs every later one.
@@ -501,17 +509,8 @@ mod tests {
 
     #[tokio::test]
     async fn after_a_burst_at_most_max_parked_runners_stay() {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-
-        let done = Arc::new(AtomicUsize::new(0));
-        let handlers = Handlers::with_state(Arc::clone(&done)).fallback(|_, ctx| async move {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            ctx.state().fetch_add(1, Ordering::SeqCst);
-        });
         let limit = MAX_PARKED + 50;
-        let d = Dispatcher::builder(handlers)
-            .concurrency_limit(limit)
-            .spawn();
+        let (d, done) = sleeping(20, limit);
         for n in 0..=u8::MAX {
             d.try_enqueue(ping(n)).unwrap();
         }
