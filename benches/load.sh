@@ -81,8 +81,10 @@ ncpu=$(nproc --all)
 grep -q __ID__ "$PAYLOAD" || die "payload $PAYLOAD has no __ID__ placeholder"
 if [[ -r /proc/sys/net/ipv4/ip_local_port_range ]]; then
     read -r eph_lo eph_hi </proc/sys/net/ipv4/ip_local_port_range
-    # One port per measured run, at most 12 runs per repetition.
-    last_port=$((PORT + 12 * REPS + 1))
+    # One port per measured run: per repetition, two per connection count (throughput and
+    # slow_paced) and two each for slow and dup90, at most.
+    nconns=$(wc -w <<<"$CONNS")
+    last_port=$((PORT + (4 * nconns + 4) * REPS + 1))
     if ((last_port >= eph_lo && PORT <= eph_hi)); then
         die "ports $PORT-$last_port overlap the ephemeral range $eph_lo-$eph_hi, where client sockets can already hold a port (AddrInUse); pick a lower PORT"
     fi
