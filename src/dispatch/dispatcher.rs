@@ -335,6 +335,49 @@ impl<E: Event, S: Clone + Send + Sync + 'static> DispatcherBuilder<E, S> {
     /// spawned as the load needs them (none before the first event, at most the concurrency
     /// limit); up to 64 of them stay parked between events, until the shutdown.
     ///
+    /// To run the handlers on another runtime, call `spawn` inside that runtime's
+    /// [`enter`](tokio::runtime::Runtime::enter) guard. With cores to spare, a runtime of its own
+    /// keeps handler work (timers firing, replies parsed) off the server's workers. On a single
+    /// core it costs more than it saves: every event then wakes another thread.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    /// use webhook_receiver::chirp::ChirpEvent;
+    /// use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    ///
+    /// let handler_runtime = tokio::runtime::Builder::new_multi_thread()
+    ///     .worker_threads(1)
+    ///     .thread_name("webhook-handlers")
+    ///     .enable_all()
+    ///     .build()
+    ///     .unwrap();
+    /// // Each handler call records the name of the thread it ran on.
+    /// let ran_on = Arc::new(Mutex::new(Vec::new()));
+    /// let handlers = Handlers::<ChirpEvent, _>::with_state(Arc::clone(&ran_on)).fallback(
+    ///     |_, ctx| async move {
+    ///         let thread = std::thread::current().name().map(str::to_owned);
+    ///         ctx.state().lock().unwrap().push(thread);
+    ///     },
+    /// );
+    /// let dispatcher = {
+    ///     let _on_handler_runtime = handler_runtime.enter();
+    ///     Dispatcher::builder(handlers).spawn()
+    /// };
+    ///
+    /// // The server's runtime: receivers enqueue here, handlers run on the other one.
+    /// # let server = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    /// # server.block_on(async {
+    /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+    /// # use webhook_receiver::DecodeEvent;
+    /// # let decoded = webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
+    /// # dispatcher.try_enqueue(decoded).unwrap();
+    /// // At shutdown the drain waits for handlers on either runtime.
+    /// dispatcher.shutdown(Duration::from_secs(5)).await.unwrap();
+    /// # });
+    /// assert_eq!(*ran_on.lock().unwrap(), [Some("webhook-handlers".to_owned())]);
+    /// ```
+    ///
     /// # Panics
     ///
     /// Outside a Tokio runtime.
