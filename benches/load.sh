@@ -336,15 +336,19 @@ done
 report() {
     printf '\nBoth servers built with cargo profile `%s`; %d s runs after %d s of warm-up.\n' "$PROFILE" "$DURATION" "$WARMUP"
     awk -F'\t' -v reps="$REPS" -v preps="$PACED_REPS" '
-    function median(list,   n, a, i, j, t) {
+    # Splits a space-separated list into a[1..n], sorted; returns n.
+    function sort_into(list, a,   n, i, j, t) {
         n = split(list, a, " ")
         for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+        return n
+    }
+    function median(list,   n, a) {
+        n = sort_into(list, a)
         return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
     }
     # The values of a list, sorted and rounded, for the record.
-    function sorted(list,   n, a, i, j, t, out) {
-        n = split(list, a, " ")
-        for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+    function sorted(list,   n, a, i, out) {
+        n = sort_into(list, a)
         out = ""
         for (i = 1; i <= n; i++) out = out (i > 1 ? " " : "") sprintf("%.2f", a[i])
         return out
