@@ -46,7 +46,7 @@ use webhook_receiver::DedupKey;
 use webhook_receiver::chirp::{Chirp, ChirpEvent};
 use webhook_receiver::dedup::{Claim, DedupStore, MemoryStore};
 use webhook_receiver::dispatch::{Dispatcher, Handlers};
-use webhook_receiver::event::Item;
+use webhook_receiver::event::Received;
 use webhook_receiver::receiver::WebhookService;
 use webhook_receiver::verify::{SharedSecret, VerifyWebhookLayer};
 
@@ -123,7 +123,7 @@ impl Target {
         <L::Service as tower::Service<Request<Body>>>::Future: Send + 'static,
     {
         let handlers =
-            Handlers::<ChirpEvent>::new().fallback(|item: Item<ChirpEvent>, _ctx| async move {
+            Handlers::<ChirpEvent>::new().fallback(|item: Received<ChirpEvent>, _ctx| async move {
                 black_box(item);
             });
         let dispatcher = Dispatcher::builder(handlers).spawn();
@@ -573,7 +573,7 @@ fn bench_dispatch(c: &mut Criterion) {
 
 /// Pieces of the pipeline alone.
 fn bench_parts(c: &mut Criterion) {
-    use webhook_receiver::event::{DecodeEvent, Item};
+    use webhook_receiver::event::{DecodeEvent, Received};
 
     let secret = SharedSecret::new([SECRET]).expect("secret");
     let sms = unique_body(SMS_DELIVERED);
@@ -590,7 +590,7 @@ fn bench_parts(c: &mut Criterion) {
         b.iter(|| black_box(Chirp.decode(&headers, black_box(&whatsapp)).expect("event")));
     });
     let decoded = Chirp.decode(&headers, &sms).expect("event");
-    let Item::Event(event) = decoded.item() else {
+    let Received::Event(event) = decoded.item() else {
         panic!("a typed event")
     };
     g.bench_function("dedup_key_sms_delivered", |b| {

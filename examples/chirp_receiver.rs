@@ -23,8 +23,8 @@ use std::time::Duration;
 use axum::Router;
 use tower::ServiceBuilder;
 use webhook_receiver::chirp::{self, Chirp, ChirpEvent, InboundMessage, MessageStatus};
-use webhook_receiver::dispatch::{Context, Dispatcher, Handlers};
-use webhook_receiver::event::Item;
+use webhook_receiver::dispatch::{Dispatcher, EventContext, Handlers};
+use webhook_receiver::event::Received;
 use webhook_receiver::receiver::WebhookService;
 use webhook_receiver::verify::{SharedSecret, VerifyWebhookLayer};
 
@@ -55,10 +55,10 @@ async fn main() -> Result<(), support::BoxError> {
             emit(ctx, "whatsapp", e.id().map(str::to_owned))
         })
         // Everything else: templates, contacts, accounts, unknown types, invalid payloads.
-        .fallback(|item: Item<ChirpEvent>, ctx| {
+        .fallback(|item: Received<ChirpEvent>, ctx| {
             let id = match &item {
-                Item::Event(e) => e.id().map(str::to_owned),
-                Item::Invalid(bad) => bad
+                Received::Event(e) => e.id().map(str::to_owned),
+                Received::Invalid(bad) => bad
                     .data
                     .get("id")
                     .and_then(|v| v.as_str())
@@ -86,9 +86,9 @@ async fn main() -> Result<(), support::BoxError> {
     .await
 }
 
-async fn emit(ctx: Context<Duration>, handler: &'static str, id: Option<String>) {
+async fn emit(ctx: EventContext<Duration>, handler: &'static str, id: Option<String>) {
     let line = support::Line {
-        event: ctx.kind(),
+        event: ctx.event_name(),
         id: id.as_deref(),
         key: Some(ctx.key()),
         handler: Some(handler),

@@ -30,8 +30,8 @@ use axum::Router;
 use serde::Deserialize;
 use tower::ServiceBuilder;
 use webhook_receiver::EventType;
-use webhook_receiver::dispatch::{Context, Dispatcher, Handlers};
-use webhook_receiver::event::Item;
+use webhook_receiver::dispatch::{Dispatcher, EventContext, Handlers};
+use webhook_receiver::event::Received;
 use webhook_receiver::json::{JsonEvent, JsonFormat};
 use webhook_receiver::receiver::WebhookService;
 use webhook_receiver::verify::{HmacSha256, VerifyWebhookLayer};
@@ -78,20 +78,20 @@ type Ev = JsonEvent<AppEvent>;
 
 // ---- One line per event type: its name and how to reach its typed payload. ----
 
-const USER_CREATED: EventType<Ev, User> = EventType::new("user.created", |e| match e.event()? {
+const USER_CREATED: EventType<Ev, User> = EventType::new("user.created", |e| match e.typed()? {
     AppEvent::UserCreated(u) => Some(u),
     _ => None,
 });
-const USER_UPDATED: EventType<Ev, User> = EventType::new("user.updated", |e| match e.event()? {
+const USER_UPDATED: EventType<Ev, User> = EventType::new("user.updated", |e| match e.typed()? {
     AppEvent::UserUpdated(u) => Some(u),
     _ => None,
 });
-const USER_DELETED: EventType<Ev, User> = EventType::new("user.deleted", |e| match e.event()? {
+const USER_DELETED: EventType<Ev, User> = EventType::new("user.deleted", |e| match e.typed()? {
     AppEvent::UserDeleted(u) => Some(u),
     _ => None,
 });
 const PROJECT_CREATED: EventType<Ev, Project> =
-    EventType::new("project.created", |e| match e.event()? {
+    EventType::new("project.created", |e| match e.typed()? {
         AppEvent::ProjectCreated(p) => Some(p),
         _ => None,
     });
@@ -115,14 +115,14 @@ async fn main() -> Result<(), support::BoxError> {
             emit(ctx)
         })
         .on_group("payment.*", |e: Ev, ctx| {
-            if let Some(AppEvent::PaymentSucceeded(p) | AppEvent::PaymentFailed(p)) = e.event() {
+            if let Some(AppEvent::PaymentSucceeded(p) | AppEvent::PaymentFailed(p)) = e.typed() {
                 tracing::debug!(payment = %p.id, amount = ?p.amount, currency = ?p.currency, "payment");
             }
             emit(ctx)
         })
-        .fallback(|item: Item<Ev>, ctx| {
-            if let Item::Invalid(bad) = &item {
-                tracing::warn!(event = %bad.kind, path = %bad.path, error = %bad.error, "invalid payload");
+        .fallback(|item: Received<Ev>, ctx| {
+            if let Received::Invalid(bad) = &item {
+                tracing::warn!(event = %bad.event_name, path = %bad.path, error = %bad.error, "invalid payload");
             }
             emit(ctx)
         });
@@ -153,9 +153,9 @@ async fn main() -> Result<(), support::BoxError> {
 }
 
 /// The handler body every registration shares: one line with the type and the top-level id.
-async fn emit(ctx: Context<Duration>) {
+async fn emit(ctx: EventContext<Duration>) {
     let line = support::Line {
-        event: ctx.kind(),
+        event: ctx.event_name(),
         id: ctx.id(),
         key: None,
         handler: None,

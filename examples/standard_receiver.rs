@@ -24,8 +24,8 @@ use axum::Router;
 use base64::Engine;
 use serde::Deserialize;
 use tower::ServiceBuilder;
-use webhook_receiver::dispatch::{Context, Dispatcher, Handlers};
-use webhook_receiver::event::Item;
+use webhook_receiver::dispatch::{Dispatcher, EventContext, Handlers};
+use webhook_receiver::event::Received;
 use webhook_receiver::json::{JsonEvent, JsonFormat};
 use webhook_receiver::receiver::WebhookService;
 use webhook_receiver::verify::{StandardWebhooks, VerifyWebhookLayer};
@@ -52,12 +52,12 @@ async fn main() -> Result<(), support::BoxError> {
 
     let handlers = Handlers::with_state(config.handler_delay)
         .on_group("*", |e: JsonEvent<Event>, ctx| {
-            if let Some(Event::InvoicePaid(data)) = e.event() {
+            if let Some(Event::InvoicePaid(data)) = e.typed() {
                 tracing::debug!(%data, "invoice paid");
             }
             emit(ctx)
         })
-        .fallback(|_item: Item<JsonEvent<Event>>, ctx| emit(ctx));
+        .fallback(|_item: Received<JsonEvent<Event>>, ctx| emit(ctx));
     let dispatcher = config.dispatcher(Dispatcher::builder(handlers)).spawn();
 
     // Type from the body's `type`; dedup by the signed `webhook-id` header.
@@ -79,9 +79,9 @@ async fn main() -> Result<(), support::BoxError> {
     .await
 }
 
-async fn emit(ctx: Context<Duration>) {
+async fn emit(ctx: EventContext<Duration>) {
     let line = support::Line {
-        event: ctx.kind(),
+        event: ctx.event_name(),
         id: ctx.id(),
         key: None,
         handler: None,

@@ -29,7 +29,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let secrets = std::env::var("CHIRP_WEBHOOK_SECRET").map_err(|_| "set CHIRP_WEBHOOK_SECRET")?;
 
     let handlers = Handlers::new().on_group("*", |event: ChirpEvent, ctx| async move {
-        let line = serde_json::json!({"event": ctx.kind(), "id": event.id()});
+        let line = serde_json::json!({"event": ctx.event_name(), "id": event.id()});
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{line}").and_then(|()| out.flush());
     });
@@ -74,6 +74,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     }
     drop(listener);
     graceful.shutdown().await;
-    dispatcher.shutdown(Duration::from_secs(300)).await?;
+    dispatcher.drain(Duration::from_secs(300)).await?;
     Ok(())
 }

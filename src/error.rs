@@ -1,4 +1,4 @@
-//! Errors: [`Rejection`] (what the sender is told, with its status code), [`PayloadError`] (why a
+//! Errors: [`Rejection`] (what the sender is told, with its status code), [`DecodeError`] (why a
 //! body is not an event), [`StoreError`] and [`BoxError`].
 //!
 //! Every rejection answers with the seeds' error shape:
@@ -15,7 +15,7 @@
 //!
 //! let r = Rejection::Unauthorized;
 //! assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-//! assert_eq!(r.kind(), "authentication_error");
+//! assert_eq!(r.error_type(), "authentication_error");
 //! let body: serde_json::Value = serde_json::from_slice(&r.body()).unwrap();
 //! assert_eq!(body["error"]["type"], "authentication_error");
 //! ```
@@ -56,7 +56,7 @@ pub enum Rejection {
     MethodNotAllowed(http::Method),
     /// 400: the body is not an event.
     #[error(transparent)]
-    InvalidPayload(#[from] PayloadError),
+    Decode(#[from] DecodeError),
     /// 400: the body could not be read (connection error mid-body).
     #[error("could not read the request body: {0}")]
     BodyRead(String),
@@ -85,9 +85,7 @@ impl Rejection {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Unauthorized | Self::Stale(_) => StatusCode::UNAUTHORIZED,
-            Self::BadHeader(_) | Self::InvalidPayload(_) | Self::BodyRead(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::BadHeader(_) | Self::Decode(_) | Self::BodyRead(_) => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -98,7 +96,7 @@ impl Rejection {
     }
 
     /// The error `type` of the seeds' error shape.
-    pub fn kind(&self) -> &'static str {
+    pub fn error_type(&self) -> &'static str {
         match self {
             Self::Unauthorized | Self::Stale(_) => "authentication_error",
             Self::Overloaded { .. } | Self::ShuttingDown { .. } | Self::StoreUnavailable { .. } => {
@@ -117,7 +115,7 @@ impl Rejection {
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::MethodNotAllowed(_) => "method_not_allowed",
-            Self::InvalidPayload(p) => p.code(),
+            Self::Decode(p) => p.code(),
             Self::BodyRead(_) => "body_read_error",
             Self::Overloaded { .. } => "queue_full",
             Self::ShuttingDown { .. } => "shutting_down",
@@ -129,7 +127,7 @@ impl Rejection {
     pub fn body(&self) -> Bytes {
         let v = serde_json::json!({
             "error": {
-                "type": self.kind(),
+                "type": self.error_type(),
                 "code": self.code(),
                 "message": self.to_string(),
             }
@@ -173,7 +171,7 @@ impl Rejection {
 /// Why a body is not an event (answered 400).
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum PayloadError {
+pub enum DecodeError {
     /// The body is empty.
     #[error("body is empty: expected a JSON object")]
     Empty,
@@ -199,7 +197,7 @@ pub enum PayloadError {
     },
 }
 
-impl PayloadError {
+impl DecodeError {
     /// A machine-readable code for the error body.
     pub fn code(&self) -> &'static str {
         match self {

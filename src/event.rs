@@ -4,7 +4,7 @@
 //! Parsing is two steps, as in octocrab: a format ([`DecodeEvent`]) reads the envelope to learn the
 //! event's type name, then deserializes `data` into the typed payload for that name. An unknown
 //! name is never an error (the event enum keeps it in an `Unknown` variant), and a known name
-//! whose `data` does not fit its schema becomes an [`InvalidEvent`] that is acknowledged and handed
+//! whose `data` does not fit its schema becomes an [`InvalidPayload`] that is acknowledged and handed
 //! to the fallback handler with the raw data and the error.
 //!
 //! # Example
@@ -26,7 +26,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 #[cfg(doc)]
-use crate::error::PayloadError;
+use crate::error::DecodeError;
 use crate::error::Rejection;
 
 /// A typed webhook event: something with a type name that handlers are routed by.
@@ -41,19 +41,19 @@ use crate::error::Rejection;
 /// enum MyEvent { Ping }
 ///
 /// impl Event for MyEvent {
-///     fn kind(&self) -> &str { "ping" }
+///     fn event_name(&self) -> &str { "ping" }
 /// }
-/// assert_eq!(MyEvent::Ping.kind(), "ping");
+/// assert_eq!(MyEvent::Ping.event_name(), "ping");
 /// ```
 pub trait Event: Clone + Send + Sync + 'static {
     /// The event's type name on the wire, e.g. `messages.sms.delivered`.
-    fn kind(&self) -> &str;
+    fn event_name(&self) -> &str;
 }
 
 /// A wire format: turns a verified request (headers and raw body) into an event and its dedup key.
 ///
 /// The receiver calls [`decode`](DecodeEvent::decode) once per request, after authentication and
-/// the body limit. Return [`PayloadError`] only when the body is not an event at all (not JSON, no
+/// the body limit. Return [`DecodeError`] only when the body is not an event at all (not JSON, no
 /// type name, ...): that answers 400. A recognised envelope whose payload does not fit its typed
 /// schema should be returned as [`Decoded::invalid`] so that it is acknowledged and reaches the
 /// fallback handler instead of being retried forever by the sender.
@@ -61,25 +61,25 @@ pub trait Event: Clone + Send + Sync + 'static {
 /// ```
 /// use http::HeaderMap;
 /// use webhook_receiver::event::{DecodeEvent, Decoded, DedupKey, Event};
-/// use webhook_receiver::{PayloadError, Rejection};
+/// use webhook_receiver::{DecodeError, Rejection};
 ///
 /// #[derive(Clone, Debug)]
 /// struct Line(String);
 /// impl Event for Line {
-///     fn kind(&self) -> &str { "line" }
+///     fn event_name(&self) -> &str { "line" }
 /// }
 ///
 /// struct LineFormat;
 /// impl DecodeEvent for LineFormat {
 ///     type Event = Line;
 ///     fn decode(&self, _: &HeaderMap, body: &[u8]) -> Result<Decoded<Line>, Rejection> {
-///         let text = std::str::from_utf8(body).map_err(|_| PayloadError::NotUtf8)?;
-///         Ok(Decoded::event(Line(text.to_owned()), DedupKey::from_parts(&[body])))
+///         let text = std::str::from_utf8(body).map_err(|_| DecodeError::NotUtf8)?;
+///         Ok(Decoded::new(Line(text.to_owned()), DedupKey::from_parts(&[body])))
 ///     }
 /// }
 ///
 /// let decoded = LineFormat.decode(&HeaderMap::new(), b"hello").unwrap();
-/// assert_eq!(decoded.kind(), "line");
+/// assert_eq!(decoded.event_name(), "line");
 /// ```
 pub trait DecodeEvent: Send + Sync + 'static {
     /// The event type this format produces.
@@ -90,40 +90,40 @@ pub trait DecodeEvent: Send + Sync + 'static {
     /// # Errors
     ///
     /// The [`Rejection`] to answer with when the body is not an acceptable event of this format
-    /// (usually a [`PayloadError`], answered 400); the receiver remembers nothing.
+    /// (usually a [`DecodeError`], answered 400); the receiver remembers nothing.
     fn decode(&self, headers: &HeaderMap, body: &[u8]) -> Result<Decoded<Self::Event>, Rejection>;
 }
 
 /// The result of decoding one request: the item to dispatch and its dedup key.
 #[derive(Debug, Clone)]
 pub struct Decoded<E> {
-    item: Item<E>,
+    item: Received<E>,
     key: DedupKey,
     id: Option<Box<str>>,
 }
 
 impl<E: Event> Decoded<E> {
     /// A typed event with its dedup key.
-    pub fn event(event: E, key: DedupKey) -> Self {
+    pub fn new(event: E, key: DedupKey) -> Self {
         Self {
-            item: Item::Event(event),
+            item: Received::Event(event),
             key,
             id: None,
         }
     }
 
     /// A known event type whose payload did not fit its schema.
-    pub fn invalid(invalid: InvalidEvent, key: DedupKey) -> Self {
+    pub fn invalid(invalid: InvalidPayload, key: DedupKey) -> Self {
         Self {
-            item: Item::Invalid(invalid),
+            item: Received::Invalid(invalid),
             key,
             id: None,
         }
     }
 
     /// The event type name.
-    pub fn kind(&self) -> &str {
-        self.item.kind()
+    pub fn event_name(&self) -> &str {
+        self.item.event_name()
     }
 
     /// The dedup key.
@@ -132,7 +132,7 @@ impl<E: Event> Decoded<E> {
     }
 
     /// The decoded item.
-    pub fn item(&self) -> &Item<E> {
+    pub fn item(&self) -> &Received<E> {
         &self.item
     }
 
@@ -144,7 +144,7 @@ impl<E: Event> Decoded<E> {
     }
 
     /// Records the sender's id for the event (Chirp's `data.id`, a top-level `id`, a
-    /// `webhook-id` header), given to handlers as [`Context::id`](crate::dispatch::Context::id).
+    /// `webhook-id` header), given to handlers as [`EventContext::id`](crate::dispatch::EventContext::id).
     #[must_use]
     pub fn with_id(mut self, id: impl Into<Box<str>>) -> Self {
         self.id = Some(id.into());
@@ -157,26 +157,26 @@ impl<E: Event> Decoded<E> {
     }
 
     /// Splits into the item, the key and the id.
-    pub fn into_parts(self) -> (Item<E>, DedupKey, Option<Box<str>>) {
+    pub fn into_parts(self) -> (Received<E>, DedupKey, Option<Box<str>>) {
         (self.item, self.key, self.id)
     }
 }
 
 /// What gets dispatched: a typed event, or an event whose payload did not fit its schema.
 #[derive(Debug, Clone)]
-pub enum Item<E> {
+pub enum Received<E> {
     /// A typed event (this includes the event enum's own `Unknown` variant, if it has one).
     Event(E),
     /// A known event type whose `data` did not deserialize; only the fallback receives it.
-    Invalid(InvalidEvent),
+    Invalid(InvalidPayload),
 }
 
-impl<E: Event> Item<E> {
+impl<E: Event> Received<E> {
     /// The event type name.
-    pub fn kind(&self) -> &str {
+    pub fn event_name(&self) -> &str {
         match self {
-            Self::Event(e) => e.kind(),
-            Self::Invalid(i) => &i.kind,
+            Self::Event(e) => e.event_name(),
+            Self::Invalid(i) => &i.event_name,
         }
     }
 }
@@ -187,9 +187,9 @@ impl<E: Event> Item<E> {
 /// logged with the field path, and handed to the fallback handler with the raw data.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
-pub struct InvalidEvent {
+pub struct InvalidPayload {
     /// The event type name from the envelope.
-    pub kind: String,
+    pub event_name: String,
     /// The raw `data` as received.
     pub data: Value,
     /// The JSON path of the field that failed, e.g. `error.provider.code` (`.` for the root).
@@ -198,16 +198,16 @@ pub struct InvalidEvent {
     pub error: String,
 }
 
-impl InvalidEvent {
+impl InvalidPayload {
     /// Builds an invalid event from a path-aware deserialization error.
     pub fn new(
-        kind: impl Into<String>,
+        event_name: impl Into<String>,
         data: Value,
         path: impl Into<String>,
         error: impl Into<String>,
     ) -> Self {
         Self {
-            kind: kind.into(),
+            event_name: event_name.into(),
             data,
             path: path.into(),
             error: error.into(),
@@ -218,34 +218,34 @@ impl InvalidEvent {
     ///
     /// # Errors
     ///
-    /// The [`InvalidEvent`] (with `kind`, the raw data, the path and the message) when `data` does
+    /// The [`InvalidPayload`] (with `event_name`, the raw data, the path and the message) when `data` does
     /// not fit `T`.
     ///
     /// ```
-    /// use webhook_receiver::event::InvalidEvent;
+    /// use webhook_receiver::event::InvalidPayload;
     /// #[derive(serde::Deserialize, Debug)]
     /// struct P { id: String }
-    /// let err = InvalidEvent::parse::<P>("x", serde_json::json!({"id": 5})).unwrap_err();
+    /// let err = InvalidPayload::parse::<P>("x", serde_json::json!({"id": 5})).unwrap_err();
     /// assert_eq!(err.path, "id");
     /// ```
-    pub fn parse<T: serde::de::DeserializeOwned>(kind: &str, data: Value) -> Result<T, Self> {
+    pub fn parse<T: serde::de::DeserializeOwned>(event_name: &str, data: Value) -> Result<T, Self> {
         match serde_path_to_error::deserialize::<_, T>(&data) {
             Ok(v) => Ok(v),
             Err(e) => {
                 let path = e.path().to_string();
                 let error = e.into_inner().to_string();
-                Err(Self::new(kind, data, path, error))
+                Err(Self::new(event_name, data, path, error))
             }
         }
     }
 }
 
-impl fmt::Display for InvalidEvent {
+impl fmt::Display for InvalidPayload {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
             "`{}` payload invalid at `{}`: {}",
-            self.kind, self.path, self.error
+            self.event_name, self.path, self.error
         )
     }
 }
@@ -298,10 +298,10 @@ impl DedupKey {
     /// assert_eq!(a, DedupKey::from_json("t", &b));
     /// assert_ne!(a, DedupKey::from_json("t", &json!({"a": 1, "b": 3})));
     /// ```
-    pub fn from_json(kind: &str, value: &Value) -> Self {
+    pub fn from_json(event_name: &str, value: &Value) -> Self {
         let mut h = Sha256::new();
-        h.update((kind.len() as u64).to_le_bytes());
-        h.update(kind.as_bytes());
+        h.update((event_name.len() as u64).to_le_bytes());
+        h.update(event_name.as_bytes());
         canonical(value, &mut h);
         Self::finish(h)
     }
@@ -381,7 +381,7 @@ impl fmt::Debug for DedupKey {
 /// #[derive(Clone, Debug)]
 /// enum MyEvent { UserCreated(User), Other }
 /// impl Event for MyEvent {
-///     fn kind(&self) -> &str {
+///     fn event_name(&self) -> &str {
 ///         match self { Self::UserCreated(_) => "user.created", Self::Other => "other" }
 ///     }
 /// }
@@ -426,7 +426,7 @@ impl<E, P> EventType<E, P> {
     /// #[derive(Clone, Debug)]
     /// enum MyEvent { UserCreated(User), Other }
     /// impl Event for MyEvent {
-    ///     fn kind(&self) -> &str {
+    ///     fn event_name(&self) -> &str {
     ///         match self { Self::UserCreated(_) => "user.created", Self::Other => "other" }
     ///     }
     /// }

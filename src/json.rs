@@ -13,7 +13,7 @@
 //! Unknown types never break the receiver: a type name with no variant is dispatched with
 //! [`JsonEvent::event`] = `None` and the raw body kept, and reaches `on_group` handlers or the
 //! fallback. A known type whose payload does not fit reaches the fallback as
-//! [`Item::Invalid`](crate::event::Item::Invalid) (acknowledged, not retried).
+//! [`Received::Invalid`](crate::event::Received::Invalid) (acknowledged, not retried).
 //!
 //! The defaults fit the common envelope `{"id", "type", "created_at", "data"}` (the generic
 //! HMAC-signed format): type from `/type`, dedup key from `/id`.
@@ -45,7 +45,7 @@
 //! }
 //!
 //! const USER_CREATED: EventType<JsonEvent<MyEvent>, User> =
-//!     EventType::new("user.created", |e| match e.event()? {
+//!     EventType::new("user.created", |e| match e.typed()? {
 //!         MyEvent::UserCreated(u) => Some(u),
 //!         _ => None,
 //!     });
@@ -54,17 +54,17 @@
 //! let body = br#"{"id":"evt_1","type":"user.created","created_at":"2026-01-15T12:30:00Z",
 //!                 "data":{"id":"user_1","name":"Ada"}}"#;
 //! let decoded = format.decode(&http::HeaderMap::new(), body).unwrap();
-//! assert_eq!(decoded.kind(), "user.created");
-//! # use webhook_receiver::event::Item;
-//! let Item::Event(event) = decoded.item() else { panic!() };
+//! assert_eq!(decoded.event_name(), "user.created");
+//! # use webhook_receiver::event::Received;
+//! let Received::Event(event) = decoded.item() else { panic!() };
 //! assert_eq!(USER_CREATED.payload(event).unwrap().name, "Ada");
 //! assert_eq!(event.id(), Some("evt_1"));
 //!
 //! // A type the enum does not know is still an event, with its raw body.
 //! let body = br#"{"id":"evt_2","type":"file.uploaded","data":{"id":"f_1"}}"#;
 //! let decoded = format.decode(&http::HeaderMap::new(), body).unwrap();
-//! let Item::Event(event) = decoded.item() else { panic!() };
-//! assert!(event.event().is_none());
+//! let Received::Event(event) = decoded.item() else { panic!() };
+//! assert!(event.typed().is_none());
 //! assert_eq!(event.raw()["data"]["id"], "f_1");
 //! ```
 
@@ -78,14 +78,14 @@ use http::header::HeaderName;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::error::{PayloadError, Rejection};
-use crate::event::{DecodeEvent, Decoded, DedupKey, Event, InvalidEvent};
+use crate::error::{DecodeError, Rejection};
+use crate::event::{DecodeEvent, Decoded, DedupKey, Event, InvalidPayload};
 
 /// A decoded JSON event: the type name, the id (if the format has one), your typed event, and
 /// the raw body.
 #[derive(Debug, Clone)]
 pub struct JsonEvent<E> {
-    kind: String,
+    event_name: String,
     id: Option<String>,
     event: Option<E>,
     raw: Arc<Value>,
@@ -93,8 +93,8 @@ pub struct JsonEvent<E> {
 
 impl<E> JsonEvent<E> {
     /// The event type name.
-    pub fn kind(&self) -> &str {
-        &self.kind
+    pub fn event_name(&self) -> &str {
+        &self.event_name
     }
 
     /// The event id, when the key source is a field or header holding one.
@@ -104,7 +104,7 @@ impl<E> JsonEvent<E> {
 
     /// Your typed event, or `None` for a type your enum has no variant for (see
     /// [`raw`](Self::raw) for its data).
-    pub fn event(&self) -> Option<&E> {
+    pub fn typed(&self) -> Option<&E> {
         self.event.as_ref()
     }
 
@@ -114,14 +114,14 @@ impl<E> JsonEvent<E> {
     }
 
     /// Consumes `self`, returning your typed event (`None` for an unknown type).
-    pub fn into_event(self) -> Option<E> {
+    pub fn into_typed(self) -> Option<E> {
         self.event
     }
 }
 
 impl<E: Clone + Send + Sync + fmt::Debug + 'static> Event for JsonEvent<E> {
-    fn kind(&self) -> &str {
-        &self.kind
+    fn event_name(&self) -> &str {
+        &self.event_name
     }
 }
 
@@ -137,14 +137,14 @@ enum Source {
 }
 
 impl Source {
-    fn get(&self, body: &Value, headers: &HeaderMap) -> Result<Option<String>, PayloadError> {
+    fn get(&self, body: &Value, headers: &HeaderMap) -> Result<Option<String>, DecodeError> {
         Ok(match self {
             Self::Pointer(p) => match body.pointer(p) {
                 None | Some(Value::Null) => None,
                 Some(Value::String(s)) => Some(s.clone()),
                 Some(Value::Number(n)) => Some(n.to_string()),
                 Some(_) => {
-                    return Err(PayloadError::InvalidField {
+                    return Err(DecodeError::InvalidField {
                         field: field_name(p),
                         message: "expected a string".to_owned(),
                     });
@@ -158,10 +158,10 @@ impl Source {
         })
     }
 
-    fn missing(&self) -> PayloadError {
+    fn missing(&self) -> DecodeError {
         match self {
-            Self::Pointer(p) => PayloadError::MissingField(field_name(p)),
-            Self::Header(_) | Self::Fn(_) => PayloadError::MissingField("key"),
+            Self::Pointer(p) => DecodeError::MissingField(field_name(p)),
+            Self::Header(_) | Self::Fn(_) => DecodeError::MissingField("key"),
         }
     }
 }
@@ -182,7 +182,7 @@ impl fmt::Debug for Source {
 
 /// A JSON wire format for your serde type `E`. See the [module docs](crate::json).
 pub struct JsonFormat<E> {
-    kind: Source,
+    name: Source,
     key: Source,
     data: &'static str,
     max_age: Option<(&'static str, Duration)>,
@@ -192,7 +192,7 @@ pub struct JsonFormat<E> {
 impl<E> Clone for JsonFormat<E> {
     fn clone(&self) -> Self {
         Self {
-            kind: self.kind.clone(),
+            name: self.name.clone(),
             key: self.key.clone(),
             data: self.data,
             max_age: self.max_age,
@@ -204,7 +204,7 @@ impl<E> Clone for JsonFormat<E> {
 impl<E> fmt::Debug for JsonFormat<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JsonFormat")
-            .field("kind", &self.kind)
+            .field("name", &self.name)
             .field("key", &self.key)
             .field("data", &self.data)
             .field("max_age", &self.max_age)
@@ -223,7 +223,7 @@ impl<E> JsonFormat<E> {
     /// replay guard.
     pub fn new() -> Self {
         Self {
-            kind: Source::Pointer("/type"),
+            name: Source::Pointer("/type"),
             key: Source::Pointer("/id"),
             data: "/data",
             max_age: None,
@@ -233,8 +233,8 @@ impl<E> JsonFormat<E> {
 
     /// Reads the type name at a JSON pointer (e.g. `/event`, `/meta/type`).
     #[must_use]
-    pub fn kind_field(mut self, pointer: &'static str) -> Self {
-        self.kind = Source::Pointer(pointer);
+    pub fn name_field(mut self, pointer: &'static str) -> Self {
+        self.name = Source::Pointer(pointer);
         self
     }
 
@@ -252,18 +252,18 @@ impl<E> JsonFormat<E> {
     ///
     /// If `header` is not a valid header name (a programming error).
     #[must_use]
-    pub fn kind_header(mut self, header: &'static str) -> Self {
-        self.kind = Source::Header(HeaderName::from_static(header));
+    pub fn name_header(mut self, header: &'static str) -> Self {
+        self.name = Source::Header(HeaderName::from_static(header));
         self
     }
 
     /// Computes the type name with a closure over the body and the headers.
     #[must_use]
-    pub fn kind_with(
+    pub fn name_with(
         mut self,
         f: impl Fn(&Value, &HeaderMap) -> Option<String> + Send + Sync + 'static,
     ) -> Self {
-        self.kind = Source::Fn(Arc::new(f));
+        self.name = Source::Fn(Arc::new(f));
         self
     }
 
@@ -316,16 +316,16 @@ where
         };
         let at = match body.pointer(pointer) {
             Some(Value::String(s)) => chrono::DateTime::parse_from_rfc3339(s)
-                .map_err(|e| PayloadError::InvalidField {
+                .map_err(|e| DecodeError::InvalidField {
                     field: field_name(pointer),
                     message: e.to_string(),
                 })?
                 .timestamp(),
-            Some(Value::Number(n)) => n.as_i64().ok_or(PayloadError::InvalidField {
+            Some(Value::Number(n)) => n.as_i64().ok_or(DecodeError::InvalidField {
                 field: field_name(pointer),
                 message: "expected Unix seconds".to_owned(),
             })?,
-            _ => return Err(PayloadError::MissingField(field_name(pointer)).into()),
+            _ => return Err(DecodeError::MissingField(field_name(pointer)).into()),
         };
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -348,19 +348,19 @@ where
     type Event = JsonEvent<E>;
 
     fn decode(&self, headers: &HeaderMap, body: &[u8]) -> Result<Decoded<JsonEvent<E>>, Rejection> {
-        let text = std::str::from_utf8(body).map_err(|_| PayloadError::NotUtf8)?;
+        let text = std::str::from_utf8(body).map_err(|_| DecodeError::NotUtf8)?;
         if text.trim().is_empty() {
-            return Err(PayloadError::Empty.into());
+            return Err(DecodeError::Empty.into());
         }
         let value: Value =
-            serde_json::from_str(text).map_err(|e| PayloadError::NotJson(e.to_string()))?;
+            serde_json::from_str(text).map_err(|e| DecodeError::NotJson(e.to_string()))?;
         if !value.is_object() {
-            return Err(PayloadError::NotObject.into());
+            return Err(DecodeError::NotObject.into());
         }
-        let kind = self
-            .kind
+        let event_name = self
+            .name
             .get(&value, headers)?
-            .ok_or_else(|| self.kind.missing())?;
+            .ok_or_else(|| self.name.missing())?;
         let id = self
             .key
             .get(&value, headers)?
@@ -370,7 +370,7 @@ where
         let data = value.pointer(self.data).unwrap_or(&Value::Null);
         let unknown = std::cell::Cell::new(false);
         let parsed = serde_path_to_error::deserialize::<_, E>(Tagged {
-            kind: &kind,
+            event_name: &event_name,
             data,
             unknown: &unknown,
         });
@@ -378,29 +378,31 @@ where
             Ok(event) => Some(event),
             Err(_) if unknown.get() => None,
             Err(e) => {
-                let path = payload_path(e.path(), &kind);
+                let path = payload_path(e.path(), &event_name);
                 let error = e.into_inner().to_string();
-                tracing::warn!(event = %kind, %path, %error, "payload does not fit its type; handing it to the fallback");
+                tracing::warn!(event = %event_name, %path, %error, "payload does not fit its type; handing it to the fallback");
                 let data = data.clone();
-                return Ok(
-                    Decoded::invalid(InvalidEvent::new(kind, data, path, error), key).with_id(id),
-                );
+                return Ok(Decoded::invalid(
+                    InvalidPayload::new(event_name, data, path, error),
+                    key,
+                )
+                .with_id(id));
             }
         };
         let event = JsonEvent {
-            kind,
+            event_name,
             id: Some(id.clone()),
             event,
             raw: Arc::new(value),
         };
-        Ok(Decoded::event(event, key).with_id(id))
+        Ok(Decoded::new(event, key).with_id(id))
     }
 }
 
 /// The failing field's path inside the payload, without the variant (type name) segment.
-fn payload_path(path: &serde_path_to_error::Path, kind: &str) -> String {
+fn payload_path(path: &serde_path_to_error::Path, event_name: &str) -> String {
     let full = path.to_string();
-    match full.strip_prefix(kind) {
+    match full.strip_prefix(event_name) {
         Some("") => ".".to_owned(),
         Some(rest) => rest.trim_start_matches('.').to_owned(),
         None => full,
@@ -411,7 +413,7 @@ fn payload_path(path: &serde_path_to_error::Path, kind: &str) -> String {
 /// without building that map, and records whether the type name matched no variant (an unknown
 /// type, as opposed to a payload that does not fit). Non-enum types deserialize from the payload.
 struct Tagged<'de, 'a> {
-    kind: &'a str,
+    event_name: &'a str,
     data: &'de Value,
     unknown: &'a std::cell::Cell<bool>,
 }
@@ -451,7 +453,7 @@ impl<'de> serde::de::EnumAccess<'de> for Tagged<'de, '_> {
     ) -> Result<(V::Value, Self), Self::Error> {
         use serde::de::IntoDeserializer;
         let name: serde::de::value::StrDeserializer<'_, serde_json::Error> =
-            self.kind.into_deserializer();
+            self.event_name.into_deserializer();
         match seed.deserialize(name) {
             Ok(variant) => Ok((variant, self)),
             Err(e) => {

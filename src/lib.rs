@@ -44,7 +44,7 @@
 //!
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
 //! axum::serve(listener, app).with_graceful_shutdown(async { /* signal */ }).await?;
-//! dispatcher.shutdown(std::time::Duration::from_secs(30)).await?; // run every accepted event
+//! dispatcher.drain(std::time::Duration::from_secs(30)).await?; // run every accepted event
 //! # Ok(()) }
 //! ```
 //!
@@ -98,7 +98,7 @@ pub mod chirp;
 pub mod testing;
 
 #[doc(inline)]
-pub use error::{BoxError, PayloadError, Rejection, StoreError};
+pub use error::{BoxError, DecodeError, Rejection, StoreError};
 #[doc(inline)]
 pub use event::{DecodeEvent, DedupKey, Event, EventType};
 

@@ -283,5 +283,5 @@ async fn key_function_can_be_overridden() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(rec.seen().len(), 1);
     assert_eq!(seen[0].kind, "messages.whatsapp.sent");
-    let _ = ChirpEvent::kind;
+    let _ = ChirpEvent::event_name;
 }

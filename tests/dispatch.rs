@@ -55,7 +55,7 @@ async fn several_handlers_per_type_all_run_with_typed_payload_and_state() {
         });
     let (stack, d) = stack_for(handlers, 16, 4);
     assert_accepted(&stack, delivered("m1")).await;
-    d.shutdown(Duration::from_secs(10)).await.unwrap();
+    d.drain(Duration::from_secs(10)).await.unwrap();
     assert_eq!(*app.ids.lock().unwrap(), ["a:m1", "b:m1"]);
     assert_eq!(app.group_calls.load(Ordering::SeqCst), 1);
 }
@@ -81,14 +81,14 @@ async fn handler_errors_and_panics_are_reported_and_never_stop_the_dispatcher() 
                 errors
                     .lock()
                     .unwrap()
-                    .push((e.kind.clone(), e.key.to_string(), panicked));
+                    .push((e.event_name.clone(), e.key.to_string(), panicked));
             }
         });
     let (stack, d) = stack_for(handlers, 16, 1);
     for id in ["boom", "fails", "boom"] {
         assert_accepted(&stack, delivered(id)).await;
     }
-    d.shutdown(Duration::from_secs(10)).await.unwrap();
+    d.drain(Duration::from_secs(10)).await.unwrap();
     let errors = errors.lock().unwrap().clone();
     assert_eq!(errors.len(), 2, "{errors:?}"); // the third is a duplicate of the first
     assert!(
@@ -149,7 +149,7 @@ async fn full_queue_is_503_with_retry_after_and_remembers_nothing() {
         .unwrap();
     assert_eq!(json_body(res).await, serde_json::json!({"received": true}));
     gate.add_permits(10);
-    d.shutdown(Duration::from_secs(10)).await.unwrap();
+    d.drain(Duration::from_secs(10)).await.unwrap();
     assert_eq!(done.load(Ordering::SeqCst), 3);
 }
 
@@ -167,7 +167,7 @@ async fn shutting_down_dispatcher_answers_503_and_drains_accepted_events() {
     for i in 0..10 {
         assert_accepted(&stack, delivered(&format!("m{i}"))).await;
     }
-    d.shutdown(Duration::from_secs(30)).await.unwrap();
+    d.drain(Duration::from_secs(30)).await.unwrap();
     assert_eq!(
         done.load(Ordering::SeqCst),
         10,
@@ -190,7 +190,7 @@ async fn drain_deadline_is_reported() {
     for id in ["a", "b"] {
         assert_accepted(&stack, delivered(id)).await;
     }
-    let err = d.shutdown(Duration::from_millis(100)).await.unwrap_err();
+    let err = d.drain(Duration::from_millis(100)).await.unwrap_err();
     assert_eq!(err.running + err.queued, 2, "{err}");
 }
 
@@ -218,7 +218,7 @@ async fn handler_concurrency_is_bounded() {
     for i in 0..30 {
         assert_accepted(&stack, delivered(&format!("m{i}"))).await;
     }
-    d.shutdown(Duration::from_secs(30)).await.unwrap();
+    d.drain(Duration::from_secs(30)).await.unwrap();
     assert_eq!(gauge.done.load(Ordering::SeqCst), 30);
     assert!(
         gauge.max.load(Ordering::SeqCst) <= 3,
@@ -248,7 +248,7 @@ enum Counting {
 }
 
 impl webhook_receiver::Event for Counting {
-    fn kind(&self) -> &str {
+    fn event_name(&self) -> &str {
         "ping"
     }
 }
@@ -275,9 +275,9 @@ async fn clones_for_three_handlers(ty: webhook_receiver::EventType<Counting, Cou
     let key = webhook_receiver::DedupKey::from_parts(&[b"ping"]);
     let event = Counting::Ping(Counted(Arc::clone(&clones)));
     dispatcher
-        .try_enqueue(webhook_receiver::event::Decoded::event(event, key))
+        .try_enqueue(webhook_receiver::event::Decoded::new(event, key))
         .unwrap();
-    dispatcher.shutdown(Duration::from_secs(5)).await.unwrap();
+    dispatcher.drain(Duration::from_secs(5)).await.unwrap();
     assert_eq!(ran.load(Ordering::SeqCst), 3, "every handler ran");
     clones.load(Ordering::SeqCst)
 }
@@ -292,7 +292,7 @@ async fn the_last_handler_of_an_event_takes_its_payload_without_a_clone() {
 /// A `Counting` event whose key is `n`.
 fn ping(n: usize) -> webhook_receiver::event::Decoded<Counting> {
     let key = webhook_receiver::DedupKey::from_parts(&[&n.to_le_bytes()]);
-    webhook_receiver::event::Decoded::event(Counting::Ping(Counted(Arc::default())), key)
+    webhook_receiver::event::Decoded::new(Counting::Ping(Counted(Arc::default())), key)
 }
 
 #[tokio::test]
@@ -323,7 +323,7 @@ async fn queued_events_run_in_acceptance_order() {
     tokio::task::yield_now().await;
     assert_eq!((d.running(), d.queued()), (1, 19));
     gate.add_permits(20);
-    d.shutdown(Duration::from_secs(10)).await.unwrap();
+    d.drain(Duration::from_secs(10)).await.unwrap();
     assert_eq!(*seen.lock().unwrap(), keys);
     assert_eq!((d.running(), d.queued()), (0, 0));
 }
@@ -364,6 +364,6 @@ async fn events_from_many_threads_all_run_once() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     assert_eq!(d.queued(), 0);
-    d.shutdown(Duration::from_secs(10)).await.unwrap();
+    d.drain(Duration::from_secs(10)).await.unwrap();
     assert_eq!(runs.load(Ordering::SeqCst), THREADS * PER_THREAD);
 }

@@ -12,8 +12,8 @@ use http::StatusCode;
 use serde::Deserialize;
 use support::{error_body, json_body};
 use tower::{ServiceBuilder, ServiceExt};
-use webhook_receiver::dispatch::{Context, Dispatcher, Handlers};
-use webhook_receiver::event::Item;
+use webhook_receiver::dispatch::{Dispatcher, EventContext, Handlers};
+use webhook_receiver::event::Received;
 use webhook_receiver::json::{JsonEvent, JsonFormat};
 use webhook_receiver::receiver::WebhookService;
 use webhook_receiver::testing::{hmac_sha256_request, standard_webhooks_request, unix_now};
@@ -34,7 +34,7 @@ enum AppEvent {
 
 type Ev = JsonEvent<AppEvent>;
 
-const USER_CREATED: EventType<Ev, User> = EventType::new("user.created", |e| match e.event()? {
+const USER_CREATED: EventType<Ev, User> = EventType::new("user.created", |e| match e.typed()? {
     AppEvent::UserCreated(u) => Some(u),
 });
 
@@ -43,22 +43,23 @@ type Log = Arc<Mutex<Vec<(String, String, Option<String>)>>>;
 
 fn handlers(log: Log) -> Handlers<Ev, Log> {
     Handlers::with_state(log)
-        .on(USER_CREATED, |u: User, ctx: Context<Log>| async move {
+        .on(USER_CREATED, |u: User, ctx: EventContext<Log>| async move {
             ctx.state().lock().unwrap().push((
                 format!("user:{}", u.name),
-                ctx.kind().into(),
+                ctx.event_name().into(),
                 ctx.id().map(Into::into),
             ));
         })
-        .fallback(|item: Item<Ev>, ctx: Context<Log>| async move {
+        .fallback(|item: Received<Ev>, ctx: EventContext<Log>| async move {
             let what = match item {
-                Item::Event(e) => format!("event:{:?}", e.event()),
-                Item::Invalid(bad) => format!("invalid:{}", bad.path),
+                Received::Event(e) => format!("event:{:?}", e.typed()),
+                Received::Invalid(bad) => format!("invalid:{}", bad.path),
             };
-            ctx.state()
-                .lock()
-                .unwrap()
-                .push((what, ctx.kind().into(), ctx.id().map(Into::into)));
+            ctx.state().lock().unwrap().push((
+                what,
+                ctx.event_name().into(),
+                ctx.id().map(Into::into),
+            ));
         })
 }
 
@@ -69,7 +70,7 @@ fn generic_body(id: &str, ty: &str, data: &str) -> String {
 }
 
 async fn drain(d: &Dispatcher<Ev>) {
-    d.shutdown(Duration::from_secs(10)).await.unwrap();
+    d.drain(Duration::from_secs(10)).await.unwrap();
 }
 
 #[tokio::test]
@@ -278,17 +279,17 @@ fn key_and_kind_sources_are_configurable() {
     let body = br#"{"type":"user.created","data":{"id":"u","name":"n"},"meta":{"event_id":"m-7"}}"#;
 
     let by_header = JsonFormat::<AppEvent>::new()
-        .kind_header("x-event")
+        .name_header("x-event")
         .key_header("x-delivery");
     let d = by_header.decode(&headers, body).unwrap();
-    assert_eq!((d.kind(), d.id()), ("user.created", Some("d-42")));
+    assert_eq!((d.event_name(), d.id()), ("user.created", Some("d-42")));
     assert_eq!(d.key(), DedupKey::from_parts(&[b"d-42"]));
 
     let by_field = JsonFormat::<AppEvent>::new().key_field("/meta/event_id");
     assert_eq!(by_field.decode(&headers, body).unwrap().id(), Some("m-7"));
 
     let by_closure = JsonFormat::<AppEvent>::new()
-        .kind_with(|v, _| v["type"].as_str().map(|t| t.to_uppercase()))
+        .name_with(|v, _| v["type"].as_str().map(|t| t.to_uppercase()))
         .key_with(|v, h| {
             Some(format!(
                 "{}:{}",
@@ -297,5 +298,5 @@ fn key_and_kind_sources_are_configurable() {
             ))
         });
     let d = by_closure.decode(&headers, body).unwrap();
-    assert_eq!((d.kind(), d.id()), ("USER.CREATED", Some("u:d-42")));
+    assert_eq!((d.event_name(), d.id()), ("USER.CREATED", Some("u:d-42")));
 }

@@ -12,7 +12,7 @@ use http_body::Frame;
 use support::*;
 use tower::ServiceExt;
 use webhook_receiver::chirp::ChirpEvent;
-use webhook_receiver::event::Item;
+use webhook_receiver::event::Received;
 
 #[tokio::test]
 async fn accepts_every_seed_payload_and_dispatches_after_200() {
@@ -36,7 +36,7 @@ async fn accepts_every_seed_payload_and_dispatches_after_200() {
     assert_eq!(handler_of("templates.whatsapp.updated"), Some("fallback"));
     let unknown = seen
         .iter()
-        .find(|s| matches!(s.item, Item::Event(ChirpEvent::Unknown { .. })))
+        .find(|s| matches!(s.item, Received::Event(ChirpEvent::Unknown { .. })))
         .unwrap();
     assert_eq!(unknown.handler, "fallback");
 }
@@ -190,12 +190,12 @@ async fn invalid_payload_of_known_type_is_acknowledged_and_reaches_fallback() {
     let seen = rec.wait_for(1).await;
     assert_eq!(seen[0].handler, "fallback");
     match &seen[0].item {
-        Item::Invalid(invalid) => {
-            assert_eq!(invalid.kind, "messages.sms.delivered");
+        Received::Invalid(invalid) => {
+            assert_eq!(invalid.event_name, "messages.sms.delivered");
             assert_eq!(invalid.path, "deliveredAt");
             assert_eq!(invalid.data["id"], "m1");
         }
-        other @ Item::Event(_) => panic!("expected Invalid, got {other:?}"),
+        other @ Received::Event(_) => panic!("expected Invalid, got {other:?}"),
     }
 }
 

@@ -72,7 +72,7 @@ async fn response_is_sent_before_the_handler_runs() {
     gate.add_permits(1);
     stop.send(()).unwrap();
     server.await.unwrap();
-    dispatcher.shutdown(Duration::from_secs(10)).await.unwrap();
+    dispatcher.drain(Duration::from_secs(10)).await.unwrap();
     assert_eq!(done.load(Ordering::SeqCst), 1);
 }
 
@@ -103,7 +103,7 @@ async fn graceful_shutdown_runs_every_accepted_event() {
     );
     stop.send(()).unwrap();
     server.await.unwrap();
-    dispatcher.shutdown(Duration::from_secs(60)).await.unwrap();
+    dispatcher.drain(Duration::from_secs(60)).await.unwrap();
     assert_eq!(done.load(Ordering::SeqCst), 50);
 }
 
@@ -131,6 +131,6 @@ async fn concurrent_duplicates_over_the_network_dispatch_once() {
     assert_eq!(fresh, 1);
     stop.send(()).unwrap();
     server.await.unwrap();
-    dispatcher.shutdown(Duration::from_secs(10)).await.unwrap();
+    dispatcher.drain(Duration::from_secs(10)).await.unwrap();
     assert_eq!(done.load(Ordering::SeqCst), 1);
 }

@@ -206,7 +206,7 @@ pub async fn serve<E: Event>(
         "server stopped; draining accepted events"
     );
     dispatcher
-        .shutdown(config.drain_timeout)
+        .drain(config.drain_timeout)
         .await
         .map_err(|timeout| format!("drain deadline passed: {timeout}"))?;
     tracing::info!("all accepted events handled; bye");

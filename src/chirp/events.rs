@@ -225,13 +225,13 @@ impl<'de> Deserialize<'de> for InboundMessage {
 /// `messages.whatsapp.delivered`, `messages.whatsapp.read` and `messages.whatsapp.failed`.
 ///
 /// ```
-/// use webhook_receiver::chirp::{MessageStatus, MessageStatusKind};
+/// use webhook_receiver::chirp::{MessageStatus, MessageState};
 ///
 /// let status: MessageStatus = serde_json::from_str(
 ///     r#"{"id": "msg_1", "status": "read", "readAt": "2024-01-15T12:00:10.000Z"}"#,
 /// )
 /// .unwrap();
-/// assert_eq!(status.status, MessageStatusKind::Read);
+/// assert_eq!(status.status, MessageState::Read);
 /// assert_eq!(status.status_time(), status.read_at);
 /// assert_eq!(status.status_time().unwrap().to_rfc3339(), "2024-01-15T12:00:10+00:00");
 /// ```
@@ -248,7 +248,7 @@ pub struct MessageStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
     /// The status this update reports.
-    pub status: MessageStatusKind,
+    pub status: MessageState,
     /// When the message was handed to the carrier or to WhatsApp (`sentAt`).
     #[serde(
         default,
@@ -288,18 +288,18 @@ impl MessageStatus {
     /// that field is absent or the status is not one of these.
     pub fn status_time(&self) -> Option<DateTime<Utc>> {
         match self.status {
-            MessageStatusKind::Sent => self.sent_at,
-            MessageStatusKind::Delivered => self.delivered_at,
-            MessageStatusKind::Read => self.read_at,
-            MessageStatusKind::Failed => self.failed_at,
-            MessageStatusKind::Other(_) => None,
+            MessageState::Sent => self.sent_at,
+            MessageState::Delivered => self.delivered_at,
+            MessageState::Read => self.read_at,
+            MessageState::Failed => self.failed_at,
+            MessageState::Other(_) => None,
         }
     }
 }
 
 string_enum! {
     /// The `status` of a [`MessageStatus`].
-    pub enum MessageStatusKind {
+    pub enum MessageState {
         /// `sent`: handed to the carrier or to WhatsApp.
         Sent = "sent",
         /// `delivered`: reached the recipient.

@@ -34,12 +34,12 @@
 //!   [`ChirpEvent::Unknown`] with its name and raw `data`, so that Chirp adding an event type
 //!   never makes deliveries fail.
 //! - A known event type whose `data` does not fit its payload type becomes
-//!   [`Item::Invalid`](crate::event::Item::Invalid) with the path of the failing field (e.g.
+//!   [`Received::Invalid`](crate::event::Received::Invalid) with the path of the failing field (e.g.
 //!   `deliveredAt`); it is logged at `warn`, acknowledged, and handed to the fallback handler
 //!   with the raw data.
 //! - Only a body that is not an envelope at all (empty, not UTF-8, not JSON, not an object,
-//!   `event` or `data` missing or of the wrong type) is rejected, with a [`PayloadError`]
-//!   ([`Rejection::InvalidPayload`], answered 400).
+//!   `event` or `data` missing or of the wrong type) is rejected, with a [`DecodeError`]
+//!   ([`Rejection::Decode`], answered 400).
 //!
 //! Unknown fields are accepted everywhere, and every string code (statuses, error types and
 //! codes, provider sources, Health Status values) has an `Other(String)` variant that keeps a
@@ -64,8 +64,8 @@
 //!
 //! ```
 //! use http::HeaderMap;
-//! use webhook_receiver::chirp::{self, Chirp, ChirpEvent, MessageStatusKind};
-//! use webhook_receiver::event::{DecodeEvent, Item};
+//! use webhook_receiver::chirp::{self, Chirp, ChirpEvent, MessageState};
+//! use webhook_receiver::event::{DecodeEvent, Received};
 //!
 //! let body = br#"{
 //!     "event": "messages.sms.delivered",
@@ -79,12 +79,12 @@
 //! }"#;
 //!
 //! let decoded = Chirp.decode(&HeaderMap::new(), body)?;
-//! assert_eq!(decoded.kind(), "messages.sms.delivered");
+//! assert_eq!(decoded.event_name(), "messages.sms.delivered");
 //!
-//! let Item::Event(event) = decoded.item() else { panic!("not a typed event") };
+//! let Received::Event(event) = decoded.item() else { panic!("not a typed event") };
 //! // Typed access without a `match`, as handlers registered with the constant get it:
 //! let status = chirp::SMS_DELIVERED.payload(event).expect("an SMS delivery");
-//! assert_eq!(status.status, MessageStatusKind::Delivered);
+//! assert_eq!(status.status, MessageState::Delivered);
 //! assert_eq!(status.to.as_deref(), Some("+15559876543"));
 //! assert!(matches!(event, ChirpEvent::SmsDelivered(_)));
 //! assert_eq!(decoded.key(), event.dedup_key());
@@ -94,7 +94,7 @@
 //! let decoded = Chirp.decode(&HeaderMap::new(), body)?;
 //! assert!(matches!(
 //!     decoded.item(),
-//!     Item::Event(ChirpEvent::Unknown { event, .. }) if event == "calls.voice.started"
+//!     Received::Event(ChirpEvent::Unknown { name, .. }) if name == "calls.voice.started"
 //! ));
 //! # Ok::<(), webhook_receiver::Rejection>(())
 //! ```
@@ -110,8 +110,8 @@ use serde::de::{self, DeserializeOwned, DeserializeSeed, Deserializer, IgnoredAn
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::error::{PayloadError, Rejection};
-use crate::event::{DecodeEvent, Decoded, DedupKey, Event, EventType, InvalidEvent};
+use crate::error::{DecodeError, Rejection};
+use crate::event::{DecodeEvent, Decoded, DedupKey, Event, EventType, InvalidPayload};
 
 mod events;
 mod time;
@@ -147,17 +147,17 @@ macro_rules! chirp_events {
             /// An event type this version of the crate does not know, kept as received.
             Unknown {
                 /// The event type name from the envelope.
-                event: String,
+                name: String,
                 /// The raw `data` object.
                 data: Value,
             },
         }
 
         impl Event for ChirpEvent {
-            fn kind(&self) -> &str {
+            fn event_name(&self) -> &str {
                 match self {
                     $( Self::$variant(_) => $name, )+
-                    Self::Unknown { event, .. } => event,
+                    Self::Unknown { name, .. } => name,
                 }
             }
         }
@@ -186,7 +186,7 @@ macro_rules! chirp_events {
         fn decode_data(
             name: Cow<'_, str>,
             data: &RawValue,
-        ) -> Result<Decoded<ChirpEvent>, PayloadError> {
+        ) -> Result<Decoded<ChirpEvent>, DecodeError> {
             match name.as_ref() {
                 $( $name => decode_typed($name, data, ChirpEvent::$variant), )+
                 _ => decode_unknown(name, data),
@@ -285,7 +285,7 @@ impl ChirpEvent {
     /// assert_ne!(key(sent), key(read));
     /// ```
     pub fn dedup_key(&self) -> DedupKey {
-        let kind = self.kind();
+        let event_name = self.event_name();
         match self {
             Self::SmsSent(m)
             | Self::SmsDelivered(m)
@@ -296,10 +296,10 @@ impl ChirpEvent {
             | Self::WhatsappFailed(m) => {
                 let at = m.status_time().map(time::Rfc3339::new);
                 let at = at.as_ref().map_or(&[][..], time::Rfc3339::as_bytes);
-                DedupKey::from_parts(&[kind.as_bytes(), m.id.as_bytes(), at])
+                DedupKey::from_parts(&[event_name.as_bytes(), m.id.as_bytes(), at])
             }
             Self::SmsReceived(m) | Self::WhatsappReceived(m) => {
-                DedupKey::from_parts(&[kind.as_bytes(), m.id.as_bytes()])
+                DedupKey::from_parts(&[event_name.as_bytes(), m.id.as_bytes()])
             }
             Self::TemplateCreated(r)
             | Self::TemplateUpdated(r)
@@ -309,8 +309,8 @@ impl ChirpEvent {
             | Self::ContactUpdated(r)
             | Self::ContactDeleted(r)
             | Self::AccountConnected(r)
-            | Self::AccountDisconnected(r) => DedupKey::from_json(kind, &r.to_value()),
-            Self::Unknown { event, data } => DedupKey::from_json(event, data),
+            | Self::AccountDisconnected(r) => DedupKey::from_json(event_name, &r.to_value()),
+            Self::Unknown { name, data } => DedupKey::from_json(name, data),
         }
     }
 
@@ -376,14 +376,14 @@ impl ChirpEvent {
 ///
 /// ```
 /// use http::HeaderMap;
-/// use webhook_receiver::PayloadError;
+/// use webhook_receiver::DecodeError;
 /// use webhook_receiver::chirp::Chirp;
-/// use webhook_receiver::event::{DecodeEvent, Item};
+/// use webhook_receiver::event::{DecodeEvent, Received};
 ///
 /// // A known event type whose payload does not fit: acknowledged, for the fallback handler.
 /// let body = br#"{"event": "messages.sms.delivered", "data": {"id": 5, "status": "delivered"}}"#;
 /// let decoded = Chirp.decode(&HeaderMap::new(), body).unwrap();
-/// let Item::Invalid(invalid) = decoded.item() else { panic!("expected an invalid payload") };
+/// let Received::Invalid(invalid) = decoded.item() else { panic!("expected an invalid payload") };
 /// assert_eq!(invalid.path, "id");
 ///
 /// // Not an event at all: rejected with 400.
@@ -391,7 +391,7 @@ impl ChirpEvent {
 /// assert_eq!(err.status(), http::StatusCode::BAD_REQUEST);
 /// assert_eq!(
 ///     Chirp.decode_body(br#"{"data": {}}"#).unwrap_err(),
-///     PayloadError::MissingField("event"),
+///     DecodeError::MissingField("event"),
 /// );
 /// ```
 #[derive(Debug, Clone, Copy, Default)]
@@ -399,22 +399,22 @@ pub struct Chirp;
 
 impl Chirp {
     /// Decodes a body: [`DecodeEvent::decode`] without the headers, which Chirp's format does
-    /// not use, and with the precise [`PayloadError`] (which `decode` wraps in
-    /// [`Rejection::InvalidPayload`]).
+    /// not use, and with the precise [`DecodeError`] (which `decode` wraps in
+    /// [`Rejection::Decode`]).
     ///
     /// # Errors
     ///
-    /// A [`PayloadError`] when the body is not a Chirp envelope: empty, not UTF-8, not JSON,
+    /// A [`DecodeError`] when the body is not a Chirp envelope: empty, not UTF-8, not JSON,
     /// not an object, `event` missing, null, empty or not a string, `data` missing, null or not
     /// an object.
-    pub fn decode_body(&self, body: &[u8]) -> Result<Decoded<ChirpEvent>, PayloadError> {
-        let text = std::str::from_utf8(body).map_err(|_| PayloadError::NotUtf8)?;
+    pub fn decode_body(&self, body: &[u8]) -> Result<Decoded<ChirpEvent>, DecodeError> {
+        let text = std::str::from_utf8(body).map_err(|_| DecodeError::NotUtf8)?;
         match text
             .trim_start_matches(is_json_whitespace)
             .as_bytes()
             .first()
         {
-            None => return Err(PayloadError::Empty),
+            None => return Err(DecodeError::Empty),
             Some(b'{') => {}
             Some(_) => return Err(not_an_object(text)),
         }
@@ -429,7 +429,7 @@ impl DecodeEvent for Chirp {
     type Event = ChirpEvent;
 
     fn decode(&self, _headers: &HeaderMap, body: &[u8]) -> Result<Decoded<ChirpEvent>, Rejection> {
-        self.decode_body(body).map_err(Rejection::InvalidPayload)
+        self.decode_body(body).map_err(Rejection::Decode)
     }
 }
 
@@ -441,7 +441,7 @@ impl DecodeEvent for Chirp {
 ///
 /// `None` for anything else (`data` first, a missing, duplicate, null or mistyped field, a
 /// payload that does not fit its type, trailing characters, ...): those bodies go through
-/// [`decode_in_two_passes`], which alone decides their error, [`InvalidEvent`] or (for
+/// [`decode_in_two_passes`], which alone decides their error, [`InvalidPayload`] or (for
 /// duplicate keys in `data`) value. A body this accepts is one that the two passes decode to
 /// the same event: the bytes and the deserializers are the same, and the one-pass path only has
 /// less nesting depth to spare.
@@ -541,9 +541,9 @@ impl<'de, T: Deserialize<'de>> de::Visitor<'de> for Object<T> {
 /// Decodes the envelope in two passes: `event` and `data` as raw JSON first, so that their
 /// types can be reported precisely, then `data` into its payload type. Every body that
 /// [`decode_in_one_pass`] does not take ends here.
-fn decode_in_two_passes(text: &str) -> Result<Decoded<ChirpEvent>, PayloadError> {
+fn decode_in_two_passes(text: &str) -> Result<Decoded<ChirpEvent>, DecodeError> {
     let envelope: Envelope<'_> =
-        serde_json::from_str(text).map_err(|e| PayloadError::from_json(&e))?;
+        serde_json::from_str(text).map_err(|e| DecodeError::from_json(&e))?;
     let name = event_name(envelope.event)?;
     let data = data_object(envelope.data)?;
     decode_data(name, data)
@@ -570,10 +570,10 @@ fn is_json_whitespace(c: char) -> bool {
 
 /// The error for a body that does not start with `{`: not JSON at all, or JSON but no object.
 #[cold]
-fn not_an_object(text: &str) -> PayloadError {
+fn not_an_object(text: &str) -> DecodeError {
     match serde_json::from_str::<IgnoredAny>(text) {
-        Ok(_) => PayloadError::NotObject,
-        Err(e) => PayloadError::NotJson(e.to_string()),
+        Ok(_) => DecodeError::NotObject,
+        Err(e) => DecodeError::NotJson(e.to_string()),
     }
 }
 
@@ -589,9 +589,9 @@ fn json_kind(raw: &RawValue) -> &'static str {
     }
 }
 
-fn event_name(raw: Option<&RawValue>) -> Result<Cow<'_, str>, PayloadError> {
-    let raw = raw.ok_or(PayloadError::MissingField("event"))?;
-    let invalid = |message: String| PayloadError::InvalidField {
+fn event_name(raw: Option<&RawValue>) -> Result<Cow<'_, str>, DecodeError> {
+    let raw = raw.ok_or(DecodeError::MissingField("event"))?;
+    let invalid = |message: String| DecodeError::InvalidField {
         field: "event",
         message,
     };
@@ -603,12 +603,12 @@ fn event_name(raw: Option<&RawValue>) -> Result<Cow<'_, str>, PayloadError> {
     Ok(name)
 }
 
-fn data_object(raw: Option<&RawValue>) -> Result<&RawValue, PayloadError> {
-    let raw = raw.ok_or(PayloadError::MissingField("data"))?;
+fn data_object(raw: Option<&RawValue>) -> Result<&RawValue, DecodeError> {
+    let raw = raw.ok_or(DecodeError::MissingField("data"))?;
     if raw.get().starts_with('{') {
         Ok(raw)
     } else {
-        Err(PayloadError::InvalidField {
+        Err(DecodeError::InvalidField {
             field: "data",
             message: format!("expected an object, found {}", json_kind(raw)),
         })
@@ -616,9 +616,9 @@ fn data_object(raw: Option<&RawValue>) -> Result<&RawValue, PayloadError> {
 }
 
 /// Parses `data` into a tree, for unknown and invalid events.
-fn data_value(data: &RawValue) -> Result<Value, PayloadError> {
+fn data_value(data: &RawValue) -> Result<Value, DecodeError> {
     // `data` is valid JSON; this only fails past serde_json's nesting limit.
-    serde_json::from_str(data.get()).map_err(|e| PayloadError::InvalidField {
+    serde_json::from_str(data.get()).map_err(|e| DecodeError::InvalidField {
         field: "data",
         message: e.to_string(),
     })
@@ -627,7 +627,7 @@ fn data_value(data: &RawValue) -> Result<Value, PayloadError> {
 fn keyed(event: ChirpEvent) -> Decoded<ChirpEvent> {
     let key = event.dedup_key();
     let id = event.id().map(Box::<str>::from);
-    let decoded = Decoded::event(event, key);
+    let decoded = Decoded::new(event, key);
     match id {
         Some(id) => decoded.with_id(id),
         None => decoded,
@@ -636,36 +636,36 @@ fn keyed(event: ChirpEvent) -> Decoded<ChirpEvent> {
 
 /// Decodes a known event type: straight from the bytes, with no intermediate tree.
 fn decode_typed<P: DeserializeOwned>(
-    kind: &'static str,
+    event_name: &'static str,
     data: &RawValue,
     wrap: fn(Box<P>) -> ChirpEvent,
-) -> Result<Decoded<ChirpEvent>, PayloadError> {
+) -> Result<Decoded<ChirpEvent>, DecodeError> {
     match serde_json::from_str::<Box<P>>(data.get()) {
         Ok(payload) => Ok(keyed(wrap(payload))),
-        Err(_) => decode_invalid(kind, data, wrap),
+        Err(_) => decode_invalid(event_name, data, wrap),
     }
 }
 
 /// The slow path of a known event type whose payload did not deserialize: find the failing
-/// field's path and hand the raw data on as an [`InvalidEvent`].
+/// field's path and hand the raw data on as an [`InvalidPayload`].
 #[cold]
 fn decode_invalid<P: DeserializeOwned>(
-    kind: &'static str,
+    event_name: &'static str,
     data: &RawValue,
     wrap: fn(Box<P>) -> ChirpEvent,
-) -> Result<Decoded<ChirpEvent>, PayloadError> {
-    match InvalidEvent::parse::<P>(kind, data_value(data)?) {
+) -> Result<Decoded<ChirpEvent>, DecodeError> {
+    match InvalidPayload::parse::<P>(event_name, data_value(data)?) {
         // The tree can accept what the streaming parser refused (a duplicate key: the tree keeps
         // the last value), in which case the event is valid after all.
         Ok(payload) => Ok(keyed(wrap(Box::new(payload)))),
         Err(invalid) => {
             tracing::warn!(
-                event = kind,
+                event = event_name,
                 path = %invalid.path,
                 error = %invalid.error,
                 "Chirp event payload does not match its schema; passing it to the fallback handler",
             );
-            let key = DedupKey::from_json(kind, &invalid.data);
+            let key = DedupKey::from_json(event_name, &invalid.data);
             let id = invalid
                 .data
                 .get("id")
@@ -681,18 +681,15 @@ fn decode_invalid<P: DeserializeOwned>(
 }
 
 /// Decodes an event type this version does not know.
-fn decode_unknown(
-    name: Cow<'_, str>,
-    data: &RawValue,
-) -> Result<Decoded<ChirpEvent>, PayloadError> {
+fn decode_unknown(name: Cow<'_, str>, data: &RawValue) -> Result<Decoded<ChirpEvent>, DecodeError> {
     let data = data_value(data)?;
     Ok(keyed(unknown_event(name.into_owned(), data)))
 }
 
 /// An event type this version does not know, with its raw data.
-fn unknown_event(event: String, data: Value) -> ChirpEvent {
-    tracing::debug!(event = %event, "unknown Chirp event type");
-    ChirpEvent::Unknown { event, data }
+fn unknown_event(name: String, data: Value) -> ChirpEvent {
+    tracing::debug!(event = %name, "unknown Chirp event type");
+    ChirpEvent::Unknown { name, data }
 }
 
 #[cfg(test)]
@@ -701,7 +698,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::event::Item;
+    use crate::event::Received;
 
     const SMS_RECEIVED_JSON: &str = include_str!("../../tests/fixtures/chirp/sms_received.json");
     const SMS_SENT_JSON: &str = include_str!("../../tests/fixtures/chirp/sms_sent.json");
@@ -749,19 +746,19 @@ mod tests {
 
     fn event_of(body: impl AsRef<[u8]>) -> ChirpEvent {
         match decode(body).into_parts().0 {
-            Item::Event(event) => event,
-            Item::Invalid(invalid) => panic!("unexpected invalid payload: {invalid}"),
+            Received::Event(event) => event,
+            Received::Invalid(invalid) => panic!("unexpected invalid payload: {invalid}"),
         }
     }
 
-    fn invalid_of(body: impl AsRef<[u8]>) -> InvalidEvent {
+    fn invalid_of(body: impl AsRef<[u8]>) -> InvalidPayload {
         match decode(body).into_parts().0 {
-            Item::Invalid(invalid) => invalid,
-            Item::Event(event) => panic!("expected an invalid payload, got {event:?}"),
+            Received::Invalid(invalid) => invalid,
+            Received::Event(event) => panic!("expected an invalid payload, got {event:?}"),
         }
     }
 
-    fn error_of(body: impl AsRef<[u8]>) -> PayloadError {
+    fn error_of(body: impl AsRef<[u8]>) -> DecodeError {
         Chirp
             .decode_body(body.as_ref())
             .expect_err("body should be rejected")
@@ -817,11 +814,11 @@ mod tests {
             let doc = json_of(fixture);
             let name = doc["event"].as_str().unwrap();
             let decoded = decode(fixture);
-            assert_eq!(decoded.kind(), name);
-            let Item::Event(event) = decoded.item() else {
+            assert_eq!(decoded.event_name(), name);
+            let Received::Event(event) = decoded.item() else {
                 panic!("{name}: invalid");
             };
-            assert_eq!(event.kind(), name);
+            assert_eq!(event.event_name(), name);
             assert_eq!(decoded.key(), event.dedup_key(), "{name}");
             assert_eq!(event.id(), doc["data"]["id"].as_str(), "{name}");
             if name != "calls.voice.started" {
@@ -839,7 +836,7 @@ mod tests {
         assert_eq!(m.id, "550e8400-e29b-41d4-a716-446655440000");
         assert_eq!(m.from.as_deref(), Some("+15551234567"));
         assert_eq!(m.to.as_deref(), Some("+15559876543"));
-        assert_eq!(m.status, MessageStatusKind::Delivered);
+        assert_eq!(m.status, MessageState::Delivered);
         assert_eq!(
             m.delivered_at,
             Some(Utc.with_ymd_and_hms(2024, 1, 15, 12, 0, 0).unwrap())
@@ -855,7 +852,7 @@ mod tests {
             panic!("wrong variant");
         };
         assert_eq!(m.id, "550e8400-e29b-41d4-a716-446655440000");
-        assert_eq!(m.status, MessageStatusKind::Sent);
+        assert_eq!(m.status, MessageState::Sent);
         assert_eq!(m.status_time(), Some(time("2024-01-15T11:59:58Z")));
     }
 
@@ -879,7 +876,7 @@ mod tests {
         let ChirpEvent::SmsFailed(m) = event_of(SMS_FAILED_JSON) else {
             panic!("wrong variant");
         };
-        assert_eq!(m.status, MessageStatusKind::Failed);
+        assert_eq!(m.status, MessageState::Failed);
         assert_eq!(m.status_time(), Some(time("2024-01-15T12:00:02Z")));
         let err = m.error.as_ref().unwrap();
         assert_eq!(err.error_type, ErrorType::Provider);
@@ -918,21 +915,13 @@ mod tests {
     #[test]
     fn whatsapp_status_fixtures() {
         let cases = [
-            (
-                WA_SENT_JSON,
-                MessageStatusKind::Sent,
-                "2024-01-15T12:00:00Z",
-            ),
+            (WA_SENT_JSON, MessageState::Sent, "2024-01-15T12:00:00Z"),
             (
                 WA_DELIVERED_JSON,
-                MessageStatusKind::Delivered,
+                MessageState::Delivered,
                 "2024-01-15T12:00:05Z",
             ),
-            (
-                WA_READ_JSON,
-                MessageStatusKind::Read,
-                "2024-01-15T12:00:10Z",
-            ),
+            (WA_READ_JSON, MessageState::Read, "2024-01-15T12:00:10Z"),
         ];
         for (fixture, status, at) in cases {
             let event = event_of(fixture);
@@ -961,7 +950,7 @@ mod tests {
         let ChirpEvent::WhatsappFailed(m) = event_of(WA_FAILED_JSON) else {
             panic!("wrong variant");
         };
-        assert_eq!(m.status, MessageStatusKind::Failed);
+        assert_eq!(m.status, MessageState::Failed);
         assert_eq!(m.failed_at, Some(time("2024-01-15T12:00:05Z")));
         let err = m.error.as_ref().unwrap();
         assert_eq!(err.error_type, ErrorType::Provider);
@@ -1070,11 +1059,11 @@ mod tests {
     #[test]
     fn unknown_event_keeps_name_and_data() {
         let event = event_of(UNKNOWN_EVENT_JSON);
-        let ChirpEvent::Unknown { event: name, data } = &event else {
+        let ChirpEvent::Unknown { name, data } = &event else {
             panic!("wrong variant");
         };
         assert_eq!(name, "calls.voice.started");
-        assert_eq!(event.kind(), "calls.voice.started");
+        assert_eq!(event.event_name(), "calls.voice.started");
         assert_eq!(data, &json_of(UNKNOWN_EVENT_JSON)["data"]);
         assert_eq!(event.id(), Some("call_2DbBs7GWhGvVNJGrDXr5RG0mBWI"));
         assert_eq!(
@@ -1088,7 +1077,7 @@ mod tests {
         fn check<P>(t: EventType<ChirpEvent, P>) {
             let body = json!({"event": t.name(), "data": {"id": "x", "status": "sent"}});
             let event = event_of(serde_json::to_vec(&body).unwrap());
-            assert_eq!(event.kind(), t.name());
+            assert_eq!(event.event_name(), t.name());
             assert!(t.payload(&event).is_some(), "{}", t.name());
             assert!(!matches!(event, ChirpEvent::Unknown { .. }));
         }
@@ -1171,7 +1160,7 @@ mod tests {
             let (one, two) = (keyed(event), two.expect("decodes in two passes"));
             assert_eq!((one.key(), one.id()), (two.key(), two.id()), "{text}");
             match (one.into_parts().0, two.into_parts().0) {
-                (Item::Event(a), Item::Event(b)) => assert_eq!(a, b, "{text}"),
+                (Received::Event(a), Received::Event(b)) => assert_eq!(a, b, "{text}"),
                 _ => panic!("one pass only decodes valid events: {text}"),
             }
         }
@@ -1247,7 +1236,7 @@ mod tests {
     fn unknown_status_has_no_status_time() {
         let body = with(SMS_SENT_JSON, "/data/status", json!("queued"));
         let m = event_of(body).message_status().cloned().unwrap();
-        assert_eq!(m.status, MessageStatusKind::Other("queued".to_owned()));
+        assert_eq!(m.status, MessageState::Other("queued".to_owned()));
         assert_eq!(m.status.as_str(), "queued");
         assert_eq!(m.status_time(), None);
     }
@@ -1495,10 +1484,10 @@ mod tests {
 
     #[test]
     fn bodies_that_are_not_envelopes_are_rejected() {
-        assert_eq!(error_of(b""), PayloadError::Empty);
-        assert_eq!(error_of(b" \r\n\t"), PayloadError::Empty);
-        assert_eq!(error_of(b"\xff\xfe{}"), PayloadError::NotUtf8);
-        assert_eq!(error_of(b"{\"event\": \"a\xc3\"}"), PayloadError::NotUtf8);
+        assert_eq!(error_of(b""), DecodeError::Empty);
+        assert_eq!(error_of(b" \r\n\t"), DecodeError::Empty);
+        assert_eq!(error_of(b"\xff\xfe{}"), DecodeError::NotUtf8);
+        assert_eq!(error_of(b"{\"event\": \"a\xc3\"}"), DecodeError::NotUtf8);
         for body in [
             "not json",
             "{",
@@ -1506,7 +1495,7 @@ mod tests {
             r#"{"event": "x", "data": {}} x"#,
             "[1,",
         ] {
-            assert!(matches!(error_of(body), PayloadError::NotJson(_)), "{body}");
+            assert!(matches!(error_of(body), DecodeError::NotJson(_)), "{body}");
         }
         for body in [
             "[]",
@@ -1516,7 +1505,7 @@ mod tests {
             "null",
             "true",
         ] {
-            assert_eq!(error_of(body), PayloadError::NotObject, "{body}");
+            assert_eq!(error_of(body), DecodeError::NotObject, "{body}");
         }
     }
 
@@ -1527,7 +1516,7 @@ mod tests {
             .expect_err("body should be rejected");
         assert!(matches!(
             rejection,
-            Rejection::InvalidPayload(PayloadError::NotObject)
+            Rejection::Decode(DecodeError::NotObject)
         ));
         assert_eq!(rejection.status(), http::StatusCode::BAD_REQUEST);
     }
@@ -1536,21 +1525,21 @@ mod tests {
     fn missing_or_mistyped_envelope_fields_are_rejected() {
         assert_eq!(
             error_of(r#"{"data": {"id": "m"}}"#),
-            PayloadError::MissingField("event")
+            DecodeError::MissingField("event")
         );
         assert_eq!(
             error_of(r#"{"event": null, "data": {"id": "m"}}"#),
-            PayloadError::MissingField("event")
+            DecodeError::MissingField("event")
         );
         assert_eq!(
             error_of(r#"{"event": "messages.sms.sent"}"#),
-            PayloadError::MissingField("data")
+            DecodeError::MissingField("data")
         );
         assert_eq!(
             error_of(r#"{"event": "calls.voice.started", "data": null}"#),
-            PayloadError::MissingField("data")
+            DecodeError::MissingField("data")
         );
-        assert_eq!(error_of("{}"), PayloadError::MissingField("event"));
+        assert_eq!(error_of("{}"), DecodeError::MissingField("event"));
 
         for (body, found) in [
             (r#"{"event": 5, "data": {}}"#, "a number"),
@@ -1563,7 +1552,7 @@ mod tests {
         ] {
             assert_eq!(
                 error_of(body),
-                PayloadError::InvalidField {
+                DecodeError::InvalidField {
                     field: "event",
                     message: format!("expected a string, found {found}"),
                 },
@@ -1572,7 +1561,7 @@ mod tests {
         }
         assert!(matches!(
             error_of(r#"{"event": "", "data": {}}"#),
-            PayloadError::InvalidField { field: "event", .. }
+            DecodeError::InvalidField { field: "event", .. }
         ));
 
         for (body, found) in [
@@ -1585,7 +1574,7 @@ mod tests {
         ] {
             assert_eq!(
                 error_of(body),
-                PayloadError::InvalidField {
+                DecodeError::InvalidField {
                     field: "data",
                     message: format!("expected an object, found {found}"),
                 },
@@ -1595,7 +1584,7 @@ mod tests {
 
         assert!(matches!(
             error_of(r#"{"event": "a", "event": "b", "data": {}}"#),
-            PayloadError::InvalidField {
+            DecodeError::InvalidField {
                 field: "envelope",
                 ..
             }
@@ -1608,7 +1597,7 @@ mod tests {
         let body = format!(r#"{{"event": "calls.voice.started", "data": {{"x": {deep}}}}}"#);
         assert!(matches!(
             error_of(body),
-            PayloadError::InvalidField { field: "data", .. }
+            DecodeError::InvalidField { field: "data", .. }
         ));
     }
 
@@ -1618,16 +1607,16 @@ mod tests {
     fn known_event_with_bad_data_is_invalid_with_its_path() {
         let body = with(SMS_DELIVERED_JSON, "/data/id", json!(5));
         let decoded = decode(&body);
-        assert_eq!(decoded.kind(), "messages.sms.delivered");
+        assert_eq!(decoded.event_name(), "messages.sms.delivered");
         let expected_data = serde_json::from_slice::<Value>(&body).unwrap()["data"].clone();
         assert_eq!(
             decoded.key(),
             DedupKey::from_json("messages.sms.delivered", &expected_data)
         );
-        let Item::Invalid(invalid) = decoded.into_parts().0 else {
+        let Received::Invalid(invalid) = decoded.into_parts().0 else {
             panic!("expected an invalid payload");
         };
-        assert_eq!(invalid.kind, "messages.sms.delivered");
+        assert_eq!(invalid.event_name, "messages.sms.delivered");
         assert_eq!(invalid.path, "id");
         assert_eq!(invalid.data, expected_data);
         assert!(

@@ -18,7 +18,7 @@ use tracing::Instrument;
 
 use super::Handlers;
 use super::handler::{Job, Meta};
-use crate::event::{Decoded, DedupKey, Event, Item};
+use crate::event::{Decoded, DedupKey, Event, Received};
 
 /// Default number of accepted events that may wait for a handler: 1024.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
@@ -191,13 +191,13 @@ pub(crate) struct Slot<'a, E>(&'a Arc<Shared<E>>);
 impl<E: Event> Slot<'_, E> {
     pub(crate) fn send(
         self,
-        item: Item<E>,
+        item: Received<E>,
         key: DedupKey,
         id: Option<Box<str>>,
         received_at: SystemTime,
     ) {
         let meta = Arc::new(Meta {
-            kind: item.kind().into(),
+            event_name: item.event_name().into(),
             key,
             id,
             received_at,
@@ -280,7 +280,7 @@ impl<E: Event> Dispatcher<E> {
     ///
     /// [`DrainTimeout`] if handlers were still running at the deadline; they keep running in the
     /// background as long as the runtime does.
-    pub async fn shutdown(&self, deadline: Duration) -> Result<(), DrainTimeout> {
+    pub async fn drain(&self, deadline: Duration) -> Result<(), DrainTimeout> {
         {
             let mut state = self.shared.lock();
             state.closing = true;
@@ -373,7 +373,7 @@ impl<E: Event, S: Clone + Send + Sync + 'static> DispatcherBuilder<E, S> {
     /// # let decoded = webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
     /// # dispatcher.try_enqueue(decoded).unwrap();
     /// // At shutdown the drain waits for handlers on either runtime.
-    /// dispatcher.shutdown(Duration::from_secs(5)).await.unwrap();
+    /// dispatcher.drain(Duration::from_secs(5)).await.unwrap();
     /// # });
     /// assert_eq!(*ran_on.lock().unwrap(), [Some("webhook-handlers".to_owned())]);
     /// ```
@@ -422,8 +422,7 @@ async fn runner<E: Event, S: Clone + Send + Sync + 'static>(
     loop {
         // `debug`: at the usual `info` level the span is disabled, and the handlers run without
         // it (an `Instrumented` wrapper still costs an enter and exit per poll).
-        let span =
-            tracing::debug_span!("webhook_dispatch", event = %job.meta.kind, key = %job.meta.key);
+        let span = tracing::debug_span!("webhook_dispatch", event = %job.meta.event_name, key = %job.meta.key);
         if span.is_disabled() {
             handlers.run(job).await;
         } else {
@@ -486,13 +485,13 @@ mod tests {
     struct Ping;
 
     impl Event for Ping {
-        fn kind(&self) -> &str {
+        fn event_name(&self) -> &str {
             "ping"
         }
     }
 
     fn ping(n: u8) -> Decoded<Ping> {
-        Decoded::event(Ping, DedupKey::from_bytes([n; 16]))
+        Decoded::new(Ping, DedupKey::from_bytes([n; 16]))
     }
 
     fn runners<E>(d: &Dispatcher<E>) -> usize {
@@ -539,7 +538,7 @@ mod tests {
         assert_eq!(d.shared.lock().idle, 4);
 
         // The shutdown wakes the parked runners, and they leave.
-        d.shutdown(Duration::from_secs(10)).await.unwrap();
+        d.drain(Duration::from_secs(10)).await.unwrap();
         tokio::time::timeout(Duration::from_secs(10), async {
             while runners(&d) > 0 {
                 tokio::task::yield_now().await;
@@ -567,7 +566,7 @@ mod tests {
             "the others left when the queue was empty"
         );
         assert_eq!(d.shared.lock().idle, MAX_PARKED);
-        d.shutdown(Duration::from_secs(10)).await.unwrap();
+        d.drain(Duration::from_secs(10)).await.unwrap();
     }
 
     #[tokio::test]
@@ -586,7 +585,7 @@ mod tests {
         assert_eq!(d.queued(), 0);
         d.try_enqueue(ping(2)).unwrap();
         let held = d.try_reserve().unwrap();
-        let shutdown = d.shutdown(Duration::from_secs(10));
+        let shutdown = d.drain(Duration::from_secs(10));
         tokio::pin!(shutdown);
         // A reservation taken before the shutdown holds up the drain until it is dropped (or
         // sent); a new one is refused.

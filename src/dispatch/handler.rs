@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use futures_util::future::BoxFuture;
 
 use crate::error::BoxError;
-use crate::event::{DedupKey, Event, Item};
+use crate::event::{DedupKey, Event, Received};
 
 /// What a handler returns: `()` or `Result<(), E>` with any error convertible to [`BoxError`].
 ///
@@ -42,18 +42,18 @@ impl<E: Into<BoxError> + Send + 'static> HandlerOutput for Result<(), E> {
 /// Cheap to clone.
 ///
 /// ```
-/// use webhook_receiver::dispatch::Context;
-/// fn uses(ctx: &Context<String>) -> (&str, &String) {
-///     (ctx.kind(), ctx.state())
+/// use webhook_receiver::dispatch::EventContext;
+/// fn uses(ctx: &EventContext<String>) -> (&str, &String) {
+///     (ctx.event_name(), ctx.state())
 /// }
 /// ```
 #[derive(Debug)]
-pub struct Context<S = ()> {
+pub struct EventContext<S = ()> {
     meta: Arc<Meta>,
     state: S,
 }
 
-impl<S: Clone> Clone for Context<S> {
+impl<S: Clone> Clone for EventContext<S> {
     fn clone(&self) -> Self {
         Self {
             meta: Arc::clone(&self.meta),
@@ -64,20 +64,20 @@ impl<S: Clone> Clone for Context<S> {
 
 #[derive(Debug)]
 pub(crate) struct Meta {
-    pub(crate) kind: Box<str>,
+    pub(crate) event_name: Box<str>,
     pub(crate) key: DedupKey,
     pub(crate) id: Option<Box<str>>,
     pub(crate) received_at: SystemTime,
 }
 
-impl<S> Context<S> {
+impl<S> EventContext<S> {
     pub(crate) fn new(meta: Arc<Meta>, state: S) -> Self {
         Self { meta, state }
     }
 
     /// The event type name.
-    pub fn kind(&self) -> &str {
-        &self.meta.kind
+    pub fn event_name(&self) -> &str {
+        &self.meta.event_name
     }
 
     /// The event's dedup key (the same for every redelivery of the event).
@@ -105,15 +105,15 @@ impl<S> Context<S> {
 /// A queued event: the item and its metadata.
 #[derive(Debug)]
 pub(crate) struct Job<E> {
-    pub(crate) item: Item<E>,
+    pub(crate) item: Received<E>,
     pub(crate) meta: Arc<Meta>,
 }
 
 /// What a handler is given: the event shared with the handlers still to come, or owned by the
 /// last one (which then takes its payload without a clone).
 pub(crate) enum Given<'a, E> {
-    Shared(&'a Item<E>),
-    Owned(Item<E>),
+    Shared(&'a Received<E>),
+    Owned(Received<E>),
 }
 
 /// A type-erased handler: gets the event, its metadata and the state, returns the handler's
@@ -132,13 +132,13 @@ pub(crate) fn erase<E, S, P, F, Fut>(
 where
     E: Event,
     S: Clone + Send + Sync + 'static,
-    F: Fn(P, Context<S>) -> Fut + Send + Sync + 'static,
+    F: Fn(P, EventContext<S>) -> Fut + Send + Sync + 'static,
     Fut: Future + Send + 'static,
     Fut::Output: HandlerOutput,
 {
     Arc::new(move |given: Given<'_, E>, meta: &Arc<Meta>, state: &S| {
         let payload = extract(given)?;
-        let fut = handler(payload, Context::new(Arc::clone(meta), state.clone()));
+        let fut = handler(payload, EventContext::new(Arc::clone(meta), state.clone()));
         Some(Box::pin(async move { fut.await.into_result() }) as BoxFuture<'static, _>)
     })
 }

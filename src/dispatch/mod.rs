@@ -20,7 +20,7 @@
 //! use std::time::Duration;
 //! use webhook_receiver::chirp::{self, ChirpEvent, MessageStatus};
 //! use webhook_receiver::dispatch::{Dispatcher, Handlers};
-//! use webhook_receiver::event::Item;
+//! use webhook_receiver::event::Received;
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! #[derive(Clone, Default)]
@@ -36,15 +36,15 @@
 //!     .on_group("messages.whatsapp.*", |event: ChirpEvent, _ctx| async move {
 //!         let _ = event;
 //!     })
-//!     .fallback(|item: Item<ChirpEvent>, ctx| async move {
-//!         tracing::info!(event = item.kind(), key = %ctx.key(), "unhandled");
+//!     .fallback(|item: Received<ChirpEvent>, ctx| async move {
+//!         tracing::info!(event = item.event_name(), key = %ctx.key(), "unhandled");
 //!     });
 //! let dispatcher = Dispatcher::builder(handlers).queue_capacity(100).concurrency_limit(8).spawn();
 //! # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
 //! # use webhook_receiver::DecodeEvent;
 //! # let decoded = chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
 //! # dispatcher.try_enqueue(decoded).unwrap();
-//! dispatcher.shutdown(Duration::from_secs(5)).await.unwrap();
+//! dispatcher.drain(Duration::from_secs(5)).await.unwrap();
 //! assert_eq!(app.delivered.load(Ordering::SeqCst), 1);
 //! # }
 //! ```
@@ -57,5 +57,5 @@ pub use dispatcher::{
     DEFAULT_CONCURRENCY, DEFAULT_QUEUE_CAPACITY, Dispatcher, DispatcherBuilder, DrainTimeout,
     EnqueueError,
 };
-pub use handler::{Context, HandlerOutput};
+pub use handler::{EventContext, HandlerOutput};
 pub use registry::{HandlerError, HandlerFailure, Handlers};

@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use futures_util::FutureExt;
 
-use super::handler::{BoxHandler, Context, Given, HandlerOutput, Job, Meta, erase};
+use super::handler::{BoxHandler, EventContext, Given, HandlerOutput, Job, Meta, erase};
 use crate::error::BoxError;
-use crate::event::{DedupKey, Event, EventType, Item};
+use crate::event::{DedupKey, Event, EventType, Received};
 
 /// The handler registry: which handlers run for which event type.
 ///
@@ -23,7 +23,7 @@ use crate::event::{DedupKey, Event, EventType, Item};
 ///
 /// Several handlers may match one event; they run one after the other, in registration order,
 /// each isolated from the others' errors and panics. Handlers reach application state through
-/// [`with_state`](Self::with_state) and [`Context::state`].
+/// [`with_state`](Self::with_state) and [`EventContext::state`].
 ///
 /// See the [module docs](crate::dispatch) for an example.
 pub struct Handlers<E, S = ()> {
@@ -54,7 +54,7 @@ impl<E: Event> Default for Handlers<E, ()> {
 
 impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
     /// An empty registry whose handlers get `state` (a database pool, a client, ...) through
-    /// [`Context::state`].
+    /// [`EventContext::state`].
     pub fn with_state(state: S) -> Self {
         Self {
             state,
@@ -70,14 +70,14 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
     pub fn on<P, F, Fut>(mut self, ty: EventType<E, P>, handler: F) -> Self
     where
         P: Clone + Send + 'static,
-        F: Fn(P, Context<S>) -> Fut + Send + Sync + 'static,
+        F: Fn(P, EventContext<S>) -> Fut + Send + Sync + 'static,
         Fut: Future + Send + 'static,
         Fut::Output: HandlerOutput,
     {
         let extract = move |given: Given<'_, E>| match given {
-            Given::Shared(Item::Event(e)) => ty.payload(e).cloned(),
-            Given::Owned(Item::Event(e)) => ty.take(e),
-            Given::Shared(Item::Invalid(_)) | Given::Owned(Item::Invalid(_)) => None,
+            Given::Shared(Received::Event(e)) => ty.payload(e).cloned(),
+            Given::Owned(Received::Event(e)) => ty.take(e),
+            Given::Shared(Received::Invalid(_)) | Given::Owned(Received::Invalid(_)) => None,
         };
         let route = Route {
             label: ty.name().into(),
@@ -93,14 +93,14 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
     #[must_use]
     pub fn on_group<F, Fut>(mut self, pattern: &str, handler: F) -> Self
     where
-        F: Fn(E, Context<S>) -> Fut + Send + Sync + 'static,
+        F: Fn(E, EventContext<S>) -> Fut + Send + Sync + 'static,
         Fut: Future + Send + 'static,
         Fut::Output: HandlerOutput,
     {
         let extract = |given: Given<'_, E>| match given {
-            Given::Shared(Item::Event(e)) => Some(e.clone()),
-            Given::Owned(Item::Event(e)) => Some(e),
-            Given::Shared(Item::Invalid(_)) | Given::Owned(Item::Invalid(_)) => None,
+            Given::Shared(Received::Event(e)) => Some(e.clone()),
+            Given::Owned(Received::Event(e)) => Some(e),
+            Given::Shared(Received::Invalid(_)) | Given::Owned(Received::Invalid(_)) => None,
         };
         let route = Route {
             label: pattern.into(),
@@ -114,12 +114,12 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
     }
 
     /// Runs `handler` for every event that no other handler matched: unhandled and unknown
-    /// types, and known types whose payload did not fit its schema ([`Item::Invalid`], with the
+    /// types, and known types whose payload did not fit its schema ([`Received::Invalid`], with the
     /// raw data and the error). Replaces an earlier fallback.
     #[must_use]
     pub fn fallback<F, Fut>(mut self, handler: F) -> Self
     where
-        F: Fn(Item<E>, Context<S>) -> Fut + Send + Sync + 'static,
+        F: Fn(Received<E>, EventContext<S>) -> Fut + Send + Sync + 'static,
         Fut: Future + Send + 'static,
         Fut::Output: HandlerOutput,
     {
@@ -147,17 +147,18 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
     /// The routes of `item`: its exact routes then the matching groups, or else the fallback.
     fn routes<'s, 'i>(
         &'s self,
-        item: &'i Item<E>,
+        item: &'i Received<E>,
     ) -> impl Iterator<Item = &'s Route<E, S>> + use<'s, 'i, E, S> {
-        let kind = match item {
-            Item::Event(e) => Some(e.kind()),
-            Item::Invalid(_) => None,
+        let event_name = match item {
+            Received::Event(e) => Some(e.event_name()),
+            Received::Invalid(_) => None,
         };
-        let exact = kind
-            .and_then(|kind| self.exact.get(kind))
+        let exact = event_name
+            .and_then(|event_name| self.exact.get(event_name))
             .map_or(&[][..], Vec::as_slice);
         let groups = self.groups.iter().filter_map(move |(prefix, route)| {
-            kind.is_some_and(|kind| kind.starts_with(&**prefix))
+            event_name
+                .is_some_and(|event_name| event_name.starts_with(&**prefix))
                 .then_some(route)
         });
         let mut matched = exact.iter().chain(groups).peekable();
@@ -202,13 +203,13 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
             Err(panic) => HandlerFailure::Panic(panic_message(&*panic)),
         };
         let err = HandlerError {
-            kind: meta.kind.to_string(),
+            event_name: meta.event_name.to_string(),
             key: meta.key,
             handler: route.label.to_string(),
             failure,
         };
         tracing::error!(
-            event = %err.kind,
+            event = %err.event_name,
             key = %err.key,
             handler = %err.handler,
             error = %err.failure,
@@ -250,7 +251,7 @@ impl<E, S> fmt::Debug for Handlers<E, S> {
 #[non_exhaustive]
 pub struct HandlerError {
     /// The event type name.
-    pub kind: String,
+    pub event_name: String,
     /// The event's dedup key.
     pub key: DedupKey,
     /// Which handler: the event type or group pattern it was registered for, or `fallback`.
@@ -264,7 +265,7 @@ impl fmt::Display for HandlerError {
         write!(
             f,
             "handler `{}` for `{}` ({}) failed: {}",
-            self.handler, self.kind, self.key, self.failure
+            self.handler, self.event_name, self.key, self.failure
         )
     }
 }

@@ -112,7 +112,7 @@ impl<F: DecodeEvent, St: DedupStore> WebhookServiceBuilder<F, St> {
     /// // Dedup by a delivery-id header the sender adds, falling back to the default rule.
     /// let svc = WebhookService::builder(Chirp, dispatcher)
     ///     .dedup_key(|event: &ChirpEvent, headers| match headers.get("x-delivery-id") {
-    ///         Some(id) => DedupKey::from_parts(&[event.kind().as_bytes(), id.as_bytes()]),
+    ///         Some(id) => DedupKey::from_parts(&[event.event_name().as_bytes(), id.as_bytes()]),
     ///         None => event.dedup_key(),
     ///     })
     ///     .build();

@@ -14,7 +14,7 @@ use super::{ResponseFuture, WebhookServiceBuilder};
 use crate::dedup::{Claim, DedupStore, MemoryStore};
 use crate::dispatch::{Dispatcher, EnqueueError};
 use crate::error::{BoxError, Rejection};
-use crate::event::{DecodeEvent, DedupKey, Item};
+use crate::event::{DecodeEvent, DedupKey, Received};
 use crate::verify::read_limited;
 
 /// A user-supplied dedup key function.
@@ -179,7 +179,10 @@ impl<F: DecodeEvent, St: DedupStore> Inner<F, St> {
         // no await point between a successful claim and the send.
         let slot = self.dispatcher.try_reserve().map_err(|e| match e {
             EnqueueError::Full => {
-                tracing::warn!(event = item.kind(), "webhook queue full: answering 503");
+                tracing::warn!(
+                    event = item.event_name(),
+                    "webhook queue full: answering 503"
+                );
                 Rejection::Overloaded {
                     retry_after: self.retry_after,
                 }
@@ -190,12 +193,12 @@ impl<F: DecodeEvent, St: DedupStore> Inner<F, St> {
         })?;
         match self.store.claim(key).await {
             Ok(Claim::New) => {
-                tracing::debug!(event = item.kind(), %key, "webhook accepted");
+                tracing::debug!(event = item.event_name(), %key, "webhook accepted");
                 slot.send(item, key, id, received_at);
                 Ok(Outcome::Accepted)
             }
             Ok(Claim::Duplicate) => {
-                tracing::debug!(event = item.kind(), %key, "duplicate webhook acknowledged, not dispatched");
+                tracing::debug!(event = item.event_name(), %key, "duplicate webhook acknowledged, not dispatched");
                 Ok(Outcome::Duplicate)
             }
             Err(error) => {
@@ -214,9 +217,9 @@ impl<F: DecodeEvent, St> Inner<F, St> {
         &self,
         headers: &HeaderMap,
         bytes: &[u8],
-    ) -> Result<(Item<F::Event>, DedupKey, Option<Box<str>>), Rejection> {
+    ) -> Result<(Received<F::Event>, DedupKey, Option<Box<str>>), Rejection> {
         let (item, mut key, id) = self.format.decode(headers, bytes)?.into_parts();
-        if let (Some(key_fn), Item::Event(event)) = (&self.key_fn, &item) {
+        if let (Some(key_fn), Received::Event(event)) = (&self.key_fn, &item) {
             key = key_fn(event, headers);
         }
         Ok((item, key, id))

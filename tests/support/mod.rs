@@ -11,8 +11,8 @@ use http_body_util::BodyExt;
 use tokio::sync::Notify;
 use tower::ServiceBuilder;
 use webhook_receiver::chirp::{self, Chirp, ChirpEvent};
-use webhook_receiver::dispatch::{Context, Dispatcher, HandlerError, Handlers};
-use webhook_receiver::event::Item;
+use webhook_receiver::dispatch::{Dispatcher, EventContext, HandlerError, Handlers};
+use webhook_receiver::event::Received;
 use webhook_receiver::receiver::WebhookService;
 use webhook_receiver::verify::{SharedSecret, VerifyWebhook, VerifyWebhookLayer};
 
@@ -101,14 +101,19 @@ pub struct Seen {
     pub handler: &'static str,
     pub kind: String,
     pub key: String,
-    pub item: Item<ChirpEvent>,
+    pub item: Received<ChirpEvent>,
 }
 
 impl Recorder {
-    pub fn record(&self, handler: &'static str, item: Item<ChirpEvent>, ctx: &Context<Self>) {
+    pub fn record(
+        &self,
+        handler: &'static str,
+        item: Received<ChirpEvent>,
+        ctx: &EventContext<Self>,
+    ) {
         self.seen.lock().unwrap().push(Seen {
             handler,
-            kind: ctx.kind().to_owned(),
+            kind: ctx.event_name().to_owned(),
             key: ctx.key().to_string(),
             item,
         });
@@ -150,52 +155,58 @@ pub fn recording_handlers(rec: &Recorder) -> Handlers<ChirpEvent, Recorder> {
     Handlers::with_state(rec.clone())
         .on(
             chirp::SMS_RECEIVED,
-            |m, ctx: Context<Recorder>| async move {
+            |m, ctx: EventContext<Recorder>| async move {
                 ctx.state().record(
                     "sms_received",
-                    Item::Event(ChirpEvent::SmsReceived(Box::new(m))),
+                    Received::Event(ChirpEvent::SmsReceived(Box::new(m))),
                     &ctx,
                 );
             },
         )
-        .on(chirp::SMS_SENT, |s, ctx: Context<Recorder>| async move {
-            ctx.state().record(
-                "sms_status",
-                Item::Event(ChirpEvent::SmsSent(Box::new(s))),
-                &ctx,
-            );
-        })
         .on(
-            chirp::SMS_DELIVERED,
-            |s, ctx: Context<Recorder>| async move {
+            chirp::SMS_SENT,
+            |s, ctx: EventContext<Recorder>| async move {
                 ctx.state().record(
                     "sms_status",
-                    Item::Event(ChirpEvent::SmsDelivered(Box::new(s))),
+                    Received::Event(ChirpEvent::SmsSent(Box::new(s))),
                     &ctx,
                 );
             },
         )
-        .on(chirp::SMS_FAILED, |s, ctx: Context<Recorder>| async move {
-            ctx.state().record(
-                "sms_status",
-                Item::Event(ChirpEvent::SmsFailed(Box::new(s))),
-                &ctx,
-            );
-        })
-        .on_group(
-            "messages.whatsapp.*",
-            |e, ctx: Context<Recorder>| async move {
-                ctx.state().record("whatsapp", Item::Event(e), &ctx);
+        .on(
+            chirp::SMS_DELIVERED,
+            |s, ctx: EventContext<Recorder>| async move {
+                ctx.state().record(
+                    "sms_status",
+                    Received::Event(ChirpEvent::SmsDelivered(Box::new(s))),
+                    &ctx,
+                );
             },
         )
-        .fallback(|item, ctx: Context<Recorder>| async move {
+        .on(
+            chirp::SMS_FAILED,
+            |s, ctx: EventContext<Recorder>| async move {
+                ctx.state().record(
+                    "sms_status",
+                    Received::Event(ChirpEvent::SmsFailed(Box::new(s))),
+                    &ctx,
+                );
+            },
+        )
+        .on_group(
+            "messages.whatsapp.*",
+            |e, ctx: EventContext<Recorder>| async move {
+                ctx.state().record("whatsapp", Received::Event(e), &ctx);
+            },
+        )
+        .fallback(|item, ctx: EventContext<Recorder>| async move {
             ctx.state().record("fallback", item, &ctx);
         })
         .on_error({
             let rec = rec.clone();
             move |e: &HandlerError| {
                 rec.errors.lock().unwrap().push((
-                    e.kind.clone(),
+                    e.event_name.clone(),
                     e.key.to_string(),
                     e.failure.to_string(),
                 ));
