@@ -1,6 +1,7 @@
-//! Memory per remembered id in the default dedup store ([`MemoryStore`]).
+//! Memory per remembered id in the default dedup store ([`MokaStore`]), and the peak memory of a
+//! full store.
 //!
-//! Run with: `cargo bench --bench dedup_memory` (add `--features moka` for a `MokaStore` column)
+//! Run with: `cargo bench --bench dedup_memory`
 //!
 //! For each count N (10k, 100k and 1M by default; `DEDUP_MEMORY_IDS=1000000,2000000` to choose),
 //! a fresh child process fills a store built like the receiver's default one (24 h TTL, 1M
@@ -10,7 +11,10 @@
 //!
 //! `steady B/id` is the long-running case: a store of capacity N is filled, then claims 2N more
 //! new keys, each forcing the oldest out (as TTL expiry does on a server that has run for a
-//! day); the figure is the RSS growth divided by the N ids it still remembers.
+//! day); the figure is the RSS growth divided by the N ids it still remembers, and `peak MiB` is
+//! the process's peak resident set (`VmHWM`) over that run, less its RSS before the store:
+//! what a store of that capacity costs at most. moka applies evictions in batches, so the
+//! peak is above the steady figure.
 //!
 //! A fresh process per measurement keeps the allocator's earlier history out of the figure.
 //! RSS deltas include allocator overhead and fragmentation: that is what a deployment pays.
@@ -21,7 +25,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use webhook_receiver::DedupKey;
-use webhook_receiver::dedup::{Claim, DEFAULT_CAPACITY, MemoryStore};
+use webhook_receiver::dedup::{Claim, DEFAULT_CAPACITY, MokaStore};
 
 /// Set in the child process: which store and how many ids.
 const CHILD_ENV: &str = "DEDUP_MEMORY_CHILD";
@@ -47,11 +51,11 @@ fn main() {
 
     println!("dedup memory per remembered id (RSS delta / ids, fresh process each)");
     println!(
-        "{:>10}  {:>17}  {:>17}  {:>23}  {:>10}",
-        "ids", "MemoryStore B/id", "steady B/id", "HashSet<DedupKey> B/id", "fill ns/id"
+        "{:>10}  {:>15}  {:>12}  {:>9}  {:>23}  {:>10}",
+        "ids", "MokaStore B/id", "steady B/id", "peak MiB", "HashSet<DedupKey> B/id", "fill ns/id"
     );
     for n in counts {
-        let run = |store: &str| -> (f64, f64) {
+        let run = |store: &str| -> (f64, f64, f64) {
             let out = Command::new(&exe)
                 .env(CHILD_ENV, format!("{store}:{n}"))
                 .output()
@@ -63,22 +67,19 @@ fn main() {
             );
             let text = String::from_utf8_lossy(&out.stdout);
             let mut fields = text.split_whitespace().map(|f| f.parse::<f64>().unwrap());
-            (fields.next().unwrap(), fields.next().unwrap())
+            (
+                fields.next().unwrap(),
+                fields.next().unwrap(),
+                fields.next().unwrap(),
+            )
         };
-        let (store_bytes, store_ns) = run("memory");
-        let (steady_bytes, _) = run("steady");
-        let (set_bytes, _) = run("hashset");
+        let (store_bytes, store_ns, _) = run("moka");
+        let (steady_bytes, _, steady_peak) = run("steady");
+        let (set_bytes, _, _) = run("hashset");
+        let peak_mib = steady_peak / (1024.0 * 1024.0);
         println!(
-            "{n:>10}  {store_bytes:>17.1}  {steady_bytes:>17.1}  {set_bytes:>23.1}  {store_ns:>10.0}"
+            "{n:>10}  {store_bytes:>15.1}  {steady_bytes:>12.1}  {peak_mib:>9.1}  {set_bytes:>23.1}  {store_ns:>10.0}"
         );
-        #[cfg(feature = "moka")]
-        {
-            let (moka_bytes, moka_ns) = run("moka");
-            println!(
-                "{:>10}  MokaStore: {moka_bytes:.1} B/id, fill {moka_ns:.0} ns/id",
-                ""
-            );
-        }
     }
 }
 
@@ -91,8 +92,8 @@ fn child(spec: &str) {
     let before = rss_bytes();
     let start = Instant::now();
     let after = match store {
-        "memory" => {
-            let store = MemoryStore::builder()
+        "moka" => {
+            let store = MokaStore::builder()
                 .capacity(n.max(DEFAULT_CAPACITY))
                 .build();
             for i in 0..n {
@@ -105,25 +106,12 @@ fn child(spec: &str) {
             after
         }
         "steady" => {
-            let store = MemoryStore::builder().capacity(n).build();
+            let store = MokaStore::builder().capacity(n).build();
             for i in 0..3 * n {
                 assert_eq!(store.claim_now(key(i)), Claim::New);
             }
             assert_eq!(store.len(), n);
             assert_eq!(store.evicted_before_ttl(), 2 * n);
-            let after = rss_bytes();
-            drop(std::hint::black_box(store));
-            after
-        }
-        #[cfg(feature = "moka")]
-        "moka" => {
-            let store = webhook_receiver::dedup::MokaStore::builder()
-                .capacity(n.max(DEFAULT_CAPACITY))
-                .build();
-            for i in 0..n {
-                assert_eq!(store.claim_now(key(i)), Claim::New);
-            }
-            assert_eq!(store.len(), n);
             let after = rss_bytes();
             drop(std::hint::black_box(store));
             after
@@ -141,20 +129,26 @@ fn child(spec: &str) {
     };
     let elapsed = start.elapsed();
     println!(
-        "{} {}",
+        "{} {} {}",
         (after.saturating_sub(before)) as f64 / n as f64,
-        elapsed.as_nanos() as f64 / n as f64
+        elapsed.as_nanos() as f64 / n as f64,
+        status_kib("VmHWM:").saturating_sub(before) as f64
     );
 }
 
-/// The resident set size of this process, from `/proc/self/status`.
+/// The resident set size of this process, in bytes.
 fn rss_bytes() -> u64 {
+    status_kib("VmRSS:")
+}
+
+/// A `kB` field of `/proc/self/status`, in bytes.
+fn status_kib(field: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().strip_suffix("kB"))
         .and_then(|v| v.trim().parse::<u64>().ok())
-        .expect("VmRSS in /proc/self/status")
+        .unwrap_or_else(|| panic!("{field} in /proc/self/status"))
         * 1024
 }

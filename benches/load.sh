@@ -1,41 +1,64 @@
 #!/usr/bin/env bash
 # HTTP load test: the `chirp_receiver` example against a bare axum POST server
 # (`benches/bare_server.rs`), over loopback, server and load generator pinned to different CPUs.
+# Both servers are built with the same cargo profile and do the same per-event output: one JSON
+# line on stdout per handled event, written by a task after the response. Each server's stdout
+# goes to a file, whose lines are counted once the server has exited (SIGTERM: both drain
+# their pending lines first) and checked against what wrk sent and was answered.
 #
-#   benches/load.sh                 # full run, about 14 minutes (plus the first LTO build)
-#   QUICK=1 benches/load.sh         # one repetition of 4 s runs, about 2.5 minutes
+#   benches/load.sh                 # the two budget lines, about 7 minutes (plus the first build)
+#   QUICK=1 benches/load.sh         # one repetition of 4 s runs, about 1 minute
 #
 # Scenarios (each run is a fresh server, a warm-up, then a measured wrk run):
-#   throughput   example vs bare, unique `data.id` per request, 16 and 64 connections, as fast as
-#                the server answers (closed loop: wrk sends the next request on a connection as
-#                soon as the previous one is answered)
+#   throughput   example vs bare, unique `data.id` per request, at each of CONNS connections, as
+#                fast as the server answers (closed loop: wrk sends the next request on a
+#                connection as soon as the previous one is answered)
 #   slow         example with HANDLER_DELAY_MS=0 vs 1000 (queue and concurrency raised so that
 #                acks stay 200), 64 connections, as fast as the server answers
 #   slow_paced   the same pair at a fixed offered load of RATE requests/s (each connection waits
-#                connections*1000/RATE ms on average, jittered, between requests), 16 and 64
-#                connections: the ack latency must not move
+#                connections*1000/RATE ms on average, jittered, between requests), at each of
+#                CONNS connections: the ack latency must not move
 #   dup90        example vs bare, 90% of requests redeliver an id already sent (64 connections)
 # Pairs are measured back to back and repeated REPS times; budget lines use the median of the
-# per-pair ratios, so that machine noise cancels.
+# per-pair ratios, so that machine noise cancels. The budget lines (the default scenarios):
+# throughput example/bare >= 0.85 and dup90 example/bare >= 0.95, at 64 connections.
+#
+# Line counts: a run's stdout file must hold one line per request the server handled (the
+# health-check POST, the warm-up and the measured run): for the bare server one per 2xx wrk read;
+# for the example one per accepted distinct id, i.e. one per 2xx with unique ids and, with
+# duplicates, the number of distinct ids the wrk script sent (`new_ids`). Requests still in
+# flight when wrk stops (at most one per connection; `sent` minus answered) may or may not have
+# been handled, so they widen the accepted range by that much. Outside the range, or with a
+# malformed line, the run is flagged MISMATCH (on stderr, in results.tsv and in the summary)
+# and the script exits with status 3 after the report.
 #
 # Environment (all optional):
-#   DURATION=6 WARMUP=1 REPS=5      seconds per measured run, warm-up seconds, repetitions
+#   DURATION=10 WARMUP=1 REPS=9     seconds per measured run, warm-up seconds, repetitions
 #   PACED_REPS=3*REPS               pairs of the paced scenario per connection count, spread over
 #                                   the repetitions (its sub-millisecond p99s are the noisiest
 #                                   figures here: the median needs more pairs)
-#   CONNS="16 64"                   connection counts for the throughput and paced scenarios
+#   CONNS="64"                      connection counts for the throughput and paced scenarios
+#                                   (dup90 and slow always use 64)
 #   RATE=8000                       offered load of the paced scenario (requests/s)
-#   SCENARIOS="throughput slow slow_paced dup90"   which scenarios to run
+#   SCENARIOS="throughput dup90"    which scenarios to run, out of
+#                                   "throughput slow slow_paced dup90"
 #   SERVER_CPU=0 LOAD_CPU=1         CPUs for the server and for wrk (taskset)
 #   WRK_THREADS=1                   wrk threads (all on LOAD_CPU)
-#   PAYLOAD=benches/payloads/sms_delivered.json   body template (`__ID__` = message id)
+#   PAYLOAD=benches/payloads/sms_delivered_390.json   body template (`__ID__` = message id):
+#                                   a ~390-byte `messages.sms.delivered` with fields the typed
+#                                   payload does not know (`createdAt`, `direction`, `metadata`)
 #   PORT=20400                      first port (one per run, 127.0.0.1 only); keep the ports
 #                                   below the kernel's ephemeral range (ip_local_port_range),
 #                                   where wrk's own sockets could already hold them
-#   OUT=target/load/<timestamp>     where raw results and server logs go
-#   PROFILE=perf                    cargo profile both servers are built with: `perf` (Cargo.toml:
-#                                   release plus fat LTO and one codegen unit, as a production
-#                                   service ships) or `release` (plain release)
+#   OUT=target/load/<timestamp>     where raw results, server logs and stdout samples go
+#   PROFILE=perf                    cargo profile both servers are built with (Cargo.toml)
+#   LTO=thin CODEGEN_UNITS=1        set on that profile for this build with cargo's `--config`
+#                                   (profile.$PROFILE.lto / .codegen-units), whatever Cargo.toml
+#                                   says; set one empty (LTO=) to keep Cargo.toml's value
+#   KEEP_STDOUT=                    1: keep each server's whole stdout file (up to ~200 MB per
+#                                   run); by default it is deleted once counted (before the kernel
+#                                   writes it back to disk), and its first and last lines are
+#                                   kept in <server>-<port>.stdout.sample
 #
 # Requirements: Linux, 2+ CPUs, cargo, taskset (util-linux). wrk is installed with apt-get if
 # missing (Debian/Ubuntu; needs root or sudo).
@@ -49,20 +72,23 @@ if [[ -n "${QUICK:-}" ]]; then
     WARMUP=${WARMUP:-1}
     REPS=${REPS:-1}
 fi
-DURATION=${DURATION:-6}
+DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-1}
-REPS=${REPS:-5}
+REPS=${REPS:-9}
 PACED_REPS=${PACED_REPS:-$((3 * REPS))}
 # Paced pairs per repetition (rounded up).
 PACED_PER_REP=$(((PACED_REPS + REPS - 1) / REPS))
 PROFILE=${PROFILE:-perf}
-CONNS=${CONNS:-"16 64"}
+LTO=${LTO-thin}
+CODEGEN_UNITS=${CODEGEN_UNITS-1}
+KEEP_STDOUT=${KEEP_STDOUT:-}
+CONNS=${CONNS:-64}
 RATE=${RATE:-8000}
-SCENARIOS=${SCENARIOS:-"throughput slow slow_paced dup90"}
+SCENARIOS=${SCENARIOS:-"throughput dup90"}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 WRK_THREADS=${WRK_THREADS:-1}
-PAYLOAD=${PAYLOAD:-benches/payloads/sms_delivered.json}
+PAYLOAD=${PAYLOAD:-benches/payloads/sms_delivered_390.json}
 PORT=${PORT:-20400}
 OUT=${OUT:-target/load/$(date +%Y%m%d-%H%M%S)}
 SECRET="load-test-secret-0123456789abcdef"
@@ -84,6 +110,9 @@ ncpu=$(nproc --all)
 ((ncpu >= 2)) || die "needs 2 CPUs (one for the server, one for wrk); found $ncpu"
 ((SERVER_CPU != LOAD_CPU)) || die "SERVER_CPU and LOAD_CPU must differ"
 [[ -f "$PAYLOAD" ]] || die "payload $PAYLOAD not found"
+for s in $SCENARIOS; do
+    [[ " throughput slow slow_paced dup90 " == *" $s "* ]] || die "unknown scenario '$s' (throughput slow slow_paced dup90)"
+done
 grep -q __ID__ "$PAYLOAD" || die "payload $PAYLOAD has no __ID__ placeholder"
 if [[ -r /proc/sys/net/ipv4/ip_local_port_range ]]; then
     read -r eph_lo eph_hi </proc/sys/net/ipv4/ip_local_port_range
@@ -110,7 +139,9 @@ fi
 
 mkdir -p "$OUT"
 RESULTS=$OUT/results.tsv
-printf 'scenario\tconns\tserver\trep\trps\tp50_us\tp99_us\tnon2xx\tsocket_errors\trequests\trss_peak_kib\tserver_cpu_pct\tserver_cpu_us_per_req\twrk_cpu_pct\n' >"$RESULTS"
+printf 'scenario\tconns\tserver\trep\trps\tp50_us\tp99_us\tnon2xx\tsocket_errors\trequests\trss_peak_kib\tserver_cpu_pct\tserver_cpu_us_per_req\twrk_cpu_pct\tlines_expected\tlines_seen\tlines_min\tlines_max\tlines_malformed\tlines_check\n' >"$RESULTS"
+MISMATCHES=$OUT/line-count-mismatches.txt
+: >"$MISMATCHES"
 
 # ----- build -----------------------------------------------------------------------------------
 
@@ -119,10 +150,29 @@ executable_of() {
     grep "\"name\":\"$1\"" | grep -o '"executable":"[^"]*"' | tail -1 | cut -d'"' -f4
 }
 
-say "building the example and the bare server with cargo profile '$PROFILE' (fat LTO: a few minutes the first time)"
-EXAMPLE_BIN=$(cargo build --profile "$PROFILE" --example chirp_receiver --message-format=json-render-diagnostics |
+# The same profile and the same overrides for both binaries.
+BUILD=(--profile "$PROFILE")
+BUILD_DESC="cargo profile \`$PROFILE\`"
+if [[ -n $LTO ]]; then
+    case $LTO in
+    true | false) BUILD+=(--config "profile.$PROFILE.lto=$LTO") ;;
+    *) BUILD+=(--config "profile.$PROFILE.lto=\"$LTO\"") ;;
+    esac
+    lto_desc="lto = \"$LTO\""
+else
+    lto_desc="lto as in Cargo.toml"
+fi
+if [[ -n $CODEGEN_UNITS ]]; then
+    BUILD+=(--config "profile.$PROFILE.codegen-units=$CODEGEN_UNITS")
+    cgu_desc="codegen-units = $CODEGEN_UNITS"
+else
+    cgu_desc="codegen-units as in Cargo.toml"
+fi
+BUILD_DESC="$BUILD_DESC with $lto_desc and $cgu_desc"
+say "building the example and the bare server: $BUILD_DESC (cargo ${BUILD[*]}; LTO: a few minutes the first time)"
+EXAMPLE_BIN=$(cargo build "${BUILD[@]}" --example chirp_receiver --message-format=json-render-diagnostics |
     executable_of chirp_receiver) || die "cargo build --example chirp_receiver failed"
-BARE_BIN=$(cargo build --profile "$PROFILE" --bench bare_server --message-format=json-render-diagnostics |
+BARE_BIN=$(cargo build "${BUILD[@]}" --bench bare_server --message-format=json-render-diagnostics |
     executable_of bare_server) || die "cargo build --bench bare_server failed"
 [[ -x "$EXAMPLE_BIN" ]] || die "example binary not found ($EXAMPLE_BIN)"
 [[ -x "$BARE_BIN" ]] || die "bare_server binary not found ($BARE_BIN)"
@@ -155,17 +205,19 @@ post_status() {
 }
 
 # start_server <example|bare>[/variant] <port> [VAR=value...]: starts it pinned to SERVER_CPU,
-# waits for its port and checks it answers.
+# its stdout to $OUT/<kind>-<port>.stdout, waits for its port and checks it answers (the one
+# valid POST is one stdout line).
 start_server() {
     local kind=${1%%/*} port=$2 bin log
     shift 2
     bin=$EXAMPLE_BIN
     [[ $kind == bare ]] && bin=$BARE_BIN
     log=$OUT/$kind-$port.log
-    # stdout carries the example's one JSON line per handler call: discarded here (its cost, one
-    # write(2) per event, stays in the measurement).
+    # stdout carries each server's one JSON line per handled event: to a file, counted once the
+    # server has exited (a real file, not /dev/null: the write(2) per event stays in the
+    # measurement at its real cost, and every handled event must be seen).
     env "$@" ADDR="$HOST:$port" CHIRP_WEBHOOK_SECRET="$SECRET" \
-        taskset -c "$SERVER_CPU" "$bin" >/dev/null 2>"$log" &
+        taskset -c "$SERVER_CPU" "$bin" >"$OUT/$kind-$port.stdout" 2>"$log" &
     SERVER_PID=$!
     local waited=0
     until port_open "$port"; do
@@ -186,19 +238,25 @@ start_server() {
     fi
 }
 
+# Stops the server with SIGTERM (both drain their pending lines, then exit) and waits for it to
+# exit; sets SERVER_EXIT to its exit status ("killed" if it had to be killed).
+SERVER_EXIT=""
 stop_server() {
     [[ -n $SERVER_PID ]] || return 0
     kill -TERM "$SERVER_PID" 2>/dev/null || true
-    local waited=0
+    local waited=0 killed=""
     while kill -0 "$SERVER_PID" 2>/dev/null; do
         if ((waited++ > 300)); then
             echo "load.sh: server $SERVER_PID did not stop within 30 s: killing it" >&2
             kill -KILL "$SERVER_PID" 2>/dev/null || true
+            killed=1
             break
         fi
         sleep 0.1
     done
-    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_EXIT=0
+    wait "$SERVER_PID" 2>/dev/null || SERVER_EXIT=$?
+    [[ -z $killed ]] || SERVER_EXIT=killed
     SERVER_PID=""
 }
 
@@ -238,15 +296,55 @@ run_wrk() {
 
 field() { grep -o "$1=[0-9.]*" <<<"$2" | head -1 | cut -d= -f2; }
 
+# check_lines <server kind> <dup percent> <warm-up WRK_RESULT> <measured WRK_RESULT>: counts the
+# lines of the exited server's stdout file ($STDOUT_FILE) and checks them against what wrk sent
+# and read (see the top of this file); sets LINES="expected seen min max malformed check" and
+# removes the file unless KEEP_STDOUT (keeping its first and last lines).
+check_lines() {
+    local kind=$1 dup=$2 warm=$3 meas=$4 answered=0 inflight=0 new_ids=0 non2xx=0 r n
+    for r in "$warm" "$meas"; do
+        n=$(field requests "$r")
+        answered=$((answered + n - $(field non2xx "$r")))
+        non2xx=$((non2xx + $(field non2xx "$r")))
+        inflight=$((inflight + $(field sent "$r") - n))
+        new_ids=$((new_ids + $(field new_ids "$r")))
+    done
+    ((inflight >= 0)) || inflight=0
+    local expected lo hi seen malformed check=ok
+    if [[ $kind == example* && $dup -gt 0 ]]; then
+        # One line per distinct id the script sent (plus the health check); an id whose only
+        # requests were still in flight, or refused, may not have been handled.
+        expected=$((1 + new_ids))
+        hi=$expected
+        lo=$((expected - inflight - non2xx))
+    else
+        # One line per 2xx read (plus the health check), and perhaps one per request in flight.
+        expected=$((1 + answered))
+        lo=$expected
+        hi=$((expected + inflight))
+    fi
+    seen=$(wc -l <"$STDOUT_FILE")
+    malformed=$(grep -cv '^{.*}$' "$STDOUT_FILE" || true)
+    if ((seen < lo || seen > hi || malformed > 0)) || [[ $SERVER_EXIT != 0 ]]; then
+        check=MISMATCH
+    fi
+    if [[ -z $KEEP_STDOUT ]]; then
+        { head -n 3 "$STDOUT_FILE"; echo "..."; tail -n 3 "$STDOUT_FILE"; } >"$STDOUT_FILE.sample"
+        rm -f "$STDOUT_FILE"
+    fi
+    LINES="$expected $seen $lo $hi $malformed $check"
+}
+
 RUN=0
 # measure <scenario> <server kind> <conns> <rep> <dup percent> <pace ms> [VAR=value...]
 measure() {
-    local scenario=$1 kind=$2 conns=$3 rep=$4 dup=$5 pace=$6 port result before after cpu_pct us_per_req rss wrk_pct
+    local scenario=$1 kind=$2 conns=$3 rep=$4 dup=$5 pace=$6 port warm result before after cpu_pct us_per_req rss wrk_pct
     shift 6
     RUN=$((RUN + 1))
     port=$((PORT + RUN))
     start_server "$kind" "$port" "$@"
-    run_wrk "$port" "$conns" "$WARMUP" "w$RUN" "$dup" "$pace" >/dev/null
+    STDOUT_FILE=$OUT/${kind%%/*}-$port.stdout
+    warm=$(run_wrk "$port" "$conns" "$WARMUP" "w$RUN" "$dup" "$pace")
     before=$(cpu_ticks "$SERVER_PID")
     result=$(run_wrk "$port" "$conns" "$DURATION" "m$RUN" "$dup" "$pace")
     after=$(cpu_ticks "$SERVER_PID")
@@ -265,12 +363,21 @@ measure() {
     cpu_pct=$(awk -v d=$((after - before)) -v t="$TICKS" -v s="$seconds" 'BEGIN {printf "%.0f", 100 * d / t / s}')
     us_per_req=$(awk -v d=$((after - before)) -v t="$TICKS" -v n="$requests" 'BEGIN {printf "%.2f", n ? 1e6 * d / t / n : 0}')
     wrk_pct=$(awk -v d="$wrk_ticks" -v t="$TICKS" -v s="$((DURATION))" 'BEGIN {printf "%.0f", 100 * d / t / s}')
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scenario" "$conns" "$kind" "$rep" \
-        "$rps" "$p50" "$p99" "$non2xx" "$errors" "$requests" "$rss" "$cpu_pct" "$us_per_req" "$wrk_pct" >>"$RESULTS"
-    say "$(printf '%-10s c=%-3s %-12s rep %s: %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  non-2xx %s  peak RSS %5.1f MiB  server CPU %s%% (%s us/req)  wrk CPU %s%%' \
+    check_lines "$kind" "$dup" "$warm" "$result"
+    local l_exp l_seen l_lo l_hi l_bad l_check
+    read -r l_exp l_seen l_lo l_hi l_bad l_check <<<"$LINES"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scenario" "$conns" "$kind" "$rep" \
+        "$rps" "$p50" "$p99" "$non2xx" "$errors" "$requests" "$rss" "$cpu_pct" "$us_per_req" "$wrk_pct" \
+        "$l_exp" "$l_seen" "$l_lo" "$l_hi" "$l_bad" "$l_check" >>"$RESULTS"
+    say "$(printf '%-10s c=%-3s %-12s rep %s: %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  non-2xx %s  peak RSS %5.1f MiB  server CPU %s%% (%s us/req)  wrk CPU %s%%  stdout lines %s (expected %s, accepted %s-%s): %s' \
         "$scenario" "$conns" "$kind" "$rep" "$rps" "$(awk -v v="$p50" 'BEGIN{print v/1000}')" \
         "$(awk -v v="$p99" 'BEGIN{print v/1000}')" "$non2xx" "$(awk -v v="$rss" 'BEGIN{print v/1024}')" \
-        "$cpu_pct" "$us_per_req" "$wrk_pct")"
+        "$cpu_pct" "$us_per_req" "$wrk_pct" "$l_seen" "$l_exp" "$l_lo" "$l_hi" "$l_check")"
+    if [[ $l_check != ok ]]; then
+        local why="$l_seen lines, expected $l_exp (accepted $l_lo-$l_hi), $l_bad malformed, server exit status $SERVER_EXIT"
+        printf '%s c=%s %s rep %s (port %s): %s\n' "$scenario" "$conns" "$kind" "$rep" "$port" "$why" >>"$MISMATCHES"
+        echo "load.sh: !!!!!!!! LINE COUNT MISMATCH: $scenario c=$conns $kind rep $rep: $why (stdout: $STDOUT_FILE*, log: $OUT/${kind%%/*}-$port.log) !!!!!!!!" >&2
+    fi
 }
 
 # ----- scenarios -------------------------------------------------------------------------------
@@ -334,7 +441,9 @@ done
 
 # Medians per (scenario, conns, server) and of the per-pair ratios, from results.tsv.
 report() {
-    printf '\nBoth servers built with cargo profile `%s`; %d s runs after %d s of warm-up.\n' "$PROFILE" "$DURATION" "$WARMUP"
+    # The body's size with a typical id (`msg_m12_1_1234567`, 17 characters) in place of `__ID__`.
+    printf '\nBoth servers built with %s; %d s runs after %d s of warm-up; body `%s` (~%d bytes); each server'"'"'s stdout to a file, its lines counted after exit.\n' \
+        "$BUILD_DESC" "$DURATION" "$WARMUP" "$PAYLOAD" "$(($(wc -c <"$PAYLOAD") - 6 + 17))"
     awk -F'\t' -v reps="$REPS" -v preps="$PACED_REPS" '
     # Splits a space-separated list into a[1..n], sorted; returns n.
     function sort_into(list, a,   n, i, j, t) {
@@ -360,6 +469,8 @@ report() {
         rps[k] = rps[k] " " $5; p50[k] = p50[k] " " $6; p99[k] = p99[k] " " $7
         non2xx[k] += $8; errs[k] += $9; rss[k] = rss[k] " " $11; cpu[k] = cpu[k] " " $12
         usr[k] = usr[k] " " $13; wrk[k] = wrk[k] " " $14
+        if ($1 == "slow_paced") paced = 1
+        lexp[k] += $15; lseen[k] += $16; lruns[k]++; if ($20 == "ok") lok[k]++; else bad++
         v_rps[$1, $2, $3, $4] = $5; v_p99[$1, $2, $3, $4] = $7; v_us[$1, $2, $3, $4] = $13
     }
     END {
@@ -371,7 +482,15 @@ report() {
                 median(rps[k]), median(p50[k]) / 1000, median(p99[k]) / 1000, non2xx[k] + errs[k],
                 median(rss[k]) / 1024, median(cpu[k]), median(usr[k]), median(wrk[k])
         }
-        printf "\nMedians of %d repetition(s) (slow_paced: %d pairs); non-2xx counts responses >= 400 plus socket errors, summed.\n", reps, preps
+        printf "\nMedians of %d repetition(s)%s; non-2xx counts responses >= 400 plus socket errors, summed.\n", reps, (paced ? sprintf(" (slow_paced: %d pairs)", preps) : "")
+        printf "\nStdout lines (summed over the runs; each run also counts its health check and warm-up):\n\n"
+        printf "| scenario | conns | server | lines expected | lines seen | runs within the accepted range |\n|---|---:|---|---:|---:|---:|\n"
+        for (i = 1; i <= nk; i++) {
+            k = order[i]; split(k, f, SUBSEP)
+            printf "| %s | %s | %s | %d | %d | %d of %d%s |\n", f[1], f[2], f[3], lexp[k], lseen[k], lok[k], lruns[k], (lok[k] < lruns[k] ? " **MISMATCH**" : "")
+        }
+        if (bad) printf "\n**LINE COUNT MISMATCH in %d run(s)**: see line-count-mismatches.txt and the lines_* columns of results.tsv.\n", bad
+        else printf "\nEvery run'"'"'s line count is within its accepted range (expected, plus up to one per request still in flight when wrk stopped).\n"
         printf "\nBudget (median of per-pair ratios):\n"
         for (c = 16; c <= 64; c *= 4) {
             l = ""; u = ""
@@ -381,8 +500,9 @@ report() {
             }
             if (l == "") continue
             m = median(l)
-            if (c == 64) printf "  throughput example/bare, %d connections: %.3f (budget >= 0.85, aim 0.9): %s\n", c, m, (m >= 0.85 ? "MET" : "NOT MET")
+            if (c == 64) printf "  throughput example/bare, %d connections: %.3f (budget >= 0.85): %s\n", c, m, (m >= 0.85 ? "MET" : "NOT MET")
             else printf "  throughput example/bare, %d connections: %.3f (for information)\n", c, m
+            if (reps > 1) printf "    the pairs, sorted: %s\n", sorted(l)
             if (u != "") printf "    server CPU per request, bare/example, %d connections: %.3f (the same ratio, independent of wrk)\n", c, median(u)
         }
         for (c = 16; c <= 64; c *= 4) {
@@ -404,10 +524,23 @@ report() {
         l = ""
         for (r = 1; r <= reps; r++) if ((("dup90", 64, "bare", r) in v_rps) && v_rps["dup90", 64, "bare", r] > 0)
             l = l " " v_rps["dup90", 64, "example", r] / v_rps["dup90", 64, "bare", r]
-        if (l != "") printf "  throughput example/bare, 90%% duplicates, 64 connections: %.3f (for information)\n", median(l)
+        if (l != "") {
+            m = median(l); printf "  throughput example/bare, 90%% duplicates, 64 connections: %.3f (budget >= 0.95): %s\n", m, (m >= 0.95 ? "MET" : "NOT MET")
+            if (reps > 1) printf "    the pairs, sorted: %s\n", sorted(l)
+            u = ""
+            for (r = 1; r <= reps; r++) if ((("dup90", 64, "example", r) in v_us) && v_us["dup90", 64, "example", r] > 0)
+                u = u " " v_us["dup90", 64, "bare", r] / v_us["dup90", 64, "example", r]
+            if (u != "") printf "    server CPU per request, bare/example, 64 connections: %.3f (the same ratio, independent of wrk)\n", median(u)
+        }
     }' "$RESULTS"
 }
 
 report | tee "$OUT/summary.md"
 echo
-echo "raw results: $RESULTS; summary: $OUT/summary.md; server logs: $OUT/"
+echo "raw results: $RESULTS; summary: $OUT/summary.md; server logs and stdout samples: $OUT/"
+if [[ -s $MISMATCHES ]]; then
+    echo
+    echo "load.sh: !!!!!!!! LINE COUNT MISMATCH in $(wc -l <"$MISMATCHES") run(s): the servers did not print one line per handled event !!!!!!!!" >&2
+    cat "$MISMATCHES" >&2
+    exit 3
+fi

@@ -20,16 +20,12 @@ mod support;
 
 use std::time::Duration;
 
-use axum::Router;
-use tower::ServiceBuilder;
-use webhook_receiver::chirp::{self, Chirp, ChirpEvent, InboundMessage, MessageStatus};
-use webhook_receiver::dispatch::{Dispatcher, EventContext, Handlers};
+use webhook_receiver::chirp::{self, ChirpEvent, InboundMessage, MessageStatus};
+use webhook_receiver::dispatch::EventContext;
 use webhook_receiver::event::Received;
-use webhook_receiver::receiver::WebhookService;
-use webhook_receiver::verify::{SharedSecret, VerifyWebhookLayer};
 
 #[tokio::main]
-async fn main() -> Result<(), support::BoxError> {
+async fn main() -> Result<(), webhook_receiver::BoxError> {
     support::init_tracing();
     let config = support::Config::from_env("127.0.0.1:3000")?;
     let secrets = support::secrets_from_env("CHIRP_WEBHOOK_SECRET", |r| {
@@ -37,7 +33,8 @@ async fn main() -> Result<(), support::BoxError> {
     });
 
     // Handlers per event type, with typed payloads; they run after the 200.
-    let handlers = Handlers::with_state(config.handler_delay)
+    let webhooks = chirp::webhooks(&secrets)?
+        .state(config.handler_delay)
         .on(chirp::SMS_RECEIVED, |m: InboundMessage, ctx| {
             emit(ctx, "sms_received", Some(m.id))
         })
@@ -55,8 +52,8 @@ async fn main() -> Result<(), support::BoxError> {
             emit(ctx, "whatsapp", e.id().map(str::to_owned))
         })
         // Everything else: templates, contacts, accounts, unknown types, invalid payloads.
-        .fallback(|item: Received<ChirpEvent>, ctx| {
-            let id = match &item {
+        .fallback(|received: Received<ChirpEvent>, ctx| {
+            let id = match &received {
                 Received::Event(e) => e.id().map(str::to_owned),
                 Received::Invalid(bad) => bad
                     .data
@@ -66,24 +63,19 @@ async fn main() -> Result<(), support::BoxError> {
             };
             emit(ctx, "fallback", id)
         });
-    let dispatcher = config.dispatcher(Dispatcher::builder(handlers)).spawn();
+    let webhooks = config.apply(webhooks).spawn();
+    let app = axum::Router::new().route_service("/webhooks/chirp", webhooks.clone());
 
-    // The verify layer in front of the receiver, mounted on an axum router.
-    let receiver = config
-        .receiver(WebhookService::builder(Chirp, dispatcher.clone()))
-        .build();
-    let webhooks = ServiceBuilder::new()
-        .layer(VerifyWebhookLayer::new(SharedSecret::new(&secrets)?))
-        .service(receiver);
-    let app = Router::new().route_service("/webhooks/chirp", webhooks);
-
-    support::serve(
-        &config,
-        app,
-        dispatcher,
-        "chirp receiver on POST /webhooks/chirp",
-    )
-    .await
+    let listener = tokio::net::TcpListener::bind(config.addr).await?;
+    tracing::info!(addr = %listener.local_addr()?, "chirp receiver listening on POST /webhooks/chirp");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(webhook_receiver::shutdown_signal())
+        .await?;
+    webhooks
+        .drain(config.drain_timeout)
+        .await
+        .map_err(|timeout| format!("drain deadline passed: {timeout}"))?;
+    Ok(())
 }
 
 async fn emit(ctx: EventContext<Duration>, handler: &'static str, id: Option<String>) {

@@ -26,15 +26,12 @@ mod support;
 
 use std::time::Duration;
 
-use axum::Router;
 use serde::Deserialize;
-use tower::ServiceBuilder;
-use webhook_receiver::EventType;
-use webhook_receiver::dispatch::{Dispatcher, EventContext, Handlers};
+use webhook_receiver::dispatch::EventContext;
 use webhook_receiver::event::Received;
 use webhook_receiver::json::{JsonEvent, JsonFormat};
-use webhook_receiver::receiver::WebhookService;
-use webhook_receiver::verify::{HmacSha256, VerifyWebhookLayer};
+use webhook_receiver::verify::HmacSha256;
+use webhook_receiver::{EventType, Webhooks};
 
 // ---- Your events: plain serde types. ----
 
@@ -97,13 +94,22 @@ const PROJECT_CREATED: EventType<Ev, Project> =
     });
 
 #[tokio::main]
-async fn main() -> Result<(), support::BoxError> {
+async fn main() -> Result<(), webhook_receiver::BoxError> {
     support::init_tracing();
     let config = support::Config::from_env("127.0.0.1:3001")?;
     let secrets =
         support::secrets_from_env("WEBHOOK_SECRET", |r| format!("dev-{}", hex::encode(r)));
 
-    let handlers = Handlers::with_state(config.handler_delay)
+    let mut format = JsonFormat::<AppEvent>::new(); // type from /type, dedup by /id
+    if let Some(secs) = std::env::var("MAX_EVENT_AGE_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        format = format.max_age("/created_at", Duration::from_secs(secs));
+    }
+
+    let webhooks = Webhooks::builder(format, HmacSha256::new(&secrets)?)
+        .state(config.handler_delay)
         .on(USER_CREATED, |u: User, ctx| {
             tracing::debug!(user = %u.id, name = ?u.name, email = ?u.email, "user created");
             emit(ctx)
@@ -120,36 +126,25 @@ async fn main() -> Result<(), support::BoxError> {
             }
             emit(ctx)
         })
-        .fallback(|item: Received<Ev>, ctx| {
-            if let Received::Invalid(bad) = &item {
+        .fallback(|received: Received<Ev>, ctx| {
+            if let Received::Invalid(bad) = &received {
                 tracing::warn!(event = %bad.event_name, path = %bad.path, error = %bad.error, "invalid payload");
             }
             emit(ctx)
         });
-    let dispatcher = config.dispatcher(Dispatcher::builder(handlers)).spawn();
+    let webhooks = config.apply(webhooks).spawn();
+    let app = axum::Router::new().route_service("/webhook", webhooks.clone());
 
-    let mut format = JsonFormat::<AppEvent>::new(); // type from /type, dedup by /id
-    if let Some(secs) = std::env::var("MAX_EVENT_AGE_SECS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        format = format.max_age("/created_at", Duration::from_secs(secs));
-    }
-    let receiver = config
-        .receiver(WebhookService::builder(format, dispatcher.clone()))
-        .build();
-    let webhooks = ServiceBuilder::new()
-        .layer(VerifyWebhookLayer::new(HmacSha256::new(&secrets)?))
-        .service(receiver);
-    let app = Router::new().route_service("/webhook", webhooks);
-
-    support::serve(
-        &config,
-        app,
-        dispatcher,
-        "generic receiver on POST /webhook",
-    )
-    .await
+    let listener = tokio::net::TcpListener::bind(config.addr).await?;
+    tracing::info!(addr = %listener.local_addr()?, "generic receiver on POST /webhook listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(webhook_receiver::shutdown_signal())
+        .await?;
+    webhooks
+        .drain(config.drain_timeout)
+        .await
+        .map_err(|timeout| format!("drain deadline passed: {timeout}"))?;
+    Ok(())
 }
 
 /// The handler body every registration shares: one line with the type and the top-level id.

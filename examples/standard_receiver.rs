@@ -20,27 +20,25 @@ mod support;
 
 use std::time::Duration;
 
-use axum::Router;
 use base64::Engine;
 use serde::Deserialize;
-use tower::ServiceBuilder;
-use webhook_receiver::dispatch::{Dispatcher, EventContext, Handlers};
+use webhook_receiver::Webhooks;
+use webhook_receiver::dispatch::EventContext;
 use webhook_receiver::event::Received;
 use webhook_receiver::json::{JsonEvent, JsonFormat};
-use webhook_receiver::receiver::WebhookService;
-use webhook_receiver::verify::{StandardWebhooks, VerifyWebhookLayer};
+use webhook_receiver::verify::StandardWebhooks;
 
 /// The spec's recommended payload: `{"type": ..., "timestamp": ..., "data": {...}}`; the type
 /// picks the variant, `data` fills it. Types this receiver does not model still arrive (with
 /// `event()` = `None` and the raw body kept).
 #[derive(Debug, Clone, Deserialize)]
-enum Event {
+enum BillingEvent {
     #[serde(rename = "invoice.paid")]
     InvoicePaid(serde_json::Value),
 }
 
 #[tokio::main]
-async fn main() -> Result<(), support::BoxError> {
+async fn main() -> Result<(), webhook_receiver::BoxError> {
     support::init_tracing();
     let config = support::Config::from_env("127.0.0.1:3002")?;
     let secrets = support::secrets_from_env("WEBHOOK_SECRET", |r| {
@@ -50,33 +48,30 @@ async fn main() -> Result<(), support::BoxError> {
         )
     });
 
-    let handlers = Handlers::with_state(config.handler_delay)
-        .on_group("*", |e: JsonEvent<Event>, ctx| {
-            if let Some(Event::InvoicePaid(data)) = e.typed() {
+    // Type from the body's `type`; dedup by the signed `webhook-id` header.
+    let format = JsonFormat::<BillingEvent>::new().key_header("webhook-id");
+    let webhooks = Webhooks::builder(format, StandardWebhooks::new(&secrets)?)
+        .state(config.handler_delay)
+        .on_group("*", |e: JsonEvent<BillingEvent>, ctx| {
+            if let Some(BillingEvent::InvoicePaid(data)) = e.typed() {
                 tracing::debug!(%data, "invoice paid");
             }
             emit(ctx)
         })
-        .fallback(|_item: Received<JsonEvent<Event>>, ctx| emit(ctx));
-    let dispatcher = config.dispatcher(Dispatcher::builder(handlers)).spawn();
+        .fallback(|_received: Received<JsonEvent<BillingEvent>>, ctx| emit(ctx));
+    let webhooks = config.apply(webhooks).spawn();
+    let app = axum::Router::new().route_service("/webhook", webhooks.clone());
 
-    // Type from the body's `type`; dedup by the signed `webhook-id` header.
-    let format = JsonFormat::<Event>::new().key_header("webhook-id");
-    let receiver = config
-        .receiver(WebhookService::builder(format, dispatcher.clone()))
-        .build();
-    let webhooks = ServiceBuilder::new()
-        .layer(VerifyWebhookLayer::new(StandardWebhooks::new(&secrets)?))
-        .service(receiver);
-    let app = Router::new().route_service("/webhook", webhooks);
-
-    support::serve(
-        &config,
-        app,
-        dispatcher,
-        "standard webhooks receiver on POST /webhook",
-    )
-    .await
+    let listener = tokio::net::TcpListener::bind(config.addr).await?;
+    tracing::info!(addr = %listener.local_addr()?, "standard webhooks receiver on POST /webhook listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(webhook_receiver::shutdown_signal())
+        .await?;
+    webhooks
+        .drain(config.drain_timeout)
+        .await
+        .map_err(|timeout| format!("drain deadline passed: {timeout}"))?;
+    Ok(())
 }
 
 async fn emit(ctx: EventContext<Duration>) {

@@ -1,6 +1,6 @@
-//! The verify layer and the receiver in a plain tower stack served by hyper, without axum.
+//! The receiver in a plain tower stack served by hyper, without axum.
 //!
-//! Run with: `cargo run --release --example tower_stack`
+//! Run with: `CHIRP_WEBHOOK_SECRET=s cargo run --release --example tower_stack`
 //!
 //! Environment: `ADDR` (default `127.0.0.1:3003`), `CHIRP_WEBHOOK_SECRET` (comma-separated;
 //! required). Any path is accepted. Each handled event prints one JSON line on stdout;
@@ -15,45 +15,34 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tower::ServiceBuilder;
-use webhook_receiver::chirp::{Chirp, ChirpEvent};
-use webhook_receiver::dispatch::{Dispatcher, Handlers};
-use webhook_receiver::receiver::WebhookService;
-use webhook_receiver::verify::{SharedSecret, VerifyWebhookLayer};
+use webhook_receiver::chirp::{self, ChirpEvent};
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+async fn main() -> Result<(), webhook_receiver::BoxError> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .init();
     let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:3003".to_owned());
     let secrets = std::env::var("CHIRP_WEBHOOK_SECRET").map_err(|_| "set CHIRP_WEBHOOK_SECRET")?;
 
-    let handlers = Handlers::new().on_group("*", |event: ChirpEvent, ctx| async move {
-        let line = serde_json::json!({"event": ctx.event_name(), "id": event.id()});
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{line}").and_then(|()| out.flush());
-    });
-    let dispatcher = Dispatcher::builder(handlers).spawn();
+    let webhooks = chirp::webhooks(secrets.split(','))?
+        .on_group("*", |event: ChirpEvent, ctx| async move {
+            let line = serde_json::json!({"event": ctx.event_name(), "id": event.id()});
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+        })
+        .spawn();
 
-    // Any tower stack: here a concurrency cap outside the verify layer, then the receiver.
+    // Any tower stack: here a concurrency cap in front of the receiver (which verifies first).
     let stack = ServiceBuilder::new()
         .concurrency_limit(1024)
-        .layer(VerifyWebhookLayer::new(SharedSecret::new(
-            secrets.split(','),
-        )?))
-        .service(WebhookService::builder(Chirp, dispatcher.clone()).build());
+        .service(webhooks.clone());
 
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     tracing::info!(%addr, "tower/hyper receiver listening");
     let graceful = GracefulShutdown::new();
-    let mut signal = std::pin::pin!(tokio::signal::ctrl_c());
-    #[cfg(unix)]
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut signal = std::pin::pin!(webhook_receiver::shutdown_signal());
     loop {
-        #[cfg(unix)]
-        let terminate = term.recv();
-        #[cfg(not(unix))]
-        let terminate = std::future::pending::<Option<()>>();
         tokio::select! {
             conn = listener.accept() => {
                 let (stream, _) = conn?;
@@ -68,12 +57,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                     }
                 });
             }
-            _ = &mut signal => break,
-            _ = terminate => break,
+            () = &mut signal => break,
         }
     }
     drop(listener);
     graceful.shutdown().await;
-    dispatcher.drain(Duration::from_secs(300)).await?;
+    webhooks.drain(Duration::from_secs(300)).await?;
     Ok(())
 }

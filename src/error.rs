@@ -20,6 +20,7 @@
 //! assert_eq!(body["error"]["type"], "authentication_error");
 //! ```
 
+use std::fmt;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -29,65 +30,178 @@ use http::{HeaderValue, Response, StatusCode, header};
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Why a request was not accepted. Each variant maps to one status code.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum Rejection {
     /// 401: the authentication header or signature is missing or wrong.
-    #[error("missing or invalid webhook credentials")]
     Unauthorized,
-    /// 401: the signed timestamp is outside the tolerance, or the event is older than the replay
-    /// window.
-    #[error("{0}")]
-    Stale(String),
+    /// 401: the signed timestamp is further from now than the tolerance (Standard Webhooks).
+    StaleTimestamp {
+        /// How far the timestamp is from now.
+        skew: Duration,
+        /// Whether it is ahead of now (else behind).
+        ahead: bool,
+        /// The accepted distance.
+        tolerance: Duration,
+    },
+    /// 401: the event's own timestamp is older than the replay window
+    /// ([`JsonFormat::max_age`](crate::json::JsonFormat::max_age)).
+    EventTooOld {
+        /// How old the event is.
+        age: Duration,
+        /// The replay window.
+        max_age: Duration,
+    },
     /// 400: a header the scheme needs is missing or malformed (e.g. `webhook-id`).
-    #[error("{0}")]
-    BadHeader(String),
+    BadHeader {
+        /// The header.
+        header: &'static str,
+        /// What is wrong with it.
+        problem: HeaderProblem,
+    },
     /// 413: the body is larger than the limit.
-    #[error("body exceeds the limit of {limit} bytes")]
     PayloadTooLarge {
         /// The limit in bytes.
         limit: usize,
     },
     /// 415: the `Content-Type` is not JSON.
-    #[error("unsupported Content-Type {0:?}: expected application/json")]
-    UnsupportedMediaType(String),
+    UnsupportedMediaType {
+        /// The `Content-Type` sent, if any.
+        found: Option<HeaderValue>,
+    },
     /// 405: only `POST` delivers webhooks.
-    #[error("method {0} not allowed: webhooks are delivered with POST")]
     MethodNotAllowed(http::Method),
     /// 400: the body is not an event.
-    #[error(transparent)]
-    Decode(#[from] DecodeError),
+    Decode(DecodeError),
     /// 400: the body could not be read (connection error mid-body).
-    #[error("could not read the request body: {0}")]
-    BodyRead(String),
-    /// 503: the dispatch queue is full or shutting down; nothing was remembered, retry later.
-    #[error("webhook queue is full; retry later")]
+    BodyRead(BoxError),
+    /// 503: the dispatch queue is full; nothing was remembered, retry later.
     Overloaded {
         /// Sent as `Retry-After`.
         retry_after: Duration,
     },
     /// 503: the receiver is shutting down and takes no new events; retry later.
-    #[error("webhook receiver is shutting down; retry later")]
     ShuttingDown {
         /// Sent as `Retry-After`.
         retry_after: Duration,
     },
     /// 503: the dedup store failed; nothing was remembered, retry later.
-    #[error("dedup store unavailable; retry later")]
     StoreUnavailable {
         /// Sent as `Retry-After`.
         retry_after: Duration,
+        /// The store's error.
+        source: StoreError,
     },
+}
+
+/// What is wrong with a header in [`Rejection::BadHeader`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HeaderProblem {
+    /// It is not there.
+    Missing,
+    /// It is there but empty.
+    Empty,
+    /// It is there more than once.
+    Duplicate,
+    /// Its value is not of the expected form (the expected form).
+    Malformed(&'static str),
+}
+
+impl fmt::Display for HeaderProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Missing => f.write_str("missing"),
+            Self::Empty => f.write_str("empty"),
+            Self::Duplicate => f.write_str("duplicate"),
+            Self::Malformed(expected) => write!(f, "malformed (expected {expected})"),
+        }
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unauthorized => f.write_str("missing or invalid webhook credentials"),
+            Self::StaleTimestamp {
+                skew,
+                ahead,
+                tolerance,
+            } => {
+                let (skew, tolerance) = (skew.as_secs(), tolerance.as_secs());
+                if *ahead {
+                    write!(
+                        f,
+                        "timestamp is too far in the future: {skew} s ahead, tolerance is {tolerance} s"
+                    )
+                } else {
+                    write!(
+                        f,
+                        "timestamp is too old: {skew} s ago, tolerance is {tolerance} s"
+                    )
+                }
+            }
+            Self::EventTooOld { age, max_age } => write!(
+                f,
+                "event is {} s old, older than the {} s replay window",
+                age.as_secs(),
+                max_age.as_secs()
+            ),
+            Self::BadHeader {
+                header,
+                problem: HeaderProblem::Malformed(expected),
+            } => write!(f, "malformed header {header}: expected {expected}"),
+            Self::BadHeader { header, problem } => write!(f, "{problem} header {header}"),
+            Self::PayloadTooLarge { limit } => write!(f, "body exceeds the limit of {limit} bytes"),
+            Self::UnsupportedMediaType { found: Some(found) } => write!(
+                f,
+                "unsupported Content-Type {found:?}: expected application/json"
+            ),
+            Self::UnsupportedMediaType { found: None } => {
+                f.write_str("no Content-Type: expected application/json")
+            }
+            Self::MethodNotAllowed(method) => write!(
+                f,
+                "method {method} not allowed: webhooks are delivered with POST"
+            ),
+            Self::Decode(e) => fmt::Display::fmt(e, f),
+            Self::BodyRead(e) => write!(f, "could not read the request body: {e}"),
+            Self::Overloaded { .. } => f.write_str("webhook queue is full; retry later"),
+            Self::ShuttingDown { .. } => {
+                f.write_str("webhook receiver is shutting down; retry later")
+            }
+            Self::StoreUnavailable { .. } => f.write_str("dedup store unavailable; retry later"),
+        }
+    }
+}
+
+impl std::error::Error for Rejection {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Decode(e) => Some(e),
+            Self::BodyRead(e) => Some(&**e),
+            Self::StoreUnavailable { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl From<DecodeError> for Rejection {
+    fn from(e: DecodeError) -> Self {
+        Self::Decode(e)
+    }
 }
 
 impl Rejection {
     /// The HTTP status code this rejection answers with.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Unauthorized | Self::Stale(_) => StatusCode::UNAUTHORIZED,
-            Self::BadHeader(_) | Self::Decode(_) | Self::BodyRead(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized | Self::StaleTimestamp { .. } | Self::EventTooOld { .. } => {
+                StatusCode::UNAUTHORIZED
+            }
+            Self::BadHeader { .. } | Self::Decode(_) | Self::BodyRead(_) => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Overloaded { .. } | Self::ShuttingDown { .. } | Self::StoreUnavailable { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -98,7 +212,9 @@ impl Rejection {
     /// The error `type` of the seeds' error shape.
     pub fn error_type(&self) -> &'static str {
         match self {
-            Self::Unauthorized | Self::Stale(_) => "authentication_error",
+            Self::Unauthorized | Self::StaleTimestamp { .. } | Self::EventTooOld { .. } => {
+                "authentication_error"
+            }
             Self::Overloaded { .. } | Self::ShuttingDown { .. } | Self::StoreUnavailable { .. } => {
                 "api_error"
             }
@@ -110,10 +226,11 @@ impl Rejection {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Unauthorized => "invalid_credentials",
-            Self::Stale(_) => "timestamp_out_of_tolerance",
-            Self::BadHeader(_) => "invalid_header",
+            Self::StaleTimestamp { .. } => "timestamp_out_of_tolerance",
+            Self::EventTooOld { .. } => "event_too_old",
+            Self::BadHeader { .. } => "invalid_header",
             Self::PayloadTooLarge { .. } => "payload_too_large",
-            Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::UnsupportedMediaType { .. } => "unsupported_media_type",
             Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::Decode(p) => p.code(),
             Self::BodyRead(_) => "body_read_error",
@@ -147,7 +264,7 @@ impl Rejection {
         match &self {
             Self::Overloaded { retry_after }
             | Self::ShuttingDown { retry_after }
-            | Self::StoreUnavailable { retry_after } => {
+            | Self::StoreUnavailable { retry_after, .. } => {
                 h.insert(
                     header::RETRY_AFTER,
                     HeaderValue::from(retry_after.as_secs().max(1)),
@@ -156,7 +273,7 @@ impl Rejection {
             Self::MethodNotAllowed(_) => {
                 h.insert(header::ALLOW, HeaderValue::from_static("POST"));
             }
-            Self::Unauthorized | Self::Stale(_) => {
+            Self::Unauthorized | Self::StaleTimestamp { .. } | Self::EventTooOld { .. } => {
                 h.insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Webhook"),
@@ -169,7 +286,7 @@ impl Rejection {
 }
 
 /// Why a body is not an event (answered 400).
-#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DecodeError {
     /// The body is empty.
@@ -180,20 +297,34 @@ pub enum DecodeError {
     NotUtf8,
     /// The body is not JSON.
     #[error("body is not valid JSON: {0}")]
-    NotJson(String),
+    NotJson(#[source] serde_json::Error),
     /// The body is JSON but not an object.
     #[error("body must be a JSON object")]
     NotObject,
     /// A required envelope field is missing.
     #[error("missing required field `{0}`")]
     MissingField(&'static str),
-    /// An envelope field has the wrong type.
-    #[error("field `{field}` is invalid: {message}")]
+    /// An envelope field is of the wrong JSON type.
+    #[error("field `{field}` must be {expected}, found {found}")]
+    WrongType {
+        /// The envelope field.
+        field: &'static str,
+        /// What it must be (`a string`, `an object`, ...).
+        expected: &'static str,
+        /// What it is.
+        found: &'static str,
+    },
+    /// An envelope field that must not be empty is.
+    #[error("field `{0}` must not be empty")]
+    EmptyField(&'static str),
+    /// An envelope field did not parse (past the nesting limit, a malformed timestamp, ...).
+    #[error("field `{field}` is invalid: {source}")]
     InvalidField {
         /// The envelope field.
         field: &'static str,
-        /// What is wrong.
-        message: String,
+        /// Why.
+        #[source]
+        source: BoxError,
     },
 }
 
@@ -206,20 +337,22 @@ impl DecodeError {
             Self::NotJson(_) => "invalid_json",
             Self::NotObject => "not_an_object",
             Self::MissingField(_) => "missing_field",
-            Self::InvalidField { .. } => "invalid_field",
+            Self::WrongType { .. } | Self::EmptyField(_) | Self::InvalidField { .. } => {
+                "invalid_field"
+            }
         }
     }
 
-    /// Maps a `serde_json` error on the envelope to a payload error.
+    /// Maps a `serde_json` error on the envelope to a decode error.
     #[cfg_attr(not(feature = "chirp"), allow(dead_code))]
-    pub(crate) fn from_json(e: &serde_json::Error) -> Self {
+    pub(crate) fn from_json(e: serde_json::Error) -> Self {
         use serde_json::error::Category;
         match e.classify() {
             Category::Data => Self::InvalidField {
                 field: "envelope",
-                message: e.to_string(),
+                source: Box::new(e),
             },
-            _ => Self::NotJson(e.to_string()),
+            _ => Self::NotJson(e),
         }
     }
 }

@@ -11,7 +11,7 @@
 //! path. `E` may also be a struct, deserialized from the payload whatever the type.
 //!
 //! Unknown types never break the receiver: a type name with no variant is dispatched with
-//! [`JsonEvent::event`] = `None` and the raw body kept, and reaches `on_group` handlers or the
+//! [`JsonEvent::typed`] = `None` and the raw body kept, and reaches `on_group` handlers or the
 //! fallback. A known type whose payload does not fit reaches the fallback as
 //! [`Received::Invalid`](crate::event::Received::Invalid) (acknowledged, not retried).
 //!
@@ -56,14 +56,14 @@
 //! let decoded = format.decode(&http::HeaderMap::new(), body).unwrap();
 //! assert_eq!(decoded.event_name(), "user.created");
 //! # use webhook_receiver::event::Received;
-//! let Received::Event(event) = decoded.item() else { panic!() };
+//! let Received::Event(event) = decoded.received() else { panic!() };
 //! assert_eq!(USER_CREATED.payload(event).unwrap().name, "Ada");
 //! assert_eq!(event.id(), Some("evt_1"));
 //!
 //! // A type the enum does not know is still an event, with its raw body.
 //! let body = br#"{"id":"evt_2","type":"file.uploaded","data":{"id":"f_1"}}"#;
 //! let decoded = format.decode(&http::HeaderMap::new(), body).unwrap();
-//! let Received::Event(event) = decoded.item() else { panic!() };
+//! let Received::Event(event) = decoded.received() else { panic!() };
 //! assert!(event.typed().is_none());
 //! assert_eq!(event.raw()["data"]["id"], "f_1");
 //! ```
@@ -78,8 +78,9 @@ use http::header::HeaderName;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::dedup::DedupKey;
 use crate::error::{DecodeError, Rejection};
-use crate::event::{DecodeEvent, Decoded, DedupKey, Event, InvalidPayload};
+use crate::event::{DecodeEvent, Decoded, Event, InvalidPayload};
 
 /// A decoded JSON event: the type name, the id (if the format has one), your typed event, and
 /// the raw body.
@@ -143,10 +144,11 @@ impl Source {
                 None | Some(Value::Null) => None,
                 Some(Value::String(s)) => Some(s.clone()),
                 Some(Value::Number(n)) => Some(n.to_string()),
-                Some(_) => {
-                    return Err(DecodeError::InvalidField {
+                Some(other) => {
+                    return Err(DecodeError::WrongType {
                         field: field_name(p),
-                        message: "expected a string".to_owned(),
+                        expected: "a string",
+                        found: json_type(other),
                     });
                 }
             },
@@ -163,6 +165,18 @@ impl Source {
             Self::Pointer(p) => DecodeError::MissingField(field_name(p)),
             Self::Header(_) | Self::Fn(_) => DecodeError::MissingField("key"),
         }
+    }
+}
+
+/// What kind of JSON value `value` is, for error messages.
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
     }
 }
 
@@ -318,12 +332,13 @@ where
             Some(Value::String(s)) => chrono::DateTime::parse_from_rfc3339(s)
                 .map_err(|e| DecodeError::InvalidField {
                     field: field_name(pointer),
-                    message: e.to_string(),
+                    source: Box::new(e),
                 })?
                 .timestamp(),
-            Some(Value::Number(n)) => n.as_i64().ok_or(DecodeError::InvalidField {
+            Some(Value::Number(n)) => n.as_i64().ok_or(DecodeError::WrongType {
                 field: field_name(pointer),
-                message: "expected Unix seconds".to_owned(),
+                expected: "an RFC 3339 string or integer Unix seconds",
+                found: "a number out of range",
             })?,
             _ => return Err(DecodeError::MissingField(field_name(pointer)).into()),
         };
@@ -332,10 +347,10 @@ where
             .map_or(0, |d| d.as_secs() as i64);
         let age = now.saturating_sub(at);
         if age > max_age.as_secs() as i64 {
-            return Err(Rejection::Stale(format!(
-                "event is {age} s old, older than the {} s replay window",
-                max_age.as_secs()
-            )));
+            return Err(Rejection::EventTooOld {
+                age: Duration::from_secs(age.unsigned_abs()),
+                max_age,
+            });
         }
         Ok(())
     }
@@ -352,8 +367,7 @@ where
         if text.trim().is_empty() {
             return Err(DecodeError::Empty.into());
         }
-        let value: Value =
-            serde_json::from_str(text).map_err(|e| DecodeError::NotJson(e.to_string()))?;
+        let value: Value = serde_json::from_str(text).map_err(DecodeError::NotJson)?;
         if !value.is_object() {
             return Err(DecodeError::NotObject.into());
         }

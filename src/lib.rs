@@ -81,13 +81,16 @@
 //! | `full` | no | all of the above |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod body;
 pub mod dedup;
 pub mod dispatch;
 pub mod error;
 pub mod event;
 pub mod json;
 pub mod receiver;
+mod shutdown;
 pub mod verify;
+pub mod webhooks;
 
 #[cfg(feature = "chirp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "chirp")))]
@@ -97,10 +100,16 @@ pub mod chirp;
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 
+pub use body::ResponseBody;
 #[doc(inline)]
-pub use error::{BoxError, DecodeError, Rejection, StoreError};
+pub use dedup::DedupKey;
 #[doc(inline)]
-pub use event::{DecodeEvent, DedupKey, Event, EventType};
+pub use error::{BoxError, DecodeError, HeaderProblem, Rejection, StoreError};
+#[doc(inline)]
+pub use event::{DecodeEvent, Event, EventType};
+pub use shutdown::shutdown_signal;
+#[doc(inline)]
+pub use webhooks::{Webhooks, WebhooksBuilder};
 
 // The README's Rust blocks are compiled as doctests, so the quick start cannot rot.
 #[cfg(doctest)]

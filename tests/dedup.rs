@@ -8,9 +8,9 @@ use std::time::Duration;
 use http::StatusCode;
 use support::*;
 use tower::ServiceExt;
+use webhook_receiver::DedupKey;
 use webhook_receiver::chirp::ChirpEvent;
-use webhook_receiver::dedup::{Claim, DedupStore, MemoryStore};
-use webhook_receiver::{DedupKey, Event};
+use webhook_receiver::dedup::{Claim, DEFAULT_CAPACITY, DEFAULT_TTL, DedupStore, MokaStore};
 
 #[tokio::test]
 async fn redelivery_is_acknowledged_not_dispatched() {
@@ -104,7 +104,7 @@ async fn template_updates_with_different_content_are_two_events() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_identical_deliveries_dispatch_exactly_once() {
     let rec = Recorder::default();
-    let (stack, _d) = stack_with(&rec, |d| d.queue_capacity(10_000), |s| s);
+    let (stack, _d) = stack_with(&rec, |b| b.queue_capacity(10_000));
     for round in 0..20 {
         let body = fixture("sms_delivered").replace("550e8400", &format!("round{round:03}"));
         let tasks: Vec<_> = (0..64)
@@ -129,49 +129,11 @@ async fn concurrent_identical_deliveries_dispatch_exactly_once() {
     assert_eq!(rec.seen().len(), 20);
 }
 
-/// What these tests need of an in-process store, for [`MemoryStore`] and (feature `moka`)
-/// `MokaStore` alike.
-trait LocalStore: DedupStore + Clone {
-    fn with(ttl: Duration, capacity: u64) -> Self;
-    fn claim_now(&self, key: DedupKey) -> Claim;
-    fn len(&self) -> u64;
-    fn evicted_before_ttl(&self) -> u64;
-}
-
-macro_rules! local_store {
-    ($store:ty) => {
-        impl LocalStore for $store {
-            fn with(ttl: Duration, capacity: u64) -> Self {
-                <$store>::builder().ttl(ttl).capacity(capacity).build()
-            }
-            fn claim_now(&self, key: DedupKey) -> Claim {
-                <$store>::claim_now(self, key)
-            }
-            fn len(&self) -> u64 {
-                <$store>::len(self)
-            }
-            fn evicted_before_ttl(&self) -> u64 {
-                <$store>::evicted_before_ttl(self)
-            }
-        }
-    };
-}
-
-local_store!(MemoryStore);
-#[cfg(feature = "moka")]
-local_store!(webhook_receiver::dedup::MokaStore);
-
-/// Runs a store test on every in-process store.
-macro_rules! each_store {
-    ($test:ident) => {
-        $test::<MemoryStore>();
-        #[cfg(feature = "moka")]
-        $test::<webhook_receiver::dedup::MokaStore>();
-    };
-}
-
-fn claim_is_atomic_across_threads<S: LocalStore>() {
-    let store = S::with(Duration::from_secs(3600), 1_000_000);
+#[test]
+fn store_claim_is_atomic_across_threads() {
+    // moka documents `entry().or_insert_with()` as coalescing concurrent callers of one key:
+    // exactly one of them gets a fresh entry.
+    let store = moka_store(Duration::from_secs(3600), 1_000_000);
     for round in 0..200u32 {
         let key = DedupKey::from_parts(&[b"race", &round.to_le_bytes()]);
         let barrier = Arc::new(std::sync::Barrier::new(8));
@@ -190,20 +152,16 @@ fn claim_is_atomic_across_threads<S: LocalStore>() {
             .map(|h| h.join().unwrap())
             .filter(|c| *c == Claim::New)
             .count();
-        assert_eq!(new, 1, "{}: round {round}", std::any::type_name::<S>());
+        assert_eq!(new, 1, "round {round}");
     }
 }
 
 #[test]
-fn store_claim_is_atomic_across_threads() {
-    each_store!(claim_is_atomic_across_threads);
-}
-
-fn new_keys_are_admitted<S: LocalStore>() {
+fn new_keys_are_always_admitted_under_a_full_store() {
     // A frequency-based admission policy (moka's default TinyLFU) may refuse a brand-new
     // one-time key when the cache is full, letting its redeliveries through. Every store here
     // must always admit a new key.
-    let store = S::with(Duration::from_secs(3600), 64);
+    let store = moka_store(Duration::from_secs(3600), 64);
     for i in 0..2_000u32 {
         let key = DedupKey::from_parts(&[&i.to_le_bytes()]);
         assert_eq!(store.claim_now(key), Claim::New);
@@ -211,8 +169,7 @@ fn new_keys_are_admitted<S: LocalStore>() {
         assert_eq!(
             store.claim_now(key),
             Claim::Duplicate,
-            "{}: key {i} was not admitted",
-            std::any::type_name::<S>()
+            "key {i} was not admitted"
         );
     }
     assert!(store.len() <= 64);
@@ -220,12 +177,8 @@ fn new_keys_are_admitted<S: LocalStore>() {
 }
 
 #[test]
-fn new_keys_are_always_admitted_under_a_full_store() {
-    each_store!(new_keys_are_admitted);
-}
-
-fn keys_expire<S: LocalStore>() {
-    let store = S::with(Duration::from_millis(100), 1_000);
+fn keys_expire_after_the_ttl() {
+    let store = moka_store(Duration::from_millis(100), 1_000);
     let key = DedupKey::from_parts(&[b"k"]);
     assert_eq!(store.claim_now(key), Claim::New);
     assert_eq!(store.claim_now(key), Claim::Duplicate);
@@ -233,41 +186,46 @@ fn keys_expire<S: LocalStore>() {
     assert_eq!(
         store.claim_now(key),
         Claim::New,
-        "{}: expired keys are forgotten",
-        std::any::type_name::<S>()
+        "expired keys are forgotten"
     );
 }
 
-#[test]
-fn keys_expire_after_the_ttl() {
-    each_store!(keys_expire);
+fn moka_store(ttl: Duration, capacity: u64) -> MokaStore {
+    MokaStore::builder().ttl(ttl).capacity(capacity).build()
 }
 
 #[tokio::test]
-async fn release_forgets_a_key() {
-    let store = MemoryStore::new();
+async fn the_default_store_is_moka_with_the_default_ttl_and_capacity() {
+    let rec = Recorder::default();
+    let (stack, _d) = stack(&rec);
+    let store: &MokaStore = stack.store();
+    assert_eq!(store.ttl(), DEFAULT_TTL);
+    assert_eq!(store.capacity(), DEFAULT_CAPACITY);
+    let (stack, _d) = stack_with(&rec, |b| {
+        b.dedup_ttl(Duration::from_secs(60)).dedup_capacity(10)
+    });
+    assert_eq!(
+        (stack.store().ttl(), stack.store().capacity()),
+        (Duration::from_secs(60), 10)
+    );
+    // Through the trait, as the receiver claims.
     let key = DedupKey::from_parts(&[b"k"]);
-    assert_eq!(store.claim(key).await.unwrap(), Claim::New);
-    store.release(key).await.unwrap();
-    assert_eq!(store.claim(key).await.unwrap(), Claim::New);
+    assert_eq!(stack.store().claim(key).await.unwrap(), Claim::New);
+    assert_eq!(stack.store().claim(key).await.unwrap(), Claim::Duplicate);
 }
 
 #[tokio::test]
 async fn key_function_can_be_overridden() {
     let rec = Recorder::default();
     // Dedup by message id alone: sent and delivered of one message collapse (a user's choice).
-    let (stack, _d) = stack_with(
-        &rec,
-        |d| d,
-        |s| {
-            s.dedup_key(|e: &ChirpEvent, _| match e {
-                ChirpEvent::WhatsappSent(s) | ChirpEvent::WhatsappDelivered(s) => {
-                    DedupKey::from_parts(&[s.id.as_bytes()])
-                }
-                other => other.dedup_key(),
-            })
-        },
-    );
+    let (stack, _d) = stack_with(&rec, |b| {
+        b.dedup_key(|e: &ChirpEvent, _| match e {
+            ChirpEvent::WhatsappSent(s) | ChirpEvent::WhatsappDelivered(s) => {
+                DedupKey::from_parts(&[s.id.as_bytes()])
+            }
+            other => other.dedup_key(),
+        })
+    });
     for name in ["whatsapp_sent", "whatsapp_delivered"] {
         assert_eq!(
             stack
@@ -283,5 +241,4 @@ async fn key_function_can_be_overridden() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(rec.seen().len(), 1);
     assert_eq!(seen[0].kind, "messages.whatsapp.sent");
-    let _ = ChirpEvent::event_name;
 }

@@ -12,13 +12,16 @@ use tower::{ServiceBuilder, ServiceExt};
 use webhook_receiver::chirp::{self, Chirp, ChirpEvent, MessageStatus};
 use webhook_receiver::dispatch::{Dispatcher, HandlerError, HandlerFailure, Handlers};
 use webhook_receiver::receiver::WebhookService;
-use webhook_receiver::verify::{SharedSecret, VerifyWebhookLayer};
+use webhook_receiver::verify::{SharedSecret, VerifyWebhook, VerifyWebhookLayer};
+
+/// The low-level pieces, as a tower user assembles them without the facade.
+type LowLevelStack = VerifyWebhook<WebhookService<Chirp>, SharedSecret>;
 
 fn stack_for<S: Clone + Send + Sync + 'static>(
     handlers: Handlers<ChirpEvent, S>,
     queue: usize,
     concurrency: usize,
-) -> (support::Stack, Dispatcher<ChirpEvent>) {
+) -> (LowLevelStack, Dispatcher<ChirpEvent>) {
     let dispatcher = Dispatcher::builder(handlers)
         .queue_capacity(queue)
         .concurrency_limit(concurrency)

@@ -73,7 +73,7 @@ async fn non_json_content_type_is_415() {
 #[tokio::test]
 async fn oversized_body_is_413_declared_or_streamed() {
     let rec = Recorder::default();
-    let (stack, _d) = stack_with(&rec, |d| d, |s| s.body_limit(1024));
+    let (stack, _d) = stack_with(&rec, |b| b.body_limit(1024));
     let big = format!(
         r#"{{"event":"messages.sms.delivered","data":{{"id":"m","pad":"{}"}}}}"#,
         "x".repeat(2000)

@@ -1,5 +1,5 @@
-//! Plumbing shared by the example receivers: environment, stdout lines, shutdown signal.
-//! (Not an example itself.)
+//! What the example receivers share that is specific to them: their environment variables and
+//! their stdout line. (Not an example itself.)
 #![allow(dead_code, unreachable_pub, clippy::print_stderr)]
 
 use std::hash::{BuildHasher, Hasher};
@@ -7,12 +7,8 @@ use std::io::Write;
 use std::time::Duration;
 
 use tracing_subscriber::EnvFilter;
-use webhook_receiver::dispatch::{Dispatcher, DispatcherBuilder};
 use webhook_receiver::event::DecodeEvent;
-use webhook_receiver::receiver::WebhookServiceBuilder;
-use webhook_receiver::{DedupKey, Event};
-
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use webhook_receiver::{BoxError, DedupKey, WebhooksBuilder};
 
 /// Logs to stderr (stdout carries only the JSON lines), filtered by `RUST_LOG` (default `info`).
 pub fn init_tracing() {
@@ -54,25 +50,18 @@ impl Config {
         })
     }
 
-    /// Applies the queue and concurrency settings (library defaults when unset).
-    pub fn dispatcher<E: Event, S: Clone + Send + Sync + 'static>(
+    /// Applies `WEBHOOK_CONCURRENCY`, `WEBHOOK_QUEUE_CAPACITY`, `DEDUP_TTL_SECS` and
+    /// `MAX_BODY_BYTES` (the library's defaults when unset).
+    pub fn apply<F: DecodeEvent, V, S>(
         &self,
-        mut builder: DispatcherBuilder<E, S>,
-    ) -> DispatcherBuilder<E, S> {
+        mut builder: WebhooksBuilder<F, V, S>,
+    ) -> WebhooksBuilder<F, V, S> {
         if let Some(n) = self.concurrency {
             builder = builder.concurrency_limit(n);
         }
         if let Some(n) = self.queue_capacity {
             builder = builder.queue_capacity(n);
         }
-        builder
-    }
-
-    /// Applies the dedup TTL and body limit (library defaults when unset).
-    pub fn receiver<F: DecodeEvent>(
-        &self,
-        mut builder: WebhookServiceBuilder<F>,
-    ) -> WebhookServiceBuilder<F> {
         if let Some(secs) = self.dedup_ttl_secs {
             builder = builder.dedup_ttl(Duration::from_secs(secs));
         }
@@ -162,53 +151,4 @@ where
     T::Err: std::fmt::Display,
 {
     Ok(env_opt(name)?.unwrap_or(default))
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutdown signal received: no new connections");
-}
-
-/// Serves `app` until a signal, then drains the dispatcher; an error if the drain deadline
-/// passed.
-pub async fn serve<E: Event>(
-    config: &Config,
-    app: axum::Router,
-    dispatcher: Dispatcher<E>,
-    what: &str,
-) -> Result<(), BoxError> {
-    let listener = tokio::net::TcpListener::bind(config.addr).await?;
-    tracing::info!(addr = %listener.local_addr()?, "{what} listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
-    tracing::info!(
-        queued = dispatcher.queued(),
-        running = dispatcher.running(),
-        "server stopped; draining accepted events"
-    );
-    dispatcher
-        .drain(config.drain_timeout)
-        .await
-        .map_err(|timeout| format!("drain deadline passed: {timeout}"))?;
-    tracing::info!("all accepted events handled; bye");
-    Ok(())
 }

@@ -6,23 +6,21 @@
 //! for [`Claim::New`]. Nothing is claimed for a request that fails authentication, parsing or
 //! enqueueing, so a forged or broken request can never make a real event look like a duplicate.
 //!
-//! [`MemoryStore`] (in-process, sharded, TTL and bounded capacity) is the default;
-//! `MokaStore` (feature `moka`) is the same on a `moka` cache with true LRU eviction. The trait
-//! leaves room for shared stores (Redis) and durable inboxes.
+//! [`MokaStore`], the default, remembers keys in process on a [`moka`](https://docs.rs/moka)
+//! cache: a TTL, a bounded capacity, LRU eviction, and one atomic insert-if-absent per claim.
+//! The trait leaves room for shared stores (Redis) and durable inboxes.
 //!
 //! # Example
 //!
 //! ```
-//! use webhook_receiver::dedup::{Claim, DedupStore, MemoryStore};
+//! use webhook_receiver::dedup::{Claim, DedupStore, MokaStore};
 //! use webhook_receiver::DedupKey;
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
-//! let store = MemoryStore::new();
+//! let store = MokaStore::new();
 //! let key = DedupKey::from_parts(&[b"messages.sms.delivered", b"msg_1"]);
 //! assert_eq!(store.claim(key).await.unwrap(), Claim::New);
 //! assert_eq!(store.claim(key).await.unwrap(), Claim::Duplicate);
-//! store.release(key).await.unwrap();
-//! assert_eq!(store.claim(key).await.unwrap(), Claim::New);
 //! # }
 //! ```
 
@@ -31,15 +29,11 @@ use std::hash::Hasher;
 use std::time::Duration;
 
 use crate::error::StoreError;
-use crate::event::DedupKey;
 
-mod memory;
-#[cfg(feature = "moka")]
+mod key;
 mod moka_store;
 
-pub use memory::{MemoryStore, MemoryStoreBuilder};
-#[cfg(feature = "moka")]
-#[cfg_attr(docsrs, doc(cfg(feature = "moka")))]
+pub use key::DedupKey;
 pub use moka_store::{MokaStore, MokaStoreBuilder};
 
 /// Default time a key is remembered: 24 hours.
@@ -54,7 +48,7 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 pub const DEFAULT_CAPACITY: u64 = 1_000_000;
 
 /// The default store.
-pub type DefaultStore = MemoryStore;
+pub type DefaultStore = MokaStore;
 
 /// The outcome of a claim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,9 +69,11 @@ pub enum Claim {
 ///   late redelivery through, but must never report `Duplicate` for a key it was not given.
 /// - **Cancellation:** the receiver drives `claim` inside the request. If the request is dropped
 ///   while a claim is pending, the key must not stay claimed without its event being queued: a
-///   store should complete its effect synchronously (as [`MemoryStore`] does) or drive remote
-///   commands so that an unobserved `New` is released.
-/// - [`release`](Self::release) forgets a key (used when a claimed event could not be queued).
+///   store completes its effect synchronously (as [`MokaStore`] does), or drives a remote
+///   command to completion and undoes a `New` nobody observed.
+///
+/// The receiver claims only once a queue slot is reserved, and sends the event on that slot
+/// right after a `New`, so a claimed key never needs to be given back.
 pub trait DedupStore: Send + Sync + 'static {
     /// Remembers `key` if it is not remembered yet.
     ///
@@ -86,13 +82,6 @@ pub trait DedupStore: Send + Sync + 'static {
     /// [`StoreError`] if the store is unreachable; the receiver answers 503 and the sender
     /// retries.
     fn claim(&self, key: DedupKey) -> impl Future<Output = Result<Claim, StoreError>> + Send;
-
-    /// Forgets `key`.
-    ///
-    /// # Errors
-    ///
-    /// [`StoreError`] if the store is unreachable.
-    fn release(&self, key: DedupKey) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// The hasher for the stores' tables. Dedup keys are already SHA-256 output, uniformly

@@ -14,11 +14,14 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::Handlers;
 use super::handler::{Job, Meta};
-use crate::event::{Decoded, DedupKey, Event, Received};
+use super::registry::Routes;
+use crate::dedup::DedupKey;
+use crate::event::{Decoded, Event, Received};
 
 /// Default number of accepted events that may wait for a handler: 1024.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
@@ -34,8 +37,44 @@ const MAX_PARKED: usize = 64;
 ///
 /// Built with [`Dispatcher::builder`] on a Tokio runtime, where the handlers then run. Clones
 /// share the same queue. See the [module docs](crate::dispatch).
+///
+/// Call [`drain`](Self::drain) before the process exits. If the last handle is dropped while
+/// events are still queued or running, that is logged at `error` (they keep running only as long
+/// as the runtime does), and the dispatcher closes: parked runners leave, busy ones finish the
+/// queue.
 pub struct Dispatcher<E> {
+    handle: Arc<Handle<E>>,
+}
+
+/// What the user-facing handles share; the runners hold only [`Shared`], so that the last
+/// handle's drop is seen.
+struct Handle<E> {
     shared: Arc<Shared<E>>,
+}
+
+impl<E> Drop for Handle<E> {
+    fn drop(&mut self) {
+        let shared = &self.shared;
+        let mut state = shared.lock();
+        let (queued, running) = (state.queue.len() + state.reserved, state.running);
+        if queued + running > 0 {
+            let drained = if state.closing {
+                "after a drain that did not finish"
+            } else {
+                "without a drain"
+            };
+            tracing::error!(
+                queued,
+                running,
+                "the last webhook dispatcher handle was dropped {drained}: {queued} accepted event(s) queued and {running} running will run only as long as the runtime does; call drain(deadline) before exiting"
+            );
+        }
+        state.closing = true;
+        state.idle = 0;
+        shared.check_drained(&state);
+        drop(state);
+        shared.wake.notify_waiters();
+    }
 }
 
 /// Spawns a runner for a job, on the dispatcher's runtime, with the (typed) handlers.
@@ -46,6 +85,8 @@ struct Shared<E> {
     limit: usize,
     state: Mutex<State<E>>,
     spawn: SpawnRunner<E>,
+    /// Every runner task, so that the drain returns only once they have all returned.
+    runners: TaskTracker,
     /// Where parked runners wait for an event (`notify_one`) or the shutdown (`notify_waiters`).
     /// A runner registers (`Notified::enable`) before it counts itself in `State::idle`, under the
     /// state lock, so a notification always finds it.
@@ -144,17 +185,23 @@ impl<E> Shared<E> {
 impl<E> Clone for Dispatcher<E> {
     fn clone(&self) -> Self {
         Self {
-            shared: Arc::clone(&self.shared),
+            handle: Arc::clone(&self.handle),
         }
+    }
+}
+
+impl<E> Dispatcher<E> {
+    fn shared(&self) -> &Arc<Shared<E>> {
+        &self.handle.shared
     }
 }
 
 impl<E> fmt::Debug for Dispatcher<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.shared.lock();
+        let state = self.shared().lock();
         f.debug_struct("Dispatcher")
-            .field("queue_capacity", &self.shared.capacity)
-            .field("concurrency_limit", &self.shared.limit)
+            .field("queue_capacity", &self.shared().capacity)
+            .field("concurrency_limit", &self.shared().limit)
             .field("queued", &(state.queue.len() + state.reserved))
             .field("running", &state.running)
             .field("closing", &state.closing)
@@ -219,11 +266,9 @@ impl<E> Drop for Slot<'_, E> {
 
 impl<E: Event> Dispatcher<E> {
     /// Configures a dispatcher for `handlers`.
-    pub fn builder<S: Clone + Send + Sync + 'static>(
-        handlers: Handlers<E, S>,
-    ) -> DispatcherBuilder<E, S> {
+    pub fn builder<S>(handlers: Handlers<E, S>) -> DispatcherBuilder<E> {
         DispatcherBuilder {
-            handlers,
+            routes: handlers.into_routes(),
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
             concurrency: DEFAULT_CONCURRENCY,
         }
@@ -231,15 +276,15 @@ impl<E: Event> Dispatcher<E> {
 
     /// Reserves a slot in the queue without waiting.
     pub(crate) fn try_reserve(&self) -> Result<Slot<'_, E>, EnqueueError> {
-        let mut state = self.shared.lock();
+        let mut state = self.shared().lock();
         if state.closing {
             return Err(EnqueueError::Closed);
         }
-        if state.reserved + state.queue.len() >= self.shared.capacity {
+        if state.reserved + state.queue.len() >= self.shared().capacity {
             return Err(EnqueueError::Full);
         }
         state.reserved += 1;
-        Ok(Slot(&self.shared))
+        Ok(Slot(self.shared()))
     }
 
     /// Queues a decoded event directly (bypassing the HTTP receiver and dedup), e.g. to replay
@@ -256,18 +301,18 @@ impl<E: Event> Dispatcher<E> {
 
     /// Events accepted and waiting for a handler.
     pub fn queued(&self) -> usize {
-        let state = self.shared.lock();
+        let state = self.shared().lock();
         state.queue.len() + state.reserved
     }
 
     /// Events whose handlers are running.
     pub fn running(&self) -> usize {
-        self.shared.lock().running
+        self.shared().lock().running
     }
 
-    /// Whether [`shutdown`](Self::shutdown) was called.
+    /// Whether [`drain`](Self::drain) was called (or the last handle dropped).
     pub fn is_closing(&self) -> bool {
-        self.shared.lock().closing
+        self.shared().lock().closing
     }
 
     /// Stops taking events (the receiver answers 503 from now on), runs the handlers of every
@@ -282,14 +327,21 @@ impl<E: Event> Dispatcher<E> {
     /// background as long as the runtime does.
     pub async fn drain(&self, deadline: Duration) -> Result<(), DrainTimeout> {
         {
-            let mut state = self.shared.lock();
+            let mut state = self.shared().lock();
             state.closing = true;
             // Every parked runner is woken below and leaves: none is idle any more.
             state.idle = 0;
-            self.shared.check_drained(&state);
+            self.shared().check_drained(&state);
         }
-        self.shared.wake.notify_waiters();
-        match tokio::time::timeout(deadline, self.shared.drained.cancelled()).await {
+        self.shared().wake.notify_waiters();
+        let shared = self.shared();
+        shared.runners.close();
+        let drained = async {
+            shared.drained.cancelled().await;
+            // Nothing is left to run; the runners are leaving.
+            shared.runners.wait().await;
+        };
+        match tokio::time::timeout(deadline, drained).await {
             Ok(()) => Ok(()),
             Err(_) => Err(DrainTimeout {
                 running: self.running(),
@@ -301,23 +353,23 @@ impl<E: Event> Dispatcher<E> {
 
 /// Builder for [`Dispatcher`].
 #[must_use]
-pub struct DispatcherBuilder<E, S = ()> {
-    handlers: Handlers<E, S>,
+pub struct DispatcherBuilder<E> {
+    routes: Routes<E>,
     queue_capacity: usize,
     concurrency: usize,
 }
 
-impl<E, S> fmt::Debug for DispatcherBuilder<E, S> {
+impl<E> fmt::Debug for DispatcherBuilder<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DispatcherBuilder")
-            .field("handlers", &self.handlers)
+            .field("handlers", &self.routes)
             .field("queue_capacity", &self.queue_capacity)
             .field("concurrency", &self.concurrency)
             .finish()
     }
 }
 
-impl<E: Event, S: Clone + Send + Sync + 'static> DispatcherBuilder<E, S> {
+impl<E: Event> DispatcherBuilder<E> {
     /// How many accepted events may wait for a handler (default 1024). When full, the receiver
     /// answers 503 with `Retry-After` and remembers nothing. Values below 1 are raised to 1.
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
@@ -383,37 +435,36 @@ impl<E: Event, S: Clone + Send + Sync + 'static> DispatcherBuilder<E, S> {
     /// Outside a Tokio runtime.
     pub fn spawn(self) -> Dispatcher<E> {
         let runtime = tokio::runtime::Handle::current();
-        let handlers = Arc::new(self.handlers);
-        let spawn: SpawnRunner<E> = Box::new(move |shared, job| {
-            runtime.spawn(runner(shared, Arc::clone(&handlers), job));
+        let routes = Arc::new(self.routes);
+        let spawn: SpawnRunner<E> = Box::new(move |shared: Arc<Shared<E>>, job| {
+            let tracker = shared.runners.clone();
+            tracker.spawn_on(runner(shared, Arc::clone(&routes), job), &runtime);
+        });
+        let shared = Arc::new(Shared {
+            capacity: self.queue_capacity,
+            limit: self.concurrency,
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                reserved: 0,
+                running: 0,
+                runners: 0,
+                idle: 0,
+                closing: false,
+            }),
+            spawn,
+            runners: TaskTracker::new(),
+            wake: Notify::new(),
+            drained: CancellationToken::new(),
         });
         Dispatcher {
-            shared: Arc::new(Shared {
-                capacity: self.queue_capacity,
-                limit: self.concurrency,
-                state: Mutex::new(State {
-                    queue: VecDeque::new(),
-                    reserved: 0,
-                    running: 0,
-                    runners: 0,
-                    idle: 0,
-                    closing: false,
-                }),
-                spawn,
-                wake: Notify::new(),
-                drained: CancellationToken::new(),
-            }),
+            handle: Arc::new(Handle { shared }),
         }
     }
 }
 
 /// Runs `first`, then queued events, parking while there are none, until the shutdown (or
 /// until the queue is empty with enough runners parked).
-async fn runner<E: Event, S: Clone + Send + Sync + 'static>(
-    shared: Arc<Shared<E>>,
-    handlers: Arc<Handlers<E, S>>,
-    first: Job<E>,
-) {
+async fn runner<E: Event>(shared: Arc<Shared<E>>, handlers: Arc<Routes<E>>, first: Job<E>) {
     let mut runner = Runner {
         shared: &shared,
         phase: Phase::Running,
@@ -495,7 +546,7 @@ mod tests {
     }
 
     fn runners<E>(d: &Dispatcher<E>) -> usize {
-        d.shared.lock().runners
+        d.shared().lock().runners
     }
 
     /// A dispatcher whose handler sleeps `ms`, then counts the event in the returned counter.
@@ -522,7 +573,11 @@ mod tests {
             while done.load(Ordering::SeqCst) <= usize::from(n) || d.running() > 0 {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
-            assert_eq!(d.shared.lock().idle, 1, "the runner parked after event {n}");
+            assert_eq!(
+                d.shared().lock().idle,
+                1,
+                "the runner parked after event {n}"
+            );
         }
         assert_eq!(runners(&d), 1, "events one at a time need one runner");
 
@@ -535,7 +590,7 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         assert_eq!((runners(&d), d.queued()), (4, 0), "runners stay, parked");
-        assert_eq!(d.shared.lock().idle, 4);
+        assert_eq!(d.shared().lock().idle, 4);
 
         // The shutdown wakes the parked runners, and they leave.
         d.drain(Duration::from_secs(10)).await.unwrap();
@@ -565,7 +620,7 @@ mod tests {
             MAX_PARKED,
             "the others left when the queue was empty"
         );
-        assert_eq!(d.shared.lock().idle, MAX_PARKED);
+        assert_eq!(d.shared().lock().idle, MAX_PARKED);
         d.drain(Duration::from_secs(10)).await.unwrap();
     }
 

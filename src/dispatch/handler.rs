@@ -6,8 +6,9 @@ use std::time::SystemTime;
 
 use futures_util::future::BoxFuture;
 
+use crate::dedup::DedupKey;
 use crate::error::BoxError;
-use crate::event::{DedupKey, Event, Received};
+use crate::event::{Event, Received};
 
 /// What a handler returns: `()` or `Result<(), E>` with any error convertible to [`BoxError`].
 ///
@@ -116,19 +117,21 @@ pub(crate) enum Given<'a, E> {
     Owned(Received<E>),
 }
 
-/// A type-erased handler: gets the event, its metadata and the state, returns the handler's
-/// future (`None` if the event has no payload for it).
-pub(crate) type BoxHandler<E, S> = Arc<
-    dyn Fn(Given<'_, E>, &Arc<Meta>, &S) -> Option<BoxFuture<'static, Result<(), BoxError>>>
+/// A type-erased handler with its state: gets the event and its metadata, returns the
+/// handler's future (`None` if the event has no payload for it).
+pub(crate) type BoxHandler<E> = Arc<
+    dyn Fn(Given<'_, E>, &Arc<Meta>) -> Option<BoxFuture<'static, Result<(), BoxError>>>
         + Send
         + Sync,
 >;
 
-/// Type-erases `handler`, which takes the `P` that `extract` gets out of the event.
+/// Type-erases `handler`, which takes the `P` that `extract` gets out of the event and `state`
+/// through its context.
 pub(crate) fn erase<E, S, P, F, Fut>(
     extract: impl Fn(Given<'_, E>) -> Option<P> + Send + Sync + 'static,
     handler: F,
-) -> BoxHandler<E, S>
+    state: S,
+) -> BoxHandler<E>
 where
     E: Event,
     S: Clone + Send + Sync + 'static,
@@ -136,7 +139,7 @@ where
     Fut: Future + Send + 'static,
     Fut::Output: HandlerOutput,
 {
-    Arc::new(move |given: Given<'_, E>, meta: &Arc<Meta>, state: &S| {
+    Arc::new(move |given: Given<'_, E>, meta: &Arc<Meta>| {
         let payload = extract(given)?;
         let fut = handler(payload, EventContext::new(Arc::clone(meta), state.clone()));
         Some(Box::pin(async move { fut.await.into_result() }) as BoxFuture<'static, _>)

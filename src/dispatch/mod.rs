@@ -9,7 +9,7 @@
 //! logged, given to the [`on_error`](Handlers::on_error) hook with the event's type and key, and
 //! never stops the dispatcher or the other handlers of the same event.
 //!
-//! [`Dispatcher::shutdown`] stops intake, runs every accepted event, and returns (or gives up at
+//! [`Dispatcher::drain`] stops intake, runs every accepted event, and returns (or gives up at
 //! a deadline).
 //!
 //! # Example

@@ -10,8 +10,9 @@ use std::sync::Arc;
 use futures_util::FutureExt;
 
 use super::handler::{BoxHandler, EventContext, Given, HandlerOutput, Job, Meta, erase};
+use crate::dedup::DedupKey;
 use crate::error::BoxError;
-use crate::event::{DedupKey, Event, EventType, Received};
+use crate::event::{Event, EventType, Received};
 
 /// The handler registry: which handlers run for which event type.
 ///
@@ -27,16 +28,37 @@ use crate::event::{DedupKey, Event, EventType, Received};
 ///
 /// See the [module docs](crate::dispatch) for an example.
 pub struct Handlers<E, S = ()> {
+    /// The state handlers registered from now on get.
     state: S,
-    exact: HashMap<Box<str>, Vec<Route<E, S>>>,
-    groups: Vec<(Box<str>, Route<E, S>)>,
-    fallback: Option<Route<E, S>>,
+    routes: Routes<E>,
+}
+
+/// The registered handlers, each with its state: what the dispatcher runs.
+pub(crate) struct Routes<E> {
+    exact: HashMap<Box<str>, Vec<Route<E>>>,
+    groups: Vec<(Box<str>, Route<E>)>,
+    fallback: Option<Route<E>>,
     on_error: Option<Arc<dyn Fn(&HandlerError) + Send + Sync>>,
 }
 
-struct Route<E, S> {
+struct Route<E> {
     label: Arc<str>,
-    handler: BoxHandler<E, S>,
+    handler: BoxHandler<E>,
+}
+
+impl<E, S> Handlers<E, S> {
+    /// The handlers registered so far, keeping their state, and `state` for the ones to come.
+    pub(crate) fn with_new_state<S2>(self, state: S2) -> Handlers<E, S2> {
+        Handlers {
+            state,
+            routes: self.routes,
+        }
+    }
+
+    /// The registered handlers, for the dispatcher.
+    pub(crate) fn into_routes(self) -> Routes<E> {
+        self.routes
+    }
 }
 
 impl<E: Event> Handlers<E, ()> {
@@ -58,10 +80,12 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
     pub fn with_state(state: S) -> Self {
         Self {
             state,
-            exact: HashMap::new(),
-            groups: Vec::new(),
-            fallback: None,
-            on_error: None,
+            routes: Routes {
+                exact: HashMap::new(),
+                groups: Vec::new(),
+                fallback: None,
+                on_error: None,
+            },
         }
     }
 
@@ -81,9 +105,13 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
         };
         let route = Route {
             label: ty.name().into(),
-            handler: erase(extract, handler),
+            handler: erase(extract, handler, self.state.clone()),
         };
-        self.exact.entry(ty.name().into()).or_default().push(route);
+        self.routes
+            .exact
+            .entry(ty.name().into())
+            .or_default()
+            .push(route);
         self
     }
 
@@ -104,11 +132,16 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
         };
         let route = Route {
             label: pattern.into(),
-            handler: erase(extract, handler),
+            handler: erase(extract, handler, self.state.clone()),
         };
         match pattern.strip_suffix('*') {
-            Some(prefix) => self.groups.push((prefix.into(), route)),
-            None => self.exact.entry(pattern.into()).or_default().push(route),
+            Some(prefix) => self.routes.groups.push((prefix.into(), route)),
+            None => self
+                .routes
+                .exact
+                .entry(pattern.into())
+                .or_default()
+                .push(route),
         }
         self
     }
@@ -123,7 +156,7 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
         Fut: Future + Send + 'static,
         Fut::Output: HandlerOutput,
     {
-        self.fallback = Some(Route {
+        self.routes.fallback = Some(Route {
             label: "fallback".into(),
             handler: erase(
                 |given: Given<'_, E>| match given {
@@ -131,6 +164,7 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
                     Given::Owned(item) => Some(item),
                 },
                 handler,
+                self.state.clone(),
             ),
         });
         self
@@ -140,15 +174,17 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
     /// logged at `error`). Use it for metrics, alerts, or a dead-letter table.
     #[must_use]
     pub fn on_error(mut self, hook: impl Fn(&HandlerError) + Send + Sync + 'static) -> Self {
-        self.on_error = Some(Arc::new(hook));
+        self.routes.on_error = Some(Arc::new(hook));
         self
     }
+}
 
+impl<E: Event> Routes<E> {
     /// The routes of `item`: its exact routes then the matching groups, or else the fallback.
     fn routes<'s, 'i>(
         &'s self,
         item: &'i Received<E>,
-    ) -> impl Iterator<Item = &'s Route<E, S>> + use<'s, 'i, E, S> {
+    ) -> impl Iterator<Item = &'s Route<E>> + use<'s, 'i, E> {
         let event_name = match item {
             Received::Event(e) => Some(e.event_name()),
             Received::Invalid(_) => None,
@@ -187,9 +223,9 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
     }
 
     /// Runs one handler; reports its error or panic.
-    async fn call(&self, route: &Route<E, S>, given: Given<'_, E>, meta: &Arc<Meta>) {
+    async fn call(&self, route: &Route<E>, given: Given<'_, E>, meta: &Arc<Meta>) {
         let failure = match std::panic::catch_unwind(AssertUnwindSafe(|| {
-            (route.handler)(given, meta, &self.state)
+            (route.handler)(given, meta)
         })) {
             Ok(Some(fut)) => match AssertUnwindSafe(fut).catch_unwind().await {
                 Ok(Ok(())) => return,
@@ -232,6 +268,12 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 }
 
 impl<E, S> fmt::Debug for Handlers<E, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.routes, f)
+    }
+}
+
+impl<E> fmt::Debug for Routes<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut exact: Vec<_> = self.exact.keys().collect();
         exact.sort();

@@ -1,75 +1,58 @@
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use http::HeaderMap;
 
 use super::WebhookService;
-use super::service::{Inner, KeyFn};
-use crate::dedup::{DEFAULT_CAPACITY, DEFAULT_TTL, DedupStore, MemoryStore};
+use super::settings::Settings;
+use crate::dedup::{DedupKey, DedupStore, MokaStore};
 use crate::dispatch::Dispatcher;
-use crate::event::{DecodeEvent, DedupKey};
+use crate::event::DecodeEvent;
 
-/// Default body limit: 1 MiB.
-pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+#[doc(inline)]
+pub use crate::body::DEFAULT_BODY_LIMIT;
 /// Default `Retry-After` on 503: 5 seconds.
 pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// Builder for [`WebhookService`]. See the [module docs](crate::receiver) for an example.
+///
+/// Most users want the [`Webhooks`](crate::Webhooks) facade, whose builder has the same
+/// settings and builds the dispatcher and the verify layer too.
 #[must_use]
-pub struct WebhookServiceBuilder<F: DecodeEvent, St = MemoryStore> {
+pub struct WebhookServiceBuilder<F: DecodeEvent, St = MokaStore> {
     format: F,
     dispatcher: Dispatcher<F::Event>,
-    store: St,
-    ttl: Duration,
-    capacity: u64,
-    body_limit: usize,
-    retry_after: Duration,
-    key_fn: Option<KeyFn<F::Event>>,
+    settings: Settings<F::Event, St>,
 }
 
 impl<F: DecodeEvent, St> fmt::Debug for WebhookServiceBuilder<F, St> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebhookServiceBuilder")
-            .field("body_limit", &self.body_limit)
-            .field("retry_after", &self.retry_after)
-            .field("custom_key", &self.key_fn.is_some())
+            .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
 }
 
-impl<F: DecodeEvent> WebhookServiceBuilder<F, MemoryStore> {
+impl<F: DecodeEvent> WebhookServiceBuilder<F, MokaStore> {
     pub(crate) fn new(format: F, dispatcher: Dispatcher<F::Event>) -> Self {
         Self {
             format,
             dispatcher,
-            store: MemoryStore::new(),
-            ttl: DEFAULT_TTL,
-            capacity: DEFAULT_CAPACITY,
-            body_limit: DEFAULT_BODY_LIMIT,
-            retry_after: DEFAULT_RETRY_AFTER,
-            key_fn: None,
+            settings: Settings::new(),
         }
     }
 
-    /// How long an accepted event's key is remembered (default 24 h, see
+    /// How long an accepted event's key is remembered by the default store (default 24 h, see
     /// [`DEFAULT_TTL`](crate::dedup::DEFAULT_TTL)). Cover the sender's whole retry span.
     pub fn dedup_ttl(mut self, ttl: Duration) -> Self {
-        self.ttl = ttl;
-        self.store = MemoryStore::builder()
-            .ttl(ttl)
-            .capacity(self.capacity)
-            .build();
+        self.settings = self.settings.dedup_ttl(ttl);
         self
     }
 
-    /// How many keys are remembered at most (default 1,000,000).
+    /// How many keys the default store remembers at most (default 1,000,000, see
+    /// [`DEFAULT_CAPACITY`](crate::dedup::DEFAULT_CAPACITY)).
     pub fn dedup_capacity(mut self, capacity: u64) -> Self {
-        self.capacity = capacity;
-        self.store = MemoryStore::builder()
-            .ttl(self.ttl)
-            .capacity(capacity)
-            .build();
+        self.settings = self.settings.dedup_capacity(capacity);
         self
     }
 }
@@ -80,25 +63,21 @@ impl<F: DecodeEvent, St: DedupStore> WebhookServiceBuilder<F, St> {
         WebhookServiceBuilder {
             format: self.format,
             dispatcher: self.dispatcher,
-            store,
-            ttl: self.ttl,
-            capacity: self.capacity,
-            body_limit: self.body_limit,
-            retry_after: self.retry_after,
-            key_fn: self.key_fn,
+            settings: self.settings.dedup_store(store),
         }
     }
 
     /// The largest body accepted (default 1 MiB); larger ones are answered 413 without being
-    /// read past the limit.
+    /// read past the limit. In a tower stack of your own, give the
+    /// [`VerifyWebhookLayer`](crate::verify::VerifyWebhookLayer) the same limit.
     pub fn body_limit(mut self, limit: usize) -> Self {
-        self.body_limit = limit;
+        self.settings = self.settings.body_limit(limit);
         self
     }
 
     /// The `Retry-After` sent with 503 (default 5 s).
     pub fn retry_after(mut self, retry_after: Duration) -> Self {
-        self.retry_after = retry_after;
+        self.settings = self.settings.retry_after(retry_after);
         self
     }
 
@@ -123,19 +102,12 @@ impl<F: DecodeEvent, St: DedupStore> WebhookServiceBuilder<F, St> {
         mut self,
         key: impl Fn(&F::Event, &HeaderMap) -> DedupKey + Send + Sync + 'static,
     ) -> Self {
-        self.key_fn = Some(Arc::new(key));
+        self.settings = self.settings.dedup_key(key);
         self
     }
 
     /// Builds the service.
     pub fn build(self) -> WebhookService<F, St> {
-        WebhookService::from_inner(Inner {
-            format: self.format,
-            store: self.store,
-            dispatcher: self.dispatcher,
-            body_limit: self.body_limit,
-            retry_after: self.retry_after,
-            key_fn: self.key_fn,
-        })
+        self.settings.build(self.format, self.dispatcher)
     }
 }

@@ -3,29 +3,51 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
-use futures_util::future::BoxFuture;
 use http::Response;
-use http_body_util::Full;
+
+use crate::body::ResponseBody;
+
+type Handling = Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infallible>> + Send>>;
 
 /// Response future of [`WebhookService`](super::WebhookService).
+///
+/// An opaque type: a request that is rejected on its head is answered without an allocation;
+/// one whose body is read is handled in one boxed future (its internals may change).
 pub struct ResponseFuture {
-    inner: BoxFuture<'static, Result<Response<Full<Bytes>>, Infallible>>,
+    state: State,
+}
+
+enum State {
+    Ready(Option<Response<ResponseBody>>),
+    Handling(Handling),
 }
 
 impl ResponseFuture {
-    pub(crate) fn new(
-        inner: BoxFuture<'static, Result<Response<Full<Bytes>>, Infallible>>,
+    pub(crate) fn ready(response: Response<ResponseBody>) -> Self {
+        Self {
+            state: State::Ready(Some(response)),
+        }
+    }
+
+    pub(crate) fn handling(
+        future: impl Future<Output = Result<Response<ResponseBody>, Infallible>> + Send + 'static,
     ) -> Self {
-        Self { inner }
+        Self {
+            state: State::Handling(Box::pin(future)),
+        }
     }
 }
 
 impl Future for ResponseFuture {
-    type Output = Result<Response<Full<Bytes>>, Infallible>;
+    type Output = Result<Response<ResponseBody>, Infallible>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.inner.as_mut().poll(cx)
+        match &mut self.state {
+            State::Ready(response) => {
+                Poll::Ready(Ok(response.take().expect("future polled after completion")))
+            }
+            State::Handling(future) => future.as_mut().poll(cx),
+        }
     }
 }
 

@@ -40,7 +40,9 @@
 mod builder;
 mod future;
 mod service;
+mod settings;
 
 pub use builder::{DEFAULT_BODY_LIMIT, DEFAULT_RETRY_AFTER, WebhookServiceBuilder};
 pub use future::ResponseFuture;
 pub use service::WebhookService;
+pub(crate) use settings::Settings;

@@ -4,21 +4,18 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body::Body;
-use http_body_util::Full;
 use tower_service::Service;
 
+use super::settings::KeyFn;
 use super::{ResponseFuture, WebhookServiceBuilder};
-use crate::dedup::{Claim, DedupStore, MemoryStore};
+use crate::body::{ResponseBody, content_length, read_limited};
+use crate::dedup::DedupKey;
+use crate::dedup::{Claim, DedupStore, MokaStore};
 use crate::dispatch::{Dispatcher, EnqueueError};
 use crate::error::{BoxError, Rejection};
-use crate::event::{DecodeEvent, DedupKey, Received};
-use crate::verify::read_limited;
-
-/// A user-supplied dedup key function.
-pub(crate) type KeyFn<E> = Arc<dyn Fn(&E, &HeaderMap) -> DedupKey + Send + Sync>;
+use crate::event::{DecodeEvent, Received};
 
 /// The terminal webhook service: content checks, body limit, decoding, dedup, enqueue, 200.
 ///
@@ -27,7 +24,7 @@ pub(crate) type KeyFn<E> = Arc<dyn Fn(&E, &HeaderMap) -> DedupKey + Send + Sync>
 /// [`VerifyWebhookLayer`](crate::verify::VerifyWebhookLayer). Clones share everything.
 ///
 /// See the [module docs](crate::receiver) for the order of checks and an example.
-pub struct WebhookService<F: DecodeEvent, St = MemoryStore> {
+pub struct WebhookService<F: DecodeEvent, St = MokaStore> {
     inner: Arc<Inner<F, St>>,
 }
 
@@ -60,12 +57,12 @@ impl<F: DecodeEvent + fmt::Debug, St: fmt::Debug> fmt::Debug for WebhookService<
     }
 }
 
-impl<F: DecodeEvent> WebhookService<F, MemoryStore> {
+impl<F: DecodeEvent> WebhookService<F, MokaStore> {
     /// Configures a service decoding with `format` and queueing on `dispatcher`.
     pub fn builder(
         format: F,
         dispatcher: Dispatcher<F::Event>,
-    ) -> WebhookServiceBuilder<F, MemoryStore> {
+    ) -> WebhookServiceBuilder<F, MokaStore> {
         WebhookServiceBuilder::new(format, dispatcher)
     }
 }
@@ -82,7 +79,7 @@ impl<F: DecodeEvent, St: DedupStore> WebhookService<F, St> {
         &self.inner.store
     }
 
-    /// The dispatcher (for [`shutdown`](Dispatcher::shutdown)).
+    /// The dispatcher (for [`drain`](Dispatcher::drain)).
     pub fn dispatcher(&self) -> &Dispatcher<F::Event> {
         &self.inner.dispatcher
     }
@@ -101,7 +98,7 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    type Response = Response<Full<Bytes>>;
+    type Response = Response<ResponseBody>;
     type Error = Infallible;
     type Future = ResponseFuture;
 
@@ -113,23 +110,23 @@ where
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let received_at = SystemTime::now();
         if let Err(rejection) = check_head(&req) {
-            return ResponseFuture::new(Box::pin(std::future::ready(Ok(reject(rejection)))));
+            return ResponseFuture::ready(reject(rejection));
         }
         // Only the headers and the body go into the future, which is allocated per request:
         // with the whole request it took 1.2 KB, and glibc's malloc is slower from 1 KB up.
         let (parts, body) = req.into_parts();
         let headers = parts.headers;
         let inner = Arc::clone(&self.inner);
-        ResponseFuture::new(Box::pin(async move {
+        ResponseFuture::handling(async move {
             Ok(match inner.handle(&headers, body, received_at).await {
                 Ok(outcome) => outcome.into_response(),
                 Err(rejection) => reject(rejection),
             })
-        }))
+        })
     }
 }
 
-fn reject(rejection: Rejection) -> Response<Full<Bytes>> {
+fn reject(rejection: Rejection) -> Response<ResponseBody> {
     tracing::debug!(status = %rejection.status(), reason = %rejection, "webhook rejected");
     rejection.into_response()
 }
@@ -141,12 +138,12 @@ enum Outcome {
 }
 
 impl Outcome {
-    fn into_response(self) -> Response<Full<Bytes>> {
+    fn into_response(self) -> Response<ResponseBody> {
         let body: &'static [u8] = match self {
             Self::Accepted => br#"{"received":true}"#,
             Self::Duplicate => br#"{"received":true,"duplicate":true}"#,
         };
-        let mut res = Response::new(Full::new(Bytes::from_static(body)));
+        let mut res = Response::new(ResponseBody::from_static(body));
         *res.status_mut() = StatusCode::OK;
         res.headers_mut().insert(
             header::CONTENT_TYPE,
@@ -169,7 +166,7 @@ impl<F: DecodeEvent, St: DedupStore> Inner<F, St> {
     {
         // Only what the claim needs lives across its await (not the body's bytes).
         let (item, key, id) = {
-            let declared = crate::verify::content_length(headers);
+            let declared = content_length(headers);
             let bytes = read_limited(body, self.body_limit, declared).await?;
             self.decode(headers, &bytes)?
         };
@@ -205,6 +202,7 @@ impl<F: DecodeEvent, St: DedupStore> Inner<F, St> {
                 tracing::error!(%error, "dedup store failed: answering 503");
                 Err(Rejection::StoreUnavailable {
                     retry_after: self.retry_after,
+                    source: error,
                 })
             }
         }
@@ -237,7 +235,7 @@ fn check_head<B>(req: &Request<B>) -> Result<(), Rejection> {
 /// `application/json` and `application/*+json` (parameters such as `charset` allowed) are JSON.
 fn check_content_type(headers: &HeaderMap) -> Result<(), Rejection> {
     let Some(value) = headers.get(header::CONTENT_TYPE) else {
-        return Err(Rejection::UnsupportedMediaType("(none)".to_owned()));
+        return Err(Rejection::UnsupportedMediaType { found: None });
     };
     let raw = value.to_str().unwrap_or("");
     let essence = raw.split(';').next().unwrap_or("").trim();
@@ -249,7 +247,9 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), Rejection> {
     if is_json {
         Ok(())
     } else {
-        Err(Rejection::UnsupportedMediaType(raw.to_owned()))
+        Err(Rejection::UnsupportedMediaType {
+            found: Some(value.clone()),
+        })
     }
 }
 

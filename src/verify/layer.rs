@@ -5,8 +5,7 @@ use tower_layer::Layer;
 
 use super::VerifyWebhook;
 
-/// The default body limit for schemes that read the body: 1 MiB.
-pub(crate) const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+use crate::body::DEFAULT_BODY_LIMIT;
 
 /// Layer that applies [`VerifyWebhook`]: authenticates every request with the verifier `V`.
 ///
@@ -17,7 +16,8 @@ pub struct VerifyWebhookLayer<V> {
 }
 
 impl<V> VerifyWebhookLayer<V> {
-    /// Verifies with `verifier`; signed bodies are read up to 1 MiB.
+    /// Verifies with `verifier`; signed bodies are read up to 1 MiB
+    /// ([`DEFAULT_BODY_LIMIT`](crate::receiver::DEFAULT_BODY_LIMIT)).
     pub fn new(verifier: V) -> Self {
         Self {
             verifier: Arc::new(verifier),

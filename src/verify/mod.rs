@@ -57,13 +57,13 @@ use http::{HeaderMap, Request};
 
 use crate::error::Rejection;
 
-mod body;
 mod future;
 #[cfg(feature = "hmac")]
 mod hmac;
 mod layer;
 mod service;
 mod shared_secret;
+mod signature;
 #[cfg(feature = "standard-webhooks")]
 mod standard;
 
@@ -77,13 +77,12 @@ pub use hmac::{
 pub use layer::VerifyWebhookLayer;
 pub use service::VerifyWebhook;
 pub use shared_secret::{DEFAULT_SECRET_HEADER, SharedSecret};
+pub use signature::SignatureFuture;
 #[cfg(feature = "standard-webhooks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "standard-webhooks")))]
 pub use standard::{
     StandardWebhooks, WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER,
 };
-
-pub(crate) use body::{content_length, read_limited};
 
 /// Verifies one request. Implemented by [`SharedSecret`] (headers only) and, through a blanket
 /// impl, by every [`VerifySignature`] scheme (headers, then the raw body).

@@ -22,7 +22,7 @@ pub struct VerifyWebhook<S, V> {
 impl<S, V> VerifyWebhook<S, V> {
     /// Wraps `inner`, verifying with `verifier` (signed bodies read up to 1 MiB).
     pub fn new(inner: S, verifier: V) -> Self {
-        Self::from_parts(inner, Arc::new(verifier), super::layer::DEFAULT_BODY_LIMIT)
+        Self::from_parts(inner, Arc::new(verifier), crate::body::DEFAULT_BODY_LIMIT)
     }
 
     pub(crate) fn from_parts(inner: S, verifier: Arc<V>, body_limit: usize) -> Self {
@@ -33,9 +33,24 @@ impl<S, V> VerifyWebhook<S, V> {
         }
     }
 
+    /// Wraps `inner`, verifying with `verifier`; signed bodies are read up to `body_limit`.
+    pub fn with_body_limit(inner: S, verifier: V, body_limit: usize) -> Self {
+        Self::from_parts(inner, Arc::new(verifier), body_limit)
+    }
+
     /// A [`VerifyWebhookLayer`] for `verifier`.
     pub fn layer(verifier: V) -> VerifyWebhookLayer<V> {
         VerifyWebhookLayer::new(verifier)
+    }
+
+    /// The verifier.
+    pub fn verifier(&self) -> &V {
+        &self.verifier
+    }
+
+    /// The largest body a signature scheme buffers.
+    pub fn body_limit(&self) -> usize {
+        self.body_limit
     }
 
     /// The inner service.

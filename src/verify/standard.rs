@@ -11,7 +11,7 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use super::{ConfigError, Verified, VerifySignature};
-use crate::error::Rejection;
+use crate::error::{HeaderProblem, Rejection};
 
 /// The message id header: unique per message, the same across retries.
 pub const WEBHOOK_ID_HEADER: &str = "webhook-id";
@@ -60,7 +60,7 @@ const BASE64_LENIENT: base64::engine::GeneralPurpose = base64::engine::GeneralPu
 /// | Request | Answer |
 /// |---|---|
 /// | `webhook-id`, `webhook-timestamp` or `webhook-signature` missing, timestamp not an integer | 400 [`Rejection::BadHeader`] |
-/// | timestamp outside the tolerance | 401 [`Rejection::Stale`] |
+/// | timestamp outside the tolerance | 401 [`Rejection::StaleTimestamp`] |
 /// | no `v1` signature matches | 401 [`Rejection::Unauthorized`] |
 ///
 /// ```
@@ -255,10 +255,9 @@ impl StandardWebhooks {
         let ts: i64 = std::str::from_utf8(timestamp)
             .ok()
             .and_then(|t| t.parse().ok())
-            .ok_or_else(|| {
-                Rejection::BadHeader(format!(
-                    "invalid header {WEBHOOK_TIMESTAMP_HEADER}: expected unix seconds"
-                ))
+            .ok_or(Rejection::BadHeader {
+                header: WEBHOOK_TIMESTAMP_HEADER,
+                problem: HeaderProblem::Malformed("integer Unix seconds"),
             })?;
         self.check_timestamp(ts)?;
 
@@ -284,16 +283,11 @@ impl StandardWebhooks {
         if skew <= tolerance {
             return Ok(());
         }
-        let message = if ts < now {
-            format!(
-                "{WEBHOOK_TIMESTAMP_HEADER} is too old: {skew} s ago, tolerance is {tolerance} s"
-            )
-        } else {
-            format!(
-                "{WEBHOOK_TIMESTAMP_HEADER} is too far in the future: {skew} s ahead, tolerance is {tolerance} s"
-            )
-        };
-        Err(Rejection::Stale(message))
+        Err(Rejection::StaleTimestamp {
+            skew: Duration::from_secs(skew),
+            ahead: ts > now,
+            tolerance: self.tolerance,
+        })
     }
 }
 
@@ -313,8 +307,14 @@ fn single<'h>(
     let mut values = all(headers, name, branded)?;
     match (values.next(), values.next()) {
         (Some(value), None) if !value.is_empty() => Ok(value.as_bytes()),
-        (Some(_), None) => Err(Rejection::BadHeader(format!("empty header {name}"))),
-        _ => Err(Rejection::BadHeader(format!("duplicate header {name}"))),
+        (Some(_), None) => Err(Rejection::BadHeader {
+            header: name,
+            problem: HeaderProblem::Empty,
+        }),
+        _ => Err(Rejection::BadHeader {
+            header: name,
+            problem: HeaderProblem::Duplicate,
+        }),
     }
 }
 
@@ -327,7 +327,10 @@ fn all<'h>(
     let present = [name, branded]
         .into_iter()
         .find(|n| headers.contains_key(*n))
-        .ok_or_else(|| Rejection::BadHeader(format!("missing header {name}")))?;
+        .ok_or(Rejection::BadHeader {
+            header: name,
+            problem: HeaderProblem::Missing,
+        })?;
     Ok(headers.get_all(present).iter())
 }
 
@@ -456,14 +459,16 @@ mod tests {
             let mut h = headers(MSG_ID, &TS.to_string(), SIGNATURE);
             h.remove(name);
             match scheme.check_headers(&h) {
-                Err(Rejection::BadHeader(m)) => assert_eq!(m, format!("missing header {name}")),
+                Err(Rejection::BadHeader { header, problem }) => {
+                    assert_eq!((header, problem), (name, HeaderProblem::Missing));
+                }
                 other => panic!("{name}: {other:?}"),
             }
         }
         for ts in ["", "soon", "1649367553.5", "0x10"] {
             let h = headers(MSG_ID, ts, SIGNATURE);
             assert!(
-                matches!(scheme.check_headers(&h), Err(Rejection::BadHeader(_))),
+                matches!(scheme.check_headers(&h), Err(Rejection::BadHeader { .. })),
                 "{ts}"
             );
         }
@@ -471,7 +476,7 @@ mod tests {
         h.append(WEBHOOK_ID_HEADER, "msg_other".parse().unwrap());
         assert!(matches!(
             scheme.check_headers(&h),
-            Err(Rejection::BadHeader(_))
+            Err(Rejection::BadHeader { .. })
         ));
     }
 
@@ -483,7 +488,10 @@ mod tests {
         }
         for skew in [-301, 301, i64::from(i32::MAX)] {
             assert!(
-                matches!(at(TS + skew).check_headers(&h), Err(Rejection::Stale(_))),
+                matches!(
+                    at(TS + skew).check_headers(&h),
+                    Err(Rejection::StaleTimestamp { .. })
+                ),
                 "{skew}"
             );
         }
@@ -492,7 +500,10 @@ mod tests {
         // Extreme timestamps do not overflow.
         for ts in [i64::MIN, i64::MAX] {
             let h = headers(MSG_ID, &ts.to_string(), SIGNATURE);
-            assert!(matches!(at(TS).check_headers(&h), Err(Rejection::Stale(_))));
+            assert!(matches!(
+                at(TS).check_headers(&h),
+                Err(Rejection::StaleTimestamp { .. })
+            ));
         }
     }
 

@@ -1,6 +1,7 @@
 //! Shared test helpers: fixtures, requests, a recording handler set, and a full stack.
 #![allow(dead_code, unreachable_pub)]
 
+use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -9,12 +10,11 @@ use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::BodyExt;
 use tokio::sync::Notify;
-use tower::ServiceBuilder;
 use webhook_receiver::chirp::{self, Chirp, ChirpEvent};
-use webhook_receiver::dispatch::{Dispatcher, EventContext, HandlerError, Handlers};
+use webhook_receiver::dispatch::{Dispatcher, EventContext, HandlerError};
 use webhook_receiver::event::Received;
-use webhook_receiver::receiver::WebhookService;
-use webhook_receiver::verify::{SharedSecret, VerifyWebhook, VerifyWebhookLayer};
+use webhook_receiver::verify::SharedSecret;
+use webhook_receiver::{ResponseBody, Webhooks, WebhooksBuilder};
 
 pub const SECRET: &str = "test-secret-0123456789";
 pub const URI: &str = "/webhooks/chirp";
@@ -150,47 +150,38 @@ impl Recorder {
     }
 }
 
-/// Handlers recording everything: typed SMS handlers, a WhatsApp group, and a fallback.
-pub fn recording_handlers(rec: &Recorder) -> Handlers<ChirpEvent, Recorder> {
-    Handlers::with_state(rec.clone())
+/// A Chirp receiver whose handlers record everything: typed SMS handlers, a WhatsApp group, a
+/// fallback, and the error hook.
+pub fn recording(rec: &Recorder) -> WebhooksBuilder<Chirp, SharedSecret, Recorder> {
+    chirp::webhooks([SECRET])
+        .unwrap()
+        .state(rec.clone())
         .on(
             chirp::SMS_RECEIVED,
             |m, ctx: EventContext<Recorder>| async move {
-                ctx.state().record(
-                    "sms_received",
-                    Received::Event(ChirpEvent::SmsReceived(Box::new(m))),
-                    &ctx,
-                );
+                let item = Received::Event(ChirpEvent::SmsReceived(Box::new(m)));
+                ctx.state().record("sms_received", item, &ctx);
             },
         )
         .on(
             chirp::SMS_SENT,
             |s, ctx: EventContext<Recorder>| async move {
-                ctx.state().record(
-                    "sms_status",
-                    Received::Event(ChirpEvent::SmsSent(Box::new(s))),
-                    &ctx,
-                );
+                let item = Received::Event(ChirpEvent::SmsSent(Box::new(s)));
+                ctx.state().record("sms_status", item, &ctx);
             },
         )
         .on(
             chirp::SMS_DELIVERED,
             |s, ctx: EventContext<Recorder>| async move {
-                ctx.state().record(
-                    "sms_status",
-                    Received::Event(ChirpEvent::SmsDelivered(Box::new(s))),
-                    &ctx,
-                );
+                let item = Received::Event(ChirpEvent::SmsDelivered(Box::new(s)));
+                ctx.state().record("sms_status", item, &ctx);
             },
         )
         .on(
             chirp::SMS_FAILED,
             |s, ctx: EventContext<Recorder>| async move {
-                ctx.state().record(
-                    "sms_status",
-                    Received::Event(ChirpEvent::SmsFailed(Box::new(s))),
-                    &ctx,
-                );
+                let item = Received::Event(ChirpEvent::SmsFailed(Box::new(s)));
+                ctx.state().record("sms_status", item, &ctx);
             },
         )
         .on_group(
@@ -214,38 +205,35 @@ pub fn recording_handlers(rec: &Recorder) -> Handlers<ChirpEvent, Recorder> {
         })
 }
 
-pub type Stack = VerifyWebhook<WebhookService<Chirp>, SharedSecret>;
+/// The facade's Chirp receiver, as the tests build it.
+pub type Stack = Webhooks<Chirp, SharedSecret>;
 
-/// Sends `body` through `stack` and asserts it was accepted (200).
-pub async fn assert_accepted(stack: &Stack, body: impl Into<Bytes>) {
+/// Sends `body` through `stack` (any tower service answering like the receiver) and asserts it
+/// was accepted (200).
+pub async fn assert_accepted<S>(stack: &S, body: impl Into<Bytes>)
+where
+    S: tower::Service<Request<Body>, Response = Response<ResponseBody>, Error = Infallible> + Clone,
+{
     use tower::ServiceExt;
     let res = stack.clone().oneshot(chirp_request(body)).await.unwrap();
     assert_eq!(res.status(), http::StatusCode::OK);
 }
 
-/// The full Chirp stack (verify layer + receiver) with recording handlers.
+/// The Chirp receiver with recording handlers (and its dispatcher).
 pub fn stack(rec: &Recorder) -> (Stack, Dispatcher<ChirpEvent>) {
-    stack_with(rec, |d| d, |b| b)
+    stack_with(rec, |b| b)
 }
 
-/// The full stack with dispatcher and service builder tweaks.
+/// The Chirp receiver with recording handlers and builder tweaks (and its dispatcher).
 pub fn stack_with(
     rec: &Recorder,
-    dispatcher: impl FnOnce(
-        webhook_receiver::dispatch::DispatcherBuilder<ChirpEvent, Recorder>,
-    ) -> webhook_receiver::dispatch::DispatcherBuilder<ChirpEvent, Recorder>,
-    service: impl FnOnce(
-        webhook_receiver::receiver::WebhookServiceBuilder<Chirp>,
-    ) -> webhook_receiver::receiver::WebhookServiceBuilder<Chirp>,
+    tweak: impl FnOnce(
+        WebhooksBuilder<Chirp, SharedSecret, Recorder>,
+    ) -> WebhooksBuilder<Chirp, SharedSecret, Recorder>,
 ) -> (Stack, Dispatcher<ChirpEvent>) {
-    let dispatcher = dispatcher(Dispatcher::builder(recording_handlers(rec))).spawn();
-    let svc = service(WebhookService::builder(Chirp, dispatcher.clone())).build();
-    let stack = ServiceBuilder::new()
-        .layer(VerifyWebhookLayer::new(
-            SharedSecret::new([SECRET]).unwrap(),
-        ))
-        .service(svc);
-    (stack, dispatcher)
+    let webhooks = tweak(recording(rec)).spawn();
+    let dispatcher = webhooks.dispatcher().clone();
+    (webhooks, dispatcher)
 }
 
 /// POSTs over a real socket (one HTTP/1.1 connection per request); returns status and body.

@@ -1,0 +1,343 @@
+//! The wire format [`Chirp`]: the envelope `{"event", "data"}` decoded in one pass when it can
+//! be, in two passes (with precise errors) when it cannot.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+
+use http::HeaderMap;
+use serde::Deserialize;
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{self, DeserializeOwned, DeserializeSeed, Deserializer, IgnoredAny, MapAccess};
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use super::ChirpEvent;
+use super::event::{decode_data, deserialize_data};
+use crate::dedup::DedupKey;
+use crate::error::{DecodeError, Rejection};
+use crate::event::{DecodeEvent, Decoded, InvalidPayload};
+
+/// Chirp's wire format: decodes `{"event": ..., "data": {...}}` into a [`ChirpEvent`] and its
+/// [`DedupKey`]. Headers are not used (authentication is the shared secret header, checked
+/// before decoding).
+///
+/// ```
+/// use http::HeaderMap;
+/// use webhook_receiver::DecodeError;
+/// use webhook_receiver::chirp::Chirp;
+/// use webhook_receiver::event::{DecodeEvent, Received};
+///
+/// // A known event type whose payload does not fit: acknowledged, for the fallback handler.
+/// let body = br#"{"event": "messages.sms.delivered", "data": {"id": 5, "status": "delivered"}}"#;
+/// let decoded = Chirp.decode(&HeaderMap::new(), body).unwrap();
+/// let Received::Invalid(invalid) = decoded.received() else { panic!("expected an invalid payload") };
+/// assert_eq!(invalid.path, "id");
+///
+/// // Not an event at all: rejected with 400.
+/// let err = Chirp.decode(&HeaderMap::new(), br#"{"data": {}}"#).unwrap_err();
+/// assert_eq!(err.status(), http::StatusCode::BAD_REQUEST);
+/// assert!(matches!(
+///     Chirp.decode_body(br#"{"data": {}}"#).unwrap_err(),
+///     DecodeError::MissingField("event"),
+/// ));
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Chirp;
+
+impl Chirp {
+    /// Decodes a body: [`DecodeEvent::decode`] without the headers, which Chirp's format does
+    /// not use, and with the precise [`DecodeError`] (which `decode` wraps in
+    /// [`Rejection::Decode`]).
+    ///
+    /// # Errors
+    ///
+    /// A [`DecodeError`] when the body is not a Chirp envelope: empty, not UTF-8, not JSON,
+    /// not an object, `event` missing, null, empty or not a string, `data` missing, null or not
+    /// an object.
+    pub fn decode_body(&self, body: &[u8]) -> Result<Decoded<ChirpEvent>, DecodeError> {
+        let text = std::str::from_utf8(body).map_err(|_| DecodeError::NotUtf8)?;
+        match text
+            .trim_start_matches(is_json_whitespace)
+            .as_bytes()
+            .first()
+        {
+            None => return Err(DecodeError::Empty),
+            Some(b'{') => {}
+            Some(_) => return Err(not_an_object(text)),
+        }
+        match decode_in_one_pass(text) {
+            Some(event) => Ok(keyed(event)),
+            None => decode_in_two_passes(text),
+        }
+    }
+}
+
+impl DecodeEvent for Chirp {
+    type Event = ChirpEvent;
+
+    fn decode(&self, _headers: &HeaderMap, body: &[u8]) -> Result<Decoded<ChirpEvent>, Rejection> {
+        self.decode_body(body).map_err(Rejection::Decode)
+    }
+}
+
+// ===== one pass =====
+
+/// Decodes the envelope in one pass when it is well-formed and `event` comes before `data` (as
+/// Chirp sends it): `data` is deserialized straight from the body into the payload type of the
+/// event, with no [`RawValue`] scan first.
+///
+/// `None` for anything else (`data` first, a missing, duplicate, null or mistyped field, a
+/// payload that does not fit its type, trailing characters, ...): those bodies go through
+/// [`decode_in_two_passes`], which alone decides their error, [`InvalidPayload`] or (for
+/// duplicate keys in `data`) value. A body this accepts is one that the two passes decode to
+/// the same event: the bytes and the deserializers are the same, and the one-pass path only has
+/// less nesting depth to spare.
+pub(super) fn decode_in_one_pass(text: &str) -> Option<ChirpEvent> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let event = de.deserialize_map(OnePass).ok()?;
+    de.end().ok()?;
+    Some(event)
+}
+
+/// The envelope's keys, as the one-pass visitor tells them apart.
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "lowercase")]
+enum EnvelopeField {
+    Event,
+    Data,
+    #[serde(other)]
+    Other,
+}
+
+/// Visits the envelope in one pass; see [`decode_in_one_pass`]. Errors only mean "take the
+/// two-pass path", so their messages are never shown.
+struct OnePass;
+
+impl<'de> de::Visitor<'de> for OnePass {
+    type Value = ChirpEvent;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a Chirp envelope with `event` before `data`")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ChirpEvent, A::Error> {
+        let mut name: Option<Cow<'de, str>> = None;
+        let mut event = None;
+        while let Some(field) = map.next_key()? {
+            match field {
+                EnvelopeField::Event if name.is_none() => {
+                    let JsonStr(value) = map.next_value()?;
+                    if value.is_empty() {
+                        return Err(de::Error::custom("empty event name"));
+                    }
+                    name = Some(value);
+                }
+                EnvelopeField::Data if event.is_none() => {
+                    let name = name
+                        .as_deref()
+                        .ok_or_else(|| de::Error::custom("`data` before `event`"))?;
+                    event = Some(map.next_value_seed(DataSeed(name))?);
+                }
+                EnvelopeField::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+                EnvelopeField::Event | EnvelopeField::Data => {
+                    return Err(de::Error::custom("duplicate envelope field"));
+                }
+            }
+        }
+        event.ok_or_else(|| de::Error::missing_field("data"))
+    }
+}
+
+/// Deserializes `data` as the payload of the event it names.
+struct DataSeed<'a>(&'a str);
+
+impl<'de> DeserializeSeed<'de> for DataSeed<'_> {
+    type Value = ChirpEvent;
+
+    fn deserialize<D: Deserializer<'de>>(self, data: D) -> Result<ChirpEvent, D::Error> {
+        deserialize_data(self.0, data)
+    }
+}
+
+/// A visitor that accepts only a JSON object and deserializes it as `T`: a derived struct
+/// would also take an array, and [`Value`] anything, where `data` must be an object.
+pub(super) struct Object<T>(PhantomData<fn() -> T>);
+
+impl<T> Object<T> {
+    pub(super) const fn new() -> Self {
+        Self(PhantomData)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> de::Visitor<'de> for Object<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+        T::deserialize(MapAccessDeserializer::new(map))
+    }
+}
+
+// ===== two passes =====
+
+/// Decodes the envelope in two passes: `event` and `data` as raw JSON first, so that their
+/// types can be reported precisely, then `data` into its payload type. Every body that
+/// [`decode_in_one_pass`] does not take ends here.
+pub(super) fn decode_in_two_passes(text: &str) -> Result<Decoded<ChirpEvent>, DecodeError> {
+    let envelope: Envelope<'_> = serde_json::from_str(text).map_err(DecodeError::from_json)?;
+    let name = event_name(envelope.event)?;
+    let data = data_object(envelope.data)?;
+    decode_data(name, data)
+}
+
+/// The envelope, borrowed from the body: both fields are kept as raw JSON so that their
+/// types can be reported precisely.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow, default)]
+    event: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    data: Option<&'a RawValue>,
+}
+
+/// A JSON string, borrowed from the body unless it has escapes.
+#[derive(Deserialize)]
+#[serde(transparent)]
+struct JsonStr<'a>(#[serde(borrow)] Cow<'a, str>);
+
+fn is_json_whitespace(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r')
+}
+
+/// The error for a body that does not start with `{`: not JSON at all, or JSON but no object.
+#[cold]
+fn not_an_object(text: &str) -> DecodeError {
+    match serde_json::from_str::<IgnoredAny>(text) {
+        Ok(_) => DecodeError::NotObject,
+        Err(e) => DecodeError::NotJson(e),
+    }
+}
+
+/// What kind of JSON value `raw` is, for error messages (`raw` is valid JSON).
+fn json_kind(raw: &RawValue) -> &'static str {
+    match raw.get().as_bytes().first() {
+        Some(b'{') => "an object",
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number",
+    }
+}
+
+fn event_name(raw: Option<&RawValue>) -> Result<Cow<'_, str>, DecodeError> {
+    let raw = raw.ok_or(DecodeError::MissingField("event"))?;
+    let JsonStr(name) = serde_json::from_str(raw.get()).map_err(|_| DecodeError::WrongType {
+        field: "event",
+        expected: "a string",
+        found: json_kind(raw),
+    })?;
+    if name.is_empty() {
+        return Err(DecodeError::EmptyField("event"));
+    }
+    Ok(name)
+}
+
+fn data_object(raw: Option<&RawValue>) -> Result<&RawValue, DecodeError> {
+    let raw = raw.ok_or(DecodeError::MissingField("data"))?;
+    if raw.get().starts_with('{') {
+        Ok(raw)
+    } else {
+        Err(DecodeError::WrongType {
+            field: "data",
+            expected: "an object",
+            found: json_kind(raw),
+        })
+    }
+}
+
+/// Parses `data` into a tree, for unknown and invalid events.
+fn data_value(data: &RawValue) -> Result<Value, DecodeError> {
+    // `data` is valid JSON; this only fails past serde_json's nesting limit.
+    serde_json::from_str(data.get()).map_err(|e| DecodeError::InvalidField {
+        field: "data",
+        source: Box::new(e),
+    })
+}
+
+pub(super) fn keyed(event: ChirpEvent) -> Decoded<ChirpEvent> {
+    let key = event.dedup_key();
+    let id = event.id().map(Box::<str>::from);
+    let decoded = Decoded::new(event, key);
+    match id {
+        Some(id) => decoded.with_id(id),
+        None => decoded,
+    }
+}
+
+/// Decodes a known event type: straight from the bytes, with no intermediate tree.
+pub(super) fn decode_typed<P: DeserializeOwned>(
+    event_name: &'static str,
+    data: &RawValue,
+    wrap: fn(Box<P>) -> ChirpEvent,
+) -> Result<Decoded<ChirpEvent>, DecodeError> {
+    match serde_json::from_str::<Box<P>>(data.get()) {
+        Ok(payload) => Ok(keyed(wrap(payload))),
+        Err(_) => decode_invalid(event_name, data, wrap),
+    }
+}
+
+/// The slow path of a known event type whose payload did not deserialize: find the failing
+/// field's path and hand the raw data on as an [`InvalidPayload`].
+#[cold]
+fn decode_invalid<P: DeserializeOwned>(
+    event_name: &'static str,
+    data: &RawValue,
+    wrap: fn(Box<P>) -> ChirpEvent,
+) -> Result<Decoded<ChirpEvent>, DecodeError> {
+    match InvalidPayload::parse::<P>(event_name, data_value(data)?) {
+        // The tree can accept what the streaming parser refused (a duplicate key: the tree keeps
+        // the last value), in which case the event is valid after all.
+        Ok(payload) => Ok(keyed(wrap(Box::new(payload)))),
+        Err(invalid) => {
+            tracing::warn!(
+                event = event_name,
+                path = %invalid.path,
+                error = %invalid.error,
+                "Chirp event payload does not match its schema; passing it to the fallback handler",
+            );
+            let key = DedupKey::from_json(event_name, &invalid.data);
+            let id = invalid
+                .data
+                .get("id")
+                .and_then(serde_json::Value::as_str)
+                .map(Box::<str>::from);
+            let decoded = Decoded::invalid(invalid, key);
+            Ok(match id {
+                Some(id) => decoded.with_id(id),
+                None => decoded,
+            })
+        }
+    }
+}
+
+/// Decodes an event type this version does not know.
+pub(super) fn decode_unknown(
+    name: Cow<'_, str>,
+    data: &RawValue,
+) -> Result<Decoded<ChirpEvent>, DecodeError> {
+    let data = data_value(data)?;
+    Ok(keyed(unknown_event(name.into_owned(), data)))
+}
+
+/// An event type this version does not know, with its raw data.
+pub(super) fn unknown_event(name: String, data: Value) -> ChirpEvent {
+    tracing::debug!(event = %name, "unknown Chirp event type");
+    ChirpEvent::Unknown { name, data }
+}

@@ -1,0 +1,192 @@
+//! The [`ChirpEvent`] enum, one [`EventType`] constant per event type, and the accessors that
+//! treat several event types alike. The event table is declared once, in [`chirp_events!`].
+
+use std::borrow::Cow;
+
+use serde::de::Deserializer;
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use super::decode::{Object, decode_typed, decode_unknown, unknown_event};
+use super::payload::{InboundMessage, MessageStatus, ResourceEvent};
+use crate::error::DecodeError;
+use crate::event::{Decoded, Event, EventType};
+
+/// Declares the event table once: the [`ChirpEvent`] variants, their wire names, the
+/// [`EventType`] constants, [`EVENT_TYPES`] and the name dispatch of the decoder.
+macro_rules! chirp_events {
+    ($(
+        $(#[doc = $doc:literal])*
+        $variant:ident($payload:ident) = $name:literal, $konst:ident;
+    )+) => {
+        /// A Chirp webhook event: one variant per event type, holding its typed payload.
+        ///
+        /// Payloads are boxed to keep the enum small. Register handlers with the per-type
+        /// constants ([`SMS_DELIVERED`], ...) to receive the payload directly, or `match` on
+        /// this enum. See the [module documentation](super) for the table of event types.
+        #[derive(Debug, Clone, PartialEq)]
+        #[non_exhaustive]
+        pub enum ChirpEvent {
+            $(
+                $(#[doc = $doc])*
+                $variant(Box<$payload>),
+            )+
+            /// An event type this version of the crate does not know, kept as received.
+            Unknown {
+                /// The event type name from the envelope.
+                name: String,
+                /// The raw `data` object.
+                data: Value,
+            },
+        }
+
+        impl Event for ChirpEvent {
+            fn event_name(&self) -> &str {
+                match self {
+                    $( Self::$variant(_) => $name, )+
+                    Self::Unknown { name, .. } => name,
+                }
+            }
+        }
+
+        /// The names of all event types decoded into a typed variant, in the order of Chirp's
+        /// API reference (the `events` a webhook can subscribe to).
+        pub const EVENT_TYPES: [&str; 18] = [$($name),+];
+
+        $(
+            #[doc = concat!(
+                "The `", $name, "` event type: handlers registered with it receive a [`",
+                stringify!($payload), "`] (the payload of [`ChirpEvent::", stringify!($variant),
+                "`]).",
+            )]
+            pub const $konst: EventType<ChirpEvent, $payload> = EventType::<ChirpEvent, $payload>::new($name, |e| match e {
+                ChirpEvent::$variant(payload) => Some(payload),
+                _ => None,
+            })
+            .taking(|e| match e {
+                ChirpEvent::$variant(payload) => Some(*payload),
+                _ => None,
+            });
+        )+
+
+        /// Decodes `data` according to the event name (second pass of the two-pass path).
+        pub(super) fn decode_data(
+            name: Cow<'_, str>,
+            data: &RawValue,
+        ) -> Result<Decoded<ChirpEvent>, DecodeError> {
+            match name.as_ref() {
+                $( $name => decode_typed($name, data, ChirpEvent::$variant), )+
+                _ => decode_unknown(name, data),
+            }
+        }
+
+        /// Deserializes `data`, which must be an object, straight into the payload type of the
+        /// event named `name` (one-pass path).
+        pub(super) fn deserialize_data<'de, D: Deserializer<'de>>(
+            name: &str,
+            data: D,
+        ) -> Result<ChirpEvent, D::Error> {
+            Ok(match name {
+                $( $name => ChirpEvent::$variant(data.deserialize_map(Object::new())?), )+
+                _ => unknown_event(name.to_owned(), data.deserialize_map(Object::new())?),
+            })
+        }
+    };
+}
+
+chirp_events! {
+    /// `messages.sms.received`: an inbound SMS or MMS.
+    SmsReceived(InboundMessage) = "messages.sms.received", SMS_RECEIVED;
+    /// `messages.sms.sent`: an SMS was handed to the carrier.
+    SmsSent(MessageStatus) = "messages.sms.sent", SMS_SENT;
+    /// `messages.sms.delivered`: an SMS reached the recipient.
+    SmsDelivered(MessageStatus) = "messages.sms.delivered", SMS_DELIVERED;
+    /// `messages.sms.failed`: an SMS could not be delivered.
+    SmsFailed(MessageStatus) = "messages.sms.failed", SMS_FAILED;
+    /// `messages.whatsapp.received`: an inbound WhatsApp message.
+    WhatsappReceived(InboundMessage) = "messages.whatsapp.received", WHATSAPP_RECEIVED;
+    /// `messages.whatsapp.sent`: a WhatsApp message was handed to WhatsApp.
+    WhatsappSent(MessageStatus) = "messages.whatsapp.sent", WHATSAPP_SENT;
+    /// `messages.whatsapp.delivered`: a WhatsApp message reached the user's device.
+    WhatsappDelivered(MessageStatus) = "messages.whatsapp.delivered", WHATSAPP_DELIVERED;
+    /// `messages.whatsapp.read`: the user read a WhatsApp message.
+    WhatsappRead(MessageStatus) = "messages.whatsapp.read", WHATSAPP_READ;
+    /// `messages.whatsapp.failed`: a WhatsApp message could not be delivered.
+    WhatsappFailed(MessageStatus) = "messages.whatsapp.failed", WHATSAPP_FAILED;
+    /// `templates.whatsapp.created`: a WhatsApp message template was created.
+    TemplateCreated(ResourceEvent) = "templates.whatsapp.created", TEMPLATE_CREATED;
+    /// `templates.whatsapp.updated`: a WhatsApp message template changed (e.g. its review
+    /// status).
+    TemplateUpdated(ResourceEvent) = "templates.whatsapp.updated", TEMPLATE_UPDATED;
+    /// `templates.whatsapp.deleted`: a WhatsApp message template was deleted.
+    TemplateDeleted(ResourceEvent) = "templates.whatsapp.deleted", TEMPLATE_DELETED;
+    /// `templates.whatsapp.connected`: a WhatsApp message template was connected to the app.
+    TemplateConnected(ResourceEvent) = "templates.whatsapp.connected", TEMPLATE_CONNECTED;
+    /// `contacts.whatsapp.created`: a WhatsApp contact was created.
+    ContactCreated(ResourceEvent) = "contacts.whatsapp.created", CONTACT_CREATED;
+    /// `contacts.whatsapp.updated`: a WhatsApp contact changed.
+    ContactUpdated(ResourceEvent) = "contacts.whatsapp.updated", CONTACT_UPDATED;
+    /// `contacts.whatsapp.deleted`: a WhatsApp contact was deleted.
+    ContactDeleted(ResourceEvent) = "contacts.whatsapp.deleted", CONTACT_DELETED;
+    /// `whatsapp.account.connected`: a WhatsApp Business account was connected.
+    AccountConnected(ResourceEvent) = "whatsapp.account.connected", ACCOUNT_CONNECTED;
+    /// `whatsapp.account.disconnected`: a WhatsApp Business account was disconnected.
+    AccountDisconnected(ResourceEvent) = "whatsapp.account.disconnected", ACCOUNT_DISCONNECTED;
+}
+
+impl ChirpEvent {
+    /// The payload of a message status event (SMS or WhatsApp `sent`, `delivered`, `read`,
+    /// `failed`), for handlers that treat them alike.
+    pub fn message_status(&self) -> Option<&MessageStatus> {
+        match self {
+            Self::SmsSent(m)
+            | Self::SmsDelivered(m)
+            | Self::SmsFailed(m)
+            | Self::WhatsappSent(m)
+            | Self::WhatsappDelivered(m)
+            | Self::WhatsappRead(m)
+            | Self::WhatsappFailed(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// The payload of a received message event (SMS or WhatsApp).
+    pub fn inbound_message(&self) -> Option<&InboundMessage> {
+        match self {
+            Self::SmsReceived(m) | Self::WhatsappReceived(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// The payload of a template, contact or account event.
+    pub fn resource(&self) -> Option<&ResourceEvent> {
+        match self {
+            Self::TemplateCreated(r)
+            | Self::TemplateUpdated(r)
+            | Self::TemplateDeleted(r)
+            | Self::TemplateConnected(r)
+            | Self::ContactCreated(r)
+            | Self::ContactUpdated(r)
+            | Self::ContactDeleted(r)
+            | Self::AccountConnected(r)
+            | Self::AccountDisconnected(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The `id` of the payload (message, template, contact or account id); for
+    /// [`Unknown`](Self::Unknown), `data.id` if it is a string.
+    pub fn id(&self) -> Option<&str> {
+        if let Some(m) = self.message_status() {
+            Some(&m.id)
+        } else if let Some(m) = self.inbound_message() {
+            Some(&m.id)
+        } else if let Some(r) = self.resource() {
+            Some(&r.id)
+        } else if let Self::Unknown { data, .. } = self {
+            data.get("id").and_then(Value::as_str)
+        } else {
+            None
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! How Chirp events are deduplicated: Chirp's payloads carry no event id, so the key is
+//! derived from what identifies one event of each type.
+
+use super::ChirpEvent;
+use super::time;
+use crate::dedup::DedupKey;
+use crate::event::Event;
+
+impl ChirpEvent {
+    /// The deduplication key of this event.
+    ///
+    /// - Message status events (`messages.*.sent`, `.delivered`, `.read`, `.failed`):
+    ///   `DedupKey::from_parts(&[event name, data.id, status time])`, where the status time is
+    ///   [`MessageStatus::status_time`](super::MessageStatus::status_time) in RFC 3339 UTC (`2024-01-15T12:00:05Z`, fractional
+    ///   seconds only when non-zero), or empty when absent. The `sent`, `delivered` and `read`
+    ///   updates of one message are three distinct events; a redelivery of one collapses.
+    /// - Received messages (`messages.*.received`): `DedupKey::from_parts(&[event name,
+    ///   data.id])`.
+    /// - Template, contact and account events: `DedupKey::from_json(event name, data)`, a
+    ///   digest of the canonical payload. Two updates of one template with different content
+    ///   are two events.
+    /// - [`Unknown`](Self::Unknown): `DedupKey::from_json(event, data)`.
+    ///
+    /// A known event type whose payload does not fit its schema is keyed like an unknown one,
+    /// `DedupKey::from_json(event name, data)`, by the decoder.
+    ///
+    /// Keys do not depend on key order or whitespace in the body.
+    ///
+    /// ```
+    /// use http::HeaderMap;
+    /// use webhook_receiver::chirp::Chirp;
+    /// use webhook_receiver::event::DecodeEvent;
+    ///
+    /// let sent = br#"{"event": "messages.whatsapp.sent",
+    ///     "data": {"id": "msg_1", "status": "sent", "sentAt": "2024-01-15T12:00:00.000Z"}}"#;
+    /// let again = br#"{"data": {"sentAt": "2024-01-15T12:00:00Z", "status": "sent",
+    ///     "id": "msg_1"},
+    ///     "event": "messages.whatsapp.sent"}"#;
+    /// let read = br#"{"event": "messages.whatsapp.read",
+    ///     "data": {"id": "msg_1", "status": "read", "readAt": "2024-01-15T12:00:10.000Z"}}"#;
+    ///
+    /// let key = |body: &[u8]| Chirp.decode(&HeaderMap::new(), body).unwrap().key();
+    /// assert_eq!(key(sent), key(again));
+    /// assert_ne!(key(sent), key(read));
+    /// ```
+    pub fn dedup_key(&self) -> DedupKey {
+        let event_name = self.event_name();
+        match self {
+            Self::SmsSent(m)
+            | Self::SmsDelivered(m)
+            | Self::SmsFailed(m)
+            | Self::WhatsappSent(m)
+            | Self::WhatsappDelivered(m)
+            | Self::WhatsappRead(m)
+            | Self::WhatsappFailed(m) => {
+                let at = m.status_time().map(time::Rfc3339::new);
+                let at = at.as_ref().map_or(&[][..], time::Rfc3339::as_bytes);
+                DedupKey::from_parts(&[event_name.as_bytes(), m.id.as_bytes(), at])
+            }
+            Self::SmsReceived(m) | Self::WhatsappReceived(m) => {
+                DedupKey::from_parts(&[event_name.as_bytes(), m.id.as_bytes()])
+            }
+            Self::TemplateCreated(r)
+            | Self::TemplateUpdated(r)
+            | Self::TemplateDeleted(r)
+            | Self::TemplateConnected(r)
+            | Self::ContactCreated(r)
+            | Self::ContactUpdated(r)
+            | Self::ContactDeleted(r)
+            | Self::AccountConnected(r)
+            | Self::AccountDisconnected(r) => DedupKey::from_json(event_name, &r.to_value()),
+            Self::Unknown { name, data } => DedupKey::from_json(name, data),
+        }
+    }
+}

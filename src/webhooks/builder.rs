@@ -1,0 +1,233 @@
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use http::HeaderMap;
+
+use super::Webhooks;
+use crate::dedup::{DedupKey, DedupStore, MokaStore};
+use crate::dispatch::{
+    DEFAULT_CONCURRENCY, DEFAULT_QUEUE_CAPACITY, Dispatcher, EventContext, HandlerError,
+    HandlerOutput, Handlers,
+};
+use crate::event::{DecodeEvent, EventType, Received};
+use crate::receiver::Settings;
+use crate::verify::VerifyWebhook;
+
+/// Builder for [`Webhooks`]: the verifier and the format it was started with, the handlers and
+/// their state, the queue and concurrency limits, the dedup settings and the body limit. Every
+/// setter takes and returns the builder by value; [`spawn`](Self::spawn) starts it.
+///
+/// See the [module docs](crate::webhooks) and [`chirp::webhooks`](crate::chirp::webhooks).
+#[must_use]
+pub struct WebhooksBuilder<F: DecodeEvent, V, S = (), St = MokaStore> {
+    format: F,
+    verifier: V,
+    handlers: Handlers<F::Event, S>,
+    queue_capacity: usize,
+    concurrency: usize,
+    settings: Settings<F::Event, St>,
+}
+
+impl<F: DecodeEvent + fmt::Debug, V: fmt::Debug, S, St> fmt::Debug
+    for WebhooksBuilder<F, V, S, St>
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhooksBuilder")
+            .field("format", &self.format)
+            .field("verifier", &self.verifier)
+            .field("handlers", &self.handlers)
+            .field("queue_capacity", &self.queue_capacity)
+            .field("concurrency_limit", &self.concurrency)
+            .field("receiver", &self.settings)
+            .finish()
+    }
+}
+
+impl<F: DecodeEvent, V> WebhooksBuilder<F, V> {
+    pub(super) fn new(format: F, verifier: V) -> Self {
+        Self {
+            format,
+            verifier,
+            handlers: Handlers::new(),
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            concurrency: DEFAULT_CONCURRENCY,
+            settings: Settings::new(),
+        }
+    }
+}
+
+/// # Handlers and their state
+impl<F: DecodeEvent, V, St> WebhooksBuilder<F, V, (), St> {
+    /// Gives the handlers registered after this call `state` (a database pool, a client, ...),
+    /// which they reach through [`EventContext::state`]. Call it before [`on`](Self::on).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use webhook_receiver::chirp::{self, MessageStatus};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let delivered = Arc::new(AtomicUsize::new(0));
+    /// let webhooks = chirp::webhooks(["s3cr3t"])
+    ///     .unwrap()
+    ///     .state(Arc::clone(&delivered))
+    ///     .on(chirp::SMS_DELIVERED, |_status: MessageStatus, ctx| async move {
+    ///         ctx.state().fetch_add(1, Ordering::Relaxed);
+    ///     })
+    ///     .spawn();
+    /// # drop(webhooks);
+    /// # }
+    /// ```
+    pub fn state<S2: Clone + Send + Sync + 'static>(
+        self,
+        state: S2,
+    ) -> WebhooksBuilder<F, V, S2, St> {
+        WebhooksBuilder {
+            format: self.format,
+            verifier: self.verifier,
+            handlers: self.handlers.with_new_state(state),
+            queue_capacity: self.queue_capacity,
+            concurrency: self.concurrency,
+            settings: self.settings,
+        }
+    }
+}
+
+impl<F: DecodeEvent, V, S: Clone + Send + Sync + 'static, St> WebhooksBuilder<F, V, S, St> {
+    /// Runs `handler` for every event of type `ty`, with its typed payload
+    /// ([`Handlers::on`]).
+    pub fn on<P, H, Fut>(mut self, ty: EventType<F::Event, P>, handler: H) -> Self
+    where
+        P: Clone + Send + 'static,
+        H: Fn(P, EventContext<S>) -> Fut + Send + Sync + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: HandlerOutput,
+    {
+        self.handlers = self.handlers.on(ty, handler);
+        self
+    }
+
+    /// Runs `handler` for every event whose type matches `pattern`, an exact name or a prefix
+    /// ending in `*` ([`Handlers::on_group`]). The handler gets the whole event.
+    pub fn on_group<H, Fut>(mut self, pattern: &str, handler: H) -> Self
+    where
+        H: Fn(F::Event, EventContext<S>) -> Fut + Send + Sync + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: HandlerOutput,
+    {
+        self.handlers = self.handlers.on_group(pattern, handler);
+        self
+    }
+
+    /// Runs `handler` for every event no other handler matched, invalid payloads included
+    /// ([`Handlers::fallback`]).
+    pub fn fallback<H, Fut>(mut self, handler: H) -> Self
+    where
+        H: Fn(Received<F::Event>, EventContext<S>) -> Fut + Send + Sync + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: HandlerOutput,
+    {
+        self.handlers = self.handlers.fallback(handler);
+        self
+    }
+
+    /// Called for every handler error or panic ([`Handlers::on_error`]).
+    pub fn on_error(mut self, hook: impl Fn(&HandlerError) + Send + Sync + 'static) -> Self {
+        self.handlers = self.handlers.on_error(hook);
+        self
+    }
+}
+
+/// # Queue, dedup and body settings
+impl<F: DecodeEvent, V, S> WebhooksBuilder<F, V, S, MokaStore> {
+    /// How long the default store remembers an accepted event's key (default 24 h,
+    /// [`DEFAULT_TTL`](crate::dedup::DEFAULT_TTL)). Cover the sender's whole retry span.
+    pub fn dedup_ttl(mut self, ttl: Duration) -> Self {
+        self.settings = self.settings.dedup_ttl(ttl);
+        self
+    }
+
+    /// How many keys the default store remembers at most (default 1,000,000,
+    /// [`DEFAULT_CAPACITY`](crate::dedup::DEFAULT_CAPACITY)).
+    pub fn dedup_capacity(mut self, capacity: u64) -> Self {
+        self.settings = self.settings.dedup_capacity(capacity);
+        self
+    }
+}
+
+impl<F: DecodeEvent, V, S, St> WebhooksBuilder<F, V, S, St> {
+    /// How many accepted events may wait for a handler (default 1024). When full, requests are
+    /// answered 503 with `Retry-After` and nothing is remembered. Values below 1 are raised to 1.
+    pub fn queue_capacity(mut self, capacity: usize) -> Self {
+        self.queue_capacity = capacity.max(1);
+        self
+    }
+
+    /// How many events are handled at once (default 64). Values below 1 are raised to 1.
+    pub fn concurrency_limit(mut self, limit: usize) -> Self {
+        self.concurrency = limit.max(1);
+        self
+    }
+
+    /// Uses another dedup store instead of the default [`MokaStore`] (shared between replicas,
+    /// durable, ...).
+    pub fn dedup_store<St2: DedupStore>(self, store: St2) -> WebhooksBuilder<F, V, S, St2> {
+        WebhooksBuilder {
+            format: self.format,
+            verifier: self.verifier,
+            handlers: self.handlers,
+            queue_capacity: self.queue_capacity,
+            concurrency: self.concurrency,
+            settings: self.settings.dedup_store(store),
+        }
+    }
+
+    /// Overrides how an event's dedup key is derived (the format's rule is the default); see
+    /// [`WebhookServiceBuilder::dedup_key`](crate::receiver::WebhookServiceBuilder::dedup_key).
+    pub fn dedup_key(
+        mut self,
+        key: impl Fn(&F::Event, &HeaderMap) -> DedupKey + Send + Sync + 'static,
+    ) -> Self {
+        self.settings = self.settings.dedup_key(key);
+        self
+    }
+
+    /// The largest body accepted (default 1 MiB,
+    /// [`DEFAULT_BODY_LIMIT`](crate::receiver::DEFAULT_BODY_LIMIT)): both the verify layer
+    /// (which buffers signed bodies) and the receiver answer 413 past it, from `Content-Length`
+    /// or while reading, without reading further.
+    pub fn body_limit(mut self, limit: usize) -> Self {
+        self.settings = self.settings.body_limit(limit);
+        self
+    }
+
+    /// The `Retry-After` sent with 503 (default 5 s).
+    pub fn retry_after(mut self, retry_after: Duration) -> Self {
+        self.settings = self.settings.retry_after(retry_after);
+        self
+    }
+
+    /// Starts the dispatcher on the current Tokio runtime (handlers run there, after the
+    /// response) and returns the receiver.
+    ///
+    /// # Panics
+    ///
+    /// Outside a Tokio runtime.
+    pub fn spawn(self) -> Webhooks<F, V, St>
+    where
+        St: DedupStore,
+    {
+        let dispatcher = Dispatcher::builder(self.handlers)
+            .queue_capacity(self.queue_capacity)
+            .concurrency_limit(self.concurrency)
+            .spawn();
+        let body_limit = self.settings.body_limit;
+        let receiver = self.settings.build(self.format, dispatcher);
+        Webhooks::from_service(VerifyWebhook::with_body_limit(
+            receiver,
+            self.verifier,
+            body_limit,
+        ))
+    }
+}

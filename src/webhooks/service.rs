@@ -1,0 +1,181 @@
+use std::convert::Infallible;
+use std::fmt;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::{Request, Response};
+use http_body::Body;
+use tower_service::Service;
+
+use super::WebhooksBuilder;
+use crate::body::ResponseBody;
+use crate::dedup::{DedupStore, MokaStore};
+use crate::dispatch::{Dispatcher, DrainTimeout};
+use crate::error::BoxError;
+use crate::event::DecodeEvent;
+use crate::receiver::WebhookService;
+use crate::verify::{self, VerifyRequest, VerifyWebhook};
+
+/// A webhook receiver: the verify layer over the receiving service, with its dispatcher.
+///
+/// Built by [`Webhooks::builder`] (or a provider preset such as
+/// [`chirp::webhooks`](crate::chirp::webhooks)) and [`spawn`](WebhooksBuilder::spawn). It is a
+/// `tower::Service<http::Request<B>>` with `Error = Infallible` (every rejection is a response in
+/// the error shape) and always ready (overload is a 503 per request, never backpressure), so it
+/// mounts with axum's `Router::route_service` and wraps into any tower stack. Clones are cheap
+/// and share everything.
+///
+/// Before the process exits, call [`drain`](Self::drain): it stops intake and runs every
+/// acknowledged event. If the last clone is dropped while events are still queued or running,
+/// that is logged at `error`.
+///
+/// ```
+/// use std::time::Duration;
+/// use webhook_receiver::chirp::{self, MessageStatus};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), webhook_receiver::BoxError> {
+/// let webhooks = chirp::webhooks(["secret-2025", "secret-2024"])?
+///     .on(chirp::SMS_DELIVERED, |status: MessageStatus, ctx| async move {
+///         tracing::info!(message = %status.id, key = %ctx.key(), "delivered");
+///     })
+///     .spawn();
+/// let app: axum::Router = axum::Router::new().route_service("/webhooks/chirp", webhooks.clone());
+/// # drop(app);
+/// // ... axum::serve(listener, app).with_graceful_shutdown(webhook_receiver::shutdown_signal())
+/// webhooks.drain(Duration::from_secs(30)).await?;
+/// # Ok(())
+/// # }
+/// ```
+pub struct Webhooks<F: DecodeEvent, V, St = MokaStore> {
+    service: VerifyWebhook<WebhookService<F, St>, V>,
+}
+
+impl<F: DecodeEvent, V> Webhooks<F, V> {
+    /// Configures a receiver that decodes with `format` and authenticates with `verifier`.
+    pub fn builder(format: F, verifier: V) -> WebhooksBuilder<F, V> {
+        WebhooksBuilder::new(format, verifier)
+    }
+}
+
+impl<F: DecodeEvent, V, St: DedupStore> Webhooks<F, V, St> {
+    pub(super) fn from_service(service: VerifyWebhook<WebhookService<F, St>, V>) -> Self {
+        Self { service }
+    }
+
+    /// Stops taking events (requests are answered 503 with `Retry-After` from now on), runs
+    /// the handlers of every event already acknowledged, and resolves when they are all done or
+    /// `deadline` has passed.
+    ///
+    /// With axum, call it after `axum::serve(..).with_graceful_shutdown(..)` returns: the
+    /// server has then finished every in-flight request, so every acknowledged event is queued.
+    ///
+    /// # Errors
+    ///
+    /// [`DrainTimeout`] if handlers were still running or events still queued at the deadline;
+    /// they keep running in the background as long as the runtime does.
+    pub async fn drain(&self, deadline: Duration) -> Result<(), DrainTimeout> {
+        let dispatcher = self.dispatcher();
+        tracing::info!(
+            queued = dispatcher.queued(),
+            running = dispatcher.running(),
+            "draining accepted webhook events"
+        );
+        dispatcher.drain(deadline).await?;
+        tracing::info!("every accepted webhook event was handled");
+        Ok(())
+    }
+
+    /// The dispatcher: its queue, and the low-level [`Dispatcher::drain`].
+    pub fn dispatcher(&self) -> &Dispatcher<F::Event> {
+        self.service.get_ref().dispatcher()
+    }
+
+    /// The dedup store.
+    pub fn store(&self) -> &St {
+        self.service.get_ref().store()
+    }
+
+    /// The verifier.
+    pub fn verifier(&self) -> &V {
+        self.service.verifier()
+    }
+
+    /// The stack inside: the verify layer over the receiving service.
+    pub fn as_service(&self) -> &VerifyWebhook<WebhookService<F, St>, V> {
+        &self.service
+    }
+}
+
+#[cfg(feature = "axum")]
+impl<F, V, St> Webhooks<F, V, St>
+where
+    F: DecodeEvent,
+    V: VerifyRequest<axum::body::Body>,
+    St: DedupStore,
+{
+    /// An axum router that serves this receiver on `path` (feature `axum`), to
+    /// [`merge`](axum::Router::merge) or [`nest`](axum::Router::nest) into your own.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let webhooks = webhook_receiver::chirp::webhooks(["s3cr3t"]).unwrap().spawn();
+    /// let app: axum::Router = axum::Router::new().merge(webhooks.router("/webhooks/chirp"));
+    /// # drop(app);
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `path` is not a valid axum route (it must start with `/`).
+    pub fn router<S: Clone + Send + Sync + 'static>(&self, path: &str) -> axum::Router<S> {
+        axum::Router::new().route_service(path, self.clone())
+    }
+}
+
+impl<F: DecodeEvent, V, St> Clone for Webhooks<F, V, St> {
+    fn clone(&self) -> Self {
+        Self {
+            service: self.service.clone(),
+        }
+    }
+}
+
+impl<F, V, St> fmt::Debug for Webhooks<F, V, St>
+where
+    F: DecodeEvent + fmt::Debug,
+    V: fmt::Debug,
+    St: fmt::Debug,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Webhooks")
+            .field("service", &self.service)
+            .finish()
+    }
+}
+
+impl<F, V, St, B> Service<Request<B>> for Webhooks<F, V, St>
+where
+    F: DecodeEvent,
+    V: VerifyRequest<B>,
+    St: DedupStore,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = verify::ResponseFuture<WebhookService<F, St>, V::Future, B>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // Always ready: the receiver answers overload with 503 per request.
+        <VerifyWebhook<WebhookService<F, St>, V> as Service<Request<B>>>::poll_ready(
+            &mut self.service,
+            cx,
+        )
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        self.service.call(request)
+    }
+}
