@@ -2,51 +2,57 @@
 //! redeliveries, parse the payload into typed events, acknowledge fast, and run your handlers
 //! after the 200 without losing what was acknowledged.
 //!
+//! One value does it all: [`Webhooks`], built from a wire format and a verifier (or a provider
+//! preset such as [`chirp::webhooks`]), with your handlers registered per event type. It is a
+//! `tower::Service` you mount on an axum route or wrap in any tower stack.
+//!
 //! ```text
-//!  request ─▶ VerifyWebhookLayer ─▶ WebhookService ───────────────────────────────▶ 200
-//!             secret / signature     405 · 415 · 413 · 400 · 503 · dedup · enqueue
-//!                                                                     │
-//!                                             Dispatcher (bounded queue, runners)
+//!  request ─▶ VerifyWebhook ─▶ WebhookService ─────────────────────────────────────────▶ 200
+//!             secret/signature   405 · 415 · 413 · 400 · reserve a slot (503) · dedup claim
+//!                                                                     │ queue
+//!                                             Dispatcher (bounded queue, concurrency limit)
 //!                                                                     └─▶ your handlers
+//!  └──────────────────────────────── Webhooks ───────────────────────────────────────┘
 //! ```
 //!
-//! - [`verify`]: a tower layer that checks a shared-secret header (constant time, several
-//!   secrets for rotation) before the body is read, or a signature of the raw body (HMAC-SHA256,
-//!   Standard Webhooks).
+//! - [`webhooks`]: the facade, [`Webhooks`] and its builder.
+//! - [`verify`]: the tower layer that checks a shared-secret header (constant time, several
+//!   secrets for rotation) before the body is read, or a signature of the raw body
+//!   (HMAC-SHA256, Standard Webhooks).
 //! - [`receiver`]: the terminal service: content type, body limit, decoding into typed events,
 //!   dedup claim, enqueue, 200.
-//! - [`dedup`]: redeliveries are acknowledged and not dispatched again; nothing unauthenticated
-//!   or unparsed is remembered.
+//! - [`dedup`]: redeliveries are acknowledged and not dispatched again; nothing
+//!   unauthenticated, unparsed or not queued is remembered. The default store is
+//!   [`MokaStore`](dedup::MokaStore).
 //! - [`dispatch`]: handlers per event type with typed payloads, run after the response with
-//!   bounded concurrency; overload answers 503; shutdown drains accepted work.
+//!   bounded concurrency; overload answers 503; the drain runs accepted work.
 //! - Formats: [`chirp`] (Chirp SMS / WhatsApp), [`json`] (your own serde enum for any JSON
 //!   sender), or your own [`DecodeEvent`].
 //!
 //! # Quick start (axum)
 //!
-//! ```
-//! use axum::Router;
-//! use tower::ServiceBuilder;
-//! use webhook_receiver::chirp::{self, Chirp, MessageStatus};
-//! use webhook_receiver::dispatch::{Dispatcher, Handlers};
-//! use webhook_receiver::receiver::WebhookService;
-//! use webhook_receiver::verify::{SharedSecret, VerifyWebhookLayer};
+//! ```no_run
+//! use std::time::Duration;
+//! use webhook_receiver::chirp::{self, MessageStatus};
 //!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let handlers = Handlers::new().on(chirp::SMS_DELIVERED, |status: MessageStatus, ctx| async move {
-//!     tracing::info!(message = %status.id, key = %ctx.key(), "delivered");
-//! });
-//! let dispatcher = Dispatcher::builder(handlers).spawn();
-//! let webhooks = ServiceBuilder::new()
-//!     .layer(VerifyWebhookLayer::new(SharedSecret::new(["my-secret"])?))
-//!     .service(WebhookService::builder(Chirp, dispatcher.clone()).build());
-//! let app = Router::new().route_service("/webhooks/chirp", webhooks);
-//!
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-//! axum::serve(listener, app).with_graceful_shutdown(async { /* signal */ }).await?;
-//! dispatcher.drain(std::time::Duration::from_secs(30)).await?; // run every accepted event
-//! # Ok(()) }
+//! #[tokio::main]
+//! async fn main() -> Result<(), webhook_receiver::BoxError> {
+//!     let webhooks = chirp::webhooks(["secret-2025", "secret-2024"])?
+//!         .on(chirp::SMS_DELIVERED, |status: MessageStatus, ctx| async move {
+//!             tracing::info!(message = %status.id, key = %ctx.key(), "delivered");
+//!         })
+//!         .spawn();
+//!     let app = axum::Router::new().route_service("/webhooks/chirp", webhooks.clone());
+//!     let listener = tokio::net::TcpListener::bind("0.0.0.0:3000").await?;
+//!     axum::serve(listener, app).with_graceful_shutdown(webhook_receiver::shutdown_signal()).await?;
+//!     webhooks.drain(Duration::from_secs(30)).await?; // run every acknowledged event
+//!     Ok(())
+//! }
 //! ```
+//!
+//! The handler runs after the 200, with the typed payload. The `EventContext` (`ctx`) gives the
+//! event's name, dedup key, the sender's id, the receive time and your state
+//! ([`WebhooksBuilder::state`]).
 //!
 //! # Status codes
 //!
@@ -65,9 +71,15 @@
 //!
 //! # Order
 //!
-//! With `tower::ServiceBuilder`, layers added first see the request first: put
-//! [`VerifyWebhookLayer`](verify::VerifyWebhookLayer) before anything that reads or buffers the
-//! body, and the [`WebhookService`](receiver::WebhookService) at the bottom.
+//! [`Webhooks`] is the verify layer over the receiving service: authentication comes first, and
+//! a shared secret is checked before the body is read. Layers you wrap around it (timeouts,
+//! tracing, concurrency limits) see the request before it does; keep anything that buffers or
+//! rewrites the body out of that path, since signatures are checked over the exact bytes.
+//!
+//! Assembling the pieces yourself with `tower::ServiceBuilder` (layers added first see the
+//! request first): put [`VerifyWebhookLayer`](verify::VerifyWebhookLayer) before anything
+//! that reads or buffers the body, and the [`WebhookService`](receiver::WebhookService) at the
+//! bottom, with the same body limit on both.
 //!
 //! # Feature flags
 //!
@@ -76,7 +88,7 @@
 //! | `chirp` | yes | Chirp typed events ([`chirp`]) |
 //! | `hmac` | yes | [`HmacSha256`](verify::HmacSha256): hex/base64 HMAC-SHA256 of the raw body |
 //! | `standard-webhooks` | yes | [`StandardWebhooks`](verify::StandardWebhooks) signatures |
-//! | `moka` | no | `MokaStore`: the dedup store on a `moka` cache, with true LRU eviction |
+//! | `axum` | no | `Webhooks::router`: the receiver as an `axum::Router` for a path |
 //! | `testing` | no | signed-request builders for your tests ([`testing`]) |
 //! | `full` | no | all of the above |
 #![cfg_attr(docsrs, feature(doc_cfg))]

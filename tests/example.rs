@@ -238,3 +238,69 @@ async fn standard_example_verifies_signatures_and_dedups_by_webhook_id() {
         ]
     );
 }
+
+/// `MAX_BODY_BYTES` above 1 MiB is honoured by the signature examples end to end: the verify
+/// layer (which buffers the signed body) and the receiver share the one limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signature_examples_accept_bodies_up_to_max_body_bytes_above_one_mib() {
+    use webhook_receiver::testing::{hmac_sha256_hex, standard_webhooks_signature, unix_now};
+    const LIMIT: &str = "2097152"; // 2 MiB
+    let pad = |n: usize| "a".repeat(n);
+    // 1.5 MiB: over the default limit, under this one. (Over the limit is 413, tested in
+    // process in tests/webhooks.rs: over a socket the server may close before the client has
+    // sent the rest.)
+    let big = 1536 * 1024;
+
+    const HMAC_SECRET: &str = "generic-secret";
+    let generic = |id: &str, n: usize| {
+        format!(
+            r#"{{"id":"{id}","type":"user.created","created_at":"2026-01-15T12:30:00Z","data":{{"id":"u","name":"{}"}}}}"#,
+            pad(n)
+        )
+    };
+    let lines = run_example(
+        "generic_receiver",
+        &[("WEBHOOK_SECRET", HMAC_SECRET), ("MAX_BODY_BYTES", LIMIT)],
+        |addr| async move {
+            for (id, n, status) in [("evt_big", big, 200)] {
+                let body = generic(id, n);
+                let sig = hmac_sha256_hex(HMAC_SECRET, &body);
+                let headers = [
+                    ("content-type", "application/json"),
+                    ("x-webhook-signature", sig.as_str()),
+                ];
+                let (got, text) = support::post(addr, "/webhook", &headers, body).await;
+                assert_eq!(got, status, "generic {id}: {text}");
+            }
+        },
+    )
+    .await;
+    assert_eq!(lines, [("user.created".to_owned(), "evt_big".to_owned())]);
+
+    const SW_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let lines = run_example(
+        "standard_receiver",
+        &[("WEBHOOK_SECRET", SW_SECRET), ("MAX_BODY_BYTES", LIMIT)],
+        |addr| async move {
+            for (id, n, status) in [("msg_big", big, 200)] {
+                let body = format!(
+                    r#"{{"type":"invoice.paid","timestamp":"2026-11-23T00:00:00Z","data":{{"id":"in_1","memo":"{}"}}}}"#,
+                    pad(n)
+                );
+                let now = unix_now();
+                let sig = standard_webhooks_signature(SW_SECRET, id, now, &body);
+                let ts = now.to_string();
+                let headers = [
+                    ("content-type", "application/json"),
+                    ("webhook-id", id),
+                    ("webhook-timestamp", ts.as_str()),
+                    ("webhook-signature", sig.as_str()),
+                ];
+                let (got, text) = support::post(addr, "/webhook", &headers, body).await;
+                assert_eq!(got, status, "standard {id}: {text}");
+            }
+        },
+    )
+    .await;
+    assert_eq!(lines, [("invoice.paid".to_owned(), "msg_big".to_owned())]);
+}

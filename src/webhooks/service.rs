@@ -47,6 +47,7 @@ use crate::verify::{self, VerifyRequest, VerifyWebhook};
 /// # Ok(())
 /// # }
 /// ```
+#[must_use]
 pub struct Webhooks<F: DecodeEvent, V, St = MokaStore> {
     service: VerifyWebhook<WebhookService<F, St>, V>,
 }
