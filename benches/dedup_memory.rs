@@ -14,7 +14,9 @@
 //! day); the figure is the RSS growth divided by the N ids it still remembers, and `peak MiB` is
 //! the process's peak resident set (`VmHWM`) over that run, less its RSS before the store:
 //! what a store of that capacity costs at most. moka applies evictions in batches, so the
-//! peak is above the steady figure.
+//! peak is above the steady figure. `fill ns/id` is the time per claim while the store fills
+//! from empty, `steady ns/id` per claim over the steady run (3N claims: N filling, then 2N that each
+//! evict the oldest key).
 //!
 //! A fresh process per measurement keeps the allocator's earlier history out of the figure.
 //! RSS deltas include allocator overhead and fragmentation: that is what a deployment pays.
@@ -51,8 +53,14 @@ fn main() {
 
     println!("dedup memory per remembered id (RSS delta / ids, fresh process each)");
     println!(
-        "{:>10}  {:>15}  {:>12}  {:>9}  {:>23}  {:>10}",
-        "ids", "MokaStore B/id", "steady B/id", "peak MiB", "HashSet<DedupKey> B/id", "fill ns/id"
+        "{:>10}  {:>15}  {:>12}  {:>9}  {:>23}  {:>10}  {:>12}",
+        "ids",
+        "MokaStore B/id",
+        "steady B/id",
+        "peak MiB",
+        "HashSet<DedupKey> B/id",
+        "fill ns/id",
+        "steady ns/id"
     );
     for n in counts {
         let run = |store: &str| -> (f64, f64, f64) {
@@ -74,11 +82,13 @@ fn main() {
             )
         };
         let (store_bytes, store_ns, _) = run("moka");
-        let (steady_bytes, _, steady_peak) = run("steady");
+        let (steady_bytes, steady_ns, steady_peak) = run("steady");
+        // The child divides by the ids remembered; the steady run made 3N claims.
+        let steady_ns = steady_ns / 3.0;
         let (set_bytes, _, _) = run("hashset");
         let peak_mib = steady_peak / (1024.0 * 1024.0);
         println!(
-            "{n:>10}  {store_bytes:>15.1}  {steady_bytes:>12.1}  {peak_mib:>9.1}  {set_bytes:>23.1}  {store_ns:>10.0}"
+            "{n:>10}  {store_bytes:>15.1}  {steady_bytes:>12.1}  {peak_mib:>9.1}  {set_bytes:>23.1}  {store_ns:>10.0}  {steady_ns:>12.0}"
         );
     }
 }
@@ -111,7 +121,8 @@ fn child(spec: &str) {
                 assert_eq!(store.claim_now(key(i)), Claim::New);
             }
             assert_eq!(store.len(), n);
-            assert_eq!(store.evicted_before_ttl(), 2 * n);
+            // Counted from moka's entry count, which it updates in batches: approximate.
+            assert!(store.evicted_before_ttl() >= 2 * n * 99 / 100);
             let after = rss_bytes();
             drop(std::hint::black_box(store));
             after
