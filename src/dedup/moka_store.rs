@@ -29,12 +29,14 @@ use crate::error::StoreError;
 ///   dedup_memory` (RSS growth over the number of ids, on x86-64 Linux with glibc): about
 ///   **340 bytes per remembered id** when filled to 1M, 370 bytes once full with every new key
 ///   pushing the oldest out; a store at the default capacity of 1,000,000 ids peaked at
-///   **~350 MiB** of resident memory. moka's own entry (its node, the key in an `Arc`, the
+///   **~350 MiB** of resident memory. The table is sized up front for the capacity (at most
+///   1M keys: ~16 MiB), so that it does not rehash as it fills. moka's own entry (its node, the key in an `Arc`, the
 ///   access and write-order deques for LRU and the TTL) is most of it; the 16-byte keys alone
 ///   in a `HashSet` take ~36 bytes.
-/// - Cost: a claim of a new key costs about 4–5 µs once the store is full at 1M ids (each one
-///   evicts the least recently used key: moka's housekeeping, its concurrent hash table's
-///   removal and tombstone rehash), a duplicate about 1.3 µs; see `benches/README.md`.
+/// - Cost, measured on a 2-vCPU test machine: a claim of a new key takes about 2 µs while the
+///   store fills and about 4 µs once it is full at 1M ids (each one then evicts the least
+///   recently used key: moka's housekeeping, its hash table's removal and rehash), a
+///   duplicate about 1.1 µs; see `benches/README.md`.
 ///
 /// Clones share the same cache.
 ///
