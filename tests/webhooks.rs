@@ -239,8 +239,15 @@ impl Write for Captured {
     }
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn dropping_the_last_handle_with_queued_events_logs_an_error() {
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+/// Captures this thread's `warn` and `error` events until the guard is dropped (the tests run
+/// on a current-thread runtime, so the receiver's logs are on this thread).
+fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
     let logs = Captured::default();
     let writer = logs.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -248,7 +255,12 @@ async fn dropping_the_last_handle_with_queued_events_logs_an_error() {
         .with_ansi(false)
         .with_max_level(tracing::Level::WARN)
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    (logs, tracing::subscriber::set_default(subscriber))
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn dropping_the_last_handle_with_queued_events_logs_an_error() {
+    let (logs, _guard) = capture_logs();
 
     let gate = Arc::new(Semaphore::new(0));
     let ran = Arc::new(Mutex::new(0));
@@ -267,13 +279,13 @@ async fn dropping_the_last_handle_with_queued_events_logs_an_error() {
     }
     let clone = webhooks.clone();
     drop(webhooks);
-    let before = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let before = logs.text();
     assert!(
         !before.contains("dropped"),
         "a clone is still alive: {before}"
     );
     drop(clone);
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     assert!(
         text.contains("ERROR") && text.contains("dropped without a drain"),
         "{text}"
@@ -294,22 +306,15 @@ async fn dropping_the_last_handle_with_queued_events_logs_an_error() {
     .expect("queued events ran after the drop");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "current_thread")]
 async fn a_drained_receiver_drops_silently() {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::WARN)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = capture_logs();
     let rec = Recorder::default();
     let (webhooks, dispatcher) = stack(&rec);
     assert_accepted(&webhooks, delivered("x")).await;
     webhooks.drain(Duration::from_secs(10)).await.unwrap();
     drop((webhooks, dispatcher));
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     assert!(!text.contains("ERROR"), "{text}");
 }
 

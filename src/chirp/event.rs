@@ -134,10 +134,17 @@ chirp_events! {
     AccountDisconnected(ResourceEvent) = "whatsapp.account.disconnected", ACCOUNT_DISCONNECTED;
 }
 
+/// The shape of an event's payload: one exhaustive match over the variants, which the
+/// accessors below and the dedup key rule share, so that a new variant must be placed once.
+pub(super) enum Shape<'a> {
+    Status(&'a MessageStatus),
+    Inbound(&'a InboundMessage),
+    Resource(&'a ResourceEvent),
+    Unknown { name: &'a str, data: &'a Value },
+}
+
 impl ChirpEvent {
-    /// The payload of a message status event (SMS or WhatsApp `sent`, `delivered`, `read`,
-    /// `failed`), for handlers that treat them alike.
-    pub fn message_status(&self) -> Option<&MessageStatus> {
+    pub(super) fn shape(&self) -> Shape<'_> {
         match self {
             Self::SmsSent(m)
             | Self::SmsDelivered(m)
@@ -145,22 +152,8 @@ impl ChirpEvent {
             | Self::WhatsappSent(m)
             | Self::WhatsappDelivered(m)
             | Self::WhatsappRead(m)
-            | Self::WhatsappFailed(m) => Some(m),
-            _ => None,
-        }
-    }
-
-    /// The payload of a received message event (SMS or WhatsApp).
-    pub fn inbound_message(&self) -> Option<&InboundMessage> {
-        match self {
-            Self::SmsReceived(m) | Self::WhatsappReceived(m) => Some(m),
-            _ => None,
-        }
-    }
-
-    /// The payload of a template, contact or account event.
-    pub fn resource(&self) -> Option<&ResourceEvent> {
-        match self {
+            | Self::WhatsappFailed(m) => Shape::Status(m),
+            Self::SmsReceived(m) | Self::WhatsappReceived(m) => Shape::Inbound(m),
             Self::TemplateCreated(r)
             | Self::TemplateUpdated(r)
             | Self::TemplateDeleted(r)
@@ -169,7 +162,32 @@ impl ChirpEvent {
             | Self::ContactUpdated(r)
             | Self::ContactDeleted(r)
             | Self::AccountConnected(r)
-            | Self::AccountDisconnected(r) => Some(r),
+            | Self::AccountDisconnected(r) => Shape::Resource(r),
+            Self::Unknown { name, data } => Shape::Unknown { name, data },
+        }
+    }
+
+    /// The payload of a message status event (SMS or WhatsApp `sent`, `delivered`, `read`,
+    /// `failed`), for handlers that treat them alike.
+    pub fn message_status(&self) -> Option<&MessageStatus> {
+        match self.shape() {
+            Shape::Status(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// The payload of a received message event (SMS or WhatsApp).
+    pub fn inbound_message(&self) -> Option<&InboundMessage> {
+        match self.shape() {
+            Shape::Inbound(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// The payload of a template, contact or account event.
+    pub fn resource(&self) -> Option<&ResourceEvent> {
+        match self.shape() {
+            Shape::Resource(r) => Some(r),
             _ => None,
         }
     }
@@ -177,16 +195,11 @@ impl ChirpEvent {
     /// The `id` of the payload (message, template, contact or account id); for
     /// [`Unknown`](Self::Unknown), `data.id` if it is a string.
     pub fn id(&self) -> Option<&str> {
-        if let Some(m) = self.message_status() {
-            Some(&m.id)
-        } else if let Some(m) = self.inbound_message() {
-            Some(&m.id)
-        } else if let Some(r) = self.resource() {
-            Some(&r.id)
-        } else if let Self::Unknown { data, .. } = self {
-            data.get("id").and_then(Value::as_str)
-        } else {
-            None
+        match self.shape() {
+            Shape::Status(m) => Some(&m.id),
+            Shape::Inbound(m) => Some(&m.id),
+            Shape::Resource(r) => Some(&r.id),
+            Shape::Unknown { data, .. } => data.get("id").and_then(Value::as_str),
         }
     }
 }

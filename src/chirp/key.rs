@@ -2,6 +2,7 @@
 //! derived from what identifies one event of each type.
 
 use super::ChirpEvent;
+use super::event::Shape;
 use super::time;
 use crate::dedup::DedupKey;
 use crate::event::Event;
@@ -44,32 +45,16 @@ impl ChirpEvent {
     /// assert_ne!(key(sent), key(read));
     /// ```
     pub fn dedup_key(&self) -> DedupKey {
-        let event_name = self.event_name();
-        match self {
-            Self::SmsSent(m)
-            | Self::SmsDelivered(m)
-            | Self::SmsFailed(m)
-            | Self::WhatsappSent(m)
-            | Self::WhatsappDelivered(m)
-            | Self::WhatsappRead(m)
-            | Self::WhatsappFailed(m) => {
+        let event_name = self.event_name().as_bytes();
+        match self.shape() {
+            Shape::Status(m) => {
                 let at = m.status_time().map(time::Rfc3339::new);
                 let at = at.as_ref().map_or(&[][..], time::Rfc3339::as_bytes);
-                DedupKey::from_parts(&[event_name.as_bytes(), m.id.as_bytes(), at])
+                DedupKey::from_parts(&[event_name, m.id.as_bytes(), at])
             }
-            Self::SmsReceived(m) | Self::WhatsappReceived(m) => {
-                DedupKey::from_parts(&[event_name.as_bytes(), m.id.as_bytes()])
-            }
-            Self::TemplateCreated(r)
-            | Self::TemplateUpdated(r)
-            | Self::TemplateDeleted(r)
-            | Self::TemplateConnected(r)
-            | Self::ContactCreated(r)
-            | Self::ContactUpdated(r)
-            | Self::ContactDeleted(r)
-            | Self::AccountConnected(r)
-            | Self::AccountDisconnected(r) => DedupKey::from_json(event_name, &r.to_value()),
-            Self::Unknown { name, data } => DedupKey::from_json(name, data),
+            Shape::Inbound(m) => DedupKey::from_parts(&[event_name, m.id.as_bytes()]),
+            Shape::Resource(r) => DedupKey::from_json(self.event_name(), &r.to_value()),
+            Shape::Unknown { name, data } => DedupKey::from_json(name, data),
         }
     }
 }
