@@ -19,6 +19,8 @@
 #                connections*1000/RATE ms on average, jittered, between requests), at each of
 #                CONNS connections: the ack latency must not move
 #   dup90        example vs bare, 90% of requests redeliver an id already sent (64 connections)
+#   aa           the example against itself (same binary, unique ids, 64 connections): the noise
+#                floor of a pair ratio on this machine, whose truth is 1.0
 # Pairs are measured back to back and repeated REPS times; budget lines use the median of the
 # per-pair ratios, so that machine noise cancels. The budget lines (the default scenarios):
 # throughput example/bare >= 0.85 and dup90 example/bare >= 0.95, at 64 connections.
@@ -111,15 +113,15 @@ ncpu=$(nproc --all)
 ((SERVER_CPU != LOAD_CPU)) || die "SERVER_CPU and LOAD_CPU must differ"
 [[ -f "$PAYLOAD" ]] || die "payload $PAYLOAD not found"
 for s in $SCENARIOS; do
-    [[ " throughput slow slow_paced dup90 " == *" $s "* ]] || die "unknown scenario '$s' (throughput slow slow_paced dup90)"
+    [[ " throughput slow slow_paced dup90 aa " == *" $s "* ]] || die "unknown scenario '$s' (throughput slow slow_paced dup90 aa)"
 done
 grep -q __ID__ "$PAYLOAD" || die "payload $PAYLOAD has no __ID__ placeholder"
 if [[ -r /proc/sys/net/ipv4/ip_local_port_range ]]; then
     read -r eph_lo eph_hi </proc/sys/net/ipv4/ip_local_port_range
     # One port per measured run: per repetition, two per connection count for throughput, two
-    # per paced pair and connection count, and two each for slow and dup90, at most.
+    # per paced pair and connection count, and two each for slow, dup90 and aa, at most.
     nconns=$(wc -w <<<"$CONNS")
-    last_port=$((PORT + (2 * nconns * (1 + PACED_PER_REP) + 4) * REPS + 1))
+    last_port=$((PORT + (2 * nconns * (1 + PACED_PER_REP) + 6) * REPS + 1))
     if ((last_port >= eph_lo && PORT <= eph_hi)); then
         die "ports $PORT-$last_port overlap the ephemeral range $eph_lo-$eph_hi, where client sockets can already hold a port (AddrInUse); pick a lower PORT"
     fi
@@ -435,6 +437,15 @@ for rep in $(seq 1 "$REPS"); do
         measure dup90 example 64 "$rep" 90 0
         measure dup90 bare 64 "$rep" 90 0
     fi
+    if ! wanted aa; then
+        :
+    elif ((rep % 2)); then
+        measure aa "example/a" 64 "$rep" 0 0
+        measure aa "example/b" 64 "$rep" 0 0
+    else
+        measure aa "example/b" 64 "$rep" 0 0
+        measure aa "example/a" 64 "$rep" 0 0
+    fi
 done
 
 # ----- report ----------------------------------------------------------------------------------
@@ -520,6 +531,13 @@ report() {
         if (l != "") {
             m = median(l); printf "  ack p99 with 1 s handlers / 0 ms, saturated, 64 connections: %.3f (budget <= 1.2): %s\n", m, (m <= 1.2 ? "MET" : "NOT MET")
             printf "    the pairs, sorted: %s\n", sorted(l)
+        }
+        l = ""
+        for (r = 1; r <= reps; r++) if ((("aa", 64, "example/a", r) in v_rps) && v_rps["aa", 64, "example/a", r] > 0)
+            l = l " " v_rps["aa", 64, "example/b", r] / v_rps["aa", 64, "example/a", r]
+        if (l != "") {
+            printf "  noise floor: the example against itself (A/A), 64 connections: %.3f (truth 1.0)\n", median(l)
+            if (reps > 1) printf "    the pairs, sorted: %s\n", sorted(l)
         }
         l = ""
         for (r = 1; r <= reps; r++) if ((("dup90", 64, "bare", r) in v_rps) && v_rps["dup90", 64, "bare", r] > 0)
