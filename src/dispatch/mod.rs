@@ -12,6 +12,10 @@
 //! [`Dispatcher::drain`] stops intake, runs every accepted event, and returns (or gives up at
 //! a deadline).
 //!
+//! The [`Webhooks`](crate::Webhooks) facade builds the registry and the dispatcher for you
+//! (its builder has the same `on`, `on_group`, `fallback` and `on_error`); these types are for
+//! assembling the pieces yourself.
+//!
 //! # Example
 //!
 //! ```

@@ -14,6 +14,10 @@
 //! Nothing is remembered for a request that stops before step 6, and nothing is remembered
 //! without being queued (there is no await point between the claim and the send).
 //!
+//! The [`Webhooks`](crate::Webhooks) facade puts this service under the verify layer with the
+//! same body limit, on its own dispatcher. To assemble another stack from the pieces, give the
+//! verify layer and the receiver the same limit, as below.
+//!
 //! # Example
 //!
 //! ```
@@ -29,9 +33,10 @@
 //!     println!("{} delivered", status.id);
 //! });
 //! let dispatcher = Dispatcher::builder(handlers).spawn();
+//! const LIMIT: usize = 256 * 1024;
 //! let webhooks = ServiceBuilder::new()
-//!     .layer(VerifyWebhookLayer::new(SharedSecret::new(["s3cr3t"]).unwrap()))
-//!     .service(WebhookService::builder(Chirp, dispatcher.clone()).build());
+//!     .layer(VerifyWebhookLayer::new(SharedSecret::new(["s3cr3t"]).unwrap()).body_limit(LIMIT))
+//!     .service(WebhookService::builder(Chirp, dispatcher.clone()).body_limit(LIMIT).build());
 //! let app: Router = Router::new().route_service("/webhooks/chirp", webhooks);
 //! # let _ = app;
 //! # }
