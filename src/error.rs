@@ -95,6 +95,14 @@ pub enum Rejection {
 }
 
 /// What is wrong with a header in [`Rejection::BadHeader`].
+///
+/// ```
+/// use webhook_receiver::{HeaderProblem, Rejection};
+///
+/// let r = Rejection::BadHeader { header: "webhook-id", problem: HeaderProblem::Missing };
+/// assert_eq!(r.status(), http::StatusCode::BAD_REQUEST);
+/// assert_eq!(r.to_string(), "missing header webhook-id");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum HeaderProblem {

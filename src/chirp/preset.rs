@@ -7,6 +7,22 @@ use crate::webhooks::{Webhooks, WebhooksBuilder};
 
 /// A Chirp receiver: the [`Chirp`] format behind a [`SharedSecret`] check of the
 /// `X-Webhook-Secret` header, with the store `St` (the default [`MokaStore`]).
+///
+/// The type to name where the receiver is kept, e.g. in your application state:
+///
+/// ```
+/// use webhook_receiver::chirp::{self, ChirpWebhooks};
+///
+/// #[derive(Clone)]
+/// struct AppState {
+///     webhooks: ChirpWebhooks,
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let state = AppState { webhooks: chirp::webhooks(["s3cr3t"]).unwrap().spawn() };
+/// assert_eq!(state.webhooks.dispatcher().queued(), 0);
+/// # }
+/// ```
 pub type ChirpWebhooks<St = MokaStore> = Webhooks<Chirp, SharedSecret, St>;
 
 /// Configures a Chirp receiver that accepts any of `secrets` in the `X-Webhook-Secret`

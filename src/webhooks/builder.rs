@@ -19,6 +19,45 @@ use crate::verify::VerifyWebhook;
 /// setter takes and returns the builder by value; [`spawn`](Self::spawn) starts it.
 ///
 /// See the [module docs](crate::webhooks) and [`chirp::webhooks`](crate::chirp::webhooks).
+///
+/// ```
+/// use std::time::Duration;
+/// use webhook_receiver::chirp::{self, ChirpEvent, MessageStatus};
+/// use webhook_receiver::event::Received;
+///
+/// #[derive(Clone)]
+/// struct App; // a database pool, an HTTP client, ...
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), webhook_receiver::BoxError> {
+/// let webhooks = chirp::webhooks(["secret-2025", "secret-2024"])?
+///     .state(App)
+///     // One event type, its typed payload; several handlers per type run in order.
+///     .on(chirp::SMS_DELIVERED, |status: MessageStatus, ctx| async move {
+///         let _app: &App = ctx.state();
+///         tracing::info!(message = %status.id, key = %ctx.key(), "delivered");
+///         Ok::<_, std::io::Error>(())
+///     })
+///     // A group of types by prefix: the whole event.
+///     .on_group("messages.whatsapp.*", |event: ChirpEvent, _ctx| async move {
+///         tracing::info!(id = ?event.id(), "whatsapp");
+///     })
+///     // Everything else, unknown types and payloads that did not fit included.
+///     .fallback(|received: Received<ChirpEvent>, ctx| async move {
+///         tracing::info!(event = ctx.event_name(), invalid = matches!(received, Received::Invalid(_)));
+///     })
+///     .on_error(|e| tracing::error!(%e, "handler failed"))
+///     .queue_capacity(4096)
+///     .concurrency_limit(32)
+///     .dedup_ttl(Duration::from_secs(6 * 3600))
+///     .dedup_capacity(250_000)
+///     .body_limit(256 * 1024)
+///     .retry_after(Duration::from_secs(10))
+///     .spawn();
+/// # webhooks.drain(Duration::from_secs(1)).await?;
+/// # Ok(())
+/// # }
+/// ```
 #[must_use]
 pub struct WebhooksBuilder<F: DecodeEvent, V, S = (), St = MokaStore> {
     format: F,

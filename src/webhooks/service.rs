@@ -88,6 +88,15 @@ impl<F: DecodeEvent, V, St: DedupStore> Webhooks<F, V, St> {
     }
 
     /// The dispatcher: its queue, and the low-level [`Dispatcher::drain`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let webhooks = webhook_receiver::chirp::webhooks(["s3cr3t"]).unwrap().spawn();
+    /// let d = webhooks.dispatcher();
+    /// assert_eq!((d.queued(), d.running(), d.is_closing()), (0, 0, false));
+    /// assert_eq!(webhooks.store().len(), 0); // the default moka store
+    /// # }
+    /// ```
     pub fn dispatcher(&self) -> &Dispatcher<F::Event> {
         self.service.get_ref().dispatcher()
     }
