@@ -199,13 +199,13 @@ impl<F: DecodeEvent, V, S, St> WebhooksBuilder<F, V, S, St> {
     /// How many accepted events may wait for a handler (default 1024). When full, requests are
     /// answered 503 with `Retry-After` and nothing is remembered. Values below 1 are raised to 1.
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
-        self.queue_capacity = capacity.max(1);
+        self.queue_capacity = capacity; // raised to 1 by the dispatcher's builder
         self
     }
 
     /// How many events are handled at once (default 64). Values below 1 are raised to 1.
     pub fn concurrency_limit(mut self, limit: usize) -> Self {
-        self.concurrency = limit.max(1);
+        self.concurrency = limit; // raised to 1 by the dispatcher's builder
         self
     }
 
