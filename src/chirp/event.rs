@@ -62,10 +62,6 @@ macro_rules! chirp_events {
             pub const $konst: EventType<ChirpEvent, $payload> = EventType::<ChirpEvent, $payload>::new($name, |e| match e {
                 ChirpEvent::$variant(payload) => Some(payload),
                 _ => None,
-            })
-            .taking(|e| match e {
-                ChirpEvent::$variant(payload) => Some(*payload),
-                _ => None,
             });
         )+
 

@@ -1,25 +1,33 @@
-//! The dispatcher: a bounded queue of accepted events and the tasks that run their handlers.
+//! The dispatcher: a bounded queue of accepted events, the tasks that run their handlers, and
+//! the timer queue of handlers waiting for a retry.
 //!
-//! There is no dispatcher task between the receiver and the handlers. Runner tasks run one event
-//! at a time, at most `concurrency_limit` of them. An accepted event wakes a parked runner if
-//! there is one, else starts a new runner while under the limit, else waits in the queue for the
-//! next runner to finish its event. A runner whose queue is empty parks until the next event or
-//! the shutdown, or leaves if 64 runners are parked already. So a steady stream of events costs
-//! no task spawn, and an idle dispatcher keeps at most 64 parked tasks.
+//! There is no dispatcher task between the receiver and the handlers. Runner tasks run one job
+//! (an event's first run, or one handler's retry) at a time, at most `concurrency_limit` of them.
+//! An accepted event wakes a parked runner if there is one, else starts a new runner while under
+//! the limit, else waits in the queue for the next runner to finish its job. A runner whose
+//! queue is empty parks until the next event or the shutdown, or leaves if 64 runners are parked
+//! already. So a steady stream of events costs no task spawn, and an idle dispatcher keeps at
+//! most 64 parked tasks.
+//!
+//! A handler that failed and will be retried leaves its runner: its job waits in one ordered
+//! map, served by one timer task that queues each job when its backoff has passed. Waiting jobs
+//! count against the queue capacity.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::Notify;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::Handlers;
-use super::handler::{Job, Meta};
-use super::registry::Routes;
+use super::failure::DeadLetterReason;
+use super::handler::{Job, Meta, Target};
+use super::registry::{RouteOutcome, Routes};
 use crate::dedup::DedupKey;
 use crate::event::{Decoded, Event, Received};
 
@@ -41,7 +49,8 @@ const MAX_PARKED: usize = 64;
 /// Call [`drain`](Self::drain) before the process exits. If the last handle is dropped while
 /// events are still queued or running, that is logged at `error` (they keep running only as long
 /// as the runtime does), and the dispatcher closes: parked runners leave, busy ones finish the
-/// queue.
+/// queue. If the handlers' runtime shuts down first, every event it leaves unhandled is
+/// dead-lettered ([`DeadLetterReason::RuntimeDropped`]) and the dispatcher closes.
 pub struct Dispatcher<E> {
     handle: Arc<Handle<E>>,
 }
@@ -56,7 +65,7 @@ impl<E> Drop for Handle<E> {
     fn drop(&mut self) {
         let shared = &self.shared;
         let mut state = shared.lock();
-        let (queued, running) = (state.queue.len() + state.reserved, state.running);
+        let (queued, running) = (state.queued(), state.running);
         if queued + running > 0 {
             let drained = if state.closing {
                 "after a drain that did not finish"
@@ -77,36 +86,52 @@ impl<E> Drop for Handle<E> {
     }
 }
 
-/// Spawns a runner for a job, on the dispatcher's runtime, with the (typed) handlers.
-type SpawnRunner<E> = Box<dyn Fn(Arc<Shared<E>>, Job<E>) + Send + Sync>;
+/// Spawns a task on the dispatcher's runtime.
+type Spawn = Box<dyn Fn(futures_util::future::BoxFuture<'static, ()>) + Send + Sync>;
 
 struct Shared<E> {
     capacity: usize,
     limit: usize,
+    routes: Arc<Routes<E>>,
     state: Mutex<State<E>>,
-    spawn: SpawnRunner<E>,
+    spawn: Spawn,
     /// Every runner task, so that the drain returns only once they have all returned.
     runners: TaskTracker,
     /// Where parked runners wait for an event (`notify_one`) or the shutdown (`notify_waiters`).
     /// A runner registers (`Notified::enable`) before it counts itself in `State::idle`, under the
     /// state lock, so a notification always finds it.
     wake: Notify,
-    /// Cancelled once closing and nothing is reserved, queued or running.
+    /// Wakes the timer task when a retry is due earlier than the ones it waits for.
+    timer: Notify,
+    /// Cancelled once closing and nothing is reserved, queued, waiting or running.
     drained: CancellationToken,
 }
 
 struct State<E> {
-    /// Accepted events waiting for a runner, oldest first.
+    /// Accepted events (and due retries) waiting for a runner, oldest first.
     queue: VecDeque<Job<E>>,
+    /// Retries waiting for their backoff to pass, by due time (and a sequence number).
+    delayed: BTreeMap<(Instant, u64), Job<E>>,
+    /// The next sequence number for `delayed`.
+    seq: u64,
     /// Slots reserved by receivers that have not sent yet; they count against the capacity.
     reserved: usize,
-    /// Events whose handlers are running (one per busy runner).
+    /// Jobs whose handlers are running (one per busy runner).
     running: usize,
     /// Runner tasks alive, busy or parked; at most the concurrency limit.
     runners: usize,
     /// Parked runners that no event has been handed to yet.
     idle: usize,
     closing: bool,
+    /// The drain deadline passed (or the runtime went away): what is left is reported, not run.
+    abandoned: bool,
+}
+
+impl<E> State<E> {
+    /// Accepted events not running: reserved, queued, or waiting for a retry.
+    fn queued(&self) -> usize {
+        self.reserved + self.queue.len() + self.delayed.len()
+    }
 }
 
 impl<E> Shared<E> {
@@ -117,16 +142,27 @@ impl<E> Shared<E> {
 
     /// Signals the drain if shutting down and nothing is left to run.
     fn check_drained(&self, state: &State<E>) {
-        if state.closing && state.reserved == 0 && state.running == 0 && state.queue.is_empty() {
+        if state.closing && state.running == 0 && state.queued() == 0 {
             self.drained.cancel();
         }
     }
+}
 
-    /// Hands a job whose slot was reserved to a parked runner, or to a new one while under the
-    /// limit, or queues it for the next runner to finish.
-    fn submit(self: &Arc<Self>, job: Job<E>) {
+impl<E: Event> Shared<E> {
+    /// Hands a job to a parked runner, or to a new one while under the limit, or queues it for
+    /// the next runner to finish. `reserved`: the job had a reserved slot (a new event).
+    fn submit(self: &Arc<Self>, job: Job<E>, reserved: bool) {
         let mut state = self.lock();
-        state.reserved -= 1;
+        if reserved {
+            state.reserved -= 1;
+        }
+        if state.abandoned {
+            drop(state);
+            self.abandon(job, DeadLetterReason::Shutdown);
+            let state = self.lock();
+            self.check_drained(&state);
+            return;
+        }
         if state.idle > 0 {
             // The job is queued and one parked runner woken for it; whichever runner pops it
             // first runs it, and a woken runner that finds the queue empty parks again.
@@ -138,10 +174,82 @@ impl<E> Shared<E> {
             state.runners += 1;
             state.running += 1;
             drop(state);
-            (self.spawn)(Arc::clone(self), job);
+            self.spawn_runner(job);
         } else {
             state.queue.push_back(job);
         }
+    }
+
+    /// Starts a runner with `job`, counted as running. The runner's guard is made before the
+    /// task, so that a task that never runs (the runtime is gone) still uncounts it and reports
+    /// its job.
+    fn spawn_runner(self: &Arc<Self>, job: Job<E>) {
+        let runner = Runner {
+            shared: Arc::clone(self),
+            phase: Phase::Running,
+            job: Some(job),
+        };
+        let tracker = self.runners.clone();
+        (self.spawn)(Box::pin(tracker.track_future(run(runner))));
+    }
+
+    /// Puts a failed handler's job in the timer queue, to run after `delay`.
+    fn delay(&self, job: Job<E>, delay: Duration) {
+        let due = Instant::now() + delay;
+        let mut state = self.lock();
+        if state.abandoned {
+            drop(state);
+            self.abandon(job, DeadLetterReason::Shutdown);
+            return;
+        }
+        let seq = state.seq;
+        state.seq += 1;
+        let earliest = state
+            .delayed
+            .first_key_value()
+            .is_none_or(|(k, _)| due < k.0);
+        state.delayed.insert((due, seq), job);
+        drop(state);
+        if earliest {
+            self.timer.notify_one();
+        }
+    }
+
+    /// Reports a job that will not run.
+    fn abandon(&self, mut job: Job<E>, reason: DeadLetterReason) {
+        let (index, attempts) = match job.target {
+            Target::All => (None, 0),
+            Target::Route(i) => (Some(i), job.attempt - 1),
+        };
+        let last_error = job.last_error.take();
+        self.routes
+            .dead_letter(&job, index, attempts, last_error, reason);
+    }
+
+    /// Stops running what is left: every queued and waiting job is taken and dead-lettered with
+    /// `reason`; jobs finishing from now on are reported instead of retried. Returns how many
+    /// were queued and waiting.
+    fn abandon_all(&self, reason: DeadLetterReason) -> (usize, usize) {
+        let (queued, delayed) = {
+            let mut state = self.lock();
+            state.abandoned = true;
+            state.closing = true;
+            state.idle = 0;
+            (
+                std::mem::take(&mut state.queue),
+                std::mem::take(&mut state.delayed),
+            )
+        };
+        let counts = (queued.len(), delayed.len());
+        for job in queued.into_iter().chain(delayed.into_values()) {
+            self.abandon(job, reason);
+        }
+        let state = self.lock();
+        self.check_drained(&state);
+        drop(state);
+        self.wake.notify_waiters();
+        self.timer.notify_one();
+        counts
     }
 
     /// The next job for a runner that finished one: the oldest queued job, else (parked) the
@@ -203,6 +311,7 @@ impl<E> fmt::Debug for Dispatcher<E> {
             .field("queue_capacity", &self.shared().capacity)
             .field("concurrency_limit", &self.shared().limit)
             .field("queued", &(state.queue.len() + state.reserved))
+            .field("retrying", &state.delayed.len())
             .field("running", &state.running)
             .field("closing", &state.closing)
             .finish()
@@ -222,14 +331,25 @@ pub enum EnqueueError {
 }
 
 /// Shutdown did not finish running every accepted event before the deadline.
+///
+/// Every event that was still queued or waiting for a retry has been logged at `error` (type and
+/// key) and given to the dead-letter hook with [`DeadLetterReason::Shutdown`]; the running ones
+/// go on in the background as long as the runtime does, and are reported the same way if the
+/// runtime stops them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("drain deadline passed with {running} event(s) still running and {queued} queued")]
+#[error(
+    "drain deadline passed with {running} event(s) still running, {queued} queued and {retrying} waiting for a retry; the {abandoned} not run were logged and dead-lettered"
+)]
 #[non_exhaustive]
 pub struct DrainTimeout {
     /// Events whose handlers were still running.
     pub running: usize,
-    /// Events still waiting for a handler.
+    /// Events that were still waiting for a handler.
     pub queued: usize,
+    /// Handlers that were waiting for a retry.
+    pub retrying: usize,
+    /// Events and retries reported as not run: `queued + retrying`.
+    pub abandoned: usize,
 }
 
 /// A reserved queue slot: sending on it cannot fail. Dropping it frees the slot.
@@ -252,7 +372,7 @@ impl<E: Event> Slot<'_, E> {
         let shared = self.0;
         // The reservation passes to `submit`; it must not also be freed by `Drop`.
         std::mem::forget(self);
-        shared.submit(Job { item, meta });
+        shared.submit(Job::first(item, meta), true);
     }
 }
 
@@ -280,7 +400,7 @@ impl<E: Event> Dispatcher<E> {
         if state.closing {
             return Err(EnqueueError::Closed);
         }
-        if state.reserved + state.queue.len() >= self.shared().capacity {
+        if state.queued() >= self.shared().capacity {
             return Err(EnqueueError::Full);
         }
         state.reserved += 1;
@@ -305,7 +425,13 @@ impl<E: Event> Dispatcher<E> {
         state.queue.len() + state.reserved
     }
 
-    /// Events whose handlers are running.
+    /// Handlers that failed and wait for their next attempt. They count against the queue
+    /// capacity, with [`queued`](Self::queued).
+    pub fn retrying(&self) -> usize {
+        self.shared().lock().delayed.len()
+    }
+
+    /// Events (or retries) whose handlers are running.
     pub fn running(&self) -> usize {
         self.shared().lock().running
     }
@@ -316,14 +442,17 @@ impl<E: Event> Dispatcher<E> {
     }
 
     /// Stops taking events (the receiver answers 503 from now on), runs the handlers of every
-    /// event already accepted, and resolves when they are all done or `deadline` has passed.
+    /// event already accepted, retries included, and resolves when they are all done or
+    /// `deadline` has passed.
     ///
     /// With axum, call it after `axum::serve(..).with_graceful_shutdown(..)` returns: the server
     /// has then finished every in-flight request, so every acknowledged event is in the queue.
     ///
     /// # Errors
     ///
-    /// [`DrainTimeout`] if handlers were still running at the deadline; they keep running in the
+    /// [`DrainTimeout`] if anything was left at the deadline. Every event still queued and every
+    /// retry still waiting is then logged at `error` and given to the dead-letter hook with
+    /// [`DeadLetterReason::Shutdown`], before this returns; handlers still running go on in the
     /// background as long as the runtime does.
     pub async fn drain(&self, deadline: Duration) -> Result<(), DrainTimeout> {
         {
@@ -341,13 +470,17 @@ impl<E: Event> Dispatcher<E> {
             // Nothing is left to run; the runners are leaving.
             shared.runners.wait().await;
         };
-        match tokio::time::timeout(deadline, drained).await {
-            Ok(()) => Ok(()),
-            Err(_) => Err(DrainTimeout {
-                running: self.running(),
-                queued: self.queued(),
-            }),
+        if tokio::time::timeout(deadline, drained).await.is_ok() {
+            return Ok(());
         }
+        let running = self.running();
+        let (queued, retrying) = shared.abandon_all(DeadLetterReason::Shutdown);
+        Err(DrainTimeout {
+            running,
+            queued,
+            retrying,
+            abandoned: queued + retrying,
+        })
     }
 }
 
@@ -370,8 +503,9 @@ impl<E> fmt::Debug for DispatcherBuilder<E> {
 }
 
 impl<E: Event> DispatcherBuilder<E> {
-    /// How many accepted events may wait for a handler (default 1024). When full, the receiver
-    /// answers 503 with `Retry-After` and remembers nothing. Values below 1 are raised to 1.
+    /// How many accepted events may wait for a handler or a retry (default 1024). When full,
+    /// the receiver answers 503 with `Retry-After` and remembers nothing. Values below 1 are
+    /// raised to 1.
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
         self.queue_capacity = capacity.max(1);
         self
@@ -435,53 +569,163 @@ impl<E: Event> DispatcherBuilder<E> {
     /// Outside a Tokio runtime.
     pub fn spawn(self) -> Dispatcher<E> {
         let runtime = tokio::runtime::Handle::current();
-        let routes = Arc::new(self.routes);
-        let spawn: SpawnRunner<E> = Box::new(move |shared: Arc<Shared<E>>, job| {
-            let tracker = shared.runners.clone();
-            tracker.spawn_on(runner(shared, Arc::clone(&routes), job), &runtime);
+        let spawn: Spawn = Box::new(move |task| {
+            // A runtime that has shut down drops the task unpolled; its guard reports it.
+            drop(runtime.spawn(task));
         });
         let shared = Arc::new(Shared {
             capacity: self.queue_capacity,
             limit: self.concurrency,
+            routes: Arc::new(self.routes),
             state: Mutex::new(State {
                 queue: VecDeque::new(),
+                delayed: BTreeMap::new(),
+                seq: 0,
                 reserved: 0,
                 running: 0,
                 runners: 0,
                 idle: 0,
                 closing: false,
+                abandoned: false,
             }),
             spawn,
             runners: TaskTracker::new(),
             wake: Notify::new(),
+            timer: Notify::new(),
             drained: CancellationToken::new(),
         });
+        let guard = TimerGuard {
+            shared: Arc::clone(&shared),
+            finished: false,
+        };
+        (shared.spawn)(Box::pin(timer(guard)));
         Dispatcher {
             handle: Arc::new(Handle { shared }),
         }
     }
 }
 
-/// Runs `first`, then queued events, parking while there are none, until the shutdown (or
-/// until the queue is empty with enough runners parked).
-async fn runner<E: Event>(shared: Arc<Shared<E>>, handlers: Arc<Routes<E>>, first: Job<E>) {
-    let mut runner = Runner {
-        shared: &shared,
-        phase: Phase::Running,
-    };
-    let mut job = first;
+/// Runs the runner's job, then queued jobs, parking while there are none, until the shutdown
+/// (or until the queue is empty with enough runners parked).
+async fn run<E: Event>(mut runner: Runner<E>) {
+    let shared = Arc::clone(&runner.shared);
     loop {
+        let Some(job) = runner.job.as_ref() else {
+            return;
+        };
+        let mut retries: Vec<(usize, Duration, super::HandlerFailure)> = Vec::new();
+        let outcome = |index: usize, outcome: RouteOutcome| {
+            if let RouteOutcome::Retry(delay, failure) = outcome {
+                retries.push((index, delay, failure));
+            }
+        };
         // `debug`: at the usual `info` level the span is disabled, and the handlers run without
         // it (an `Instrumented` wrapper still costs an enter and exit per poll).
-        let span = tracing::debug_span!("webhook_dispatch", event = %job.meta.event_name, key = %job.meta.key);
+        let span = tracing::debug_span!("webhook_dispatch", event = %job.meta.event_name, key = %job.meta.key, attempt = job.attempt);
         if span.is_disabled() {
-            handlers.run(job).await;
+            shared.routes.run(job, outcome).await;
         } else {
-            handlers.run(job).instrument(span).await;
+            shared.routes.run(job, outcome).instrument(span).await;
+        }
+        if let Some(done) = runner.job.take() {
+            schedule_retries(&shared, done, retries);
         }
         match shared.next_job(&mut runner.phase).await {
-            Some(next) => job = next,
+            Some(next) => runner.job = Some(next),
             None => return,
+        }
+    }
+}
+
+/// Puts a retry job for each failed handler in the timer queue; the last one takes the event,
+/// the others a clone.
+fn schedule_retries<E: Event>(
+    shared: &Shared<E>,
+    job: Job<E>,
+    retries: Vec<(usize, Duration, super::HandlerFailure)>,
+) {
+    let mut retries = retries.into_iter().peekable();
+    let Job {
+        item,
+        meta,
+        attempt,
+        ..
+    } = job;
+    let mut item = Some(item);
+    while let Some((index, delay, failure)) = retries.next() {
+        let item = if retries.peek().is_some() {
+            item.clone()
+        } else {
+            item.take()
+        };
+        let Some(item) = item else { break };
+        let retry = Job {
+            item,
+            meta: Arc::clone(&meta),
+            target: Target::Route(index),
+            attempt: attempt + 1,
+            last_error: Some(failure),
+        };
+        shared.delay(retry, delay);
+    }
+}
+
+/// The timer queue's task: queues each waiting retry when it is due, until the dispatcher is
+/// drained.
+async fn timer<E: Event>(mut guard: TimerGuard<E>) {
+    let shared = Arc::clone(&guard.shared);
+    loop {
+        let woken = shared.timer.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let (due, next) = {
+            let mut state = shared.lock();
+            let now = Instant::now();
+            let mut due = Vec::new();
+            while let Some(entry) = state.delayed.first_entry() {
+                if entry.key().0 > now {
+                    break;
+                }
+                due.push(entry.remove());
+            }
+            let next = state.delayed.first_key_value().map(|(k, _)| k.0);
+            // Moved to the queue below: counted as reserved until then, so that the drain
+            // does not see nothing left in between.
+            state.reserved += due.len();
+            (due, next)
+        };
+        for job in due {
+            shared.submit(job, true);
+        }
+        if shared.drained.is_cancelled() {
+            guard.finished = true;
+            return;
+        }
+        let sleep = async {
+            match next {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = woken => {}
+            () = sleep => {}
+            () = shared.drained.cancelled() => {}
+        }
+    }
+}
+
+/// Reports the waiting retries if the timer task is dropped before the dispatcher drained: its
+/// runtime shut down.
+struct TimerGuard<E: Event> {
+    shared: Arc<Shared<E>>,
+    finished: bool,
+}
+
+impl<E: Event> Drop for TimerGuard<E> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.shared.abandon_all(DeadLetterReason::RuntimeDropped);
         }
     }
 }
@@ -489,39 +733,48 @@ async fn runner<E: Event>(shared: Arc<Shared<E>>, handlers: Arc<Routes<E>>, firs
 /// What a runner is counted as, in [`State`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
-    /// Running an event: counted in `running` and `runners`.
+    /// Running a job: counted in `running` and `runners`.
     Running,
-    /// Waiting for an event: counted in `runners` and (until an event is handed to it) `idle`.
+    /// Waiting for a job: counted in `runners` and (until a job is handed to it) `idle`.
     Parked,
     /// No longer counted.
     Left,
 }
 
-/// Uncounts a runner that did not leave through [`Shared::next_job`]: its task was dropped
-/// (runtime shutdown) or something outside the handlers panicked.
-struct Runner<'a, E> {
-    shared: &'a Shared<E>,
+/// A runner task's state. Its drop, when the task did not leave through
+/// [`Shared::next_job`] (the runtime dropped it, running or parked, or before it first ran),
+/// uncounts it, reports its job, and with the runtime gone reports everything left.
+struct Runner<E: Event> {
+    shared: Arc<Shared<E>>,
     phase: Phase,
+    /// The job being run.
+    job: Option<Job<E>>,
 }
 
-impl<E> Drop for Runner<'_, E> {
+impl<E: Event> Drop for Runner<E> {
     fn drop(&mut self) {
-        let shared = self.shared;
-        let mut state = shared.lock();
-        match self.phase {
-            Phase::Running => {
-                state.running -= 1;
-                state.runners -= 1;
+        let shared = &self.shared;
+        {
+            let mut state = shared.lock();
+            match self.phase {
+                Phase::Running => {
+                    state.running -= 1;
+                    state.runners -= 1;
+                }
+                Phase::Parked => {
+                    state.runners -= 1;
+                    // Dropped with the runtime, so exactness no longer matters; an event handed to
+                    // it is passed on to another parked runner by `Notified`'s drop.
+                    state.idle = state.idle.saturating_sub(1);
+                }
+                Phase::Left => return,
             }
-            Phase::Parked => {
-                state.runners -= 1;
-                // Dropped with the runtime, so exactness no longer matters; an event handed to it
-                // is passed on to another parked runner by `Notified`'s drop.
-                state.idle = state.idle.saturating_sub(1);
-            }
-            Phase::Left => return,
         }
-        shared.check_drained(&state);
+        if let Some(job) = self.job.take() {
+            shared.abandon(job, DeadLetterReason::RuntimeDropped);
+        }
+        // No runner will take what is queued: the runtime that runs them is going away.
+        shared.abandon_all(DeadLetterReason::RuntimeDropped);
     }
 }
 

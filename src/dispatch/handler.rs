@@ -6,6 +6,7 @@ use std::time::SystemTime;
 
 use futures_util::future::BoxFuture;
 
+use super::failure::HandlerFailure;
 use crate::dedup::DedupKey;
 use crate::error::BoxError;
 use crate::event::{Event, Received};
@@ -51,6 +52,7 @@ impl<E: Into<BoxError> + Send + 'static> HandlerOutput for Result<(), E> {
 #[derive(Debug)]
 pub struct EventContext<S = ()> {
     meta: Arc<Meta>,
+    attempt: u32,
     state: S,
 }
 
@@ -58,6 +60,7 @@ impl<S: Clone> Clone for EventContext<S> {
     fn clone(&self) -> Self {
         Self {
             meta: Arc::clone(&self.meta),
+            attempt: self.attempt,
             state: self.state.clone(),
         }
     }
@@ -72,8 +75,22 @@ pub(crate) struct Meta {
 }
 
 impl<S> EventContext<S> {
-    pub(crate) fn new(meta: Arc<Meta>, state: S) -> Self {
-        Self { meta, state }
+    pub(crate) fn new(meta: Arc<Meta>, attempt: u32, state: S) -> Self {
+        Self {
+            meta,
+            attempt,
+            state,
+        }
+    }
+
+    /// Which attempt of this handler this is: 1 for the first, 2 for the first retry, and so on.
+    ///
+    /// Delivery is at least once (a retry after a timeout, or with the durable inbox a restart
+    /// after a crash, may run a handler whose earlier attempt had done part of its work): make
+    /// handlers idempotent, e.g. keyed by [`key`](Self::key), and use the attempt number to log
+    /// or to skip work already done.
+    pub fn attempt(&self) -> u32 {
+        self.attempt
     }
 
     /// The event type name.
@@ -103,24 +120,46 @@ impl<S> EventContext<S> {
     }
 }
 
-/// A queued event: the item and its metadata.
+/// A queued event: the item, its metadata, and which of its handlers to run.
 #[derive(Debug)]
 pub(crate) struct Job<E> {
     pub(crate) item: Received<E>,
     pub(crate) meta: Arc<Meta>,
+    pub(crate) target: Target,
+    /// The attempt this run is (1 for the first run of the event).
+    pub(crate) attempt: u32,
+    /// A retry's previous failure, for the dead-letter hook if the retry never runs.
+    pub(crate) last_error: Option<HandlerFailure>,
 }
 
-/// What a handler is given: the event shared with the handlers still to come, or owned by the
-/// last one (which then takes its payload without a clone).
-pub(crate) enum Given<'a, E> {
-    Shared(&'a Received<E>),
-    Owned(Received<E>),
+/// Which handlers of an event a job runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// Every handler the event matches: its first run.
+    All,
+    /// One handler (by registration index): a retry.
+    Route(usize),
 }
 
-/// A type-erased handler with its state: gets the event and its metadata, returns the
-/// handler's future (`None` if the event has no payload for it).
+impl<E> Job<E> {
+    /// The first run of an event.
+    pub(crate) fn first(item: Received<E>, meta: Arc<Meta>) -> Self {
+        Self {
+            item,
+            meta,
+            target: Target::All,
+            attempt: 1,
+            last_error: None,
+        }
+    }
+}
+
+/// A type-erased handler with its state: gets the event, its metadata and the attempt number,
+/// returns the handler's future (`None` if the event has no payload for it). The event stays
+/// with the dispatcher, for a retry or the dead-letter hook; the handler gets a clone of what it
+/// takes.
 pub(crate) type BoxHandler<E> = Arc<
-    dyn Fn(Given<'_, E>, &Arc<Meta>) -> Option<BoxFuture<'static, Result<(), BoxError>>>
+    dyn Fn(&Received<E>, &Arc<Meta>, u32) -> Option<BoxFuture<'static, Result<(), BoxError>>>
         + Send
         + Sync,
 >;
@@ -128,7 +167,7 @@ pub(crate) type BoxHandler<E> = Arc<
 /// Type-erases `handler`, which takes the `P` that `extract` gets out of the event and `state`
 /// through its context.
 pub(crate) fn erase<E, S, P, F, Fut>(
-    extract: impl Fn(Given<'_, E>) -> Option<P> + Send + Sync + 'static,
+    extract: impl Fn(&Received<E>) -> Option<P> + Send + Sync + 'static,
     handler: F,
     state: S,
 ) -> BoxHandler<E>
@@ -139,9 +178,12 @@ where
     Fut: Future + Send + 'static,
     Fut::Output: HandlerOutput,
 {
-    Arc::new(move |given: Given<'_, E>, meta: &Arc<Meta>| {
-        let payload = extract(given)?;
-        let fut = handler(payload, EventContext::new(Arc::clone(meta), state.clone()));
+    Arc::new(move |item: &Received<E>, meta: &Arc<Meta>, attempt: u32| {
+        let payload = extract(item)?;
+        let fut = handler(
+            payload,
+            EventContext::new(Arc::clone(meta), attempt, state.clone()),
+        );
         Some(Box::pin(async move { fut.await.into_result() }) as BoxFuture<'static, _>)
     })
 }

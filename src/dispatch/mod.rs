@@ -54,12 +54,16 @@
 //! ```
 
 mod dispatcher;
+mod failure;
 mod handler;
 mod registry;
+mod retry;
 
 pub use dispatcher::{
     DEFAULT_CONCURRENCY, DEFAULT_QUEUE_CAPACITY, Dispatcher, DispatcherBuilder, DrainTimeout,
     EnqueueError,
 };
+pub use failure::{DeadLetter, DeadLetterReason, HandlerError, HandlerFailure};
 pub use handler::{EventContext, HandlerOutput};
-pub use registry::{HandlerError, HandlerFailure, Handlers};
+pub use registry::Handlers;
+pub use retry::{DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_MAX_ATTEMPTS, RetryPolicy};

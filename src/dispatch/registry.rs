@@ -1,17 +1,18 @@
 //! The handler registry: which handlers run for which event type, and how one event's handlers
-//! are run.
+//! are run, retried and dead-lettered.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::FutureExt;
 
-use super::handler::{BoxHandler, EventContext, Given, HandlerOutput, Job, Meta, erase};
-use crate::dedup::DedupKey;
-use crate::error::BoxError;
+use super::failure::{DeadLetter, DeadLetterReason, HandlerError, HandlerFailure};
+use super::handler::{BoxHandler, EventContext, HandlerOutput, Job, Target, erase};
+use super::retry::RetryPolicy;
 use crate::event::{Event, EventType, Received};
 
 /// The handler registry: which handlers run for which event type.
@@ -23,7 +24,9 @@ use crate::event::{Event, EventType, Received};
 ///   invalid payloads included.
 ///
 /// Several handlers may match one event; they run one after the other, in registration order,
-/// each isolated from the others' errors and panics. Handlers reach application state through
+/// each isolated from the others' errors and panics. A handler that fails is retried on its own
+/// (see [`RetryPolicy`]): the others are not run again. An event that will not be handled goes
+/// to [`on_dead_letter`](Self::on_dead_letter), once. Handlers reach application state through
 /// [`with_state`](Self::with_state) and [`EventContext::state`].
 ///
 /// See the [module docs](crate::dispatch) for an example.
@@ -35,15 +38,32 @@ pub struct Handlers<E, S = ()> {
 
 /// The registered handlers, each with its state: what the dispatcher runs.
 pub(crate) struct Routes<E> {
-    exact: HashMap<Box<str>, Vec<Route<E>>>,
-    groups: Vec<(Box<str>, Route<E>)>,
-    fallback: Option<Route<E>>,
+    /// Every handler, in registration order; the others refer to them by index.
+    all: Vec<Route<E>>,
+    exact: HashMap<Box<str>, Vec<usize>>,
+    groups: Vec<(Box<str>, usize)>,
+    fallback: Option<usize>,
+    /// The index of the handler registered last, for [`Handlers::retry_policy_for_last`].
+    last: Option<usize>,
+    policy: RetryPolicy,
     on_error: Option<Arc<dyn Fn(&HandlerError) + Send + Sync>>,
+    on_dead_letter: Option<Arc<dyn Fn(DeadLetter<E>) + Send + Sync>>,
 }
 
 struct Route<E> {
     label: Arc<str>,
     handler: BoxHandler<E>,
+    /// Its own policy, else the registry's.
+    policy: Option<RetryPolicy>,
+}
+
+/// What became of one handler's attempt.
+#[derive(Debug)]
+pub(crate) enum RouteOutcome {
+    /// It succeeded, or it was dead-lettered: the handler is done with the event.
+    Done,
+    /// It failed (so) and runs again after this long.
+    Retry(Duration, HandlerFailure),
 }
 
 impl<E, S> Handlers<E, S> {
@@ -81,12 +101,27 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
         Self {
             state,
             routes: Routes {
+                all: Vec::new(),
                 exact: HashMap::new(),
                 groups: Vec::new(),
                 fallback: None,
+                last: None,
+                policy: RetryPolicy::default(),
                 on_error: None,
+                on_dead_letter: None,
             },
         }
+    }
+
+    fn push(&mut self, label: &str, handler: BoxHandler<E>) -> usize {
+        let index = self.routes.all.len();
+        self.routes.all.push(Route {
+            label: label.into(),
+            handler,
+            policy: None,
+        });
+        self.routes.last = Some(index);
+        index
     }
 
     /// Runs `handler` for every event of type `ty`, with its typed payload.
@@ -98,20 +133,16 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
         Fut: Future + Send + 'static,
         Fut::Output: HandlerOutput,
     {
-        let extract = move |given: Given<'_, E>| match given {
-            Given::Shared(Received::Event(e)) => ty.payload(e).cloned(),
-            Given::Owned(Received::Event(e)) => ty.take(e),
-            Given::Shared(Received::Invalid(_)) | Given::Owned(Received::Invalid(_)) => None,
+        let extract = move |item: &Received<E>| match item {
+            Received::Event(e) => ty.payload(e).cloned(),
+            Received::Invalid(_) => None,
         };
-        let route = Route {
-            label: ty.name().into(),
-            handler: erase(extract, handler, self.state.clone()),
-        };
+        let index = self.push(ty.name(), erase(extract, handler, self.state.clone()));
         self.routes
             .exact
             .entry(ty.name().into())
             .or_default()
-            .push(route);
+            .push(index);
         self
     }
 
@@ -125,23 +156,19 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
         Fut: Future + Send + 'static,
         Fut::Output: HandlerOutput,
     {
-        let extract = |given: Given<'_, E>| match given {
-            Given::Shared(Received::Event(e)) => Some(e.clone()),
-            Given::Owned(Received::Event(e)) => Some(e),
-            Given::Shared(Received::Invalid(_)) | Given::Owned(Received::Invalid(_)) => None,
+        let extract = |item: &Received<E>| match item {
+            Received::Event(e) => Some(e.clone()),
+            Received::Invalid(_) => None,
         };
-        let route = Route {
-            label: pattern.into(),
-            handler: erase(extract, handler, self.state.clone()),
-        };
+        let index = self.push(pattern, erase(extract, handler, self.state.clone()));
         match pattern.strip_suffix('*') {
-            Some(prefix) => self.routes.groups.push((prefix.into(), route)),
+            Some(prefix) => self.routes.groups.push((prefix.into(), index)),
             None => self
                 .routes
                 .exact
                 .entry(pattern.into())
                 .or_default()
-                .push(route),
+                .push(index),
         }
         self
     }
@@ -149,6 +176,10 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
     /// Runs `handler` for every event that no other handler matched: unhandled and unknown
     /// types, and known types whose payload did not fit its schema ([`Received::Invalid`], with the
     /// raw data and the error). Replaces an earlier fallback.
+    ///
+    /// Without a fallback, an event no handler matched is logged at `error` and given to the
+    /// dead-letter hook ([`DeadLetterReason::NoHandler`]). To ignore such events on purpose,
+    /// register a fallback that does nothing.
     #[must_use]
     pub fn fallback<F, Fut>(mut self, handler: F) -> Self
     where
@@ -156,35 +187,89 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
         Fut: Future + Send + 'static,
         Fut::Output: HandlerOutput,
     {
-        self.routes.fallback = Some(Route {
-            label: "fallback".into(),
-            handler: erase(
-                |given: Given<'_, E>| match given {
-                    Given::Shared(item) => Some(item.clone()),
-                    Given::Owned(item) => Some(item),
-                },
-                handler,
-                self.state.clone(),
-            ),
-        });
+        let handler = erase(
+            |item: &Received<E>| Some(item.clone()),
+            handler,
+            self.state.clone(),
+        );
+        match self.routes.fallback {
+            Some(index) => {
+                self.routes.all[index].handler = handler;
+                self.routes.all[index].policy = None;
+                self.routes.last = Some(index);
+            }
+            None => self.routes.fallback = Some(self.push("fallback", handler)),
+        }
         self
     }
 
-    /// Called for every handler error or panic, with the event's type and key (after it is
-    /// logged at `error`). Use it for metrics, alerts, or a dead-letter table.
+    /// The retry policy of every handler that has none of its own (default
+    /// [`RetryPolicy::default`]: 5 attempts, 30 s each, backoff from 1 s).
+    #[must_use]
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.routes.policy = policy;
+        self
+    }
+
+    /// The retry policy of the handler registered just before (by `on`, `on_group` or
+    /// `fallback`), instead of the registry's.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use webhook_receiver::chirp::{self, ChirpEvent};
+    /// use webhook_receiver::dispatch::{Handlers, RetryPolicy};
+    ///
+    /// let handlers = Handlers::<ChirpEvent>::new()
+    ///     .retry_policy(RetryPolicy::default().max_attempts(3))
+    ///     .on(chirp::SMS_DELIVERED, |_status, _ctx| async {})
+    ///     // Only the analytics handler gives up at once.
+    ///     .on_group("messages.*", |_event, _ctx| async {})
+    ///     .retry_policy_for_last(RetryPolicy::never());
+    /// # let _ = handlers;
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If no handler was registered yet (a programming error, seen at startup).
+    #[must_use]
+    pub fn retry_policy_for_last(mut self, policy: RetryPolicy) -> Self {
+        let index = self
+            .routes
+            .last
+            .expect("retry_policy_for_last: register a handler (on, on_group, fallback) first");
+        self.routes.all[index].policy = Some(policy);
+        self
+    }
+
+    /// Called for every failed attempt of a handler (error, panic or timeout), with the event's
+    /// type and key, the attempt and whether it will be retried (after it is logged). Use it for
+    /// metrics or alerts; [`on_dead_letter`](Self::on_dead_letter) is the place to keep events.
     #[must_use]
     pub fn on_error(mut self, hook: impl Fn(&HandlerError) + Send + Sync + 'static) -> Self {
         self.routes.on_error = Some(Arc::new(hook));
         self
     }
+
+    /// Called exactly once for every accepted event, or handler's share of one, that will not be
+    /// handled: its last attempt failed, it has no handler, the drain deadline passed before it
+    /// ran, or the handlers' runtime went away (see [`DeadLetterReason`]). It gets the event, its
+    /// key, the handler's label, the attempts and the last error. It runs on the dispatcher (at a
+    /// deadline, on the task calling `drain`), so keep it short: send the letter to a channel or
+    /// write it to a table.
+    #[must_use]
+    pub fn on_dead_letter(mut self, hook: impl Fn(DeadLetter<E>) + Send + Sync + 'static) -> Self {
+        self.routes.on_dead_letter = Some(Arc::new(hook));
+        self
+    }
 }
 
 impl<E: Event> Routes<E> {
-    /// The routes of `item`: its exact routes then the matching groups, or else the fallback.
-    fn routes<'s, 'i>(
+    /// The handlers of `item`, by index: its exact routes then the matching groups, or else the
+    /// fallback.
+    fn matching<'s, 'i>(
         &'s self,
         item: &'i Received<E>,
-    ) -> impl Iterator<Item = &'s Route<E>> + use<'s, 'i, E> {
+    ) -> impl Iterator<Item = usize> + Send + use<'s, 'i, E> {
         let event_name = match item {
             Received::Event(e) => Some(e.event_name()),
             Received::Invalid(_) => None,
@@ -192,68 +277,149 @@ impl<E: Event> Routes<E> {
         let exact = event_name
             .and_then(|event_name| self.exact.get(event_name))
             .map_or(&[][..], Vec::as_slice);
-        let groups = self.groups.iter().filter_map(move |(prefix, route)| {
+        let groups = self.groups.iter().filter_map(move |(prefix, index)| {
             event_name
                 .is_some_and(|event_name| event_name.starts_with(&**prefix))
-                .then_some(route)
+                .then_some(*index)
         });
-        let mut matched = exact.iter().chain(groups).peekable();
+        let mut matched = exact.iter().copied().chain(groups).peekable();
         let fallback = if matched.peek().is_none() {
-            self.fallback.as_ref()
+            self.fallback
         } else {
             None
         };
         matched.chain(fallback)
     }
 
-    /// Runs every route of the job's event in turn. Every route but the last gets the event
-    /// shared (its payload cloned); the last one owns it.
-    pub(super) async fn run(&self, job: Job<E>) {
-        let Job { item, meta } = job;
-        let mut routes = self.routes(&item);
-        let Some(mut pending) = routes.next() else {
-            tracing::debug!("no handler for event");
-            return;
-        };
-        for next in routes {
-            self.call(pending, Given::Shared(&item), &meta).await;
-            pending = next;
-        }
-        self.call(pending, Given::Owned(item), &meta).await;
+    /// The label of the handler at `index`.
+    pub(crate) fn label(&self, index: usize) -> &str {
+        &self.all[index].label
     }
 
-    /// Runs one handler; reports its error or panic.
-    async fn call(&self, route: &Route<E>, given: Given<'_, E>, meta: &Arc<Meta>) {
-        let failure = match std::panic::catch_unwind(AssertUnwindSafe(|| {
-            (route.handler)(given, meta)
-        })) {
-            Ok(Some(fut)) => match AssertUnwindSafe(fut).catch_unwind().await {
-                Ok(Ok(())) => return,
-                Ok(Err(e)) => HandlerFailure::Error(e),
-                Err(panic) => HandlerFailure::Panic(panic_message(&*panic)),
-            },
-            Ok(None) => {
-                tracing::error!(handler = %route.label, "handler registered for a type whose payload it cannot take");
-                return;
+    /// Runs the job: every handler of the event on its first run, one handler on a retry. Tells
+    /// `outcome` what became of each handler. An event with no handler is dead-lettered (and
+    /// `outcome` is not called).
+    pub(super) async fn run<O>(&self, job: &Job<E>, mut outcome: O)
+    where
+        O: FnMut(usize, RouteOutcome) + Send,
+    {
+        match job.target {
+            Target::All => {
+                let mut any = false;
+                for index in self.matching(&job.item) {
+                    any = true;
+                    outcome(index, self.attempt(index, job).await);
+                }
+                if !any {
+                    self.dead_letter(job, None, 0, None, DeadLetterReason::NoHandler);
+                }
             }
+            Target::Route(index) => outcome(index, self.attempt(index, job).await),
+        }
+    }
+
+    /// Runs one attempt of one handler; reports its failure, and dead-letters the event when
+    /// the attempt was the handler's last.
+    async fn attempt(&self, index: usize, job: &Job<E>) -> RouteOutcome {
+        let route = &self.all[index];
+        let policy = route.policy.unwrap_or(self.policy);
+        let started = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            (route.handler)(&job.item, &job.meta, job.attempt)
+        }));
+        let failure = match started {
+            Ok(Some(fut)) => {
+                let run = AssertUnwindSafe(fut).catch_unwind();
+                match tokio::time::timeout(policy.get_attempt_timeout(), run).await {
+                    Ok(Ok(Ok(()))) => return RouteOutcome::Done,
+                    Ok(Ok(Err(e))) => HandlerFailure::Error(e),
+                    Ok(Err(panic)) => HandlerFailure::Panic(panic_message(&*panic)),
+                    Err(_) => HandlerFailure::Timeout(policy.get_attempt_timeout()),
+                }
+            }
+            Ok(None) => HandlerFailure::NoPayload,
             Err(panic) => HandlerFailure::Panic(panic_message(&*panic)),
         };
+        let retry_in = (failure.is_retryable() && job.attempt < policy.get_max_attempts())
+            .then(|| policy.backoff(job.attempt));
         let err = HandlerError {
-            event_name: meta.event_name.to_string(),
-            key: meta.key,
+            event_name: job.meta.event_name.to_string(),
+            key: job.meta.key,
             handler: route.label.to_string(),
+            attempt: job.attempt,
+            retry_in,
             failure,
         };
-        tracing::error!(
-            event = %err.event_name,
-            key = %err.key,
-            handler = %err.handler,
-            error = %err.failure,
-            "webhook handler failed"
-        );
+        if let Some(delay) = retry_in {
+            tracing::warn!(
+                event = %err.event_name,
+                key = %err.key,
+                handler = %err.handler,
+                attempt = err.attempt,
+                retry_in = ?delay,
+                error = %err.failure,
+                "webhook handler failed; it will be retried"
+            );
+        } else {
+            tracing::error!(
+                event = %err.event_name,
+                key = %err.key,
+                handler = %err.handler,
+                attempt = err.attempt,
+                error = %err.failure,
+                "webhook handler failed on its last attempt"
+            );
+        }
         if let Some(hook) = &self.on_error {
             if std::panic::catch_unwind(AssertUnwindSafe(|| hook(&err))).is_err() {
                 tracing::error!("webhook error hook panicked");
+            }
+        }
+        match retry_in {
+            Some(delay) => RouteOutcome::Retry(delay, err.failure),
+            None => {
+                let reason = if err.failure.is_retryable() {
+                    DeadLetterReason::Exhausted
+                } else {
+                    DeadLetterReason::NoPayload
+                };
+                self.dead_letter(job, Some(index), job.attempt, Some(err.failure), reason);
+                RouteOutcome::Done
+            }
+        }
+    }
+
+    /// Logs at `error` that the job's event (or its handler `index`) will not be handled, and
+    /// gives it to the dead-letter hook.
+    pub(crate) fn dead_letter(
+        &self,
+        job: &Job<E>,
+        index: Option<usize>,
+        attempts: u32,
+        last_error: Option<HandlerFailure>,
+        reason: DeadLetterReason,
+    ) {
+        let handler = index.map(|i| self.label(i));
+        tracing::error!(
+            event = %job.meta.event_name,
+            key = %job.meta.key,
+            id = job.meta.id.as_deref(),
+            handler,
+            attempts,
+            reason = reason.as_str(),
+            "accepted webhook event will not be handled: {reason}"
+        );
+        if let Some(hook) = &self.on_dead_letter {
+            let letter = DeadLetter {
+                event: job.item.clone(),
+                key: job.meta.key,
+                id: job.meta.id.as_deref().map(str::to_owned),
+                handler: handler.map(str::to_owned),
+                attempts,
+                last_error,
+                reason,
+            };
+            if std::panic::catch_unwind(AssertUnwindSafe(|| hook(letter))).is_err() {
+                tracing::error!("webhook dead-letter hook panicked");
             }
         }
     }
@@ -284,49 +450,7 @@ impl<E> fmt::Debug for Routes<E> {
                 &self.groups.iter().map(|(p, _)| p).collect::<Vec<_>>(),
             )
             .field("fallback", &self.fallback.is_some())
+            .field("retry_policy", &self.policy)
             .finish_non_exhaustive()
-    }
-}
-
-/// A handler failed or panicked. Given to the [`Handlers::on_error`] hook.
-#[derive(Debug)]
-#[non_exhaustive]
-pub struct HandlerError {
-    /// The event type name.
-    pub event_name: String,
-    /// The event's dedup key.
-    pub key: DedupKey,
-    /// Which handler: the event type or group pattern it was registered for, or `fallback`.
-    pub handler: String,
-    /// What happened.
-    pub failure: HandlerFailure,
-}
-
-impl fmt::Display for HandlerError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "handler `{}` for `{}` ({}) failed: {}",
-            self.handler, self.event_name, self.key, self.failure
-        )
-    }
-}
-
-/// How a handler failed.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum HandlerFailure {
-    /// It returned an error.
-    Error(BoxError),
-    /// It panicked (the message, if the payload was a string).
-    Panic(String),
-}
-
-impl fmt::Display for HandlerFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Error(e) => write!(f, "{e}"),
-            Self::Panic(m) => write!(f, "panicked: {m}"),
-        }
     }
 }

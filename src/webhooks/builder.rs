@@ -7,8 +7,8 @@ use http::HeaderMap;
 use super::Webhooks;
 use crate::dedup::{DedupKey, DedupStore, MokaStore};
 use crate::dispatch::{
-    DEFAULT_CONCURRENCY, DEFAULT_QUEUE_CAPACITY, Dispatcher, EventContext, HandlerError,
-    HandlerOutput, Handlers,
+    DEFAULT_CONCURRENCY, DEFAULT_QUEUE_CAPACITY, DeadLetter, Dispatcher, EventContext,
+    HandlerError, HandlerOutput, Handlers, RetryPolicy,
 };
 use crate::event::{DecodeEvent, EventType, Received};
 use crate::receiver::Settings;
@@ -171,9 +171,65 @@ impl<F: DecodeEvent, V, S: Clone + Send + Sync + 'static, St> WebhooksBuilder<F,
         self
     }
 
-    /// Called for every handler error or panic ([`Handlers::on_error`]).
+    /// Called for every failed handler attempt: error, panic or timeout, with the attempt and
+    /// whether it will be retried ([`Handlers::on_error`]).
     pub fn on_error(mut self, hook: impl Fn(&HandlerError) + Send + Sync + 'static) -> Self {
         self.handlers = self.handlers.on_error(hook);
+        self
+    }
+
+    /// Called once for every accepted event, or handler's share of one, that will not be
+    /// handled: retries used up, no handler, drain deadline passed, runtime gone
+    /// ([`Handlers::on_dead_letter`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use webhook_receiver::chirp;
+    /// use webhook_receiver::dispatch::{DeadLetter, RetryPolicy};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), webhook_receiver::verify::ConfigError> {
+    /// let (dead, mut letters) = tokio::sync::mpsc::unbounded_channel();
+    /// let webhooks = chirp::webhooks(["secret"])?
+    ///     .retry_policy(RetryPolicy::default().max_attempts(2).initial_backoff(Duration::from_millis(10)))
+    ///     .on(chirp::SMS_DELIVERED, |_status, _ctx| async {
+    ///         Err::<(), _>(std::io::Error::other("database down"))
+    ///     })
+    ///     .on_dead_letter(move |letter: DeadLetter<_>| {
+    ///         let _ = dead.send(letter);
+    ///     })
+    ///     .spawn();
+    /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+    /// # use webhook_receiver::DecodeEvent;
+    /// # webhooks.dispatcher().try_enqueue(chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap()).unwrap();
+    /// // ... a delivery of `messages.sms.delivered` fails twice:
+    /// let letter = letters.recv().await.unwrap();
+    /// assert_eq!((letter.handler.as_deref(), letter.attempts), (Some("messages.sms.delivered"), 2));
+    /// webhooks.drain(Duration::from_secs(5)).await.unwrap();
+    /// # Ok(()) }
+    /// ```
+    pub fn on_dead_letter(
+        mut self,
+        hook: impl Fn(DeadLetter<F::Event>) + Send + Sync + 'static,
+    ) -> Self {
+        self.handlers = self.handlers.on_dead_letter(hook);
+        self
+    }
+
+    /// The retry policy of every handler without one of its own ([`Handlers::retry_policy`];
+    /// default: 5 attempts, 30 s each, exponential backoff from 1 s with jitter).
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.handlers = self.handlers.retry_policy(policy);
+        self
+    }
+
+    /// The retry policy of the handler registered just before
+    /// ([`Handlers::retry_policy_for_last`]).
+    ///
+    /// # Panics
+    ///
+    /// If no handler was registered yet.
+    pub fn retry_policy_for_last(mut self, policy: RetryPolicy) -> Self {
+        self.handlers = self.handlers.retry_policy_for_last(policy);
         self
     }
 }

@@ -73,17 +73,20 @@ impl<F: DecodeEvent, V, St: DedupStore> Webhooks<F, V, St> {
     ///
     /// # Errors
     ///
-    /// [`DrainTimeout`] if handlers were still running or events still queued at the deadline;
-    /// they keep running in the background as long as the runtime does.
+    /// [`DrainTimeout`] if anything was left at the deadline: every event still queued and every
+    /// retry still waiting has then been logged at `error` and given to the dead-letter hook
+    /// (reason `shutdown`); handlers still running keep running in the background as long as the
+    /// runtime does.
     pub async fn drain(&self, deadline: Duration) -> Result<(), DrainTimeout> {
         let dispatcher = self.dispatcher();
         tracing::info!(
             queued = dispatcher.queued(),
+            retrying = dispatcher.retrying(),
             running = dispatcher.running(),
             "draining accepted webhook events"
         );
         dispatcher.drain(deadline).await?;
-        tracing::info!("every accepted webhook event was handled");
+        tracing::info!("every accepted webhook event was handled or dead-lettered");
         Ok(())
     }
 
