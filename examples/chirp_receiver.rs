@@ -7,18 +7,23 @@
 //! - `CHIRP_WEBHOOK_SECRET`: accepted `X-Webhook-Secret` values, comma-separated (rotation);
 //!   unset, a random development secret is generated and printed on stderr
 //! - `HANDLER_DELAY_MS` (default 0): every handler sleeps this long first
+//! - `HANDLER_FAIL_FIRST` (default 0): every handler fails its first N attempts of every
+//!   event, to see retries and dead letters from outside
+//! - `RETRY_MAX_ATTEMPTS` (default 5), `RETRY_BACKOFF_MS` (default 1000): the handlers' retry
+//!   policy (attempts in all; the first backoff, doubling after each failure)
 //! - `WEBHOOK_CONCURRENCY`, `WEBHOOK_QUEUE_CAPACITY`, `DEDUP_TTL_SECS`, `MAX_BODY_BYTES`:
 //!   the library's defaults when unset (64, 1024, 86400, 1048576)
 //! - `DRAIN_TIMEOUT_SECS` (default 300), `RUST_LOG` (default `info`; logs go to stderr)
 //!
-//! Route `POST /webhooks/chirp`. Every handler invocation prints exactly one JSON line on stdout,
-//! `{"event": "<event type>", "id": "<data.id>", "key": "<dedup key>", "handler": "<which>"}`;
-//! nothing else goes to stdout. SIGTERM or Ctrl-C stops accepting, runs every accepted event's
-//! handler, and exits 0.
+//! Route `POST /webhooks/chirp`. Every successful handler run prints exactly one JSON line on
+//! stdout, `{"event": "<event type>", "id": "<data.id>", "key": "<dedup key>", "handler":
+//! "<which>", "attempt": n}`. An event that will not be handled (retries used up, drain deadline
+//! passed) prints one line `{"event", "id", "key", "handler", "dead_letter": true, "attempts": n,
+//! "reason": ".."}`; nothing else goes to stdout. SIGTERM or Ctrl-C stops accepting, runs every
+//! accepted event's handlers (retries included), and exits 0; if `DRAIN_TIMEOUT_SECS` passes
+//! first, what is left is dead-lettered (one line each) and the exit status is 1.
 
 mod support;
-
-use std::time::Duration;
 
 use webhook_receiver::chirp::{self, ChirpEvent, InboundMessage, MessageStatus};
 use webhook_receiver::dispatch::EventContext;
@@ -34,7 +39,7 @@ async fn main() -> Result<(), webhook_receiver::BoxError> {
 
     // Handlers per event type, with typed payloads; they run after the 200.
     let webhooks = chirp::webhooks(&secrets)?
-        .state(config.handler_delay)
+        .state(config.behaviour)
         .on(chirp::SMS_RECEIVED, |m: InboundMessage, ctx| {
             emit(ctx, "sms_received", Some(m.id))
         })
@@ -74,16 +79,21 @@ async fn main() -> Result<(), webhook_receiver::BoxError> {
     webhooks
         .drain(config.drain_timeout)
         .await
-        .map_err(|timeout| format!("drain deadline passed: {timeout}"))?;
+        .map_err(|timeout| timeout.to_string())?;
     Ok(())
 }
 
-async fn emit(ctx: EventContext<Duration>, handler: &'static str, id: Option<String>) {
+async fn emit(
+    ctx: EventContext<support::Behaviour>,
+    handler: &'static str,
+    id: Option<String>,
+) -> Result<(), webhook_receiver::BoxError> {
     let line = support::Line {
         event: ctx.event_name(),
         id: id.as_deref(),
         key: Some(ctx.key()),
         handler: Some(handler),
+        ..Default::default()
     };
-    support::emit(*ctx.state(), line).await;
+    support::emit(*ctx.state(), ctx.attempt(), line).await
 }

@@ -7,13 +7,15 @@
 //! - `ADDR` (default `127.0.0.1:3001`)
 //! - `WEBHOOK_SECRET`: HMAC secrets, comma-separated (rotation); unset, a random development
 //!   secret is generated and printed on stderr
-//! - `HANDLER_DELAY_MS`, `WEBHOOK_CONCURRENCY`, `WEBHOOK_QUEUE_CAPACITY`, `DEDUP_TTL_SECS`,
-//!   `MAX_BODY_BYTES`, `DRAIN_TIMEOUT_SECS`, `RUST_LOG`: as for `chirp_receiver`
+//! - `HANDLER_DELAY_MS`, `HANDLER_FAIL_FIRST`, `RETRY_MAX_ATTEMPTS`, `RETRY_BACKOFF_MS`,
+//!   `WEBHOOK_CONCURRENCY`, `WEBHOOK_QUEUE_CAPACITY`, `DEDUP_TTL_SECS`, `MAX_BODY_BYTES`,
+//!   `DRAIN_TIMEOUT_SECS`, `RUST_LOG`: as for `chirp_receiver`
 //! - `MAX_EVENT_AGE_SECS`: replay guard; events whose `created_at` is older are answered 401
 //!   (off when unset; set it no longer than `DEDUP_TTL_SECS`)
 //!
-//! Route `POST /webhook`. Every handler invocation prints one JSON line on stdout,
-//! `{"event": "<type>", "id": "<top-level id>"}`. SIGTERM/Ctrl-C drains and exits 0.
+//! Route `POST /webhook`. Every successful handler run prints one JSON line on stdout,
+//! `{"event": "<type>", "id": "<top-level id>", "attempt": n}`; an event that will not be handled
+//! prints one line with `"dead_letter": true`, `"attempts"` and `"reason"`. SIGTERM/Ctrl-C drains and exits 0.
 //!
 //! Sign a request by hand:
 //! ```sh
@@ -109,7 +111,7 @@ async fn main() -> Result<(), webhook_receiver::BoxError> {
     }
 
     let webhooks = Webhooks::builder(format, HmacSha256::new(&secrets)?)
-        .state(config.handler_delay)
+        .state(config.behaviour)
         .on(USER_CREATED, |u: User, ctx| {
             tracing::debug!(user = %u.id, name = ?u.name, email = ?u.email, "user created");
             emit(ctx)
@@ -143,17 +145,16 @@ async fn main() -> Result<(), webhook_receiver::BoxError> {
     webhooks
         .drain(config.drain_timeout)
         .await
-        .map_err(|timeout| format!("drain deadline passed: {timeout}"))?;
+        .map_err(|timeout| timeout.to_string())?;
     Ok(())
 }
 
 /// The handler body every registration shares: one line with the type and the top-level id.
-async fn emit(ctx: EventContext<Duration>) {
+async fn emit(ctx: EventContext<support::Behaviour>) -> Result<(), webhook_receiver::BoxError> {
     let line = support::Line {
         event: ctx.event_name(),
         id: ctx.id(),
-        key: None,
-        handler: None,
+        ..Default::default()
     };
-    support::emit(*ctx.state(), line).await;
+    support::emit(*ctx.state(), ctx.attempt(), line).await
 }

@@ -8,17 +8,17 @@
 //! - `ADDR` (default `127.0.0.1:3002`)
 //! - `WEBHOOK_SECRET`: `whsec_...` secrets, comma-separated (rotation); unset, a random
 //!   development secret is generated and printed on stderr
-//! - `HANDLER_DELAY_MS`, `WEBHOOK_CONCURRENCY`, `WEBHOOK_QUEUE_CAPACITY`, `DEDUP_TTL_SECS`,
-//!   `MAX_BODY_BYTES`, `DRAIN_TIMEOUT_SECS`, `RUST_LOG`: as for `chirp_receiver`
+//! - `HANDLER_DELAY_MS`, `HANDLER_FAIL_FIRST`, `RETRY_MAX_ATTEMPTS`, `RETRY_BACKOFF_MS`,
+//!   `WEBHOOK_CONCURRENCY`, `WEBHOOK_QUEUE_CAPACITY`, `DEDUP_TTL_SECS`, `MAX_BODY_BYTES`,
+//!   `DRAIN_TIMEOUT_SECS`, `RUST_LOG`: as for `chirp_receiver`
 //!
-//! Route `POST /webhook`, payload `{"type", "timestamp", "data"}`. Every handler invocation prints
-//! one JSON line on stdout, `{"event": "<type>", "id": "<webhook-id>"}`. A missing webhook header
+//! Route `POST /webhook`, payload `{"type", "timestamp", "data"}`. Every successful handler run
+//! prints one JSON line on stdout, `{"event": "<type>", "id": "<webhook-id>", "attempt": n}` (a
+//! dead-lettered event: one line with `"dead_letter": true`, as for `chirp_receiver`). A missing webhook header
 //! is 400; a bad signature or a timestamp outside the tolerance is 401. SIGTERM/Ctrl-C drains and
 //! exits 0.
 
 mod support;
-
-use std::time::Duration;
 
 use base64::Engine;
 use serde::Deserialize;
@@ -51,7 +51,7 @@ async fn main() -> Result<(), webhook_receiver::BoxError> {
     // Type from the body's `type`; dedup by the signed `webhook-id` header.
     let format = JsonFormat::<BillingEvent>::new().key_header("webhook-id");
     let webhooks = Webhooks::builder(format, StandardWebhooks::new(&secrets)?)
-        .state(config.handler_delay)
+        .state(config.behaviour)
         .on_group("*", |e: JsonEvent<BillingEvent>, ctx| {
             if let Some(BillingEvent::InvoicePaid(data)) = e.typed() {
                 tracing::debug!(%data, "invoice paid");
@@ -70,16 +70,15 @@ async fn main() -> Result<(), webhook_receiver::BoxError> {
     webhooks
         .drain(config.drain_timeout)
         .await
-        .map_err(|timeout| format!("drain deadline passed: {timeout}"))?;
+        .map_err(|timeout| timeout.to_string())?;
     Ok(())
 }
 
-async fn emit(ctx: EventContext<Duration>) {
+async fn emit(ctx: EventContext<support::Behaviour>) -> Result<(), webhook_receiver::BoxError> {
     let line = support::Line {
         event: ctx.event_name(),
         id: ctx.id(),
-        key: None,
-        handler: None,
+        ..Default::default()
     };
-    support::emit(*ctx.state(), line).await;
+    support::emit(*ctx.state(), ctx.attempt(), line).await
 }

@@ -7,6 +7,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use tracing_subscriber::EnvFilter;
+use webhook_receiver::dispatch::{DeadLetter, RetryPolicy};
 use webhook_receiver::event::DecodeEvent;
 use webhook_receiver::{BoxError, DedupKey, WebhooksBuilder};
 
@@ -25,34 +26,52 @@ pub fn init_tracing() {
 #[derive(Debug)]
 pub struct Config {
     pub addr: std::net::SocketAddr,
-    /// `HANDLER_DELAY_MS`: every handler sleeps this long first.
-    pub handler_delay: Duration,
+    /// `HANDLER_DELAY_MS` and `HANDLER_FAIL_FIRST`: what every handler does besides printing.
+    pub behaviour: Behaviour,
     /// `DRAIN_TIMEOUT_SECS` (default 300): how long shutdown waits for accepted events.
     pub drain_timeout: Duration,
     concurrency: Option<usize>,
     queue_capacity: Option<usize>,
     dedup_ttl_secs: Option<u64>,
     max_body_bytes: Option<usize>,
+    retry_max_attempts: Option<u32>,
+    retry_backoff_ms: Option<u64>,
+}
+
+/// What every example handler does before it prints its line: sleeps `delay`
+/// (`HANDLER_DELAY_MS`), then fails if its attempt is one of the first `fail_first`
+/// (`HANDLER_FAIL_FIRST`), to show retries and dead letters from outside.
+#[derive(Debug, Clone, Copy)]
+pub struct Behaviour {
+    pub delay: Duration,
+    pub fail_first: u32,
 }
 
 impl Config {
-    /// Reads `ADDR` (default `default_addr`), `HANDLER_DELAY_MS`, `WEBHOOK_CONCURRENCY`,
-    /// `WEBHOOK_QUEUE_CAPACITY`, `DEDUP_TTL_SECS`, `MAX_BODY_BYTES`, `DRAIN_TIMEOUT_SECS`.
+    /// Reads `ADDR` (default `default_addr`), `HANDLER_DELAY_MS`, `HANDLER_FAIL_FIRST`,
+    /// `WEBHOOK_CONCURRENCY`, `WEBHOOK_QUEUE_CAPACITY`, `DEDUP_TTL_SECS`, `MAX_BODY_BYTES`,
+    /// `RETRY_MAX_ATTEMPTS`, `RETRY_BACKOFF_MS`, `DRAIN_TIMEOUT_SECS`.
     pub fn from_env(default_addr: &str) -> Result<Self, BoxError> {
         Ok(Self {
             addr: env_or("ADDR", default_addr.parse()?)?,
-            handler_delay: Duration::from_millis(env_or("HANDLER_DELAY_MS", 0)?),
+            behaviour: Behaviour {
+                delay: Duration::from_millis(env_or("HANDLER_DELAY_MS", 0)?),
+                fail_first: env_or("HANDLER_FAIL_FIRST", 0)?,
+            },
             drain_timeout: Duration::from_secs(env_or("DRAIN_TIMEOUT_SECS", 300)?),
             concurrency: env_opt("WEBHOOK_CONCURRENCY")?,
             queue_capacity: env_opt("WEBHOOK_QUEUE_CAPACITY")?,
             dedup_ttl_secs: env_opt("DEDUP_TTL_SECS")?,
             max_body_bytes: env_opt("MAX_BODY_BYTES")?,
+            retry_max_attempts: env_opt("RETRY_MAX_ATTEMPTS")?,
+            retry_backoff_ms: env_opt("RETRY_BACKOFF_MS")?,
         })
     }
 
-    /// Applies `WEBHOOK_CONCURRENCY`, `WEBHOOK_QUEUE_CAPACITY`, `DEDUP_TTL_SECS` and
-    /// `MAX_BODY_BYTES` (the library's defaults when unset).
-    pub fn apply<F: DecodeEvent, V, S>(
+    /// Applies `WEBHOOK_CONCURRENCY`, `WEBHOOK_QUEUE_CAPACITY`, `DEDUP_TTL_SECS`,
+    /// `MAX_BODY_BYTES`, `RETRY_MAX_ATTEMPTS` and `RETRY_BACKOFF_MS` (the library's defaults
+    /// when unset), and prints a dead-letter line for every event that will not be handled.
+    pub fn apply<F: DecodeEvent, V, S: Clone + Send + Sync + 'static>(
         &self,
         mut builder: WebhooksBuilder<F, V, S>,
     ) -> WebhooksBuilder<F, V, S> {
@@ -68,27 +87,64 @@ impl Config {
         if let Some(bytes) = self.max_body_bytes {
             builder = builder.body_limit(bytes);
         }
+        let mut policy = RetryPolicy::default();
+        if let Some(n) = self.retry_max_attempts {
+            policy = policy.max_attempts(n);
+        }
+        if let Some(ms) = self.retry_backoff_ms {
+            policy = policy.initial_backoff(Duration::from_millis(ms));
+        }
         builder
+            .retry_policy(policy)
+            .on_dead_letter(|letter: DeadLetter<F::Event>| {
+                print_line(&Line {
+                    event: letter.event.event_name(),
+                    id: letter.id.as_deref(),
+                    key: Some(letter.key),
+                    handler: letter.handler.as_deref(),
+                    attempt: None,
+                    dead_letter: Some(true),
+                    attempts: Some(letter.attempts),
+                    reason: Some(letter.reason.as_str()),
+                });
+            })
     }
 }
 
-/// Sleeps `delay` (if any), then prints one JSON line on stdout and flushes.
-pub async fn emit(delay: Duration, line: Line<'_>) {
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
+/// What every example handler does: sleeps `HANDLER_DELAY_MS` (if any); fails attempts up to
+/// `HANDLER_FAIL_FIRST`; else prints one JSON line on stdout (with `"attempt"`) and flushes.
+pub async fn emit(behaviour: Behaviour, attempt: u32, mut line: Line<'_>) -> Result<(), BoxError> {
+    if !behaviour.delay.is_zero() {
+        tokio::time::sleep(behaviour.delay).await;
     }
+    if attempt <= behaviour.fail_first {
+        return Err(format!(
+            "HANDLER_FAIL_FIRST={}: attempt {attempt} fails on purpose",
+            behaviour.fail_first
+        )
+        .into());
+    }
+    line.attempt = Some(attempt);
+    print_line(&line);
+    Ok(())
+}
+
+/// Prints one JSON line on stdout and flushes.
+fn print_line(line: &Line<'_>) {
     // The whole line is built first, then written with one `write(2)`: stdout is line-buffered,
     // and writing a complete line through it goes straight out, flushed.
     let mut buf = Vec::with_capacity(192);
-    serde_json::to_writer(&mut buf, &line).expect("a line serializes");
+    serde_json::to_writer(&mut buf, line).expect("a line serializes");
     buf.push(b'\n');
     // A closed stdout must not take the receiver down; the event was already acknowledged.
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(&buf).and_then(|()| out.flush());
 }
 
-/// One stdout line: `{"event": .., "id": .., "key": .., "handler": ..}` (absent fields omitted).
-#[derive(serde::Serialize)]
+/// One stdout line: `{"event": .., "id": .., "key": .., "handler": .., "attempt": n}` for a
+/// successful handler run, `{.., "dead_letter": true, "attempts": n, "reason": ..}` for an event
+/// that will not be handled (absent fields omitted).
+#[derive(serde::Serialize, Default)]
 pub struct Line<'a> {
     pub event: &'a str,
     pub id: Option<&'a str>,
@@ -97,6 +153,14 @@ pub struct Line<'a> {
     pub key: Option<DedupKey>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub handler: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dead_letter: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'a str>,
 }
 
 fn display<S: serde::Serializer>(key: &Option<DedupKey>, s: S) -> Result<S::Ok, S::Error> {

@@ -66,7 +66,8 @@ impl<E> Drop for Handle<E> {
         let shared = &self.shared;
         let mut state = shared.lock();
         let (queued, running) = (state.queued(), state.running);
-        if queued + running > 0 {
+        // After a drain deadline, what was left has been reported already.
+        if queued + running > 0 && !state.abandoned {
             let drained = if state.closing {
                 "after a drain that did not finish"
             } else {
