@@ -90,6 +90,7 @@
 //! | `standard-webhooks` | yes | [`StandardWebhooks`](verify::StandardWebhooks) signatures |
 //! | `axum` | no | `Webhooks::router`: the receiver as an `axum::Router` for a path |
 //! | `testing` | no | signed-request builders for your tests ([`testing`]) |
+//! | `durable` | no | [`inbox`]: claims and raw events committed to a redb file before the 200 (needs Rust 1.89) |
 //! | `full` | no | all of the above |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -107,6 +108,10 @@ pub mod webhooks;
 #[cfg(feature = "chirp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "chirp")))]
 pub mod chirp;
+
+#[cfg(feature = "durable")]
+#[cfg_attr(docsrs, doc(cfg(feature = "durable")))]
+pub mod inbox;
 
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]

@@ -1,0 +1,319 @@
+//! The group-commit thread: the only writer of the inbox's database.
+//!
+//! It blocks for one command, then takes every command already waiting (up to `max_batch`),
+//! applies them all in one write transaction and commits once. While one `fsync` runs, new
+//! commands pile up in the channel and share the next commit, so the number of `fsync`s per
+//! second stays bounded by the disk's latency while the events per `fsync` grow with the load.
+//!
+//! A batch is committed with [`Durability::Immediate`] (`fsync` before any reply) when it holds
+//! an accept or a flush, and with [`Durability::None`] when it holds only bookkeeping (attempts,
+//! completions): redb persists those with the next durable commit, and a crash before it loses
+//! only that bookkeeping, which makes events run again (at-least-once), never lose them.
+
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, TryRecvError};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::thread::JoinHandle;
+use std::time::SystemTime;
+
+use redb::{Database, Durability, ReadableTable};
+use tokio::sync::oneshot;
+
+use super::durable::Accept;
+use super::error::InboxError;
+use super::record::{EventId, to_millis};
+use super::schema::{self, EVENTS, EXPIRY, KEYS, META, NEXT_EVENT_ID, ROUTES};
+use crate::DedupKey;
+
+/// The committer thread's name.
+pub(crate) const THREAD_NAME: &str = "webhook-inbox-commit";
+
+/// Expired keys purged at most per durable commit, so that purging never makes one commit slow.
+const PURGE_PER_COMMIT: usize = 1024;
+
+/// What the committer is asked to do.
+pub(crate) enum Command {
+    /// Claim `key` and store `record` (encoded by the caller), durably.
+    Accept {
+        key: DedupKey,
+        record: Vec<u8>,
+        reply: oneshot::Sender<Result<Accept, InboxError>>,
+    },
+    /// Record a handler attempt (not durable by itself).
+    Attempt {
+        id: EventId,
+        route: u32,
+        attempts: u32,
+        next_at_ms: u64,
+    },
+    /// Mark one handler of an event done (not durable by itself).
+    CompleteRoute { id: EventId, route: u32 },
+    /// Delete an event and its route states (not durable by itself).
+    Complete { id: EventId },
+    /// Commit durably everything sent before, then answer.
+    Flush {
+        reply: oneshot::Sender<Result<(), InboxError>>,
+    },
+    /// Compact the database file (after committing what was sent before).
+    Compact {
+        reply: mpsc::SyncSender<Result<bool, InboxError>>,
+    },
+}
+
+/// The write side of the inbox, run on its own thread.
+pub(crate) struct Committer {
+    pub(crate) db: Arc<RwLock<Database>>,
+    pub(crate) rx: Receiver<Command>,
+    pub(crate) ttl_ms: u64,
+    pub(crate) max_batch: usize,
+    pub(crate) commits: Arc<AtomicU64>,
+}
+
+impl Committer {
+    /// Starts the thread. It runs until every sender is dropped and the queue is empty.
+    pub(crate) fn spawn(self) -> io::Result<JoinHandle<()>> {
+        std::thread::Builder::new()
+            .name(THREAD_NAME.to_owned())
+            .spawn(move || self.run())
+    }
+
+    fn run(self) {
+        let max_batch = self.max_batch.max(1);
+        let mut batch = Vec::with_capacity(max_batch.min(4096));
+        // Some bookkeeping is committed without fsync and not yet made durable.
+        let mut volatile = false;
+        // `recv` fails only once every sender is gone *and* the queue is empty, so nothing
+        // queued is lost on close.
+        while let Ok(first) = self.rx.recv() {
+            let mut compact = None;
+            match first {
+                Command::Compact { reply } => compact = Some(reply),
+                cmd => batch.push(cmd),
+            }
+            while compact.is_none() && batch.len() < max_batch {
+                match self.rx.try_recv() {
+                    Ok(Command::Compact { reply }) => compact = Some(reply),
+                    Ok(cmd) => batch.push(cmd),
+                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                }
+            }
+            if !batch.is_empty() {
+                let durable = batch
+                    .iter()
+                    .any(|c| matches!(c, Command::Accept { .. } | Command::Flush { .. }));
+                let ok = self.commit(&mut batch, durable);
+                volatile = if durable {
+                    volatile && !ok
+                } else {
+                    volatile || ok
+                };
+            }
+            if let Some(reply) = compact {
+                let result = self.compact();
+                volatile &= result.is_err();
+                let _ = reply.send(result);
+            }
+        }
+        if volatile {
+            // Make the last bookkeeping durable before the database is closed.
+            let (reply, _) = oneshot::channel();
+            self.commit(&mut vec![Command::Flush { reply }], true);
+        }
+    }
+
+    /// Applies and commits `batch` (emptying it), then answers its callers. Returns whether the
+    /// commit succeeded.
+    fn commit(&self, batch: &mut Vec<Command>, durable: bool) -> bool {
+        let db = self.db.read().unwrap_or_else(PoisonError::into_inner);
+        let result = self.apply(&db, batch, durable);
+        drop(db);
+        let ok = result.is_ok();
+        match result {
+            Ok(outcomes) => {
+                if durable {
+                    self.commits.fetch_add(1, Ordering::Relaxed);
+                }
+                let mut outcomes = outcomes.into_iter();
+                for cmd in batch.drain(..) {
+                    match cmd {
+                        // A dropped receiver (the caller gave up) is fine: the event is stored
+                        // and will be dispatched from `pending` after a restart at the latest.
+                        Command::Accept { reply, .. } => {
+                            let outcome = outcomes.next().ok_or(InboxError::Closed);
+                            let _ = reply.send(outcome);
+                        }
+                        Command::Flush { reply } => {
+                            let _ = reply.send(Ok(()));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Err(err) => {
+                tracing::error!(error = %err, commands = batch.len(), "durable inbox commit failed");
+                for cmd in batch.drain(..) {
+                    match cmd {
+                        Command::Accept { reply, .. } => {
+                            let _ = reply.send(Err(err.clone()));
+                        }
+                        Command::Flush { reply } => {
+                            let _ = reply.send(Err(err.clone()));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        ok
+    }
+
+    /// Applies `batch` in one write transaction and commits it. Returns the outcome of each
+    /// accept, in order. On error nothing of the batch is applied.
+    fn apply(
+        &self,
+        db: &Database,
+        batch: &[Command],
+        durable: bool,
+    ) -> Result<Vec<Accept>, InboxError> {
+        let mut txn = db.begin_write().map_err(InboxError::storage)?;
+        txn.set_durability(if durable {
+            Durability::Immediate
+        } else {
+            Durability::None
+        })
+        .map_err(InboxError::storage)?;
+        let now_ms = to_millis(SystemTime::now());
+        let outcomes =
+            apply_commands(&txn, batch, now_ms, self.ttl_ms).map_err(InboxError::storage)?;
+        if durable {
+            schema::purge_expired(&txn, now_ms, PURGE_PER_COMMIT).map_err(InboxError::storage)?;
+        }
+        txn.commit().map_err(InboxError::storage)?;
+        Ok(outcomes)
+    }
+
+    fn compact(&self) -> Result<bool, InboxError> {
+        let mut db = self.db.write().unwrap_or_else(PoisonError::into_inner);
+        db.compact().map_err(InboxError::storage)
+    }
+}
+
+/// The effect of every command of a batch, in order, within `txn`.
+fn apply_commands(
+    txn: &redb::WriteTransaction,
+    batch: &[Command],
+    now_ms: u64,
+    ttl_ms: u64,
+) -> Result<Vec<Accept>, redb::Error> {
+    let mut events = txn.open_table(EVENTS)?;
+    let mut keys = txn.open_table(KEYS)?;
+    let mut expiry = txn.open_table(EXPIRY)?;
+    let mut routes = txn.open_table(ROUTES)?;
+    let mut meta = txn.open_table(META)?;
+    let first_id = meta.get(NEXT_EVENT_ID)?.map_or(1, |v| v.value());
+    let mut next_id = first_id;
+    let mut outcomes = Vec::new();
+    for cmd in batch {
+        match cmd {
+            Command::Accept { key, record, .. } => {
+                let key = *key.as_bytes();
+                let remembered = keys.get(key)?.map(|v| v.value());
+                if let Some(expires) = remembered {
+                    if expires > now_ms {
+                        outcomes.push(Accept::Duplicate);
+                        continue;
+                    }
+                    // Expired but not purged yet: claim it again.
+                    expiry.remove((expires, key))?;
+                }
+                let expires = now_ms.saturating_add(ttl_ms);
+                keys.insert(key, expires)?;
+                expiry.insert((expires, key), ())?;
+                events.insert(next_id, record.as_slice())?;
+                outcomes.push(Accept::New(EventId::new(next_id)));
+                next_id += 1;
+            }
+            Command::Attempt {
+                id,
+                route,
+                attempts,
+                next_at_ms,
+            } => {
+                if events.get(id.get())?.is_some() {
+                    let row = (id.get(), *route);
+                    let done = routes.get(row)?.is_some_and(|v| v.value().2);
+                    routes.insert(row, (*attempts, *next_at_ms, done))?;
+                }
+            }
+            Command::CompleteRoute { id, route } => {
+                if events.get(id.get())?.is_some() {
+                    let row = (id.get(), *route);
+                    let attempts = routes.get(row)?.map_or(0, |v| v.value().0);
+                    routes.insert(row, (attempts, 0, true))?;
+                }
+            }
+            Command::Complete { id } => {
+                events.remove(id.get())?;
+                routes.retain_in((id.get(), 0)..=(id.get(), u32::MAX), |_, _| false)?;
+            }
+            Command::Flush { .. } | Command::Compact { .. } => {}
+        }
+    }
+    if next_id != first_id {
+        meta.insert(NEXT_EVENT_ID, next_id)?;
+    }
+    Ok(outcomes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(key: DedupKey) -> Command {
+        let (reply, _) = oneshot::channel();
+        Command::Accept {
+            key,
+            record: b"record".to_vec(),
+            reply,
+        }
+    }
+
+    #[test]
+    fn same_key_twice_in_one_batch_is_new_then_duplicate() {
+        let path = std::env::temp_dir().join(format!(
+            "webhook-inbox-test-{}-batch.redb",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_file(&path);
+        let db = Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        schema::init(&txn).unwrap();
+        let a = DedupKey::from_parts(&[b"a"]);
+        let b = DedupKey::from_parts(&[b"b"]);
+        let batch = [accept(a), accept(b), accept(a)];
+        let outcomes = apply_commands(&txn, &batch, 1_000, 60_000).unwrap();
+        assert_eq!(
+            outcomes,
+            [
+                Accept::New(EventId::new(1)),
+                Accept::New(EventId::new(2)),
+                Accept::Duplicate
+            ]
+        );
+        // An expired key (expiry at or before now) is claimed again, replacing its index entry.
+        let outcomes = apply_commands(&txn, &[accept(a)], 61_000, 60_000).unwrap();
+        assert_eq!(outcomes, [Accept::New(EventId::new(3))]);
+        let expiry = txn.open_table(EXPIRY).unwrap();
+        let rows: Vec<_> = expiry
+            .iter()
+            .unwrap()
+            .map(|r| r.unwrap().0.value())
+            .collect();
+        assert_eq!(rows, [(61_000, *b.as_bytes()), (121_000, *a.as_bytes())]);
+        drop(expiry);
+        txn.abort().unwrap();
+        drop(db);
+        let _ = std::fs::remove_file(&path);
+    }
+}

@@ -1,0 +1,424 @@
+//! [`DurableInbox`]: the handle, its builder, and the read side.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime};
+
+use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable};
+use tokio::sync::oneshot;
+
+use super::committer::{Command, Committer};
+use super::error::InboxError;
+use super::record::{self, EventId, NewEvent, RouteState, StoredEvent, to_millis};
+use super::schema::{self, EVENTS, KEYS, ROUTES};
+use crate::dedup::DEFAULT_TTL;
+
+/// The database file's name in the inbox directory.
+pub(crate) const FILE_NAME: &str = "inbox.redb";
+
+/// Default [`max_batch`](DurableInboxBuilder::max_batch): commands applied in one transaction.
+pub const DEFAULT_MAX_BATCH: usize = 512;
+
+/// The outcome of [`DurableInbox::accept`].
+#[cfg_attr(not(test), allow(dead_code))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Accept {
+    /// The key was not remembered (or had expired): it is claimed and the event is stored, both
+    /// durably. Dispatch it.
+    New(EventId),
+    /// The key is remembered and unexpired: a redelivery. Nothing was written.
+    Duplicate,
+}
+
+/// A durable inbox: accepted events and their dedup claims in one crash-safe redb file.
+///
+/// Cheap to clone; every clone shares one database and one committer thread. Dropping the last
+/// clone closes the queue, lets the committer commit what was queued (durably), waits for the
+/// thread to end and closes the file, so the directory can be opened again right after. That
+/// wait blocks the dropping thread for at most the commits still queued (the receiver flushes
+/// the inbox at shutdown, after which the drop is immediate).
+///
+/// See the [module docs](crate::inbox) for what is stored and the guarantees, and
+/// [`open`](Self::open) for an example.
+#[derive(Clone)]
+pub struct DurableInbox {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    dir: PathBuf,
+    dedup_ttl: Duration,
+    db: Arc<RwLock<Database>>,
+    commits: Arc<AtomicU64>,
+    /// `None` only while dropping, so that the committer sees the channel close.
+    tx: Option<Sender<Command>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Builds a [`DurableInbox`]: [`DurableInbox::builder`].
+#[derive(Debug, Clone)]
+#[must_use = "call `open()` to open the inbox"]
+pub struct DurableInboxBuilder {
+    dir: PathBuf,
+    dedup_ttl: Duration,
+    max_batch: usize,
+}
+
+// ===== impl DurableInboxBuilder =====
+
+impl DurableInboxBuilder {
+    /// How long a dedup key is remembered after its event was accepted. Default: 24 h
+    /// ([`DEFAULT_TTL`](crate::dedup::DEFAULT_TTL)), as in the in-memory store.
+    pub const fn dedup_ttl(mut self, ttl: Duration) -> Self {
+        self.dedup_ttl = ttl;
+        self
+    }
+
+    /// The most commands applied in one write transaction (one `fsync`). Default:
+    /// [`DEFAULT_MAX_BATCH`] (512). 0 counts as 1.
+    pub const fn max_batch(mut self, max_batch: usize) -> Self {
+        self.max_batch = max_batch;
+        self
+    }
+
+    /// Creates the directory if missing, opens (or creates) `inbox.redb` in it, purges the
+    /// expired dedup keys and starts the committer thread.
+    ///
+    /// If the process stopped uncleanly, redb recovers the file to its last durable commit
+    /// first (this walks the whole file, so it takes longer on a large inbox).
+    ///
+    /// # Errors
+    ///
+    /// - [`InboxError::AlreadyOpen`] if the directory's inbox is open, in this process or another;
+    /// - [`InboxError::Open`] if the directory or file cannot be created or opened, or the thread
+    ///   cannot be started;
+    /// - [`InboxError::UnsupportedFormat`] if a newer version of this crate wrote the file;
+    /// - [`InboxError::Storage`] if the first transaction fails.
+    pub fn open(self) -> Result<DurableInbox, InboxError> {
+        let dir = self.dir;
+        let open_error = |source: Arc<dyn std::error::Error + Send + Sync>| InboxError::Open {
+            path: dir.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&dir).map_err(|e| open_error(Arc::new(e)))?;
+        let db = match Database::create(dir.join(FILE_NAME)) {
+            Ok(db) => db,
+            Err(DatabaseError::DatabaseAlreadyOpen) => {
+                return Err(InboxError::AlreadyOpen { path: dir });
+            }
+            Err(e) => return Err(open_error(Arc::new(e))),
+        };
+
+        let txn = db.begin_write().map_err(InboxError::storage)?;
+        schema::init(&txn)?;
+        let purged = schema::purge_expired(&txn, to_millis(SystemTime::now()), usize::MAX)
+            .map_err(InboxError::storage)?;
+        txn.commit().map_err(InboxError::storage)?;
+        tracing::debug!(dir = %dir.display(), purged, "durable inbox opened");
+
+        let db = Arc::new(RwLock::new(db));
+        let commits = Arc::new(AtomicU64::new(0));
+        let (tx, rx) = mpsc::channel();
+        let thread = Committer {
+            db: Arc::clone(&db),
+            rx,
+            ttl_ms: u64::try_from(self.dedup_ttl.as_millis()).unwrap_or(u64::MAX),
+            max_batch: self.max_batch,
+            commits: Arc::clone(&commits),
+        }
+        .spawn()
+        .map_err(|e| open_error(Arc::new(e)))?;
+
+        Ok(DurableInbox {
+            inner: Arc::new(Inner {
+                dir,
+                dedup_ttl: self.dedup_ttl,
+                db,
+                commits,
+                tx: Some(tx),
+                thread: Some(thread),
+            }),
+        })
+    }
+}
+
+// ===== impl DurableInbox =====
+
+impl DurableInbox {
+    /// A builder for the inbox in directory `dir` (its file is `dir/inbox.redb`).
+    pub fn builder(dir: impl Into<PathBuf>) -> DurableInboxBuilder {
+        DurableInboxBuilder {
+            dir: dir.into(),
+            dedup_ttl: DEFAULT_TTL,
+            max_batch: DEFAULT_MAX_BATCH,
+        }
+    }
+
+    /// Opens the inbox in `dir` with the default settings: `DurableInbox::builder(dir).open()`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use webhook_receiver::inbox::{DurableInbox, InboxError};
+    ///
+    /// # fn main() -> Result<(), InboxError> {
+    /// let dir = std::env::temp_dir().join(format!("inbox-doc-{}", std::process::id()));
+    /// let inbox = DurableInbox::open(&dir)?; // creates `dir` and `dir/inbox.redb`
+    /// assert_eq!(inbox.path(), dir);
+    /// assert_eq!(inbox.pending_count()?, 0);
+    ///
+    /// // One owner per directory: a second open fails until every clone is dropped.
+    /// let err = DurableInbox::open(&dir).unwrap_err();
+    /// assert!(matches!(err, InboxError::AlreadyOpen { .. }), "{err}");
+    /// drop(inbox); // commits what is queued, ends the committer thread, closes the file
+    ///
+    /// let inbox = DurableInbox::builder(&dir).dedup_ttl(Duration::from_secs(3600)).open()?;
+    /// assert_eq!(inbox.dedup_ttl(), Duration::from_secs(3600));
+    /// # drop(inbox);
+    /// # std::fs::remove_dir_all(&dir).ok();
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`DurableInboxBuilder::open`].
+    pub fn open(dir: impl Into<PathBuf>) -> Result<Self, InboxError> {
+        Self::builder(dir).open()
+    }
+
+    /// The inbox directory.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// How long a dedup key is remembered.
+    #[must_use]
+    pub fn dedup_ttl(&self) -> Duration {
+        self.inner.dedup_ttl
+    }
+
+    /// Durable commits (`fsync`s) made by the committer since the inbox was opened: accepted
+    /// events divided by this is the events per `fsync` that group commit achieved.
+    #[must_use]
+    pub fn commits(&self) -> u64 {
+        self.inner.commits.load(Ordering::Relaxed)
+    }
+
+    /// Events accepted and not yet completed, as committed so far.
+    ///
+    /// # Errors
+    ///
+    /// [`InboxError::Storage`] if the read fails.
+    pub fn pending_count(&self) -> Result<u64, InboxError> {
+        let db = self.read_db();
+        schema::count(&db, EVENTS)
+    }
+
+    /// Dedup keys remembered: unexpired ones, and expired ones not purged yet (each durable
+    /// commit purges up to 1024, and opening purges them all).
+    ///
+    /// # Errors
+    ///
+    /// [`InboxError::Storage`] if the read fails.
+    pub fn key_count(&self) -> Result<u64, InboxError> {
+        let db = self.read_db();
+        schema::count(&db, KEYS)
+    }
+
+    /// Compacts the database file, returning whether anything was compacted (call it again
+    /// until it returns `false` to compact fully).
+    ///
+    /// Runs on the committer thread after what was queued before it, and holds every other
+    /// reader and writer of the inbox off while it runs (accepts wait): call it when the
+    /// receiver is quiet, and from a blocking context (`tokio::task::spawn_blocking`), since it
+    /// blocks the calling thread. Completing events already frees their space for reuse inside
+    /// the file; compaction only gives it back to the file system.
+    ///
+    /// # Errors
+    ///
+    /// [`InboxError::Storage`] if compaction fails, [`InboxError::Closed`] if the committer
+    /// thread is gone.
+    pub fn compact(&self) -> Result<bool, InboxError> {
+        let (reply, rx) = mpsc::sync_channel(1);
+        self.send(Command::Compact { reply })?;
+        rx.recv().map_err(|_| InboxError::Closed)?
+    }
+
+    /// Claims `event.key` and stores the event, in one write transaction that is committed
+    /// durably (`fsync`) before this resolves. Concurrent accepts share one commit.
+    ///
+    /// If the caller drops this future before it resolves, the event is still committed (and
+    /// will come back from [`pending`](Self::pending)): delivery is at-least-once.
+    ///
+    /// # Errors
+    ///
+    /// [`InboxError::TooLarge`] (nothing sent), [`InboxError::Storage`] if the batch's commit
+    /// failed (nothing of it was applied), [`InboxError::Closed`] if the committer is gone.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) async fn accept(&self, event: NewEvent) -> Result<Accept, InboxError> {
+        let record = record::encode(&event)?;
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Accept {
+            key: event.key,
+            record,
+            reply,
+        })?;
+        rx.await.map_err(|_| InboxError::Closed)?
+    }
+
+    /// Records that handler `route` of event `id` made `attempts` attempts and, if `next_at`
+    /// is set, is to be tried again then. Committed in the next batch, durably with the next
+    /// durable commit. Ignored if the event is completed.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn record_attempt(
+        &self,
+        id: EventId,
+        route: u32,
+        attempts: u32,
+        next_at: Option<SystemTime>,
+    ) {
+        self.send_bookkeeping(Command::Attempt {
+            id,
+            route,
+            attempts,
+            next_at_ms: record::next_at_to_millis(next_at),
+        });
+    }
+
+    /// Marks handler `route` of event `id` done (it succeeded or was dead-lettered). Same
+    /// durability as [`record_attempt`](Self::record_attempt).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn complete_route(&self, id: EventId, route: u32) {
+        self.send_bookkeeping(Command::CompleteRoute { id, route });
+    }
+
+    /// Deletes event `id` and its route states: it is done. Its dedup key stays until it
+    /// expires, so redeliveries are still recognised. Same durability as
+    /// [`record_attempt`](Self::record_attempt): after a crash before the next durable commit,
+    /// the event can come back from [`pending`](Self::pending) (at-least-once).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn complete(&self, id: EventId) {
+        self.send_bookkeeping(Command::Complete { id });
+    }
+
+    /// Every event accepted and not completed, oldest first, each with its route states by
+    /// route, as committed so far (bookkeeping still queued is not seen: [`flush`](Self::flush)
+    /// first to see it).
+    ///
+    /// Reads on the calling thread (redb readers run beside the committer).
+    ///
+    /// # Errors
+    ///
+    /// [`InboxError::Corrupt`] if a record cannot be decoded, [`InboxError::Storage`] if the
+    /// read fails.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn pending(&self) -> Result<Vec<StoredEvent>, InboxError> {
+        let db = self.read_db();
+        let txn = db.begin_read().map_err(InboxError::storage)?;
+        let events = txn.open_table(EVENTS).map_err(InboxError::storage)?;
+        let routes = txn.open_table(ROUTES).map_err(InboxError::storage)?;
+        let mut out = Vec::new();
+        for entry in events.iter().map_err(InboxError::storage)? {
+            let (id, bytes) = entry.map_err(InboxError::storage)?;
+            let id = EventId::new(id.value());
+            let mut event = record::decode(id, bytes.value())?;
+            for row in routes
+                .range((id.get(), 0)..=(id.get(), u32::MAX))
+                .map_err(InboxError::storage)?
+            {
+                let (k, v) = row.map_err(InboxError::storage)?;
+                event
+                    .routes
+                    .push(RouteState::from_row(id, k.value().1, v.value())?);
+            }
+            out.push(event);
+        }
+        Ok(out)
+    }
+
+    /// Resolves once everything sent to the committer before it, bookkeeping included, is
+    /// committed durably. Await it at shutdown, after the last handler finished.
+    ///
+    /// # Errors
+    ///
+    /// [`InboxError::Storage`] if the commit failed, [`InboxError::Closed`] if the committer
+    /// is gone.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) async fn flush(&self) -> Result<(), InboxError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Flush { reply })?;
+        rx.await.map_err(|_| InboxError::Closed)?
+    }
+
+    /// Accepts a body under `key`, received now, with no headers: whether it was new.
+    ///
+    /// Not part of the API: it exists for `benches/inbox_commit.rs`, which cannot reach the
+    /// crate-private `accept`, and may go away.
+    ///
+    /// # Errors
+    ///
+    /// As `accept`.
+    #[doc(hidden)]
+    pub async fn accept_for_bench(
+        &self,
+        key: crate::DedupKey,
+        body: bytes::Bytes,
+    ) -> Result<bool, InboxError> {
+        let event = NewEvent {
+            key,
+            body,
+            headers: Vec::new(),
+            received_at: SystemTime::now(),
+        };
+        Ok(matches!(self.accept(event).await?, Accept::New(_)))
+    }
+
+    fn send(&self, cmd: Command) -> Result<(), InboxError> {
+        self.inner
+            .tx
+            .as_ref()
+            .ok_or(InboxError::Closed)?
+            .send(cmd)
+            .map_err(|_| InboxError::Closed)
+    }
+
+    fn send_bookkeeping(&self, cmd: Command) {
+        if let Err(err) = self.send(cmd) {
+            tracing::error!(error = %err, "durable inbox bookkeeping dropped");
+        }
+    }
+
+    /// The database, for reads (shared with the committer; compaction takes it exclusively).
+    pub(super) fn read_db(&self) -> std::sync::RwLockReadGuard<'_, Database> {
+        self.inner.db.read().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl fmt::Debug for DurableInbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DurableInbox")
+            .field("path", &self.inner.dir)
+            .field("dedup_ttl", &self.inner.dedup_ttl)
+            .field("commits", &self.commits())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Closing the channel ends the committer once it has committed what is queued.
+        drop(self.tx.take());
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                tracing::error!("durable inbox committer thread panicked");
+            }
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! [`InboxError`]: why the durable inbox could not open, store or read.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::record::EventId;
+
+/// Why the durable inbox could not open, store or read.
+///
+/// It is `Clone`: when one group commit fails, every [`accept`](super::DurableInbox) of that
+/// batch is answered with the same error.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum InboxError {
+    /// The directory or its database file could not be created or opened.
+    #[error("cannot open the durable inbox in {}: {source}", path.display())]
+    Open {
+        /// The inbox directory.
+        path: PathBuf,
+        /// What failed (an I/O or database error).
+        #[source]
+        source: Arc<dyn std::error::Error + Send + Sync>,
+    },
+    /// The inbox is already open, by this process or another: one database file has one owner.
+    /// Open it once and clone the [`DurableInbox`](super::DurableInbox) instead.
+    #[error(
+        "the durable inbox in {} is already open (by this or another process); \
+         open it once and share clones",
+        path.display()
+    )]
+    AlreadyOpen {
+        /// The inbox directory.
+        path: PathBuf,
+    },
+    /// Reading or writing the database failed (I/O error, full disk, failed `fsync`). Nothing of
+    /// the transaction that failed was applied. After an I/O error redb refuses further writes
+    /// until the file is reopened: drop every clone of the inbox and open it again.
+    #[error("durable inbox storage error: {0}")]
+    Storage(#[source] Arc<dyn std::error::Error + Send + Sync>),
+    /// Stored data could not be decoded (a damaged or foreign file). Never a panic.
+    #[error("corrupt durable inbox data{}: {what}", id.map(|id| format!(" (event {})", id.get())).unwrap_or_default())]
+    Corrupt {
+        /// The event whose record is damaged, if the damage is in an event.
+        id: Option<EventId>,
+        /// What is wrong.
+        what: &'static str,
+    },
+    /// The file was written by a newer, incompatible version of this crate.
+    #[error("the durable inbox file has format version {found}; this version reads {supported}")]
+    UnsupportedFormat {
+        /// The format version found in the file.
+        found: u64,
+        /// The format version this version of the crate reads and writes.
+        supported: u64,
+    },
+    /// The event is larger than a record can hold (redb values are at most 3 GiB).
+    #[error("the event is too large to store ({size} bytes)")]
+    TooLarge {
+        /// The encoded size in bytes.
+        size: usize,
+    },
+    /// The committer thread is gone (it panicked, or the inbox is shutting down).
+    #[error("the durable inbox's committer thread is gone")]
+    Closed,
+}
+
+impl InboxError {
+    /// Wraps a database or I/O error met after the inbox was opened.
+    pub(crate) fn storage(source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Storage(Arc::new(source))
+    }
+
+    /// An event record that cannot be decoded.
+    pub(crate) const fn corrupt_event(id: EventId, what: &'static str) -> Self {
+        Self::Corrupt { id: Some(id), what }
+    }
+}

@@ -1,0 +1,108 @@
+//! The inbox's redb tables, and the invariants that tie them together.
+//!
+//! | table | key | value |
+//! |---|---|---|
+//! | `events` | event id (`u64`) | the event record ([`record`](super::record) encoding) |
+//! | `dedup_keys` | dedup key (`[u8; 16]`) | expires at (`u64`, ms since the Unix epoch) |
+//! | `dedup_expiry` | `(expires at, dedup key)` | `()`: the purge order |
+//! | `routes` | `(event id, route)` | `(attempts, next attempt at in ms or 0, done)` |
+//! | `meta` | name (`&str`) | `u64`: `format`, `next_event_id` |
+//!
+//! Invariants, kept by every write transaction:
+//! - every event's key is in `dedup_keys` (claim and event are written together), and a key
+//!   outlives its event: events are deleted by completion, keys only by expiry;
+//! - `dedup_keys` and `dedup_expiry` hold the same pairs;
+//! - route rows exist only for stored events (written only if the event is there, deleted with it);
+//! - `next_event_id` is above every id ever given out.
+
+use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+
+use super::error::InboxError;
+
+/// Events by id: the encoded record.
+pub(crate) const EVENTS: TableDefinition<'static, u64, &[u8]> = TableDefinition::new("events");
+/// Dedup keys remembered, with their expiry time (ms).
+pub(crate) const KEYS: TableDefinition<'static, [u8; 16], u64> = TableDefinition::new("dedup_keys");
+/// The same pairs ordered by expiry, for purging.
+pub(crate) const EXPIRY: TableDefinition<'static, (u64, [u8; 16]), ()> =
+    TableDefinition::new("dedup_expiry");
+/// Per-handler state of an event: `(attempts, next_at ms or 0, done)`.
+pub(crate) const ROUTES: TableDefinition<'static, (u64, u32), (u32, u64, bool)> =
+    TableDefinition::new("routes");
+/// Counters and the format version.
+pub(crate) const META: TableDefinition<'static, &str, u64> = TableDefinition::new("meta");
+
+/// `meta` key of the file's format version.
+pub(crate) const FORMAT: &str = "format";
+/// `meta` key of the next event id to give out.
+pub(crate) const NEXT_EVENT_ID: &str = "next_event_id";
+/// The format version this code reads and writes.
+pub(crate) const FORMAT_VERSION: u64 = 1;
+
+/// Creates the tables if missing and checks (or writes) the format version.
+pub(crate) fn init(txn: &WriteTransaction) -> Result<(), InboxError> {
+    txn.open_table(EVENTS).map_err(InboxError::storage)?;
+    txn.open_table(KEYS).map_err(InboxError::storage)?;
+    txn.open_table(EXPIRY).map_err(InboxError::storage)?;
+    txn.open_table(ROUTES).map_err(InboxError::storage)?;
+    let mut meta = txn.open_table(META).map_err(InboxError::storage)?;
+    let found = meta
+        .get(FORMAT)
+        .map_err(InboxError::storage)?
+        .map(|v| v.value());
+    match found {
+        None => {
+            meta.insert(FORMAT, FORMAT_VERSION)
+                .map_err(InboxError::storage)?;
+        }
+        Some(FORMAT_VERSION) => {}
+        Some(found) => {
+            return Err(InboxError::UnsupportedFormat {
+                found,
+                supported: FORMAT_VERSION,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Deletes up to `limit` keys whose expiry is at or before `now_ms`, oldest first, from both
+/// key tables. Returns how many were deleted.
+pub(crate) fn purge_expired(
+    txn: &WriteTransaction,
+    now_ms: u64,
+    limit: usize,
+) -> Result<usize, redb::Error> {
+    let mut expiry = txn.open_table(EXPIRY)?;
+    let mut keys = txn.open_table(KEYS)?;
+    let mut expired = Vec::new();
+    for entry in expiry.range(..=(now_ms, [0xff; 16]))?.take(limit) {
+        let (k, _) = entry?;
+        expired.push(k.value());
+    }
+    for (expires, key) in &expired {
+        expiry.remove((*expires, *key))?;
+        // A key claimed again after it expired has a newer expiry, and its old index entry was
+        // removed then; this check keeps the purge safe even if the tables ever disagree.
+        let current = keys.get(key)?.map(|v| v.value());
+        if current == Some(*expires) {
+            keys.remove(key)?;
+        }
+    }
+    Ok(expired.len())
+}
+
+/// The number of rows in `table`, in a read transaction of `db`.
+pub(crate) fn count<K, V>(
+    db: &redb::Database,
+    table: TableDefinition<'static, K, V>,
+) -> Result<u64, InboxError>
+where
+    K: redb::Key + 'static,
+    V: redb::Value + 'static,
+{
+    use redb::ReadableTableMetadata;
+    let txn = db.begin_read().map_err(InboxError::storage)?;
+    let table = txn.open_table(table).map_err(InboxError::storage)?;
+    table.len().map_err(InboxError::storage)
+}
