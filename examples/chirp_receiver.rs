@@ -13,6 +13,9 @@
 //!   policy (attempts in all; the first backoff, doubling after each failure)
 //! - `WEBHOOK_CONCURRENCY`, `WEBHOOK_QUEUE_CAPACITY`, `DEDUP_TTL_SECS`, `MAX_BODY_BYTES`:
 //!   the library's defaults when unset (64, 1024, 86400, 1048576)
+//! - `INBOX_PATH`: a directory; turns on the durable inbox there (build with
+//!   `--features durable`): every accepted event is fsync'd before its 200 and survives a crash
+//!   or `kill -9`; the next start runs what was left (at least once)
 //! - `DRAIN_TIMEOUT_SECS` (default 300), `RUST_LOG` (default `info`; logs go to stderr)
 //!
 //! Route `POST /webhooks/chirp`. Every successful handler run prints exactly one JSON line on
@@ -68,7 +71,7 @@ async fn main() -> Result<(), webhook_receiver::BoxError> {
             };
             emit(ctx, "fallback", id)
         });
-    let webhooks = config.apply(webhooks).spawn();
+    let webhooks = config.apply(webhooks)?.spawn();
     let app = axum::Router::new().route_service("/webhooks/chirp", webhooks.clone());
 
     let listener = tokio::net::TcpListener::bind(config.addr).await?;

@@ -9,7 +9,7 @@
 //!   secret is generated and printed on stderr
 //! - `HANDLER_DELAY_MS`, `HANDLER_FAIL_FIRST`, `RETRY_MAX_ATTEMPTS`, `RETRY_BACKOFF_MS`,
 //!   `WEBHOOK_CONCURRENCY`, `WEBHOOK_QUEUE_CAPACITY`, `DEDUP_TTL_SECS`, `MAX_BODY_BYTES`,
-//!   `DRAIN_TIMEOUT_SECS`, `RUST_LOG`: as for `chirp_receiver`
+//!   `INBOX_PATH`, `DRAIN_TIMEOUT_SECS`, `RUST_LOG`: as for `chirp_receiver`
 //! - `MAX_EVENT_AGE_SECS`: replay guard; events whose `created_at` is older are answered 401
 //!   (off when unset; set it no longer than `DEDUP_TTL_SECS`)
 //!
@@ -134,7 +134,7 @@ async fn main() -> Result<(), webhook_receiver::BoxError> {
             }
             emit(ctx)
         });
-    let webhooks = config.apply(webhooks).spawn();
+    let webhooks = config.apply(webhooks)?.spawn();
     let app = axum::Router::new().route_service("/webhook", webhooks.clone());
 
     let listener = tokio::net::TcpListener::bind(config.addr).await?;

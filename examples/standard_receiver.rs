@@ -10,7 +10,7 @@
 //!   development secret is generated and printed on stderr
 //! - `HANDLER_DELAY_MS`, `HANDLER_FAIL_FIRST`, `RETRY_MAX_ATTEMPTS`, `RETRY_BACKOFF_MS`,
 //!   `WEBHOOK_CONCURRENCY`, `WEBHOOK_QUEUE_CAPACITY`, `DEDUP_TTL_SECS`, `MAX_BODY_BYTES`,
-//!   `DRAIN_TIMEOUT_SECS`, `RUST_LOG`: as for `chirp_receiver`
+//!   `INBOX_PATH`, `DRAIN_TIMEOUT_SECS`, `RUST_LOG`: as for `chirp_receiver`
 //!
 //! Route `POST /webhook`, payload `{"type", "timestamp", "data"}`. Every successful handler run
 //! prints one JSON line on stdout, `{"event": "<type>", "id": "<webhook-id>", "attempt": n}` (a
@@ -59,7 +59,7 @@ async fn main() -> Result<(), webhook_receiver::BoxError> {
             emit(ctx)
         })
         .fallback(|_received: Received<JsonEvent<BillingEvent>>, ctx| emit(ctx));
-    let webhooks = config.apply(webhooks).spawn();
+    let webhooks = config.apply(webhooks)?.spawn();
     let app = axum::Router::new().route_service("/webhook", webhooks.clone());
 
     let listener = tokio::net::TcpListener::bind(config.addr).await?;

@@ -36,6 +36,7 @@ pub struct Config {
     max_body_bytes: Option<usize>,
     retry_max_attempts: Option<u32>,
     retry_backoff_ms: Option<u64>,
+    inbox_path: Option<std::path::PathBuf>,
 }
 
 /// What every example handler does before it prints its line: sleeps `delay`
@@ -50,7 +51,7 @@ pub struct Behaviour {
 impl Config {
     /// Reads `ADDR` (default `default_addr`), `HANDLER_DELAY_MS`, `HANDLER_FAIL_FIRST`,
     /// `WEBHOOK_CONCURRENCY`, `WEBHOOK_QUEUE_CAPACITY`, `DEDUP_TTL_SECS`, `MAX_BODY_BYTES`,
-    /// `RETRY_MAX_ATTEMPTS`, `RETRY_BACKOFF_MS`, `DRAIN_TIMEOUT_SECS`.
+    /// `RETRY_MAX_ATTEMPTS`, `RETRY_BACKOFF_MS`, `INBOX_PATH`, `DRAIN_TIMEOUT_SECS`.
     pub fn from_env(default_addr: &str) -> Result<Self, BoxError> {
         Ok(Self {
             addr: env_or("ADDR", default_addr.parse()?)?,
@@ -65,16 +66,21 @@ impl Config {
             max_body_bytes: env_opt("MAX_BODY_BYTES")?,
             retry_max_attempts: env_opt("RETRY_MAX_ATTEMPTS")?,
             retry_backoff_ms: env_opt("RETRY_BACKOFF_MS")?,
+            inbox_path: env_opt("INBOX_PATH")?,
         })
     }
 
     /// Applies `WEBHOOK_CONCURRENCY`, `WEBHOOK_QUEUE_CAPACITY`, `DEDUP_TTL_SECS`,
-    /// `MAX_BODY_BYTES`, `RETRY_MAX_ATTEMPTS` and `RETRY_BACKOFF_MS` (the library's defaults
-    /// when unset), and prints a dead-letter line for every event that will not be handled.
+    /// `MAX_BODY_BYTES`, `RETRY_MAX_ATTEMPTS`, `RETRY_BACKOFF_MS` (the library's defaults
+    /// when unset) and `INBOX_PATH` (a durable inbox in that directory), and prints a
+    /// dead-letter line for every event that will not be handled.
     pub fn apply<F: DecodeEvent, V, S: Clone + Send + Sync + 'static>(
         &self,
         mut builder: WebhooksBuilder<F, V, S>,
-    ) -> WebhooksBuilder<F, V, S> {
+    ) -> Result<WebhooksBuilder<F, V, S>, BoxError> {
+        if let Some(path) = &self.inbox_path {
+            builder = with_inbox(builder, path, self.dedup_ttl_secs)?;
+        }
         if let Some(n) = self.concurrency {
             builder = builder.concurrency_limit(n);
         }
@@ -94,7 +100,7 @@ impl Config {
         if let Some(ms) = self.retry_backoff_ms {
             policy = policy.initial_backoff(Duration::from_millis(ms));
         }
-        builder
+        Ok(builder
             .retry_policy(policy)
             .on_dead_letter(|letter: DeadLetter<F::Event>| {
                 print_line(&Line {
@@ -107,8 +113,33 @@ impl Config {
                     attempts: Some(letter.attempts),
                     reason: Some(letter.reason.as_str()),
                 });
-            })
+            }))
     }
+}
+
+/// Opens the durable inbox in `path` (its dedup TTL from `DEDUP_TTL_SECS`).
+#[cfg(feature = "durable")]
+fn with_inbox<F: DecodeEvent, V, S>(
+    builder: WebhooksBuilder<F, V, S>,
+    path: &std::path::Path,
+    ttl_secs: Option<u64>,
+) -> Result<WebhooksBuilder<F, V, S>, BoxError> {
+    let mut inbox = webhook_receiver::inbox::DurableInbox::builder(path);
+    if let Some(secs) = ttl_secs {
+        inbox = inbox.dedup_ttl(Duration::from_secs(secs));
+    }
+    let inbox = inbox.open()?;
+    tracing::info!(path = %path.display(), pending = inbox.pending_count()?, "durable inbox open");
+    Ok(builder.durable_inbox(inbox))
+}
+
+#[cfg(not(feature = "durable"))]
+fn with_inbox<F: DecodeEvent, V, S>(
+    _: WebhooksBuilder<F, V, S>,
+    _: &std::path::Path,
+    _: Option<u64>,
+) -> Result<WebhooksBuilder<F, V, S>, BoxError> {
+    Err("INBOX_PATH needs the `durable` feature: cargo run --release --features durable --example ...".into())
 }
 
 /// What every example handler does: sleeps `HANDLER_DELAY_MS` (if any); fails attempts up to

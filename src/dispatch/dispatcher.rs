@@ -218,6 +218,27 @@ impl<E: Event> Shared<E> {
 
     /// Reports a job that will not run.
     fn abandon(&self, mut job: Job<E>, reason: DeadLetterReason) {
+        #[cfg(feature = "durable")]
+        if job.meta.persisted.is_some()
+            && matches!(
+                reason,
+                DeadLetterReason::Shutdown | DeadLetterReason::RuntimeDropped
+            )
+        {
+            let handler = match job.target {
+                Target::All => None,
+                Target::Route(i) => Some(self.routes.label(i)),
+            };
+            tracing::warn!(
+                event = %job.meta.event_name,
+                key = %job.meta.key,
+                id = job.meta.id.as_deref(),
+                handler,
+                reason = reason.as_str(),
+                "accepted webhook event left in the durable inbox: it runs at the next start"
+            );
+            return;
+        }
         let (index, attempts) = match job.target {
             Target::All => (None, 0),
             Target::Route(i) => (Some(i), job.attempt - 1),
@@ -364,16 +385,37 @@ impl<E: Event> Slot<'_, E> {
         id: Option<Box<str>>,
         received_at: SystemTime,
     ) {
-        let meta = Arc::new(Meta {
-            event_name: item.event_name().into(),
-            key,
-            id,
-            received_at,
+        let meta = Arc::new(Meta::new(item.event_name(), key, id, received_at));
+        self.submit(Job::first(item, meta));
+    }
+
+    /// Sends an event stored in the durable `inbox` as `stored`: its handlers' progress is
+    /// recorded there, and it is completed there when they are done.
+    #[cfg(feature = "durable")]
+    pub(crate) fn send_persisted(
+        self,
+        item: Received<E>,
+        key: DedupKey,
+        id: Option<Box<str>>,
+        received_at: SystemTime,
+        inbox: crate::inbox::DurableInbox,
+        stored: crate::inbox::EventId,
+    ) {
+        let mut meta = Meta::new(item.event_name(), key, id, received_at);
+        meta.persisted = Some(super::handler::Persisted {
+            inbox,
+            id: stored,
+            outstanding: std::sync::atomic::AtomicUsize::new(1),
+            replayed: false,
         });
+        self.submit(Job::first(item, Arc::new(meta)));
+    }
+
+    fn submit(self, job: Job<E>) {
         let shared = self.0;
         // The reservation passes to `submit`; it must not also be freed by `Drop`.
         std::mem::forget(self);
-        shared.submit(Job::first(item, meta), true);
+        shared.submit(job, true);
     }
 }
 
@@ -440,6 +482,70 @@ impl<E: Event> Dispatcher<E> {
     /// Whether [`drain`](Self::drain) was called (or the last handle dropped).
     pub fn is_closing(&self) -> bool {
         self.shared().lock().closing
+    }
+
+    /// Queues an event read back from the durable `inbox` at startup, decoded again as `item`:
+    /// the handlers it had not finished run (a waiting retry when it is due, with its attempt
+    /// number); the capacity is not checked, the event was accepted already.
+    #[cfg(feature = "durable")]
+    pub(crate) fn replay(
+        &self,
+        inbox: &crate::inbox::DurableInbox,
+        stored: &crate::inbox::StoredEvent,
+        item: Received<E>,
+        id: Option<Box<str>>,
+    ) {
+        let shared = self.shared();
+        let mut meta = Meta::new(item.event_name(), stored.key, id, stored.received_at);
+        let mut jobs: Vec<(Job<E>, Option<SystemTime>)> = Vec::new();
+        if stored.routes.is_empty() {
+            jobs.push((
+                Job::first(
+                    item,
+                    Arc::new(Meta::new("", stored.key, None, stored.received_at)),
+                ),
+                None,
+            ));
+        } else {
+            for index in shared.routes.indices(&item) {
+                let state = stored
+                    .routes
+                    .iter()
+                    .find(|r| r.route == shared.routes.route_id(index));
+                let (attempt, due) = match state {
+                    Some(state) if state.done => continue,
+                    Some(state) => (state.attempts + 1, state.next_at),
+                    None => (1, None),
+                };
+                let job = Job {
+                    item: item.clone(),
+                    meta: Arc::new(Meta::new("", stored.key, None, stored.received_at)),
+                    target: Target::Route(index),
+                    attempt,
+                    last_error: None,
+                };
+                jobs.push((job, due));
+            }
+        }
+        if jobs.is_empty() {
+            inbox.complete(stored.id);
+            return;
+        }
+        meta.persisted = Some(super::handler::Persisted {
+            inbox: inbox.clone(),
+            id: stored.id,
+            outstanding: std::sync::atomic::AtomicUsize::new(jobs.len()),
+            replayed: true,
+        });
+        let meta = Arc::new(meta);
+        let now = SystemTime::now();
+        for (mut job, due) in jobs {
+            job.meta = Arc::clone(&meta);
+            match due.and_then(|due| due.duration_since(now).ok()) {
+                Some(wait) if !wait.is_zero() => shared.delay(job, wait),
+                _ => shared.submit(job, false),
+            }
+        }
     }
 
     /// Stops taking events (the receiver answers 503 from now on), runs the handlers of every
@@ -615,9 +721,19 @@ async fn run<E: Event>(mut runner: Runner<E>) {
             return;
         };
         let mut retries: Vec<(usize, Duration, super::HandlerFailure)> = Vec::new();
-        let outcome = |index: usize, outcome: RouteOutcome| {
-            if let RouteOutcome::Retry(delay, failure) = outcome {
-                retries.push((index, delay, failure));
+        // Handlers done with the event, recorded only for a durably stored one.
+        #[cfg(feature = "durable")]
+        let mut done: Vec<usize> = Vec::new();
+        #[cfg(feature = "durable")]
+        let persisted = job.meta.persisted.is_some();
+        let outcome = |index: usize, outcome: RouteOutcome| match outcome {
+            RouteOutcome::Retry(delay, failure) => retries.push((index, delay, failure)),
+            RouteOutcome::Done =>
+            {
+                #[cfg(feature = "durable")]
+                if persisted {
+                    done.push(index);
+                }
             }
         };
         // `debug`: at the usual `info` level the span is disabled, and the handlers run without
@@ -628,13 +744,51 @@ async fn run<E: Event>(mut runner: Runner<E>) {
         } else {
             shared.routes.run(job, outcome).instrument(span).await;
         }
-        if let Some(done) = runner.job.take() {
-            schedule_retries(&shared, done, retries);
+        #[cfg(feature = "durable")]
+        if let Some(p) = &job.meta.persisted {
+            record_progress(&shared.routes, p, job.attempt, &done, &retries);
+        }
+        if let Some(finished) = runner.job.take() {
+            schedule_retries(&shared, finished, retries);
         }
         match shared.next_job(&mut runner.phase).await {
             Some(next) => runner.job = Some(next),
             None => return,
         }
+    }
+}
+
+/// Records in the durable inbox what became of a stored event's job: the event is completed
+/// when this was its last outstanding job and nothing is retried; otherwise the handlers done
+/// and the retries to come are recorded, so that a restart runs only what is left.
+#[cfg(feature = "durable")]
+fn record_progress<E: Event>(
+    routes: &Routes<E>,
+    p: &super::handler::Persisted,
+    attempt: u32,
+    done: &[usize],
+    retries: &[(usize, Duration, super::HandlerFailure)],
+) {
+    use std::sync::atomic::Ordering;
+    // One atomic step: this job ends, its retries begin.
+    let left = match retries.len() {
+        0 => p.outstanding.fetch_sub(1, Ordering::AcqRel) - 1,
+        n => p.outstanding.fetch_add(n - 1, Ordering::AcqRel) + n - 1,
+    };
+    if left == 0 {
+        p.inbox.complete(p.id);
+        return;
+    }
+    for &index in done {
+        p.inbox.complete_route(p.id, routes.route_id(index));
+    }
+    for (index, delay, _) in retries {
+        p.inbox.record_attempt(
+            p.id,
+            routes.route_id(*index),
+            attempt,
+            Some(SystemTime::now() + *delay),
+        );
     }
 }
 

@@ -72,6 +72,48 @@ pub(crate) struct Meta {
     pub(crate) key: DedupKey,
     pub(crate) id: Option<Box<str>>,
     pub(crate) received_at: SystemTime,
+    /// Where the event is stored, when the receiver has a durable inbox.
+    #[cfg(feature = "durable")]
+    pub(crate) persisted: Option<Persisted>,
+}
+
+impl Meta {
+    pub(crate) fn new(
+        event_name: &str,
+        key: DedupKey,
+        id: Option<Box<str>>,
+        received_at: SystemTime,
+    ) -> Self {
+        Self {
+            event_name: event_name.into(),
+            key,
+            id,
+            received_at,
+            #[cfg(feature = "durable")]
+            persisted: None,
+        }
+    }
+
+    /// Whether the event came back from the durable inbox at startup.
+    fn replayed(&self) -> bool {
+        #[cfg(feature = "durable")]
+        if let Some(p) = &self.persisted {
+            return p.replayed;
+        }
+        false
+    }
+}
+
+/// A durably stored event: its inbox, its id there, and how many of its jobs (its first run,
+/// then one per waiting retry) are not finished; at zero it is completed in the inbox.
+#[cfg(feature = "durable")]
+#[derive(Debug)]
+pub(crate) struct Persisted {
+    pub(crate) inbox: crate::inbox::DurableInbox,
+    pub(crate) id: crate::inbox::EventId,
+    pub(crate) outstanding: std::sync::atomic::AtomicUsize,
+    /// Accepted by an earlier run of the process, read back from the inbox at startup.
+    pub(crate) replayed: bool,
 }
 
 impl<S> EventContext<S> {
@@ -112,6 +154,13 @@ impl<S> EventContext<S> {
     /// When the request carrying the event arrived.
     pub fn received_at(&self) -> SystemTime {
         self.meta.received_at
+    }
+
+    /// Whether the event was accepted by an earlier run of the process and read back from the
+    /// [durable inbox](crate::inbox) at startup: its handlers may have run, in part or in full,
+    /// before that process stopped (delivery is at least once). Always `false` without one.
+    pub fn is_replay(&self) -> bool {
+        self.meta.replayed()
     }
 
     /// The application state given to [`Handlers::with_state`](super::Handlers::with_state).

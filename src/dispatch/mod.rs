@@ -59,6 +59,7 @@ mod handler;
 mod registry;
 mod retry;
 
+pub(crate) use dispatcher::Slot;
 pub use dispatcher::{
     DEFAULT_CONCURRENCY, DEFAULT_QUEUE_CAPACITY, Dispatcher, DispatcherBuilder, DrainTimeout,
     EnqueueError,

@@ -52,6 +52,10 @@ pub(crate) struct Routes<E> {
 
 struct Route<E> {
     label: Arc<str>,
+    /// A stable id, for the durable inbox's per-handler state: a hash of the label and of how
+    /// many handlers with that label were registered before (so it survives registering other
+    /// handlers between two runs).
+    id: u32,
     handler: BoxHandler<E>,
     /// Its own policy, else the registry's.
     policy: Option<RetryPolicy>,
@@ -115,8 +119,15 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
 
     fn push(&mut self, label: &str, handler: BoxHandler<E>) -> usize {
         let index = self.routes.all.len();
+        let ordinal = self
+            .routes
+            .all
+            .iter()
+            .filter(|r| &*r.label == label)
+            .count();
         self.routes.all.push(Route {
             label: label.into(),
+            id: route_id(label, ordinal),
             handler,
             policy: None,
         });
@@ -296,6 +307,18 @@ impl<E: Event> Routes<E> {
         &self.all[index].label
     }
 
+    /// The stable id of the handler at `index`.
+    #[cfg_attr(not(feature = "durable"), allow(dead_code))]
+    pub(crate) fn route_id(&self, index: usize) -> u32 {
+        self.all[index].id
+    }
+
+    /// The handlers of `item` by index, as on its first run.
+    #[cfg_attr(not(feature = "durable"), allow(dead_code))]
+    pub(crate) fn indices(&self, item: &Received<E>) -> Vec<usize> {
+        self.matching(item).collect()
+    }
+
     /// Runs the job: every handler of the event on its first run, one handler on a retry. Tells
     /// `outcome` what became of each handler. An event with no handler is dead-lettered (and
     /// `outcome` is not called).
@@ -423,6 +446,20 @@ impl<E: Event> Routes<E> {
             }
         }
     }
+}
+
+/// FNV-1a (32 bits) of `label`, a NUL, and `ordinal`: stable across builds and platforms.
+fn route_id(label: &str, ordinal: usize) -> u32 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in label
+        .bytes()
+        .chain([0])
+        .chain((ordinal as u64).to_le_bytes())
+    {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    hash
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {

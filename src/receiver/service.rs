@@ -35,6 +35,10 @@ pub(crate) struct Inner<F: DecodeEvent, St> {
     pub(crate) body_limit: usize,
     pub(crate) retry_after: Duration,
     pub(crate) key_fn: Option<KeyFn<F::Event>>,
+    /// With a durable inbox, the key and the raw event are committed there, and `store` is not
+    /// used.
+    #[cfg(feature = "durable")]
+    pub(crate) inbox: Option<crate::inbox::DurableInbox>,
 }
 
 impl<F: DecodeEvent, St> Clone for WebhookService<F, St> {
@@ -74,9 +78,15 @@ impl<F: DecodeEvent, St: DedupStore> WebhookService<F, St> {
         }
     }
 
-    /// The dedup store.
+    /// The dedup store (not used when the receiver has a durable inbox: the inbox deduplicates).
     pub fn store(&self) -> &St {
         &self.inner.store
+    }
+
+    /// The durable inbox, if the receiver has one.
+    #[cfg(feature = "durable")]
+    pub(crate) fn inbox(&self) -> Option<&crate::inbox::DurableInbox> {
+        self.inner.inbox.as_ref()
     }
 
     /// The dispatcher (for [`drain`](Dispatcher::drain)).
@@ -164,12 +174,9 @@ impl<F: DecodeEvent, St: DedupStore> Inner<F, St> {
         B: Body,
         B::Error: Into<BoxError>,
     {
-        // Only what the claim needs lives across its await (not the body's bytes).
-        let (item, key, id) = {
-            let declared = content_length(headers);
-            let bytes = read_limited(body, self.body_limit, declared).await?;
-            self.decode(headers, &bytes)?
-        };
+        let declared = content_length(headers);
+        let bytes = read_limited(body, self.body_limit, declared).await?;
+        let (item, key, id) = self.decode(headers, &bytes)?;
 
         // Order matters for "nothing remembered unless queued": reserve a slot first (503 if
         // none), then claim the key, then send on the reserved slot, which cannot fail. There is
@@ -188,6 +195,22 @@ impl<F: DecodeEvent, St: DedupStore> Inner<F, St> {
                 retry_after: self.retry_after,
             },
         })?;
+        #[cfg(feature = "durable")]
+        if let Some(inbox) = &self.inbox {
+            let decoded = (item, key, id);
+            return accept_durably(
+                inbox,
+                slot,
+                headers,
+                bytes,
+                decoded,
+                received_at,
+                self.retry_after,
+            )
+            .await;
+        }
+        // Only what the claim needs lives across its await (not the body's bytes).
+        drop(bytes);
         match self.store.claim(key).await {
             Ok(Claim::New) => {
                 tracing::debug!(event = item.event_name(), %key, "webhook accepted");
@@ -207,6 +230,61 @@ impl<F: DecodeEvent, St: DedupStore> Inner<F, St> {
             }
         }
     }
+}
+
+/// Commits the key and the raw event to the durable inbox (one fsync'd transaction, shared
+/// with concurrent requests), then sends the event on its reserved slot.
+#[cfg(feature = "durable")]
+async fn accept_durably<E: crate::event::Event>(
+    inbox: &crate::inbox::DurableInbox,
+    slot: crate::dispatch::Slot<'_, E>,
+    headers: &HeaderMap,
+    body: bytes::Bytes,
+    (item, key, id): (Received<E>, DedupKey, Option<Box<str>>),
+    received_at: SystemTime,
+    retry_after: Duration,
+) -> Result<Outcome, Rejection> {
+    let event = crate::inbox::NewEvent {
+        key,
+        body,
+        headers: stored_headers(headers),
+        received_at,
+    };
+    match inbox.accept(event).await {
+        Ok(crate::inbox::Accept::New(stored)) => {
+            tracing::debug!(event = item.event_name(), %key, "webhook accepted and stored");
+            slot.send_persisted(item, key, id, received_at, inbox.clone(), stored);
+            Ok(Outcome::Accepted)
+        }
+        Ok(crate::inbox::Accept::Duplicate) => {
+            tracing::debug!(event = item.event_name(), %key, "duplicate webhook acknowledged, not dispatched");
+            Ok(Outcome::Duplicate)
+        }
+        Err(error) => {
+            tracing::error!(%error, "durable inbox failed: answering 503");
+            Err(Rejection::StoreUnavailable {
+                retry_after,
+                source: crate::error::StoreError::new(error),
+            })
+        }
+    }
+}
+
+/// The headers kept with a stored event, for decoding it again: all but credentials
+/// (`Authorization`, `Proxy-Authorization`, `Cookie`, and values marked sensitive, as the
+/// shared-secret verifier marks its header).
+#[cfg(feature = "durable")]
+fn stored_headers(headers: &HeaderMap) -> Vec<(http::HeaderName, HeaderValue)> {
+    headers
+        .iter()
+        .filter(|(name, value)| {
+            !value.is_sensitive()
+                && *name != header::AUTHORIZATION
+                && *name != header::PROXY_AUTHORIZATION
+                && *name != header::COOKIE
+        })
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect()
 }
 
 impl<F: DecodeEvent, St> Inner<F, St> {

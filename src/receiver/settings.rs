@@ -29,6 +29,9 @@ enum StoreSlot<St> {
 
 pub(crate) struct Settings<E, St> {
     store: StoreSlot<St>,
+    /// With a durable inbox, it deduplicates, and the store is not used.
+    #[cfg(feature = "durable")]
+    pub(crate) inbox: Option<crate::inbox::DurableInbox>,
     pub(crate) body_limit: usize,
     retry_after: Duration,
     key_fn: Option<KeyFn<E>>,
@@ -61,6 +64,8 @@ impl<E> Settings<E, MokaStore> {
                 capacity: DEFAULT_CAPACITY,
                 build: moka,
             },
+            #[cfg(feature = "durable")]
+            inbox: None,
             body_limit: DEFAULT_BODY_LIMIT,
             retry_after: DEFAULT_RETRY_AFTER,
             key_fn: None,
@@ -100,6 +105,8 @@ impl<E, St> Settings<E, St> {
     pub(crate) fn dedup_store<St2>(self, store: St2) -> Settings<E, St2> {
         Settings {
             store: StoreSlot::Given(store),
+            #[cfg(feature = "durable")]
+            inbox: self.inbox,
             body_limit: self.body_limit,
             retry_after: self.retry_after,
             key_fn: self.key_fn,
@@ -129,7 +136,13 @@ impl<E, St> Settings<E, St> {
         F: DecodeEvent<Event = E>,
         St: DedupStore,
     {
+        #[cfg(feature = "durable")]
+        let unused = self.inbox.is_some();
+        #[cfg(not(feature = "durable"))]
+        let unused = false;
         let store = match self.store {
+            // The inbox deduplicates: the default store is not used, and takes no memory.
+            StoreSlot::Default { ttl, build, .. } if unused => build(ttl, 0),
             StoreSlot::Default {
                 ttl,
                 capacity,
@@ -140,6 +153,8 @@ impl<E, St> Settings<E, St> {
         WebhookService::from_inner(Inner {
             format,
             store,
+            #[cfg(feature = "durable")]
+            inbox: self.inbox,
             dispatcher,
             body_limit: self.body_limit,
             retry_after: self.retry_after,

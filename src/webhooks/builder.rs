@@ -278,6 +278,41 @@ impl<F: DecodeEvent, V, S, St> WebhooksBuilder<F, V, S, St> {
         }
     }
 
+    /// Keeps every accepted event in `inbox` until its handlers are done: the dedup claim and
+    /// the raw event (body, non-credential headers, key, time) are committed together, fsync'd,
+    /// before the 200 (concurrent requests share one commit); handler attempts are recorded;
+    /// and on the next [`spawn`](Self::spawn) the events left are decoded again and run. The
+    /// inbox then deduplicates (its keys persist with its TTL, across restarts), and the dedup
+    /// store is not used.
+    ///
+    /// Delivery becomes at least once: an event whose handler had started and not finished
+    /// when the process died runs again after the restart
+    /// ([`EventContext::is_replay`](crate::dispatch::EventContext::is_replay) tells).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), webhook_receiver::BoxError> {
+    /// use std::time::Duration;
+    /// use webhook_receiver::chirp;
+    /// use webhook_receiver::inbox::DurableInbox;
+    ///
+    /// # let dir = std::env::temp_dir().join(format!("wr-doc-inbox-{}", std::process::id()));
+    /// let inbox = DurableInbox::builder(&dir).dedup_ttl(Duration::from_secs(86_400)).open()?;
+    /// let webhooks = chirp::webhooks(["secret"])?
+    ///     .on(chirp::SMS_DELIVERED, |_status, _ctx| async {})
+    ///     .durable_inbox(inbox)
+    ///     .spawn();
+    /// assert_eq!(webhooks.inbox().unwrap().pending_count()?, 0);
+    /// webhooks.drain(Duration::from_secs(5)).await?;
+    /// # drop(webhooks); std::fs::remove_dir_all(&dir)?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "durable")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "durable")))]
+    pub fn durable_inbox(mut self, inbox: crate::inbox::DurableInbox) -> Self {
+        self.settings.inbox = Some(inbox);
+        self
+    }
+
     /// Overrides how an event's dedup key is derived (the format's rule is the default); see
     /// [`WebhookServiceBuilder::dedup_key`](crate::receiver::WebhookServiceBuilder::dedup_key).
     pub fn dedup_key(
@@ -309,6 +344,9 @@ impl<F: DecodeEvent, V, S, St> WebhooksBuilder<F, V, S, St> {
     /// # Panics
     ///
     /// Outside a Tokio runtime.
+    ///
+    /// With a [durable inbox](Self::durable_inbox), the events it holds from an earlier run are
+    /// decoded again and queued first, each handler from where it stopped.
     pub fn spawn(self) -> Webhooks<F, V, St>
     where
         St: DedupStore,
@@ -317,6 +355,10 @@ impl<F: DecodeEvent, V, S, St> WebhooksBuilder<F, V, S, St> {
             .queue_capacity(self.queue_capacity)
             .concurrency_limit(self.concurrency)
             .spawn();
+        #[cfg(feature = "durable")]
+        if let Some(inbox) = &self.settings.inbox {
+            replay(inbox, &self.format, &dispatcher);
+        }
         let body_limit = self.settings.body_limit;
         let receiver = self.settings.build(self.format, dispatcher);
         Webhooks::from_service(VerifyWebhook::with_body_limit(
@@ -324,5 +366,39 @@ impl<F: DecodeEvent, V, S, St> WebhooksBuilder<F, V, S, St> {
             self.verifier,
             body_limit,
         ))
+    }
+}
+
+/// Queues every event the inbox holds from an earlier run, decoded again from its raw body and
+/// headers. One that no longer decodes stays in the inbox and is logged at `error`.
+#[cfg(feature = "durable")]
+fn replay<F: DecodeEvent>(
+    inbox: &crate::inbox::DurableInbox,
+    format: &F,
+    dispatcher: &Dispatcher<F::Event>,
+) {
+    let pending = match inbox.pending() {
+        Ok(pending) => pending,
+        Err(error) => {
+            tracing::error!(%error, path = %inbox.path().display(), "the durable inbox could not be read back: its pending events were not replayed (they stay in the file)");
+            return;
+        }
+    };
+    if pending.is_empty() {
+        return;
+    }
+    tracing::info!(events = pending.len(), path = %inbox.path().display(), "replaying the durable inbox's pending webhook events");
+    for stored in &pending {
+        match format.decode(&stored.headers, &stored.body) {
+            Ok(decoded) => {
+                let (item, _, id) = decoded.into_parts();
+                dispatcher.replay(inbox, stored, item, id);
+            }
+            Err(rejection) => tracing::error!(
+                key = %stored.key,
+                error = %rejection,
+                "a stored webhook event no longer decodes: left in the durable inbox"
+            ),
+        }
     }
 }

@@ -85,7 +85,15 @@ impl<F: DecodeEvent, V, St: DedupStore> Webhooks<F, V, St> {
             running = dispatcher.running(),
             "draining accepted webhook events"
         );
-        dispatcher.drain(deadline).await?;
+        let drained = dispatcher.drain(deadline).await;
+        #[cfg(feature = "durable")]
+        if let Some(inbox) = self.inbox() {
+            // What the handlers recorded is made durable before the process exits.
+            if let Err(error) = inbox.flush().await {
+                tracing::error!(%error, "the durable inbox could not be flushed");
+            }
+        }
+        drained?;
         tracing::info!("every accepted webhook event was handled or dead-lettered");
         Ok(())
     }
@@ -104,7 +112,15 @@ impl<F: DecodeEvent, V, St: DedupStore> Webhooks<F, V, St> {
         self.service.get_ref().dispatcher()
     }
 
-    /// The dedup store.
+    /// The durable inbox, if the receiver has one
+    /// ([`WebhooksBuilder::durable_inbox`]).
+    #[cfg(feature = "durable")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "durable")))]
+    pub fn inbox(&self) -> Option<&crate::inbox::DurableInbox> {
+        self.service.get_ref().inbox()
+    }
+
+    /// The dedup store (not used with a durable inbox, which deduplicates).
     pub fn store(&self) -> &St {
         self.service.get_ref().store()
     }
