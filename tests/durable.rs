@@ -1,0 +1,195 @@
+//! The durable inbox behind the facade: what is acknowledged is stored before the 200, survives
+//! the process, and runs again from where it stopped; dedup survives too.
+#![cfg(all(feature = "durable", feature = "chirp"))]
+
+mod support;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use support::*;
+use tower::ServiceExt;
+use webhook_receiver::chirp::{self, MessageStatus};
+use webhook_receiver::dispatch::{DeadLetter, RetryPolicy};
+use webhook_receiver::inbox::DurableInbox;
+
+/// A fresh directory under the system's temp dir, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "wr-durable-{name}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What one run of the receiver's handlers saw: (handler, id, attempt, replay?).
+type Runs = Arc<Mutex<Vec<(&'static str, String, u32, bool)>>>;
+
+/// A Chirp receiver on the inbox in `dir`: handler `a` always succeeds; handler `b` fails
+/// while `fail_b` says so, retried after `backoff`.
+fn receiver(dir: &TempDir, runs: &Runs, fail_b: bool, backoff: Duration) -> Stack {
+    let inbox = DurableInbox::open(&dir.0).unwrap();
+    chirp::webhooks([SECRET])
+        .unwrap()
+        .state((Arc::clone(runs), fail_b))
+        .retry_policy(RetryPolicy::default().initial_backoff(backoff).without_jitter())
+        .on(chirp::SMS_DELIVERED, |s: MessageStatus, ctx| async move {
+            let (runs, _) = ctx.state();
+            runs.lock().unwrap().push(("a", s.id, ctx.attempt(), ctx.is_replay()));
+        })
+        .on(chirp::SMS_DELIVERED, |s: MessageStatus, ctx| async move {
+            let (runs, fail) = ctx.state();
+            runs.lock().unwrap().push(("b", s.id, ctx.attempt(), ctx.is_replay()));
+            if *fail {
+                return Err(std::io::Error::other("b is down"));
+            }
+            Ok(())
+        })
+        .durable_inbox(inbox)
+        .spawn()
+}
+
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while !done() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("timed out waiting until {what}"));
+}
+
+#[tokio::test]
+async fn a_handler_waiting_for_its_retry_resumes_after_a_restart_and_the_others_do_not_rerun() {
+    let dir = TempDir::new("resume");
+    let runs: Runs = Arc::default();
+    let first = receiver(&dir, &runs, true, Duration::from_millis(400));
+    assert_accepted(&first, delivered("r1")).await;
+    wait_until("b failed once", || first.dispatcher().retrying() == 1).await;
+    assert_eq!(first.inbox().unwrap().pending_count().unwrap(), 1);
+    // The process stops before the retry is due: it is left in the inbox, with its attempt
+    // count and due time.
+    let err = first.drain(Duration::from_millis(10)).await.unwrap_err();
+    assert_eq!(err.retrying, 1);
+    drop(first);
+
+    let second = receiver(&dir, &runs, false, Duration::from_millis(400));
+    assert_eq!(
+        second.dispatcher().retrying(),
+        1,
+        "the stored retry waits for its due time"
+    );
+    second.drain(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(
+        *runs.lock().unwrap(),
+        [
+            ("a", "r1".into(), 1, false),
+            ("b", "r1".into(), 1, false),
+            ("b", "r1".into(), 2, true),
+        ],
+        "only b ran again, as its second attempt"
+    );
+    assert_eq!(second.inbox().unwrap().pending_count().unwrap(), 0);
+}
+
+#[tokio::test]
+async fn events_left_at_the_drain_deadline_stay_in_the_inbox_and_run_at_the_next_start() {
+    let dir = TempDir::new("deadline");
+    let dead = Arc::new(AtomicUsize::new(0));
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let inbox = DurableInbox::open(&dir.0).unwrap();
+    let first = chirp::webhooks([SECRET])
+        .unwrap()
+        .state(Arc::clone(&gate))
+        .on(chirp::SMS_DELIVERED, |_s: MessageStatus, ctx| async move {
+            let _permit = ctx.state().acquire().await;
+        })
+        .on_dead_letter({
+            let dead = Arc::clone(&dead);
+            move |_l: DeadLetter<_>| {
+                dead.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+        .concurrency_limit(1)
+        .durable_inbox(inbox)
+        .spawn();
+    for id in ["k1", "k2", "k3"] {
+        assert_accepted(&first, delivered(id)).await;
+    }
+    let err = first.drain(Duration::from_millis(100)).await.unwrap_err();
+    assert_eq!((err.running, err.queued), (1, 2));
+    assert_eq!(dead.load(Ordering::SeqCst), 0, "not dead-lettered: kept for the next start");
+    drop(first);
+    // The runtime of this test is still alive: the blocked handler's task still holds the
+    // inbox. Let it end, as a process exit would.
+    gate.add_permits(1);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    let runs: Runs = Arc::default();
+    let second = receiver(&dir, &runs, false, Duration::from_millis(1));
+    wait_until("k2 and k3 ran", || runs.lock().unwrap().len() >= 4).await;
+    second.drain(Duration::from_secs(10)).await.unwrap();
+    let mut ids: Vec<(String, bool)> = runs
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.0 == "a")
+        .map(|r| (r.1.clone(), r.3))
+        .collect();
+    ids.sort();
+    assert_eq!(ids, [("k2".into(), true), ("k3".into(), true)]);
+    assert_eq!(second.inbox().unwrap().pending_count().unwrap(), 0, "done: compacted away");
+}
+
+#[tokio::test]
+async fn dedup_survives_a_restart_and_done_events_are_compacted_away() {
+    let dir = TempDir::new("dedup");
+    let runs: Runs = Arc::default();
+    let first = receiver(&dir, &runs, false, Duration::from_millis(1));
+    assert_accepted(&first, delivered("d1")).await;
+    first.drain(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(first.inbox().unwrap().pending_count().unwrap(), 0);
+    assert_eq!(first.inbox().unwrap().key_count().unwrap(), 1);
+    drop(first);
+
+    let second = receiver(&dir, &runs, false, Duration::from_millis(1));
+    let res = second
+        .clone()
+        .oneshot(chirp_request(delivered("d1")))
+        .await
+        .unwrap();
+    let body = json_body(res).await;
+    assert_eq!(body["duplicate"], true, "the key was remembered across the restart");
+    second.drain(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(runs.lock().unwrap().len(), 2, "a and b ran once, in the first run");
+}
+
+#[tokio::test]
+async fn the_shared_secret_is_not_stored_with_the_event() {
+    let dir = TempDir::new("secret");
+    let runs: Runs = Arc::default();
+    let gate_closed = receiver(&dir, &runs, true, Duration::from_secs(3600));
+    assert_accepted(&gate_closed, delivered("s1")).await;
+    gate_closed.drain(Duration::from_millis(50)).await.unwrap_err();
+    drop(gate_closed);
+    let file = std::fs::read(dir.0.join("inbox.redb")).unwrap();
+    let contains = |needle: &[u8]| file.windows(needle.len()).any(|w| w == needle);
+    assert!(contains(br#""id":"s1""#), "the raw body is stored");
+    assert!(contains(b"content-type"), "the headers the format may read are stored");
+    assert!(!contains(SECRET.as_bytes()), "the secret header is not");
+}
