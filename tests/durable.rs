@@ -47,14 +47,22 @@ fn receiver(dir: &TempDir, runs: &Runs, fail_b: bool, backoff: Duration) -> Stac
     chirp::webhooks([SECRET])
         .unwrap()
         .state((Arc::clone(runs), fail_b))
-        .retry_policy(RetryPolicy::default().initial_backoff(backoff).without_jitter())
+        .retry_policy(
+            RetryPolicy::default()
+                .initial_backoff(backoff)
+                .without_jitter(),
+        )
         .on(chirp::SMS_DELIVERED, |s: MessageStatus, ctx| async move {
             let (runs, _) = ctx.state();
-            runs.lock().unwrap().push(("a", s.id, ctx.attempt(), ctx.is_replay()));
+            runs.lock()
+                .unwrap()
+                .push(("a", s.id, ctx.attempt(), ctx.is_replay()));
         })
         .on(chirp::SMS_DELIVERED, |s: MessageStatus, ctx| async move {
             let (runs, fail) = ctx.state();
-            runs.lock().unwrap().push(("b", s.id, ctx.attempt(), ctx.is_replay()));
+            runs.lock()
+                .unwrap()
+                .push(("b", s.id, ctx.attempt(), ctx.is_replay()));
             if *fail {
                 return Err(std::io::Error::other("b is down"));
             }
@@ -133,7 +141,11 @@ async fn events_left_at_the_drain_deadline_stay_in_the_inbox_and_run_at_the_next
     }
     let err = first.drain(Duration::from_millis(100)).await.unwrap_err();
     assert_eq!((err.running, err.queued), (1, 2));
-    assert_eq!(dead.load(Ordering::SeqCst), 0, "not dead-lettered: kept for the next start");
+    assert_eq!(
+        dead.load(Ordering::SeqCst),
+        0,
+        "not dead-lettered: kept for the next start"
+    );
     drop(first);
     // The runtime of this test is still alive: the blocked handler's task still holds the
     // inbox. Let it end, as a process exit would.
@@ -153,7 +165,11 @@ async fn events_left_at_the_drain_deadline_stay_in_the_inbox_and_run_at_the_next
         .collect();
     ids.sort();
     assert_eq!(ids, [("k2".into(), true), ("k3".into(), true)]);
-    assert_eq!(second.inbox().unwrap().pending_count().unwrap(), 0, "done: compacted away");
+    assert_eq!(
+        second.inbox().unwrap().pending_count().unwrap(),
+        0,
+        "done: compacted away"
+    );
 }
 
 #[tokio::test]
@@ -174,9 +190,16 @@ async fn dedup_survives_a_restart_and_done_events_are_compacted_away() {
         .await
         .unwrap();
     let body = json_body(res).await;
-    assert_eq!(body["duplicate"], true, "the key was remembered across the restart");
+    assert_eq!(
+        body["duplicate"], true,
+        "the key was remembered across the restart"
+    );
     second.drain(Duration::from_secs(10)).await.unwrap();
-    assert_eq!(runs.lock().unwrap().len(), 2, "a and b ran once, in the first run");
+    assert_eq!(
+        runs.lock().unwrap().len(),
+        2,
+        "a and b ran once, in the first run"
+    );
 }
 
 #[tokio::test]
@@ -185,11 +208,17 @@ async fn the_shared_secret_is_not_stored_with_the_event() {
     let runs: Runs = Arc::default();
     let gate_closed = receiver(&dir, &runs, true, Duration::from_secs(3600));
     assert_accepted(&gate_closed, delivered("s1")).await;
-    gate_closed.drain(Duration::from_millis(50)).await.unwrap_err();
+    gate_closed
+        .drain(Duration::from_millis(50))
+        .await
+        .unwrap_err();
     drop(gate_closed);
     let file = std::fs::read(dir.0.join("inbox.redb")).unwrap();
     let contains = |needle: &[u8]| file.windows(needle.len()).any(|w| w == needle);
     assert!(contains(br#""id":"s1""#), "the raw body is stored");
-    assert!(contains(b"content-type"), "the headers the format may read are stored");
+    assert!(
+        contains(b"content-type"),
+        "the headers the format may read are stored"
+    );
     assert!(!contains(SECRET.as_bytes()), "the secret header is not");
 }
