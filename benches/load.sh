@@ -21,6 +21,9 @@
 #   dup90        example vs bare, 90% of requests redeliver an id already sent (64 connections)
 #   aa           the example against itself (same binary, unique ids, 64 connections): the noise
 #                floor of a pair ratio on this machine, whose truth is 1.0
+#   durable      the example with the durable inbox (INBOX_PATH, a fresh directory per run: every
+#                event fsync'd before its 200, concurrent requests sharing a commit) vs the same
+#                binary in memory, unique ids, 64 connections (goal: durable/memory >= 0.5)
 # Pairs are measured back to back and repeated REPS times; budget lines use the median of the
 # per-pair ratios, so that machine noise cancels. The budget lines (the default scenarios):
 # throughput example/bare >= 0.85 and dup90 example/bare >= 0.95, at 64 connections.
@@ -43,7 +46,7 @@
 #                                   (dup90 and slow always use 64)
 #   RATE=8000                       offered load of the paced scenario (requests/s)
 #   SCENARIOS="throughput dup90"    which scenarios to run, out of
-#                                   "throughput slow slow_paced dup90"
+#                                   "throughput slow slow_paced dup90 aa durable"
 #   SERVER_CPU=0 LOAD_CPU=1         CPUs for the server and for wrk (taskset)
 #   WRK_THREADS=1                   wrk threads (all on LOAD_CPU)
 #   PAYLOAD=benches/payloads/sms_delivered_390.json   body template (`__ID__` = message id):
@@ -113,7 +116,7 @@ ncpu=$(nproc --all)
 ((SERVER_CPU != LOAD_CPU)) || die "SERVER_CPU and LOAD_CPU must differ"
 [[ -f "$PAYLOAD" ]] || die "payload $PAYLOAD not found"
 for s in $SCENARIOS; do
-    [[ " throughput slow slow_paced dup90 aa " == *" $s "* ]] || die "unknown scenario '$s' (throughput slow slow_paced dup90 aa)"
+    [[ " throughput slow slow_paced dup90 aa durable " == *" $s "* ]] || die "unknown scenario '$s' (throughput slow slow_paced dup90 aa durable)"
 done
 grep -q __ID__ "$PAYLOAD" || die "payload $PAYLOAD has no __ID__ placeholder"
 if [[ -r /proc/sys/net/ipv4/ip_local_port_range ]]; then
@@ -121,7 +124,7 @@ if [[ -r /proc/sys/net/ipv4/ip_local_port_range ]]; then
     # One port per measured run: per repetition, two per connection count for throughput, two
     # per paced pair and connection count, and two each for slow, dup90 and aa, at most.
     nconns=$(wc -w <<<"$CONNS")
-    last_port=$((PORT + (2 * nconns * (1 + PACED_PER_REP) + 6) * REPS + 1))
+    last_port=$((PORT + (2 * nconns * (1 + PACED_PER_REP) + 8) * REPS + 1))
     if ((last_port >= eph_lo && PORT <= eph_hi)); then
         die "ports $PORT-$last_port overlap the ephemeral range $eph_lo-$eph_hi, where client sockets can already hold a port (AddrInUse); pick a lower PORT"
     fi
@@ -172,7 +175,9 @@ else
 fi
 BUILD_DESC="$BUILD_DESC with $lto_desc and $cgu_desc"
 say "building the example and the bare server: $BUILD_DESC (cargo ${BUILD[*]}; LTO: a few minutes the first time)"
-EXAMPLE_BIN=$(cargo build "${BUILD[@]}" --example chirp_receiver --message-format=json-render-diagnostics |
+# The example with the `durable` feature, so that the durable scenario's two servers are one
+# binary (without INBOX_PATH it never touches the inbox code).
+EXAMPLE_BIN=$(cargo build "${BUILD[@]}" --features durable --example chirp_receiver --message-format=json-render-diagnostics |
     executable_of chirp_receiver) || die "cargo build --example chirp_receiver failed"
 BARE_BIN=$(cargo build "${BUILD[@]}" --bench bare_server --message-format=json-render-diagnostics |
     executable_of bare_server) || die "cargo build --bench bare_server failed"
@@ -437,6 +442,15 @@ for rep in $(seq 1 "$REPS"); do
         measure dup90 example 64 "$rep" 90 0
         measure dup90 bare 64 "$rep" 90 0
     fi
+    if ! wanted durable; then
+        :
+    elif ((rep % 2)); then
+        measure durable "example/memory" 64 "$rep" 0 0
+        measure durable "example/durable" 64 "$rep" 0 0 INBOX_PATH="$OUT/inbox-$rep"
+    else
+        measure durable "example/durable" 64 "$rep" 0 0 INBOX_PATH="$OUT/inbox-$rep"
+        measure durable "example/memory" 64 "$rep" 0 0
+    fi
     if ! wanted aa; then
         :
     elif ((rep % 2)); then
@@ -537,6 +551,13 @@ report() {
             l = l " " v_rps["aa", 64, "example/b", r] / v_rps["aa", 64, "example/a", r]
         if (l != "") {
             printf "  noise floor: the example against itself (A/A), 64 connections: %.3f (truth 1.0)\n", median(l)
+            if (reps > 1) printf "    the pairs, sorted: %s\n", sorted(l)
+        }
+        l = ""
+        for (r = 1; r <= reps; r++) if ((("durable", 64, "example/memory", r) in v_rps) && v_rps["durable", 64, "example/memory", r] > 0)
+            l = l " " v_rps["durable", 64, "example/durable", r] / v_rps["durable", 64, "example/memory", r]
+        if (l != "") {
+            m = median(l); printf "  throughput durable inbox / in memory, 64 connections: %.3f (goal >= 0.5): %s\n", m, (m >= 0.5 ? "MET" : "NOT MET")
             if (reps > 1) printf "    the pairs, sorted: %s\n", sorted(l)
         }
         l = ""

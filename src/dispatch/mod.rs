@@ -5,12 +5,18 @@
 //! the event is in the queue; the response never waits for a handler. A full queue answers 503
 //! with `Retry-After`, and nothing is remembered, so the sender's retry is accepted later.
 //!
-//! Handlers are async, return `()` or `Result<(), E>`, and are isolated: an error or a panic is
-//! logged, given to the [`on_error`](Handlers::on_error) hook with the event's type and key, and
-//! never stops the dispatcher or the other handlers of the same event.
+//! Handlers are async, return `()` or `Result<(), E>`, and are isolated: an error, a panic or a
+//! timeout is logged, given to the [`on_error`](Handlers::on_error) hook with the event's type,
+//! key and attempt, and never stops the dispatcher or the other handlers of the same event. The
+//! failed handler alone is retried by its [`RetryPolicy`] (default 5 attempts, exponential
+//! backoff with jitter, 30 s per attempt); a waiting retry sits in a timer queue, holding no task
+//! and no concurrency slot. An accepted event that will not be handled (retries used up, no
+//! handler, drain deadline passed, runtime gone) is logged at `error` and given once to the
+//! [`on_dead_letter`](Handlers::on_dead_letter) hook as a [`DeadLetter`]: nothing is dropped
+//! silently.
 //!
-//! [`Dispatcher::drain`] stops intake, runs every accepted event, and returns (or gives up at
-//! a deadline).
+//! [`Dispatcher::drain`] stops intake, runs every accepted event (retries included), and returns;
+//! at its deadline it reports what it leaves.
 //!
 //! The [`Webhooks`](crate::Webhooks) facade builds the registry and the dispatcher for you
 //! (its builder has the same `on`, `on_group`, `fallback` and `on_error`); these types are for
