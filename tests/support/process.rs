@@ -43,6 +43,27 @@ pub fn example_binary(name: &str) -> PathBuf {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut cargo = Command::new(env!("CARGO"));
+    // Without the variables cargo sets for the running test: build scripts that watch one
+    // (ring's watches CARGO_MANIFEST_DIR) would otherwise rebuild on every switch between this
+    // build and the user's own.
+    for (name, _) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_BIN_")
+            || [
+                "CARGO_MANIFEST_DIR",
+                "CARGO_MANIFEST_PATH",
+                "CARGO_CRATE_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_TARGET_TMPDIR",
+                "CARGO_RUSTC_CURRENT_DIR",
+                "OUT_DIR",
+            ]
+            .contains(&name)
+        {
+            cargo.env_remove(name);
+        }
+    }
     cargo
         .args([
             "build",
