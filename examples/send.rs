@@ -2,13 +2,17 @@
 //! authenticated as the real sender would, and prints what the receiver answered.
 //!
 //! Run with (the receiver in another terminal, `CHIRP_WEBHOOK_SECRET=s cargo run --example
-//! chirp_receiver`):
+//! chirp_receiver`; the `testing` feature brings the signing helpers):
 //!
 //! ```sh
-//! cargo run --example send -- --secret s
-//! cargo run --example send -- --secret s --redeliver 2 --tamper
-//! cargo run --example send -- --scheme hmac --secret s          # examples/generic_receiver.rs
-//! cargo run --example send -- --scheme standard --secret whsec_... # examples/standard_receiver.rs
+//! cargo run --example send --features testing -- --secret s
+//! cargo run --example send --features testing -- --secret s --redeliver 2 --tamper
+//! # examples/generic_receiver.rs, examples/standard_receiver.rs
+//! cargo run --example send --features testing -- --scheme hmac --secret s
+//! cargo run --example send --features testing -- --scheme standard --secret whsec_...
+//! # examples/tls_receiver.rs
+//! cargo run --example send --features testing -- --url https://localhost:3443/webhooks/chirp \
+//!   --cacert cert.pem --secret s
 //! ```
 //!
 //! See `--help` for every option. Each event gets a fresh id per run, so a second run is not
@@ -22,6 +26,7 @@
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
@@ -30,6 +35,11 @@ use http::{Request, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
 use webhook_receiver::testing;
 use webhook_receiver::verify::{
     DEFAULT_SECRET_HEADER, DEFAULT_SIGNATURE_HEADER, StandardWebhooks, WEBHOOK_SIGNATURE_HEADER,
@@ -40,11 +50,14 @@ send: post one delivery of every event type to a webhook receiver, correctly aut
 and print each answer (like `stripe trigger`).
 
 USAGE:
-    cargo run --example send -- [OPTIONS]
+    cargo run --example send --features testing -- [OPTIONS]
 
 OPTIONS:
     --url URL           where to POST (default per scheme: chirp http://127.0.0.1:3000/webhooks/chirp,
-                        hmac http://127.0.0.1:3001/webhook, standard http://127.0.0.1:3002/webhook)
+                        hmac http://127.0.0.1:3001/webhook, standard http://127.0.0.1:3002/webhook);
+                        https:// URLs need --cacert
+    --cacert PEM        for https: trust the certificates in this PEM file (e.g. the self-signed
+                        one of examples/tls_receiver.rs); no system trust store is used
     --secret S          the shared secret (chirp), HMAC key (hmac) or whsec_... secret (standard);
                         default: the first of $CHIRP_WEBHOOK_SECRET (chirp) or $WEBHOOK_SECRET
                         (hmac, standard), the variables the example receivers read
@@ -218,9 +231,10 @@ impl Scheme {
     }
 }
 
-#[derive(Debug)]
 struct Args {
     url: Uri,
+    /// For `https` URLs.
+    tls: Option<TlsConnector>,
     secret: String,
     scheme: Scheme,
     event: Option<String>,
@@ -231,6 +245,7 @@ struct Args {
 /// `Ok(None)`: `--help` was asked for.
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
     let (mut url, mut secret, mut scheme, mut event) = (None, None, Scheme::Chirp, None);
+    let mut cacert = None;
     let (mut redeliver, mut tamper) = (1, false);
     while let Some(arg) = args.next() {
         // `--name value` and `--name=value` alike.
@@ -248,6 +263,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
             "-h" | "--help" => return Ok(None),
             "--url" => url = Some(value()?),
             "--secret" => secret = Some(value()?),
+            "--cacert" => cacert = Some(value()?),
             "--event" => event = Some(value()?),
             "--scheme" => {
                 scheme = match value()?.as_str() {
@@ -276,9 +292,17 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
         .unwrap_or(scheme.default_url())
         .parse()
         .map_err(|e| format!("--url: {e}"))?;
-    if url.scheme_str() != Some("http") || url.host().is_none() {
-        return Err(format!("--url {url}: an http://host[:port]/path URL"));
-    }
+    let tls = match (url.scheme_str(), cacert) {
+        _ if url.host().is_none() => None,
+        (Some("http"), None) => Some(None),
+        (Some("https"), Some(pem)) => Some(Some(tls_connector(&pem)?)),
+        (Some("https"), None) => return Err("an https URL needs --cacert PEM".to_owned()),
+        (Some("http"), Some(_)) => return Err("--cacert is for https URLs".to_owned()),
+        _ => None,
+    };
+    let Some(tls) = tls else {
+        return Err(format!("--url {url}: an http(s)://host[:port]/path URL"));
+    };
     let var = scheme.secret_var();
     let secret = match secret {
         Some(s) => s,
@@ -308,12 +332,34 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
     }
     Ok(Some(Args {
         url,
+        tls,
         secret,
         scheme,
         event,
         redeliver,
         tamper,
     }))
+}
+
+/// A TLS client trusting only the certificates in the PEM file `path`, on rustls's ring provider.
+fn tls_connector(path: &str) -> Result<TlsConnector, String> {
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(path).map_err(|e| format!("--cacert {path}: {e}"))? {
+        let cert = cert.map_err(|e| format!("--cacert {path}: {e}"))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("--cacert {path}: {e}"))?;
+    }
+    if roots.is_empty() {
+        return Err(format!("--cacert {path}: no certificate in the file"));
+    }
+    let config =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS: {e}"))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    Ok(TlsConnector::from(Arc::new(config)))
 }
 
 // ===== fresh ids =====
@@ -533,35 +579,58 @@ fn request(args: &Args, event: &Event, case: Case, rng: &mut Rng) -> Request<Ful
     req
 }
 
-/// Sends `req` on a new HTTP/1.1 connection to the URL's host; returns status and body.
-async fn send(url: &Uri, req: Request<Full<Bytes>>) -> Result<(u16, String), String> {
-    let host = url.host().expect("checked: the URL has a host");
+/// Sends `req` on a new HTTP/1.1 connection to the URL's host (over TLS for `https`); returns
+/// status and body.
+async fn send(args: &Args, req: Request<Full<Bytes>>) -> Result<(u16, String), String> {
+    let host = args.url.host().expect("checked: the URL has a host");
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    let port = url.port_u16().unwrap_or(80);
+    let port = args
+        .url
+        .port_u16()
+        .unwrap_or(if args.tls.is_some() { 443 } else { 80 });
     let exchange = async {
         let stream = tokio::net::TcpStream::connect((host, port))
             .await
             .map_err(|e| format!("connect {host}:{port}: {e}"))?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| format!("handshake: {e}"))?;
-        tokio::spawn(conn);
-        let res = sender
-            .send_request(req)
-            .await
-            .map_err(|e| format!("request: {e}"))?;
-        let status = res.status().as_u16();
-        let body = res
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| format!("response body: {e}"))?
-            .to_bytes();
-        Ok((status, String::from_utf8_lossy(&body).into_owned()))
+        match &args.tls {
+            None => exchange(stream, req).await,
+            Some(tls) => {
+                let name =
+                    ServerName::try_from(host.to_owned()).map_err(|e| format!("{host}: {e}"))?;
+                let stream = tls
+                    .connect(name, stream)
+                    .await
+                    .map_err(|e| format!("TLS handshake: {e}"))?;
+                exchange(stream, req).await
+            }
+        }
     };
     tokio::time::timeout(Duration::from_secs(30), exchange)
         .await
         .map_err(|_| "no answer within 30 s".to_owned())?
+}
+
+/// One HTTP/1.1 request and its response on `io`.
+async fn exchange<IO>(io: IO, req: Request<Full<Bytes>>) -> Result<(u16, String), String>
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    tokio::spawn(conn);
+    let res = sender
+        .send_request(req)
+        .await
+        .map_err(|e| format!("request: {e}"))?;
+    let status = res.status().as_u16();
+    let body = res
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| format!("response body: {e}"))?
+        .to_bytes();
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
 }
 
 // ===== main =====
@@ -602,7 +671,7 @@ async fn main() -> ExitCode {
         for &case in &cases {
             let req = request(&args, event, case, &mut rng);
             let label = case.label(args.scheme);
-            let result = send(&args.url, req).await;
+            let result = send(&args, req).await;
             let ok = match (&result, case.expected_rejection(args.scheme)) {
                 (Ok((status, _)), None) => (200..300).contains(status),
                 (Err(_), None) => false,
