@@ -292,16 +292,16 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
         .unwrap_or(scheme.default_url())
         .parse()
         .map_err(|e| format!("--url: {e}"))?;
+    let not_a_url = || format!("--url {url}: an http(s)://host[:port]/path URL");
+    if url.host().is_none() {
+        return Err(not_a_url());
+    }
     let tls = match (url.scheme_str(), cacert) {
-        _ if url.host().is_none() => None,
-        (Some("http"), None) => Some(None),
-        (Some("https"), Some(pem)) => Some(Some(tls_connector(&pem)?)),
+        (Some("http"), None) => None,
+        (Some("https"), Some(pem)) => Some(tls_connector(&pem)?),
         (Some("https"), None) => return Err("an https URL needs --cacert PEM".to_owned()),
         (Some("http"), Some(_)) => return Err("--cacert is for https URLs".to_owned()),
-        _ => None,
-    };
-    let Some(tls) = tls else {
-        return Err(format!("--url {url}: an http(s)://host[:port]/path URL"));
+        _ => return Err(not_a_url()),
     };
     let var = scheme.secret_var();
     let secret = match secret {
