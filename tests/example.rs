@@ -8,41 +8,9 @@
     feature = "testing"
 ))]
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::Duration;
-
 mod support;
 
-fn example_binary(name: &str) -> PathBuf {
-    // tests run from target/<profile>/deps; `cargo test` builds examples into target/<profile>/examples
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(|p| p.parent()).unwrap();
-    let bin = profile_dir.join("examples").join(name);
-    assert!(
-        bin.exists(),
-        "{} not built: run through `cargo test`, which builds the examples",
-        bin.display()
-    );
-    bin
-}
-
-fn free_port() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
-}
-
-async fn wait_until_listening(addr: SocketAddr) {
-    for _ in 0..300 {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("example did not listen on {addr}");
-}
+use support::process::run_example;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chirp_example_acknowledges_prints_and_drains_on_sigterm() {
@@ -95,53 +63,6 @@ async fn chirp_example_acknowledges_prints_and_drains_on_sigterm() {
         seen, expected,
         "one stdout line per accepted event, all handled before exit"
     );
-}
-
-/// Spawns an example with `env`, waits for its port, runs `drive`, sends SIGTERM, and returns
-/// its stdout lines as (event, id) once it has exited 0.
-async fn run_example<F: std::future::Future<Output = ()>>(
-    name: &str,
-    env: &[(&str, &str)],
-    drive: impl FnOnce(SocketAddr) -> F,
-) -> Vec<(String, String)> {
-    let addr = free_port();
-    let mut cmd = Command::new(example_binary(name));
-    cmd.env("ADDR", addr.to_string()).env("RUST_LOG", "warn");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_until_listening(addr).await;
-    drive(addr).await;
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let stdout = child.stdout.take().unwrap();
-    let status = tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(status.success(), "{name} exit status {status}");
-    BufReader::new(stdout)
-        .lines()
-        .map(|line| {
-            let line = line.unwrap();
-            let v: serde_json::Value =
-                serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
-            (
-                v["event"].as_str().unwrap().to_owned(),
-                v["id"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,6 +17,8 @@ use webhook_receiver::event::Received;
 use webhook_receiver::verify::SharedSecret;
 use webhook_receiver::{ResponseBody, Webhooks, WebhooksBuilder};
 
+pub mod process;
+
 pub const SECRET: &str = "test-secret-0123456789";
 pub const URI: &str = "/webhooks/chirp";
 

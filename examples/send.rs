@@ -1,0 +1,728 @@
+//! A test sender, like `stripe trigger`: posts one delivery of every event type to a receiver,
+//! authenticated as the real sender would, and prints what the receiver answered.
+//!
+//! Run with (the receiver in another terminal, `CHIRP_WEBHOOK_SECRET=s cargo run --example
+//! chirp_receiver`; the `testing` feature brings the signing helpers):
+//!
+//! ```sh
+//! cargo run --example send --features testing -- --secret s
+//! cargo run --example send --features testing -- --secret s --redeliver 2 --tamper
+//! # examples/generic_receiver.rs, examples/standard_receiver.rs
+//! cargo run --example send --features testing -- --scheme hmac --secret s
+//! cargo run --example send --features testing -- --scheme standard --secret whsec_...
+//! # examples/tls_receiver.rs
+//! cargo run --example send --features testing -- --url https://localhost:3443/webhooks/chirp \
+//!   --cacert cert.pem --secret s
+//! ```
+//!
+//! See `--help` for every option. Each event gets a fresh id per run, so a second run is not
+//! deduplicated against the first. Prints one line per delivery on stdout,
+//! `<event type> <what> <HTTP status> <response body>`, where `<what>` is `delivery`,
+//! `redelivery#N`, or a tampered case (`wrong-secret`, `wrong-signature`, `altered-body`,
+//! `missing-header`); a summary goes to stderr. Exits 1 if a genuine delivery was not answered
+//! 2xx or a tampered one was, 2 on a usage error.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use bytes::Bytes;
+use http::{Request, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
+use webhook_receiver::testing;
+use webhook_receiver::verify::{
+    DEFAULT_SECRET_HEADER, DEFAULT_SIGNATURE_HEADER, StandardWebhooks, WEBHOOK_SIGNATURE_HEADER,
+};
+
+const HELP: &str = "\
+send: post one delivery of every event type to a webhook receiver, correctly authenticated,
+and print each answer (like `stripe trigger`).
+
+USAGE:
+    cargo run --example send --features testing -- [OPTIONS]
+
+OPTIONS:
+    --url URL           where to POST (default per scheme: chirp http://127.0.0.1:3000/webhooks/chirp,
+                        hmac http://127.0.0.1:3001/webhook, standard http://127.0.0.1:3002/webhook);
+                        https:// URLs need --cacert
+    --cacert PEM        for https: trust the certificates in this PEM file (e.g. the self-signed
+                        one of examples/tls_receiver.rs); no system trust store is used
+    --secret S          the shared secret (chirp), HMAC key (hmac) or whsec_... secret (standard);
+                        default: the first of $CHIRP_WEBHOOK_SECRET (chirp) or $WEBHOOK_SECRET
+                        (hmac, standard), the variables the example receivers read
+    --scheme SCHEME     chirp (default): Chirp's {\"event\", \"data\"} envelope, all 18 event types,
+                            the secret in X-Webhook-Secret (examples/chirp_receiver.rs)
+                        hmac: the generic format {\"id\", \"type\", \"created_at\", \"data\"}, its 9 event
+                            types, X-Webhook-Signature = hex HMAC-SHA256 of the body
+                            (examples/generic_receiver.rs)
+                        standard: Standard Webhooks, {\"type\", \"timestamp\", \"data\"} bodies of the same
+                            9 types, webhook-id / webhook-timestamp / webhook-signature
+                            (examples/standard_receiver.rs)
+    --event NAME        send only this event type
+    --redeliver N       send each event N times in all (default 1), with the same id: the
+                        receiver should answer the later ones {\"received\":true,\"duplicate\":true}
+                        (standard: each attempt is signed anew with the current timestamp, as
+                        senders retry)
+    --tamper            for each event, first send tampered copies, which must be rejected:
+                        a wrong secret or signature, an altered body under the original signature
+                        (hmac and standard only: a shared secret does not sign the body), and the
+                        authentication header missing; expected 401 (standard: a missing header
+                        is 400). They go before the genuine delivery, which then must be new.
+    -h, --help          this text
+
+OUTPUT:
+    one line per request on stdout: <event type> <what> <HTTP status> <response body>, where
+    <what> is delivery, redelivery#N, wrong-secret, wrong-signature, altered-body or
+    missing-header; a summary on stderr.
+
+EXIT STATUS:
+    0 every genuine delivery was answered 2xx (and, with --tamper, no tampered one was)
+    1 otherwise, or a request failed
+    2 usage error
+";
+
+/// Chirp's event types (`webhook_receiver::chirp::EVENT_TYPES`) and a payload of each: the
+/// seeds' examples (`tests/fixtures/chirp/`) where they document one; the seeds only name the
+/// template, contact and account types, so those payloads follow the documented ones' style.
+fn chirp_payload(event: &str) -> Option<&'static str> {
+    Some(match event {
+        "messages.sms.received" => include_str!("../tests/fixtures/chirp/sms_received.json"),
+        "messages.sms.sent" => include_str!("../tests/fixtures/chirp/sms_sent.json"),
+        "messages.sms.delivered" => include_str!("../tests/fixtures/chirp/sms_delivered.json"),
+        "messages.sms.failed" => include_str!("../tests/fixtures/chirp/sms_failed.json"),
+        "messages.whatsapp.received" => {
+            include_str!("../tests/fixtures/chirp/whatsapp_received.json")
+        }
+        "messages.whatsapp.sent" => include_str!("../tests/fixtures/chirp/whatsapp_sent.json"),
+        "messages.whatsapp.delivered" => {
+            include_str!("../tests/fixtures/chirp/whatsapp_delivered.json")
+        }
+        "messages.whatsapp.read" => include_str!("../tests/fixtures/chirp/whatsapp_read.json"),
+        "messages.whatsapp.failed" => include_str!("../tests/fixtures/chirp/whatsapp_failed.json"),
+        "templates.whatsapp.created" => {
+            r#"{"event":"templates.whatsapp.created","data":{"id":"tpl_2DbBs7GWhGvVNJGrDXr5RG0mBWI",
+            "name":"order_confirmation","status":"PENDING","language":"en_US","category":"UTILITY",
+            "createdAt":"2024-01-15T11:00:00.000Z"}}"#
+        }
+        "templates.whatsapp.updated" => {
+            include_str!("../tests/fixtures/chirp/template_updated.json")
+        }
+        "templates.whatsapp.deleted" => {
+            r#"{"event":"templates.whatsapp.deleted","data":{"id":"tpl_2DbBs7GWhGvVNJGrDXr5RG0mBWI",
+            "name":"order_confirmation","deletedAt":"2024-01-15T13:00:00.000Z"}}"#
+        }
+        "templates.whatsapp.connected" => {
+            r#"{"event":"templates.whatsapp.connected","data":{"id":"tpl_2DbBs7GWhGvVNJGrDXr5RG0mBWI",
+            "name":"order_confirmation","status":"APPROVED","language":"en_US","category":"UTILITY",
+            "connectedAt":"2024-01-15T12:30:00.000Z"}}"#
+        }
+        "contacts.whatsapp.created" => include_str!("../tests/fixtures/chirp/contact_created.json"),
+        "contacts.whatsapp.updated" => {
+            r#"{"event":"contacts.whatsapp.updated","data":{"id":"con_2DbBs7GWhGvVNJGrDXr5RG0mBWI",
+            "phoneNumber":"+15559876543","name":"Ada King","updatedAt":"2024-01-15T12:10:00.000Z"}}"#
+        }
+        "contacts.whatsapp.deleted" => {
+            r#"{"event":"contacts.whatsapp.deleted","data":{"id":"con_2DbBs7GWhGvVNJGrDXr5RG0mBWI",
+            "phoneNumber":"+15559876543","deletedAt":"2024-01-15T12:20:00.000Z"}}"#
+        }
+        "whatsapp.account.connected" => {
+            include_str!("../tests/fixtures/chirp/account_connected.json")
+        }
+        "whatsapp.account.disconnected" => {
+            r#"{"event":"whatsapp.account.disconnected","data":{"id":"1472866130489042",
+            "name":"Acme Support","disconnectedAt":"2024-01-16T09:00:00.000Z"}}"#
+        }
+        _ => return None,
+    })
+}
+
+/// The generic format's event types (generic-webhooks-hmac.md) and the `data` of each.
+fn generic_data(event: &str, rng: &mut Rng) -> Option<Value> {
+    let user = |rng: &mut Rng, status: &str| json!({"id": rng.id("user_", 12), "name": "John Doe", "email": "john@example.com", "status": status});
+    let project = |rng: &mut Rng| json!({"id": rng.id("proj_", 12), "name": "Website redesign"});
+    Some(match event {
+        "user.created" => user(rng, "active"),
+        "user.updated" => user(rng, "active"),
+        "user.deleted" => user(rng, "deleted"),
+        "project.created" | "project.updated" | "project.deleted" => project(rng),
+        "file.uploaded" => {
+            json!({"id": rng.id("file_", 12), "name": "report.pdf", "size": 48213, "content_type": "application/pdf"})
+        }
+        "payment.succeeded" => {
+            json!({"id": rng.id("pay_", 12), "amount": 2500, "currency": "usd", "status": "succeeded"})
+        }
+        "payment.failed" => {
+            json!({"id": rng.id("pay_", 12), "amount": 2500, "currency": "usd", "status": "failed", "failure_reason": "card_declined"})
+        }
+        _ => return None,
+    })
+}
+
+const GENERIC_EVENT_TYPES: [&str; 9] = [
+    "user.created",
+    "user.updated",
+    "user.deleted",
+    "project.created",
+    "project.updated",
+    "project.deleted",
+    "file.uploaded",
+    "payment.succeeded",
+    "payment.failed",
+];
+
+// ===== arguments =====
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scheme {
+    Chirp,
+    Hmac,
+    Standard,
+}
+
+impl Scheme {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Chirp => "chirp",
+            Self::Hmac => "hmac",
+            Self::Standard => "standard",
+        }
+    }
+
+    fn default_url(self) -> &'static str {
+        match self {
+            Self::Chirp => "http://127.0.0.1:3000/webhooks/chirp",
+            Self::Hmac => "http://127.0.0.1:3001/webhook",
+            Self::Standard => "http://127.0.0.1:3002/webhook",
+        }
+    }
+
+    fn secret_var(self) -> &'static str {
+        match self {
+            Self::Chirp => "CHIRP_WEBHOOK_SECRET",
+            Self::Hmac | Self::Standard => "WEBHOOK_SECRET",
+        }
+    }
+
+    fn event_types(self) -> &'static [&'static str] {
+        match self {
+            Self::Chirp => &webhook_receiver::chirp::EVENT_TYPES,
+            Self::Hmac | Self::Standard => &GENERIC_EVENT_TYPES,
+        }
+    }
+
+    /// The header that authenticates a request (left out by the `missing-header` case).
+    fn auth_header(self) -> &'static str {
+        match self {
+            Self::Chirp => DEFAULT_SECRET_HEADER,
+            Self::Hmac => DEFAULT_SIGNATURE_HEADER,
+            Self::Standard => WEBHOOK_SIGNATURE_HEADER,
+        }
+    }
+}
+
+struct Args {
+    url: Uri,
+    /// For `https` URLs.
+    tls: Option<TlsConnector>,
+    secret: String,
+    scheme: Scheme,
+    event: Option<String>,
+    redeliver: u32,
+    tamper: bool,
+}
+
+/// `Ok(None)`: `--help` was asked for.
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
+    let (mut url, mut secret, mut scheme, mut event) = (None, None, Scheme::Chirp, None);
+    let mut cacert = None;
+    let (mut redeliver, mut tamper) = (1, false);
+    while let Some(arg) = args.next() {
+        // `--name value` and `--name=value` alike.
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n.to_owned(), Some(v.to_owned())),
+            _ => (arg, None),
+        };
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match name.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--url" => url = Some(value()?),
+            "--secret" => secret = Some(value()?),
+            "--cacert" => cacert = Some(value()?),
+            "--event" => event = Some(value()?),
+            "--scheme" => {
+                scheme = match value()?.as_str() {
+                    "chirp" => Scheme::Chirp,
+                    "hmac" => Scheme::Hmac,
+                    "standard" => Scheme::Standard,
+                    other => {
+                        return Err(format!("unknown scheme {other:?}: chirp, hmac or standard"));
+                    }
+                }
+            }
+            "--redeliver" => {
+                let v = value()?;
+                redeliver = match v.parse() {
+                    Ok(n) if n >= 1 => n,
+                    _ => return Err(format!("--redeliver {v:?}: a count of at least 1")),
+                };
+            }
+            "--tamper" => tamper = true,
+            other => return Err(format!("unknown argument {other:?} (see --help)")),
+        }
+    }
+
+    let url: Uri = url
+        .as_deref()
+        .unwrap_or(scheme.default_url())
+        .parse()
+        .map_err(|e| format!("--url: {e}"))?;
+    let not_a_url = || format!("--url {url}: an http(s)://host[:port]/path URL");
+    if url.host().is_none() {
+        return Err(not_a_url());
+    }
+    let tls = match (url.scheme_str(), cacert) {
+        (Some("http"), None) => None,
+        (Some("https"), Some(pem)) => Some(tls_connector(&pem)?),
+        (Some("https"), None) => return Err("an https URL needs --cacert PEM".to_owned()),
+        (Some("http"), Some(_)) => return Err("--cacert is for https URLs".to_owned()),
+        _ => return Err(not_a_url()),
+    };
+    let var = scheme.secret_var();
+    let secret = match secret {
+        Some(s) => s,
+        None => std::env::var(var)
+            .ok()
+            .and_then(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .find(|s| !s.is_empty())
+                    .map(str::to_owned)
+            })
+            .ok_or_else(|| format!("no secret: pass --secret or set {var}"))?,
+    };
+    if scheme == Scheme::Standard {
+        StandardWebhooks::new([secret.as_str()]).map_err(|e| {
+            format!("--secret: not a Standard Webhooks secret (whsec_<base64>): {e}")
+        })?;
+    }
+    if let Some(name) = &event {
+        if !scheme.event_types().contains(&name.as_str()) {
+            return Err(format!(
+                "unknown event type {name:?} for --scheme {}; one of: {}",
+                scheme.name(),
+                scheme.event_types().join(", ")
+            ));
+        }
+    }
+    Ok(Some(Args {
+        url,
+        tls,
+        secret,
+        scheme,
+        event,
+        redeliver,
+        tamper,
+    }))
+}
+
+/// A TLS client trusting only the certificates in the PEM file `path`, on rustls's ring provider.
+fn tls_connector(path: &str) -> Result<TlsConnector, String> {
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(path).map_err(|e| format!("--cacert {path}: {e}"))? {
+        let cert = cert.map_err(|e| format!("--cacert {path}: {e}"))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("--cacert {path}: {e}"))?;
+    }
+    if roots.is_empty() {
+        return Err(format!("--cacert {path}: no certificate in the file"));
+    }
+    let config =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS: {e}"))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
+// ===== fresh ids =====
+
+/// A small PRNG (splitmix64) seeded from the OS-random `RandomState`, the time and the pid:
+/// ids only need to differ between runs, not to be secret.
+struct Rng(u64);
+
+impl Rng {
+    fn new() -> Self {
+        let mut h = RandomState::new().build_hasher();
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        h.write_u128(nanos);
+        h.write_u32(std::process::id());
+        Self(h.finish())
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn pick(&mut self, alphabet: &[u8], n: usize) -> String {
+        (0..n)
+            .map(|_| {
+                let i = usize::try_from(self.next() % alphabet.len() as u64).unwrap_or(0);
+                char::from(alphabet[i])
+            })
+            .collect()
+    }
+
+    /// `prefix` and `n` random alphanumerics (a KSUID-like id, as Chirp's `msg_wa_...`).
+    fn id(&mut self, prefix: &str, n: usize) -> String {
+        const ALNUM: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+        format!("{prefix}{}", self.pick(ALNUM, n))
+    }
+
+    /// A random id shaped like `original`: a UUID for a UUID, digits for digits, otherwise the
+    /// same `prefix_` and as many random alphanumerics.
+    fn like(&mut self, original: &str) -> String {
+        let b = original.as_bytes();
+        if b.len() == 36 && [8, 13, 18, 23].iter().all(|&i| b[i] == b'-') {
+            // Version 4, RFC 4122 variant.
+            let h = self.pick(b"0123456789abcdef", 32);
+            let variant = self.pick(b"89ab", 1);
+            return format!(
+                "{}-{}-4{}-{variant}{}-{}",
+                &h[..8],
+                &h[8..12],
+                &h[13..16],
+                &h[17..20],
+                &h[20..]
+            );
+        }
+        if !b.is_empty() && b.iter().all(u8::is_ascii_digit) {
+            return format!(
+                "{}{}",
+                self.pick(b"123456789", 1),
+                self.pick(b"0123456789", b.len() - 1)
+            );
+        }
+        let (prefix, rest) = original
+            .rfind('_')
+            .map_or(("", original), |i| original.split_at(i + 1));
+        self.id(prefix, rest.len().max(12))
+    }
+}
+
+// ===== events =====
+
+/// One event to deliver: its type, body, and the id the receiver dedups it by (Chirp's
+/// `data.id`, the generic format's top-level `id`, or the Standard Webhooks `webhook-id`).
+#[derive(Debug)]
+struct Event {
+    name: &'static str,
+    body: String,
+    id: String,
+}
+
+fn rfc3339_now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn events(scheme: Scheme, only: Option<&str>, rng: &mut Rng) -> Vec<Event> {
+    let names = scheme
+        .event_types()
+        .iter()
+        .copied()
+        .filter(|n| only.is_none_or(|only| only == *n));
+    names
+        .map(|name| match scheme {
+            Scheme::Chirp => {
+                let template = chirp_payload(name).expect("a payload for every Chirp event type");
+                let mut v: Value = serde_json::from_str(template).expect("payloads are JSON");
+                assert_eq!(v["event"], name, "payload of {name}");
+                let id = rng.like(v["data"]["id"].as_str().expect("data.id"));
+                v["data"]["id"] = Value::from(id.clone());
+                Event {
+                    name,
+                    body: v.to_string(),
+                    id,
+                }
+            }
+            Scheme::Hmac => {
+                let data = generic_data(name, rng).expect("data for every generic event type");
+                let id = rng.id("evt_", 27);
+                let body =
+                    json!({"id": id, "type": name, "created_at": rfc3339_now(), "data": data});
+                Event {
+                    name,
+                    body: body.to_string(),
+                    id,
+                }
+            }
+            Scheme::Standard => {
+                let data = generic_data(name, rng).expect("data for every generic event type");
+                let body = json!({"type": name, "timestamp": rfc3339_now(), "data": data});
+                Event {
+                    name,
+                    body: body.to_string(),
+                    id: rng.id("msg_", 27),
+                }
+            }
+        })
+        .collect()
+}
+
+// ===== requests =====
+
+/// What a request is: genuine, or one of the tampered cases.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Case {
+    Delivery(u32),
+    WrongSecret,
+    AlteredBody,
+    MissingHeader,
+}
+
+impl Case {
+    fn label(self, scheme: Scheme) -> String {
+        match self {
+            Self::Delivery(1) => "delivery".to_owned(),
+            Self::Delivery(n) => format!("redelivery#{n}"),
+            Self::WrongSecret if scheme == Scheme::Chirp => "wrong-secret".to_owned(),
+            Self::WrongSecret => "wrong-signature".to_owned(),
+            Self::AlteredBody => "altered-body".to_owned(),
+            Self::MissingHeader => "missing-header".to_owned(),
+        }
+    }
+
+    /// The status the receiver should answer a tampered case with (`None`: genuine, any 2xx).
+    fn expected_rejection(self, scheme: Scheme) -> Option<u16> {
+        match self {
+            Self::Delivery(_) => None,
+            // The library answers a missing Standard Webhooks header 400, not 401.
+            Self::MissingHeader if scheme == Scheme::Standard => Some(400),
+            Self::WrongSecret | Self::AlteredBody | Self::MissingHeader => Some(401),
+        }
+    }
+}
+
+/// The request for `event` in `case`, signed with the crate's `testing` helpers.
+fn request(args: &Args, event: &Event, case: Case, rng: &mut Rng) -> Request<Full<Bytes>> {
+    let path = args.url.path_and_query().map_or("/", |p| p.as_str());
+    let wrong;
+    let secret = if case == Case::WrongSecret {
+        wrong = match args.scheme {
+            // Another valid secret, so that the signature is well-formed but wrong.
+            Scheme::Standard => {
+                let mut key = [0u8; 24];
+                for chunk in key.chunks_mut(8) {
+                    chunk.copy_from_slice(&rng.next().to_le_bytes());
+                }
+                format!(
+                    "whsec_{}",
+                    base64::engine::general_purpose::STANDARD.encode(key)
+                )
+            }
+            Scheme::Chirp | Scheme::Hmac => format!("wrong-{}", args.secret),
+        };
+        wrong.as_str()
+    } else {
+        args.secret.as_str()
+    };
+    let body = event.body.clone();
+    let mut req: Request<Full<Bytes>> = match args.scheme {
+        Scheme::Chirp => testing::shared_secret_request(path, secret, body),
+        Scheme::Hmac => testing::hmac_sha256_request(path, secret, body),
+        Scheme::Standard => {
+            testing::standard_webhooks_request(path, secret, &event.id, testing::unix_now(), body)
+        }
+    };
+    match case {
+        Case::AlteredBody => {
+            // The same signature headers over a body with one field changed.
+            let mut v: Value = serde_json::from_str(&event.body).expect("bodies are JSON");
+            v["data"]["tampered"] = Value::Bool(true);
+            *req.body_mut() = Full::new(Bytes::from(v.to_string()));
+        }
+        Case::MissingHeader => {
+            req.headers_mut().remove(args.scheme.auth_header());
+        }
+        Case::Delivery(_) | Case::WrongSecret => {}
+    }
+    let host = args.url.authority().expect("checked: the URL has a host");
+    let host = http::HeaderValue::from_str(host.as_str()).expect("an authority is a header value");
+    req.headers_mut().insert(http::header::HOST, host);
+    req.headers_mut().insert(
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static("webhook-receiver-send/0.1"),
+    );
+    req
+}
+
+/// Sends `req` on a new HTTP/1.1 connection to the URL's host (over TLS for `https`); returns
+/// status and body.
+async fn send(args: &Args, req: Request<Full<Bytes>>) -> Result<(u16, String), String> {
+    let host = args.url.host().expect("checked: the URL has a host");
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = args
+        .url
+        .port_u16()
+        .unwrap_or(if args.tls.is_some() { 443 } else { 80 });
+    let exchange = async {
+        let stream = tokio::net::TcpStream::connect((host, port))
+            .await
+            .map_err(|e| format!("connect {host}:{port}: {e}"))?;
+        match &args.tls {
+            None => exchange(stream, req).await,
+            Some(tls) => {
+                let name =
+                    ServerName::try_from(host.to_owned()).map_err(|e| format!("{host}: {e}"))?;
+                let stream = tls
+                    .connect(name, stream)
+                    .await
+                    .map_err(|e| format!("TLS handshake: {e}"))?;
+                exchange(stream, req).await
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), exchange)
+        .await
+        .map_err(|_| "no answer within 30 s".to_owned())?
+}
+
+/// One HTTP/1.1 request and its response on `io`.
+async fn exchange<IO>(io: IO, req: Request<Full<Bytes>>) -> Result<(u16, String), String>
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    tokio::spawn(conn);
+    let res = sender
+        .send_request(req)
+        .await
+        .map_err(|e| format!("request: {e}"))?;
+    let status = res.status().as_u16();
+    let body = res
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| format!("response body: {e}"))?
+        .to_bytes();
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+// ===== main =====
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let args = match parse_args(std::env::args().skip(1)) {
+        Ok(Some(args)) => args,
+        Ok(None) => {
+            print!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("send: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut rng = Rng::new();
+    let events = events(args.scheme, args.event.as_deref(), &mut rng);
+    let mut cases = Vec::new();
+    if args.tamper {
+        cases.push(Case::WrongSecret);
+        if args.scheme == Scheme::Chirp {
+            eprintln!(
+                "send: --tamper with --scheme chirp sends no altered-body case: the shared secret \
+                 does not sign the body"
+            );
+        } else {
+            cases.push(Case::AlteredBody);
+        }
+        cases.push(Case::MissingHeader);
+    }
+    cases.extend((1..=args.redeliver).map(Case::Delivery));
+
+    let width = events.iter().map(|e| e.name.len()).max().unwrap_or(0);
+    let (mut genuine, mut genuine_bad, mut tampered, mut tampered_bad) = (0, 0, 0, 0);
+    for event in &events {
+        for &case in &cases {
+            let req = request(&args, event, case, &mut rng);
+            let label = case.label(args.scheme);
+            let result = send(&args, req).await;
+            let ok = match (&result, case.expected_rejection(args.scheme)) {
+                (Ok((status, _)), None) => (200..300).contains(status),
+                (Err(_), None) => false,
+                // A tampered request fails the run only when accepted.
+                (Ok((status, _)), Some(_)) => !(200..300).contains(status),
+                (Err(_), Some(_)) => false,
+            };
+            match &result {
+                Ok((status, body)) => {
+                    println!("{:<width$} {label:<15} {status} {body}", event.name)
+                }
+                Err(e) => println!("{:<width$} {label:<15} ERR {e}", event.name),
+            }
+            if let (Ok((status, _)), Some(expected)) =
+                (&result, case.expected_rejection(args.scheme))
+            {
+                if *status != expected && ok {
+                    eprintln!(
+                        "send: {} {label}: rejected with {status}, expected {expected}",
+                        event.name
+                    );
+                }
+            }
+            match case {
+                Case::Delivery(_) => {
+                    genuine += 1;
+                    genuine_bad += usize::from(!ok);
+                }
+                _ => {
+                    tampered += 1;
+                    tampered_bad += usize::from(!ok);
+                }
+            }
+        }
+    }
+
+    eprintln!(
+        "send: {} event(s) to {}: {genuine} genuine deliveries, {} answered 2xx",
+        events.len(),
+        args.url,
+        genuine - genuine_bad
+    );
+    if args.tamper {
+        eprintln!(
+            "send: {tampered} tampered requests, {} rejected",
+            tampered - tampered_bad
+        );
+    }
+    if genuine_bad + tampered_bad == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

@@ -1,0 +1,125 @@
+//! The Chirp receiver served over HTTPS with rustls: Chirp delivers only to HTTPS endpoints.
+//!
+//! Run with:
+//!
+//! ```sh
+//! # a self-signed certificate for local testing (use your real certificate in production;
+//! # CA:FALSE because rustls clients refuse a CA certificate as the server's own)
+//! openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj /CN=localhost \
+//!   -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -addext basicConstraints=critical,CA:FALSE \
+//!   -keyout key.pem -out cert.pem
+//! TLS_CERT=cert.pem TLS_KEY=key.pem CHIRP_WEBHOOK_SECRET=s \
+//!   cargo run --release --example tls_receiver
+//!
+//! # from another terminal
+//! cargo run --example send --features testing -- \
+//!   --url https://localhost:3443/webhooks/chirp --cacert cert.pem --secret s
+//! ```
+//!
+//! Environment:
+//! - `TLS_CERT` (required): PEM file with the certificate chain, leaf first
+//! - `TLS_KEY` (required): PEM file with its private key (PKCS#8, PKCS#1 or SEC1)
+//! - `ADDR` (default `127.0.0.1:3443`)
+//! - `CHIRP_WEBHOOK_SECRET`, `HANDLER_DELAY_MS`, `WEBHOOK_CONCURRENCY`,
+//!   `WEBHOOK_QUEUE_CAPACITY`, `DEDUP_TTL_SECS`, `MAX_BODY_BYTES`, `DRAIN_TIMEOUT_SECS`,
+//!   `RUST_LOG`: as for `chirp_receiver`
+//!
+//! Route `POST /webhooks/chirp`, with the handlers and the stdout contract of `chirp_receiver`
+//! (repeated here so that each example reads on its own): one JSON line per handler
+//! invocation, `{"event", "id", "key", "handler"}`, nothing else on stdout. TLS is served by
+//! [`axum-server`](https://docs.rs/axum-server) on rustls with the ring provider; plain HTTP on
+//! this port fails the TLS handshake. SIGTERM or Ctrl-C stops accepting connections, gives open
+//! ones [`CONNECTION_GRACE`] to finish, runs every accepted event's handler, and exits 0.
+
+mod support;
+
+use std::time::Duration;
+
+use axum_server::tls_rustls::RustlsConfig;
+use webhook_receiver::chirp::{self, ChirpEvent, InboundMessage, MessageStatus};
+use webhook_receiver::dispatch::EventContext;
+use webhook_receiver::event::Received;
+
+/// How long open connections may take to finish after the shutdown signal; after that they
+/// are closed (a sender retries a delivery it got no answer for). Accepted events are not
+/// affected: the drain runs them all.
+const CONNECTION_GRACE: Duration = Duration::from_secs(10);
+
+#[tokio::main]
+async fn main() -> Result<(), webhook_receiver::BoxError> {
+    support::init_tracing();
+    let config = support::Config::from_env("127.0.0.1:3443")?;
+    let cert = std::env::var("TLS_CERT").map_err(|_| "set TLS_CERT to a PEM certificate file")?;
+    let key = std::env::var("TLS_KEY").map_err(|_| "set TLS_KEY to a PEM private key file")?;
+    let tls = RustlsConfig::from_pem_file(&cert, &key)
+        .await
+        .map_err(|e| format!("TLS_CERT={cert:?} / TLS_KEY={key:?}: {e}"))?;
+    let secrets = support::secrets_from_env("CHIRP_WEBHOOK_SECRET", |r| {
+        format!("dev-{}", hex::encode(r))
+    });
+
+    // The handlers of chirp_receiver; they run after the 200.
+    let webhooks = chirp::webhooks(&secrets)?
+        .state(config.handler_delay)
+        .on(chirp::SMS_RECEIVED, |m: InboundMessage, ctx| {
+            emit(ctx, "sms_received", Some(m.id))
+        })
+        .on(chirp::SMS_SENT, |s: MessageStatus, ctx| {
+            emit(ctx, "sms_status", Some(s.id))
+        })
+        .on(chirp::SMS_DELIVERED, |s: MessageStatus, ctx| {
+            emit(ctx, "sms_status", Some(s.id))
+        })
+        .on(chirp::SMS_FAILED, |s: MessageStatus, ctx| {
+            emit(ctx, "sms_status", Some(s.id))
+        })
+        .on_group("messages.whatsapp.*", |e: ChirpEvent, ctx| {
+            emit(ctx, "whatsapp", e.id().map(str::to_owned))
+        })
+        .fallback(|received: Received<ChirpEvent>, ctx| {
+            let id = match &received {
+                Received::Event(e) => e.id().map(str::to_owned),
+                Received::Invalid(bad) => bad
+                    .data
+                    .get("id")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned),
+            };
+            emit(ctx, "fallback", id)
+        });
+    let webhooks = config.apply(webhooks).spawn();
+    let app = axum::Router::new().route_service("/webhooks/chirp", webhooks.clone());
+
+    // Bind first, so that a taken port fails here, before anything is served.
+    let listener = std::net::TcpListener::bind(config.addr)?;
+    listener.set_nonblocking(true)?;
+    tracing::info!(addr = %listener.local_addr()?, "chirp receiver listening on HTTPS POST /webhooks/chirp");
+
+    let handle = axum_server::Handle::new();
+    tokio::spawn({
+        let handle = handle.clone();
+        async move {
+            webhook_receiver::shutdown_signal().await;
+            handle.graceful_shutdown(Some(CONNECTION_GRACE));
+        }
+    });
+    axum_server::from_tcp_rustls(listener, tls)?
+        .handle(handle)
+        .serve(app.into_make_service())
+        .await?;
+    webhooks
+        .drain(config.drain_timeout)
+        .await
+        .map_err(|timeout| format!("drain deadline passed: {timeout}"))?;
+    Ok(())
+}
+
+async fn emit(ctx: EventContext<Duration>, handler: &'static str, id: Option<String>) {
+    let line = support::Line {
+        event: ctx.event_name(),
+        id: id.as_deref(),
+        key: Some(ctx.key()),
+        handler: Some(handler),
+    };
+    support::emit(*ctx.state(), line).await;
+}
