@@ -60,7 +60,7 @@ async fn main() -> Result<(), webhook_receiver::BoxError> {
 
     // The handlers of chirp_receiver; they run after the 200.
     let webhooks = chirp::webhooks(&secrets)?
-        .state(config.handler_delay)
+        .state(config.behaviour)
         .on(chirp::SMS_RECEIVED, |m: InboundMessage, ctx| {
             emit(ctx, "sms_received", Some(m.id))
         })
@@ -87,7 +87,7 @@ async fn main() -> Result<(), webhook_receiver::BoxError> {
             };
             emit(ctx, "fallback", id)
         });
-    let webhooks = config.apply(webhooks).spawn();
+    let webhooks = config.apply(webhooks)?.spawn();
     let app = axum::Router::new().route_service("/webhooks/chirp", webhooks.clone());
 
     // Bind first, so that a taken port fails here, before anything is served.
@@ -110,16 +110,21 @@ async fn main() -> Result<(), webhook_receiver::BoxError> {
     webhooks
         .drain(config.drain_timeout)
         .await
-        .map_err(|timeout| format!("drain deadline passed: {timeout}"))?;
+        .map_err(|timeout| timeout.to_string())?;
     Ok(())
 }
 
-async fn emit(ctx: EventContext<Duration>, handler: &'static str, id: Option<String>) {
+async fn emit(
+    ctx: EventContext<support::Behaviour>,
+    handler: &'static str,
+    id: Option<String>,
+) -> Result<(), webhook_receiver::BoxError> {
     let line = support::Line {
         event: ctx.event_name(),
         id: id.as_deref(),
         key: Some(ctx.key()),
         handler: Some(handler),
+        ..Default::default()
     };
-    support::emit(*ctx.state(), line).await;
+    support::emit(*ctx.state(), ctx.attempt(), line).await
 }

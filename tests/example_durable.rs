@@ -9,21 +9,9 @@ use std::time::Duration;
 
 mod support;
 
-fn example_binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(|p| p.parent()).unwrap();
-    let bin = profile_dir.join("examples").join(name);
-    assert!(
-        bin.exists(),
-        "{} not built: run through `cargo test`",
-        bin.display()
-    );
-    bin
-}
-
 /// Starts the Chirp example on `addr` with the inbox in `dir` and `env`; waits until it listens.
 async fn start(addr: SocketAddr, dir: &Path, env: &[(&str, &str)]) -> Child {
-    let child = Command::new(example_binary("chirp_receiver"))
+    let mut child = Command::new(support::process::example_binary("chirp_receiver"))
         .env("ADDR", addr.to_string())
         .env("CHIRP_WEBHOOK_SECRET", support::SECRET)
         .env("INBOX_PATH", dir)
@@ -39,6 +27,8 @@ async fn start(addr: SocketAddr, dir: &Path, env: &[(&str, &str)]) -> Child {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("the example did not listen on {addr}");
 }
 

@@ -3,23 +3,10 @@
 #![cfg(all(unix, feature = "chirp"))]
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 mod support;
-
-fn example_binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(|p| p.parent()).unwrap();
-    let bin = profile_dir.join("examples").join(name);
-    assert!(
-        bin.exists(),
-        "{} not built: run through `cargo test`",
-        bin.display()
-    );
-    bin
-}
 
 /// What a finished example process left.
 struct Finished {
@@ -35,14 +22,14 @@ async fn run_chirp(env: &[(&str, &str)], ids: &[&str]) -> Finished {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()
     };
-    let mut cmd = Command::new(example_binary("chirp_receiver"));
+    let mut cmd = Command::new(support::process::example_binary("chirp_receiver"));
     cmd.env("ADDR", addr.to_string())
         .env("CHIRP_WEBHOOK_SECRET", support::SECRET)
         .env("RUST_LOG", "warn")
         .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let child = cmd.spawn().unwrap();
+    let mut child = cmd.spawn().unwrap();
     let mut up = false;
     for _ in 0..300 {
         if tokio::net::TcpStream::connect(addr).await.is_ok() {
@@ -51,7 +38,11 @@ async fn run_chirp(env: &[(&str, &str)], ids: &[&str]) -> Finished {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(up, "the example did not listen on {addr}");
+    if !up {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the example did not listen on {addr}");
+    }
     for id in ids {
         let (status, _) = support::post_chirp(addr, support::delivered(id)).await;
         assert_eq!(status, 200, "{id}");

@@ -19,6 +19,7 @@ fn features() -> Vec<&'static str> {
         ("standard-webhooks", cfg!(feature = "standard-webhooks")),
         ("axum", cfg!(feature = "axum")),
         ("testing", cfg!(feature = "testing")),
+        ("durable", cfg!(feature = "durable")),
     ];
     all.into_iter()
         .filter(|(_, on)| *on)
