@@ -222,3 +222,32 @@ async fn the_shared_secret_is_not_stored_with_the_event() {
     );
     assert!(!contains(SECRET.as_bytes()), "the secret header is not");
 }
+
+#[tokio::test]
+async fn a_request_dropped_during_its_commit_still_runs_its_stored_event() {
+    let dir = TempDir::new("cancel");
+    let runs: Runs = Arc::default();
+    let webhooks = receiver(&dir, &runs, false, Duration::from_millis(1));
+    // Each request is given almost no time: most are dropped while their commit is in flight
+    // (after the command went to the committer), some before anything was sent.
+    let mut dropped = 0;
+    for n in 0..100 {
+        let req = chirp_request(delivered(&format!("c{n}")));
+        if tokio::time::timeout(Duration::from_micros(50), webhooks.clone().oneshot(req))
+            .await
+            .is_err()
+        {
+            dropped += 1;
+        }
+    }
+    webhooks.drain(Duration::from_secs(30)).await.unwrap();
+    let inbox = webhooks.inbox().unwrap();
+    let stored = inbox.key_count().unwrap();
+    let ran = runs.lock().unwrap().iter().filter(|r| r.0 == "a").count();
+    assert!(dropped > 0, "the test dropped no request");
+    assert_eq!(
+        ran as u64, stored,
+        "every event whose key was committed ran ({dropped} of 100 requests were dropped)"
+    );
+    assert_eq!(inbox.pending_count().unwrap(), 0);
+}

@@ -377,23 +377,17 @@ pub struct DrainTimeout {
 /// A reserved queue slot: sending on it cannot fail. Dropping it frees the slot.
 pub(crate) struct Slot<'a, E>(&'a Arc<Shared<E>>);
 
-impl<E: Event> Slot<'_, E> {
-    pub(crate) fn send(
-        self,
-        item: Received<E>,
-        key: DedupKey,
-        id: Option<Box<str>>,
-        received_at: SystemTime,
-    ) {
-        let meta = Arc::new(Meta::new(item.event_name(), key, id, received_at));
-        self.submit(Job::first(item, meta));
-    }
+/// A reserved queue slot that owns its handle on the dispatcher, for a task that outlives the
+/// request.
+#[cfg(feature = "durable")]
+pub(crate) struct OwnedSlot<E>(Option<Arc<Shared<E>>>);
 
+#[cfg(feature = "durable")]
+impl<E: Event> OwnedSlot<E> {
     /// Sends an event stored in the durable `inbox` as `stored`: its handlers' progress is
     /// recorded there, and it is completed there when they are done.
-    #[cfg(feature = "durable")]
     pub(crate) fn send_persisted(
-        self,
+        mut self,
         item: Received<E>,
         key: DedupKey,
         id: Option<Box<str>>,
@@ -408,7 +402,43 @@ impl<E: Event> Slot<'_, E> {
             outstanding: std::sync::atomic::AtomicUsize::new(1),
             replayed: false,
         });
-        self.submit(Job::first(item, Arc::new(meta)));
+        if let Some(shared) = self.0.take() {
+            // The reservation passes to `submit`; `Drop` sees `None`.
+            shared.submit(Job::first(item, Arc::new(meta)), true);
+        }
+    }
+}
+
+#[cfg(feature = "durable")]
+impl<E> Drop for OwnedSlot<E> {
+    fn drop(&mut self) {
+        if let Some(shared) = self.0.take() {
+            let mut state = shared.lock();
+            state.reserved -= 1;
+            shared.check_drained(&state);
+        }
+    }
+}
+
+impl<E: Event> Slot<'_, E> {
+    /// The same reservation, owning its handle on the dispatcher.
+    #[cfg(feature = "durable")]
+    pub(crate) fn into_owned(self) -> OwnedSlot<E> {
+        let shared = Arc::clone(self.0);
+        // The reservation passes to the owned slot; it must not also be freed by `Drop`.
+        std::mem::forget(self);
+        OwnedSlot(Some(shared))
+    }
+
+    pub(crate) fn send(
+        self,
+        item: Received<E>,
+        key: DedupKey,
+        id: Option<Box<str>>,
+        received_at: SystemTime,
+    ) {
+        let meta = Arc::new(Meta::new(item.event_name(), key, id, received_at));
+        self.submit(Job::first(item, meta));
     }
 
     fn submit(self, job: Job<E>) {

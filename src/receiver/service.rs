@@ -234,6 +234,10 @@ impl<F: DecodeEvent, St: DedupStore> Inner<F, St> {
 
 /// Commits the key and the raw event to the durable inbox (one fsync'd transaction, shared
 /// with concurrent requests), then sends the event on its reserved slot.
+///
+/// Both happen in a task of their own, which the request only waits for: a request dropped
+/// while the commit is in flight (the client went away) must not leave the event stored and
+/// claimed but not queued, where only the next start would run it.
 #[cfg(feature = "durable")]
 async fn accept_durably<E: crate::event::Event>(
     inbox: &crate::inbox::DurableInbox,
@@ -250,14 +254,30 @@ async fn accept_durably<E: crate::event::Event>(
         headers: stored_headers(headers),
         received_at,
     };
-    match inbox.accept(event).await {
-        Ok(crate::inbox::Accept::New(stored)) => {
-            tracing::debug!(event = item.event_name(), %key, "webhook accepted and stored");
-            slot.send_persisted(item, key, id, received_at, inbox.clone(), stored);
+    let slot = slot.into_owned();
+    let inbox = inbox.clone();
+    let accepted = tokio::spawn(async move {
+        let outcome = inbox.accept(event).await;
+        if let Ok(crate::inbox::Accept::New(stored)) = outcome {
+            slot.send_persisted(item, key, id, received_at, inbox, stored);
+        }
+        outcome
+    });
+    let outcome = match accepted.await {
+        Ok(outcome) => outcome,
+        // The runtime is shutting down: the event may or may not be stored; either way the
+        // sender gets no 200 and retries.
+        Err(join) => Err(crate::inbox::InboxError::Closed).inspect_err(|_| {
+            tracing::error!(error = %join, "durable inbox commit task did not finish");
+        }),
+    };
+    match outcome {
+        Ok(crate::inbox::Accept::New(_)) => {
+            tracing::debug!(%key, "webhook accepted and stored");
             Ok(Outcome::Accepted)
         }
         Ok(crate::inbox::Accept::Duplicate) => {
-            tracing::debug!(event = item.event_name(), %key, "duplicate webhook acknowledged, not dispatched");
+            tracing::debug!(%key, "duplicate webhook acknowledged, not dispatched");
             Ok(Outcome::Duplicate)
         }
         Err(error) => {
