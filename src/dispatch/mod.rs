@@ -65,6 +65,7 @@ mod handler;
 mod registry;
 mod retry;
 
+#[cfg(feature = "durable")]
 pub(crate) use dispatcher::Slot;
 pub use dispatcher::{
     DEFAULT_CONCURRENCY, DEFAULT_QUEUE_CAPACITY, Dispatcher, DispatcherBuilder, DrainTimeout,

@@ -23,7 +23,7 @@ use tokio::sync::oneshot;
 use super::durable::Accept;
 use super::error::InboxError;
 use super::record::{EventId, to_millis};
-use super::schema::{self, EVENTS, EXPIRY, KEYS, META, NEXT_EVENT_ID, ROUTES};
+use super::schema::{self, EVENTS, EXPIRY, KeyIndex, META, NEXT_EVENT_ID, ROUTES};
 use crate::DedupKey;
 
 /// The committer thread's name.
@@ -62,12 +62,18 @@ pub(crate) enum Command {
 }
 
 /// The write side of the inbox, run on its own thread.
+/// How long handler bookkeeping (attempts, completions) waits for a durable commit to share
+/// before it is committed on its own (without fsync).
+const BOOKKEEPING_DELAY: std::time::Duration = std::time::Duration::from_millis(50);
+
 pub(crate) struct Committer {
     pub(crate) db: Arc<RwLock<Database>>,
     pub(crate) rx: Receiver<Command>,
     pub(crate) ttl_ms: u64,
     pub(crate) max_batch: usize,
     pub(crate) commits: Arc<AtomicU64>,
+    /// The dedup keys, the committer's own (see [`KeyIndex`]).
+    pub(crate) keys: KeyIndex,
 }
 
 impl Committer {
@@ -78,7 +84,43 @@ impl Committer {
             .spawn(move || self.run())
     }
 
-    fn run(self) {
+    /// Adds to `batch` every command already waiting, up to `max_batch`. A batch of bookkeeping
+    /// alone (no accept, no flush) is not committed on its own: it waits, up to
+    /// [`BOOKKEEPING_DELAY`], for the next durable command to ride with, so that handler
+    /// completions cost no commit of their own under load.
+    fn gather(
+        &self,
+        batch: &mut Vec<Command>,
+        compact: &mut Option<mpsc::SyncSender<Result<bool, InboxError>>>,
+        max_batch: usize,
+    ) {
+        let deadline = std::time::Instant::now() + BOOKKEEPING_DELAY;
+        loop {
+            while compact.is_none() && batch.len() < max_batch {
+                match self.rx.try_recv() {
+                    Ok(Command::Compact { reply }) => *compact = Some(reply),
+                    Ok(cmd) => batch.push(cmd),
+                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                }
+            }
+            let durable = batch
+                .iter()
+                .any(|c| matches!(c, Command::Accept { .. } | Command::Flush { .. }));
+            if durable || compact.is_some() || batch.len() >= max_batch || batch.is_empty() {
+                return;
+            }
+            let Some(wait) = deadline.checked_duration_since(std::time::Instant::now()) else {
+                return;
+            };
+            match self.rx.recv_timeout(wait) {
+                Ok(Command::Compact { reply }) => *compact = Some(reply),
+                Ok(cmd) => batch.push(cmd),
+                Err(_) => return,
+            }
+        }
+    }
+
+    fn run(mut self) {
         let max_batch = self.max_batch.max(1);
         let mut batch = Vec::with_capacity(max_batch.min(4096));
         // Some bookkeeping is committed without fsync and not yet made durable.
@@ -91,13 +133,7 @@ impl Committer {
                 Command::Compact { reply } => compact = Some(reply),
                 cmd => batch.push(cmd),
             }
-            while compact.is_none() && batch.len() < max_batch {
-                match self.rx.try_recv() {
-                    Ok(Command::Compact { reply }) => compact = Some(reply),
-                    Ok(cmd) => batch.push(cmd),
-                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-                }
-            }
+            self.gather(&mut batch, &mut compact, max_batch);
             if !batch.is_empty() {
                 let durable = batch
                     .iter()
@@ -124,8 +160,9 @@ impl Committer {
 
     /// Applies and commits `batch` (emptying it), then answers its callers. Returns whether the
     /// commit succeeded.
-    fn commit(&self, batch: &mut Vec<Command>, durable: bool) -> bool {
-        let db = self.db.read().unwrap_or_else(PoisonError::into_inner);
+    fn commit(&mut self, batch: &mut Vec<Command>, durable: bool) -> bool {
+        let shared = Arc::clone(&self.db);
+        let db = shared.read().unwrap_or_else(PoisonError::into_inner);
         let result = self.apply(&db, batch, durable);
         drop(db);
         let ok = result.is_ok();
@@ -171,10 +208,31 @@ impl Committer {
     /// Applies `batch` in one write transaction and commits it. Returns the outcome of each
     /// accept, in order. On error nothing of the batch is applied.
     fn apply(
-        &self,
+        &mut self,
         db: &Database,
         batch: &[Command],
         durable: bool,
+    ) -> Result<Vec<Accept>, InboxError> {
+        // The keys this batch claims, with what they held before: put back if it fails.
+        let mut undo = Vec::new();
+        let result = self.apply_txn(db, batch, durable, &mut undo);
+        if result.is_err() {
+            for (key, before) in undo.into_iter().rev() {
+                match before {
+                    Some(expires) => self.keys.insert(key, expires),
+                    None => self.keys.remove(&key),
+                };
+            }
+        }
+        result
+    }
+
+    fn apply_txn(
+        &mut self,
+        db: &Database,
+        batch: &[Command],
+        durable: bool,
+        undo: &mut Vec<([u8; 16], Option<u64>)>,
     ) -> Result<Vec<Accept>, InboxError> {
         let mut txn = db.begin_write().map_err(InboxError::storage)?;
         txn.set_durability(if durable {
@@ -184,10 +242,11 @@ impl Committer {
         })
         .map_err(InboxError::storage)?;
         let now_ms = to_millis(SystemTime::now());
-        let outcomes =
-            apply_commands(&txn, batch, now_ms, self.ttl_ms).map_err(InboxError::storage)?;
+        let outcomes = apply_commands(&txn, batch, now_ms, self.ttl_ms, &mut self.keys, undo)
+            .map_err(InboxError::storage)?;
         if durable {
-            schema::purge_expired(&txn, now_ms, PURGE_PER_COMMIT).map_err(InboxError::storage)?;
+            schema::purge_expired(&txn, now_ms, PURGE_PER_COMMIT, &mut self.keys)
+                .map_err(InboxError::storage)?;
         }
         txn.commit().map_err(InboxError::storage)?;
         Ok(outcomes)
@@ -205,9 +264,10 @@ fn apply_commands(
     batch: &[Command],
     now_ms: u64,
     ttl_ms: u64,
+    keys: &mut KeyIndex,
+    undo: &mut Vec<([u8; 16], Option<u64>)>,
 ) -> Result<Vec<Accept>, redb::Error> {
     let mut events = txn.open_table(EVENTS)?;
-    let mut keys = txn.open_table(KEYS)?;
     let mut expiry = txn.open_table(EXPIRY)?;
     let mut routes = txn.open_table(ROUTES)?;
     let mut meta = txn.open_table(META)?;
@@ -218,7 +278,7 @@ fn apply_commands(
         match cmd {
             Command::Accept { key, record, .. } => {
                 let key = *key.as_bytes();
-                let remembered = keys.get(key)?.map(|v| v.value());
+                let remembered = keys.get(&key).copied();
                 if let Some(expires) = remembered {
                     if expires > now_ms {
                         outcomes.push(Accept::Duplicate);
@@ -228,7 +288,7 @@ fn apply_commands(
                     expiry.remove((expires, key))?;
                 }
                 let expires = now_ms.saturating_add(ttl_ms);
-                keys.insert(key, expires)?;
+                undo.push((key, keys.insert(key, expires)));
                 expiry.insert((expires, key), ())?;
                 events.insert(next_id, record.as_slice())?;
                 outcomes.push(Accept::New(EventId::new(next_id)));
@@ -292,7 +352,9 @@ mod tests {
         let a = DedupKey::from_parts(&[b"a"]);
         let b = DedupKey::from_parts(&[b"b"]);
         let batch = [accept(a), accept(b), accept(a)];
-        let outcomes = apply_commands(&txn, &batch, 1_000, 60_000).unwrap();
+        let mut keys = KeyIndex::new();
+        let mut undo = Vec::new();
+        let outcomes = apply_commands(&txn, &batch, 1_000, 60_000, &mut keys, &mut undo).unwrap();
         assert_eq!(
             outcomes,
             [
@@ -302,7 +364,9 @@ mod tests {
             ]
         );
         // An expired key (expiry at or before now) is claimed again, replacing its index entry.
-        let outcomes = apply_commands(&txn, &[accept(a)], 61_000, 60_000).unwrap();
+        let outcomes =
+            apply_commands(&txn, &[accept(a)], 61_000, 60_000, &mut keys, &mut undo).unwrap();
+        assert_eq!(undo.len(), 3, "every claim can be undone");
         assert_eq!(outcomes, [Accept::New(EventId::new(3))]);
         let expiry = txn.open_table(EXPIRY).unwrap();
         let rows: Vec<_> = expiry

@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 use super::committer::{Command, Committer};
 use super::error::InboxError;
 use super::record::{self, EventId, NewEvent, RouteState, StoredEvent, to_millis};
-use super::schema::{self, EVENTS, KEYS, ROUTES};
+use super::schema::{self, EVENTS, EXPIRY, ROUTES};
 use crate::dedup::DEFAULT_TTL;
 
 /// The database file's name in the inbox directory.
@@ -115,8 +115,10 @@ impl DurableInboxBuilder {
 
         let txn = db.begin_write().map_err(InboxError::storage)?;
         schema::init(&txn)?;
-        let purged = schema::purge_expired(&txn, to_millis(SystemTime::now()), usize::MAX)
-            .map_err(InboxError::storage)?;
+        let mut keys = schema::load_keys(&txn).map_err(InboxError::storage)?;
+        let purged =
+            schema::purge_expired(&txn, to_millis(SystemTime::now()), usize::MAX, &mut keys)
+                .map_err(InboxError::storage)?;
         txn.commit().map_err(InboxError::storage)?;
         tracing::debug!(dir = %dir.display(), purged, "durable inbox opened");
 
@@ -129,6 +131,7 @@ impl DurableInboxBuilder {
             ttl_ms: u64::try_from(self.dedup_ttl.as_millis()).unwrap_or(u64::MAX),
             max_batch: self.max_batch,
             commits: Arc::clone(&commits),
+            keys,
         }
         .spawn()
         .map_err(|e| open_error(Arc::new(e)))?;
@@ -229,7 +232,7 @@ impl DurableInbox {
     /// [`InboxError::Storage`] if the read fails.
     pub fn key_count(&self) -> Result<u64, InboxError> {
         let db = self.read_db();
-        schema::count(&db, KEYS)
+        schema::count(&db, EXPIRY)
     }
 
     /// Compacts the database file, returning whether anything was compacted (call it again

@@ -15,14 +15,15 @@
 //! - route rows exist only for stored events (written only if the event is there, deleted with it);
 //! - `next_event_id` is above every id ever given out.
 
-use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{
+    ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
+};
 
 use super::error::InboxError;
 
 /// Events by id: the encoded record.
 pub(crate) const EVENTS: TableDefinition<'static, u64, &[u8]> = TableDefinition::new("events");
 /// Dedup keys remembered, with their expiry time (ms).
-pub(crate) const KEYS: TableDefinition<'static, [u8; 16], u64> = TableDefinition::new("dedup_keys");
 /// The same pairs ordered by expiry, for purging.
 pub(crate) const EXPIRY: TableDefinition<'static, (u64, [u8; 16]), ()> =
     TableDefinition::new("dedup_expiry");
@@ -37,12 +38,11 @@ pub(crate) const FORMAT: &str = "format";
 /// `meta` key of the next event id to give out.
 pub(crate) const NEXT_EVENT_ID: &str = "next_event_id";
 /// The format version this code reads and writes.
-pub(crate) const FORMAT_VERSION: u64 = 1;
+pub(crate) const FORMAT_VERSION: u64 = 2;
 
 /// Creates the tables if missing and checks (or writes) the format version.
 pub(crate) fn init(txn: &WriteTransaction) -> Result<(), InboxError> {
     txn.open_table(EVENTS).map_err(InboxError::storage)?;
-    txn.open_table(KEYS).map_err(InboxError::storage)?;
     txn.open_table(EXPIRY).map_err(InboxError::storage)?;
     txn.open_table(ROUTES).map_err(InboxError::storage)?;
     let mut meta = txn.open_table(META).map_err(InboxError::storage)?;
@@ -72,9 +72,9 @@ pub(crate) fn purge_expired(
     txn: &WriteTransaction,
     now_ms: u64,
     limit: usize,
+    keys: &mut KeyIndex,
 ) -> Result<usize, redb::Error> {
     let mut expiry = txn.open_table(EXPIRY)?;
-    let mut keys = txn.open_table(KEYS)?;
     let mut expired = Vec::new();
     for entry in expiry.range(..=(now_ms, [0xff; 16]))?.take(limit) {
         let (k, _) = entry?;
@@ -83,13 +83,32 @@ pub(crate) fn purge_expired(
     for (expires, key) in &expired {
         expiry.remove((*expires, *key))?;
         // A key claimed again after it expired has a newer expiry, and its old index entry was
-        // removed then; this check keeps the purge safe even if the tables ever disagree.
-        let current = keys.get(key)?.map(|v| v.value());
-        if current == Some(*expires) {
-            keys.remove(key)?;
+        // removed then; this check keeps the purge safe even if the two ever disagree.
+        if keys.get(key) == Some(expires) {
+            keys.remove(key);
         }
     }
     Ok(expired.len())
+}
+
+/// The dedup keys and their expiry times (ms), in memory on the committer thread: the
+/// `dedup_expiry` table is their durable copy, read back at open. Kept in memory so that a
+/// claim is a hash lookup and its write an append to a time-ordered table; a table keyed by the
+/// random 16-byte key made every accept dirty a leaf page of its own (measured: see
+/// benches/README.md).
+pub(crate) type KeyIndex = std::collections::HashMap<[u8; 16], u64>;
+
+/// Reads every remembered key back (the latest expiry wins).
+pub(crate) fn load_keys(txn: &WriteTransaction) -> Result<KeyIndex, redb::Error> {
+    let expiry = txn.open_table(EXPIRY)?;
+    let mut keys = KeyIndex::with_capacity(usize::try_from(expiry.len()?).unwrap_or(0));
+    for entry in expiry.iter()? {
+        let (k, _) = entry?;
+        let (expires, key) = k.value();
+        let slot = keys.entry(key).or_insert(expires);
+        *slot = (*slot).max(expires);
+    }
+    Ok(keys)
 }
 
 /// The number of rows in `table`, in a read transaction of `db`.

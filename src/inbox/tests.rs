@@ -402,7 +402,7 @@ fn file_of_a_newer_format_is_refused() {
             err,
             InboxError::UnsupportedFormat {
                 found: 99,
-                supported: 1
+                supported: schema::FORMAT_VERSION
             }
         ),
         "{err}"
