@@ -17,7 +17,11 @@
 //! - per handler of an event: its attempts so far, when it is to be retried, and whether it is
 //!   done;
 //! - the dedup keys with their expiry ([`dedup_ttl`](DurableInboxBuilder::dedup_ttl), 24 h by
-//!   default), so that redeliveries are recognised across restarts as well.
+//!   default), so that redeliveries are recognised across restarts as well. They are written in
+//!   expiry order (each commit appends) and read back into a hash map when the inbox opens; the
+//!   committer thread checks claims against that map (~30–55 bytes per remembered key). A
+//!   table keyed by the random key itself made every accept rewrite a leaf page of its own: 0.28
+//!   of the in-memory receiver's throughput instead of 0.43 (benches/README.md).
 //!
 //! A completed event is deleted with its handler states; its key stays until it expires.
 //! Expired keys are purged when the inbox opens and, a bounded number at a time, with every
