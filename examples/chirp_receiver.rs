@@ -13,6 +13,7 @@
 //!   policy (attempts in all; the first backoff, doubling after each failure)
 //! - `WEBHOOK_CONCURRENCY`, `WEBHOOK_QUEUE_CAPACITY`, `DEDUP_TTL_SECS`, `MAX_BODY_BYTES`:
 //!   the library's defaults when unset (64, 1024, 86400, 1048576)
+//! - `METRICS_ADDR` (e.g. `127.0.0.1:9000`): serves Prometheus metrics on `GET /metrics`
 //! - `INBOX_PATH`: a directory; turns on the durable inbox there (build with
 //!   `--features durable`): every accepted event is fsync'd before its 200 and survives a crash
 //!   or `kill -9`; the next start runs what was left (at least once)
@@ -35,6 +36,7 @@ use webhook_receiver::event::Received;
 #[tokio::main]
 async fn main() -> Result<(), webhook_receiver::BoxError> {
     support::init_tracing();
+    support::init_metrics()?;
     let config = support::Config::from_env("127.0.0.1:3000")?;
     let secrets = support::secrets_from_env("CHIRP_WEBHOOK_SECRET", |r| {
         format!("dev-{}", hex::encode(r))

@@ -9,7 +9,7 @@
 //!   secret is generated and printed on stderr
 //! - `HANDLER_DELAY_MS`, `HANDLER_FAIL_FIRST`, `RETRY_MAX_ATTEMPTS`, `RETRY_BACKOFF_MS`,
 //!   `WEBHOOK_CONCURRENCY`, `WEBHOOK_QUEUE_CAPACITY`, `DEDUP_TTL_SECS`, `MAX_BODY_BYTES`,
-//!   `INBOX_PATH`, `DRAIN_TIMEOUT_SECS`, `RUST_LOG`: as for `chirp_receiver`
+//!   `INBOX_PATH`, `METRICS_ADDR`, `DRAIN_TIMEOUT_SECS`, `RUST_LOG`: as for `chirp_receiver`
 //! - `MAX_EVENT_AGE_SECS`: replay guard; events whose `created_at` is older are answered 401
 //!   (off when unset; set it no longer than `DEDUP_TTL_SECS`)
 //!
@@ -98,6 +98,7 @@ const PROJECT_CREATED: EventType<Ev, Project> =
 #[tokio::main]
 async fn main() -> Result<(), webhook_receiver::BoxError> {
     support::init_tracing();
+    support::init_metrics()?;
     let config = support::Config::from_env("127.0.0.1:3001")?;
     let secrets =
         support::secrets_from_env("WEBHOOK_SECRET", |r| format!("dev-{}", hex::encode(r)));

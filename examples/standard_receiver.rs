@@ -10,7 +10,7 @@
 //!   development secret is generated and printed on stderr
 //! - `HANDLER_DELAY_MS`, `HANDLER_FAIL_FIRST`, `RETRY_MAX_ATTEMPTS`, `RETRY_BACKOFF_MS`,
 //!   `WEBHOOK_CONCURRENCY`, `WEBHOOK_QUEUE_CAPACITY`, `DEDUP_TTL_SECS`, `MAX_BODY_BYTES`,
-//!   `INBOX_PATH`, `DRAIN_TIMEOUT_SECS`, `RUST_LOG`: as for `chirp_receiver`
+//!   `INBOX_PATH`, `METRICS_ADDR`, `DRAIN_TIMEOUT_SECS`, `RUST_LOG`: as for `chirp_receiver`
 //!
 //! Route `POST /webhook`, payload `{"type", "timestamp", "data"}`. Every successful handler run
 //! prints one JSON line on stdout, `{"event": "<type>", "id": "<webhook-id>", "attempt": n}` (a
@@ -40,6 +40,7 @@ enum BillingEvent {
 #[tokio::main]
 async fn main() -> Result<(), webhook_receiver::BoxError> {
     support::init_tracing();
+    support::init_metrics()?;
     let config = support::Config::from_env("127.0.0.1:3002")?;
     let secrets = support::secrets_from_env("WEBHOOK_SECRET", |r| {
         format!(

@@ -48,6 +48,7 @@ const CONNECTION_GRACE: Duration = Duration::from_secs(10);
 #[tokio::main]
 async fn main() -> Result<(), webhook_receiver::BoxError> {
     support::init_tracing();
+    support::init_metrics()?;
     let config = support::Config::from_env("127.0.0.1:3443")?;
     let cert = std::env::var("TLS_CERT").map_err(|_| "set TLS_CERT to a PEM certificate file")?;
     let key = std::env::var("TLS_KEY").map_err(|_| "set TLS_KEY to a PEM private key file")?;

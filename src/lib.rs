@@ -102,6 +102,7 @@ pub mod event;
 pub mod json;
 pub mod receiver;
 mod shutdown;
+pub mod telemetry;
 pub mod verify;
 pub mod webhooks;
 

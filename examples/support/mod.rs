@@ -22,6 +22,25 @@ pub fn init_tracing() {
         .init();
 }
 
+/// `METRICS_ADDR` (e.g. `127.0.0.1:9000`): serves the receiver's metrics (see
+/// `webhook_receiver::telemetry`) on `GET /metrics` in the Prometheus text format, with
+/// `metrics-exporter-prometheus`. Unset: no exporter, and the metrics cost next to nothing.
+/// Call it inside the Tokio runtime.
+pub fn init_metrics() -> Result<(), BoxError> {
+    let Some(addr) = env_opt::<std::net::SocketAddr>("METRICS_ADDR")? else {
+        return Ok(());
+    };
+    metrics_exporter_prometheus::PrometheusBuilder::new()
+        .with_http_listener(addr)
+        // Histograms as Prometheus histograms (seconds), not summaries.
+        .set_buckets(&[
+            0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0,
+        ])?
+        .install()?;
+    tracing::info!(%addr, "metrics on http://{addr}/metrics");
+    Ok(())
+}
+
 /// The knobs every example receiver reads from the environment.
 #[derive(Debug)]
 pub struct Config {

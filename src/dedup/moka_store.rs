@@ -119,7 +119,9 @@ impl MokaStore {
         // (expired keys leave on their own). Counted here rather than in an eviction listener:
         // a listener makes moka take a per-key lock on every write, measured at about a fifth
         // of the claim's cost at 1M keys.
-        if self.cache.entry_count() >= self.capacity {
+        let count = self.cache.entry_count();
+        crate::telemetry::dedup_keys(count);
+        if count >= self.capacity {
             let n = self.evicted.fetch_add(1, Ordering::Relaxed) + 1;
             if n.is_power_of_two() {
                 tracing::warn!(

@@ -133,6 +133,15 @@ impl<E> State<E> {
     fn queued(&self) -> usize {
         self.reserved + self.queue.len() + self.delayed.len()
     }
+
+    /// Sets the dispatcher's gauges from the counts.
+    fn gauges(&self) {
+        crate::telemetry::dispatcher_gauges(
+            self.reserved + self.queue.len(),
+            self.delayed.len(),
+            self.running,
+        );
+    }
 }
 
 impl<E> Shared<E> {
@@ -169,15 +178,18 @@ impl<E: Event> Shared<E> {
             // first runs it, and a woken runner that finds the queue empty parks again.
             state.idle -= 1;
             state.queue.push_back(job);
+            state.gauges();
             drop(state);
             self.wake.notify_one();
         } else if state.runners < self.limit {
             state.runners += 1;
             state.running += 1;
+            state.gauges();
             drop(state);
             self.spawn_runner(job);
         } else {
             state.queue.push_back(job);
+            state.gauges();
         }
     }
 
@@ -210,6 +222,7 @@ impl<E: Event> Shared<E> {
             .first_key_value()
             .is_none_or(|(k, _)| due < k.0);
         state.delayed.insert((due, seq), job);
+        state.gauges();
         drop(state);
         if earliest {
             self.timer.notify_one();
@@ -291,9 +304,11 @@ impl<E: Event> Shared<E> {
                 }
                 if let Some(job) = state.queue.pop_front() {
                     state.running += 1;
+                    state.gauges();
                     *phase = Phase::Running;
                     return Some(job);
                 }
+                state.gauges();
                 if state.closing || state.idle >= MAX_PARKED {
                     state.runners -= 1;
                     *phase = Phase::Left;
@@ -553,6 +568,7 @@ impl<E: Event> Dispatcher<E> {
                     target: Target::Route(index),
                     attempt,
                     last_error: None,
+                    ready_at: Instant::now(),
                 };
                 jobs.push((job, due));
             }
@@ -750,6 +766,7 @@ async fn run<E: Event>(mut runner: Runner<E>) {
         let Some(job) = runner.job.as_ref() else {
             return;
         };
+        crate::telemetry::queue_wait(job.ready_at.elapsed());
         let mut retries: Vec<(usize, Duration, super::HandlerFailure)> = Vec::new();
         // Handlers done with the event, recorded only for a durably stored one.
         #[cfg(feature = "durable")]
@@ -850,6 +867,7 @@ fn schedule_retries<E: Event>(
             target: Target::Route(index),
             attempt: attempt + 1,
             last_error: Some(failure),
+            ready_at: Instant::now() + delay,
         };
         shared.delay(retry, delay);
     }

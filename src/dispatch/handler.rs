@@ -72,6 +72,8 @@ pub(crate) struct Meta {
     pub(crate) key: DedupKey,
     pub(crate) id: Option<Box<str>>,
     pub(crate) received_at: SystemTime,
+    /// The delivery's span (disabled unless `debug` is on): the parent of the attempts' spans.
+    pub(crate) span: tracing::Span,
     /// Where the event is stored, when the receiver has a durable inbox.
     #[cfg(feature = "durable")]
     pub(crate) persisted: Option<Persisted>,
@@ -89,6 +91,7 @@ impl Meta {
             key,
             id,
             received_at,
+            span: tracing::Span::current(),
             #[cfg(feature = "durable")]
             persisted: None,
         }
@@ -179,6 +182,8 @@ pub(crate) struct Job<E> {
     pub(crate) attempt: u32,
     /// A retry's previous failure, for the dead-letter hook if the retry never runs.
     pub(crate) last_error: Option<HandlerFailure>,
+    /// When it became ready to run (queued, or its retry due), for the queue-wait histogram.
+    pub(crate) ready_at: tokio::time::Instant,
 }
 
 /// Which handlers of an event a job runs.
@@ -199,6 +204,7 @@ impl<E> Job<E> {
             target: Target::All,
             attempt: 1,
             last_error: None,
+            ready_at: tokio::time::Instant::now(),
         }
     }
 }

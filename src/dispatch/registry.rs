@@ -346,21 +346,62 @@ impl<E: Event> Routes<E> {
     async fn attempt(&self, index: usize, job: &Job<E>) -> RouteOutcome {
         let route = &self.all[index];
         let policy = route.policy.unwrap_or(self.policy);
-        let started = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            (route.handler)(&job.item, &job.meta, job.attempt)
-        }));
+        // A child of the delivery's span: disabled (and skipped) unless `debug` is on.
+        let span = tracing::debug_span!(
+            parent: &job.meta.span,
+            "webhook_handler",
+            handler = %route.label,
+            attempt = job.attempt,
+            event = %job.meta.event_name,
+            key = %job.meta.key,
+            duration_ms = tracing::field::Empty,
+            error = tracing::field::Empty,
+        );
+        let started_at = tokio::time::Instant::now();
+        let started = {
+            let _entered = (!span.is_disabled()).then(|| span.enter());
+            std::panic::catch_unwind(AssertUnwindSafe(|| {
+                (route.handler)(&job.item, &job.meta, job.attempt)
+            }))
+        };
         let failure = match started {
             Ok(Some(fut)) => {
-                let run = AssertUnwindSafe(fut).catch_unwind();
-                match tokio::time::timeout(policy.get_attempt_timeout(), run).await {
-                    Ok(Ok(Ok(()))) => return RouteOutcome::Done,
-                    Ok(Ok(Err(e))) => HandlerFailure::Error(e),
-                    Ok(Err(panic)) => HandlerFailure::Panic(panic_message(&*panic)),
-                    Err(_) => HandlerFailure::Timeout(policy.get_attempt_timeout()),
+                let run = tokio::time::timeout(
+                    policy.get_attempt_timeout(),
+                    AssertUnwindSafe(fut).catch_unwind(),
+                );
+                let ended = if span.is_disabled() {
+                    run.await
+                } else {
+                    tracing::Instrument::instrument(run, span.clone()).await
+                };
+                match ended {
+                    Ok(Ok(Ok(()))) => None,
+                    Ok(Ok(Err(e))) => Some(HandlerFailure::Error(e)),
+                    Ok(Err(panic)) => Some(HandlerFailure::Panic(panic_message(&*panic))),
+                    Err(_) => Some(HandlerFailure::Timeout(policy.get_attempt_timeout())),
                 }
             }
-            Ok(None) => HandlerFailure::NoPayload,
-            Err(panic) => HandlerFailure::Panic(panic_message(&*panic)),
+            Ok(None) => Some(HandlerFailure::NoPayload),
+            Err(panic) => Some(HandlerFailure::Panic(panic_message(&*panic))),
+        };
+        let took = started_at.elapsed();
+        let result = match &failure {
+            None => "ok",
+            Some(HandlerFailure::Error(_)) => "error",
+            Some(HandlerFailure::Panic(_)) => "panic",
+            Some(HandlerFailure::Timeout(_)) => "timeout",
+            Some(HandlerFailure::NoPayload) => "no_payload",
+        };
+        crate::telemetry::attempt(&route.label, result, took);
+        if !span.is_disabled() {
+            span.record("duration_ms", took.as_secs_f64() * 1000.0);
+            if let Some(failure) = &failure {
+                span.record("error", tracing::field::display(failure));
+            }
+        }
+        let Some(failure) = failure else {
+            return RouteOutcome::Done;
         };
         let retry_in = (failure.is_retryable() && job.attempt < policy.get_max_attempts())
             .then(|| policy.backoff(job.attempt));
@@ -373,6 +414,7 @@ impl<E: Event> Routes<E> {
             failure,
         };
         if let Some(delay) = retry_in {
+            crate::telemetry::retried(&route.label);
             tracing::warn!(
                 event = %err.event_name,
                 key = %err.key,
@@ -422,6 +464,7 @@ impl<E: Event> Routes<E> {
         reason: DeadLetterReason,
     ) {
         let handler = index.map(|i| self.label(i));
+        crate::telemetry::dead_letter(reason.as_str());
         tracing::error!(
             event = %job.meta.event_name,
             key = %job.meta.key,

@@ -171,6 +171,7 @@ impl Committer {
                 if durable {
                     self.commits.fetch_add(1, Ordering::Relaxed);
                 }
+                crate::telemetry::dedup_keys(self.keys.len() as u64);
                 let mut outcomes = outcomes.into_iter();
                 for cmd in batch.drain(..) {
                     match cmd {

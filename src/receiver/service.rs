@@ -125,6 +125,12 @@ where
         // Only the headers and the body go into the future, which is allocated per request:
         // with the whole request it took 1.2 KB, and glibc's malloc is slower from 1 KB up.
         let (parts, body) = req.into_parts();
+        let span = tracing::Span::current();
+        if !span.is_disabled() {
+            if let Some(verified) = parts.extensions.get::<crate::verify::Verified>() {
+                span.record("secret", verified.secret_index());
+            }
+        }
         let headers = parts.headers;
         let inner = Arc::clone(&self.inner);
         ResponseFuture::handling(async move {
@@ -138,6 +144,7 @@ where
 
 fn reject(rejection: Rejection) -> Response<ResponseBody> {
     tracing::debug!(status = %rejection.status(), reason = %rejection, "webhook rejected");
+    crate::telemetry::rejected(&rejection);
     rejection.into_response()
 }
 
@@ -149,6 +156,7 @@ enum Outcome {
 
 impl Outcome {
     fn into_response(self) -> Response<ResponseBody> {
+        crate::telemetry::accepted(matches!(self, Self::Duplicate));
         let body: &'static [u8] = match self {
             Self::Accepted => br#"{"received":true}"#,
             Self::Duplicate => br#"{"received":true,"duplicate":true}"#,
@@ -177,6 +185,11 @@ impl<F: DecodeEvent, St: DedupStore> Inner<F, St> {
         let declared = content_length(headers);
         let bytes = read_limited(body, self.body_limit, declared).await?;
         let (item, key, id) = self.decode(headers, &bytes)?;
+        let span = tracing::Span::current();
+        if !span.is_disabled() {
+            span.record("event", item.event_name());
+            span.record("key", tracing::field::display(key));
+        }
 
         // Order matters for "nothing remembered unless queued": reserve a slot first (503 if
         // none), then claim the key, then send on the reserved slot, which cannot fail. There is

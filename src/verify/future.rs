@@ -18,6 +18,8 @@ pin_project! {
     {
         #[pin]
         state: State<S, VF, S::Future>,
+        // The delivery's span, entered while this future is polled (unless disabled).
+        span: tracing::Span,
     }
 }
 
@@ -33,12 +35,13 @@ impl<S, VF, B> ResponseFuture<S, VF, B>
 where
     S: Service<Request<B>>,
 {
-    pub(crate) fn new(verifying: VF, inner: S) -> Self {
+    pub(crate) fn new(verifying: VF, inner: S, span: tracing::Span) -> Self {
         Self {
             state: State::Verifying {
                 verifying,
                 inner: Some(inner),
             },
+            span,
         }
     }
 }
@@ -53,6 +56,7 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
+        let _entered = (!this.span.is_disabled()).then(|| this.span.enter());
         loop {
             match this.state.as_mut().project() {
                 StateProj::Verifying { verifying, inner } => match ready!(verifying.poll(cx)) {
@@ -63,6 +67,7 @@ where
                     }
                     Err(rejection) => {
                         tracing::debug!(status = %rejection.status(), reason = %rejection, "webhook request rejected");
+                        crate::telemetry::rejected(&rejection);
                         return Poll::Ready(Ok(rejection.into_response()));
                     }
                 },

@@ -108,7 +108,11 @@ where
         // (tower-service docs, "Be careful when cloning inner services").
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        let verifying = Arc::clone(&self.verifier).verify(req, self.body_limit);
-        ResponseFuture::new(verifying, inner)
+        let span = crate::telemetry::delivery_span();
+        let verifying = {
+            let _entered = (!span.is_disabled()).then(|| span.enter());
+            Arc::clone(&self.verifier).verify(req, self.body_limit)
+        };
+        ResponseFuture::new(verifying, inner, span)
     }
 }
