@@ -7,12 +7,14 @@
 //! `tower::Service` you mount on an axum route or wrap in any tower stack.
 //!
 //! ```text
-//!  request ─▶ VerifyWebhook ─▶ WebhookService ─────────────────────────────────────────▶ 200
+//!  request ─▶ VerifyWebhook ─▶ WebhookService ──────────────────────────────────────────▶ 200
 //!             secret/signature   405 · 415 · 413 · 400 · reserve a slot (503) · dedup claim
-//!                                                                     │ queue
-//!                                             Dispatcher (bounded queue, concurrency limit)
-//!                                                                     └─▶ your handlers
-//!  └──────────────────────────────── Webhooks ───────────────────────────────────────┘
+//!             (401)              (+ durable inbox: claim and raw event fsync'd together)
+//!                                                                      │ queue
+//!                                     Dispatcher: bounded queue, concurrency limit, timer queue
+//!                                                                      └─▶ your handlers
+//!                                        failed ─▶ retried (backoff) ─▶ ... ─▶ dead-letter hook
+//!  └─────────────────────────────────── Webhooks ───────────────────────────────────────┘
 //! ```
 //!
 //! - [`webhooks`]: the facade, [`Webhooks`] and its builder.
@@ -25,7 +27,11 @@
 //!   unauthenticated, unparsed or not queued is remembered. The default store is
 //!   [`MokaStore`](dedup::MokaStore).
 //! - [`dispatch`]: handlers per event type with typed payloads, run after the response with
-//!   bounded concurrency; overload answers 503; the drain runs accepted work.
+//!   bounded concurrency; a failed handler is retried ([`RetryPolicy`](dispatch::RetryPolicy)),
+//!   an event that cannot be handled goes to the dead-letter hook; overload answers 503; the
+//!   drain runs accepted work and reports what it leaves.
+//! - [`inbox`] (feature `durable`): acknowledged events kept across crashes and restarts.
+//! - [`telemetry`]: the `tracing` spans and the metrics (names and labels).
 //! - Formats: [`chirp`] (Chirp SMS / WhatsApp), [`json`] (your own serde enum for any JSON
 //!   sender), or your own [`DecodeEvent`].
 //!
@@ -65,7 +71,7 @@
 //! | 405 | not `POST` | no |
 //! | 413 | body over the limit (default 1 MiB) | no |
 //! | 415 | `Content-Type` not `application/json` or `application/*+json` | no |
-//! | 503 + `Retry-After` | queue full, shutting down, or dedup store unavailable | no |
+//! | 503 + `Retry-After` | queue full (waiting retries count), shutting down, or dedup store / durable inbox unavailable | no |
 //!
 //! Every error body is `{"error": {"type", "code", "message"}}`.
 //!
@@ -80,6 +86,23 @@
 //! request first): put [`VerifyWebhookLayer`](verify::VerifyWebhookLayer) before anything
 //! that reads or buffers the body, and the [`WebhookService`](receiver::WebhookService) at the
 //! bottom, with the same body limit on both.
+//!
+//! # Deployment modes
+//!
+//! | mode | configure | a redelivery | a crash or `kill -9` | a deploy (SIGTERM) |
+//! |---|---|---|---|---|
+//! | one process, in memory (default) | nothing | deduplicated for [`DEFAULT_TTL`](dedup::DEFAULT_TTL), until a restart | loses what was queued or waiting for a retry | drains; at the deadline what is left is logged and dead-lettered |
+//! | one process + durable inbox | [`WebhooksBuilder::durable_inbox`] (feature `durable`) | deduplicated across restarts | nothing acknowledged is lost: replayed at the next start, at least once | drains; what is left stays in the inbox for the next start |
+//! | several replicas | not yet: a shared store (Redis) is planned; each replica's store is its own, so a redelivery reaching another replica runs again | | | |
+//!
+//! In every mode, handlers of one event run one after the other in registration order; events
+//! run concurrently, in no guaranteed order. Delivery to handlers is at least once across
+//! retries and crashes: key idempotent work by [`EventContext::key`](dispatch::EventContext::key).
+//!
+//! # Observability
+//!
+//! A `debug` span per delivery and per handler attempt, and metrics through the `metrics`
+//! facade, named and labelled in [`telemetry`]; `info` stays quiet at load.
 //!
 //! # Feature flags
 //!
