@@ -114,6 +114,7 @@ macro_rules! string_enum {
     };
 }
 
+// `Deserialize` is written by hand below, as the derive with `#[serde(flatten)]` would be.
 /// An inbound message: the payload of `messages.sms.received` and `messages.whatsapp.received`.
 ///
 /// Only `id` is required. Fields this type does not name (media, conversation window, direction,
@@ -130,7 +131,6 @@ macro_rules! string_enum {
 /// assert_eq!(msg.message_type.as_deref(), Some("text"));
 /// assert!(msg.extra.contains_key("context"));
 /// ```
-// `Deserialize` is written by hand below, as the derive with `#[serde(flatten)]` would be.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
@@ -843,6 +843,7 @@ string_enum! {
     }
 }
 
+// `Deserialize` is written by hand below, as the derive with `#[serde(flatten)]` would be.
 /// The payload of template, contact and account events (`templates.whatsapp.*`,
 /// `contacts.whatsapp.*`, `whatsapp.account.*`): the resource's `id` plus every other field as
 /// received.
@@ -857,7 +858,6 @@ string_enum! {
 /// assert_eq!(tpl.get_str("status"), Some("APPROVED"));
 /// assert_eq!(tpl.to_value()["id"], "tpl_1");
 /// ```
-// `Deserialize` is written by hand below, as the derive with `#[serde(flatten)]` would be.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct ResourceEvent {
