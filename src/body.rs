@@ -12,6 +12,15 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use crate::error::{BoxError, Rejection};
 
 /// Default body limit: 1 MiB.
+///
+/// ```
+/// use webhook_receiver::receiver::DEFAULT_BODY_LIMIT;
+/// use webhook_receiver::verify::{SharedSecret, VerifyWebhook};
+///
+/// assert_eq!(DEFAULT_BODY_LIMIT, 1024 * 1024);
+/// let verify = VerifyWebhook::new((), SharedSecret::new(["s3cr3t"]).unwrap());
+/// assert_eq!(verify.body_limit(), DEFAULT_BODY_LIMIT);
+/// ```
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
 /// Reads the whole body, answering 413 past `limit` (early, from `Content-Length`, when the

@@ -27,9 +27,30 @@ use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 
 /// A boxed error, as tower uses.
+///
+/// ```
+/// use webhook_receiver::BoxError;
+///
+/// let err: BoxError = "connection reset".into();
+/// assert_eq!(err.to_string(), "connection reset");
+/// let err: BoxError = Box::new(std::io::Error::other("disk full"));
+/// assert!(err.is::<std::io::Error>());
+/// ```
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Why a request was not accepted. Each variant maps to one status code.
+///
+/// ```
+/// use std::time::Duration;
+/// use http::StatusCode;
+/// use webhook_receiver::{DecodeError, Rejection};
+///
+/// let r = Rejection::from(DecodeError::NotObject);
+/// assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+/// assert_eq!(r.to_string(), "body must be a JSON object");
+/// let r = Rejection::Overloaded { retry_after: Duration::from_secs(5) };
+/// assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Rejection {
@@ -202,6 +223,15 @@ impl From<DecodeError> for Rejection {
 
 impl Rejection {
     /// The HTTP status code this rejection answers with.
+    ///
+    /// ```
+    /// use http::{Method, StatusCode};
+    /// use webhook_receiver::Rejection;
+    ///
+    /// assert_eq!(Rejection::Unauthorized.status(), StatusCode::UNAUTHORIZED);
+    /// assert_eq!(Rejection::PayloadTooLarge { limit: 1024 }.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    /// assert_eq!(Rejection::MethodNotAllowed(Method::GET).status(), StatusCode::METHOD_NOT_ALLOWED);
+    /// ```
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Unauthorized | Self::StaleTimestamp { .. } | Self::EventTooOld { .. } => {
@@ -218,6 +248,16 @@ impl Rejection {
     }
 
     /// The error `type` of the seeds' error shape.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use webhook_receiver::Rejection;
+    ///
+    /// assert_eq!(Rejection::Unauthorized.error_type(), "authentication_error");
+    /// assert_eq!(Rejection::PayloadTooLarge { limit: 1024 }.error_type(), "invalid_request_error");
+    /// let r = Rejection::ShuttingDown { retry_after: Duration::from_secs(1) };
+    /// assert_eq!(r.error_type(), "api_error");
+    /// ```
     pub fn error_type(&self) -> &'static str {
         match self {
             Self::Unauthorized | Self::StaleTimestamp { .. } | Self::EventTooOld { .. } => {
@@ -231,6 +271,14 @@ impl Rejection {
     }
 
     /// A machine-readable `code`.
+    ///
+    /// ```
+    /// use webhook_receiver::{DecodeError, Rejection};
+    ///
+    /// assert_eq!(Rejection::Unauthorized.code(), "invalid_credentials");
+    /// // A decode error answers with its own code.
+    /// assert_eq!(Rejection::from(DecodeError::NotUtf8).code(), "invalid_utf8");
+    /// ```
     pub fn code(&self) -> &'static str {
         match self {
             Self::Unauthorized => "invalid_credentials",
@@ -249,6 +297,15 @@ impl Rejection {
     }
 
     /// The JSON body: `{"error": {"type", "code", "message"}}`.
+    ///
+    /// ```
+    /// use webhook_receiver::Rejection;
+    ///
+    /// let body = Rejection::PayloadTooLarge { limit: 1024 }.body();
+    /// let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    /// assert_eq!(body["error"]["code"], "payload_too_large");
+    /// assert_eq!(body["error"]["message"], "body exceeds the limit of 1024 bytes");
+    /// ```
     pub fn body(&self) -> Bytes {
         let v = serde_json::json!({
             "error": {
@@ -261,6 +318,20 @@ impl Rejection {
     }
 
     /// The full HTTP response, with `Retry-After` on 503 and `Allow` on 405.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use http::{Method, Response};
+    /// use webhook_receiver::{Rejection, ResponseBody};
+    ///
+    /// let res: Response<ResponseBody> =
+    ///     Rejection::Overloaded { retry_after: Duration::from_secs(30) }.into_response();
+    /// assert_eq!(res.status(), 503);
+    /// assert_eq!(res.headers()["retry-after"], "30");
+    /// assert_eq!(res.headers()["content-type"], "application/json");
+    /// let res = Rejection::MethodNotAllowed(Method::GET).into_response::<ResponseBody>();
+    /// assert_eq!(res.headers()["allow"], "POST");
+    /// ```
     pub fn into_response<B: From<Bytes>>(self) -> Response<B> {
         let mut res = Response::new(B::from(self.body()));
         *res.status_mut() = self.status();
@@ -294,6 +365,16 @@ impl Rejection {
 }
 
 /// Why a body is not an event (answered 400).
+///
+/// ```
+/// use webhook_receiver::DecodeError;
+///
+/// let err = DecodeError::MissingField("event");
+/// assert_eq!(err.to_string(), "missing required field `event`");
+/// assert_eq!(err.code(), "missing_field");
+/// let json = serde_json::from_str::<serde_json::Value>("{").unwrap_err();
+/// assert!(std::error::Error::source(&DecodeError::NotJson(json)).is_some());
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DecodeError {
@@ -338,6 +419,14 @@ pub enum DecodeError {
 
 impl DecodeError {
     /// A machine-readable code for the error body.
+    ///
+    /// ```
+    /// use webhook_receiver::DecodeError;
+    ///
+    /// assert_eq!(DecodeError::Empty.code(), "empty_body");
+    /// let err = DecodeError::WrongType { field: "event", expected: "a string", found: "a number" };
+    /// assert_eq!(err.code(), "invalid_field");
+    /// ```
     pub fn code(&self) -> &'static str {
         match self {
             Self::Empty => "empty_body",
@@ -367,6 +456,16 @@ impl DecodeError {
 
 /// A dedup store failed (e.g. a network store is unreachable). The request is answered 503 and
 /// nothing is remembered.
+///
+/// ```
+/// use std::time::Duration;
+/// use webhook_receiver::{Rejection, StoreError};
+///
+/// let err = StoreError::new("connection refused");
+/// assert_eq!(err.to_string(), "dedup store error: connection refused");
+/// let r = Rejection::StoreUnavailable { retry_after: Duration::from_secs(5), source: err };
+/// assert_eq!((r.status().as_u16(), r.code()), (503, "store_unavailable"));
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[error("dedup store error: {source}")]
 pub struct StoreError {
@@ -376,6 +475,15 @@ pub struct StoreError {
 
 impl StoreError {
     /// Wraps a store's own error.
+    ///
+    /// ```
+    /// use std::error::Error;
+    /// use webhook_receiver::StoreError;
+    ///
+    /// let io = std::io::Error::new(std::io::ErrorKind::TimedOut, "redis timed out");
+    /// let err = StoreError::new(io);
+    /// assert!(err.source().unwrap().is::<std::io::Error>());
+    /// ```
     pub fn new(source: impl Into<BoxError>) -> Self {
         Self {
             source: source.into(),

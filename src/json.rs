@@ -84,6 +84,19 @@ use crate::event::{DecodeEvent, Decoded, Event, InvalidPayload};
 
 /// A decoded JSON event: the type name, the id (if the format has one), your typed event, and
 /// the raw body.
+///
+/// ```
+/// use webhook_receiver::event::{DecodeEvent, Received};
+/// use webhook_receiver::json::JsonFormat;
+///
+/// #[derive(Debug, Clone, serde::Deserialize)]
+/// enum MyEvent { #[serde(rename = "order.paid")] OrderPaid { amount: u64 } }
+///
+/// let body = br#"{"id": "evt_1", "type": "order.paid", "data": {"amount": 12}}"#;
+/// let decoded = JsonFormat::<MyEvent>::new().decode(&http::HeaderMap::new(), body).unwrap();
+/// let Received::Event(event) = decoded.received() else { panic!("invalid") };
+/// assert!(matches!(event.typed(), Some(MyEvent::OrderPaid { amount: 12 })));
+/// ```
 #[derive(Debug, Clone)]
 pub struct JsonEvent<E> {
     event_name: String,
@@ -94,27 +107,101 @@ pub struct JsonEvent<E> {
 
 impl<E> JsonEvent<E> {
     /// The event type name.
+    ///
+    /// ```
+    /// # use webhook_receiver::event::{DecodeEvent, Received};
+    /// # use webhook_receiver::json::{JsonEvent, JsonFormat};
+    /// # #[derive(Debug, Clone, serde::Deserialize)]
+    /// # enum MyEvent { #[serde(rename = "order.paid")] OrderPaid { amount: u64 } }
+    /// # fn decode(body: &[u8]) -> JsonEvent<MyEvent> {
+    /// #     let decoded = JsonFormat::<MyEvent>::new().decode(&http::HeaderMap::new(), body).unwrap();
+    /// #     let (Received::Event(event), _, _) = decoded.into_parts() else { panic!("invalid") };
+    /// #     event
+    /// # }
+    /// let event = decode(br#"{"id": "1", "type": "order.paid", "data": {"amount": 12}}"#);
+    /// assert_eq!(event.event_name(), "order.paid");
+    /// ```
     pub fn event_name(&self) -> &str {
         &self.event_name
     }
 
     /// The event id, when the key source is a field or header holding one.
+    ///
+    /// ```
+    /// # use webhook_receiver::event::{DecodeEvent, Received};
+    /// # use webhook_receiver::json::{JsonEvent, JsonFormat};
+    /// # #[derive(Debug, Clone, serde::Deserialize)]
+    /// # enum MyEvent { #[serde(rename = "order.paid")] OrderPaid { amount: u64 } }
+    /// # fn decode(body: &[u8]) -> JsonEvent<MyEvent> {
+    /// #     let decoded = JsonFormat::<MyEvent>::new().decode(&http::HeaderMap::new(), body).unwrap();
+    /// #     let (Received::Event(event), _, _) = decoded.into_parts() else { panic!("invalid") };
+    /// #     event
+    /// # }
+    /// let event = decode(br#"{"id": "evt_1", "type": "order.paid", "data": {"amount": 12}}"#);
+    /// assert_eq!(event.id(), Some("evt_1"));
+    /// ```
     pub fn id(&self) -> Option<&str> {
         self.id.as_deref()
     }
 
     /// Your typed event, or `None` for a type your enum has no variant for (see
     /// [`raw`](Self::raw) for its data).
+    ///
+    /// ```
+    /// # use webhook_receiver::event::{DecodeEvent, Received};
+    /// # use webhook_receiver::json::{JsonEvent, JsonFormat};
+    /// # #[derive(Debug, Clone, serde::Deserialize)]
+    /// # enum MyEvent { #[serde(rename = "order.paid")] OrderPaid { amount: u64 } }
+    /// # fn decode(body: &[u8]) -> JsonEvent<MyEvent> {
+    /// #     let decoded = JsonFormat::<MyEvent>::new().decode(&http::HeaderMap::new(), body).unwrap();
+    /// #     let (Received::Event(event), _, _) = decoded.into_parts() else { panic!("invalid") };
+    /// #     event
+    /// # }
+    /// let paid = decode(br#"{"id": "1", "type": "order.paid", "data": {"amount": 12}}"#);
+    /// assert!(matches!(paid.typed(), Some(MyEvent::OrderPaid { amount: 12 })));
+    /// let refunded = decode(br#"{"id": "2", "type": "order.refunded", "data": {}}"#);
+    /// assert!(refunded.typed().is_none()); // no variant: still an event
+    /// ```
     pub fn typed(&self) -> Option<&E> {
         self.event.as_ref()
     }
 
     /// The whole body as received (for unknown types, logging, or archiving).
+    ///
+    /// ```
+    /// # use webhook_receiver::event::{DecodeEvent, Received};
+    /// # use webhook_receiver::json::{JsonEvent, JsonFormat};
+    /// # #[derive(Debug, Clone, serde::Deserialize)]
+    /// # enum MyEvent { #[serde(rename = "order.paid")] OrderPaid { amount: u64 } }
+    /// # fn decode(body: &[u8]) -> JsonEvent<MyEvent> {
+    /// #     let decoded = JsonFormat::<MyEvent>::new().decode(&http::HeaderMap::new(), body).unwrap();
+    /// #     let (Received::Event(event), _, _) = decoded.into_parts() else { panic!("invalid") };
+    /// #     event
+    /// # }
+    /// let event = decode(br#"{"id": "2", "type": "order.refunded", "data": {"amount": 5}}"#);
+    /// assert_eq!(event.raw()["data"]["amount"], 5);
+    /// assert_eq!(event.raw()["type"], "order.refunded");
+    /// ```
     pub fn raw(&self) -> &Value {
         &self.raw
     }
 
     /// Consumes `self`, returning your typed event (`None` for an unknown type).
+    ///
+    /// ```
+    /// # use webhook_receiver::event::{DecodeEvent, Received};
+    /// # use webhook_receiver::json::{JsonEvent, JsonFormat};
+    /// # #[derive(Debug, Clone, serde::Deserialize)]
+    /// # enum MyEvent { #[serde(rename = "order.paid")] OrderPaid { amount: u64 } }
+    /// # fn decode(body: &[u8]) -> JsonEvent<MyEvent> {
+    /// #     let decoded = JsonFormat::<MyEvent>::new().decode(&http::HeaderMap::new(), body).unwrap();
+    /// #     let (Received::Event(event), _, _) = decoded.into_parts() else { panic!("invalid") };
+    /// #     event
+    /// # }
+    /// let event = decode(br#"{"id": "1", "type": "order.paid", "data": {"amount": 12}}"#);
+    /// let Some(MyEvent::OrderPaid { amount }) = event.into_typed() else { panic!("unknown") };
+    /// assert_eq!(amount, 12);
+    /// ```
     pub fn into_typed(self) -> Option<E> {
         self.event
     }
@@ -195,6 +282,22 @@ impl fmt::Debug for Source {
 }
 
 /// A JSON wire format for your serde type `E`. See the [module docs](crate::json).
+///
+/// ```
+/// use http::HeaderMap;
+/// use webhook_receiver::event::DecodeEvent;
+/// use webhook_receiver::json::JsonFormat;
+///
+/// // `{"event": ..., "payload": {...}}`, deduplicated by a delivery header.
+/// let format = JsonFormat::<serde_json::Value>::new()
+///     .name_field("/event")
+///     .data_field("/payload")
+///     .key_header("x-delivery");
+/// let mut headers = HeaderMap::new();
+/// headers.insert("x-delivery", "d-1".parse().unwrap());
+/// let decoded = format.decode(&headers, br#"{"event": "build.done", "payload": {}}"#).unwrap();
+/// assert_eq!((decoded.event_name(), decoded.id()), ("build.done", Some("d-1")));
+/// ```
 pub struct JsonFormat<E> {
     name: Source,
     key: Source,
@@ -235,6 +338,16 @@ impl<E> Default for JsonFormat<E> {
 impl<E> JsonFormat<E> {
     /// Type name from the `type` field, dedup key from the `id` field, payload in `data`, no
     /// replay guard.
+    ///
+    /// ```
+    /// use webhook_receiver::event::DecodeEvent;
+    /// use webhook_receiver::json::JsonFormat;
+    ///
+    /// let format = JsonFormat::<serde_json::Value>::new();
+    /// let body = br#"{"id": "evt_1", "type": "ping", "data": {}}"#;
+    /// let decoded = format.decode(&http::HeaderMap::new(), body).unwrap();
+    /// assert_eq!((decoded.event_name(), decoded.id()), ("ping", Some("evt_1")));
+    /// ```
     pub fn new() -> Self {
         Self {
             name: Source::Pointer("/type"),
@@ -246,6 +359,15 @@ impl<E> JsonFormat<E> {
     }
 
     /// Reads the type name at a JSON pointer (e.g. `/event`, `/meta/type`).
+    ///
+    /// ```
+    /// # use webhook_receiver::event::DecodeEvent;
+    /// # use webhook_receiver::json::JsonFormat;
+    /// let format = JsonFormat::<serde_json::Value>::new().name_field("/meta/type");
+    /// let body = br#"{"id": "1", "meta": {"type": "order.paid"}, "data": {}}"#;
+    /// let decoded = format.decode(&http::HeaderMap::new(), body).unwrap();
+    /// assert_eq!(decoded.event_name(), "order.paid");
+    /// ```
     #[must_use]
     pub fn name_field(mut self, pointer: &'static str) -> Self {
         self.name = Source::Pointer(pointer);
@@ -254,6 +376,19 @@ impl<E> JsonFormat<E> {
 
     /// Reads the payload your type is deserialized from at a JSON pointer (default `/data`;
     /// `""` is the whole body).
+    ///
+    /// ```
+    /// # use webhook_receiver::event::{DecodeEvent, Received};
+    /// # use webhook_receiver::json::JsonFormat;
+    /// #[derive(Clone, Debug, serde::Deserialize)]
+    /// struct Order { amount: u64 }
+    ///
+    /// let format = JsonFormat::<Order>::new().data_field(""); // fields at the top level
+    /// let body = br#"{"id": "1", "type": "order.paid", "amount": 12}"#;
+    /// let decoded = format.decode(&http::HeaderMap::new(), body).unwrap();
+    /// let Received::Event(event) = decoded.received() else { panic!("invalid") };
+    /// assert_eq!(event.typed().unwrap().amount, 12);
+    /// ```
     #[must_use]
     pub fn data_field(mut self, pointer: &'static str) -> Self {
         self.data = pointer;
@@ -261,6 +396,16 @@ impl<E> JsonFormat<E> {
     }
 
     /// Reads the type name from a header (e.g. GitHub's `X-GitHub-Event`).
+    ///
+    /// ```
+    /// # use webhook_receiver::event::DecodeEvent;
+    /// # use webhook_receiver::json::JsonFormat;
+    /// let format = JsonFormat::<serde_json::Value>::new().name_header("x-github-event");
+    /// let mut headers = http::HeaderMap::new();
+    /// headers.insert("x-github-event", "push".parse().unwrap());
+    /// let decoded = format.decode(&headers, br#"{"id": "1", "data": {}}"#).unwrap();
+    /// assert_eq!(decoded.event_name(), "push");
+    /// ```
     ///
     /// # Panics
     ///
@@ -272,6 +417,17 @@ impl<E> JsonFormat<E> {
     }
 
     /// Computes the type name with a closure over the body and the headers.
+    ///
+    /// ```
+    /// # use webhook_receiver::event::DecodeEvent;
+    /// # use webhook_receiver::json::JsonFormat;
+    /// let format = JsonFormat::<serde_json::Value>::new().name_with(|body, _headers| {
+    ///     Some(format!("{}.{}", body["object"].as_str()?, body["action"].as_str()?))
+    /// });
+    /// let body = br#"{"id": "1", "object": "invoice", "action": "paid", "data": {}}"#;
+    /// let decoded = format.decode(&http::HeaderMap::new(), body).unwrap();
+    /// assert_eq!(decoded.event_name(), "invoice.paid");
+    /// ```
     #[must_use]
     pub fn name_with(
         mut self,
@@ -282,6 +438,16 @@ impl<E> JsonFormat<E> {
     }
 
     /// Dedups by the string at a JSON pointer (e.g. `/id`, `/event_id`).
+    ///
+    /// ```
+    /// # use webhook_receiver::event::DecodeEvent;
+    /// # use webhook_receiver::json::JsonFormat;
+    /// let format = JsonFormat::<serde_json::Value>::new().key_field("/event_id");
+    /// let decode = |body: &[u8]| format.decode(&http::HeaderMap::new(), body).unwrap();
+    /// let first = decode(br#"{"event_id": "e1", "type": "ping", "data": {"try": 1}}"#);
+    /// let again = decode(br#"{"event_id": "e1", "type": "ping", "data": {"try": 2}}"#);
+    /// assert_eq!(first.key(), again.key()); // same id: a redelivery
+    /// ```
     #[must_use]
     pub fn key_field(mut self, pointer: &'static str) -> Self {
         self.key = Source::Pointer(pointer);
@@ -290,6 +456,18 @@ impl<E> JsonFormat<E> {
 
     /// Dedups by a header (e.g. `webhook-id`, `X-GitHub-Delivery`). The header name must be
     /// lowercase.
+    ///
+    /// ```
+    /// # use webhook_receiver::event::DecodeEvent;
+    /// # use webhook_receiver::json::JsonFormat;
+    /// let format = JsonFormat::<serde_json::Value>::new().key_header("webhook-id");
+    /// let mut headers = http::HeaderMap::new();
+    /// headers.insert("webhook-id", "msg_1".parse().unwrap());
+    /// let decoded = format.decode(&headers, br#"{"type": "ping", "data": {}}"#).unwrap();
+    /// assert_eq!(decoded.id(), Some("msg_1"));
+    /// // Without the header the request is rejected (400).
+    /// assert!(format.decode(&http::HeaderMap::new(), br#"{"type": "ping"}"#).is_err());
+    /// ```
     ///
     /// # Panics
     ///
@@ -301,6 +479,17 @@ impl<E> JsonFormat<E> {
     }
 
     /// Dedups by a string computed from the body and headers.
+    ///
+    /// ```
+    /// # use webhook_receiver::event::DecodeEvent;
+    /// # use webhook_receiver::json::JsonFormat;
+    /// let format = JsonFormat::<serde_json::Value>::new().key_with(|body, _headers| {
+    ///     Some(format!("{}@{}", body["data"]["order"].as_str()?, body["created_at"].as_str()?))
+    /// });
+    /// let body = br#"{"type": "order.paid", "created_at": "2026-01-15", "data": {"order": "o_1"}}"#;
+    /// let decoded = format.decode(&http::HeaderMap::new(), body).unwrap();
+    /// assert_eq!(decoded.id(), Some("o_1@2026-01-15"));
+    /// ```
     #[must_use]
     pub fn key_with(
         mut self,
@@ -313,6 +502,21 @@ impl<E> JsonFormat<E> {
     /// Replay guard: rejects (401) events whose timestamp at `pointer` (RFC 3339 string or Unix
     /// seconds) is older than `max_age`, or missing. Set `max_age` no longer than the dedup TTL.
     /// See the [module docs](crate::json#replay-guard).
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime, UNIX_EPOCH};
+    /// # use webhook_receiver::event::DecodeEvent;
+    /// # use webhook_receiver::json::JsonFormat;
+    ///
+    /// let format =
+    ///     JsonFormat::<serde_json::Value>::new().max_age("/created_at", Duration::from_secs(300));
+    /// let old = br#"{"id": "1", "type": "ping", "created_at": "2020-01-01T00:00:00Z"}"#;
+    /// let err = format.decode(&http::HeaderMap::new(), old).unwrap_err();
+    /// assert_eq!((err.status().as_u16(), err.code()), (401, "event_too_old"));
+    /// let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    /// let fresh = format!(r#"{{"id": "2", "type": "ping", "created_at": {now}}}"#);
+    /// assert!(format.decode(&http::HeaderMap::new(), fresh.as_bytes()).is_ok());
+    /// ```
     #[must_use]
     pub fn max_age(mut self, pointer: &'static str, max_age: Duration) -> Self {
         self.max_age = Some((pointer, max_age));

@@ -50,6 +50,18 @@ impl Chirp {
     /// not use, and with the precise [`DecodeError`] (which `decode` wraps in
     /// [`Rejection::Decode`]).
     ///
+    /// ```
+    /// use webhook_receiver::DecodeError;
+    /// use webhook_receiver::chirp::{Chirp, ChirpEvent};
+    /// use webhook_receiver::event::Received;
+    ///
+    /// let decoded = Chirp.decode_body(br#"{"event": "messages.sms.received", "data": {"id": "m1"}}"#)?;
+    /// assert!(matches!(decoded.received(), Received::Event(ChirpEvent::SmsReceived(m)) if m.id == "m1"));
+    /// assert!(matches!(Chirp.decode_body(b"[]"), Err(DecodeError::NotObject)));
+    /// assert!(matches!(Chirp.decode_body(b" "), Err(DecodeError::Empty)));
+    /// # Ok::<(), DecodeError>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// A [`DecodeError`] when the body is not a Chirp envelope: empty, not UTF-8, not JSON,

@@ -24,6 +24,19 @@ macro_rules! chirp_events {
         /// Payloads are boxed to keep the enum small. Register handlers with the per-type
         /// constants ([`SMS_DELIVERED`], ...) to receive the payload directly, or `match` on
         /// this enum. See the [module documentation](super) for the table of event types.
+        ///
+        /// ```
+        /// use webhook_receiver::Event;
+        /// use webhook_receiver::chirp::ChirpEvent;
+        ///
+        /// let status = serde_json::from_str(r#"{"id": "msg_1", "status": "delivered"}"#).unwrap();
+        /// let event = ChirpEvent::SmsDelivered(Box::new(status));
+        /// assert_eq!(event.event_name(), "messages.sms.delivered");
+        /// match &event {
+        ///     ChirpEvent::SmsDelivered(status) => assert_eq!(status.id, "msg_1"),
+        ///     other => panic!("unexpected {}", other.event_name()),
+        /// }
+        /// ```
         #[derive(Debug, Clone, PartialEq)]
         #[non_exhaustive]
         pub enum ChirpEvent {
@@ -51,6 +64,14 @@ macro_rules! chirp_events {
 
         /// The names of all event types decoded into a typed variant, in the order of Chirp's
         /// API reference (the `events` a webhook can subscribe to).
+        ///
+        /// ```
+        /// use webhook_receiver::chirp::{self, EVENT_TYPES};
+        ///
+        /// assert_eq!(EVENT_TYPES.len(), 18);
+        /// assert!(EVENT_TYPES.contains(&chirp::WHATSAPP_READ.name()));
+        /// assert!(!EVENT_TYPES.contains(&"calls.voice.started")); // decoded as `Unknown`
+        /// ```
         pub const EVENT_TYPES: [&str; 18] = [$($name),+];
 
         $(
@@ -59,6 +80,12 @@ macro_rules! chirp_events {
                 stringify!($payload), "`] (the payload of [`ChirpEvent::", stringify!($variant),
                 "`]).",
             )]
+            #[doc = ""]
+            #[doc = "```"]
+            #[doc = "use webhook_receiver::chirp;"]
+            #[doc = ""]
+            #[doc = concat!("assert_eq!(chirp::", stringify!($konst), ".name(), \"", $name, "\");")]
+            #[doc = "```"]
             pub const $konst: EventType<ChirpEvent, $payload> = EventType::<ChirpEvent, $payload>::new($name, |e| match e {
                 ChirpEvent::$variant(payload) => Some(payload),
                 _ => None,
@@ -165,6 +192,20 @@ impl ChirpEvent {
 
     /// The payload of a message status event (SMS or WhatsApp `sent`, `delivered`, `read`,
     /// `failed`), for handlers that treat them alike.
+    ///
+    /// ```
+    /// # use webhook_receiver::chirp::{Chirp, ChirpEvent};
+    /// # use webhook_receiver::event::Received;
+    /// # fn event(body: &str) -> ChirpEvent {
+    /// #     let (Received::Event(event), _, _) = Chirp.decode_body(body.as_bytes()).unwrap().into_parts()
+    /// #     else { panic!("invalid") };
+    /// #     event
+    /// # }
+    /// let sent = event(r#"{"event": "messages.whatsapp.sent", "data": {"id": "m1", "status": "sent"}}"#);
+    /// assert_eq!(sent.message_status().map(|m| m.id.as_str()), Some("m1"));
+    /// let inbound = event(r#"{"event": "messages.sms.received", "data": {"id": "m2"}}"#);
+    /// assert!(inbound.message_status().is_none());
+    /// ```
     pub fn message_status(&self) -> Option<&MessageStatus> {
         match self.shape() {
             Shape::Status(m) => Some(m),
@@ -173,6 +214,20 @@ impl ChirpEvent {
     }
 
     /// The payload of a received message event (SMS or WhatsApp).
+    ///
+    /// ```
+    /// # use webhook_receiver::chirp::{Chirp, ChirpEvent};
+    /// # use webhook_receiver::event::Received;
+    /// # fn event(body: &str) -> ChirpEvent {
+    /// #     let (Received::Event(event), _, _) = Chirp.decode_body(body.as_bytes()).unwrap().into_parts()
+    /// #     else { panic!("invalid") };
+    /// #     event
+    /// # }
+    /// let sms = event(r#"{"event": "messages.sms.received", "data": {"id": "m2", "text": "Hi"}}"#);
+    /// assert_eq!(sms.inbound_message().and_then(|m| m.text.as_deref()), Some("Hi"));
+    /// let sent = event(r#"{"event": "messages.sms.sent", "data": {"id": "m1", "status": "sent"}}"#);
+    /// assert!(sent.inbound_message().is_none());
+    /// ```
     pub fn inbound_message(&self) -> Option<&InboundMessage> {
         match self.shape() {
             Shape::Inbound(m) => Some(m),
@@ -181,6 +236,19 @@ impl ChirpEvent {
     }
 
     /// The payload of a template, contact or account event.
+    ///
+    /// ```
+    /// # use webhook_receiver::chirp::{Chirp, ChirpEvent};
+    /// # use webhook_receiver::event::Received;
+    /// # fn event(body: &str) -> ChirpEvent {
+    /// #     let (Received::Event(event), _, _) = Chirp.decode_body(body.as_bytes()).unwrap().into_parts()
+    /// #     else { panic!("invalid") };
+    /// #     event
+    /// # }
+    /// let tpl = event(r#"{"event": "templates.whatsapp.updated",
+    ///     "data": {"id": "tpl_1", "status": "APPROVED"}}"#);
+    /// assert_eq!(tpl.resource().and_then(|r| r.get_str("status")), Some("APPROVED"));
+    /// ```
     pub fn resource(&self) -> Option<&ResourceEvent> {
         match self.shape() {
             Shape::Resource(r) => Some(r),
@@ -190,6 +258,20 @@ impl ChirpEvent {
 
     /// The `id` of the payload (message, template, contact or account id); for
     /// [`Unknown`](Self::Unknown), `data.id` if it is a string.
+    ///
+    /// ```
+    /// # use webhook_receiver::chirp::{Chirp, ChirpEvent};
+    /// # use webhook_receiver::event::Received;
+    /// # fn event(body: &str) -> ChirpEvent {
+    /// #     let (Received::Event(event), _, _) = Chirp.decode_body(body.as_bytes()).unwrap().into_parts()
+    /// #     else { panic!("invalid") };
+    /// #     event
+    /// # }
+    /// let tpl = event(r#"{"event": "templates.whatsapp.deleted", "data": {"id": "tpl_1"}}"#);
+    /// assert_eq!(tpl.id(), Some("tpl_1"));
+    /// let unknown = event(r#"{"event": "calls.voice.started", "data": {"id": "call_1"}}"#);
+    /// assert_eq!(unknown.id(), Some("call_1"));
+    /// ```
     pub fn id(&self) -> Option<&str> {
         match self.shape() {
             Shape::Status(m) => Some(&m.id),

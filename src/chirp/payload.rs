@@ -42,6 +42,14 @@ macro_rules! string_enum {
 
         impl $name {
             /// The value as it appears on the wire.
+            ///
+            #[doc = "```"]
+            #[doc = concat!("use webhook_receiver::chirp::", stringify!($name), ";")]
+            #[doc = ""]
+            #[doc = concat!("let value = ", stringify!($name), "::from(\"not_yet_known\");")]
+            #[doc = concat!("assert!(matches!(value, ", stringify!($name), "::Other(_)));")]
+            #[doc = "assert_eq!(value.as_str(), \"not_yet_known\"); // kept verbatim"]
+            #[doc = "```"]
             pub fn as_str(&self) -> &str {
                 match self {
                     $( Self::$variant => $wire, )+
@@ -106,6 +114,7 @@ macro_rules! string_enum {
     };
 }
 
+// `Deserialize` is written by hand below, as the derive with `#[serde(flatten)]` would be.
 /// An inbound message: the payload of `messages.sms.received` and `messages.whatsapp.received`.
 ///
 /// Only `id` is required. Fields this type does not name (media, conversation window, direction,
@@ -122,7 +131,6 @@ macro_rules! string_enum {
 /// assert_eq!(msg.message_type.as_deref(), Some("text"));
 /// assert!(msg.extra.contains_key("context"));
 /// ```
-// `Deserialize` is written by hand below, as the derive with `#[serde(flatten)]` would be.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
@@ -286,6 +294,15 @@ impl MessageStatus {
     /// The timestamp that goes with [`status`](Self::status): `sentAt` for `sent`,
     /// `deliveredAt` for `delivered`, `readAt` for `read`, `failedAt` for `failed`; `None` when
     /// that field is absent or the status is not one of these.
+    ///
+    /// ```
+    /// use webhook_receiver::chirp::MessageStatus;
+    ///
+    /// let status: MessageStatus = serde_json::from_str(r#"{"id": "m1", "status": "delivered",
+    ///     "sentAt": "2024-01-15T12:00:00Z", "deliveredAt": "2024-01-15T12:00:05Z"}"#).unwrap();
+    /// assert_eq!(status.status_time(), status.delivered_at); // not `sentAt`
+    /// assert_eq!(status.status_time().unwrap().to_rfc3339(), "2024-01-15T12:00:05+00:00");
+    /// ```
     pub fn status_time(&self) -> Option<DateTime<Utc>> {
         match self.status {
             MessageState::Sent => self.sent_at,
@@ -299,6 +316,16 @@ impl MessageStatus {
 
 string_enum! {
     /// The `status` of a [`MessageStatus`].
+    ///
+    /// ```
+    /// use webhook_receiver::chirp::MessageState;
+    ///
+    /// let state: MessageState = serde_json::from_str(r#""delivered""#).unwrap();
+    /// assert_eq!(state, MessageState::Delivered);
+    /// assert_eq!(state.as_str(), "delivered");
+    /// // A status this version does not know is kept, not rejected.
+    /// assert_eq!(MessageState::from("queued"), MessageState::Other("queued".into()));
+    /// ```
     pub enum MessageState {
         /// `sent`: handed to the carrier or to WhatsApp.
         Sent = "sent",
@@ -370,6 +397,15 @@ impl std::error::Error for ChirpError {
 
 string_enum! {
     /// The `type` of a [`ChirpError`].
+    ///
+    /// ```
+    /// use webhook_receiver::chirp::ErrorType;
+    ///
+    /// assert_eq!(ErrorType::from("provider_error"), ErrorType::Provider);
+    /// assert_eq!(ErrorType::Api.to_string(), "api_error");
+    /// let json = serde_json::to_string(&ErrorType::Authentication).unwrap();
+    /// assert_eq!(json, r#""authentication_error""#);
+    /// ```
     pub enum ErrorType {
         /// `invalid_request_error`: the request was invalid.
         InvalidRequest = "invalid_request_error",
@@ -385,6 +421,15 @@ string_enum! {
 
 string_enum! {
     /// Chirp's machine-readable error `code` of a [`ChirpError`].
+    ///
+    /// ```
+    /// use webhook_receiver::chirp::ErrorCode;
+    ///
+    /// let code: ErrorCode = serde_json::from_str(r#""conversation_window_expired""#).unwrap();
+    /// assert_eq!(code, ErrorCode::ConversationWindowExpired);
+    /// let new: ErrorCode = serde_json::from_str(r#""quota_exhausted""#).unwrap();
+    /// assert_eq!(serde_json::to_string(&new).unwrap(), r#""quota_exhausted""#); // written back as is
+    /// ```
     pub enum ErrorCode {
         /// `message_undeliverable`: the message could not be delivered.
         MessageUndeliverable = "message_undeliverable",
@@ -483,6 +528,16 @@ string_enum! {
 
 /// The upstream provider's original error (`error.provider`), kept for debugging and support
 /// tickets.
+///
+/// ```
+/// use webhook_receiver::chirp::{ProviderError, ProviderSource};
+///
+/// let err: ProviderError = serde_json::from_str(r#"{"source": "meta", "code": 131047,
+///     "message": "Re-engagement message", "fbtrace_id": "A1b2"}"#).unwrap();
+/// assert_eq!(err.source, ProviderSource::Meta);
+/// assert_eq!(err.fbtrace_id.as_deref(), Some("A1b2"));
+/// assert_eq!(err.to_string(), "meta error 131047: Re-engagement message");
+/// ```
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[non_exhaustive]
 pub struct ProviderError {
@@ -511,6 +566,13 @@ impl std::error::Error for ProviderError {}
 
 string_enum! {
     /// The `source` of a [`ProviderError`].
+    ///
+    /// ```
+    /// use webhook_receiver::chirp::ProviderSource;
+    ///
+    /// assert_eq!(ProviderSource::from("telnyx"), ProviderSource::Telnyx);
+    /// assert_eq!(ProviderSource::Livekit.as_str(), "livekit");
+    /// ```
     pub enum ProviderSource {
         /// `meta`: Meta (WhatsApp Cloud API).
         Meta = "meta",
@@ -543,6 +605,13 @@ pub enum ProviderCode {
 
 impl ProviderCode {
     /// The code as an `i64`, if it is an integer number.
+    ///
+    /// ```
+    /// use webhook_receiver::chirp::ProviderCode;
+    ///
+    /// assert_eq!(ProviderCode::from(131047).as_i64(), Some(131047));
+    /// assert_eq!(ProviderCode::from("40310").as_i64(), None); // textual, even if it looks numeric
+    /// ```
     pub fn as_i64(&self) -> Option<i64> {
         match self {
             Self::Number(n) => n.as_i64(),
@@ -551,6 +620,13 @@ impl ProviderCode {
     }
 
     /// The code as a string, if it is textual.
+    ///
+    /// ```
+    /// use webhook_receiver::chirp::ProviderCode;
+    ///
+    /// assert_eq!(ProviderCode::from("40310").as_str(), Some("40310"));
+    /// assert_eq!(ProviderCode::from(131047).as_str(), None);
+    /// ```
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Self::Number(_) => None,
@@ -630,6 +706,16 @@ impl<'de> Deserialize<'de> for ProviderCode {
 /// Meta's Health Status (`error.provider.health_status`): which entity blocks sending, and how
 /// to fix it. Chirp attaches it to vague WhatsApp failures (`account_restricted`,
 /// `display_name_not_approved`) on a best-effort basis.
+///
+/// ```
+/// use webhook_receiver::chirp::{CanSendMessage, HealthStatus};
+///
+/// let health: HealthStatus = serde_json::from_str(r#"{"can_send_message": "BLOCKED",
+///     "entities": [{"entity_type": "PHONE_NUMBER", "id": "8528", "can_send_message": "BLOCKED"}]}"#,
+/// ).unwrap();
+/// assert_eq!(health.can_send_message, CanSendMessage::Blocked);
+/// assert_eq!(health.entities[0].id, "8528");
+/// ```
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[non_exhaustive]
 pub struct HealthStatus {
@@ -643,6 +729,16 @@ pub struct HealthStatus {
 impl HealthStatus {
     /// The entities that are not [`Available`](CanSendMessage::Available) (limited, blocked or
     /// an unknown value): where the problem is.
+    ///
+    /// ```
+    /// # use webhook_receiver::chirp::HealthStatus;
+    /// # let health: HealthStatus = serde_json::from_str(r#"{"can_send_message": "BLOCKED", "entities": [
+    /// #     {"entity_type": "PHONE_NUMBER", "id": "8528", "can_send_message": "BLOCKED"},
+    /// #     {"entity_type": "WABA", "id": "1472", "can_send_message": "AVAILABLE"},
+    /// #     {"entity_type": "MESSAGE_TEMPLATE", "id": "tpl_9", "can_send_message": "LIMITED"}]}"#).unwrap();
+    /// let ids: Vec<&str> = health.unavailable_entities().map(|e| e.id.as_str()).collect();
+    /// assert_eq!(ids, ["8528", "tpl_9"]); // blocked and limited
+    /// ```
     pub fn unavailable_entities(&self) -> impl Iterator<Item = &HealthEntity> {
         self.entities
             .iter()
@@ -651,6 +747,16 @@ impl HealthStatus {
 }
 
 /// One entity of a [`HealthStatus`].
+///
+/// ```
+/// use webhook_receiver::chirp::{CanSendMessage, EntityType, HealthEntity};
+///
+/// let entity: HealthEntity = serde_json::from_str(r#"{"entity_type": "MESSAGE_TEMPLATE",
+///     "id": "tpl_9", "can_send_message": "LIMITED", "additional_info": ["Low quality"]}"#).unwrap();
+/// assert_eq!(entity.entity_type, EntityType::MessageTemplate);
+/// assert_eq!(entity.can_send_message, CanSendMessage::Limited);
+/// assert!(entity.errors.is_empty());
+/// ```
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[non_exhaustive]
 pub struct HealthEntity {
@@ -672,6 +778,16 @@ pub struct HealthEntity {
 }
 
 /// One problem of a [`HealthEntity`], with Meta's suggested fix.
+///
+/// ```
+/// use webhook_receiver::chirp::HealthError;
+///
+/// let err: HealthError = serde_json::from_str(r#"{"error_code": 131031,
+///     "error_description": "Account has been locked",
+///     "possible_solution": "Appeal via Business Manager."}"#).unwrap();
+/// assert_eq!(err.error_code, 131031);
+/// assert_eq!(err.possible_solution.as_deref(), Some("Appeal via Business Manager."));
+/// ```
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[non_exhaustive]
 pub struct HealthError {
@@ -686,6 +802,13 @@ pub struct HealthError {
 
 string_enum! {
     /// A Meta Health Status value (`can_send_message`, `can_receive_call_sip`).
+    ///
+    /// ```
+    /// use webhook_receiver::chirp::CanSendMessage;
+    ///
+    /// assert_eq!(CanSendMessage::from("LIMITED"), CanSendMessage::Limited);
+    /// assert_eq!(CanSendMessage::Blocked.as_str(), "BLOCKED");
+    /// ```
     pub enum CanSendMessage {
         /// `AVAILABLE`: no restriction.
         Available = "AVAILABLE",
@@ -698,6 +821,14 @@ string_enum! {
 
 string_enum! {
     /// The `entity_type` of a [`HealthEntity`].
+    ///
+    /// ```
+    /// use webhook_receiver::chirp::EntityType;
+    ///
+    /// let t: EntityType = serde_json::from_str(r#""WABA""#).unwrap();
+    /// assert_eq!(t, EntityType::Waba);
+    /// assert_eq!(EntityType::from("AD_ACCOUNT").as_str(), "AD_ACCOUNT"); // unknown, kept
+    /// ```
     pub enum EntityType {
         /// `PHONE_NUMBER`: a business phone number.
         PhoneNumber = "PHONE_NUMBER",
@@ -712,6 +843,7 @@ string_enum! {
     }
 }
 
+// `Deserialize` is written by hand below, as the derive with `#[serde(flatten)]` would be.
 /// The payload of template, contact and account events (`templates.whatsapp.*`,
 /// `contacts.whatsapp.*`, `whatsapp.account.*`): the resource's `id` plus every other field as
 /// received.
@@ -726,7 +858,6 @@ string_enum! {
 /// assert_eq!(tpl.get_str("status"), Some("APPROVED"));
 /// assert_eq!(tpl.to_value()["id"], "tpl_1");
 /// ```
-// `Deserialize` is written by hand below, as the derive with `#[serde(flatten)]` would be.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct ResourceEvent {
@@ -803,16 +934,38 @@ where
 
 impl ResourceEvent {
     /// A field of the payload other than `id`.
+    ///
+    /// ```
+    /// # use webhook_receiver::chirp::ResourceEvent;
+    /// let contact: ResourceEvent = serde_json::from_str(r#"{"id": "ct_1", "tags": ["vip"]}"#).unwrap();
+    /// assert_eq!(contact.get("tags"), Some(&serde_json::json!(["vip"])));
+    /// assert_eq!(contact.get("id"), None); // `id` is a field of its own
+    /// ```
     pub fn get(&self, field: &str) -> Option<&Value> {
         self.rest.get(field)
     }
 
     /// A string field of the payload other than `id`; `None` if absent or not a string.
+    ///
+    /// ```
+    /// # use webhook_receiver::chirp::ResourceEvent;
+    /// let tpl: ResourceEvent =
+    ///     serde_json::from_str(r#"{"id": "tpl_1", "status": "APPROVED", "version": 3}"#).unwrap();
+    /// assert_eq!(tpl.get_str("status"), Some("APPROVED"));
+    /// assert_eq!(tpl.get_str("version"), None); // a number
+    /// ```
     pub fn get_str(&self, field: &str) -> Option<&str> {
         self.rest.get(field).and_then(Value::as_str)
     }
 
     /// The whole payload as a JSON object, `id` included: the `data` that was received.
+    ///
+    /// ```
+    /// # use webhook_receiver::chirp::ResourceEvent;
+    /// let data = serde_json::json!({"id": "acc_1", "name": "Acme"});
+    /// let account: ResourceEvent = serde_json::from_value(data.clone()).unwrap();
+    /// assert_eq!(account.to_value(), data);
+    /// ```
     pub fn to_value(&self) -> Value {
         let mut data = self.rest.clone();
         data.insert("id".to_owned(), Value::String(self.id.clone()));

@@ -9,6 +9,18 @@ use super::Event;
 use crate::dedup::DedupKey;
 
 /// The result of decoding one request: the received event to dispatch and its dedup key.
+///
+/// ```
+/// use webhook_receiver::DedupKey;
+/// use webhook_receiver::event::{Decoded, Received};
+/// # #[derive(Clone, Debug)] struct Ping;
+/// # impl webhook_receiver::Event for Ping { fn event_name(&self) -> &str { "ping" } }
+///
+/// let key = DedupKey::from_parts(&[b"ping", b"1"]);
+/// let (received, k, id) = Decoded::new(Ping, key).with_id("1").into_parts();
+/// assert!(matches!(received, Received::Event(Ping)));
+/// assert_eq!((k, id.as_deref()), (key, Some("1")));
+/// ```
 #[derive(Debug, Clone)]
 pub struct Decoded<E> {
     received: Received<E>,
@@ -18,6 +30,17 @@ pub struct Decoded<E> {
 
 impl<E: Event> Decoded<E> {
     /// A typed event with its dedup key.
+    ///
+    /// ```
+    /// use webhook_receiver::DedupKey;
+    /// use webhook_receiver::event::{Decoded, Received};
+    /// # #[derive(Clone, Debug)] struct Ping;
+    /// # impl webhook_receiver::Event for Ping { fn event_name(&self) -> &str { "ping" } }
+    ///
+    /// let decoded = Decoded::new(Ping, DedupKey::from_parts(&[b"ping", b"1"]));
+    /// assert!(matches!(decoded.received(), Received::Event(Ping)));
+    /// assert_eq!(decoded.id(), None);
+    /// ```
     pub fn new(event: E, key: DedupKey) -> Self {
         Self {
             received: Received::Event(event),
@@ -27,6 +50,20 @@ impl<E: Event> Decoded<E> {
     }
 
     /// A known event type whose payload did not fit its schema.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use webhook_receiver::DedupKey;
+    /// use webhook_receiver::event::{Decoded, InvalidPayload, Received};
+    /// # #[derive(Clone, Debug)] struct Ping;
+    /// # impl webhook_receiver::Event for Ping { fn event_name(&self) -> &str { "ping" } }
+    ///
+    /// let data = json!({"seq": "one"});
+    /// let key = DedupKey::from_json("ping", &data);
+    /// let invalid = InvalidPayload::new("ping", data, "seq", "expected u64");
+    /// let decoded = Decoded::<Ping>::invalid(invalid, key);
+    /// assert!(matches!(decoded.received(), Received::Invalid(i) if i.path == "seq"));
+    /// ```
     pub fn invalid(invalid: InvalidPayload, key: DedupKey) -> Self {
         Self {
             received: Received::Invalid(invalid),
@@ -36,21 +73,65 @@ impl<E: Event> Decoded<E> {
     }
 
     /// The event type name.
+    ///
+    /// ```
+    /// use webhook_receiver::DedupKey;
+    /// use webhook_receiver::event::Decoded;
+    /// # #[derive(Clone, Debug)] struct Ping;
+    /// # impl webhook_receiver::Event for Ping { fn event_name(&self) -> &str { "ping" } }
+    ///
+    /// let decoded = Decoded::new(Ping, DedupKey::from_parts(&[b"ping", b"1"]));
+    /// assert_eq!(decoded.event_name(), "ping");
+    /// ```
     pub fn event_name(&self) -> &str {
         self.received.event_name()
     }
 
     /// The dedup key.
+    ///
+    /// ```
+    /// use webhook_receiver::DedupKey;
+    /// use webhook_receiver::event::Decoded;
+    /// # #[derive(Clone, Debug)] struct Ping;
+    /// # impl webhook_receiver::Event for Ping { fn event_name(&self) -> &str { "ping" } }
+    ///
+    /// let key = DedupKey::from_parts(&[b"ping", b"1"]);
+    /// assert_eq!(Decoded::new(Ping, key).key(), key);
+    /// ```
     pub fn key(&self) -> DedupKey {
         self.key
     }
 
     /// What was received: a typed event or an invalid payload.
+    ///
+    /// ```
+    /// use webhook_receiver::DedupKey;
+    /// use webhook_receiver::event::{Decoded, Received};
+    /// # #[derive(Clone, Debug)] struct Ping;
+    /// # impl webhook_receiver::Event for Ping { fn event_name(&self) -> &str { "ping" } }
+    ///
+    /// let decoded = Decoded::new(Ping, DedupKey::from_parts(&[b"ping", b"1"]));
+    /// match decoded.received() {
+    ///     Received::Event(Ping) => {}
+    ///     Received::Invalid(invalid) => panic!("{invalid}"),
+    /// }
+    /// ```
     pub fn received(&self) -> &Received<E> {
         &self.received
     }
 
     /// Replaces the dedup key (used by key overrides).
+    ///
+    /// ```
+    /// use webhook_receiver::DedupKey;
+    /// use webhook_receiver::event::Decoded;
+    /// # #[derive(Clone, Debug)] struct Ping;
+    /// # impl webhook_receiver::Event for Ping { fn event_name(&self) -> &str { "ping" } }
+    ///
+    /// let decoded = Decoded::new(Ping, DedupKey::from_parts(&[b"body digest"]));
+    /// let delivery = DedupKey::from_parts(&[b"delivery-42"]);
+    /// assert_eq!(decoded.with_key(delivery).key(), delivery);
+    /// ```
     #[must_use]
     pub fn with_key(mut self, key: DedupKey) -> Self {
         self.key = key;
@@ -59,6 +140,16 @@ impl<E: Event> Decoded<E> {
 
     /// Records the sender's id for the event (Chirp's `data.id`, a top-level `id`, a
     /// `webhook-id` header), given to handlers as [`EventContext::id`](crate::dispatch::EventContext::id).
+    ///
+    /// ```
+    /// use webhook_receiver::DedupKey;
+    /// use webhook_receiver::event::Decoded;
+    /// # #[derive(Clone, Debug)] struct Ping;
+    /// # impl webhook_receiver::Event for Ping { fn event_name(&self) -> &str { "ping" } }
+    ///
+    /// let decoded = Decoded::new(Ping, DedupKey::from_parts(&[b"evt_1"])).with_id("evt_1");
+    /// assert_eq!(decoded.id(), Some("evt_1"));
+    /// ```
     #[must_use]
     pub fn with_id(mut self, id: impl Into<Box<str>>) -> Self {
         self.id = Some(id.into());
@@ -66,17 +157,54 @@ impl<E: Event> Decoded<E> {
     }
 
     /// The sender's id for the event, if the format knows one.
+    ///
+    /// ```
+    /// use webhook_receiver::DedupKey;
+    /// use webhook_receiver::event::Decoded;
+    /// # #[derive(Clone, Debug)] struct Ping;
+    /// # impl webhook_receiver::Event for Ping { fn event_name(&self) -> &str { "ping" } }
+    ///
+    /// let decoded = Decoded::new(Ping, DedupKey::from_parts(&[b"ping", b"1"]));
+    /// assert_eq!(decoded.id(), None);
+    /// assert_eq!(decoded.with_id("1").id(), Some("1"));
+    /// ```
     pub fn id(&self) -> Option<&str> {
         self.id.as_deref()
     }
 
     /// Splits into the received event, the key and the id.
+    ///
+    /// ```
+    /// use webhook_receiver::DedupKey;
+    /// use webhook_receiver::event::{Decoded, Received};
+    /// # #[derive(Clone, Debug)] struct Ping;
+    /// # impl webhook_receiver::Event for Ping { fn event_name(&self) -> &str { "ping" } }
+    ///
+    /// let key = DedupKey::from_parts(&[b"ping", b"1"]);
+    /// let (received, k, id) = Decoded::new(Ping, key).into_parts();
+    /// assert!(matches!(received, Received::Event(Ping)));
+    /// assert_eq!((k, id), (key, None));
+    /// ```
     pub fn into_parts(self) -> (Received<E>, DedupKey, Option<Box<str>>) {
         (self.received, self.key, self.id)
     }
 }
 
 /// What gets dispatched: a typed event, or an event whose payload did not fit its schema.
+///
+/// ```
+/// use serde_json::json;
+/// use webhook_receiver::event::{InvalidPayload, Received};
+/// # #[derive(Clone, Debug)] struct Ping;
+/// # impl webhook_receiver::Event for Ping { fn event_name(&self) -> &str { "ping" } }
+///
+/// let events = [
+///     Received::Event(Ping),
+///     Received::Invalid(InvalidPayload::new("ping", json!([]), ".", "expected a map")),
+/// ];
+/// let typed = events.iter().filter(|r| matches!(r, Received::Event(_))).count();
+/// assert_eq!(typed, 1);
+/// ```
 #[derive(Debug, Clone)]
 pub enum Received<E> {
     /// A typed event (this includes the event enum's own `Unknown` variant, if it has one).
@@ -87,6 +215,17 @@ pub enum Received<E> {
 
 impl<E: Event> Received<E> {
     /// The event type name.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use webhook_receiver::event::{InvalidPayload, Received};
+    /// # #[derive(Clone, Debug)] struct Ping;
+    /// # impl webhook_receiver::Event for Ping { fn event_name(&self) -> &str { "ping" } }
+    ///
+    /// assert_eq!(Received::Event(Ping).event_name(), "ping");
+    /// let invalid = InvalidPayload::new("user.created", json!({}), "id", "missing field `id`");
+    /// assert_eq!(Received::<Ping>::Invalid(invalid).event_name(), "user.created");
+    /// ```
     pub fn event_name(&self) -> &str {
         match self {
             Self::Event(e) => e.event_name(),
@@ -99,6 +238,18 @@ impl<E: Event> Received<E> {
 ///
 /// It is acknowledged (a 400 would only make the sender retry the same bytes and then give up),
 /// logged with the field path, and handed to the fallback handler with the raw data.
+///
+/// ```
+/// use webhook_receiver::event::InvalidPayload;
+///
+/// #[derive(Debug, serde::Deserialize)]
+/// struct Delivery { at: u64 }
+/// let data = serde_json::json!({"id": "d_1", "at": "noon"});
+/// let invalid = InvalidPayload::parse::<Delivery>("delivery.done", data).unwrap_err();
+/// assert_eq!(invalid.path, "at");
+/// assert_eq!(invalid.data["at"], "noon");
+/// assert!(invalid.to_string().starts_with("`delivery.done` payload invalid at `at`:"));
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct InvalidPayload {
@@ -114,6 +265,14 @@ pub struct InvalidPayload {
 
 impl InvalidPayload {
     /// Builds an invalid event from a path-aware deserialization error.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use webhook_receiver::event::InvalidPayload;
+    ///
+    /// let invalid = InvalidPayload::new("user.created", json!({"id": 5}), "id", "expected a string");
+    /// assert_eq!(invalid.to_string(), "`user.created` payload invalid at `id`: expected a string");
+    /// ```
     pub fn new(
         event_name: impl Into<String>,
         data: Value,

@@ -41,16 +41,52 @@ pub struct EventType<E, P> {
 
 impl<E, P> EventType<E, P> {
     /// Declares an event type by its wire name and its payload accessor.
+    ///
+    /// ```
+    /// use webhook_receiver::EventType;
+    ///
+    /// #[derive(Clone, Debug)]
+    /// enum Shape { Circle(f64), Square(f64) }
+    /// const CIRCLE: EventType<Shape, f64> = EventType::new("circle", |s| match s {
+    ///     Shape::Circle(r) => Some(r),
+    ///     Shape::Square(_) => None,
+    /// });
+    /// assert_eq!(CIRCLE.payload(&Shape::Circle(2.0)), Some(&2.0));
+    /// ```
     pub const fn new(name: &'static str, extract: fn(&E) -> Option<&P>) -> Self {
         Self { name, extract }
     }
 
     /// The wire name.
+    ///
+    /// ```
+    /// # use webhook_receiver::EventType;
+    /// # #[derive(Clone, Debug)]
+    /// # enum Shape { Circle(f64), Square(f64) }
+    /// # const CIRCLE: EventType<Shape, f64> = EventType::new("circle", |s| match s {
+    /// #     Shape::Circle(r) => Some(r),
+    /// #     Shape::Square(_) => None,
+    /// # });
+    /// const NAME: &str = CIRCLE.name(); // usable in const contexts
+    /// assert_eq!(NAME, "circle");
+    /// ```
     pub const fn name(&self) -> &'static str {
         self.name
     }
 
     /// The payload, if `event` is of this type.
+    ///
+    /// ```
+    /// # use webhook_receiver::EventType;
+    /// # #[derive(Clone, Debug)]
+    /// # enum Shape { Circle(f64), Square(f64) }
+    /// # const CIRCLE: EventType<Shape, f64> = EventType::new("circle", |s| match s {
+    /// #     Shape::Circle(r) => Some(r),
+    /// #     Shape::Square(_) => None,
+    /// # });
+    /// assert_eq!(CIRCLE.payload(&Shape::Circle(1.5)), Some(&1.5));
+    /// assert_eq!(CIRCLE.payload(&Shape::Square(1.5)), None);
+    /// ```
     pub fn payload<'a>(&self, event: &'a E) -> Option<&'a P> {
         (self.extract)(event)
     }
