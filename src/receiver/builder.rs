@@ -12,12 +12,35 @@ use crate::event::DecodeEvent;
 #[doc(inline)]
 pub use crate::body::DEFAULT_BODY_LIMIT;
 /// Default `Retry-After` on 503: 5 seconds.
+///
+/// ```
+/// use std::time::Duration;
+/// use webhook_receiver::receiver::DEFAULT_RETRY_AFTER;
+///
+/// assert_eq!(DEFAULT_RETRY_AFTER, Duration::from_secs(5));
+/// ```
 pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// Builder for [`WebhookService`]. See the [module docs](crate::receiver) for an example.
 ///
 /// Most users want the [`Webhooks`](crate::Webhooks) facade, whose builder has the same
 /// settings and builds the dispatcher and the verify layer too.
+///
+/// ```
+/// use std::time::Duration;
+/// use webhook_receiver::receiver::{WebhookService, WebhookServiceBuilder};
+///
+/// # use webhook_receiver::chirp::{Chirp, ChirpEvent};
+/// # use webhook_receiver::dispatch::{Dispatcher, Handlers};
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// # let dispatcher = Dispatcher::builder(Handlers::<ChirpEvent>::new()).spawn();
+/// let builder: WebhookServiceBuilder<Chirp> = WebhookService::builder(Chirp, dispatcher)
+///     .dedup_ttl(Duration::from_secs(6 * 3600))
+///     .body_limit(256 * 1024);
+/// let svc = builder.build();
+/// assert_eq!(svc.store().ttl(), Duration::from_secs(6 * 3600));
+/// # }
+/// ```
 #[must_use]
 pub struct WebhookServiceBuilder<F: DecodeEvent, St = MokaStore> {
     format: F,
@@ -44,6 +67,21 @@ impl<F: DecodeEvent> WebhookServiceBuilder<F, MokaStore> {
 
     /// How long an accepted event's key is remembered by the default store (default 24 h, see
     /// [`DEFAULT_TTL`](crate::dedup::DEFAULT_TTL)). Cover the sender's whole retry span.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use webhook_receiver::receiver::WebhookService;
+    ///
+    /// # use webhook_receiver::chirp::{Chirp, ChirpEvent};
+    /// # use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # let dispatcher = Dispatcher::builder(Handlers::<ChirpEvent>::new()).spawn();
+    /// let svc = WebhookService::builder(Chirp, dispatcher)
+    ///     .dedup_ttl(Duration::from_secs(3 * 3600))
+    ///     .build();
+    /// assert_eq!(svc.store().ttl(), Duration::from_secs(3 * 3600));
+    /// # }
+    /// ```
     pub fn dedup_ttl(mut self, ttl: Duration) -> Self {
         self.settings = self.settings.dedup_ttl(ttl);
         self
@@ -51,6 +89,18 @@ impl<F: DecodeEvent> WebhookServiceBuilder<F, MokaStore> {
 
     /// How many keys the default store remembers at most (default 1,000,000, see
     /// [`DEFAULT_CAPACITY`](crate::dedup::DEFAULT_CAPACITY)).
+    ///
+    /// ```
+    /// use webhook_receiver::receiver::WebhookService;
+    ///
+    /// # use webhook_receiver::chirp::{Chirp, ChirpEvent};
+    /// # use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # let dispatcher = Dispatcher::builder(Handlers::<ChirpEvent>::new()).spawn();
+    /// let svc = WebhookService::builder(Chirp, dispatcher).dedup_capacity(10_000).build();
+    /// assert_eq!(svc.store().capacity(), 10_000);
+    /// # }
+    /// ```
     pub fn dedup_capacity(mut self, capacity: u64) -> Self {
         self.settings = self.settings.dedup_capacity(capacity);
         self
@@ -59,6 +109,24 @@ impl<F: DecodeEvent> WebhookServiceBuilder<F, MokaStore> {
 
 impl<F: DecodeEvent, St: DedupStore> WebhookServiceBuilder<F, St> {
     /// Uses another dedup store (shared between replicas, durable, ...).
+    ///
+    /// ```
+    /// use tower::ServiceExt;
+    /// use webhook_receiver::dedup::MokaStore;
+    /// use webhook_receiver::receiver::WebhookService;
+    ///
+    /// # use webhook_receiver::chirp::{Chirp, ChirpEvent};
+    /// # use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # let dispatcher = Dispatcher::builder(Handlers::<ChirpEvent>::new()).spawn();
+    /// # let post = |body: &str| http::Request::post("/").header("content-type", "application/json").body(body.to_owned()).unwrap();
+    /// # let delivered = r#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+    /// let store = MokaStore::new(); // clones share one cache
+    /// let svc = WebhookService::builder(Chirp, dispatcher).dedup_store(store.clone()).build();
+    /// svc.oneshot(post(delivered)).await.unwrap();
+    /// assert_eq!(store.len(), 1);
+    /// # }
+    /// ```
     pub fn dedup_store<St2: DedupStore>(self, store: St2) -> WebhookServiceBuilder<F, St2> {
         WebhookServiceBuilder {
             format: self.format,
@@ -70,12 +138,51 @@ impl<F: DecodeEvent, St: DedupStore> WebhookServiceBuilder<F, St> {
     /// The largest body accepted (default 1 MiB); larger ones are answered 413 without being
     /// read past the limit. In a tower stack of your own, give the
     /// [`VerifyWebhookLayer`](crate::verify::VerifyWebhookLayer) the same limit.
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use tower::ServiceExt;
+    /// use webhook_receiver::receiver::WebhookService;
+    ///
+    /// # use webhook_receiver::chirp::{Chirp, ChirpEvent};
+    /// # use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # let dispatcher = Dispatcher::builder(Handlers::<ChirpEvent>::new()).spawn();
+    /// # let post = |body: &str| http::Request::post("/").header("content-type", "application/json").body(body.to_owned()).unwrap();
+    /// # let delivered = r#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+    /// let svc = WebhookService::builder(Chirp, dispatcher).body_limit(32).build();
+    /// let res = svc.oneshot(post(delivered)).await.unwrap(); // 77 bytes
+    /// assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    /// # }
+    /// ```
     pub fn body_limit(mut self, limit: usize) -> Self {
         self.settings = self.settings.body_limit(limit);
         self
     }
 
     /// The `Retry-After` sent with 503 (default 5 s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use http::StatusCode;
+    /// use tower::ServiceExt;
+    /// use webhook_receiver::receiver::WebhookService;
+    ///
+    /// # use webhook_receiver::chirp::{Chirp, ChirpEvent};
+    /// # use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # let dispatcher = Dispatcher::builder(Handlers::<ChirpEvent>::new()).spawn();
+    /// # let post = |body: &str| http::Request::post("/").header("content-type", "application/json").body(body.to_owned()).unwrap();
+    /// # let delivered = r#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+    /// let svc = WebhookService::builder(Chirp, dispatcher)
+    ///     .retry_after(Duration::from_secs(30))
+    ///     .build();
+    /// svc.dispatcher().drain(Duration::from_secs(1)).await.unwrap(); // shutting down: 503
+    /// let res = svc.oneshot(post(delivered)).await.unwrap();
+    /// assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    /// assert_eq!(res.headers()["retry-after"], "30");
+    /// # }
+    /// ```
     pub fn retry_after(mut self, retry_after: Duration) -> Self {
         self.settings = self.settings.retry_after(retry_after);
         self
@@ -107,6 +214,25 @@ impl<F: DecodeEvent, St: DedupStore> WebhookServiceBuilder<F, St> {
     }
 
     /// Builds the service.
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use tower::ServiceExt;
+    /// use webhook_receiver::receiver::WebhookService;
+    ///
+    /// # use webhook_receiver::chirp::{Chirp, ChirpEvent};
+    /// # use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # let dispatcher = Dispatcher::builder(Handlers::<ChirpEvent>::new()).spawn();
+    /// # let post = |body: &str| http::Request::post("/").header("content-type", "application/json").body(body.to_owned()).unwrap();
+    /// # let delivered = r#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+    /// let svc = WebhookService::builder(Chirp, dispatcher).build();
+    /// let res = svc.clone().oneshot(post(delivered)).await.unwrap();
+    /// assert_eq!(res.status(), StatusCode::OK);
+    /// let get = http::Request::get("/").body(String::new()).unwrap();
+    /// assert_eq!(svc.oneshot(get).await.unwrap().status(), StatusCode::METHOD_NOT_ALLOWED);
+    /// # }
+    /// ```
     pub fn build(self) -> WebhookService<F, St> {
         self.settings.build(self.format, self.dispatcher)
     }

@@ -13,6 +13,22 @@ type Handling = Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infal
 ///
 /// An opaque type: a request that is rejected on its head is answered without an allocation;
 /// one whose body is read is handled in one boxed future (its internals may change).
+///
+/// ```
+/// use http::{Request, StatusCode};
+/// use tower::Service;
+/// use webhook_receiver::receiver::{ResponseFuture, WebhookService};
+///
+/// # use webhook_receiver::chirp::{Chirp, ChirpEvent};
+/// # use webhook_receiver::dispatch::{Dispatcher, Handlers};
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// # let dispatcher = Dispatcher::builder(Handlers::<ChirpEvent>::new()).spawn();
+/// let mut svc = WebhookService::builder(Chirp, dispatcher).build();
+/// // A `GET` is answered on its head, without reading the body.
+/// let future: ResponseFuture = svc.call(Request::get("/").body(String::new()).unwrap());
+/// assert_eq!(future.await.unwrap().status(), StatusCode::METHOD_NOT_ALLOWED);
+/// # }
+/// ```
 pub struct ResponseFuture {
     state: State,
 }

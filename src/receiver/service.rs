@@ -24,6 +24,25 @@ use crate::event::{DecodeEvent, Received};
 /// [`VerifyWebhookLayer`](crate::verify::VerifyWebhookLayer). Clones share everything.
 ///
 /// See the [module docs](crate::receiver) for the order of checks and an example.
+///
+/// ```
+/// use axum::{Router, body::Body};
+/// use http::{Request, StatusCode};
+/// use tower::ServiceExt;
+/// use webhook_receiver::receiver::WebhookService;
+///
+/// # use webhook_receiver::chirp::{Chirp, ChirpEvent};
+/// # use webhook_receiver::dispatch::{Dispatcher, Handlers};
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// # let dispatcher = Dispatcher::builder(Handlers::<ChirpEvent>::new()).spawn();
+/// # let delivered = r#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+/// let svc = WebhookService::builder(Chirp, dispatcher).build();
+/// let app = Router::new().route_service("/webhooks", svc);
+/// let req = Request::post("/webhooks").header("content-type", "application/json");
+/// let res = app.oneshot(req.body(Body::from(delivered)).unwrap()).await.unwrap();
+/// assert_eq!(res.status(), StatusCode::OK);
+/// # }
+/// ```
 pub struct WebhookService<F: DecodeEvent, St = MokaStore> {
     inner: Arc<Inner<F, St>>,
 }
@@ -63,6 +82,19 @@ impl<F: DecodeEvent + fmt::Debug, St: fmt::Debug> fmt::Debug for WebhookService<
 
 impl<F: DecodeEvent> WebhookService<F, MokaStore> {
     /// Configures a service decoding with `format` and queueing on `dispatcher`.
+    ///
+    /// ```
+    /// use webhook_receiver::dedup::DEFAULT_TTL;
+    /// use webhook_receiver::receiver::WebhookService;
+    ///
+    /// # use webhook_receiver::chirp::{Chirp, ChirpEvent};
+    /// # use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # let dispatcher = Dispatcher::builder(Handlers::<ChirpEvent>::new()).spawn();
+    /// let svc = WebhookService::builder(Chirp, dispatcher).build();
+    /// assert_eq!(svc.store().ttl(), DEFAULT_TTL); // the default store, with the default settings
+    /// # }
+    /// ```
     pub fn builder(
         format: F,
         dispatcher: Dispatcher<F::Event>,
@@ -79,6 +111,23 @@ impl<F: DecodeEvent, St: DedupStore> WebhookService<F, St> {
     }
 
     /// The dedup store (not used when the receiver has a durable inbox: the inbox deduplicates).
+    ///
+    /// ```
+    /// use tower::ServiceExt;
+    /// use webhook_receiver::receiver::WebhookService;
+    ///
+    /// # use webhook_receiver::chirp::{Chirp, ChirpEvent};
+    /// # use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # let dispatcher = Dispatcher::builder(Handlers::<ChirpEvent>::new()).spawn();
+    /// # let post = |body: &str| http::Request::post("/").header("content-type", "application/json").body(body.to_owned()).unwrap();
+    /// # let delivered = r#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+    /// let svc = WebhookService::builder(Chirp, dispatcher).build();
+    /// svc.clone().oneshot(post(delivered)).await.unwrap();
+    /// svc.clone().oneshot(post(delivered)).await.unwrap(); // a duplicate
+    /// assert_eq!(svc.store().len(), 1);
+    /// # }
+    /// ```
     pub fn store(&self) -> &St {
         &self.inner.store
     }
@@ -90,11 +139,50 @@ impl<F: DecodeEvent, St: DedupStore> WebhookService<F, St> {
     }
 
     /// The dispatcher (for [`drain`](Dispatcher::drain)).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::time::Duration;
+    /// use tower::ServiceExt;
+    /// use webhook_receiver::chirp::{self, Chirp, MessageStatus};
+    /// use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    /// use webhook_receiver::receiver::WebhookService;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # let post = |body: &str| http::Request::post("/").header("content-type", "application/json").body(body.to_owned()).unwrap();
+    /// # let delivered = r#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+    /// let handled = Arc::new(AtomicUsize::new(0));
+    /// let handlers = Handlers::with_state(Arc::clone(&handled))
+    ///     .on(chirp::SMS_DELIVERED, |_: MessageStatus, ctx| async move {
+    ///         ctx.state().fetch_add(1, Ordering::Relaxed);
+    ///     });
+    /// let svc = WebhookService::builder(Chirp, Dispatcher::builder(handlers).spawn()).build();
+    /// svc.clone().oneshot(post(delivered)).await.unwrap();
+    /// svc.dispatcher().drain(Duration::from_secs(5)).await.unwrap(); // runs what was accepted
+    /// assert_eq!(handled.load(Ordering::Relaxed), 1);
+    /// # }
+    /// ```
     pub fn dispatcher(&self) -> &Dispatcher<F::Event> {
         &self.inner.dispatcher
     }
 
     /// The format.
+    ///
+    /// ```
+    /// use webhook_receiver::DecodeEvent;
+    /// use webhook_receiver::receiver::WebhookService;
+    ///
+    /// # use webhook_receiver::chirp::{Chirp, ChirpEvent};
+    /// # use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # let dispatcher = Dispatcher::builder(Handlers::<ChirpEvent>::new()).spawn();
+    /// # let delivered = r#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+    /// let svc = WebhookService::builder(Chirp, dispatcher).build();
+    /// let decoded = svc.format().decode(&http::HeaderMap::new(), delivered.as_bytes()).unwrap();
+    /// assert_eq!(decoded.event_name(), "messages.sms.delivered");
+    /// # }
+    /// ```
     pub fn format(&self) -> &F {
         &self.inner.format
     }

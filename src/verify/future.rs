@@ -12,6 +12,24 @@ use crate::error::Rejection;
 pin_project! {
     /// Response future of [`VerifyWebhook`](super::VerifyWebhook): verification, then the inner
     /// service's future.
+    ///
+    /// ```
+    /// use http::{Request, StatusCode};
+    /// use tower::{Service, ServiceExt};
+    /// use webhook_receiver::verify::{ResponseFuture, SharedSecret, VerifyWebhook};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # use bytes::Bytes;
+    /// # use http_body_util::Full;
+    /// # let inner = tower::service_fn(|_req: http::Request<Full<Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(Full::<Bytes>::default()))
+    /// # });
+    /// let mut svc = VerifyWebhook::new(inner, SharedSecret::new(["s3cr3t"]).unwrap());
+    /// let req = Request::post("/").body(Full::<Bytes>::default()).unwrap(); // no secret
+    /// let future: ResponseFuture<_, _, _> = svc.ready().await.unwrap().call(req);
+    /// assert_eq!(future.await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    /// # }
+    /// ```
     pub struct ResponseFuture<S, VF, B>
     where
         S: Service<Request<B>>,

@@ -13,10 +13,46 @@ use super::{ConfigError, Verified, VerifySignature};
 use crate::error::Rejection;
 
 /// The default signature header of [`HmacSha256`].
+///
+/// ```
+/// use http::HeaderMap;
+/// use webhook_receiver::verify::{DEFAULT_SIGNATURE_HEADER, HmacSha256, VerifySignature};
+///
+/// let scheme = HmacSha256::new(["It's a Secret to Everybody"]).unwrap();
+/// assert_eq!(scheme.header_name(), DEFAULT_SIGNATURE_HEADER);
+/// # let hex = "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+/// let mut headers = HeaderMap::new();
+/// headers.insert(DEFAULT_SIGNATURE_HEADER, hex.parse().unwrap()); // hex HMAC-SHA256 of the body
+/// assert!(scheme.verify_body(&headers, b"Hello, World!").is_ok());
+/// ```
 pub const DEFAULT_SIGNATURE_HEADER: &str = "x-webhook-signature";
 /// GitHub's signature header, used by [`HmacSha256::github`].
+///
+/// ```
+/// use http::HeaderMap;
+/// use webhook_receiver::verify::{GITHUB_SIGNATURE_HEADER, HmacSha256, VerifySignature};
+///
+/// let github = HmacSha256::github(["It's a Secret to Everybody"]).unwrap();
+/// assert_eq!(github.header_name(), GITHUB_SIGNATURE_HEADER);
+/// # let hex = "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+/// let mut headers = HeaderMap::new();
+/// headers.insert(GITHUB_SIGNATURE_HEADER, format!("sha256={hex}").parse().unwrap());
+/// assert!(github.verify_body(&headers, b"Hello, World!").is_ok());
+/// ```
 pub const GITHUB_SIGNATURE_HEADER: &str = "x-hub-signature-256";
 /// GitHub's signature prefix, used by [`HmacSha256::github`].
+///
+/// ```
+/// use http::HeaderMap;
+/// use webhook_receiver::verify::{GITHUB_SIGNATURE_PREFIX, HmacSha256, VerifySignature};
+///
+/// let github = HmacSha256::github(["It's a Secret to Everybody"]).unwrap();
+/// assert_eq!(github.signature_prefix(), GITHUB_SIGNATURE_PREFIX);
+/// # let hex = "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+/// let mut headers = HeaderMap::new();
+/// headers.insert("x-hub-signature-256", hex.parse().unwrap()); // without the prefix
+/// assert!(github.check_headers(&headers).is_err()); // 401, before the body is read
+/// ```
 pub const GITHUB_SIGNATURE_PREFIX: &str = "sha256=";
 
 /// Length of an HMAC-SHA256 tag.

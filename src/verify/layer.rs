@@ -10,6 +10,25 @@ use crate::body::DEFAULT_BODY_LIMIT;
 /// Layer that applies [`VerifyWebhook`]: authenticates every request with the verifier `V`.
 ///
 /// See the [module docs](crate::verify) for an example.
+///
+/// ```
+/// use http::{Request, StatusCode};
+/// use tower::{ServiceBuilder, ServiceExt};
+/// use webhook_receiver::verify::{SharedSecret, VerifyWebhookLayer};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// # use bytes::Bytes;
+/// # use http_body_util::Full;
+/// # let inner = tower::service_fn(|_req: http::Request<Full<Bytes>>| async {
+/// #     Ok::<_, std::convert::Infallible>(http::Response::new(Full::<Bytes>::default()))
+/// # });
+/// let layer = VerifyWebhookLayer::new(SharedSecret::new(["s3cr3t"]).unwrap());
+/// let svc = ServiceBuilder::new().layer(layer).service(inner);
+/// let req = Request::post("/").header("x-webhook-secret", "wrong");
+/// let res = svc.oneshot(req.body(Full::<Bytes>::default()).unwrap()).await.unwrap();
+/// assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+/// # }
+/// ```
 pub struct VerifyWebhookLayer<V> {
     verifier: Arc<V>,
     body_limit: usize,
@@ -18,6 +37,22 @@ pub struct VerifyWebhookLayer<V> {
 impl<V> VerifyWebhookLayer<V> {
     /// Verifies with `verifier`; signed bodies are read up to 1 MiB
     /// ([`DEFAULT_BODY_LIMIT`](crate::receiver::DEFAULT_BODY_LIMIT)).
+    ///
+    /// ```
+    /// use tower::Layer;
+    /// use webhook_receiver::receiver::DEFAULT_BODY_LIMIT;
+    /// use webhook_receiver::verify::{SharedSecret, VerifyWebhookLayer};
+    ///
+    /// # use bytes::Bytes;
+    /// # use http_body_util::Full;
+    /// # let inner = tower::service_fn(|_req: http::Request<Full<Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(Full::<Bytes>::default()))
+    /// # });
+    ///
+    /// let layer = VerifyWebhookLayer::new(SharedSecret::new(["s3cr3t"]).unwrap());
+    /// let svc = layer.layer(inner);
+    /// assert_eq!(svc.body_limit(), DEFAULT_BODY_LIMIT);
+    /// ```
     pub fn new(verifier: V) -> Self {
         Self {
             verifier: Arc::new(verifier),
@@ -27,6 +62,25 @@ impl<V> VerifyWebhookLayer<V> {
 
     /// Sets the largest body a signature scheme will buffer (413 past it). Header-only schemes
     /// such as [`SharedSecret`](super::SharedSecret) never read the body.
+    ///
+    /// ```
+    /// use http::{Request, StatusCode};
+    /// use tower::{Layer, ServiceExt};
+    /// use webhook_receiver::verify::{HmacSha256, VerifyWebhookLayer};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # use bytes::Bytes;
+    /// # use http_body_util::Full;
+    /// # let inner = tower::service_fn(|_req: http::Request<Full<Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(Full::<Bytes>::default()))
+    /// # });
+    /// let layer = VerifyWebhookLayer::new(HmacSha256::new(["s3cr3t"]).unwrap()).body_limit(16);
+    /// let req = Request::post("/").header("x-webhook-signature", "00".repeat(32));
+    /// let req = req.body(Full::from("more than sixteen bytes")).unwrap();
+    /// let res = layer.layer(inner).oneshot(req).await.unwrap();
+    /// assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    /// # }
+    /// ```
     #[must_use]
     pub fn body_limit(mut self, limit: usize) -> Self {
         self.body_limit = limit;
@@ -34,6 +88,14 @@ impl<V> VerifyWebhookLayer<V> {
     }
 
     /// The verifier.
+    ///
+    /// ```
+    /// use webhook_receiver::verify::{SharedSecret, VerifyWebhookLayer};
+    ///
+    /// let secrets = SharedSecret::new(["secret-2025", "secret-2024"]).unwrap();
+    /// let layer = VerifyWebhookLayer::new(secrets);
+    /// assert_eq!(layer.verifier().secret_count(), 2);
+    /// ```
     pub fn verifier(&self) -> &V {
         &self.verifier
     }

@@ -88,6 +88,20 @@ pub use standard::{
 /// impl, by every [`VerifySignature`] scheme (headers, then the raw body).
 ///
 /// `body_limit` is the layer's limit; a scheme that reads the body must answer 413 past it.
+///
+/// ```
+/// use std::sync::Arc;
+/// use http::Request;
+/// use webhook_receiver::verify::{SharedSecret, VerifyRequest};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let scheme = Arc::new(SharedSecret::new(["s3cr3t"]).unwrap());
+/// let req = Request::post("/").header("x-webhook-secret", "s3cr3t").body(()).unwrap();
+/// assert!(Arc::clone(&scheme).verify(req, 1024).await.is_ok()); // the request to pass on
+/// let req = Request::post("/").body(()).unwrap();
+/// assert!(scheme.verify(req, 1024).await.is_err()); // the rejection to answer with (401)
+/// # }
+/// ```
 pub trait VerifyRequest<B>: Send + Sync + 'static {
     /// The verification future. Resolves to the request to pass on, or a rejection.
     type Future: Future<Output = Result<Request<B>, Rejection>> + Send + 'static;
@@ -135,11 +149,32 @@ pub struct Verified {
 
 impl Verified {
     /// Records that secret number `secret_index` matched.
+    ///
+    /// ```
+    /// use webhook_receiver::verify::Verified;
+    ///
+    /// const FIRST: Verified = Verified::new(0);
+    /// assert_eq!(FIRST.secret_index(), 0);
+    /// ```
     pub const fn new(secret_index: usize) -> Self {
         Self { secret_index }
     }
 
     /// The index of the matching secret, in the order the secrets were configured.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use webhook_receiver::verify::{SharedSecret, Verified, VerifyRequest};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let scheme = Arc::new(SharedSecret::new(["secret-2025", "secret-2024"]).unwrap());
+    /// let req = http::Request::post("/").header("x-webhook-secret", "secret-2024");
+    /// let req = req.body(()).unwrap();
+    /// let req = scheme.verify(req, 0).await.unwrap();
+    /// // The old secret matched: this sender has not rotated yet.
+    /// assert_eq!(req.extensions().get::<Verified>().map(Verified::secret_index), Some(1));
+    /// # }
+    /// ```
     pub const fn secret_index(&self) -> usize {
         self.secret_index
     }
@@ -150,6 +185,19 @@ impl Verified {
 /// [`VerifyWebhook`] calls [`check_headers`](Self::check_headers) first, so a request without a
 /// well-formed signature header is rejected without buffering its body; then it reads the body up
 /// to the limit and calls [`verify_body`](Self::verify_body) on the exact received bytes.
+///
+/// ```
+/// use http::HeaderMap;
+/// use webhook_receiver::verify::{HmacSha256, Verified, VerifySignature};
+///
+/// let scheme = HmacSha256::new(["It's a Secret to Everybody"]).unwrap();
+/// let mut headers = HeaderMap::new();
+/// assert!(scheme.check_headers(&headers).is_err()); // no signature: the body is not read
+/// # let hex = "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+/// headers.insert("x-webhook-signature", hex.parse().unwrap());
+/// assert_eq!(scheme.verify_body(&headers, b"Hello, World!").unwrap(), Verified::new(0));
+/// assert!(scheme.verify_body(&headers, b"Hello, World?").is_err());
+/// ```
 pub trait VerifySignature: Send + Sync + 'static {
     /// Cheap checks on the headers alone (presence and shape of the signature headers).
     ///

@@ -11,6 +11,13 @@ use super::{ConfigError, Verified, VerifyRequest};
 use crate::error::Rejection;
 
 /// The default shared-secret header (Chirp's).
+///
+/// ```
+/// use webhook_receiver::verify::{DEFAULT_SECRET_HEADER, SharedSecret};
+///
+/// assert_eq!(DEFAULT_SECRET_HEADER, "x-webhook-secret");
+/// assert_eq!(SharedSecret::new(["s3cr3t"]).unwrap().header_name(), DEFAULT_SECRET_HEADER);
+/// ```
 pub const DEFAULT_SECRET_HEADER: &str = "x-webhook-secret";
 
 /// A shared-secret header scheme: the sender puts a secret in a header (Chirp's
@@ -45,6 +52,14 @@ pub struct SharedSecret {
 impl SharedSecret {
     /// Accepts any of `secrets` in the `X-Webhook-Secret` header.
     ///
+    /// ```
+    /// use webhook_receiver::verify::{ConfigError, SharedSecret};
+    ///
+    /// let scheme = SharedSecret::new(["secret-2025", "secret-2024"]).unwrap();
+    /// assert_eq!(scheme.header_name(), "x-webhook-secret");
+    /// assert!(matches!(SharedSecret::new(Vec::<String>::new()), Err(ConfigError::NoSecrets)));
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`ConfigError`] if there is no secret or one is empty.
@@ -57,6 +72,15 @@ impl SharedSecret {
     }
 
     /// Accepts any of `secrets` in the header `header` (case-insensitive).
+    ///
+    /// ```
+    /// use webhook_receiver::verify::{ConfigError, SharedSecret};
+    ///
+    /// let scheme = SharedSecret::with_header("X-Chirp-Token", ["s3cr3t"]).unwrap();
+    /// assert_eq!(scheme.header_name(), "x-chirp-token");
+    /// let invalid = SharedSecret::with_header("bad header", ["s3cr3t"]);
+    /// assert!(matches!(invalid, Err(ConfigError::InvalidHeader(_))));
+    /// ```
     ///
     /// # Errors
     ///
@@ -85,11 +109,21 @@ impl SharedSecret {
     }
 
     /// The header carrying the secret.
+    ///
+    /// ```
+    /// use webhook_receiver::verify::SharedSecret;
+    /// assert_eq!(SharedSecret::new(["s3cr3t"]).unwrap().header_name(), "x-webhook-secret");
+    /// ```
     pub fn header_name(&self) -> &HeaderName {
         &self.header
     }
 
     /// How many secrets are accepted.
+    ///
+    /// ```
+    /// use webhook_receiver::verify::SharedSecret;
+    /// assert_eq!(SharedSecret::new(["secret-2025", "secret-2024"]).unwrap().secret_count(), 2);
+    /// ```
     pub fn secret_count(&self) -> usize {
         self.digests.len()
     }

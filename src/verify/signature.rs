@@ -22,6 +22,23 @@ type Verifying<B> = Pin<Box<dyn Future<Output = Result<Request<B>, Rejection>> +
 /// bytes as its body.
 ///
 /// An opaque type: its internals (one allocation per request, for the body read) may change.
+///
+/// ```
+/// use std::sync::Arc;
+/// use bytes::Bytes;
+/// use http::Request;
+/// use http_body_util::Full;
+/// use webhook_receiver::Rejection;
+/// use webhook_receiver::verify::{HmacSha256, SignatureFuture, VerifyRequest};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let scheme = Arc::new(HmacSha256::new(["s3cr3t"]).unwrap());
+/// let req = Request::post("/").header("x-webhook-signature", "00".repeat(32));
+/// let req = req.body(Full::<Bytes>::from("{}")).unwrap();
+/// let future: SignatureFuture<Full<Bytes>> = scheme.verify(req, 1024);
+/// assert!(matches!(future.await, Err(Rejection::Unauthorized))); // body read, signature wrong
+/// # }
+/// ```
 pub struct SignatureFuture<B> {
     inner: Verifying<B>,
 }

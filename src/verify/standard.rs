@@ -14,10 +14,60 @@ use super::{ConfigError, Verified, VerifySignature};
 use crate::error::{HeaderProblem, Rejection};
 
 /// The message id header: unique per message, the same across retries.
+///
+/// ```
+/// use http::{HeaderMap, StatusCode};
+/// use webhook_receiver::Rejection;
+/// use webhook_receiver::verify::{StandardWebhooks, VerifySignature, WEBHOOK_ID_HEADER};
+///
+/// let scheme = StandardWebhooks::new(["whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"]).unwrap();
+/// let rejection = scheme.check_headers(&HeaderMap::new()).unwrap_err();
+/// assert!(matches!(rejection, Rejection::BadHeader { header: WEBHOOK_ID_HEADER, .. }));
+/// assert_eq!(rejection.status(), StatusCode::BAD_REQUEST);
+/// ```
 pub const WEBHOOK_ID_HEADER: &str = "webhook-id";
 /// The timestamp header: unix seconds at which the message was signed.
+///
+/// ```
+/// use http::HeaderMap;
+/// use webhook_receiver::Rejection;
+/// use webhook_receiver::verify::{StandardWebhooks, VerifySignature};
+/// use webhook_receiver::verify::{
+///     WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER,
+/// };
+///
+/// let scheme = StandardWebhooks::new(["whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"]).unwrap();
+/// let mut headers = HeaderMap::new();
+/// headers.insert(WEBHOOK_ID_HEADER, "msg_1".parse().unwrap());
+/// headers.insert(WEBHOOK_TIMESTAMP_HEADER, "1649367553".parse().unwrap()); // April 2022
+/// # let signature = "v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=";
+/// headers.insert(WEBHOOK_SIGNATURE_HEADER, signature.parse().unwrap());
+/// assert!(matches!(scheme.check_headers(&headers), Err(Rejection::StaleTimestamp { .. })));
+/// ```
 pub const WEBHOOK_TIMESTAMP_HEADER: &str = "webhook-timestamp";
 /// The signature header: space-separated `v1,<base64>` entries.
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// use http::HeaderMap;
+/// use webhook_receiver::verify::{StandardWebhooks, VerifySignature};
+/// use webhook_receiver::verify::{
+///     WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER,
+/// };
+///
+/// let signed_at = UNIX_EPOCH + Duration::from_secs(1_649_367_553);
+/// let scheme = StandardWebhooks::new(["whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"])
+///     .unwrap()
+///     .clock(move || signed_at);
+/// let mut headers = HeaderMap::new();
+/// # headers.insert(WEBHOOK_ID_HEADER, "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk".parse().unwrap());
+/// # headers.insert(WEBHOOK_TIMESTAMP_HEADER, "1649367553".parse().unwrap());
+/// // Other versions are skipped; any matching `v1` entry will do.
+/// let signatures = "v2,bm90IHlldA== v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=";
+/// headers.insert(WEBHOOK_SIGNATURE_HEADER, signatures.parse().unwrap());
+/// let body = br#"{"email":"test@example.com","username":"test_user"}"#;
+/// assert!(scheme.verify_body(&headers, body).is_ok());
+/// ```
 pub const WEBHOOK_SIGNATURE_HEADER: &str = "webhook-signature";
 
 /// Svix's branded names for the same headers, read when the unbranded one is absent.

@@ -136,6 +136,27 @@ impl<F: DecodeEvent, V, St> WebhooksBuilder<F, V, (), St> {
 impl<F: DecodeEvent, V, S: Clone + Send + Sync + 'static, St> WebhooksBuilder<F, V, S, St> {
     /// Runs `handler` for every event of type `ty`, with its typed payload
     /// ([`Handlers::on`]).
+    ///
+    /// ```
+    /// use tower::ServiceExt;
+    /// use webhook_receiver::chirp::{self, MessageStatus};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # // A Chirp delivery, authenticated with the secret `s3cr3t`.
+    /// # let post = |body: &str| http::Request::post("/").header("x-webhook-secret", "s3cr3t").header("content-type", "application/json").body(body.to_owned()).unwrap();
+    /// # let delivered = r#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+    /// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    /// let webhooks = chirp::webhooks(["s3cr3t"]).unwrap()
+    ///     .state(tx)
+    ///     .on(chirp::SMS_DELIVERED, |status: MessageStatus, ctx| async move {
+    ///         ctx.state().send(status.id).unwrap();
+    ///     })
+    ///     .spawn();
+    /// webhooks.clone().oneshot(post(delivered)).await.unwrap(); // 200, then the handler runs
+    /// assert_eq!(rx.recv().await.unwrap(), "msg_1");
+    /// # webhooks.drain(std::time::Duration::from_secs(5)).await.unwrap();
+    /// # }
+    /// ```
     pub fn on<P, H, Fut>(mut self, ty: EventType<F::Event, P>, handler: H) -> Self
     where
         P: Clone + Send + 'static,
@@ -149,6 +170,27 @@ impl<F: DecodeEvent, V, S: Clone + Send + Sync + 'static, St> WebhooksBuilder<F,
 
     /// Runs `handler` for every event whose type matches `pattern`, an exact name or a prefix
     /// ending in `*` ([`Handlers::on_group`]). The handler gets the whole event.
+    ///
+    /// ```
+    /// use tower::ServiceExt;
+    /// use webhook_receiver::chirp::{self, ChirpEvent};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # // A Chirp delivery, authenticated with the secret `s3cr3t`.
+    /// # let post = |body: &str| http::Request::post("/").header("x-webhook-secret", "s3cr3t").header("content-type", "application/json").body(body.to_owned()).unwrap();
+    /// # let delivered = r#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+    /// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    /// let webhooks = chirp::webhooks(["s3cr3t"]).unwrap()
+    ///     .state(tx)
+    ///     .on_group("messages.sms.*", |_event: ChirpEvent, ctx| async move {
+    ///         ctx.state().send(ctx.event_name().to_owned()).unwrap();
+    ///     })
+    ///     .spawn();
+    /// webhooks.clone().oneshot(post(delivered)).await.unwrap();
+    /// assert_eq!(rx.recv().await.unwrap(), "messages.sms.delivered");
+    /// # webhooks.drain(std::time::Duration::from_secs(5)).await.unwrap();
+    /// # }
+    /// ```
     pub fn on_group<H, Fut>(mut self, pattern: &str, handler: H) -> Self
     where
         H: Fn(F::Event, EventContext<S>) -> Fut + Send + Sync + 'static,
@@ -161,6 +203,30 @@ impl<F: DecodeEvent, V, S: Clone + Send + Sync + 'static, St> WebhooksBuilder<F,
 
     /// Runs `handler` for every event no other handler matched, invalid payloads included
     /// ([`Handlers::fallback`]).
+    ///
+    /// ```
+    /// use tower::ServiceExt;
+    /// use webhook_receiver::chirp::{self, ChirpEvent};
+    /// use webhook_receiver::event::Received;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # // A Chirp delivery, authenticated with the secret `s3cr3t`.
+    /// # let post = |body: &str| http::Request::post("/").header("x-webhook-secret", "s3cr3t").header("content-type", "application/json").body(body.to_owned()).unwrap();
+    /// # let delivered = r#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+    /// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    /// let webhooks = chirp::webhooks(["s3cr3t"]).unwrap()
+    ///     .state(tx)
+    ///     .fallback(|_received: Received<ChirpEvent>, ctx| async move {
+    ///         ctx.state().send(ctx.event_name().to_owned()).unwrap();
+    ///     })
+    ///     .spawn();
+    /// // An event type this version does not know.
+    /// let unknown = r#"{"event":"calls.voice.started","data":{}}"#;
+    /// webhooks.clone().oneshot(post(unknown)).await.unwrap();
+    /// assert_eq!(rx.recv().await.unwrap(), "calls.voice.started");
+    /// # webhooks.drain(std::time::Duration::from_secs(5)).await.unwrap();
+    /// # }
+    /// ```
     pub fn fallback<H, Fut>(mut self, handler: H) -> Self
     where
         H: Fn(Received<F::Event>, EventContext<S>) -> Fut + Send + Sync + 'static,
@@ -173,6 +239,30 @@ impl<F: DecodeEvent, V, S: Clone + Send + Sync + 'static, St> WebhooksBuilder<F,
 
     /// Called for every failed handler attempt: error, panic or timeout, with the attempt and
     /// whether it will be retried ([`Handlers::on_error`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower::ServiceExt;
+    /// use webhook_receiver::chirp;
+    /// use webhook_receiver::dispatch::{HandlerError, RetryPolicy};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # // A Chirp delivery, authenticated with the secret `s3cr3t`.
+    /// # let post = |body: &str| http::Request::post("/").header("x-webhook-secret", "s3cr3t").header("content-type", "application/json").body(body.to_owned()).unwrap();
+    /// # let delivered = r#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+    /// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    /// let retry = RetryPolicy::default().max_attempts(2).initial_backoff(Duration::from_millis(10));
+    /// let webhooks = chirp::webhooks(["s3cr3t"]).unwrap()
+    ///     .retry_policy(retry)
+    ///     .on(chirp::SMS_DELIVERED, |_, _| async { Err::<(), _>(std::io::Error::other("down")) })
+    ///     .on_error(move |e: &HandlerError| tx.send((e.attempt, e.retry_in.is_some())).unwrap())
+    ///     .spawn();
+    /// webhooks.clone().oneshot(post(delivered)).await.unwrap();
+    /// assert_eq!(rx.recv().await, Some((1, true))); // will be retried
+    /// assert_eq!(rx.recv().await, Some((2, false))); // the last attempt
+    /// # webhooks.drain(std::time::Duration::from_secs(5)).await.unwrap();
+    /// # }
+    /// ```
     pub fn on_error(mut self, hook: impl Fn(&HandlerError) + Send + Sync + 'static) -> Self {
         self.handlers = self.handlers.on_error(hook);
         self
@@ -217,6 +307,35 @@ impl<F: DecodeEvent, V, S: Clone + Send + Sync + 'static, St> WebhooksBuilder<F,
 
     /// The retry policy of every handler without one of its own ([`Handlers::retry_policy`];
     /// default: 5 attempts, 30 s each, exponential backoff from 1 s with jitter).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower::ServiceExt;
+    /// use webhook_receiver::chirp;
+    /// use webhook_receiver::dispatch::RetryPolicy;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # // A Chirp delivery, authenticated with the secret `s3cr3t`.
+    /// # let post = |body: &str| http::Request::post("/").header("x-webhook-secret", "s3cr3t").header("content-type", "application/json").body(body.to_owned()).unwrap();
+    /// # let delivered = r#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+    /// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u32>();
+    /// let retry = RetryPolicy::default().max_attempts(3).initial_backoff(Duration::from_millis(10));
+    /// let webhooks = chirp::webhooks(["s3cr3t"]).unwrap()
+    ///     .state(tx)
+    ///     .retry_policy(retry)
+    ///     .on(chirp::SMS_DELIVERED, |_, ctx| async move {
+    ///         if ctx.attempt() == 1 {
+    ///             return Err(std::io::Error::other("flaky"));
+    ///         }
+    ///         ctx.state().send(ctx.attempt()).unwrap();
+    ///         Ok(())
+    ///     })
+    ///     .spawn();
+    /// webhooks.clone().oneshot(post(delivered)).await.unwrap();
+    /// assert_eq!(rx.recv().await, Some(2)); // the second attempt succeeded
+    /// # webhooks.drain(std::time::Duration::from_secs(5)).await.unwrap();
+    /// # }
+    /// ```
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.handlers = self.handlers.retry_policy(policy);
         self
@@ -224,6 +343,27 @@ impl<F: DecodeEvent, V, S: Clone + Send + Sync + 'static, St> WebhooksBuilder<F,
 
     /// The retry policy of the handler registered just before
     /// ([`Handlers::retry_policy_for_last`]).
+    ///
+    /// ```
+    /// use tower::ServiceExt;
+    /// use webhook_receiver::chirp;
+    /// use webhook_receiver::dispatch::{HandlerError, RetryPolicy};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # // A Chirp delivery, authenticated with the secret `s3cr3t`.
+    /// # let post = |body: &str| http::Request::post("/").header("x-webhook-secret", "s3cr3t").header("content-type", "application/json").body(body.to_owned()).unwrap();
+    /// # let delivered = r#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+    /// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    /// let webhooks = chirp::webhooks(["s3cr3t"]).unwrap()
+    ///     .on(chirp::SMS_DELIVERED, |_, _| async { Err::<(), _>(std::io::Error::other("no")) })
+    ///     .retry_policy_for_last(RetryPolicy::never()) // this handler only
+    ///     .on_error(move |e: &HandlerError| tx.send((e.attempt, e.retry_in)).unwrap())
+    ///     .spawn();
+    /// webhooks.clone().oneshot(post(delivered)).await.unwrap();
+    /// assert_eq!(rx.recv().await, Some((1, None))); // one attempt, no retry
+    /// # webhooks.drain(std::time::Duration::from_secs(5)).await.unwrap();
+    /// # }
+    /// ```
     ///
     /// # Panics
     ///
@@ -238,6 +378,18 @@ impl<F: DecodeEvent, V, S: Clone + Send + Sync + 'static, St> WebhooksBuilder<F,
 impl<F: DecodeEvent, V, S> WebhooksBuilder<F, V, S, MokaStore> {
     /// How long the default store remembers an accepted event's key (default 24 h,
     /// [`DEFAULT_TTL`](crate::dedup::DEFAULT_TTL)). Cover the sender's whole retry span.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use webhook_receiver::chirp;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let webhooks = chirp::webhooks(["s3cr3t"]).unwrap()
+    ///     .dedup_ttl(Duration::from_secs(3 * 3600))
+    ///     .spawn();
+    /// assert_eq!(webhooks.store().ttl(), Duration::from_secs(3 * 3600));
+    /// # }
+    /// ```
     pub fn dedup_ttl(mut self, ttl: Duration) -> Self {
         self.settings = self.settings.dedup_ttl(ttl);
         self
@@ -245,6 +397,15 @@ impl<F: DecodeEvent, V, S> WebhooksBuilder<F, V, S, MokaStore> {
 
     /// How many keys the default store remembers at most (default 1,000,000,
     /// [`DEFAULT_CAPACITY`](crate::dedup::DEFAULT_CAPACITY)).
+    ///
+    /// ```
+    /// use webhook_receiver::chirp;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let webhooks = chirp::webhooks(["s3cr3t"]).unwrap().dedup_capacity(10_000).spawn();
+    /// assert_eq!(webhooks.store().capacity(), 10_000);
+    /// # }
+    /// ```
     pub fn dedup_capacity(mut self, capacity: u64) -> Self {
         self.settings = self.settings.dedup_capacity(capacity);
         self
@@ -254,12 +415,43 @@ impl<F: DecodeEvent, V, S> WebhooksBuilder<F, V, S, MokaStore> {
 impl<F: DecodeEvent, V, S, St> WebhooksBuilder<F, V, S, St> {
     /// How many accepted events may wait for a handler (default 1024). When full, requests are
     /// answered 503 with `Retry-After` and nothing is remembered. Values below 1 are raised to 1.
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use tower::ServiceExt;
+    /// use webhook_receiver::chirp;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # // A Chirp delivery, authenticated with the secret `s3cr3t`.
+    /// # let post = |body: &str| http::Request::post("/").header("x-webhook-secret", "s3cr3t").header("content-type", "application/json").body(body.to_owned()).unwrap();
+    /// # let delivered = r#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+    /// # let sent = r#"{"event":"messages.sms.sent","data":{"id":"msg_1","status":"sent"}}"#;
+    /// # let other = delivered.replace("msg_1", "msg_2");
+    /// let webhooks = chirp::webhooks(["s3cr3t"]).unwrap()
+    ///     .concurrency_limit(1)
+    ///     .queue_capacity(1)
+    ///     .spawn();
+    /// webhooks.clone().oneshot(post(delivered)).await.unwrap(); // 200: handled now
+    /// webhooks.clone().oneshot(post(sent)).await.unwrap(); // 200: waits in the queue
+    /// let res = webhooks.clone().oneshot(post(&other)).await.unwrap();
+    /// assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE); // nothing remembered
+    /// assert_eq!(res.headers()["retry-after"], "5");
+    /// # webhooks.drain(std::time::Duration::from_secs(5)).await.unwrap();
+    /// # }
+    /// ```
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
         self.queue_capacity = capacity; // raised to 1 by the dispatcher's builder
         self
     }
 
     /// How many events are handled at once (default 64). Values below 1 are raised to 1.
+    ///
+    /// ```
+    /// use webhook_receiver::chirp;
+    ///
+    /// let builder = chirp::webhooks(["s3cr3t"]).unwrap().concurrency_limit(8);
+    /// assert!(format!("{builder:?}").contains("concurrency_limit: 8"));
+    /// ```
     pub fn concurrency_limit(mut self, limit: usize) -> Self {
         self.concurrency = limit; // raised to 1 by the dispatcher's builder
         self
@@ -267,6 +459,23 @@ impl<F: DecodeEvent, V, S, St> WebhooksBuilder<F, V, S, St> {
 
     /// Uses another dedup store instead of the default [`MokaStore`] (shared between replicas,
     /// durable, ...).
+    ///
+    /// ```
+    /// use tower::ServiceExt;
+    /// use webhook_receiver::chirp;
+    /// use webhook_receiver::dedup::MokaStore;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # // A Chirp delivery, authenticated with the secret `s3cr3t`.
+    /// # let post = |body: &str| http::Request::post("/").header("x-webhook-secret", "s3cr3t").header("content-type", "application/json").body(body.to_owned()).unwrap();
+    /// # let delivered = r#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+    /// let store = MokaStore::new(); // clones share one cache
+    /// let webhooks = chirp::webhooks(["s3cr3t"]).unwrap().dedup_store(store.clone()).spawn();
+    /// webhooks.clone().oneshot(post(delivered)).await.unwrap();
+    /// assert_eq!(store.len(), 1);
+    /// # webhooks.drain(std::time::Duration::from_secs(5)).await.unwrap();
+    /// # }
+    /// ```
     pub fn dedup_store<St2: DedupStore>(self, store: St2) -> WebhooksBuilder<F, V, S, St2> {
         WebhooksBuilder {
             format: self.format,
@@ -315,6 +524,29 @@ impl<F: DecodeEvent, V, S, St> WebhooksBuilder<F, V, S, St> {
 
     /// Overrides how an event's dedup key is derived (the format's rule is the default); see
     /// [`WebhookServiceBuilder::dedup_key`](crate::receiver::WebhookServiceBuilder::dedup_key).
+    ///
+    /// ```
+    /// use tower::ServiceExt;
+    /// use webhook_receiver::DedupKey;
+    /// use webhook_receiver::chirp::{self, ChirpEvent};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # // A Chirp delivery, authenticated with the secret `s3cr3t`.
+    /// # let post = |body: &str| http::Request::post("/").header("x-webhook-secret", "s3cr3t").header("content-type", "application/json").body(body.to_owned()).unwrap();
+    /// # let delivered = r#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+    /// # let sent = r#"{"event":"messages.sms.sent","data":{"id":"msg_1","status":"sent"}}"#;
+    /// // One key per message: a later status of a message counts as a redelivery.
+    /// let webhooks = chirp::webhooks(["s3cr3t"]).unwrap()
+    ///     .dedup_key(|event: &ChirpEvent, _headers| {
+    ///         DedupKey::from_parts(&[event.id().unwrap_or("").as_bytes()])
+    ///     })
+    ///     .spawn();
+    /// webhooks.clone().oneshot(post(sent)).await.unwrap();
+    /// webhooks.clone().oneshot(post(delivered)).await.unwrap(); // msg_1 again: a duplicate
+    /// assert_eq!(webhooks.store().len(), 1);
+    /// # webhooks.drain(std::time::Duration::from_secs(5)).await.unwrap();
+    /// # }
+    /// ```
     pub fn dedup_key(
         mut self,
         key: impl Fn(&F::Event, &HeaderMap) -> DedupKey + Send + Sync + 'static,
@@ -327,12 +559,48 @@ impl<F: DecodeEvent, V, S, St> WebhooksBuilder<F, V, S, St> {
     /// [`DEFAULT_BODY_LIMIT`](crate::receiver::DEFAULT_BODY_LIMIT)): both the verify layer
     /// (which buffers signed bodies) and the receiver answer 413 past it, from `Content-Length`
     /// or while reading, without reading further.
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use tower::ServiceExt;
+    /// use webhook_receiver::chirp;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # // A Chirp delivery, authenticated with the secret `s3cr3t`.
+    /// # let post = |body: &str| http::Request::post("/").header("x-webhook-secret", "s3cr3t").header("content-type", "application/json").body(body.to_owned()).unwrap();
+    /// # let delivered = r#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+    /// let webhooks = chirp::webhooks(["s3cr3t"]).unwrap().body_limit(32).spawn();
+    /// let res = webhooks.clone().oneshot(post(delivered)).await.unwrap(); // 77 bytes
+    /// assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    /// # webhooks.drain(std::time::Duration::from_secs(5)).await.unwrap();
+    /// # }
+    /// ```
     pub fn body_limit(mut self, limit: usize) -> Self {
         self.settings = self.settings.body_limit(limit);
         self
     }
 
     /// The `Retry-After` sent with 503 (default 5 s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use http::StatusCode;
+    /// use tower::ServiceExt;
+    /// use webhook_receiver::chirp;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # // A Chirp delivery, authenticated with the secret `s3cr3t`.
+    /// # let post = |body: &str| http::Request::post("/").header("x-webhook-secret", "s3cr3t").header("content-type", "application/json").body(body.to_owned()).unwrap();
+    /// # let delivered = r#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+    /// let webhooks = chirp::webhooks(["s3cr3t"]).unwrap()
+    ///     .retry_after(Duration::from_secs(30))
+    ///     .spawn();
+    /// webhooks.drain(Duration::from_secs(5)).await.unwrap(); // shutting down: 503 from now on
+    /// let res = webhooks.clone().oneshot(post(delivered)).await.unwrap();
+    /// assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    /// assert_eq!(res.headers()["retry-after"], "30");
+    /// # }
+    /// ```
     pub fn retry_after(mut self, retry_after: Duration) -> Self {
         self.settings = self.settings.retry_after(retry_after);
         self
@@ -341,12 +609,29 @@ impl<F: DecodeEvent, V, S, St> WebhooksBuilder<F, V, S, St> {
     /// Starts the dispatcher on the current Tokio runtime (handlers run there, after the
     /// response) and returns the receiver.
     ///
+    /// With a [durable inbox](Self::durable_inbox), the events it holds from an earlier run are
+    /// decoded again and queued first, each handler from where it stopped.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use http::StatusCode;
+    /// use tower::ServiceExt;
+    /// use webhook_receiver::chirp;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # // A Chirp delivery, authenticated with the secret `s3cr3t`.
+    /// # let post = |body: &str| http::Request::post("/").header("x-webhook-secret", "s3cr3t").header("content-type", "application/json").body(body.to_owned()).unwrap();
+    /// # let delivered = r#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+    /// let webhooks = chirp::webhooks(["s3cr3t"]).unwrap().spawn(); // inside a Tokio runtime
+    /// let res = webhooks.clone().oneshot(post(delivered)).await.unwrap();
+    /// assert_eq!(res.status(), StatusCode::OK);
+    /// webhooks.drain(Duration::from_secs(5)).await.unwrap();
+    /// # }
+    /// ```
+    ///
     /// # Panics
     ///
     /// Outside a Tokio runtime.
-    ///
-    /// With a [durable inbox](Self::durable_inbox), the events it holds from an earlier run are
-    /// decoded again and queued first, each handler from where it stopped.
     pub fn spawn(self) -> Webhooks<F, V, St>
     where
         St: DedupStore,

@@ -54,6 +54,26 @@ pub struct Webhooks<F: DecodeEvent, V, St = MokaStore> {
 
 impl<F: DecodeEvent, V> Webhooks<F, V> {
     /// Configures a receiver that decodes with `format` and authenticates with `verifier`.
+    ///
+    /// ```
+    /// use http::{Request, StatusCode};
+    /// use tower::ServiceExt;
+    /// use webhook_receiver::{Webhooks, chirp::Chirp, verify::SharedSecret};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # // A Chirp delivery, authenticated with the secret `s3cr3t`.
+    /// # let post = |body: &str| http::Request::post("/").header("x-webhook-secret", "s3cr3t").header("content-type", "application/json").body(body.to_owned()).unwrap();
+    /// # let delivered = r#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+    /// // Chirp, with the secret in a header of your choosing.
+    /// let verifier = SharedSecret::with_header("x-chirp-token", ["s3cr3t"]).unwrap();
+    /// let webhooks = Webhooks::builder(Chirp, verifier).spawn();
+    /// let req = Request::post("/").header("x-chirp-token", "s3cr3t");
+    /// let req = req.header("content-type", "application/json").body(delivered.to_owned());
+    /// let res = webhooks.clone().oneshot(req.unwrap()).await.unwrap();
+    /// assert_eq!(res.status(), StatusCode::OK);
+    /// # webhooks.drain(std::time::Duration::from_secs(5)).await.unwrap();
+    /// # }
+    /// ```
     pub fn builder(format: F, verifier: V) -> WebhooksBuilder<F, V> {
         WebhooksBuilder::new(format, verifier)
     }
@@ -70,6 +90,31 @@ impl<F: DecodeEvent, V, St: DedupStore> Webhooks<F, V, St> {
     ///
     /// With axum, call it after `axum::serve(..).with_graceful_shutdown(..)` returns: the
     /// server has then finished every in-flight request, so every acknowledged event is queued.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use http::StatusCode;
+    /// use tower::ServiceExt;
+    /// use webhook_receiver::chirp::{self, MessageStatus};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # // A Chirp delivery, authenticated with the secret `s3cr3t`.
+    /// # let post = |body: &str| http::Request::post("/").header("x-webhook-secret", "s3cr3t").header("content-type", "application/json").body(body.to_owned()).unwrap();
+    /// # let delivered = r#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+    /// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    /// let webhooks = chirp::webhooks(["s3cr3t"]).unwrap()
+    ///     .state(tx)
+    ///     .on(chirp::SMS_DELIVERED, |status: MessageStatus, ctx| async move {
+    ///         ctx.state().send(status.id).unwrap();
+    ///     })
+    ///     .spawn();
+    /// webhooks.clone().oneshot(post(delivered)).await.unwrap();
+    /// webhooks.drain(Duration::from_secs(30)).await.unwrap();
+    /// assert_eq!(rx.try_recv().unwrap(), "msg_1"); // the acknowledged event was handled
+    /// let res = webhooks.clone().oneshot(post(delivered)).await.unwrap();
+    /// assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE); // and no new ones are taken
+    /// # }
+    /// ```
     ///
     /// # Errors
     ///
@@ -114,6 +159,22 @@ impl<F: DecodeEvent, V, St: DedupStore> Webhooks<F, V, St> {
 
     /// The durable inbox, if the receiver has one
     /// ([`WebhooksBuilder::durable_inbox`]).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), webhook_receiver::BoxError> {
+    /// use std::time::Duration;
+    /// use webhook_receiver::chirp;
+    /// use webhook_receiver::inbox::DurableInbox;
+    ///
+    /// assert!(chirp::webhooks(["s3cr3t"])?.spawn().inbox().is_none());
+    /// # let dir = std::env::temp_dir().join(format!("wr-doc-inbox-accessor-{}", std::process::id()));
+    /// let inbox = DurableInbox::builder(&dir).open()?;
+    /// let webhooks = chirp::webhooks(["s3cr3t"])?.durable_inbox(inbox).spawn();
+    /// assert_eq!(webhooks.inbox().unwrap().pending_count()?, 0);
+    /// webhooks.drain(Duration::from_secs(5)).await?;
+    /// # drop(webhooks); std::fs::remove_dir_all(&dir)?;
+    /// # Ok(()) }
+    /// ```
     #[cfg(feature = "durable")]
     #[cfg_attr(docsrs, doc(cfg(feature = "durable")))]
     pub fn inbox(&self) -> Option<&crate::inbox::DurableInbox> {
@@ -121,16 +182,53 @@ impl<F: DecodeEvent, V, St: DedupStore> Webhooks<F, V, St> {
     }
 
     /// The dedup store (not used with a durable inbox, which deduplicates).
+    ///
+    /// ```
+    /// use tower::ServiceExt;
+    /// use webhook_receiver::chirp;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # // A Chirp delivery, authenticated with the secret `s3cr3t`.
+    /// # let post = |body: &str| http::Request::post("/").header("x-webhook-secret", "s3cr3t").header("content-type", "application/json").body(body.to_owned()).unwrap();
+    /// # let delivered = r#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+    /// let webhooks = chirp::webhooks(["s3cr3t"]).unwrap().spawn();
+    /// webhooks.clone().oneshot(post(delivered)).await.unwrap();
+    /// webhooks.clone().oneshot(post(delivered)).await.unwrap(); // a duplicate
+    /// assert_eq!(webhooks.store().len(), 1);
+    /// # webhooks.drain(std::time::Duration::from_secs(5)).await.unwrap();
+    /// # }
+    /// ```
     pub fn store(&self) -> &St {
         self.service.get_ref().store()
     }
 
     /// The verifier.
+    ///
+    /// ```
+    /// use webhook_receiver::chirp;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let webhooks = chirp::webhooks(["secret-2025", "secret-2024"]).unwrap().spawn();
+    /// assert_eq!(webhooks.verifier().secret_count(), 2);
+    /// assert_eq!(webhooks.verifier().header_name(), "x-webhook-secret");
+    /// # }
+    /// ```
     pub fn verifier(&self) -> &V {
         self.service.verifier()
     }
 
     /// The stack inside: the verify layer over the receiving service.
+    ///
+    /// ```
+    /// use webhook_receiver::chirp;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let webhooks = chirp::webhooks(["s3cr3t"]).unwrap().body_limit(256 * 1024).spawn();
+    /// let stack = webhooks.as_service();
+    /// assert_eq!(stack.body_limit(), 256 * 1024); // the verify layer's limit, also the receiver's
+    /// assert!(stack.get_ref().store().is_empty()); // the receiving service
+    /// # }
+    /// ```
     pub fn as_service(&self) -> &VerifyWebhook<WebhookService<F, St>, V> {
         &self.service
     }
