@@ -53,24 +53,358 @@ use http::StatusCode;
 use crate::error::Rejection;
 
 /// Counter: requests answered, by `outcome`, `status` and `reason`.
+///
+/// ```
+/// use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+/// use webhook_receiver::telemetry;
+/// # use std::time::Duration;
+/// # use webhook_receiver::chirp::{self, ChirpEvent};
+/// # use webhook_receiver::dispatch::{Dispatcher, Handlers, RetryPolicy};
+/// # use webhook_receiver::DecodeEvent;
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+/// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
+/// let recorder = DebuggingRecorder::new(); // a test recorder, on this thread only
+/// # let snapshotter = recorder.snapshotter();
+/// # let _guard = metrics::set_default_local_recorder(&recorder);
+/// # // Each metric of that name: its labels (`k=v,k=v`) and value.
+/// # let metric = |name: &str| -> Vec<(String, DebugValue)> {
+/// #     snapshotter.snapshot().into_vec().into_iter()
+/// #         .filter(|(key, ..)| key.key().name() == name)
+/// #         .map(|(key, _, _, value)| {
+/// #             let labels: Vec<String> = key.key().labels().map(|l| format!("{}={}", l.key(), l.value())).collect();
+/// #             (labels.join(","), value)
+/// #         })
+/// #         .collect()
+/// # };
+/// # use tower::ServiceExt;
+/// let webhooks = chirp::webhooks(["s3cr3t"]).unwrap().spawn();
+/// let forged = http::Request::post("/").header("x-webhook-secret", "guess").body(String::new()).unwrap();
+/// assert_eq!(webhooks.clone().oneshot(forged).await.unwrap().status(), 401);
+/// assert_eq!(metric(telemetry::DELIVERIES), [(
+///     "outcome=rejected,status=401,reason=invalid_credentials".to_owned(),
+///     DebugValue::Counter(1),
+/// )]);
+/// # webhooks.drain(Duration::from_secs(5)).await.unwrap();
+/// # }
+/// ```
 pub const DELIVERIES: &str = "webhook_deliveries_total";
 /// Counter: handler attempts, by `handler` and `result`.
+///
+/// ```
+/// use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+/// use webhook_receiver::telemetry;
+/// # use std::time::Duration;
+/// # use webhook_receiver::chirp::{self, ChirpEvent};
+/// # use webhook_receiver::dispatch::{Dispatcher, Handlers, RetryPolicy};
+/// # use webhook_receiver::DecodeEvent;
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+/// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
+/// let recorder = DebuggingRecorder::new(); // a test recorder, on this thread only
+/// # let snapshotter = recorder.snapshotter();
+/// # let _guard = metrics::set_default_local_recorder(&recorder);
+/// # // Each metric of that name: its labels (`k=v,k=v`) and value.
+/// # let metric = |name: &str| -> Vec<(String, DebugValue)> {
+/// #     snapshotter.snapshot().into_vec().into_iter()
+/// #         .filter(|(key, ..)| key.key().name() == name)
+/// #         .map(|(key, _, _, value)| {
+/// #             let labels: Vec<String> = key.key().labels().map(|l| format!("{}={}", l.key(), l.value())).collect();
+/// #             (labels.join(","), value)
+/// #         })
+/// #         .collect()
+/// # };
+/// let handlers = Handlers::<ChirpEvent>::new().on(chirp::SMS_DELIVERED, |_status, _ctx| async {});
+/// # let dispatcher = Dispatcher::builder(handlers).spawn();
+/// # dispatcher.try_enqueue(event()).unwrap();
+/// # dispatcher.drain(Duration::from_secs(5)).await.unwrap();
+/// assert_eq!(metric(telemetry::HANDLER_ATTEMPTS), [(
+///     "handler=messages.sms.delivered,result=ok".to_owned(),
+///     DebugValue::Counter(1),
+/// )]);
+/// # }
+/// ```
 pub const HANDLER_ATTEMPTS: &str = "webhook_handler_attempts_total";
 /// Counter: failed attempts that will be retried, by `handler`.
+///
+/// ```
+/// use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+/// use webhook_receiver::telemetry;
+/// # use std::time::Duration;
+/// # use webhook_receiver::chirp::{self, ChirpEvent};
+/// # use webhook_receiver::dispatch::{Dispatcher, Handlers, RetryPolicy};
+/// # use webhook_receiver::DecodeEvent;
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+/// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
+/// let recorder = DebuggingRecorder::new(); // a test recorder, on this thread only
+/// # let snapshotter = recorder.snapshotter();
+/// # let _guard = metrics::set_default_local_recorder(&recorder);
+/// # // Each metric of that name: its labels (`k=v,k=v`) and value.
+/// # let metric = |name: &str| -> Vec<(String, DebugValue)> {
+/// #     snapshotter.snapshot().into_vec().into_iter()
+/// #         .filter(|(key, ..)| key.key().name() == name)
+/// #         .map(|(key, _, _, value)| {
+/// #             let labels: Vec<String> = key.key().labels().map(|l| format!("{}={}", l.key(), l.value())).collect();
+/// #             (labels.join(","), value)
+/// #         })
+/// #         .collect()
+/// # };
+/// let handlers = Handlers::<ChirpEvent>::new()
+///     .retry_policy(RetryPolicy::default().max_attempts(2).initial_backoff(Duration::ZERO))
+///     .fallback(|_, _| async { Err::<(), _>(std::io::Error::other("db down")) });
+/// # let dispatcher = Dispatcher::builder(handlers).spawn();
+/// # dispatcher.try_enqueue(event()).unwrap();
+/// # dispatcher.drain(Duration::from_secs(5)).await.unwrap();
+/// // Two attempts: the first one was retried.
+/// assert_eq!(metric(telemetry::HANDLER_RETRIES), [("handler=fallback".to_owned(), DebugValue::Counter(1))]);
+/// # }
+/// ```
 pub const HANDLER_RETRIES: &str = "webhook_handler_retries_total";
 /// Counter: dead letters, by `reason`.
+///
+/// ```
+/// use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+/// use webhook_receiver::telemetry;
+/// # use std::time::Duration;
+/// # use webhook_receiver::chirp::{self, ChirpEvent};
+/// # use webhook_receiver::dispatch::{Dispatcher, Handlers, RetryPolicy};
+/// # use webhook_receiver::DecodeEvent;
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+/// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
+/// let recorder = DebuggingRecorder::new(); // a test recorder, on this thread only
+/// # let snapshotter = recorder.snapshotter();
+/// # let _guard = metrics::set_default_local_recorder(&recorder);
+/// # // Each metric of that name: its labels (`k=v,k=v`) and value.
+/// # let metric = |name: &str| -> Vec<(String, DebugValue)> {
+/// #     snapshotter.snapshot().into_vec().into_iter()
+/// #         .filter(|(key, ..)| key.key().name() == name)
+/// #         .map(|(key, _, _, value)| {
+/// #             let labels: Vec<String> = key.key().labels().map(|l| format!("{}={}", l.key(), l.value())).collect();
+/// #             (labels.join(","), value)
+/// #         })
+/// #         .collect()
+/// # };
+/// let handlers = Handlers::<ChirpEvent>::new(); // no handler for anything
+/// # let dispatcher = Dispatcher::builder(handlers).spawn();
+/// # dispatcher.try_enqueue(event()).unwrap();
+/// # dispatcher.drain(Duration::from_secs(5)).await.unwrap();
+/// assert_eq!(metric(telemetry::DEAD_LETTERS), [("reason=no_handler".to_owned(), DebugValue::Counter(1))]);
+/// # }
+/// ```
 pub const DEAD_LETTERS: &str = "webhook_dead_letters_total";
 /// Histogram: seconds from the 200 (or a retry's due time) to the start of the job.
+///
+/// ```
+/// use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+/// use webhook_receiver::telemetry;
+/// # use std::time::Duration;
+/// # use webhook_receiver::chirp::{self, ChirpEvent};
+/// # use webhook_receiver::dispatch::{Dispatcher, Handlers, RetryPolicy};
+/// # use webhook_receiver::DecodeEvent;
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+/// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
+/// let recorder = DebuggingRecorder::new(); // a test recorder, on this thread only
+/// # let snapshotter = recorder.snapshotter();
+/// # let _guard = metrics::set_default_local_recorder(&recorder);
+/// # // Each metric of that name: its labels (`k=v,k=v`) and value.
+/// # let metric = |name: &str| -> Vec<(String, DebugValue)> {
+/// #     snapshotter.snapshot().into_vec().into_iter()
+/// #         .filter(|(key, ..)| key.key().name() == name)
+/// #         .map(|(key, _, _, value)| {
+/// #             let labels: Vec<String> = key.key().labels().map(|l| format!("{}={}", l.key(), l.value())).collect();
+/// #             (labels.join(","), value)
+/// #         })
+/// #         .collect()
+/// # };
+/// let handlers = Handlers::<ChirpEvent>::new().fallback(|_, _| async {});
+/// # let dispatcher = Dispatcher::builder(handlers).spawn();
+/// # dispatcher.try_enqueue(event()).unwrap();
+/// # dispatcher.drain(Duration::from_secs(5)).await.unwrap();
+/// let waits = metric(telemetry::QUEUE_WAIT);
+/// assert!(matches!(&waits[..], [(_, DebugValue::Histogram(seconds))] if seconds.len() == 1));
+/// # }
+/// ```
 pub const QUEUE_WAIT: &str = "webhook_queue_wait_seconds";
 /// Histogram: seconds one handler attempt took, by `handler`.
+///
+/// ```
+/// use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+/// use webhook_receiver::telemetry;
+/// # use std::time::Duration;
+/// # use webhook_receiver::chirp::{self, ChirpEvent};
+/// # use webhook_receiver::dispatch::{Dispatcher, Handlers, RetryPolicy};
+/// # use webhook_receiver::DecodeEvent;
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+/// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
+/// let recorder = DebuggingRecorder::new(); // a test recorder, on this thread only
+/// # let snapshotter = recorder.snapshotter();
+/// # let _guard = metrics::set_default_local_recorder(&recorder);
+/// # // Each metric of that name: its labels (`k=v,k=v`) and value.
+/// # let metric = |name: &str| -> Vec<(String, DebugValue)> {
+/// #     snapshotter.snapshot().into_vec().into_iter()
+/// #         .filter(|(key, ..)| key.key().name() == name)
+/// #         .map(|(key, _, _, value)| {
+/// #             let labels: Vec<String> = key.key().labels().map(|l| format!("{}={}", l.key(), l.value())).collect();
+/// #             (labels.join(","), value)
+/// #         })
+/// #         .collect()
+/// # };
+/// let handlers = Handlers::<ChirpEvent>::new().fallback(|_, _| async {
+///     tokio::time::sleep(Duration::from_millis(20)).await;
+/// });
+/// # let dispatcher = Dispatcher::builder(handlers).spawn();
+/// # dispatcher.try_enqueue(event()).unwrap();
+/// # dispatcher.drain(Duration::from_secs(5)).await.unwrap();
+/// let [(labels, DebugValue::Histogram(seconds))] = &metric(telemetry::HANDLER_DURATION)[..] else { panic!() };
+/// assert_eq!((labels.as_str(), seconds.len()), ("handler=fallback", 1));
+/// assert!(*seconds[0] >= 0.02);
+/// # }
+/// ```
 pub const HANDLER_DURATION: &str = "webhook_handler_duration_seconds";
 /// Gauge: accepted events waiting for a handler.
+///
+/// ```
+/// use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+/// use webhook_receiver::telemetry;
+/// # use std::time::Duration;
+/// # use webhook_receiver::chirp::{self, ChirpEvent};
+/// # use webhook_receiver::dispatch::{Dispatcher, Handlers, RetryPolicy};
+/// # use webhook_receiver::DecodeEvent;
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+/// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
+/// let recorder = DebuggingRecorder::new(); // a test recorder, on this thread only
+/// # let snapshotter = recorder.snapshotter();
+/// # let _guard = metrics::set_default_local_recorder(&recorder);
+/// # // Each metric of that name: its labels (`k=v,k=v`) and value.
+/// # let metric = |name: &str| -> Vec<(String, DebugValue)> {
+/// #     snapshotter.snapshot().into_vec().into_iter()
+/// #         .filter(|(key, ..)| key.key().name() == name)
+/// #         .map(|(key, _, _, value)| {
+/// #             let labels: Vec<String> = key.key().labels().map(|l| format!("{}={}", l.key(), l.value())).collect();
+/// #             (labels.join(","), value)
+/// #         })
+/// #         .collect()
+/// # };
+/// let handlers = Handlers::<ChirpEvent>::new().fallback(|_, _| async {});
+/// let dispatcher = Dispatcher::builder(handlers).concurrency_limit(1).spawn();
+/// dispatcher.try_enqueue(event()).unwrap(); // runs
+/// dispatcher.try_enqueue(event()).unwrap(); // waits
+/// assert_eq!(metric(telemetry::QUEUE_DEPTH), [(String::new(), DebugValue::Gauge(1.0.into()))]);
+/// # dispatcher.drain(Duration::from_secs(5)).await.unwrap();
+/// # }
+/// ```
 pub const QUEUE_DEPTH: &str = "webhook_queue_depth";
 /// Gauge: handlers waiting for their next attempt.
+///
+/// ```
+/// use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+/// use webhook_receiver::telemetry;
+/// # use std::time::Duration;
+/// # use webhook_receiver::chirp::{self, ChirpEvent};
+/// # use webhook_receiver::dispatch::{Dispatcher, Handlers, RetryPolicy};
+/// # use webhook_receiver::DecodeEvent;
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+/// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
+/// let recorder = DebuggingRecorder::new(); // a test recorder, on this thread only
+/// # let snapshotter = recorder.snapshotter();
+/// # let _guard = metrics::set_default_local_recorder(&recorder);
+/// # // Each metric of that name: its labels (`k=v,k=v`) and value.
+/// # let metric = |name: &str| -> Vec<(String, DebugValue)> {
+/// #     snapshotter.snapshot().into_vec().into_iter()
+/// #         .filter(|(key, ..)| key.key().name() == name)
+/// #         .map(|(key, _, _, value)| {
+/// #             let labels: Vec<String> = key.key().labels().map(|l| format!("{}={}", l.key(), l.value())).collect();
+/// #             (labels.join(","), value)
+/// #         })
+/// #         .collect()
+/// # };
+/// let handlers = Handlers::<ChirpEvent>::new()
+///     .retry_policy(RetryPolicy::default().initial_backoff(Duration::from_secs(3600)))
+///     .fallback(|_, _| async { Err::<(), _>(std::io::Error::other("db down")) });
+/// # let dispatcher = Dispatcher::builder(handlers).spawn();
+/// # dispatcher.try_enqueue(event()).unwrap();
+/// # while dispatcher.retrying() == 0 { tokio::task::yield_now().await; }
+/// assert_eq!(dispatcher.retrying(), 1);
+/// assert_eq!(metric(telemetry::RETRIES_WAITING), [(String::new(), DebugValue::Gauge(1.0.into()))]);
+/// # dispatcher.drain(Duration::from_millis(10)).await.unwrap_err();
+/// # }
+/// ```
 pub const RETRIES_WAITING: &str = "webhook_retries_waiting";
 /// Gauge: jobs being run.
+///
+/// ```
+/// use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+/// use webhook_receiver::telemetry;
+/// # use std::time::Duration;
+/// # use webhook_receiver::chirp::{self, ChirpEvent};
+/// # use webhook_receiver::dispatch::{Dispatcher, Handlers, RetryPolicy};
+/// # use webhook_receiver::DecodeEvent;
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+/// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
+/// let recorder = DebuggingRecorder::new(); // a test recorder, on this thread only
+/// # let snapshotter = recorder.snapshotter();
+/// # let _guard = metrics::set_default_local_recorder(&recorder);
+/// # // Each metric of that name: its labels (`k=v,k=v`) and value.
+/// # let metric = |name: &str| -> Vec<(String, DebugValue)> {
+/// #     snapshotter.snapshot().into_vec().into_iter()
+/// #         .filter(|(key, ..)| key.key().name() == name)
+/// #         .map(|(key, _, _, value)| {
+/// #             let labels: Vec<String> = key.key().labels().map(|l| format!("{}={}", l.key(), l.value())).collect();
+/// #             (labels.join(","), value)
+/// #         })
+/// #         .collect()
+/// # };
+/// let handlers = Handlers::<ChirpEvent>::new().fallback(|_, _| async {});
+/// let dispatcher = Dispatcher::builder(handlers).spawn();
+/// dispatcher.try_enqueue(event()).unwrap();
+/// assert_eq!(metric(telemetry::HANDLERS_RUNNING), [(String::new(), DebugValue::Gauge(1.0.into()))]);
+/// # dispatcher.drain(Duration::from_secs(5)).await.unwrap();
+/// # }
+/// ```
 pub const HANDLERS_RUNNING: &str = "webhook_handlers_running";
 /// Gauge: keys remembered by the default store or the durable inbox.
+///
+/// ```
+/// use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+/// use webhook_receiver::telemetry;
+/// # use std::time::Duration;
+/// # use webhook_receiver::chirp::{self, ChirpEvent};
+/// # use webhook_receiver::dispatch::{Dispatcher, Handlers, RetryPolicy};
+/// # use webhook_receiver::DecodeEvent;
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+/// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
+/// let recorder = DebuggingRecorder::new(); // a test recorder, on this thread only
+/// # let snapshotter = recorder.snapshotter();
+/// # let _guard = metrics::set_default_local_recorder(&recorder);
+/// # // Each metric of that name: its labels (`k=v,k=v`) and value.
+/// # let metric = |name: &str| -> Vec<(String, DebugValue)> {
+/// #     snapshotter.snapshot().into_vec().into_iter()
+/// #         .filter(|(key, ..)| key.key().name() == name)
+/// #         .map(|(key, _, _, value)| {
+/// #             let labels: Vec<String> = key.key().labels().map(|l| format!("{}={}", l.key(), l.value())).collect();
+/// #             (labels.join(","), value)
+/// #         })
+/// #         .collect()
+/// # };
+/// use webhook_receiver::{DedupKey, dedup::MokaStore};
+/// let store = MokaStore::new();
+/// for id in [b"evt_1", b"evt_2"] {
+///     store.len(); // moka counts lazily: let it apply the writes
+///     store.claim_now(DedupKey::from_parts(&[id]));
+/// }
+/// // Approximate for this store: moka applies writes in batches, and counts them then.
+/// let keys = metric(telemetry::DEDUP_KEYS);
+/// assert!(matches!(&keys[..], [(_, DebugValue::Gauge(n))] if **n >= 1.0 && **n <= 2.0));
+/// # }
+/// ```
 pub const DEDUP_KEYS: &str = "webhook_dedup_keys";
 
 /// The status as a static label.

@@ -22,17 +22,40 @@ use sha2::{Digest, Sha256};
 pub struct DedupKey([u8; 16]);
 
 impl DedupKey {
-    /// Wraps 16 raw bytes.
+    /// Wraps 16 raw bytes, e.g. a key read back from your own storage.
+    ///
+    /// ```
+    /// use webhook_receiver::DedupKey;
+    /// let key = DedupKey::from_bytes([0xab; 16]);
+    /// assert_eq!(key.as_bytes(), &[0xab; 16]);
+    /// assert_eq!(key.to_string(), "ab".repeat(16)); // `Display`: 32 hex digits
+    /// ```
     pub const fn from_bytes(bytes: [u8; 16]) -> Self {
         Self(bytes)
     }
 
     /// The raw bytes.
+    ///
+    /// ```
+    /// use webhook_receiver::DedupKey;
+    /// let key = DedupKey::from_parts(&[b"messages.sms.delivered", b"msg_1"]);
+    /// let stored: [u8; 16] = *key.as_bytes(); // e.g. a 16-byte column
+    /// assert_eq!(DedupKey::from_bytes(stored), key);
+    /// ```
     pub const fn as_bytes(&self) -> &[u8; 16] {
         &self.0
     }
 
     /// Digest of several parts, each length-prefixed so that boundaries cannot shift.
+    ///
+    /// ```
+    /// use webhook_receiver::DedupKey;
+    /// let delivered = DedupKey::from_parts(&[b"messages.sms.delivered", b"msg_1"]);
+    /// // The same parts give the same key: a redelivery is recognised.
+    /// assert_eq!(delivered, DedupKey::from_parts(&[b"messages.sms.delivered", b"msg_1"]));
+    /// // Another event about the same message is another key.
+    /// assert_ne!(delivered, DedupKey::from_parts(&[b"messages.sms.sent", b"msg_1"]));
+    /// ```
     pub fn from_parts(parts: &[&[u8]]) -> Self {
         let mut h = Sha256::new();
         for p in parts {

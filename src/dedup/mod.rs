@@ -42,15 +42,52 @@ pub use moka_store::{MokaStore, MokaStoreBuilder};
 /// 30 min, 2 h (about 2 h 36 min in all), and Chirp retries 5 times with exponential backoff.
 /// A day covers those spans several times over, plus manual "resend" from a dashboard the same
 /// day, while keeping memory bounded by the event rate of one day.
+///
+/// ```
+/// use std::time::Duration;
+/// use webhook_receiver::dedup::{DEFAULT_TTL, MokaStore};
+/// assert_eq!(DEFAULT_TTL, Duration::from_secs(86_400));
+/// assert_eq!(MokaStore::new().ttl(), DEFAULT_TTL);
+/// ```
 pub const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Default number of keys remembered at most: 1,000,000 (about 12 events per second for a day).
+///
+/// ```
+/// use webhook_receiver::dedup::{DEFAULT_CAPACITY, MokaStore};
+/// assert_eq!(MokaStore::new().capacity(), DEFAULT_CAPACITY);
+/// // Raise it if you receive more than ~12 events per second, to keep a full day.
+/// let store = MokaStore::builder().capacity(4 * DEFAULT_CAPACITY).build();
+/// assert_eq!(store.capacity(), 4_000_000);
+/// ```
 pub const DEFAULT_CAPACITY: u64 = 1_000_000;
 
-/// The default store.
+/// The default store: the one [`Webhooks`](crate::Webhooks) and
+/// [`WebhookService`](crate::receiver::WebhookService) use unless given another.
+///
+/// ```
+/// use webhook_receiver::dedup::{DEFAULT_TTL, DefaultStore};
+/// let store = DefaultStore::default();
+/// assert!(store.is_empty());
+/// assert_eq!(store.ttl(), DEFAULT_TTL);
+/// ```
 pub type DefaultStore = MokaStore;
 
 /// The outcome of a claim.
+///
+/// ```
+/// use webhook_receiver::dedup::{Claim, MokaStore};
+/// use webhook_receiver::DedupKey;
+///
+/// let store = MokaStore::new();
+/// let key = DedupKey::from_parts(&[b"evt_1"]);
+/// let answer = |claim| match claim {
+///     Claim::New => "dispatch",
+///     Claim::Duplicate => "acknowledge only",
+/// };
+/// assert_eq!(answer(store.claim_now(key)), "dispatch");
+/// assert_eq!(answer(store.claim_now(key)), "acknowledge only"); // the redelivery
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claim {
     /// The key was not remembered; it is now. Dispatch the event.
@@ -74,6 +111,37 @@ pub enum Claim {
 ///
 /// The receiver claims only once a queue slot is reserved, and sends the event on that slot
 /// right after a `New`, so a claimed key never needs to be given back.
+///
+/// # Example
+///
+/// A store of your own (here a set that never forgets, as a test double); give it to the
+/// receiver with [`WebhooksBuilder::dedup_store`](crate::WebhooksBuilder::dedup_store).
+///
+/// ```
+/// use std::collections::HashSet;
+/// use std::future::{Future, ready};
+/// use std::sync::Mutex;
+/// use webhook_receiver::dedup::{Claim, DedupStore};
+/// use webhook_receiver::{DedupKey, error::StoreError};
+///
+/// #[derive(Default)]
+/// struct SetStore(Mutex<HashSet<DedupKey>>);
+///
+/// impl DedupStore for SetStore {
+///     fn claim(&self, key: DedupKey) -> impl Future<Output = Result<Claim, StoreError>> + Send {
+///         // One insert-if-absent under the lock, done before the future is returned.
+///         let new = self.0.lock().unwrap().insert(key);
+///         ready(Ok(if new { Claim::New } else { Claim::Duplicate }))
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let store = SetStore::default();
+/// let key = DedupKey::from_parts(&[b"evt_1"]);
+/// assert_eq!(store.claim(key).await.unwrap(), Claim::New);
+/// assert_eq!(store.claim(key).await.unwrap(), Claim::Duplicate);
+/// # }
+/// ```
 pub trait DedupStore: Send + Sync + 'static {
     /// Remembers `key` if it is not remembered yet.
     ///

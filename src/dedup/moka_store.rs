@@ -65,11 +65,26 @@ pub struct MokaStore {
 
 impl MokaStore {
     /// A store with [`DEFAULT_TTL`] and [`DEFAULT_CAPACITY`].
+    ///
+    /// ```
+    /// use webhook_receiver::dedup::{DEFAULT_CAPACITY, DEFAULT_TTL, MokaStore};
+    /// let store = MokaStore::new();
+    /// assert_eq!((store.ttl(), store.capacity()), (DEFAULT_TTL, DEFAULT_CAPACITY));
+    /// assert!(store.is_empty());
+    /// ```
     pub fn new() -> Self {
         Self::builder().build()
     }
 
-    /// Configures a store.
+    /// Configures a store; what is not set keeps its default.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use webhook_receiver::dedup::{DEFAULT_CAPACITY, MokaStore};
+    /// let store = MokaStore::builder().ttl(Duration::from_secs(3600)).build();
+    /// assert_eq!(store.ttl(), Duration::from_secs(3600));
+    /// assert_eq!(store.capacity(), DEFAULT_CAPACITY);
+    /// ```
     pub fn builder() -> MokaStoreBuilder {
         MokaStoreBuilder {
             ttl: DEFAULT_TTL,
@@ -78,39 +93,101 @@ impl MokaStore {
     }
 
     /// How long a key is remembered.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use webhook_receiver::dedup::MokaStore;
+    /// assert_eq!(MokaStore::new().ttl(), Duration::from_secs(24 * 3600));
+    /// ```
     pub fn ttl(&self) -> Duration {
         self.ttl
     }
 
     /// How many keys are remembered at most.
+    ///
+    /// ```
+    /// use webhook_receiver::dedup::MokaStore;
+    /// assert_eq!(MokaStore::builder().capacity(10_000).build().capacity(), 10_000);
+    /// ```
     pub fn capacity(&self) -> u64 {
         self.capacity
     }
 
     /// How many keys are remembered now (approximate: moka applies writes in batches).
+    ///
+    /// ```
+    /// use webhook_receiver::dedup::{Claim, MokaStore};
+    /// use webhook_receiver::DedupKey;
+    /// let store = MokaStore::new();
+    /// for id in [b"evt_1", b"evt_2", b"evt_1"] {
+    ///     store.claim_now(DedupKey::from_parts(&[id]));
+    /// }
+    /// assert_eq!(store.len(), 2); // the redelivery of evt_1 adds no key
+    /// ```
     pub fn len(&self) -> u64 {
         self.cache.run_pending_tasks();
         self.cache.entry_count()
     }
 
     /// Whether no key is remembered.
+    ///
+    /// ```
+    /// use webhook_receiver::dedup::{Claim, MokaStore};
+    /// use webhook_receiver::DedupKey;
+    /// let store = MokaStore::new();
+    /// assert!(store.is_empty());
+    /// store.claim_now(DedupKey::from_parts(&[b"evt_1"]));
+    /// assert!(!store.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Whether `key` is remembered (does not claim it).
+    ///
+    /// ```
+    /// use webhook_receiver::dedup::{Claim, MokaStore};
+    /// use webhook_receiver::DedupKey;
+    /// let store = MokaStore::new();
+    /// let key = DedupKey::from_parts(&[b"evt_1"]);
+    /// assert!(!store.contains(&key));
+    /// assert_eq!(store.claim_now(key), Claim::New); // `contains` did not claim it
+    /// assert!(store.contains(&key));
+    /// ```
     pub fn contains(&self, key: &DedupKey) -> bool {
         self.cache.contains_key(key)
     }
 
     /// How many keys were forced out by the capacity before their TTL ran out: the new keys
     /// claimed while the store was full (approximate, as [`len`](Self::len) is).
+    ///
+    /// A count above zero means the dedup window is shorter than the TTL: raise the capacity.
+    ///
+    /// ```
+    /// use webhook_receiver::dedup::{Claim, MokaStore};
+    /// use webhook_receiver::DedupKey;
+    /// let store = MokaStore::builder().capacity(2).build();
+    /// for id in [b"evt_1", b"evt_2", b"evt_3"] {
+    ///     store.len(); // let moka apply the writes, so that the count is exact here
+    ///     store.claim_now(DedupKey::from_parts(&[id]));
+    /// }
+    /// assert_eq!(store.evicted_before_ttl(), 1); // evt_3 forced a key out
+    /// ```
     pub fn evicted_before_ttl(&self) -> u64 {
         self.evicted.load(Ordering::Relaxed)
     }
 
     /// The synchronous claim behind [`DedupStore::claim`]: remembers `key` unless it is
-    /// remembered already.
+    /// remembered already. It needs no runtime; clones share the same keys.
+    ///
+    /// ```
+    /// use webhook_receiver::dedup::{Claim, MokaStore};
+    /// use webhook_receiver::DedupKey;
+    /// let store = MokaStore::new();
+    /// let key = DedupKey::from_parts(&[b"evt_1"]);
+    /// assert_eq!(store.claim_now(key), Claim::New);
+    /// assert_eq!(store.clone().claim_now(key), Claim::Duplicate);
+    /// ```
     pub fn claim_now(&self, key: DedupKey) -> Claim {
         if !self.cache.entry(key).or_insert_with(|| ()).is_fresh() {
             return Claim::Duplicate;
@@ -156,7 +233,15 @@ impl DedupStore for MokaStore {
     }
 }
 
-/// Builder for [`MokaStore`].
+/// Builder for [`MokaStore`]: [`MokaStore::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// use webhook_receiver::dedup::{MokaStore, MokaStoreBuilder};
+/// let builder: MokaStoreBuilder = MokaStore::builder().capacity(50_000);
+/// let store = builder.ttl(Duration::from_secs(3 * 3600)).build();
+/// assert_eq!((store.capacity(), store.ttl()), (50_000, Duration::from_secs(10_800)));
+/// ```
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct MokaStoreBuilder {
@@ -167,18 +252,46 @@ pub struct MokaStoreBuilder {
 impl MokaStoreBuilder {
     /// How long a key is remembered (default [`DEFAULT_TTL`]). Cover the sender's whole retry
     /// span.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use webhook_receiver::dedup::{Claim, MokaStore};
+    /// use webhook_receiver::DedupKey;
+    /// let store = MokaStore::builder().ttl(Duration::from_millis(50)).build();
+    /// let key = DedupKey::from_parts(&[b"evt_1"]);
+    /// assert_eq!(store.claim_now(key), Claim::New);
+    /// std::thread::sleep(Duration::from_millis(100));
+    /// assert_eq!(store.claim_now(key), Claim::New); // forgotten after the TTL
+    /// ```
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.ttl = ttl;
         self
     }
 
-    /// How many keys are remembered at most (default [`DEFAULT_CAPACITY`]).
+    /// How many keys are remembered at most (default [`DEFAULT_CAPACITY`]). Past it, the least
+    /// recently used key is forgotten to admit a new one.
+    ///
+    /// ```
+    /// use webhook_receiver::dedup::{Claim, MokaStore};
+    /// use webhook_receiver::DedupKey;
+    /// let store = MokaStore::builder().capacity(1).build();
+    /// let (a, b) = (DedupKey::from_parts(&[b"evt_a"]), DedupKey::from_parts(&[b"evt_b"]));
+    /// assert_eq!((store.claim_now(a), store.claim_now(b)), (Claim::New, Claim::New));
+    /// assert_eq!(store.len(), 1);
+    /// assert!(store.contains(&b)); // the new key was admitted, the older one forgotten
+    /// ```
     pub fn capacity(mut self, capacity: u64) -> Self {
         self.capacity = capacity;
         self
     }
 
     /// Builds the store.
+    ///
+    /// ```
+    /// use webhook_receiver::dedup::MokaStore;
+    /// let store = MokaStore::builder().capacity(1_000).build();
+    /// assert!(store.is_empty());
+    /// ```
     pub fn build(self) -> MokaStore {
         // Sized up front (to at most the default capacity: ~16 MiB of buckets for 1M keys), so
         // that the table does not rehash as it fills: 13-26% less per claim while it grows.

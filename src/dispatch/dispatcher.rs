@@ -32,8 +32,47 @@ use crate::dedup::DedupKey;
 use crate::event::{Decoded, Event, Received};
 
 /// Default number of accepted events that may wait for a handler: 1024.
+///
+/// ```
+/// use std::time::Duration;
+/// use webhook_receiver::chirp::ChirpEvent;
+/// use webhook_receiver::dispatch::{DEFAULT_QUEUE_CAPACITY, Dispatcher, EnqueueError, Handlers};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// # use webhook_receiver::DecodeEvent;
+/// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+/// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
+/// let handlers = Handlers::<ChirpEvent>::new().fallback(|_, _| async {});
+/// let dispatcher = Dispatcher::builder(handlers).concurrency_limit(1).spawn();
+/// for _ in 0..=DEFAULT_QUEUE_CAPACITY {
+///     dispatcher.try_enqueue(event()).unwrap(); // the first one runs, 1024 wait
+/// }
+/// assert_eq!(dispatcher.queued(), DEFAULT_QUEUE_CAPACITY);
+/// assert_eq!(dispatcher.try_enqueue(event()), Err(EnqueueError::Full));
+/// # dispatcher.drain(Duration::from_secs(5)).await.unwrap();
+/// # }
+/// ```
 pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
 /// Default number of events handled at once: 64.
+///
+/// ```
+/// use std::time::Duration;
+/// use webhook_receiver::chirp::ChirpEvent;
+/// use webhook_receiver::dispatch::{DEFAULT_CONCURRENCY, Dispatcher, Handlers};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// # use webhook_receiver::DecodeEvent;
+/// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+/// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
+/// let handlers = Handlers::<ChirpEvent>::new().fallback(|_, _| async {});
+/// let dispatcher = Dispatcher::builder(handlers).spawn();
+/// for _ in 0..DEFAULT_CONCURRENCY + 1 {
+///     dispatcher.try_enqueue(event()).unwrap();
+/// }
+/// assert_eq!((dispatcher.running(), dispatcher.queued()), (DEFAULT_CONCURRENCY, 1));
+/// # dispatcher.drain(Duration::from_secs(5)).await.unwrap();
+/// # }
+/// ```
 pub const DEFAULT_CONCURRENCY: usize = 64;
 
 /// Parked runners kept at most; a runner that finds the queue empty while this many are parked
@@ -51,6 +90,24 @@ const MAX_PARKED: usize = 64;
 /// as the runtime does), and the dispatcher closes: parked runners leave, busy ones finish the
 /// queue. If the handlers' runtime shuts down first, every event it leaves unhandled is
 /// dead-lettered ([`DeadLetterReason::RuntimeDropped`]) and the dispatcher closes.
+///
+/// ```
+/// use std::time::Duration;
+/// use webhook_receiver::chirp::ChirpEvent;
+/// use webhook_receiver::dispatch::{Dispatcher, Handlers};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// # use webhook_receiver::DecodeEvent;
+/// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+/// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
+/// let handlers = Handlers::<ChirpEvent>::new().fallback(|_, _| async {});
+/// let dispatcher = Dispatcher::builder(handlers).spawn();
+/// let clone = dispatcher.clone(); // e.g. the one the receiver holds
+/// clone.try_enqueue(event()).unwrap();
+/// dispatcher.drain(Duration::from_secs(5)).await.unwrap(); // runs what the clone queued
+/// assert!(clone.is_closing());
+/// # }
+/// ```
 pub struct Dispatcher<E> {
     handle: Arc<Handle<E>>,
 }
@@ -355,7 +412,26 @@ impl<E> fmt::Debug for Dispatcher<E> {
     }
 }
 
-/// An event could not be queued.
+/// An event could not be queued. The receiver answers both with 503 and `Retry-After`.
+///
+/// ```
+/// use std::time::Duration;
+/// use webhook_receiver::chirp::ChirpEvent;
+/// use webhook_receiver::dispatch::{Dispatcher, EnqueueError, Handlers};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// # use webhook_receiver::DecodeEvent;
+/// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+/// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
+/// let handlers = Handlers::<ChirpEvent>::new().fallback(|_, _| async {});
+/// let dispatcher = Dispatcher::builder(handlers).queue_capacity(1).concurrency_limit(1).spawn();
+/// dispatcher.try_enqueue(event()).unwrap(); // handed to the one runner
+/// dispatcher.try_enqueue(event()).unwrap(); // waits in the queue
+/// assert_eq!(dispatcher.try_enqueue(event()), Err(EnqueueError::Full));
+/// dispatcher.drain(Duration::from_secs(5)).await.unwrap();
+/// assert_eq!(dispatcher.try_enqueue(event()), Err(EnqueueError::Closed));
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum EnqueueError {
@@ -367,16 +443,35 @@ pub enum EnqueueError {
     Closed,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "drain deadline passed with {running} event(s) still running, {queued} queued and {retrying} waiting for a retry; the {abandoned} not run were logged and dead-lettered"
+)]
 /// Shutdown did not finish running every accepted event before the deadline.
 ///
 /// Every event that was still queued or waiting for a retry has been logged at `error` (type and
 /// key) and given to the dead-letter hook with [`DeadLetterReason::Shutdown`]; the running ones
 /// go on in the background as long as the runtime does, and are reported the same way if the
 /// runtime stops them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "drain deadline passed with {running} event(s) still running, {queued} queued and {retrying} waiting for a retry; the {abandoned} not run were logged and dead-lettered"
-)]
+///
+/// ```
+/// use std::time::Duration;
+/// use webhook_receiver::chirp::ChirpEvent;
+/// use webhook_receiver::dispatch::{Dispatcher, Handlers};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// # use webhook_receiver::DecodeEvent;
+/// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+/// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
+/// let handlers = Handlers::<ChirpEvent>::new().fallback(|_, _| std::future::pending::<()>());
+/// let dispatcher = Dispatcher::builder(handlers).concurrency_limit(1).spawn();
+/// # dispatcher.try_enqueue(event()).unwrap();
+/// # dispatcher.try_enqueue(event()).unwrap();
+/// // Two events and a handler that never ends: one runs, the other waits for the runner.
+/// let left = dispatcher.drain(Duration::from_millis(50)).await.unwrap_err();
+/// assert_eq!((left.running, left.queued, left.retrying, left.abandoned), (1, 1, 0, 1));
+/// # }
+/// ```
 #[non_exhaustive]
 pub struct DrainTimeout {
     /// Events whose handlers were still running.
@@ -473,7 +568,20 @@ impl<E> Drop for Slot<'_, E> {
 }
 
 impl<E: Event> Dispatcher<E> {
-    /// Configures a dispatcher for `handlers`.
+    /// Configures a dispatcher for `handlers`; [`spawn`](DispatcherBuilder::spawn) starts it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use webhook_receiver::chirp::ChirpEvent;
+    /// use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let handlers = Handlers::<ChirpEvent>::new().fallback(|_, _| async {});
+    /// let dispatcher = Dispatcher::builder(handlers).queue_capacity(10_000).spawn();
+    /// assert_eq!((dispatcher.queued(), dispatcher.running()), (0, 0));
+    /// # dispatcher.drain(Duration::from_secs(5)).await.unwrap();
+    /// # }
+    /// ```
     pub fn builder<S>(handlers: Handlers<E, S>) -> DispatcherBuilder<E> {
         DispatcherBuilder {
             routes: handlers.into_routes(),
@@ -501,6 +609,30 @@ impl<E: Event> Dispatcher<E> {
     /// # Errors
     ///
     /// [`EnqueueError`] if the queue is full or closed.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::time::Duration;
+    /// use webhook_receiver::chirp::ChirpEvent;
+    /// use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), webhook_receiver::BoxError> {
+    /// # use webhook_receiver::DecodeEvent;
+    /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+    /// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
+    /// let handled = Arc::new(AtomicUsize::new(0));
+    /// let handlers = Handlers::<ChirpEvent, _>::with_state(Arc::clone(&handled))
+    ///     .fallback(|_, ctx| async move { ctx.state().fetch_add(1, Ordering::SeqCst); });
+    /// let dispatcher = Dispatcher::builder(handlers).spawn();
+    /// dispatcher.try_enqueue(event())?;
+    /// dispatcher.try_enqueue(event())?; // the same event again: no dedup on this path
+    /// dispatcher.drain(Duration::from_secs(5)).await?;
+    /// assert_eq!(handled.load(Ordering::SeqCst), 2);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn try_enqueue(&self, decoded: Decoded<E>) -> Result<(), EnqueueError> {
         let (item, key, id) = decoded.into_parts();
         self.try_reserve()?.send(item, key, id, SystemTime::now());
@@ -508,6 +640,25 @@ impl<E: Event> Dispatcher<E> {
     }
 
     /// Events accepted and waiting for a handler.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use webhook_receiver::chirp::ChirpEvent;
+    /// use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # use webhook_receiver::DecodeEvent;
+    /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+    /// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
+    /// let handlers = Handlers::<ChirpEvent>::new().fallback(|_, _| async {});
+    /// let dispatcher = Dispatcher::builder(handlers).concurrency_limit(1).spawn();
+    /// dispatcher.try_enqueue(event()).unwrap();
+    /// dispatcher.try_enqueue(event()).unwrap();
+    /// // One was handed to the only runner; the other waits for it.
+    /// assert_eq!((dispatcher.running(), dispatcher.queued()), (1, 1));
+    /// # dispatcher.drain(Duration::from_secs(5)).await.unwrap();
+    /// # }
+    /// ```
     pub fn queued(&self) -> usize {
         let state = self.shared().lock();
         state.queue.len() + state.reserved
@@ -515,16 +666,69 @@ impl<E: Event> Dispatcher<E> {
 
     /// Handlers that failed and wait for their next attempt. They count against the queue
     /// capacity, with [`queued`](Self::queued).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use webhook_receiver::chirp::ChirpEvent;
+    /// use webhook_receiver::dispatch::{Dispatcher, Handlers, RetryPolicy};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # use webhook_receiver::DecodeEvent;
+    /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+    /// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
+    /// let handlers = Handlers::<ChirpEvent>::new()
+    ///     .retry_policy(RetryPolicy::default().initial_backoff(Duration::from_secs(3600)))
+    ///     .fallback(|_, _| async { Err::<(), _>(std::io::Error::other("db down")) });
+    /// let dispatcher = Dispatcher::builder(handlers).spawn();
+    /// dispatcher.try_enqueue(event()).unwrap();
+    /// # while dispatcher.running() > 0 || dispatcher.retrying() == 0 { tokio::task::yield_now().await; }
+    /// // The first attempt failed; the retry waits an hour, holding no runner.
+    /// assert_eq!((dispatcher.retrying(), dispatcher.running()), (1, 0));
+    /// # dispatcher.drain(Duration::from_millis(10)).await.unwrap_err();
+    /// # }
+    /// ```
     pub fn retrying(&self) -> usize {
         self.shared().lock().delayed.len()
     }
 
-    /// Events (or retries) whose handlers are running.
+    /// Events (or retries) whose handlers are running, counted from when a runner is given the
+    /// event.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use webhook_receiver::chirp::ChirpEvent;
+    /// use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # use webhook_receiver::DecodeEvent;
+    /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+    /// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
+    /// let handlers = Handlers::<ChirpEvent>::new().fallback(|_, _| async {});
+    /// let dispatcher = Dispatcher::builder(handlers).spawn();
+    /// dispatcher.try_enqueue(event()).unwrap();
+    /// assert_eq!(dispatcher.running(), 1);
+    /// dispatcher.drain(Duration::from_secs(5)).await.unwrap();
+    /// assert_eq!(dispatcher.running(), 0);
+    /// # }
+    /// ```
     pub fn running(&self) -> usize {
         self.shared().lock().running
     }
 
     /// Whether [`drain`](Self::drain) was called (or the last handle dropped).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use webhook_receiver::chirp::ChirpEvent;
+    /// use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let dispatcher = Dispatcher::builder(Handlers::<ChirpEvent>::new()).spawn();
+    /// assert!(!dispatcher.is_closing());
+    /// dispatcher.drain(Duration::from_secs(5)).await.unwrap();
+    /// assert!(dispatcher.is_closing()); // the receiver answers 503 from now on
+    /// # }
+    /// ```
     pub fn is_closing(&self) -> bool {
         self.shared().lock().closing
     }
@@ -607,6 +811,31 @@ impl<E: Event> Dispatcher<E> {
     /// retry still waiting is then logged at `error` and given to the dead-letter hook with
     /// [`DeadLetterReason::Shutdown`], before this returns; handlers still running go on in the
     /// background as long as the runtime does.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::time::Duration;
+    /// use webhook_receiver::chirp::ChirpEvent;
+    /// use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # use webhook_receiver::DecodeEvent;
+    /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+    /// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
+    /// let done = Arc::new(AtomicUsize::new(0));
+    /// let handlers = Handlers::<ChirpEvent, _>::with_state(Arc::clone(&done)).fallback(|_, ctx| async move {
+    ///     tokio::time::sleep(Duration::from_millis(10)).await;
+    ///     ctx.state().fetch_add(1, Ordering::SeqCst);
+    /// });
+    /// let dispatcher = Dispatcher::builder(handlers).spawn();
+    /// # for _ in 0..3 { dispatcher.try_enqueue(event()).unwrap(); }
+    /// dispatcher.drain(Duration::from_secs(5)).await.unwrap(); // three events were queued
+    /// assert_eq!(done.load(Ordering::SeqCst), 3);
+    /// # }
+    /// ```
     pub async fn drain(&self, deadline: Duration) -> Result<(), DrainTimeout> {
         {
             let mut state = self.shared().lock();
@@ -637,7 +866,20 @@ impl<E: Event> Dispatcher<E> {
     }
 }
 
-/// Builder for [`Dispatcher`].
+/// Builder for [`Dispatcher`]: [`Dispatcher::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// use webhook_receiver::chirp::ChirpEvent;
+/// use webhook_receiver::dispatch::{Dispatcher, DispatcherBuilder, Handlers};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let builder: DispatcherBuilder<ChirpEvent> = Dispatcher::builder(Handlers::new());
+/// let dispatcher = builder.queue_capacity(256).concurrency_limit(4).spawn();
+/// assert!(!dispatcher.is_closing());
+/// # dispatcher.drain(Duration::from_secs(5)).await.unwrap();
+/// # }
+/// ```
 #[must_use]
 pub struct DispatcherBuilder<E> {
     routes: Routes<E>,
@@ -659,12 +901,52 @@ impl<E: Event> DispatcherBuilder<E> {
     /// How many accepted events may wait for a handler or a retry (default 1024). When full,
     /// the receiver answers 503 with `Retry-After` and remembers nothing. Values below 1 are
     /// raised to 1.
+    ///
+    /// Running events do not count: at most `queue_capacity` plus the
+    /// [concurrency limit](Self::concurrency_limit) are accepted and not done.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use webhook_receiver::chirp::ChirpEvent;
+    /// use webhook_receiver::dispatch::{Dispatcher, EnqueueError, Handlers};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # use webhook_receiver::DecodeEvent;
+    /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+    /// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
+    /// let handlers = Handlers::<ChirpEvent>::new().fallback(|_, _| async {});
+    /// let dispatcher = Dispatcher::builder(handlers).queue_capacity(2).concurrency_limit(1).spawn();
+    /// let results: Vec<_> = (0..4).map(|_| dispatcher.try_enqueue(event())).collect();
+    /// // One runs, two wait, and the fourth is refused.
+    /// assert_eq!(results, [Ok(()), Ok(()), Ok(()), Err(EnqueueError::Full)]);
+    /// # dispatcher.drain(Duration::from_secs(5)).await.unwrap();
+    /// # }
+    /// ```
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
         self.queue_capacity = capacity.max(1);
         self
     }
 
     /// How many events are handled at once (default 64). Values below 1 are raised to 1.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use webhook_receiver::chirp::ChirpEvent;
+    /// use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # use webhook_receiver::DecodeEvent;
+    /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+    /// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
+    /// let handlers = Handlers::<ChirpEvent>::new().fallback(|_, _| async {});
+    /// let dispatcher = Dispatcher::builder(handlers).concurrency_limit(2).spawn();
+    /// for _ in 0..3 {
+    ///     dispatcher.try_enqueue(event()).unwrap();
+    /// }
+    /// assert_eq!((dispatcher.running(), dispatcher.queued()), (2, 1)); // two at once
+    /// # dispatcher.drain(Duration::from_secs(5)).await.unwrap();
+    /// # }
+    /// ```
     pub fn concurrency_limit(mut self, limit: usize) -> Self {
         self.concurrency = limit.max(1);
         self

@@ -50,7 +50,30 @@ impl fmt::Display for HandlerError {
     }
 }
 
-/// How a handler attempt failed.
+/// How a handler attempt failed: [`HandlerError::failure`] and [`DeadLetter::last_error`].
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use std::time::Duration;
+/// use webhook_receiver::chirp::ChirpEvent;
+/// use webhook_receiver::dispatch::{Dispatcher, HandlerError, Handlers, RetryPolicy};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// # use webhook_receiver::DecodeEvent;
+/// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+/// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
+/// let failures = Arc::new(Mutex::new(Vec::new()));
+/// let sink = Arc::clone(&failures);
+/// let handlers = Handlers::<ChirpEvent>::new()
+///     .retry_policy(RetryPolicy::never())
+///     .fallback(|_, _| async { None::<()>.expect("no such row") }) // a bug
+///     .on_error(move |err: &HandlerError| sink.lock().unwrap().push(err.failure.to_string()));
+/// # let dispatcher = Dispatcher::builder(handlers).spawn();
+/// # dispatcher.try_enqueue(event()).unwrap();
+/// # dispatcher.drain(Duration::from_secs(5)).await.unwrap();
+/// assert_eq!(*failures.lock().unwrap(), ["panicked: no such row"]); // caught, not propagated
+/// # }
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum HandlerFailure {
@@ -67,6 +90,13 @@ pub enum HandlerFailure {
 
 impl HandlerFailure {
     /// Whether another attempt may succeed: every failure but [`NoPayload`](Self::NoPayload).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use webhook_receiver::dispatch::HandlerFailure;
+    /// assert!(HandlerFailure::Timeout(Duration::from_secs(30)).is_retryable());
+    /// assert!(!HandlerFailure::NoPayload.is_retryable());
+    /// ```
     pub fn is_retryable(&self) -> bool {
         !matches!(self, Self::NoPayload)
     }
@@ -123,7 +153,30 @@ pub struct DeadLetter<E> {
     pub reason: DeadLetterReason,
 }
 
-/// Why an accepted event ends without being handled.
+/// Why an accepted event ends without being handled: [`DeadLetter::reason`].
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use std::time::Duration;
+/// use webhook_receiver::chirp::ChirpEvent;
+/// use webhook_receiver::dispatch::{DeadLetter, DeadLetterReason, Dispatcher, Handlers, RetryPolicy};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// # use webhook_receiver::DecodeEvent;
+/// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+/// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
+/// let reasons = Arc::new(Mutex::new(Vec::new()));
+/// let sink = Arc::clone(&reasons);
+/// let handlers = Handlers::<ChirpEvent>::new()
+///     .retry_policy(RetryPolicy::never())
+///     .fallback(|_, _| async { Err::<(), _>(std::io::Error::other("db down")) })
+///     .on_dead_letter(move |letter: DeadLetter<ChirpEvent>| sink.lock().unwrap().push(letter.reason));
+/// # let dispatcher = Dispatcher::builder(handlers).spawn();
+/// # dispatcher.try_enqueue(event()).unwrap();
+/// # dispatcher.drain(Duration::from_secs(5)).await.unwrap();
+/// assert_eq!(*reasons.lock().unwrap(), [DeadLetterReason::Exhausted]);
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DeadLetterReason {
@@ -142,6 +195,13 @@ pub enum DeadLetterReason {
 impl DeadLetterReason {
     /// A short name for logs and metrics: `exhausted`, `no_payload`, `no_handler`, `shutdown`,
     /// `runtime_dropped`.
+    ///
+    /// ```
+    /// use webhook_receiver::dispatch::DeadLetterReason;
+    /// assert_eq!(DeadLetterReason::NoHandler.as_str(), "no_handler");
+    /// // `Display` is the sentence for people:
+    /// assert_eq!(DeadLetterReason::NoHandler.to_string(), "no handler matched and there is no fallback");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Exhausted => "exhausted",

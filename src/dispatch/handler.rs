@@ -134,27 +134,140 @@ impl<S> EventContext<S> {
     /// after a crash, may run a handler whose earlier attempt had done part of its work): make
     /// handlers idempotent, e.g. keyed by [`key`](Self::key), and use the attempt number to log
     /// or to skip work already done.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    /// use webhook_receiver::chirp::ChirpEvent;
+    /// use webhook_receiver::dispatch::{Dispatcher, Handlers, RetryPolicy};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # use webhook_receiver::DecodeEvent;
+    /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+    /// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
+    /// let attempts = Arc::new(Mutex::new(Vec::new()));
+    /// let handlers = Handlers::<ChirpEvent, _>::with_state(Arc::clone(&attempts))
+    ///     .retry_policy(RetryPolicy::default().initial_backoff(Duration::ZERO))
+    ///     .fallback(|_, ctx| async move {
+    ///         ctx.state().lock().unwrap().push(ctx.attempt());
+    ///         if ctx.attempt() == 1 { Err(std::io::Error::other("flaky")) } else { Ok(()) }
+    ///     });
+    /// # let dispatcher = Dispatcher::builder(handlers).spawn();
+    /// # dispatcher.try_enqueue(event()).unwrap();
+    /// # dispatcher.drain(Duration::from_secs(5)).await.unwrap();
+    /// assert_eq!(*attempts.lock().unwrap(), [1, 2]); // failed once, then succeeded
+    /// # }
+    /// ```
     pub fn attempt(&self) -> u32 {
         self.attempt
     }
 
     /// The event type name.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    /// use webhook_receiver::chirp::ChirpEvent;
+    /// use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # use webhook_receiver::DecodeEvent;
+    /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+    /// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let handlers = Handlers::<ChirpEvent, _>::with_state(Arc::clone(&seen))
+    ///     .on_group("messages.sms.*", |_event, ctx| async move {
+    ///         ctx.state().lock().unwrap().push(ctx.event_name().to_owned());
+    ///     });
+    /// # let dispatcher = Dispatcher::builder(handlers).spawn();
+    /// # dispatcher.try_enqueue(event()).unwrap();
+    /// # dispatcher.drain(Duration::from_secs(5)).await.unwrap();
+    /// assert_eq!(*seen.lock().unwrap(), ["messages.sms.delivered"]);
+    /// # }
+    /// ```
     pub fn event_name(&self) -> &str {
         &self.meta.event_name
     }
 
     /// The event's dedup key (the same for every redelivery of the event).
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    /// use webhook_receiver::chirp::ChirpEvent;
+    /// use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # use webhook_receiver::DecodeEvent;
+    /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+    /// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
+    /// let keys = Arc::new(Mutex::new(Vec::new()));
+    /// let handlers = Handlers::<ChirpEvent, _>::with_state(Arc::clone(&keys))
+    ///     .fallback(|_, ctx| async move { ctx.state().lock().unwrap().push(ctx.key()) });
+    /// # let dispatcher = Dispatcher::builder(handlers).spawn();
+    /// let decoded = event(); // as the receiver decoded it
+    /// let key = decoded.key();
+    /// dispatcher.try_enqueue(decoded).unwrap();
+    /// # dispatcher.drain(Duration::from_secs(5)).await.unwrap();
+    /// assert_eq!(*keys.lock().unwrap(), [key]);
+    /// # }
+    /// ```
     pub fn key(&self) -> DedupKey {
         self.meta.key
     }
 
     /// The sender's id for the event, if the format knows one (Chirp's `data.id`, the generic
     /// format's top-level `id`, Standard Webhooks' `webhook-id`).
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    /// use webhook_receiver::chirp::ChirpEvent;
+    /// use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # use webhook_receiver::DecodeEvent;
+    /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+    /// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let handlers = Handlers::<ChirpEvent, _>::with_state(Arc::clone(&seen))
+    ///     .fallback(|_, ctx| async move {
+    ///         ctx.state().lock().unwrap().push(ctx.id().map(str::to_owned));
+    ///     });
+    /// # let dispatcher = Dispatcher::builder(handlers).spawn();
+    /// # dispatcher.try_enqueue(event()).unwrap();
+    /// # dispatcher.drain(Duration::from_secs(5)).await.unwrap();
+    /// assert_eq!(*seen.lock().unwrap(), [Some("msg_1".to_owned())]); // Chirp's `data.id`
+    /// # }
+    /// ```
     pub fn id(&self) -> Option<&str> {
         self.meta.id.as_deref()
     }
 
-    /// When the request carrying the event arrived.
+    /// When the request carrying the event arrived (for an event given to
+    /// [`Dispatcher::try_enqueue`](super::Dispatcher::try_enqueue), when it was queued).
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::{Duration, SystemTime};
+    /// use webhook_receiver::chirp::ChirpEvent;
+    /// use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # use webhook_receiver::DecodeEvent;
+    /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+    /// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let handlers = Handlers::<ChirpEvent, _>::with_state(Arc::clone(&seen))
+    ///     .fallback(|_, ctx| async move { ctx.state().lock().unwrap().push(ctx.received_at()) });
+    /// let before = SystemTime::now();
+    /// # let dispatcher = Dispatcher::builder(handlers).spawn();
+    /// # dispatcher.try_enqueue(event()).unwrap();
+    /// # dispatcher.drain(Duration::from_secs(5)).await.unwrap();
+    /// let received = seen.lock().unwrap()[0];
+    /// assert!(before <= received && received <= SystemTime::now());
+    /// # }
+    /// ```
     pub fn received_at(&self) -> SystemTime {
         self.meta.received_at
     }
@@ -162,11 +275,57 @@ impl<S> EventContext<S> {
     /// Whether the event was accepted by an earlier run of the process and read back from the
     /// [durable inbox](crate::inbox) at startup: its handlers may have run, in part or in full,
     /// before that process stopped (delivery is at least once). Always `false` without one.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    /// use webhook_receiver::chirp::ChirpEvent;
+    /// use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # use webhook_receiver::DecodeEvent;
+    /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+    /// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let handlers = Handlers::<ChirpEvent, _>::with_state(Arc::clone(&seen))
+    ///     .fallback(|_, ctx| async move {
+    ///         if !ctx.is_replay() { ctx.state().lock().unwrap().push("first run") }
+    ///     });
+    /// # let dispatcher = Dispatcher::builder(handlers).spawn();
+    /// # dispatcher.try_enqueue(event()).unwrap();
+    /// # dispatcher.drain(Duration::from_secs(5)).await.unwrap();
+    /// assert_eq!(*seen.lock().unwrap(), ["first run"]); // no durable inbox here
+    /// # }
+    /// ```
     pub fn is_replay(&self) -> bool {
         self.meta.replayed()
     }
 
     /// The application state given to [`Handlers::with_state`](super::Handlers::with_state).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::time::Duration;
+    /// use webhook_receiver::chirp::ChirpEvent;
+    /// use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # use webhook_receiver::DecodeEvent;
+    /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+    /// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
+    /// #[derive(Clone, Default)]
+    /// struct App { handled: Arc<AtomicUsize> } // a pool, a client, ...
+    ///
+    /// let app = App::default();
+    /// let handlers = Handlers::<ChirpEvent, _>::with_state(app.clone())
+    ///     .fallback(|_, ctx| async move { ctx.state().handled.fetch_add(1, Ordering::SeqCst); });
+    /// # let dispatcher = Dispatcher::builder(handlers).spawn();
+    /// # dispatcher.try_enqueue(event()).unwrap();
+    /// # dispatcher.drain(Duration::from_secs(5)).await.unwrap();
+    /// assert_eq!(app.handled.load(Ordering::SeqCst), 1);
+    /// # }
+    /// ```
     pub fn state(&self) -> &S {
         &self.state
     }

@@ -29,7 +29,29 @@ use crate::event::{Event, EventType, Received};
 /// to [`on_dead_letter`](Self::on_dead_letter), once. Handlers reach application state through
 /// [`with_state`](Self::with_state) and [`EventContext::state`].
 ///
-/// See the [module docs](crate::dispatch) for an example.
+/// See the [module docs](crate::dispatch) for an example with a dispatcher.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use std::time::Duration;
+/// use webhook_receiver::chirp::{self, ChirpEvent};
+/// use webhook_receiver::dispatch::{Dispatcher, Handlers};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// # use webhook_receiver::DecodeEvent;
+/// # let event = |name: &str, status: &str| webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), format!(r#"{{"event":"{name}","data":{{"id":"msg_1","status":"{status}"}}}}"#).as_bytes()).unwrap();
+/// let ran = Arc::new(Mutex::new(Vec::new()));
+/// let handlers = Handlers::<ChirpEvent, _>::with_state(Arc::clone(&ran))
+///     .on(chirp::SMS_DELIVERED, |_status, ctx| async move { ctx.state().lock().unwrap().push("on") })
+///     .on_group("messages.*", |_event, ctx| async move { ctx.state().lock().unwrap().push("on_group") })
+///     .fallback(|_item, ctx| async move { ctx.state().lock().unwrap().push("fallback") });
+/// # let dispatcher = Dispatcher::builder(handlers).spawn();
+/// # dispatcher.try_enqueue(event("messages.sms.delivered", "delivered")).unwrap();
+/// # dispatcher.drain(Duration::from_secs(5)).await.unwrap();
+/// // Both matching handlers ran, in registration order; the fallback was not needed.
+/// assert_eq!(*ran.lock().unwrap(), ["on", "on_group"]);
+/// # }
+/// ```
 pub struct Handlers<E, S = ()> {
     /// The state handlers registered from now on get.
     state: S,
@@ -86,7 +108,18 @@ impl<E, S> Handlers<E, S> {
 }
 
 impl<E: Event> Handlers<E, ()> {
-    /// An empty registry without application state.
+    /// An empty registry without application state: handlers get an [`EventContext`] (of `()`).
+    ///
+    /// ```
+    /// use webhook_receiver::chirp::{self, ChirpEvent, MessageStatus};
+    /// use webhook_receiver::dispatch::{EventContext, Handlers};
+    ///
+    /// let handlers = Handlers::<ChirpEvent>::new()
+    ///     .on(chirp::SMS_DELIVERED, |status: MessageStatus, ctx: EventContext| async move {
+    ///         tracing::info!(message = %status.id, key = %ctx.key(), "delivered");
+    ///     });
+    /// assert!(format!("{handlers:?}").contains("messages.sms.delivered"));
+    /// ```
     pub fn new() -> Self {
         Self::with_state(())
     }
@@ -101,6 +134,27 @@ impl<E: Event> Default for Handlers<E, ()> {
 impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
     /// An empty registry whose handlers get `state` (a database pool, a client, ...) through
     /// [`EventContext::state`].
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    /// use webhook_receiver::chirp::{self, MessageStatus};
+    /// use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # use webhook_receiver::DecodeEvent;
+    /// # let event = |name: &str, status: &str| webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), format!(r#"{{"event":"{name}","data":{{"id":"msg_1","status":"{status}"}}}}"#).as_bytes()).unwrap();
+    /// let db = Arc::new(Mutex::new(Vec::new())); // stands for a connection pool
+    /// let handlers = Handlers::with_state(Arc::clone(&db))
+    ///     .on(chirp::SMS_DELIVERED, |status: MessageStatus, ctx| async move {
+    ///         ctx.state().lock().unwrap().push(status.id);
+    ///     });
+    /// # let dispatcher = Dispatcher::builder(handlers).spawn();
+    /// # dispatcher.try_enqueue(event("messages.sms.delivered", "delivered")).unwrap();
+    /// # dispatcher.drain(Duration::from_secs(5)).await.unwrap();
+    /// assert_eq!(*db.lock().unwrap(), ["msg_1"]);
+    /// # }
+    /// ```
     pub fn with_state(state: S) -> Self {
         Self {
             state,
@@ -136,6 +190,29 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
     }
 
     /// Runs `handler` for every event of type `ty`, with its typed payload.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    /// use webhook_receiver::chirp::{self, ChirpEvent, MessageStatus};
+    /// use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # use webhook_receiver::DecodeEvent;
+    /// # let event = |name: &str, status: &str| webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), format!(r#"{{"event":"{name}","data":{{"id":"msg_1","status":"{status}"}}}}"#).as_bytes()).unwrap();
+    /// let delivered = Arc::new(Mutex::new(Vec::new()));
+    /// let handlers = Handlers::<ChirpEvent, _>::with_state(Arc::clone(&delivered))
+    ///     .on(chirp::SMS_DELIVERED, |status: MessageStatus, ctx| async move {
+    ///         ctx.state().lock().unwrap().push(status.status); // typed: a `MessageState`
+    ///     })
+    ///     .fallback(|_, _| async {}); // the other types
+    /// # let dispatcher = Dispatcher::builder(handlers).spawn();
+    /// dispatcher.try_enqueue(event("messages.sms.sent", "sent")).unwrap();
+    /// dispatcher.try_enqueue(event("messages.sms.delivered", "delivered")).unwrap();
+    /// # dispatcher.drain(Duration::from_secs(5)).await.unwrap();
+    /// assert_eq!(*delivered.lock().unwrap(), [chirp::MessageState::Delivered]);
+    /// # }
+    /// ```
     #[must_use]
     pub fn on<P, F, Fut>(mut self, ty: EventType<E, P>, handler: F) -> Self
     where
@@ -160,6 +237,30 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
     /// Runs `handler` for every event whose type matches `pattern`: an exact name
     /// (`messages.sms.delivered`, or a name the event enum does not know), or a prefix ending in
     /// `*` (`messages.whatsapp.*`; `*` alone matches every event). The handler gets the event.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    /// use webhook_receiver::Event;
+    /// use webhook_receiver::chirp::ChirpEvent;
+    /// use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # use webhook_receiver::DecodeEvent;
+    /// # let event = |name: &str, status: &str| webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), format!(r#"{{"event":"{name}","data":{{"id":"msg_1","status":"{status}"}}}}"#).as_bytes()).unwrap();
+    /// let whatsapp = Arc::new(Mutex::new(Vec::new()));
+    /// let handlers = Handlers::<ChirpEvent, _>::with_state(Arc::clone(&whatsapp))
+    ///     .on_group("messages.whatsapp.*", |event: ChirpEvent, ctx| async move {
+    ///         ctx.state().lock().unwrap().push(event.event_name().to_owned());
+    ///     })
+    ///     .fallback(|_, _| async {});
+    /// # let dispatcher = Dispatcher::builder(handlers).spawn();
+    /// dispatcher.try_enqueue(event("messages.sms.delivered", "delivered")).unwrap();
+    /// dispatcher.try_enqueue(event("messages.whatsapp.read", "read")).unwrap();
+    /// # dispatcher.drain(Duration::from_secs(5)).await.unwrap();
+    /// assert_eq!(*whatsapp.lock().unwrap(), ["messages.whatsapp.read"]);
+    /// # }
+    /// ```
     #[must_use]
     pub fn on_group<F, Fut>(mut self, pattern: &str, handler: F) -> Self
     where
@@ -191,6 +292,37 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
     /// Without a fallback, an event no handler matched is logged at `error` and given to the
     /// dead-letter hook ([`DeadLetterReason::NoHandler`]). To ignore such events on purpose,
     /// register a fallback that does nothing.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    /// use webhook_receiver::chirp::{self, ChirpEvent};
+    /// use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    /// use webhook_receiver::event::Received;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # use webhook_receiver::DecodeEvent;
+    /// # let event = |name: &str, status: &str| webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), format!(r#"{{"event":"{name}","data":{{"id":"msg_1","status":"{status}"}}}}"#).as_bytes()).unwrap();
+    /// let unhandled = Arc::new(Mutex::new(Vec::new()));
+    /// let handlers = Handlers::<ChirpEvent, _>::with_state(Arc::clone(&unhandled))
+    ///     .on(chirp::SMS_DELIVERED, |_status, _ctx| async {})
+    ///     .fallback(|item: Received<ChirpEvent>, ctx| async move {
+    ///         let invalid = matches!(item, Received::Invalid(_));
+    ///         ctx.state().lock().unwrap().push((item.event_name().to_owned(), invalid));
+    ///     });
+    /// # let dispatcher = Dispatcher::builder(handlers).spawn();
+    /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":5,"status":"delivered"}}"#;
+    /// # let invalid = webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
+    /// dispatcher.try_enqueue(event("messages.sms.delivered", "delivered")).unwrap(); // taken by `on`
+    /// dispatcher.try_enqueue(invalid).unwrap(); // `"id": 5`: the payload does not fit
+    /// dispatcher.try_enqueue(event("calls.voice.started", "ringing")).unwrap(); // unknown type
+    /// # dispatcher.drain(Duration::from_secs(5)).await.unwrap();
+    /// assert_eq!(*unhandled.lock().unwrap(), [
+    ///     ("messages.sms.delivered".to_owned(), true),
+    ///     ("calls.voice.started".to_owned(), false),
+    /// ]);
+    /// # }
+    /// ```
     #[must_use]
     pub fn fallback<F, Fut>(mut self, handler: F) -> Self
     where
@@ -216,6 +348,29 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
 
     /// The retry policy of every handler that has none of its own (default
     /// [`RetryPolicy::default`]: 5 attempts, 30 s each, backoff from 1 s).
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    /// use webhook_receiver::chirp::ChirpEvent;
+    /// use webhook_receiver::dispatch::{Dispatcher, HandlerError, Handlers, RetryPolicy};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # use webhook_receiver::DecodeEvent;
+    /// # let event = |name: &str, status: &str| webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), format!(r#"{{"event":"{name}","data":{{"id":"msg_1","status":"{status}"}}}}"#).as_bytes()).unwrap();
+    /// let errors = Arc::new(Mutex::new(Vec::new()));
+    /// let sink = Arc::clone(&errors);
+    /// let handlers = Handlers::<ChirpEvent>::new()
+    ///     .retry_policy(RetryPolicy::default().max_attempts(3).initial_backoff(Duration::ZERO))
+    ///     .fallback(|_, _| async { Err::<(), _>(std::io::Error::other("db down")) })
+    ///     .on_error(move |err: &HandlerError| sink.lock().unwrap().push((err.attempt, err.retry_in.is_some())));
+    /// # let dispatcher = Dispatcher::builder(handlers).spawn();
+    /// # dispatcher.try_enqueue(event("messages.sms.delivered", "delivered")).unwrap();
+    /// # dispatcher.drain(Duration::from_secs(5)).await.unwrap();
+    /// // Three attempts; the last one is not retried.
+    /// assert_eq!(*errors.lock().unwrap(), [(1, true), (2, true), (3, false)]);
+    /// # }
+    /// ```
     #[must_use]
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.routes.policy = policy;
@@ -255,6 +410,30 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
     /// Called for every failed attempt of a handler (error, panic or timeout), with the event's
     /// type and key, the attempt and whether it will be retried (after it is logged). Use it for
     /// metrics or alerts; [`on_dead_letter`](Self::on_dead_letter) is the place to keep events.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    /// use webhook_receiver::chirp::{self, ChirpEvent};
+    /// use webhook_receiver::dispatch::{Dispatcher, HandlerError, Handlers, RetryPolicy};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # use webhook_receiver::DecodeEvent;
+    /// # let event = |name: &str, status: &str| webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), format!(r#"{{"event":"{name}","data":{{"id":"msg_1","status":"{status}"}}}}"#).as_bytes()).unwrap();
+    /// let errors = Arc::new(Mutex::new(Vec::new()));
+    /// let sink = Arc::clone(&errors);
+    /// let handlers = Handlers::<ChirpEvent>::new()
+    ///     .retry_policy(RetryPolicy::never())
+    ///     .on(chirp::SMS_DELIVERED, |_status, _ctx| async { Err::<(), _>(std::io::Error::other("db down")) })
+    ///     .on_error(move |err: &HandlerError| sink.lock().unwrap().push(err.to_string()));
+    /// # let dispatcher = Dispatcher::builder(handlers).spawn();
+    /// # dispatcher.try_enqueue(event("messages.sms.delivered", "delivered")).unwrap();
+    /// # dispatcher.drain(Duration::from_secs(5)).await.unwrap();
+    /// let message = &errors.lock().unwrap()[0];
+    /// assert!(message.starts_with("handler `messages.sms.delivered` for `messages.sms.delivered`"));
+    /// assert!(message.ends_with("failed on attempt 1: db down"));
+    /// # }
+    /// ```
     #[must_use]
     pub fn on_error(mut self, hook: impl Fn(&HandlerError) + Send + Sync + 'static) -> Self {
         self.routes.on_error = Some(Arc::new(hook));
@@ -267,6 +446,31 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
     /// key, the handler's label, the attempts and the last error. It runs on the dispatcher (at a
     /// deadline, on the task calling `drain`), so keep it short: send the letter to a channel or
     /// write it to a table.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    /// use webhook_receiver::chirp::{self, ChirpEvent};
+    /// use webhook_receiver::dispatch::{DeadLetter, Dispatcher, Handlers, RetryPolicy};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # use webhook_receiver::DecodeEvent;
+    /// # let event = |name: &str, status: &str| webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), format!(r#"{{"event":"{name}","data":{{"id":"msg_1","status":"{status}"}}}}"#).as_bytes()).unwrap();
+    /// let letters = Arc::new(Mutex::new(Vec::new()));
+    /// let sink = Arc::clone(&letters);
+    /// let handlers = Handlers::<ChirpEvent>::new()
+    ///     .retry_policy(RetryPolicy::default().max_attempts(2).initial_backoff(Duration::ZERO))
+    ///     .on(chirp::SMS_DELIVERED, |_status, _ctx| async { Err::<(), _>(std::io::Error::other("db down")) })
+    ///     .on_dead_letter(move |letter: DeadLetter<ChirpEvent>| {
+    ///         sink.lock().unwrap().push((letter.handler, letter.attempts, letter.id));
+    ///     });
+    /// # let dispatcher = Dispatcher::builder(handlers).spawn();
+    /// # dispatcher.try_enqueue(event("messages.sms.delivered", "delivered")).unwrap();
+    /// # dispatcher.drain(Duration::from_secs(5)).await.unwrap();
+    /// let handler = Some("messages.sms.delivered".to_owned());
+    /// assert_eq!(*letters.lock().unwrap(), [(handler, 2, Some("msg_1".to_owned()))]);
+    /// # }
+    /// ```
     #[must_use]
     pub fn on_dead_letter(mut self, hook: impl Fn(DeadLetter<E>) + Send + Sync + 'static) -> Self {
         self.routes.on_dead_letter = Some(Arc::new(hook));

@@ -21,6 +21,18 @@ use crate::dedup::DEFAULT_TTL;
 pub(crate) const FILE_NAME: &str = "inbox.redb";
 
 /// Default [`max_batch`](DurableInboxBuilder::max_batch): commands applied in one transaction.
+///
+/// ```
+/// use webhook_receiver::inbox::{DEFAULT_MAX_BATCH, DurableInbox};
+///
+/// # fn main() -> Result<(), webhook_receiver::inbox::InboxError> {
+/// # let dir = std::env::temp_dir().join(format!("wr-doc-{}-max-batch-default", std::process::id()));
+/// assert_eq!(DEFAULT_MAX_BATCH, 512);
+/// // At most 128 waiting accepts share one commit (one `fsync`).
+/// let inbox = DurableInbox::builder(&dir).max_batch(DEFAULT_MAX_BATCH / 4).open()?;
+/// # drop(inbox); std::fs::remove_dir_all(&dir).ok();
+/// # Ok(()) }
+/// ```
 pub const DEFAULT_MAX_BATCH: usize = 512;
 
 /// The outcome of [`DurableInbox::accept`].
@@ -44,6 +56,21 @@ pub(crate) enum Accept {
 ///
 /// See the [module docs](crate::inbox) for what is stored and the guarantees, and
 /// [`open`](Self::open) for an example.
+///
+/// ```
+/// use webhook_receiver::inbox::DurableInbox;
+///
+/// # fn main() -> Result<(), webhook_receiver::inbox::InboxError> {
+/// # let dir = std::env::temp_dir().join(format!("wr-doc-{}-inbox-clones", std::process::id()));
+/// let inbox = DurableInbox::open(&dir)?;
+/// let clone = inbox.clone(); // the same file and committer thread
+/// drop(inbox);
+/// assert!(DurableInbox::open(&dir).is_err()); // still open, through the clone
+/// drop(clone); // the last one: the file is closed
+/// let inbox = DurableInbox::open(&dir)?;
+/// # drop(inbox); std::fs::remove_dir_all(&dir).ok();
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct DurableInbox {
     inner: Arc<Inner>,
@@ -60,6 +87,21 @@ struct Inner {
 }
 
 /// Builds a [`DurableInbox`]: [`DurableInbox::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// use webhook_receiver::inbox::DurableInbox;
+///
+/// # fn main() -> Result<(), webhook_receiver::inbox::InboxError> {
+/// # let dir = std::env::temp_dir().join(format!("wr-doc-{}-inbox-builder-type", std::process::id()));
+/// let inbox = DurableInbox::builder(&dir)
+///     .dedup_ttl(Duration::from_secs(6 * 3600))
+///     .max_batch(64)
+///     .open()?;
+/// assert_eq!(inbox.dedup_ttl(), Duration::from_secs(6 * 3600));
+/// # drop(inbox); std::fs::remove_dir_all(&dir).ok();
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 #[must_use = "call `open()` to open the inbox"]
 pub struct DurableInboxBuilder {
@@ -72,7 +114,22 @@ pub struct DurableInboxBuilder {
 
 impl DurableInboxBuilder {
     /// How long a dedup key is remembered after its event was accepted. Default: 24 h
-    /// ([`DEFAULT_TTL`](crate::dedup::DEFAULT_TTL)), as in the in-memory store.
+    /// ([`DEFAULT_TTL`](crate::dedup::DEFAULT_TTL)), as in the in-memory store. Cover the
+    /// sender's whole retry span. With a durable inbox this is the receiver's dedup window:
+    /// [`WebhooksBuilder::dedup_ttl`](crate::WebhooksBuilder::dedup_ttl) is for the dedup store,
+    /// which is then not used.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use webhook_receiver::inbox::DurableInbox;
+    ///
+    /// # fn main() -> Result<(), webhook_receiver::inbox::InboxError> {
+    /// # let dir = std::env::temp_dir().join(format!("wr-doc-{}-inbox-dedup-ttl", std::process::id()));
+    /// let inbox = DurableInbox::builder(&dir).dedup_ttl(Duration::from_secs(48 * 3600)).open()?;
+    /// assert_eq!(inbox.dedup_ttl(), Duration::from_secs(172_800));
+    /// # drop(inbox); std::fs::remove_dir_all(&dir).ok();
+    /// # Ok(()) }
+    /// ```
     pub const fn dedup_ttl(mut self, ttl: Duration) -> Self {
         self.dedup_ttl = ttl;
         self
@@ -80,6 +137,18 @@ impl DurableInboxBuilder {
 
     /// The most commands applied in one write transaction (one `fsync`). Default:
     /// [`DEFAULT_MAX_BATCH`] (512). 0 counts as 1.
+    ///
+    /// ```
+    /// use webhook_receiver::inbox::DurableInbox;
+    ///
+    /// # fn main() -> Result<(), webhook_receiver::inbox::InboxError> {
+    /// # let dir = std::env::temp_dir().join(format!("wr-doc-{}-inbox-max-batch", std::process::id()));
+    /// // One accept per transaction: no group commit, every event waits for its own `fsync`.
+    /// let inbox = DurableInbox::builder(&dir).max_batch(1).open()?;
+    /// assert_eq!(inbox.commits(), 0);
+    /// # drop(inbox); std::fs::remove_dir_all(&dir).ok();
+    /// # Ok(()) }
+    /// ```
     pub const fn max_batch(mut self, max_batch: usize) -> Self {
         self.max_batch = max_batch;
         self
@@ -98,6 +167,19 @@ impl DurableInboxBuilder {
     ///   cannot be started;
     /// - [`InboxError::UnsupportedFormat`] if a newer version of this crate wrote the file;
     /// - [`InboxError::Storage`] if the first transaction fails.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use webhook_receiver::inbox::DurableInbox;
+    ///
+    /// # fn main() -> Result<(), webhook_receiver::inbox::InboxError> {
+    /// # let dir = std::env::temp_dir().join(format!("wr-doc-{}-inbox-builder-open", std::process::id()));
+    /// let inbox = DurableInbox::builder(dir.join("nested/inbox")).open()?; // creates directories
+    /// assert!(inbox.path().join("inbox.redb").is_file());
+    /// # drop(inbox); std::fs::remove_dir_all(&dir).ok();
+    /// # Ok(()) }
+    /// ```
     pub fn open(self) -> Result<DurableInbox, InboxError> {
         let dir = self.dir;
         let open_error = |source: Arc<dyn std::error::Error + Send + Sync>| InboxError::Open {
@@ -152,7 +234,21 @@ impl DurableInboxBuilder {
 // ===== impl DurableInbox =====
 
 impl DurableInbox {
-    /// A builder for the inbox in directory `dir` (its file is `dir/inbox.redb`).
+    /// A builder for the inbox in directory `dir` (its file is `dir/inbox.redb`). Nothing is
+    /// touched on disk before [`open`](DurableInboxBuilder::open).
+    ///
+    /// ```
+    /// use webhook_receiver::inbox::DurableInbox;
+    ///
+    /// # fn main() -> Result<(), webhook_receiver::inbox::InboxError> {
+    /// # let dir = std::env::temp_dir().join(format!("wr-doc-{}-inbox-builder", std::process::id()));
+    /// let builder = DurableInbox::builder(&dir);
+    /// assert!(!dir.exists());
+    /// let inbox = builder.open()?;
+    /// assert!(dir.join("inbox.redb").is_file());
+    /// # drop(inbox); std::fs::remove_dir_all(&dir).ok();
+    /// # Ok(()) }
+    /// ```
     pub fn builder(dir: impl Into<PathBuf>) -> DurableInboxBuilder {
         DurableInboxBuilder {
             dir: dir.into(),
@@ -196,12 +292,36 @@ impl DurableInbox {
     }
 
     /// The inbox directory.
+    ///
+    /// ```
+    /// use webhook_receiver::inbox::DurableInbox;
+    ///
+    /// # fn main() -> Result<(), webhook_receiver::inbox::InboxError> {
+    /// # let dir = std::env::temp_dir().join(format!("wr-doc-{}-inbox-path", std::process::id()));
+    /// let inbox = DurableInbox::open(&dir)?;
+    /// assert_eq!(inbox.path(), dir);
+    /// assert!(inbox.path().join("inbox.redb").is_file());
+    /// # drop(inbox); std::fs::remove_dir_all(&dir).ok();
+    /// # Ok(()) }
+    /// ```
     #[must_use]
     pub fn path(&self) -> &Path {
         &self.inner.dir
     }
 
     /// How long a dedup key is remembered.
+    ///
+    /// ```
+    /// use webhook_receiver::dedup::DEFAULT_TTL;
+    /// use webhook_receiver::inbox::DurableInbox;
+    ///
+    /// # fn main() -> Result<(), webhook_receiver::inbox::InboxError> {
+    /// # let dir = std::env::temp_dir().join(format!("wr-doc-{}-inbox-ttl", std::process::id()));
+    /// let inbox = DurableInbox::open(&dir)?;
+    /// assert_eq!(inbox.dedup_ttl(), DEFAULT_TTL); // 24 h
+    /// # drop(inbox); std::fs::remove_dir_all(&dir).ok();
+    /// # Ok(()) }
+    /// ```
     #[must_use]
     pub fn dedup_ttl(&self) -> Duration {
         self.inner.dedup_ttl
@@ -209,6 +329,30 @@ impl DurableInbox {
 
     /// Durable commits (`fsync`s) made by the committer since the inbox was opened: accepted
     /// events divided by this is the events per `fsync` that group commit achieved.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use webhook_receiver::chirp;
+    /// use webhook_receiver::inbox::DurableInbox;
+    /// # use tower::ServiceExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), webhook_receiver::BoxError> {
+    /// # let dir = std::env::temp_dir().join(format!("wr-doc-{}-inbox-commits", std::process::id()));
+    /// # let body = r#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+    /// # let request = || http::Request::post("/").header("x-webhook-secret", "s3cr3t")
+    /// #     .header("content-type", "application/json").body(body.to_owned()).unwrap();
+    /// let webhooks = chirp::webhooks(["s3cr3t"])?
+    ///     .on(chirp::SMS_DELIVERED, |_status, _ctx| async {})
+    ///     .durable_inbox(DurableInbox::open(&dir)?)
+    ///     .spawn();
+    /// let before = webhooks.inbox().unwrap().commits();
+    /// assert_eq!(webhooks.clone().oneshot(request()).await?.status(), 200);
+    /// assert!(webhooks.inbox().unwrap().commits() > before); // committed before the 200
+    /// # webhooks.drain(Duration::from_secs(5)).await?;
+    /// # drop(webhooks); std::fs::remove_dir_all(&dir)?;
+    /// # Ok(()) }
+    /// ```
     #[must_use]
     pub fn commits(&self) -> u64 {
         self.inner.commits.load(Ordering::Relaxed)
@@ -219,6 +363,34 @@ impl DurableInbox {
     /// # Errors
     ///
     /// [`InboxError::Storage`] if the read fails.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use webhook_receiver::chirp;
+    /// use webhook_receiver::dispatch::RetryPolicy;
+    /// use webhook_receiver::inbox::DurableInbox;
+    /// # use tower::ServiceExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), webhook_receiver::BoxError> {
+    /// # let dir = std::env::temp_dir().join(format!("wr-doc-{}-inbox-pending", std::process::id()));
+    /// # let body = r#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+    /// # let request = || http::Request::post("/").header("x-webhook-secret", "s3cr3t")
+    /// #     .header("content-type", "application/json").body(body.to_owned()).unwrap();
+    /// let webhooks = chirp::webhooks(["s3cr3t"])?
+    ///     .retry_policy(RetryPolicy::default().initial_backoff(Duration::from_secs(3600)))
+    ///     .on(chirp::SMS_DELIVERED, |_status, _ctx| async { Err::<(), _>(std::io::Error::other("db down")) })
+    ///     .durable_inbox(DurableInbox::open(&dir)?)
+    ///     .spawn();
+    /// # assert_eq!(webhooks.clone().oneshot(request()).await?.status(), 200);
+    /// // Accepted; its handler failed, and its retry is an hour away at the shutdown:
+    /// webhooks.drain(Duration::from_millis(50)).await.unwrap_err();
+    /// assert_eq!(webhooks.inbox().unwrap().pending_count()?, 1); // runs at the next start
+    /// # drop(webhooks); std::fs::remove_dir_all(&dir)?;
+    /// # Ok(()) }
+    /// ```
     pub fn pending_count(&self) -> Result<u64, InboxError> {
         let db = self.read_db();
         schema::count(&db, EVENTS)
@@ -230,6 +402,34 @@ impl DurableInbox {
     /// # Errors
     ///
     /// [`InboxError::Storage`] if the read fails.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use webhook_receiver::chirp;
+    /// use webhook_receiver::inbox::DurableInbox;
+    /// # use tower::ServiceExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), webhook_receiver::BoxError> {
+    /// # let dir = std::env::temp_dir().join(format!("wr-doc-{}-inbox-keys", std::process::id()));
+    /// # let body = r#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+    /// # let request = || http::Request::post("/").header("x-webhook-secret", "s3cr3t")
+    /// #     .header("content-type", "application/json").body(body.to_owned()).unwrap();
+    /// let webhooks = chirp::webhooks(["s3cr3t"])?
+    ///     .on(chirp::SMS_DELIVERED, |_status, _ctx| async {})
+    ///     .durable_inbox(DurableInbox::open(&dir)?)
+    ///     .spawn();
+    /// for _ in 0..2 {
+    ///     webhooks.clone().oneshot(request()).await?; // a delivery and its redelivery
+    /// }
+    /// webhooks.drain(Duration::from_secs(5)).await?;
+    /// let inbox = webhooks.inbox().unwrap();
+    /// assert_eq!((inbox.key_count()?, inbox.pending_count()?), (1, 0)); // done; its key stays
+    /// # drop(webhooks); std::fs::remove_dir_all(&dir)?;
+    /// # Ok(()) }
+    /// ```
     pub fn key_count(&self) -> Result<u64, InboxError> {
         let db = self.read_db();
         schema::count(&db, EXPIRY)
@@ -248,6 +448,20 @@ impl DurableInbox {
     ///
     /// [`InboxError::Storage`] if compaction fails, [`InboxError::Closed`] if the committer
     /// thread is gone.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use webhook_receiver::inbox::DurableInbox;
+    ///
+    /// # fn main() -> Result<(), webhook_receiver::inbox::InboxError> {
+    /// # let dir = std::env::temp_dir().join(format!("wr-doc-{}-inbox-compact", std::process::id()));
+    /// let inbox = DurableInbox::open(&dir)?;
+    /// while inbox.compact()? {} // until there is nothing left to give back
+    /// assert_eq!(inbox.pending_count()?, 0);
+    /// # drop(inbox); std::fs::remove_dir_all(&dir).ok();
+    /// # Ok(()) }
+    /// ```
     pub fn compact(&self) -> Result<bool, InboxError> {
         let (reply, rx) = mpsc::sync_channel(1);
         self.send(Command::Compact { reply })?;

@@ -9,6 +9,18 @@ use super::record::EventId;
 ///
 /// It is `Clone`: when one group commit fails, every [`accept`](super::DurableInbox) of that
 /// batch is answered with the same error.
+///
+/// ```
+/// use webhook_receiver::inbox::{DurableInbox, InboxError};
+///
+/// # fn main() -> Result<(), webhook_receiver::BoxError> {
+/// let file = std::env::temp_dir().join(format!("wr-doc-{}-inbox-error", std::process::id()));
+/// std::fs::write(&file, "not a directory")?;
+/// let err = DurableInbox::open(&file).unwrap_err();
+/// assert!(matches!(&err, InboxError::Open { path, .. } if *path == file), "{err}");
+/// # std::fs::remove_file(&file)?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum InboxError {

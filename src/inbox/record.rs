@@ -40,6 +40,19 @@ pub struct EventId(u64);
 
 impl EventId {
     /// The id as a number.
+    ///
+    /// ```
+    /// use webhook_receiver::inbox::InboxError;
+    ///
+    /// // Which stored event is damaged, for a log line or a repair tool.
+    /// fn damaged_event(err: &InboxError) -> Option<u64> {
+    ///     match err {
+    ///         InboxError::Corrupt { id, .. } => id.map(|id| id.get()),
+    ///         _ => None,
+    ///     }
+    /// }
+    /// assert_eq!(damaged_event(&InboxError::Closed), None);
+    /// ```
     #[must_use]
     pub const fn get(self) -> u64 {
         self.0
