@@ -242,3 +242,15 @@ async fn key_function_can_be_overridden() {
     assert_eq!(rec.seen().len(), 1);
     assert_eq!(seen[0].kind, "messages.whatsapp.sent");
 }
+
+#[tokio::test]
+#[should_panic(expected = "ttl configures the default dedup store")]
+async fn dedup_ttl_after_a_given_store_is_refused_instead_of_dropping_the_store() {
+    let shared = webhook_receiver::dedup::MokaStore::builder()
+        .capacity(10)
+        .build();
+    let _ = webhook_receiver::chirp::webhooks(["s"])
+        .unwrap()
+        .dedup_store(shared)
+        .dedup_ttl(std::time::Duration::from_secs(60));
+}

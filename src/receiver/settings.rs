@@ -80,7 +80,18 @@ impl<E> Settings<E, MokaStore> {
         }
     }
 
+    /// Panics if a store was given: its TTL and capacity are its own (they used to be dropped
+    /// silently, with the given store replaced by a new default one).
+    fn assert_default_store(&self, setting: &str) {
+        assert!(
+            matches!(self.store, StoreSlot::Default { .. }),
+            "{setting} configures the default dedup store, but this builder was given one with \
+             dedup_store: set it on that store (MokaStore::builder().{setting}(..)) instead"
+        );
+    }
+
     pub(crate) fn dedup_ttl(mut self, ttl: Duration) -> Self {
+        self.assert_default_store("ttl");
         let (_, capacity) = self.dedup_settings();
         self.store = StoreSlot::Default {
             ttl,
@@ -91,6 +102,7 @@ impl<E> Settings<E, MokaStore> {
     }
 
     pub(crate) fn dedup_capacity(mut self, capacity: u64) -> Self {
+        self.assert_default_store("capacity");
         let (ttl, _) = self.dedup_settings();
         self.store = StoreSlot::Default {
             ttl,

@@ -390,6 +390,10 @@ impl<F: DecodeEvent, V, S> WebhooksBuilder<F, V, S, MokaStore> {
     /// assert_eq!(webhooks.store().ttl(), Duration::from_secs(3 * 3600));
     /// # }
     /// ```
+    ///
+    /// # Panics
+    ///
+    /// After [`dedup_store`](Self::dedup_store): a given store has its own settings.
     pub fn dedup_ttl(mut self, ttl: Duration) -> Self {
         self.settings = self.settings.dedup_ttl(ttl);
         self
@@ -406,6 +410,10 @@ impl<F: DecodeEvent, V, S> WebhooksBuilder<F, V, S, MokaStore> {
     /// assert_eq!(webhooks.store().capacity(), 10_000);
     /// # }
     /// ```
+    ///
+    /// # Panics
+    ///
+    /// After [`dedup_store`](Self::dedup_store): a given store has its own settings.
     pub fn dedup_capacity(mut self, capacity: u64) -> Self {
         self.settings = self.settings.dedup_capacity(capacity);
         self
