@@ -569,6 +569,40 @@ fn bench_parts(c: &mut Criterion) {
     g.bench_function("dedup_key_sms_delivered", |b| {
         b.iter(|| black_box(black_box(event).dedup_key()));
     });
+    // What the receiver records per delivery and per handler attempt, with no metrics
+    // recorder installed (this bench installs none): the same macro calls as
+    // `telemetry::accepted` and `telemetry::attempt` (a counter with static labels; a counter
+    // and a histogram labelled with the handler's `Arc<str>`), and the disabled `debug` spans.
+    let handler: std::sync::Arc<str> = "messages.sms.delivered".into();
+    g.bench_function("telemetry_per_delivery_no_recorder", |b| {
+        b.iter(|| {
+            metrics::counter!(
+                webhook_receiver::telemetry::DELIVERIES,
+                "outcome" => "accepted", "status" => "200", "reason" => ""
+            )
+            .increment(1);
+            let span = tracing::debug_span!("webhook_delivery", outcome = tracing::field::Empty);
+            black_box(span.is_disabled())
+        });
+    });
+    // Per attempt the dispatcher records through handles it registered on the handler's first
+    // attempt (a counter and a histogram), plus the unlabelled queue-wait histogram and a gauge.
+    let attempts = metrics::counter!(
+        webhook_receiver::telemetry::HANDLER_ATTEMPTS,
+        "handler" => std::sync::Arc::clone(&handler), "result" => "ok"
+    );
+    let duration = metrics::histogram!(
+        webhook_receiver::telemetry::HANDLER_DURATION,
+        "handler" => std::sync::Arc::clone(&handler)
+    );
+    g.bench_function("telemetry_per_attempt_no_recorder", |b| {
+        b.iter(|| {
+            black_box(&attempts).increment(1);
+            black_box(&duration).record(black_box(0.001));
+            metrics::histogram!(webhook_receiver::telemetry::QUEUE_WAIT).record(black_box(0.0001));
+            metrics::gauge!(webhook_receiver::telemetry::QUEUE_DEPTH).set(black_box(1.0));
+        });
+    });
     g.finish();
 }
 

@@ -466,17 +466,42 @@ pub(crate) fn delivery_span() -> tracing::Span {
     )
 }
 
-/// One handler attempt's end: its result, and its duration.
-pub(crate) fn attempt(handler: &Arc<str>, result: &'static str, took: Duration) {
-    metrics::counter!(HANDLER_ATTEMPTS, "handler" => Arc::clone(handler), "result" => result)
-        .increment(1);
-    metrics::histogram!(HANDLER_DURATION, "handler" => Arc::clone(handler))
-        .record(took.as_secs_f64());
+/// How a handler attempt ended, as the `result` label.
+pub(crate) const RESULTS: [&str; 5] = ["ok", "error", "panic", "timeout", "no_payload"];
+
+/// One handler's metric handles, registered with the recorder on its first attempt and kept:
+/// building a labelled key allocates, so a recorded attempt then costs no allocation (and with
+/// no recorder, next to nothing). A recorder installed after a handler's first attempt is not
+/// seen by that handler's metrics: install it at startup, as exporters are meant to be.
+#[derive(Debug)]
+pub(crate) struct HandlerMetrics {
+    attempts: [metrics::Counter; 5],
+    retries: metrics::Counter,
+    duration: metrics::Histogram,
 }
 
-/// A failed attempt that will be retried.
-pub(crate) fn retried(handler: &Arc<str>) {
-    metrics::counter!(HANDLER_RETRIES, "handler" => Arc::clone(handler)).increment(1);
+impl HandlerMetrics {
+    pub(crate) fn new(handler: &Arc<str>) -> Self {
+        let attempts = RESULTS.map(|result| {
+            metrics::counter!(HANDLER_ATTEMPTS, "handler" => Arc::clone(handler), "result" => result)
+        });
+        Self {
+            attempts,
+            retries: metrics::counter!(HANDLER_RETRIES, "handler" => Arc::clone(handler)),
+            duration: metrics::histogram!(HANDLER_DURATION, "handler" => Arc::clone(handler)),
+        }
+    }
+
+    /// One attempt's end: its result (an index into [`RESULTS`]) and its duration.
+    pub(crate) fn attempt(&self, result: usize, took: Duration) {
+        self.attempts[result].increment(1);
+        self.duration.record(took.as_secs_f64());
+    }
+
+    /// A failed attempt that will be retried.
+    pub(crate) fn retried(&self) {
+        self.retries.increment(1);
+    }
 }
 
 /// A dead letter.

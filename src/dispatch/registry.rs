@@ -81,6 +81,8 @@ struct Route<E> {
     handler: BoxHandler<E>,
     /// Its own policy, else the registry's.
     policy: Option<RetryPolicy>,
+    /// Its metric handles, from its first attempt on.
+    metrics: std::sync::OnceLock<crate::telemetry::HandlerMetrics>,
 }
 
 /// What became of one handler's attempt.
@@ -184,6 +186,7 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
             id: route_id(label, ordinal),
             handler,
             policy: None,
+            metrics: std::sync::OnceLock::new(),
         });
         self.routes.last = Some(index);
         index
@@ -590,14 +593,18 @@ impl<E: Event> Routes<E> {
             Err(panic) => Some(HandlerFailure::Panic(panic_message(&*panic))),
         };
         let took = started_at.elapsed();
+        // An index into `telemetry::RESULTS`.
         let result = match &failure {
-            None => "ok",
-            Some(HandlerFailure::Error(_)) => "error",
-            Some(HandlerFailure::Panic(_)) => "panic",
-            Some(HandlerFailure::Timeout(_)) => "timeout",
-            Some(HandlerFailure::NoPayload) => "no_payload",
+            None => 0,
+            Some(HandlerFailure::Error(_)) => 1,
+            Some(HandlerFailure::Panic(_)) => 2,
+            Some(HandlerFailure::Timeout(_)) => 3,
+            Some(HandlerFailure::NoPayload) => 4,
         };
-        crate::telemetry::attempt(&route.label, result, took);
+        let metrics = route
+            .metrics
+            .get_or_init(|| crate::telemetry::HandlerMetrics::new(&route.label));
+        metrics.attempt(result, took);
         if !span.is_disabled() {
             span.record("duration_ms", took.as_secs_f64() * 1000.0);
             if let Some(failure) = &failure {
@@ -618,7 +625,7 @@ impl<E: Event> Routes<E> {
             failure,
         };
         if let Some(delay) = retry_in {
-            crate::telemetry::retried(&route.label);
+            metrics.retried();
             tracing::warn!(
                 event = %err.event_name,
                 key = %err.key,
