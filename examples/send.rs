@@ -2,16 +2,16 @@
 //! authenticated as the real sender would, and prints what the receiver answered.
 //!
 //! Run with (the receiver in another terminal, `CHIRP_WEBHOOK_SECRET=s cargo run --example
-//! chirp_receiver`; the `testing` feature brings the signing helpers):
+//! chirp_receiver`):
 //!
 //! ```sh
-//! cargo run --example send --features testing -- --secret s
-//! cargo run --example send --features testing -- --secret s --redeliver 2 --tamper
+//! cargo run --example send -- --secret s
+//! cargo run --example send -- --secret s --redeliver 2 --tamper
 //! # examples/generic_receiver.rs, examples/standard_receiver.rs
-//! cargo run --example send --features testing -- --scheme hmac --secret s
-//! cargo run --example send --features testing -- --scheme standard --secret whsec_...
+//! cargo run --example send -- --scheme hmac --secret s
+//! cargo run --example send -- --scheme standard --secret whsec_...
 //! # examples/tls_receiver.rs
-//! cargo run --example send --features testing -- --url https://localhost:3443/webhooks/chirp \
+//! cargo run --example send -- --url https://localhost:3443/webhooks/chirp \
 //!   --cacert cert.pem --secret s
 //! ```
 //!
@@ -40,7 +40,6 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
-use webhook_receiver::testing;
 use webhook_receiver::verify::{
     DEFAULT_SECRET_HEADER, DEFAULT_SIGNATURE_HEADER, StandardWebhooks, WEBHOOK_SIGNATURE_HEADER,
 };
@@ -50,7 +49,7 @@ send: post one delivery of every event type to a webhook receiver, correctly aut
 and print each answer (like `stripe trigger`).
 
 USAGE:
-    cargo run --example send --features testing -- [OPTIONS]
+    cargo run --example send -- [OPTIONS]
 
 OPTIONS:
     --url URL           where to POST (default per scheme: chirp http://127.0.0.1:3000/webhooks/chirp,
@@ -526,7 +525,9 @@ impl Case {
     }
 }
 
-/// The request for `event` in `case`, signed with the crate's `testing` helpers.
+/// The request for `event` in `case`, authenticated as the scheme's sender does: the shared
+/// secret in `X-Webhook-Secret`, an HMAC-SHA256 (hex) of the body in `X-Webhook-Signature`, or
+/// the Standard Webhooks headers signed with the crate's own `StandardWebhooks::sign`.
 fn request(args: &Args, event: &Event, case: Case, rng: &mut Rng) -> Request<Full<Bytes>> {
     let path = args.url.path_and_query().map_or("/", |p| p.as_str());
     let wrong;
@@ -550,13 +551,37 @@ fn request(args: &Args, event: &Event, case: Case, rng: &mut Rng) -> Request<Ful
         args.secret.as_str()
     };
     let body = event.body.clone();
-    let mut req: Request<Full<Bytes>> = match args.scheme {
-        Scheme::Chirp => testing::shared_secret_request(path, secret, body),
-        Scheme::Hmac => testing::hmac_sha256_request(path, secret, body),
+    let headers: Vec<(&str, String)> = match args.scheme {
+        Scheme::Chirp => vec![("x-webhook-secret", secret.to_owned())],
+        Scheme::Hmac => {
+            use hmac::{Hmac, Mac};
+            let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())
+                .expect("HMAC takes keys of any length");
+            mac.update(body.as_bytes());
+            let signature = hex::encode(mac.finalize().into_bytes());
+            vec![("x-webhook-signature", signature)]
+        }
         Scheme::Standard => {
-            testing::standard_webhooks_request(path, secret, &event.id, testing::unix_now(), body)
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+            let signature = webhook_receiver::verify::StandardWebhooks::new([secret])
+                .expect("a whsec_ secret (checked when the arguments were read)")
+                .sign(&event.id, now, body.as_bytes());
+            vec![
+                ("webhook-id", event.id.clone()),
+                ("webhook-timestamp", now.to_string()),
+                ("webhook-signature", signature),
+            ]
         }
     };
+    let mut builder = Request::post(path).header("content-type", "application/json");
+    for (name, value) in headers {
+        builder = builder.header(name, value);
+    }
+    let mut req: Request<Full<Bytes>> = builder
+        .body(Full::new(Bytes::from(body)))
+        .expect("a valid request");
     match case {
         Case::AlteredBody => {
             // The same signature headers over a body with one field changed.
