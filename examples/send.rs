@@ -706,9 +706,12 @@ async fn main() -> ExitCode {
             };
             match &result {
                 Ok((status, body)) => {
-                    println!("{:<width$} {label:<15} {status} {body}", event.name)
+                    line(format_args!(
+                        "{:<width$} {label:<15} {status} {body}",
+                        event.name
+                    ));
                 }
-                Err(e) => println!("{:<width$} {label:<15} ERR {e}", event.name),
+                Err(e) => line(format_args!("{:<width$} {label:<15} ERR {e}", event.name)),
             }
             if let (Ok((status, _)), Some(expected)) =
                 (&result, case.expected_rejection(args.scheme))
@@ -749,5 +752,15 @@ async fn main() -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+/// Prints one line on stdout; a closed stdout (`send ... | head`) ends the run quietly, as
+/// command-line tools do, instead of panicking.
+fn line(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if writeln!(out, "{args}").is_err() {
+        std::process::exit(0);
     }
 }
