@@ -118,10 +118,17 @@ pub const DELIVERIES: &str = "webhook_deliveries_total";
 /// # let dispatcher = Dispatcher::builder(handlers).spawn();
 /// # dispatcher.try_enqueue(event()).unwrap();
 /// # dispatcher.drain(Duration::from_secs(5)).await.unwrap();
-/// assert_eq!(metric(telemetry::HANDLER_ATTEMPTS), [(
+/// // Every result's series exists from the handler's first attempt on (at 0 until it happens).
+/// let attempts = metric(telemetry::HANDLER_ATTEMPTS);
+/// assert_eq!(attempts.len(), 5);
+/// assert!(attempts.contains(&(
 ///     "handler=messages.sms.delivered,result=ok".to_owned(),
 ///     DebugValue::Counter(1),
-/// )]);
+/// )));
+/// assert!(attempts.contains(&(
+///     "handler=messages.sms.delivered,result=error".to_owned(),
+///     DebugValue::Counter(0),
+/// )));
 /// # }
 /// ```
 pub const HANDLER_ATTEMPTS: &str = "webhook_handler_attempts_total";
