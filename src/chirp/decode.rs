@@ -13,7 +13,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::ChirpEvent;
-use super::event::{decode_data, deserialize_data};
+use super::event::{decode_data, deserialize_data, keyed_by_content};
 use crate::dedup::DedupKey;
 use crate::error::{DecodeError, Rejection};
 use crate::event::{DecodeEvent, Decoded, InvalidPayload};
@@ -79,7 +79,7 @@ impl Chirp {
             Some(_) => return Err(not_an_object(text)),
         }
         match decode_in_one_pass(text) {
-            Some(event) => Ok(keyed(event)),
+            Some(decoded) => Ok(decoded),
             None => decode_in_two_passes(text),
         }
     }
@@ -96,20 +96,22 @@ impl DecodeEvent for Chirp {
 // ===== one pass =====
 
 /// Decodes the envelope in one pass when it is well-formed and `event` comes before `data` (as
-/// Chirp sends it): `data` is deserialized straight from the body into the payload type of the
-/// event, with no [`RawValue`] scan first.
+/// Chirp sends it): the `data` of a message event is deserialized straight from the body into
+/// its payload type, with no [`RawValue`] scan first; the `data` of a content-keyed event
+/// (template, contact, account, unknown) is borrowed as a [`RawValue`], whose text its key is
+/// hashed from, and decoded as the two passes decode it.
 ///
 /// `None` for anything else (`data` first, a missing, duplicate, null or mistyped field, a
-/// payload that does not fit its type, trailing characters, ...): those bodies go through
+/// message payload that does not fit its type, trailing characters, ...): those bodies go through
 /// [`decode_in_two_passes`], which alone decides their error, [`InvalidPayload`] or (for
 /// duplicate keys in `data`) value. A body this accepts is one that the two passes decode to
 /// the same event: the bytes and the deserializers are the same, and the one-pass path only has
 /// less nesting depth to spare.
-pub(super) fn decode_in_one_pass(text: &str) -> Option<ChirpEvent> {
+pub(super) fn decode_in_one_pass(text: &str) -> Option<Decoded<ChirpEvent>> {
     let mut de = serde_json::Deserializer::from_str(text);
-    let event = de.deserialize_map(OnePass).ok()?;
+    let decoded = de.deserialize_map(OnePass).ok()?;
     de.end().ok()?;
-    Some(event)
+    Some(decoded)
 }
 
 /// The envelope's keys, as the one-pass visitor tells them apart.
@@ -127,13 +129,13 @@ enum EnvelopeField {
 struct OnePass;
 
 impl<'de> de::Visitor<'de> for OnePass {
-    type Value = ChirpEvent;
+    type Value = Decoded<ChirpEvent>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a Chirp envelope with `event` before `data`")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ChirpEvent, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Decoded<ChirpEvent>, A::Error> {
         let mut name: Option<Cow<'de, str>> = None;
         let mut event = None;
         while let Some(field) = map.next_key()? {
@@ -149,7 +151,13 @@ impl<'de> de::Visitor<'de> for OnePass {
                     let name = name
                         .as_deref()
                         .ok_or_else(|| de::Error::custom("`data` before `event`"))?;
-                    event = Some(map.next_value_seed(DataSeed(name))?);
+                    event = Some(if keyed_by_content(name) {
+                        let data: &'de RawValue = map.next_value()?;
+                        let data = data_object(Some(data)).map_err(de::Error::custom)?;
+                        decode_data(Cow::Borrowed(name), data).map_err(de::Error::custom)?
+                    } else {
+                        keyed(map.next_value_seed(DataSeed(name))?)
+                    });
                 }
                 EnvelopeField::Other => {
                     map.next_value::<IgnoredAny>()?;
@@ -283,8 +291,19 @@ fn data_value(data: &RawValue) -> Result<Value, DecodeError> {
     })
 }
 
+/// A decoded event with its key; see [`keyed_from`] for content-keyed events.
 pub(super) fn keyed(event: ChirpEvent) -> Decoded<ChirpEvent> {
     let key = event.dedup_key();
+    with_key(event, key)
+}
+
+/// A decoded event with its key, payload digests hashed from the raw `data`.
+pub(super) fn keyed_from(event: ChirpEvent, data: &RawValue) -> Decoded<ChirpEvent> {
+    let key = event.dedup_key_from(data);
+    with_key(event, key)
+}
+
+fn with_key(event: ChirpEvent, key: DedupKey) -> Decoded<ChirpEvent> {
     let id = event.id().map(Box::<str>::from);
     let decoded = Decoded::new(event, key);
     match id {
@@ -300,7 +319,7 @@ pub(super) fn decode_typed<P: DeserializeOwned>(
     wrap: fn(Box<P>) -> ChirpEvent,
 ) -> Result<Decoded<ChirpEvent>, DecodeError> {
     match serde_json::from_str::<Box<P>>(data.get()) {
-        Ok(payload) => Ok(keyed(wrap(payload))),
+        Ok(payload) => Ok(keyed_from(wrap(payload), data)),
         Err(_) => decode_invalid(event_name, data, wrap),
     }
 }
@@ -316,7 +335,7 @@ fn decode_invalid<P: DeserializeOwned>(
     match InvalidPayload::parse::<P>(event_name, data_value(data)?) {
         // The tree can accept what the streaming parser refused (a duplicate key: the tree keeps
         // the last value), in which case the event is valid after all.
-        Ok(payload) => Ok(keyed(wrap(Box::new(payload)))),
+        Ok(payload) => Ok(keyed_from(wrap(Box::new(payload)), data)),
         Err(invalid) => {
             tracing::warn!(
                 event = event_name,
@@ -324,7 +343,7 @@ fn decode_invalid<P: DeserializeOwned>(
                 error = %invalid.error,
                 "Chirp event payload does not match its schema; passing it to the fallback handler",
             );
-            let key = DedupKey::from_json(event_name, &invalid.data);
+            let key = DedupKey::from_raw_json(event_name, data);
             let id = invalid
                 .data
                 .get("id")
@@ -344,8 +363,8 @@ pub(super) fn decode_unknown(
     name: Cow<'_, str>,
     data: &RawValue,
 ) -> Result<Decoded<ChirpEvent>, DecodeError> {
-    let data = data_value(data)?;
-    Ok(keyed(unknown_event(name.into_owned(), data)))
+    let value = data_value(data)?;
+    Ok(keyed_from(unknown_event(name.into_owned(), value), data))
 }
 
 /// An event type this version does not know, with its raw data.

@@ -8,6 +8,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::decode::{Object, decode_typed, decode_unknown, unknown_event};
+use super::key::KeyedByContent;
 use super::payload::{InboundMessage, MessageStatus, ResourceEvent};
 use crate::error::DecodeError;
 use crate::event::{Decoded, Event, EventType};
@@ -100,6 +101,15 @@ macro_rules! chirp_events {
             match name.as_ref() {
                 $( $name => decode_typed($name, data, ChirpEvent::$variant), )+
                 _ => decode_unknown(name, data),
+            }
+        }
+
+        /// Whether events named `name` are keyed by a digest of their `data` (resource and
+        /// unknown types), which the decoder reads as raw text first.
+        pub(super) fn keyed_by_content(name: &str) -> bool {
+            match name {
+                $( $name => <$payload as KeyedByContent>::KEYED_BY_CONTENT, )+
+                _ => true,
             }
         }
 

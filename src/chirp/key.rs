@@ -1,11 +1,32 @@
 //! How Chirp events are deduplicated: Chirp's payloads carry no event id, so the key is
 //! derived from what identifies one event of each type.
 
+use serde_json::value::RawValue;
+
 use super::ChirpEvent;
 use super::event::Shape;
+use super::payload::{InboundMessage, MessageStatus, ResourceEvent};
 use super::time;
 use crate::dedup::DedupKey;
 use crate::event::Event;
+
+/// Whether events with this payload type are keyed by a digest of their `data` (which the
+/// decoder then reads as raw text first) rather than by their id.
+pub(super) trait KeyedByContent {
+    const KEYED_BY_CONTENT: bool;
+}
+
+impl KeyedByContent for MessageStatus {
+    const KEYED_BY_CONTENT: bool = false;
+}
+
+impl KeyedByContent for InboundMessage {
+    const KEYED_BY_CONTENT: bool = false;
+}
+
+impl KeyedByContent for ResourceEvent {
+    const KEYED_BY_CONTENT: bool = true;
+}
 
 impl ChirpEvent {
     /// The deduplication key of this event.
@@ -17,15 +38,20 @@ impl ChirpEvent {
     ///   updates of one message are three distinct events; a redelivery of one collapses.
     /// - Received messages (`messages.*.received`): `DedupKey::from_parts(&[event name,
     ///   data.id])`.
-    /// - Template, contact and account events: `DedupKey::from_json(event name, data)`, a
-    ///   digest of the canonical payload. Two updates of one template with different content
-    ///   are two events.
-    /// - [`Unknown`](Self::Unknown): `DedupKey::from_json(event, data)`.
+    /// - Template, contact and account events: a digest of the event name and the canonical
+    ///   payload. Two updates of one template with different content are two events.
+    /// - [`Unknown`](Self::Unknown): the same digest of `event` and `data`.
     ///
-    /// A known event type whose payload does not fit its schema is keyed like an unknown one,
-    /// `DedupKey::from_json(event name, data)`, by the decoder.
+    /// A known event type whose payload does not fit its schema is keyed like an unknown one by
+    /// the decoder.
     ///
-    /// Keys do not depend on key order or whitespace in the body.
+    /// Keys do not depend on key order or whitespace in the body. The decoder hashes the
+    /// payload digests from the raw text of `data` ([`DedupKey::from_raw_json`]), numbers as
+    /// written, so `{"n": 18446744073709551616}` and `{"n": 18446744073709551617}` are two
+    /// events (the spelling counts too: `1` and `1.0` are two keys). This method has only the
+    /// decoded event, whose numbers are what serde_json holds, and uses
+    /// [`DedupKey::from_json`]: it gives the decoder's key whenever every number is written in
+    /// serde_json's form (`12`, `0.5`), as senders write them.
     ///
     /// ```
     /// use http::HeaderMap;
@@ -55,6 +81,17 @@ impl ChirpEvent {
             Shape::Inbound(m) => DedupKey::from_parts(&[event_name, m.id.as_bytes()]),
             Shape::Resource(r) => DedupKey::from_json(self.event_name(), &r.to_value()),
             Shape::Unknown { name, data } => DedupKey::from_json(name, data),
+        }
+    }
+
+    /// The decoder's key: [`dedup_key`](Self::dedup_key), with the payload digest of
+    /// content-keyed events taken from `data`'s raw text (exact numbers).
+    pub(super) fn dedup_key_from(&self, data: &RawValue) -> DedupKey {
+        match self.shape() {
+            Shape::Resource(_) | Shape::Unknown { .. } => {
+                DedupKey::from_raw_json(self.event_name(), data)
+            }
+            Shape::Status(_) | Shape::Inbound(_) => self.dedup_key(),
         }
     }
 }

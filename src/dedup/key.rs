@@ -4,6 +4,7 @@
 use std::fmt;
 
 use serde_json::Value;
+use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
 /// A compact, fixed-size deduplication key: 128 bits of SHA-256 over the key material.
@@ -69,6 +70,13 @@ impl DedupKey {
     /// whitespace), so that two deliveries of the same content give the same key whatever their
     /// key order or spacing, and any change of content gives a different key.
     ///
+    /// Numbers are hashed as `serde_json` holds them (a `u64`, `i64` or `f64`, written back in
+    /// its shortest form): integers beyond 64 bits and decimals beyond `f64` precision are
+    /// already rounded in a [`Value`], so two such numbers can share a key. To key the exact
+    /// text a sender wrote, use [`from_raw_json`](Self::from_raw_json), which the built-in
+    /// formats do; the two give the same key when every number is written in serde_json's
+    /// form.
+    ///
     /// ```
     /// use serde_json::json;
     /// use webhook_receiver::DedupKey;
@@ -78,11 +86,44 @@ impl DedupKey {
     /// assert_ne!(a, DedupKey::from_json("t", &json!({"a": 1, "b": 3})));
     /// ```
     pub fn from_json(event_name: &str, value: &Value) -> Self {
-        let mut h = Sha256::new();
-        h.update((event_name.len() as u64).to_le_bytes());
-        h.update(event_name.as_bytes());
-        canonical(value, &mut h);
-        Self::finish(h)
+        let mut canon = Canonical::new(event_name);
+        canon.value(value);
+        canon.finish()
+    }
+
+    /// Digest of a type name and the canonical form of raw JSON text, numbers exactly as
+    /// written.
+    ///
+    /// What is canonical: object key order (keys are sorted; of a key given twice, the last
+    /// value counts, as in a [`Value`]), whitespace, and string escapes (`"\u0041"` is `"A"`),
+    /// down to 128 levels of nesting (deeper containers, which no [`Value`] holds, are hashed
+    /// as written).
+    /// What is not: the spelling of numbers, which are hashed as written, so `1`, `1.0` and
+    /// `1e0` are three keys, and so are `18446744073709551616` and `18446744073709551617` (one
+    /// `f64` apart) or `0.1` and `0.10000000000000001` (one `f64`): distinct numbers as
+    /// written never share a key. A string with an escape no Rust string can hold (a lone
+    /// surrogate, `"\ud800"`) is hashed as written.
+    ///
+    /// ```
+    /// use serde_json::value::RawValue;
+    /// use webhook_receiver::DedupKey;
+    ///
+    /// let key = |text: &str| {
+    ///     DedupKey::from_raw_json("t", &serde_json::from_str::<&RawValue>(text).unwrap())
+    /// };
+    /// assert_eq!(key(r#"{"a": 1, "b": [true, null]}"#), key(r#"{"b":[true,null],"a":1}"#));
+    /// assert_ne!(key(r#"{"n": 18446744073709551616}"#), key(r#"{"n": 18446744073709551617}"#));
+    /// assert_ne!(key(r#"{"n": 0.1}"#), key(r#"{"n": 0.10000000000000001}"#));
+    /// assert_ne!(key(r#"{"n": 1}"#), key(r#"{"n": 1.0}"#)); // spelling counts
+    /// // Written in serde_json's form, the text and the tree agree.
+    /// let text = r#"{"n": 1.5, "s": "x"}"#;
+    /// let value: serde_json::Value = serde_json::from_str(text).unwrap();
+    /// assert_eq!(key(text), DedupKey::from_json("t", &value));
+    /// ```
+    pub fn from_raw_json(event_name: &str, json: &RawValue) -> Self {
+        let mut canon = Canonical::new(event_name);
+        canon.text(json.get());
+        canon.finish()
     }
 
     fn finish(h: Sha256) -> Self {
@@ -93,41 +134,235 @@ impl DedupKey {
     }
 }
 
-/// Feeds the canonical form of `value` to the hasher: object keys sorted (whatever
-/// serde_json's `preserve_order` feature says), no whitespace, strings and numbers as serde_json
-/// writes them.
-fn canonical(value: &Value, h: &mut Sha256) {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            h.update(b"{");
-            for (i, (k, v)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    h.update(b",");
-                }
-                h.update(
-                    serde_json::to_string(k.as_str())
-                        .unwrap_or_default()
-                        .as_bytes(),
-                );
-                h.update(b":");
-                canonical(v, h);
-            }
-            h.update(b"}");
+// ===== canonical JSON =====
+
+/// Containers nested deeper than this in raw text are hashed as written: canonicalising copies
+/// each container's text into its parent's, so the depth bounds that work (the body limit
+/// bounds the rest). serde_json parses no deeper tree.
+const MAX_CANONICAL_DEPTH: usize = 128;
+
+/// Hashes the canonical form of a JSON value, fed as a stream of tokens (from a [`Value`] or
+/// from raw text, both the same way): object keys sorted, no whitespace, strings as serde_json
+/// writes them, numbers as given (serde_json's form for a [`Value`], the lexeme for text).
+/// Object entries are buffered to be sorted; the stack lives on the heap.
+struct Canonical {
+    root: Sha256,
+    stack: Vec<Frame>,
+}
+
+enum Frame {
+    Array {
+        out: Vec<u8>,
+    },
+    Object {
+        entries: Vec<(Vec<u8>, Vec<u8>)>,
+        key: Option<Vec<u8>>,
+    },
+}
+
+impl Canonical {
+    fn new(event_name: &str) -> Self {
+        let mut root = Sha256::new();
+        root.update((event_name.len() as u64).to_le_bytes());
+        root.update(event_name.as_bytes());
+        Self {
+            root,
+            stack: Vec::new(),
         }
-        Value::Array(items) => {
-            h.update(b"[");
-            for (i, v) in items.iter().enumerate() {
-                if i > 0 {
-                    h.update(b",");
-                }
-                canonical(v, h);
-            }
-            h.update(b"]");
-        }
-        scalar => h.update(serde_json::to_string(scalar).unwrap_or_default().as_bytes()),
     }
+
+    fn finish(self) -> DedupKey {
+        DedupKey::finish(self.root)
+    }
+
+    /// Writes a finished scalar or container into the enclosing container.
+    fn emit(&mut self, bytes: &[u8]) {
+        match self.stack.last_mut() {
+            None => self.root.update(bytes),
+            Some(Frame::Array { out }) => {
+                if out.len() > 1 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(bytes);
+            }
+            Some(Frame::Object { entries, key }) => {
+                entries.push((key.take().unwrap_or_default(), bytes.to_vec()));
+            }
+        }
+    }
+
+    /// A string: an object key where one is due, else a value.
+    fn string(&mut self, canonical: Vec<u8>) {
+        match self.stack.last_mut() {
+            Some(Frame::Object {
+                key: key @ None, ..
+            }) => *key = Some(canonical),
+            _ => self.emit(&canonical),
+        }
+    }
+
+    fn begin_array(&mut self) {
+        self.stack.push(Frame::Array { out: vec![b'['] });
+    }
+
+    fn begin_object(&mut self) {
+        self.stack.push(Frame::Object {
+            entries: Vec::new(),
+            key: None,
+        });
+    }
+
+    fn end(&mut self) {
+        let out = match self.stack.pop() {
+            None => return,
+            Some(Frame::Array { mut out }) => {
+                out.push(b']');
+                out
+            }
+            Some(Frame::Object { mut entries, .. }) => {
+                // Stable: of a key given twice, the last value is kept, as in a `Value`.
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+                let mut out = vec![b'{'];
+                for (i, (k, v)) in entries.iter().enumerate() {
+                    if entries.get(i + 1).is_some_and(|next| next.0 == *k) {
+                        continue;
+                    }
+                    if out.len() > 1 {
+                        out.push(b',');
+                    }
+                    out.extend_from_slice(k);
+                    out.push(b':');
+                    out.extend_from_slice(v);
+                }
+                out.push(b'}');
+                out
+            }
+        };
+        self.emit(&out);
+    }
+
+    /// Feeds a tree.
+    fn value(&mut self, value: &Value) {
+        match value {
+            Value::Object(map) => {
+                self.begin_object();
+                for (k, v) in map {
+                    self.string(json_string(k));
+                    self.value(v);
+                }
+                self.end();
+            }
+            Value::Array(items) => {
+                self.begin_array();
+                for v in items {
+                    self.value(v);
+                }
+                self.end();
+            }
+            Value::String(s) => self.string(json_string(s)),
+            Value::Number(n) => self.emit(n.to_string().as_bytes()),
+            Value::Bool(true) => self.emit(b"true"),
+            Value::Bool(false) => self.emit(b"false"),
+            Value::Null => self.emit(b"null"),
+        }
+    }
+
+    /// Feeds raw JSON text, which must be valid JSON (a [`RawValue`]'s): numbers keep their
+    /// lexeme.
+    fn text(&mut self, text: &str) {
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b' ' | b'\t' | b'\n' | b'\r' | b',' | b':' => i += 1,
+                b'{' | b'[' if self.stack.len() >= MAX_CANONICAL_DEPTH => {
+                    let end = container_end(bytes, i);
+                    self.emit(&bytes[i..end]);
+                    i = end;
+                }
+                b'{' => {
+                    self.begin_object();
+                    i += 1;
+                }
+                b'[' => {
+                    self.begin_array();
+                    i += 1;
+                }
+                b'}' | b']' => {
+                    self.end();
+                    i += 1;
+                }
+                b'"' => {
+                    let end = string_end(bytes, i);
+                    let literal = &text[i..end];
+                    let canonical = if literal.contains('\\') {
+                        // Unescape and write back as serde_json does; a lone surrogate, which
+                        // no Rust string holds, is kept as written.
+                        serde_json::from_str::<String>(literal)
+                            .map_or_else(|_| literal.as_bytes().to_vec(), |s| json_string(&s))
+                    } else {
+                        // Without escapes, valid JSON is already written as serde_json
+                        // writes it (no quote, backslash or control character inside).
+                        literal.as_bytes().to_vec()
+                    };
+                    self.string(canonical);
+                    i = end;
+                }
+                _ => {
+                    // A number or a literal, up to the next delimiter.
+                    let start = i;
+                    while i < bytes.len()
+                        && !matches!(bytes[i], b',' | b']' | b'}' | b' ' | b'\t' | b'\n' | b'\r')
+                    {
+                        i += 1;
+                    }
+                    self.emit(&bytes[start..i]);
+                }
+            }
+        }
+    }
+}
+
+/// The end (one past the closing bracket) of the container starting at `start`.
+fn container_end(bytes: &[u8], start: usize) -> usize {
+    let mut depth = 0usize;
+    let mut i = start;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                i = string_end(bytes, i);
+                continue;
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth -= 1;
+                if depth == 0 {
+                    return i + 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    bytes.len()
+}
+
+/// The end (one past the closing quote) of the string literal starting at `start`.
+fn string_end(bytes: &[u8], start: usize) -> usize {
+    let mut i = start + 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            b'"' => return i + 1,
+            _ => i += 1,
+        }
+    }
+    bytes.len()
+}
+
+/// `s` as a JSON string literal, as serde_json writes it.
+fn json_string(s: &str) -> Vec<u8> {
+    serde_json::to_vec(s).unwrap_or_default()
 }
 
 impl fmt::Display for DedupKey {
