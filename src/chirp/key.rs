@@ -5,7 +5,7 @@ use serde_json::value::RawValue;
 
 use super::ChirpEvent;
 use super::event::Shape;
-use super::payload::{InboundMessage, MessageStatus, ResourceEvent};
+use super::payload::{InboundMessage, MessageState, MessageStatus, ResourceEvent};
 use super::time;
 use crate::dedup::DedupKey;
 use crate::event::Event;
@@ -35,7 +35,10 @@ impl ChirpEvent {
     ///   `DedupKey::from_parts(&[event name, data.id, status time])`, where the status time is
     ///   [`MessageStatus::status_time`](super::MessageStatus::status_time) in RFC 3339 UTC (`2024-01-15T12:00:05Z`, fractional
     ///   seconds only when non-zero), or empty when absent. The `sent`, `delivered` and `read`
-    ///   updates of one message are three distinct events; a redelivery of one collapses.
+    ///   updates of one message are three distinct events; a redelivery of one collapses. A
+    ///   `status` this version does not know (`"queued"`) has no timestamp of its own, so the
+    ///   key is `[event name, data.id, status, sentAt, deliveredAt, readAt, failedAt]`, each
+    ///   time as above (empty when absent): two updates at different times stay two events.
     /// - Received messages (`messages.*.received`): `DedupKey::from_parts(&[event name,
     ///   data.id])`.
     /// - Template, contact and account events: a digest of the event name and the canonical
@@ -73,11 +76,31 @@ impl ChirpEvent {
     pub fn dedup_key(&self) -> DedupKey {
         let event_name = self.event_name().as_bytes();
         match self.shape() {
-            Shape::Status(m) => {
-                let at = m.status_time().map(time::Rfc3339::new);
-                let at = at.as_ref().map_or(&[][..], time::Rfc3339::as_bytes);
-                DedupKey::from_parts(&[event_name, m.id.as_bytes(), at])
-            }
+            Shape::Status(m) => match &m.status {
+                MessageState::Other(status) => {
+                    // A status this version does not know has no timestamp of its own: every
+                    // one the payload carries goes into the key.
+                    let times = [m.sent_at, m.delivered_at, m.read_at, m.failed_at]
+                        .map(|t| t.map(time::Rfc3339::new));
+                    let [sent, delivered, read, failed] = times
+                        .each_ref()
+                        .map(|t| t.as_ref().map_or(&[][..], |t| t.as_bytes()));
+                    DedupKey::from_parts(&[
+                        event_name,
+                        m.id.as_bytes(),
+                        status.as_bytes(),
+                        sent,
+                        delivered,
+                        read,
+                        failed,
+                    ])
+                }
+                _ => {
+                    let at = m.status_time().map(time::Rfc3339::new);
+                    let at = at.as_ref().map_or(&[][..], time::Rfc3339::as_bytes);
+                    DedupKey::from_parts(&[event_name, m.id.as_bytes(), at])
+                }
+            },
             Shape::Inbound(m) => DedupKey::from_parts(&[event_name, m.id.as_bytes()]),
             Shape::Resource(r) => DedupKey::from_json(self.event_name(), &r.to_value()),
             Shape::Unknown { name, data } => DedupKey::from_json(name, data),

@@ -1078,6 +1078,32 @@ fn received_messages_are_keyed_by_id() {
 }
 
 #[test]
+fn unknown_status_keeps_its_timestamp_in_the_key() {
+    let body = |status: &str, field: &str, at: &str| {
+        format!(
+            r#"{{"event": "messages.sms.sent", "data": {{"id": "msg_1", "status": "{status}", "{field}": "{at}"}}}}"#
+        )
+    };
+    let at = |status, field| {
+        (
+            decode(body(status, field, "2024-01-15T12:00:00Z")).key(),
+            decode(body(status, field, "2024-01-15T12:05:00Z")).key(),
+        )
+    };
+    for field in ["sentAt", "deliveredAt", "readAt", "failedAt"] {
+        let (first, second) = at("queued", field);
+        assert_ne!(first, second, "{field}");
+        // A redelivery still collapses, whatever the time's spelling.
+        let again = decode(body("queued", field, "2024-01-15T12:00:00.000Z")).key();
+        assert_eq!(first, again, "{field}");
+    }
+    // Known statuses keep their key (one timestamp, the status's own).
+    let (first, second) = at("sent", "sentAt");
+    assert_ne!(first, second);
+    assert_eq!(at("sent", "deliveredAt").0, at("sent", "deliveredAt").1);
+}
+
+#[test]
 fn content_keys_keep_numbers_exact() {
     // One `f64` apart, yet distinct numbers: distinct events, whichever path decodes them.
     let pairs = [
