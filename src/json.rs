@@ -267,6 +267,13 @@ fn json_type(value: &Value) -> &'static str {
     }
 }
 
+/// A header name in any case (stored lowercase, as `HeaderName` compares).
+#[track_caller]
+fn header_name(name: &str) -> HeaderName {
+    HeaderName::from_bytes(name.as_bytes())
+        .unwrap_or_else(|_| panic!("`{name}` is not a valid header name"))
+}
+
 fn field_name(pointer: &'static str) -> &'static str {
     pointer.rsplit('/').next().unwrap_or(pointer)
 }
@@ -395,12 +402,13 @@ impl<E> JsonFormat<E> {
         self
     }
 
-    /// Reads the type name from a header (e.g. GitHub's `X-GitHub-Event`).
+    /// Reads the type name from a header (e.g. GitHub's `X-GitHub-Event`). Header names are
+    /// case-insensitive: any case is accepted.
     ///
     /// ```
     /// # use webhook_receiver::event::DecodeEvent;
     /// # use webhook_receiver::json::JsonFormat;
-    /// let format = JsonFormat::<serde_json::Value>::new().name_header("x-github-event");
+    /// let format = JsonFormat::<serde_json::Value>::new().name_header("X-GitHub-Event");
     /// let mut headers = http::HeaderMap::new();
     /// headers.insert("x-github-event", "push".parse().unwrap());
     /// let decoded = format.decode(&headers, br#"{"id": "1", "data": {}}"#).unwrap();
@@ -411,8 +419,9 @@ impl<E> JsonFormat<E> {
     ///
     /// If `header` is not a valid header name (a programming error).
     #[must_use]
-    pub fn name_header(mut self, header: &'static str) -> Self {
-        self.name = Source::Header(HeaderName::from_static(header));
+    #[track_caller]
+    pub fn name_header(mut self, header: &str) -> Self {
+        self.name = Source::Header(header_name(header));
         self
     }
 
@@ -454,8 +463,8 @@ impl<E> JsonFormat<E> {
         self
     }
 
-    /// Dedups by a header (e.g. `webhook-id`, `X-GitHub-Delivery`). The header name must be
-    /// lowercase.
+    /// Dedups by a header (e.g. `webhook-id`, `X-GitHub-Delivery`). Header names are
+    /// case-insensitive: any case is accepted.
     ///
     /// ```
     /// # use webhook_receiver::event::DecodeEvent;
@@ -471,10 +480,11 @@ impl<E> JsonFormat<E> {
     ///
     /// # Panics
     ///
-    /// If `header` is not a valid lowercase header name (a programming error).
+    /// If `header` is not a valid header name (a programming error).
     #[must_use]
-    pub fn key_header(mut self, header: &'static str) -> Self {
-        self.key = Source::Header(HeaderName::from_static(header));
+    #[track_caller]
+    pub fn key_header(mut self, header: &str) -> Self {
+        self.key = Source::Header(header_name(header));
         self
     }
 
@@ -710,5 +720,36 @@ impl<'de> serde::de::VariantAccess<'de> for Tagged<'de, '_> {
         visitor: V,
     ) -> Result<V::Value, Self::Error> {
         serde::Deserializer::deserialize_struct(self.data, "", fields, visitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderMap;
+
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (name, value) in pairs {
+            h.insert(*name, value.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn header_sources_accept_any_case() {
+        let format = JsonFormat::<Value>::new()
+            .name_header("X-GitHub-Event")
+            .key_header("X-GitHub-Delivery");
+        let h = headers(&[("x-github-event", "push"), ("x-github-delivery", "d-1")]);
+        let decoded = format.decode(&h, br#"{"data": {}}"#).unwrap();
+        assert_eq!((decoded.event_name(), decoded.id()), ("push", Some("d-1")));
+    }
+
+    #[test]
+    #[should_panic(expected = "not a valid header name")]
+    fn invalid_header_name_panics_with_its_name() {
+        let _ = JsonFormat::<Value>::new().key_header("bad header");
     }
 }
