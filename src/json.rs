@@ -18,6 +18,16 @@
 //! The defaults fit the common envelope `{"id", "type", "created_at", "data"}` (the generic
 //! HMAC-signed format): type from `/type`, dedup key from `/id`.
 //!
+//! # Dedup key
+//!
+//! The key is the id alone, as text, with its JSON type: the number `1` and the string `"1"`
+//! are two keys (a JSON number is keyed by its value as serde_json reads it, exact up to 64-bit
+//! integers; send larger ids as strings). The event type is not part of the key: in the
+//! generic format `id` is the event's own id (`evt_...`, one per event whatever its type) and a
+//! redelivery repeats both, so a redelivery still collapses. A sender whose ids are unique per
+//! type only can say so with [`key_with`](JsonFormat::key_with)
+//! (`format!("{type}:{id}")`).
+//!
 //! # Replay guard
 //!
 //! Deduplication only remembers an id for its TTL. A captured, correctly signed request replayed
@@ -224,13 +234,34 @@ enum Source {
     Fn(Arc<dyn Fn(&Value, &HeaderMap) -> Option<String> + Send + Sync>),
 }
 
+/// Whether an id was a JSON number (else text: a string, a header, a closure's).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum IdKind {
+    Text,
+    Number,
+}
+
 impl Source {
     fn get(&self, body: &Value, headers: &HeaderMap) -> Result<Option<String>, DecodeError> {
+        Ok(self.get_with_kind(body, headers)?.map(|(s, _)| s))
+    }
+
+    fn get_with_kind(
+        &self,
+        body: &Value,
+        headers: &HeaderMap,
+    ) -> Result<Option<(String, IdKind)>, DecodeError> {
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| (v.to_owned(), IdKind::Text))
+        };
         Ok(match self {
             Self::Pointer(p) => match body.pointer(p) {
                 None | Some(Value::Null) => None,
-                Some(Value::String(s)) => Some(s.clone()),
-                Some(Value::Number(n)) => Some(n.to_string()),
+                Some(Value::String(s)) => Some((s.clone(), IdKind::Text)),
+                Some(Value::Number(n)) => Some((n.to_string(), IdKind::Number)),
                 Some(other) => {
                     return Err(DecodeError::WrongType {
                         field: field_name(p),
@@ -239,11 +270,8 @@ impl Source {
                     });
                 }
             },
-            Self::Header(h) => headers
-                .get(h)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
-            Self::Fn(f) => f(body, headers),
+            Self::Header(h) => header(h.as_str()),
+            Self::Fn(f) => f(body, headers).map(|s| (s, IdKind::Text)),
         })
     }
 
@@ -252,6 +280,15 @@ impl Source {
             Self::Pointer(p) => DecodeError::MissingField(field_name(p)),
             Self::Header(_) | Self::Fn(_) => DecodeError::MissingField("key"),
         }
+    }
+}
+
+/// The dedup key of an id: its text, and for a JSON number a tag too, so that the number `1`
+/// and the string `"1"` are two keys. The event type is not part of it.
+fn id_key(id: &str, kind: IdKind) -> DedupKey {
+    match kind {
+        IdKind::Text => DedupKey::from_parts(&[id.as_bytes()]),
+        IdKind::Number => DedupKey::from_parts(&[b"json-number", id.as_bytes()]),
     }
 }
 
@@ -446,7 +483,8 @@ impl<E> JsonFormat<E> {
         self
     }
 
-    /// Dedups by the string at a JSON pointer (e.g. `/id`, `/event_id`).
+    /// Dedups by the string (or number) at a JSON pointer (e.g. `/id`, `/event_id`). See the
+    /// [module docs](crate::json#dedup-key) for the key.
     ///
     /// ```
     /// # use webhook_receiver::event::DecodeEvent;
@@ -589,12 +627,12 @@ where
             .name
             .get(&value, headers)?
             .ok_or_else(|| self.name.missing())?;
-        let id = self
+        let (id, kind) = self
             .key
-            .get(&value, headers)?
+            .get_with_kind(&value, headers)?
             .ok_or_else(|| self.key.missing())?;
         self.check_age(&value)?;
-        let key = DedupKey::from_parts(&[id.as_bytes()]);
+        let key = id_key(&id, kind);
         let data = value.pointer(self.data).unwrap_or(&Value::Null);
         let unknown = std::cell::Cell::new(false);
         let parsed = serde_path_to_error::deserialize::<_, E>(Tagged {
@@ -745,6 +783,20 @@ mod tests {
         let h = headers(&[("x-github-event", "push"), ("x-github-delivery", "d-1")]);
         let decoded = format.decode(&h, br#"{"data": {}}"#).unwrap();
         assert_eq!((decoded.event_name(), decoded.id()), ("push", Some("d-1")));
+    }
+
+    #[test]
+    fn numeric_and_string_ids_are_distinct_keys() {
+        let format = JsonFormat::<Value>::new();
+        let key = |body: &[u8]| format.decode(&HeaderMap::new(), body).unwrap().key();
+        let number = key(br#"{"id":1,"type":"user.updated"}"#);
+        let string = key(br#"{"id":"1","type":"project.created"}"#);
+        assert_ne!(number, string);
+        // The type is not part of the key: the id is the event's own.
+        assert_eq!(string, key(br#"{"id":"1","type":"user.updated"}"#));
+        assert_eq!(number, key(br#"{"id":1,"type":"project.created"}"#));
+        // String ids keep their key.
+        assert_eq!(string, DedupKey::from_parts(&[b"1"]));
     }
 
     #[test]
