@@ -223,6 +223,10 @@ impl<E: Clone + Send + Sync + fmt::Debug + 'static> Event for JsonEvent<E> {
     }
 }
 
+/// The Standard Webhooks message id header, and Svix's brand of it.
+const WEBHOOK_ID: &str = "webhook-id";
+const SVIX_ID: &str = "svix-id";
+
 /// Where a string (type name or id) comes from.
 #[derive(Clone)]
 enum Source {
@@ -230,6 +234,9 @@ enum Source {
     Pointer(&'static str),
     /// A request header.
     Header(HeaderName),
+    /// The Standard Webhooks message id: `webhook-id`, else `svix-id`, the header
+    /// [`StandardWebhooks`](crate::verify) verified.
+    WebhookId,
     /// A closure.
     Fn(Arc<dyn Fn(&Value, &HeaderMap) -> Option<String> + Send + Sync>),
 }
@@ -271,6 +278,11 @@ impl Source {
                 }
             },
             Self::Header(h) => header(h.as_str()),
+            // The same rule as the verifier's: the first of the two names present.
+            Self::WebhookId => [WEBHOOK_ID, SVIX_ID]
+                .into_iter()
+                .find(|name| headers.contains_key(*name))
+                .and_then(header),
             Self::Fn(f) => f(body, headers).map(|s| (s, IdKind::Text)),
         })
     }
@@ -278,7 +290,7 @@ impl Source {
     fn missing(&self) -> DecodeError {
         match self {
             Self::Pointer(p) => DecodeError::MissingField(field_name(p)),
-            Self::Header(_) | Self::Fn(_) => DecodeError::MissingField("key"),
+            Self::Header(_) | Self::WebhookId | Self::Fn(_) => DecodeError::MissingField("key"),
         }
     }
 }
@@ -320,6 +332,7 @@ impl fmt::Debug for Source {
         match self {
             Self::Pointer(p) => write!(f, "Pointer({p:?})"),
             Self::Header(h) => write!(f, "Header({h:?})"),
+            Self::WebhookId => f.write_str("WebhookId"),
             Self::Fn(_) => f.write_str("Fn(..)"),
         }
     }
@@ -504,6 +517,11 @@ impl<E> JsonFormat<E> {
     /// Dedups by a header (e.g. `webhook-id`, `X-GitHub-Delivery`). Header names are
     /// case-insensitive: any case is accepted.
     ///
+    /// `webhook-id` is the Standard Webhooks message id, and reads the header
+    /// [`StandardWebhooks`](crate::verify) verified: `webhook-id`, or Svix's `svix-id` when
+    /// there is no `webhook-id` (the verifier accepts both brands, by the same rule), so a
+    /// Svix sender is keyed by its message id too.
+    ///
     /// ```
     /// # use webhook_receiver::event::DecodeEvent;
     /// # use webhook_receiver::json::JsonFormat;
@@ -512,6 +530,11 @@ impl<E> JsonFormat<E> {
     /// headers.insert("webhook-id", "msg_1".parse().unwrap());
     /// let decoded = format.decode(&headers, br#"{"type": "ping", "data": {}}"#).unwrap();
     /// assert_eq!(decoded.id(), Some("msg_1"));
+    /// // Svix-branded headers: the same id.
+    /// let mut svix = http::HeaderMap::new();
+    /// svix.insert("svix-id", "msg_1".parse().unwrap());
+    /// let branded = format.decode(&svix, br#"{"type": "ping", "data": {}}"#).unwrap();
+    /// assert_eq!((branded.id(), branded.key()), (Some("msg_1"), decoded.key()));
     /// // Without the header the request is rejected (400).
     /// assert!(format.decode(&http::HeaderMap::new(), br#"{"type": "ping"}"#).is_err());
     /// ```
@@ -522,7 +545,12 @@ impl<E> JsonFormat<E> {
     #[must_use]
     #[track_caller]
     pub fn key_header(mut self, header: &str) -> Self {
-        self.key = Source::Header(header_name(header));
+        let header = header_name(header);
+        self.key = if header == WEBHOOK_ID {
+            Source::WebhookId
+        } else {
+            Source::Header(header)
+        };
         self
     }
 
@@ -797,6 +825,19 @@ mod tests {
         assert_eq!(number, key(br#"{"id":1,"type":"project.created"}"#));
         // String ids keep their key.
         assert_eq!(string, DedupKey::from_parts(&[b"1"]));
+    }
+
+    #[test]
+    fn webhook_id_key_reads_svix_id_too() {
+        let format = JsonFormat::<Value>::new().key_header("webhook-id");
+        let body = br#"{"type":"ping","data":{}}"#;
+        let standard = format.decode(&headers(&[("webhook-id", "msg_1")]), body);
+        let svix = format.decode(&headers(&[("svix-id", "msg_1")]), body);
+        let (standard, svix) = (standard.unwrap(), svix.unwrap());
+        assert_eq!((svix.id(), svix.key()), (Some("msg_1"), standard.key()));
+        // Both present: `webhook-id`, as the verifier reads it.
+        let both = headers(&[("webhook-id", "msg_1"), ("svix-id", "msg_2")]);
+        assert_eq!(format.decode(&both, body).unwrap().id(), Some("msg_1"));
     }
 
     #[test]

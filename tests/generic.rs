@@ -16,7 +16,9 @@ use webhook_receiver::dispatch::{Dispatcher, EventContext, Handlers};
 use webhook_receiver::event::Received;
 use webhook_receiver::json::{JsonEvent, JsonFormat};
 use webhook_receiver::receiver::WebhookService;
-use webhook_receiver::testing::{hmac_sha256_request, standard_webhooks_request, unix_now};
+use webhook_receiver::testing::{
+    hmac_sha256_request, standard_webhooks_request, standard_webhooks_signature, unix_now,
+};
 use webhook_receiver::verify::{HmacSha256, StandardWebhooks, VerifyWebhookLayer};
 use webhook_receiver::{DedupKey, EventType};
 
@@ -260,6 +262,55 @@ async fn standard_webhooks_dedup_by_webhook_id() {
         "invalid_request_error",
     )
     .await;
+    drain(&dispatcher).await;
+    let ids: Vec<_> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, _, id)| id.clone().unwrap())
+        .collect();
+    assert_eq!(ids, ["msg_1", "msg_2"]);
+}
+
+/// A Svix sender: `svix-id`, `svix-timestamp` and `svix-signature`, keyed by the documented
+/// `key_header("webhook-id")`.
+#[tokio::test]
+async fn standard_webhooks_svix_branded_headers_dedup_by_svix_id() {
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let log = Log::default();
+    let dispatcher = Dispatcher::builder(handlers(log.clone())).spawn();
+    let format = JsonFormat::<AppEvent>::new().key_header("webhook-id");
+    let svc = ServiceBuilder::new()
+        .layer(VerifyWebhookLayer::new(
+            StandardWebhooks::new([secret]).unwrap(),
+        ))
+        .service(WebhookService::builder(format, dispatcher.clone()).build());
+    let body = r#"{"type":"user.created","data":{"id":"u1","name":"Ada"}}"#;
+    let now = unix_now();
+    let send = |id: &'static str, ts: i64| {
+        let svc = svc.clone();
+        let signature = standard_webhooks_signature(secret, id, ts, body);
+        let req = http::Request::post("/webhook")
+            .header("content-type", "application/json")
+            .header("svix-id", id)
+            .header("svix-timestamp", ts.to_string())
+            .header("svix-signature", signature)
+            .body(Body::from(body))
+            .unwrap();
+        async move { svc.oneshot(req).await.unwrap() }
+    };
+    assert_eq!(
+        json_body(send("msg_1", now).await).await,
+        serde_json::json!({"received": true})
+    );
+    assert_eq!(
+        json_body(send("msg_1", now + 30).await).await["duplicate"],
+        true
+    );
+    assert_eq!(
+        json_body(send("msg_2", now).await).await,
+        serde_json::json!({"received": true})
+    );
     drain(&dispatcher).await;
     let ids: Vec<_> = log
         .lock()

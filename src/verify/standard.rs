@@ -104,7 +104,8 @@ const BASE64_LENIENT: base64::engine::GeneralPurpose = base64::engine::GeneralPu
 ///   now, in both directions. It is checked before any HMAC is computed, and before the body
 ///   is read.
 /// - The `svix-id`, `svix-timestamp` and `svix-signature` headers are read when the
-///   `webhook-*` ones are absent.
+///   `webhook-*` ones are absent. [`JsonFormat::key_header("webhook-id")`](crate::json::JsonFormat::key_header)
+///   reads the id by the same rule, so the key is the id that was verified, whatever the brand.
 /// - `Debug` shows the tolerance and how many secrets there are, never their values.
 ///
 /// | Request | Answer |
