@@ -33,8 +33,11 @@
 //! Deduplication only remembers an id for its TTL. A captured, correctly signed request replayed
 //! after its id has left the cache would be accepted again. [`JsonFormat::max_age`] rejects events
 //! whose own timestamp (e.g. `created_at`) is older than a window — set it no longer than the
-//! dedup TTL, so that every replayable request is either remembered or too old. (Standard
-//! Webhooks does the same with its signed `webhook-timestamp`.)
+//! dedup TTL, so that every replayable request is either remembered or too old — and events
+//! dated more than [`max_future_skew`](JsonFormat::max_future_skew) ahead of now (5 minutes by
+//! default), which would otherwise stay "fresh" long after their id is forgotten. A missing
+//! timestamp is a 400, like any missing envelope field. (Standard Webhooks does the same with
+//! its signed `webhook-timestamp`, ±5 minutes.)
 //!
 //! # Example
 //!
@@ -360,6 +363,7 @@ pub struct JsonFormat<E> {
     key: Source,
     data: &'static str,
     max_age: Option<(&'static str, Duration)>,
+    max_future_skew: Duration,
     _event: PhantomData<fn() -> E>,
 }
 
@@ -370,6 +374,7 @@ impl<E> Clone for JsonFormat<E> {
             key: self.key.clone(),
             data: self.data,
             max_age: self.max_age,
+            max_future_skew: self.max_future_skew,
             _event: PhantomData,
         }
     }
@@ -382,6 +387,7 @@ impl<E> fmt::Debug for JsonFormat<E> {
             .field("key", &self.key)
             .field("data", &self.data)
             .field("max_age", &self.max_age)
+            .field("max_future_skew", &self.max_future_skew)
             .finish()
     }
 }
@@ -411,6 +417,7 @@ impl<E> JsonFormat<E> {
             key: Source::Pointer("/id"),
             data: "/data",
             max_age: None,
+            max_future_skew: Self::DEFAULT_MAX_FUTURE_SKEW,
             _event: PhantomData,
         }
     }
@@ -575,9 +582,15 @@ impl<E> JsonFormat<E> {
         self
     }
 
-    /// Replay guard: rejects (401) events whose timestamp at `pointer` (RFC 3339 string or Unix
-    /// seconds) is older than `max_age`, or missing. Set `max_age` no longer than the dedup TTL.
-    /// See the [module docs](crate::json#replay-guard).
+    /// Replay guard: rejects (401 `event_too_old`) events whose timestamp at `pointer` (RFC 3339
+    /// string or Unix seconds) is older than `max_age`, and (401 `timestamp_out_of_tolerance`)
+    /// those dated further ahead of now than [`max_future_skew`](Self::max_future_skew) (5
+    /// minutes by default). Set `max_age` no longer than the dedup TTL. See the
+    /// [module docs](crate::json#replay-guard).
+    ///
+    /// A missing, null or malformed timestamp is a 400 (`missing_field` / `invalid_field`), as
+    /// any other envelope field the format needs: the body is not an event of this format,
+    /// whereas a 401 says the credentials are wrong, which they are not.
     ///
     /// ```
     /// use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -592,10 +605,51 @@ impl<E> JsonFormat<E> {
     /// let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
     /// let fresh = format!(r#"{{"id": "2", "type": "ping", "created_at": {now}}}"#);
     /// assert!(format.decode(&http::HeaderMap::new(), fresh.as_bytes()).is_ok());
+    /// let ahead = format!(r#"{{"id": "3", "type": "ping", "created_at": {}}}"#, now + 3600);
+    /// let err = format.decode(&http::HeaderMap::new(), ahead.as_bytes()).unwrap_err();
+    /// assert_eq!((err.status().as_u16(), err.code()), (401, "timestamp_out_of_tolerance"));
+    /// let missing = br#"{"id": "4", "type": "ping"}"#;
+    /// let err = format.decode(&http::HeaderMap::new(), missing).unwrap_err();
+    /// assert_eq!((err.status().as_u16(), err.code()), (400, "missing_field"));
     /// ```
     #[must_use]
     pub fn max_age(mut self, pointer: &'static str, max_age: Duration) -> Self {
         self.max_age = Some((pointer, max_age));
+        self
+    }
+
+    /// The default [`max_future_skew`](Self::max_future_skew): 5 minutes, Standard Webhooks'
+    /// tolerance.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use webhook_receiver::json::JsonFormat;
+    /// assert_eq!(JsonFormat::<serde_json::Value>::DEFAULT_MAX_FUTURE_SKEW, Duration::from_secs(300));
+    /// ```
+    pub const DEFAULT_MAX_FUTURE_SKEW: Duration = Duration::from_secs(5 * 60);
+
+    /// With [`max_age`](Self::max_age): how far ahead of now an event's timestamp may be (the
+    /// sender's clock running fast); further is rejected with 401
+    /// [`Rejection::StaleTimestamp`] (`timestamp_out_of_tolerance`, `ahead: true`). Default
+    /// [5 minutes](Self::DEFAULT_MAX_FUTURE_SKEW). Without a bound, a future-dated event
+    /// would stay replayable past its dedup TTL.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime, UNIX_EPOCH};
+    /// # use webhook_receiver::event::DecodeEvent;
+    /// # use webhook_receiver::json::JsonFormat;
+    ///
+    /// let format = JsonFormat::<serde_json::Value>::new()
+    ///     .max_age("/created_at", Duration::from_secs(300))
+    ///     .max_future_skew(Duration::from_secs(30));
+    /// let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    /// let ahead = format!(r#"{{"id": "1", "type": "ping", "created_at": {}}}"#, now + 120);
+    /// let err = format.decode(&http::HeaderMap::new(), ahead.as_bytes()).unwrap_err();
+    /// assert_eq!(err.code(), "timestamp_out_of_tolerance");
+    /// ```
+    #[must_use]
+    pub fn max_future_skew(mut self, skew: Duration) -> Self {
+        self.max_future_skew = skew;
         self
     }
 }
@@ -625,6 +679,14 @@ where
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
+        let ahead = at.saturating_sub(now);
+        if ahead > i64::try_from(self.max_future_skew.as_secs()).unwrap_or(i64::MAX) {
+            return Err(Rejection::StaleTimestamp {
+                skew: Duration::from_secs(ahead.unsigned_abs()),
+                ahead: true,
+                tolerance: self.max_future_skew,
+            });
+        }
         let age = now.saturating_sub(at);
         if age > max_age.as_secs() as i64 {
             return Err(Rejection::EventTooOld {
@@ -838,6 +900,38 @@ mod tests {
         // Both present: `webhook-id`, as the verifier reads it.
         let both = headers(&[("webhook-id", "msg_1"), ("svix-id", "msg_2")]);
         assert_eq!(format.decode(&both, body).unwrap().id(), Some("msg_1"));
+    }
+
+    #[test]
+    fn replay_guard_bounds_future_timestamps() {
+        let format = JsonFormat::<Value>::new().max_age("/at", Duration::from_secs(3600));
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let decode = |at: i64| {
+            let body = format!(r#"{{"id":"e","type":"ping","at":{at}}}"#);
+            format.decode(&HeaderMap::new(), body.as_bytes())
+        };
+        assert!(decode(now + 60).is_ok()); // a fast clock, within the default 5 min
+        let err = decode(now + 10 * 365 * 24 * 3600).unwrap_err();
+        assert!(
+            matches!(err, Rejection::StaleTimestamp { ahead: true, tolerance, .. }
+                if tolerance == JsonFormat::<Value>::DEFAULT_MAX_FUTURE_SKEW),
+            "{err:?}"
+        );
+        assert_eq!(
+            (err.status().as_u16(), err.code()),
+            (401, "timestamp_out_of_tolerance")
+        );
+        let strict = format.clone().max_future_skew(Duration::from_secs(10));
+        let body = format!(r#"{{"id":"e","type":"ping","at":{}}}"#, now + 60);
+        assert!(strict.decode(&HeaderMap::new(), body.as_bytes()).is_err());
+        // A missing timestamp is a malformed envelope: 400, as documented.
+        let err = format
+            .decode(&HeaderMap::new(), br#"{"id":"e","type":"ping"}"#)
+            .unwrap_err();
+        assert_eq!((err.status().as_u16(), err.code()), (400, "missing_field"));
     }
 
     #[test]
