@@ -45,7 +45,7 @@ async fn main() -> Result<(), webhook_receiver::BoxError> {
     let config = support::Config::from_env("127.0.0.1:3000")?;
     let secrets = support::secrets_from_env("CHIRP_WEBHOOK_SECRET", |r| {
         format!("dev-{}", hex::encode(r))
-    });
+    })?;
 
     // Handlers per event type, with typed payloads; they run after the 200.
     let webhooks = chirp::webhooks(&secrets)?

@@ -106,7 +106,7 @@ async fn main() -> Result<(), webhook_receiver::BoxError> {
     support::init_metrics()?;
     let config = support::Config::from_env("127.0.0.1:3001")?;
     let secrets =
-        support::secrets_from_env("WEBHOOK_SECRET", |r| format!("dev-{}", hex::encode(r)));
+        support::secrets_from_env("WEBHOOK_SECRET", |r| format!("dev-{}", hex::encode(r)))?;
 
     let mut format = JsonFormat::<AppEvent>::new(); // type from /type, dedup by /id
     if let Some(secs) = std::env::var("MAX_EVENT_AGE_SECS")

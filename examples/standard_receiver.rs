@@ -52,7 +52,7 @@ async fn main() -> Result<(), webhook_receiver::BoxError> {
             "whsec_{}",
             base64::engine::general_purpose::STANDARD.encode(r)
         )
-    });
+    })?;
 
     // Type from the body's `type`; dedup by the signed `webhook-id` header.
     let format = JsonFormat::<BillingEvent>::new().key_header("webhook-id");

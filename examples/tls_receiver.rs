@@ -58,7 +58,7 @@ async fn main() -> Result<(), webhook_receiver::BoxError> {
         .map_err(|e| format!("TLS_CERT={cert:?} / TLS_KEY={key:?}: {e}"))?;
     let secrets = support::secrets_from_env("CHIRP_WEBHOOK_SECRET", |r| {
         format!("dev-{}", hex::encode(r))
-    });
+    })?;
 
     // The handlers of chirp_receiver; they run after the 200.
     let webhooks = chirp::webhooks(&secrets)?

@@ -266,18 +266,22 @@ fn display<S: serde::Serializer>(key: &Option<DedupKey>, s: S) -> Result<S::Ok, 
     }
 }
 
-/// Comma-separated secrets from `var`; when unset, a random development secret (formatted by
-/// `format`) printed on stderr with a warning.
-pub fn secrets_from_env(var: &str, format: impl Fn(&[u8; 24]) -> String) -> Vec<String> {
-    let list: Vec<String> = std::env::var(var)
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
-    if !list.is_empty() {
-        return list;
+/// Comma-separated secrets from `var`; when unset (or blank), a random development secret
+/// (formatted by `format`) printed on stderr with a warning. An empty entry (`a,,b`, a trailing
+/// comma) is an error: a typo must not silently shrink the list.
+pub fn secrets_from_env(
+    var: &str,
+    format: impl Fn(&[u8; 24]) -> String,
+) -> Result<Vec<String>, BoxError> {
+    let value = std::env::var(var).unwrap_or_default();
+    if !value.trim().is_empty() {
+        let list: Vec<String> = value.split(',').map(|s| s.trim().to_owned()).collect();
+        if let Some(i) = list.iter().position(String::is_empty) {
+            return Err(
+                format!("invalid {var}: secret #{i} of the comma-separated list is empty").into(),
+            );
+        }
+        return Ok(list);
     }
     let mut random = [0u8; 24];
     for chunk in random.chunks_mut(8) {
@@ -289,7 +293,7 @@ pub fn secrets_from_env(var: &str, format: impl Fn(&[u8; 24]) -> String) -> Vec<
     let dev = format(&random);
     eprintln!("WARNING: {var} is not set; using a generated development secret:");
     eprintln!("WARNING:   {var}={dev}");
-    vec![dev]
+    Ok(vec![dev])
 }
 
 fn env_opt<T: std::str::FromStr>(name: &str) -> Result<Option<T>, BoxError>
