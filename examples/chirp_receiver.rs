@@ -17,6 +17,10 @@
 //! - `INBOX_PATH`: a directory; turns on the durable inbox there (build with
 //!   `--features durable`): every accepted event is fsync'd before its 200 and survives a crash
 //!   or `kill -9`; the next start runs what was left (at least once)
+//! - `ALLOWED_IPS`: comma-separated CIDRs or addresses (`10.0.0.0/8,2001:db8::/32`); when set,
+//!   only those clients may deliver (others get 403 `ip_not_allowed`, before the secret is
+//!   checked); `TRUSTED_PROXIES`: the proxies (CIDRs) whose `X-Forwarded-For` names the client,
+//!   read right to left
 //! - `DRAIN_TIMEOUT_SECS` (default 300), `RUST_LOG` (default `info`; logs go to stderr)
 //!
 //! Route `POST /webhooks/chirp`. Every successful handler run prints exactly one JSON line on
@@ -29,6 +33,7 @@
 
 mod support;
 
+use std::net::SocketAddr;
 use webhook_receiver::chirp::{self, ChirpEvent, InboundMessage, MessageStatus};
 use webhook_receiver::dispatch::EventContext;
 use webhook_receiver::event::Received;
@@ -40,7 +45,7 @@ async fn main() -> Result<(), webhook_receiver::BoxError> {
     let config = support::Config::from_env("127.0.0.1:3000")?;
     let secrets = support::secrets_from_env("CHIRP_WEBHOOK_SECRET", |r| {
         format!("dev-{}", hex::encode(r))
-    });
+    })?;
 
     // Handlers per event type, with typed payloads; they run after the 200.
     let webhooks = chirp::webhooks(&secrets)?
@@ -74,13 +79,18 @@ async fn main() -> Result<(), webhook_receiver::BoxError> {
             emit(ctx, "fallback", id)
         });
     let webhooks = config.apply(webhooks)?.spawn();
-    let app = axum::Router::new().route_service("/webhooks/chirp", webhooks.clone());
+    let app =
+        axum::Router::new().route_service("/webhooks/chirp", config.allowlist(webhooks.clone()));
 
     let listener = tokio::net::TcpListener::bind(config.addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "chirp receiver listening on POST /webhooks/chirp");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(webhook_receiver::shutdown_signal())
-        .await?;
+    axum::serve(
+        listener,
+        // The peer address, for the IP allowlist (`ALLOWED_IPS`).
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(webhook_receiver::shutdown_signal())
+    .await?;
     webhooks
         .drain(config.drain_timeout)
         .await

@@ -7,6 +7,10 @@
 //! - `ADDR` (default `127.0.0.1:3001`)
 //! - `WEBHOOK_SECRET`: HMAC secrets, comma-separated (rotation); unset, a random development
 //!   secret is generated and printed on stderr
+//! - `ALLOWED_IPS`: comma-separated CIDRs or addresses (`10.0.0.0/8,2001:db8::/32`); when set,
+//!   only those clients may deliver (others get 403 `ip_not_allowed`, before the secret is
+//!   checked); `TRUSTED_PROXIES`: the proxies (CIDRs) whose `X-Forwarded-For` names the client,
+//!   read right to left
 //! - `HANDLER_DELAY_MS`, `HANDLER_FAIL_FIRST`, `RETRY_MAX_ATTEMPTS`, `RETRY_BACKOFF_MS`,
 //!   `WEBHOOK_CONCURRENCY`, `WEBHOOK_QUEUE_CAPACITY`, `DEDUP_TTL_SECS`, `MAX_BODY_BYTES`,
 //!   `INBOX_PATH`, `METRICS_ADDR`, `DRAIN_TIMEOUT_SECS`, `RUST_LOG`: as for `chirp_receiver`
@@ -26,6 +30,7 @@
 
 mod support;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -101,7 +106,7 @@ async fn main() -> Result<(), webhook_receiver::BoxError> {
     support::init_metrics()?;
     let config = support::Config::from_env("127.0.0.1:3001")?;
     let secrets =
-        support::secrets_from_env("WEBHOOK_SECRET", |r| format!("dev-{}", hex::encode(r)));
+        support::secrets_from_env("WEBHOOK_SECRET", |r| format!("dev-{}", hex::encode(r)))?;
 
     let mut format = JsonFormat::<AppEvent>::new(); // type from /type, dedup by /id
     if let Some(secs) = std::env::var("MAX_EVENT_AGE_SECS")
@@ -136,13 +141,17 @@ async fn main() -> Result<(), webhook_receiver::BoxError> {
             emit(ctx)
         });
     let webhooks = config.apply(webhooks)?.spawn();
-    let app = axum::Router::new().route_service("/webhook", webhooks.clone());
+    let app = axum::Router::new().route_service("/webhook", config.allowlist(webhooks.clone()));
 
     let listener = tokio::net::TcpListener::bind(config.addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "generic receiver on POST /webhook listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(webhook_receiver::shutdown_signal())
-        .await?;
+    axum::serve(
+        listener,
+        // The peer address, for the IP allowlist (`ALLOWED_IPS`).
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(webhook_receiver::shutdown_signal())
+    .await?;
     webhooks
         .drain(config.drain_timeout)
         .await

@@ -8,6 +8,10 @@
 //! - `ADDR` (default `127.0.0.1:3002`)
 //! - `WEBHOOK_SECRET`: `whsec_...` secrets, comma-separated (rotation); unset, a random
 //!   development secret is generated and printed on stderr
+//! - `ALLOWED_IPS`: comma-separated CIDRs or addresses (`10.0.0.0/8,2001:db8::/32`); when set,
+//!   only those clients may deliver (others get 403 `ip_not_allowed`, before the secret is
+//!   checked); `TRUSTED_PROXIES`: the proxies (CIDRs) whose `X-Forwarded-For` names the client,
+//!   read right to left
 //! - `HANDLER_DELAY_MS`, `HANDLER_FAIL_FIRST`, `RETRY_MAX_ATTEMPTS`, `RETRY_BACKOFF_MS`,
 //!   `WEBHOOK_CONCURRENCY`, `WEBHOOK_QUEUE_CAPACITY`, `DEDUP_TTL_SECS`, `MAX_BODY_BYTES`,
 //!   `INBOX_PATH`, `METRICS_ADDR`, `DRAIN_TIMEOUT_SECS`, `RUST_LOG`: as for `chirp_receiver`
@@ -22,6 +26,7 @@ mod support;
 
 use base64::Engine;
 use serde::Deserialize;
+use std::net::SocketAddr;
 use webhook_receiver::Webhooks;
 use webhook_receiver::dispatch::EventContext;
 use webhook_receiver::event::Received;
@@ -47,7 +52,7 @@ async fn main() -> Result<(), webhook_receiver::BoxError> {
             "whsec_{}",
             base64::engine::general_purpose::STANDARD.encode(r)
         )
-    });
+    })?;
 
     // Type from the body's `type`; dedup by the signed `webhook-id` header.
     let format = JsonFormat::<BillingEvent>::new().key_header("webhook-id");
@@ -61,13 +66,17 @@ async fn main() -> Result<(), webhook_receiver::BoxError> {
         })
         .fallback(|_received: Received<JsonEvent<BillingEvent>>, ctx| emit(ctx));
     let webhooks = config.apply(webhooks)?.spawn();
-    let app = axum::Router::new().route_service("/webhook", webhooks.clone());
+    let app = axum::Router::new().route_service("/webhook", config.allowlist(webhooks.clone()));
 
     let listener = tokio::net::TcpListener::bind(config.addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "standard webhooks receiver on POST /webhook listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(webhook_receiver::shutdown_signal())
-        .await?;
+    axum::serve(
+        listener,
+        // The peer address, for the IP allowlist (`ALLOWED_IPS`).
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(webhook_receiver::shutdown_signal())
+    .await?;
     webhooks
         .drain(config.drain_timeout)
         .await

@@ -22,7 +22,7 @@
 //! - `ADDR` (default `127.0.0.1:3443`)
 //! - `CHIRP_WEBHOOK_SECRET`, `HANDLER_DELAY_MS`, `WEBHOOK_CONCURRENCY`,
 //!   `WEBHOOK_QUEUE_CAPACITY`, `DEDUP_TTL_SECS`, `MAX_BODY_BYTES`, `DRAIN_TIMEOUT_SECS`,
-//!   `RUST_LOG`: as for `chirp_receiver`
+//!   `ALLOWED_IPS`, `TRUSTED_PROXIES`, `RUST_LOG`: as for `chirp_receiver`
 //!
 //! Route `POST /webhooks/chirp`, with the handlers and the stdout contract of `chirp_receiver`
 //! (repeated here so that each example reads on its own): one JSON line per handler
@@ -33,6 +33,7 @@
 
 mod support;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum_server::tls_rustls::RustlsConfig;
@@ -57,7 +58,7 @@ async fn main() -> Result<(), webhook_receiver::BoxError> {
         .map_err(|e| format!("TLS_CERT={cert:?} / TLS_KEY={key:?}: {e}"))?;
     let secrets = support::secrets_from_env("CHIRP_WEBHOOK_SECRET", |r| {
         format!("dev-{}", hex::encode(r))
-    });
+    })?;
 
     // The handlers of chirp_receiver; they run after the 200.
     let webhooks = chirp::webhooks(&secrets)?
@@ -89,7 +90,8 @@ async fn main() -> Result<(), webhook_receiver::BoxError> {
             emit(ctx, "fallback", id)
         });
     let webhooks = config.apply(webhooks)?.spawn();
-    let app = axum::Router::new().route_service("/webhooks/chirp", webhooks.clone());
+    let app =
+        axum::Router::new().route_service("/webhooks/chirp", config.allowlist(webhooks.clone()));
 
     // Bind first, so that a taken port fails here, before anything is served.
     let listener = std::net::TcpListener::bind(config.addr)?;
@@ -106,7 +108,7 @@ async fn main() -> Result<(), webhook_receiver::BoxError> {
     });
     axum_server::from_tcp_rustls(listener, tls)?
         .handle(handle)
-        .serve(app.into_make_service())
+        .serve(app.into_make_service_with_connect_info::<SocketAddr>())
         .await?;
     webhooks
         .drain(config.drain_timeout)

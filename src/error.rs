@@ -73,6 +73,14 @@ pub enum Rejection {
         /// The replay window.
         max_age: Duration,
     },
+    /// 403: the client's address is not in the IP allowlist, or could not be determined
+    /// ([`IpAllowlist`](crate::allowlist::IpAllowlist)).
+    IpNotAllowed {
+        /// The client's address, as resolved (the peer, or the first untrusted hop of a trusted
+        /// proxy's forwarded-for header); `None` if there was no peer address or the header
+        /// could not be read.
+        addr: Option<std::net::IpAddr>,
+    },
     /// 400: a header the scheme needs is missing or malformed (e.g. `webhook-id`).
     BadHeader {
         /// The header.
@@ -176,6 +184,12 @@ impl fmt::Display for Rejection {
                 age.as_secs(),
                 max_age.as_secs()
             ),
+            Self::IpNotAllowed { addr: Some(addr) } => {
+                write!(f, "address {addr} is not allowed to deliver webhooks")
+            }
+            Self::IpNotAllowed { addr: None } => {
+                f.write_str("the client address could not be determined")
+            }
             Self::BadHeader {
                 header,
                 problem: HeaderProblem::Malformed(expected),
@@ -231,12 +245,14 @@ impl Rejection {
     /// assert_eq!(Rejection::Unauthorized.status(), StatusCode::UNAUTHORIZED);
     /// assert_eq!(Rejection::PayloadTooLarge { limit: 1024 }.status(), StatusCode::PAYLOAD_TOO_LARGE);
     /// assert_eq!(Rejection::MethodNotAllowed(Method::GET).status(), StatusCode::METHOD_NOT_ALLOWED);
+    /// assert_eq!(Rejection::IpNotAllowed { addr: None }.status(), StatusCode::FORBIDDEN);
     /// ```
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Unauthorized | Self::StaleTimestamp { .. } | Self::EventTooOld { .. } => {
                 StatusCode::UNAUTHORIZED
             }
+            Self::IpNotAllowed { .. } => StatusCode::FORBIDDEN,
             Self::BadHeader { .. } | Self::Decode(_) | Self::BodyRead(_) => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -260,9 +276,10 @@ impl Rejection {
     /// ```
     pub fn error_type(&self) -> &'static str {
         match self {
-            Self::Unauthorized | Self::StaleTimestamp { .. } | Self::EventTooOld { .. } => {
-                "authentication_error"
-            }
+            Self::Unauthorized
+            | Self::StaleTimestamp { .. }
+            | Self::EventTooOld { .. }
+            | Self::IpNotAllowed { .. } => "authentication_error",
             Self::Overloaded { .. } | Self::ShuttingDown { .. } | Self::StoreUnavailable { .. } => {
                 "api_error"
             }
@@ -276,6 +293,9 @@ impl Rejection {
     /// use webhook_receiver::{DecodeError, Rejection};
     ///
     /// assert_eq!(Rejection::Unauthorized.code(), "invalid_credentials");
+    /// let r = Rejection::IpNotAllowed { addr: Some([192, 0, 2, 1].into()) };
+    /// assert_eq!((r.code(), r.error_type()), ("ip_not_allowed", "authentication_error"));
+    /// assert_eq!(r.to_string(), "address 192.0.2.1 is not allowed to deliver webhooks");
     /// // A decode error answers with its own code.
     /// assert_eq!(Rejection::from(DecodeError::NotUtf8).code(), "invalid_utf8");
     /// ```
@@ -284,6 +304,7 @@ impl Rejection {
             Self::Unauthorized => "invalid_credentials",
             Self::StaleTimestamp { .. } => "timestamp_out_of_tolerance",
             Self::EventTooOld { .. } => "event_too_old",
+            Self::IpNotAllowed { .. } => "ip_not_allowed",
             Self::BadHeader { .. } => "invalid_header",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType { .. } => "unsupported_media_type",

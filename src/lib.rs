@@ -18,6 +18,8 @@
 //! ```
 //!
 //! - [`webhooks`]: the facade, [`Webhooks`] and its builder.
+//! - [`allowlist`]: a tower layer that answers 403 to clients outside your IP networks
+//!   (trusted proxies' `X-Forwarded-For` / `Forwarded` read right to left), put outside the rest.
 //! - [`verify`]: the tower layer that checks a shared-secret header (constant time, several
 //!   secrets for rotation) before the body is read, or a signature of the raw body
 //!   (HMAC-SHA256, Standard Webhooks).
@@ -68,6 +70,7 @@
 //! | 200 `{"received":true,"duplicate":true}` | a redelivery of an accepted event; not dispatched | already |
 //! | 400 | body not UTF-8 / not JSON / not an object / envelope field missing or wrong; a scheme header missing (Standard Webhooks) | no |
 //! | 401 | secret or signature missing or wrong; timestamp outside the tolerance; event older than the replay window | no |
+//! | 403 | client address not in the [`allowlist`] (if you wrap one around the receiver), or unknown | no |
 //! | 405 | not `POST` | no |
 //! | 413 | body over the limit (default 1 MiB) | no |
 //! | 415 | `Content-Type` not `application/json` or `application/*+json` | no |
@@ -81,6 +84,8 @@
 //! a shared secret is checked before the body is read. Layers you wrap around it (timeouts,
 //! tracing, concurrency limits) see the request before it does; keep anything that buffers or
 //! rewrites the body out of that path, since signatures are checked over the exact bytes.
+//! An [`IpAllowlistLayer`](allowlist::IpAllowlistLayer) goes outside it (first), so a
+//! refused address is answered 403 before its secret is looked at.
 //!
 //! Assembling the pieces yourself with `tower::ServiceBuilder` (layers added first see the
 //! request first): put [`VerifyWebhookLayer`](verify::VerifyWebhookLayer) before anything
@@ -117,6 +122,7 @@
 //! | `full` | no | all of the above |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod allowlist;
 mod body;
 pub mod dedup;
 pub mod dispatch;

@@ -7,6 +7,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use tracing_subscriber::EnvFilter;
+use webhook_receiver::allowlist::{IpAllowlist, IpAllowlistLayer};
 use webhook_receiver::dispatch::{DeadLetter, RetryPolicy};
 use webhook_receiver::event::DecodeEvent;
 use webhook_receiver::{BoxError, DedupKey, WebhooksBuilder};
@@ -56,6 +57,8 @@ pub struct Config {
     retry_max_attempts: Option<u32>,
     retry_backoff_ms: Option<u64>,
     inbox_path: Option<std::path::PathBuf>,
+    /// `ALLOWED_IPS` and `TRUSTED_PROXIES` (comma-separated CIDRs), parsed.
+    allowlist: Option<IpAllowlistLayer>,
 }
 
 /// What every example handler does before it prints its line: sleeps `delay`
@@ -70,7 +73,8 @@ pub struct Behaviour {
 impl Config {
     /// Reads `ADDR` (default `default_addr`), `HANDLER_DELAY_MS`, `HANDLER_FAIL_FIRST`,
     /// `WEBHOOK_CONCURRENCY`, `WEBHOOK_QUEUE_CAPACITY`, `DEDUP_TTL_SECS`, `MAX_BODY_BYTES`,
-    /// `RETRY_MAX_ATTEMPTS`, `RETRY_BACKOFF_MS`, `INBOX_PATH`, `DRAIN_TIMEOUT_SECS`.
+    /// `RETRY_MAX_ATTEMPTS`, `RETRY_BACKOFF_MS`, `INBOX_PATH`, `DRAIN_TIMEOUT_SECS`,
+    /// `ALLOWED_IPS`, `TRUSTED_PROXIES`.
     pub fn from_env(default_addr: &str) -> Result<Self, BoxError> {
         Ok(Self {
             addr: env_or("ADDR", default_addr.parse()?)?,
@@ -86,7 +90,17 @@ impl Config {
             retry_max_attempts: env_opt("RETRY_MAX_ATTEMPTS")?,
             retry_backoff_ms: env_opt("RETRY_BACKOFF_MS")?,
             inbox_path: env_opt("INBOX_PATH")?,
+            allowlist: allowlist_from_env()?,
         })
+    }
+
+    /// `service` behind the IP allowlist of `ALLOWED_IPS` (outermost: checked before the
+    /// secret), or as it is when `ALLOWED_IPS` is unset. The peer address is axum's
+    /// `ConnectInfo<SocketAddr>`: serve with `into_make_service_with_connect_info::<SocketAddr>()`.
+    pub fn allowlist<S>(&self, service: S) -> tower::util::Either<IpAllowlist<S>, S> {
+        tower::ServiceBuilder::new()
+            .option_layer(self.allowlist.clone())
+            .service(service)
     }
 
     /// Applies `WEBHOOK_CONCURRENCY`, `WEBHOOK_QUEUE_CAPACITY`, `DEDUP_TTL_SECS`,
@@ -134,6 +148,38 @@ impl Config {
                 });
             }))
     }
+}
+
+/// `ALLOWED_IPS` (comma-separated CIDRs or addresses: only those clients may deliver, others get
+/// 403) and `TRUSTED_PROXIES` (the proxies whose `X-Forwarded-For` names the client). An empty
+/// entry (`a,,b`) or a bad network is an error, not skipped.
+fn allowlist_from_env() -> Result<Option<IpAllowlistLayer>, BoxError> {
+    let list = |name: &str| -> Option<Vec<String>> {
+        let v = std::env::var(name).ok().filter(|v| !v.trim().is_empty())?;
+        Some(v.split(',').map(|s| s.trim().to_owned()).collect())
+    };
+    let trusted = list("TRUSTED_PROXIES");
+    let Some(allowed) = list("ALLOWED_IPS") else {
+        if trusted.is_some() {
+            return Err("TRUSTED_PROXIES is set but ALLOWED_IPS is not".into());
+        }
+        return Ok(None);
+    };
+    let mut layer = IpAllowlistLayer::new(&allowed)
+        .map_err(|e| format!("invalid ALLOWED_IPS: {e}"))?
+        // The examples' default features do not include this crate's `axum` feature (which
+        // reads `ConnectInfo` itself), so read it here.
+        .peer_addr_with(|ext| {
+            ext.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|info| info.0.ip())
+        });
+    if let Some(trusted) = &trusted {
+        layer = layer
+            .trusted_proxies(trusted)
+            .map_err(|e| format!("invalid TRUSTED_PROXIES: {e}"))?;
+    }
+    tracing::info!(?allowed, trusted_proxies = ?trusted.unwrap_or_default(), "IP allowlist on");
+    Ok(Some(layer))
 }
 
 /// Opens the durable inbox in `path` (its dedup TTL from `DEDUP_TTL_SECS`).
@@ -220,18 +266,22 @@ fn display<S: serde::Serializer>(key: &Option<DedupKey>, s: S) -> Result<S::Ok, 
     }
 }
 
-/// Comma-separated secrets from `var`; when unset, a random development secret (formatted by
-/// `format`) printed on stderr with a warning.
-pub fn secrets_from_env(var: &str, format: impl Fn(&[u8; 24]) -> String) -> Vec<String> {
-    let list: Vec<String> = std::env::var(var)
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
-    if !list.is_empty() {
-        return list;
+/// Comma-separated secrets from `var`; when unset (or blank), a random development secret
+/// (formatted by `format`) printed on stderr with a warning. An empty entry (`a,,b`, a trailing
+/// comma) is an error: a typo must not silently shrink the list.
+pub fn secrets_from_env(
+    var: &str,
+    format: impl Fn(&[u8; 24]) -> String,
+) -> Result<Vec<String>, BoxError> {
+    let value = std::env::var(var).unwrap_or_default();
+    if !value.trim().is_empty() {
+        let list: Vec<String> = value.split(',').map(|s| s.trim().to_owned()).collect();
+        if let Some(i) = list.iter().position(String::is_empty) {
+            return Err(
+                format!("invalid {var}: secret #{i} of the comma-separated list is empty").into(),
+            );
+        }
+        return Ok(list);
     }
     let mut random = [0u8; 24];
     for chunk in random.chunks_mut(8) {
@@ -243,7 +293,7 @@ pub fn secrets_from_env(var: &str, format: impl Fn(&[u8; 24]) -> String) -> Vec<
     let dev = format(&random);
     eprintln!("WARNING: {var} is not set; using a generated development secret:");
     eprintln!("WARNING:   {var}={dev}");
-    vec![dev]
+    Ok(vec![dev])
 }
 
 fn env_opt<T: std::str::FromStr>(name: &str) -> Result<Option<T>, BoxError>

@@ -129,6 +129,17 @@ pub enum ConfigError {
     /// One of the secrets is malformed (Standard Webhooks: not base64 after `whsec_`).
     #[error("secret #{0} is not valid base64 (expected `whsec_<base64>`)")]
     InvalidSecret(usize),
+    /// One of the secrets is shorter than the scheme accepts (Standard Webhooks: fewer than
+    /// 24 decoded bytes, `StandardWebhooks::MIN_SECRET_LEN`).
+    #[error("secret #{index} is {len} bytes long; at least {min} are required")]
+    SecretTooShort {
+        /// The secret's index.
+        index: usize,
+        /// Its length in (decoded) bytes.
+        len: usize,
+        /// The minimum.
+        min: usize,
+    },
     /// The header name is not a valid HTTP header name.
     #[error("invalid header name: {0}")]
     InvalidHeader(#[from] http::header::InvalidHeaderName),

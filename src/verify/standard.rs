@@ -144,6 +144,19 @@ impl StandardWebhooks {
     /// ```
     pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(5 * 60);
 
+    /// The shortest secret accepted, in decoded bytes: 24, the lower bound of the Standard
+    /// Webhooks spec's key sizes (24 to 64 bytes; Svix issues 24). A shorter `whsec_` key is a
+    /// configuration error, not a weak key silently used.
+    ///
+    /// ```
+    /// use webhook_receiver::verify::StandardWebhooks;
+    ///
+    /// assert_eq!(StandardWebhooks::MIN_SECRET_LEN, 24);
+    /// // whsec_ + 32 base64 characters = 24 bytes, the size Svix issues.
+    /// assert!(StandardWebhooks::new(["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]).is_ok());
+    /// ```
+    pub const MIN_SECRET_LEN: usize = 24;
+
     /// Accepts signatures made with any of `secrets` (`whsec_<base64>`, or the bare base64).
     ///
     /// ```
@@ -159,12 +172,17 @@ impl StandardWebhooks {
     /// assert!(matches!(StandardWebhooks::new(["whsec_"]), Err(ConfigError::EmptySecret(0))));
     /// assert!(matches!(StandardWebhooks::new(["whsec_!!"]), Err(ConfigError::InvalidSecret(0))));
     /// assert!(matches!(StandardWebhooks::new(Vec::<&str>::new()), Err(ConfigError::NoSecrets)));
+    /// // "whsec_" + base64 of 6 bytes: shorter than the spec's 24.
+    /// assert!(matches!(
+    ///     StandardWebhooks::new(["whsec_c2VjcmV0"]),
+    ///     Err(ConfigError::SecretTooShort { index: 0, len: 6, min: 24 })
+    /// ));
     /// ```
     ///
     /// # Errors
     ///
-    /// [`ConfigError`] if there is no secret, or one is empty (or only `whsec_`) or
-    /// not base64.
+    /// [`ConfigError`] if there is no secret, or one is empty (or only `whsec_`), not base64,
+    /// or shorter than [`MIN_SECRET_LEN`](Self::MIN_SECRET_LEN) decoded bytes.
     pub fn new<I, T>(secrets: I) -> Result<Self, ConfigError>
     where
         I: IntoIterator<Item = T>,
@@ -182,6 +200,13 @@ impl StandardWebhooks {
                 .map_err(|_| ConfigError::InvalidSecret(i))?;
             if key.is_empty() {
                 return Err(ConfigError::EmptySecret(i));
+            }
+            if key.len() < Self::MIN_SECRET_LEN {
+                return Err(ConfigError::SecretTooShort {
+                    index: i,
+                    len: key.len(),
+                    min: Self::MIN_SECRET_LEN,
+                });
             }
             macs.push(
                 Hmac::<Sha256>::new_from_slice(&key).expect("HMAC accepts keys of any length"),
@@ -613,7 +638,16 @@ mod tests {
         ));
         // Without the prefix, and without padding.
         assert!(StandardWebhooks::new(["C2FVsBQIhrscChlQIMV+b5sSYspob7oD"]).is_ok());
-        assert!(StandardWebhooks::new(["whsec_c2VjcmV0"]).is_ok());
-        assert!(StandardWebhooks::new(["whsec_c2VjcmV0MQ"]).is_ok());
+        assert!(StandardWebhooks::new(["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwAQ"]).is_ok());
+        assert!(StandardWebhooks::new(["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwAQ=="]).is_ok());
+        // Shorter than the spec's 24 bytes.
+        assert!(matches!(
+            StandardWebhooks::new(["whsec_c2VjcmV0"]),
+            Err(ConfigError::SecretTooShort {
+                index: 0,
+                len: 6,
+                min: 24
+            })
+        ));
     }
 }
