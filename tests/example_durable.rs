@@ -11,25 +11,15 @@ mod support;
 
 /// Starts the Chirp example on `addr` with the inbox in `dir` and `env`; waits until it listens.
 async fn start(addr: SocketAddr, dir: &Path, env: &[(&str, &str)]) -> Child {
-    let mut child = Command::new(support::process::example_binary("chirp_receiver"))
-        .env("ADDR", addr.to_string())
+    let mut cmd = Command::new(support::process::example_binary("chirp_receiver"));
+    cmd.env("ADDR", addr.to_string())
         .env("CHIRP_WEBHOOK_SECRET", support::SECRET)
         .env("INBOX_PATH", dir)
         .env("RUST_LOG", "warn")
         .envs(env.iter().copied())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    for _ in 0..300 {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            return child;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("the example did not listen on {addr}");
+        .stderr(Stdio::piped());
+    support::process::spawn_listening(&mut cmd, addr).await
 }
 
 /// Sends `signal`, waits for the exit; returns the stdout lines as JSON.

@@ -4,7 +4,6 @@
 
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 mod support;
 
@@ -29,20 +28,7 @@ async fn run_chirp(env: &[(&str, &str)], ids: &[&str]) -> Finished {
         .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let mut up = false;
-    for _ in 0..300 {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    if !up {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("the example did not listen on {addr}");
-    }
+    let child = support::process::spawn_listening(&mut cmd, addr).await;
     for id in ids {
         let (status, _) = support::post_chirp(addr, support::delivered(id)).await;
         assert_eq!(status, 200, "{id}");

@@ -99,6 +99,21 @@ pub fn free_port() -> SocketAddr {
     l.local_addr().unwrap()
 }
 
+/// Spawns `cmd` and waits (up to 15 s) until it accepts connections on `addr`; a child that does
+/// not is killed (and waited for) before the panic, so no test leaves one behind.
+pub async fn spawn_listening(cmd: &mut Command, addr: SocketAddr) -> Child {
+    let mut child = cmd.spawn().unwrap();
+    for _ in 0..300 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return child;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("{cmd:?} did not listen on {addr}");
+}
+
 /// Waits (up to 15 s) until something accepts TCP connections on `addr`.
 pub async fn wait_until_listening(addr: SocketAddr) {
     for _ in 0..300 {
