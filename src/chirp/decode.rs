@@ -332,7 +332,11 @@ fn decode_invalid<P: DeserializeOwned>(
     data: &RawValue,
     wrap: fn(Box<P>) -> ChirpEvent,
 ) -> Result<Decoded<ChirpEvent>, DecodeError> {
-    match InvalidPayload::parse::<P>(event_name, data_value(data)?) {
+    let value = match data_value(data) {
+        Ok(value) => value,
+        Err(error) => return Ok(unrepresentable(event_name, data, &error)),
+    };
+    match InvalidPayload::parse::<P>(event_name, value) {
         // The tree can accept what the streaming parser refused (a duplicate key: the tree keeps
         // the last value), in which case the event is valid after all.
         Ok(payload) => Ok(keyed_from(wrap(Box::new(payload)), data)),
@@ -363,8 +367,32 @@ pub(super) fn decode_unknown(
     name: Cow<'_, str>,
     data: &RawValue,
 ) -> Result<Decoded<ChirpEvent>, DecodeError> {
-    let value = data_value(data)?;
-    Ok(keyed_from(unknown_event(name.into_owned(), value), data))
+    match data_value(data) {
+        Ok(value) => Ok(keyed_from(unknown_event(name.into_owned(), value), data)),
+        Err(error) => Ok(unrepresentable(&name, data, &error)),
+    }
+}
+
+/// An event whose `data` is valid JSON that `serde_json::Value` cannot hold: a number beyond
+/// `f64` (`1e400`), a lone surrogate escape (`"\ud800"`), nesting deeper than 128. The envelope
+/// routed it, so it is not refused (a 400 would only make the sender retry the same bytes until
+/// it gives up): it is acknowledged and handed to the fallback as [`Received::Invalid`], with
+/// the raw text of `data` as a JSON string, path `.`, and serde's message. Its key is hashed from
+/// the raw text, as for every content-keyed event.
+#[cold]
+fn unrepresentable(event_name: &str, data: &RawValue, error: &DecodeError) -> Decoded<ChirpEvent> {
+    tracing::warn!(
+        event = event_name,
+        %error,
+        "Chirp event data cannot be represented (number out of range, lone surrogate or nesting past 128); passing its raw text to the fallback handler"
+    );
+    let invalid = InvalidPayload::new(
+        event_name,
+        Value::String(data.get().to_owned()),
+        ".",
+        error.to_string(),
+    );
+    Decoded::invalid(invalid, DedupKey::from_raw_json(event_name, data))
 }
 
 /// An event type this version does not know, with its raw data.

@@ -916,13 +916,15 @@ fn missing_or_mistyped_envelope_fields_are_rejected() {
 }
 
 #[test]
-fn data_nested_past_the_limit_is_rejected() {
+fn data_nested_past_the_limit_is_acknowledged_as_invalid_with_its_raw_text() {
+    // Until this round a 400 (`InvalidField { field: "data" }`), which the sender retried until
+    // it gave up; see `data_serde_cannot_represent_is_acknowledged_as_invalid_not_rejected`.
     let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
     let body = format!(r#"{{"event": "calls.voice.started", "data": {{"x": {deep}}}}}"#);
-    assert!(matches!(
-        error_of(body),
-        DecodeError::InvalidField { field: "data", .. }
-    ));
+    let invalid = invalid_of(&body);
+    assert_eq!(invalid.event_name, "calls.voice.started");
+    assert_eq!(invalid.path, ".");
+    assert_eq!(invalid.data, Value::String(format!(r#"{{"x": {deep}}}"#)));
 }
 
 // ---- invalid payloads ----------------------------------------------------------------
@@ -1254,4 +1256,77 @@ fn keys_are_stable_across_versions() {
         let body = with(&body, "/data/deliveredAt", json!(at));
         assert_eq!(decode(&body).key().to_string(), key, "{at}");
     }
+}
+
+/// `data` nested `depth` arrays deep, around `inner`.
+fn nested(depth: usize, inner: &str) -> String {
+    format!("{}{inner}{}", "[".repeat(depth), "]".repeat(depth))
+}
+
+/// Valid JSON that serde's `Value` cannot hold (a number beyond `f64`, a lone surrogate escape,
+/// nesting past 128) in `data` must not be a 400: the sender would retry the same bytes until
+/// it gives up. The envelope routes the event, so it is acknowledged and handed to the fallback
+/// as `Received::Invalid`, with the raw text; distinct bodies keep distinct keys.
+#[test]
+fn data_serde_cannot_represent_is_acknowledged_as_invalid_not_rejected() {
+    let deep = nested(200, "1");
+    let cases: Vec<(String, &str)> = vec![
+        // Content-keyed types, an unknown type, and a known type whose field holds it.
+        (
+            r#"{"event":"template.updated","data":{"id":"t1","n":1e400}}"#.to_owned(),
+            "template.updated",
+        ),
+        (
+            format!(r#"{{"event":"contact.created","data":{{"id":"c1","deep":{deep}}}}}"#),
+            "contact.created",
+        ),
+        (
+            r#"{"event":"future.event","data":{"n":1e400}}"#.to_owned(),
+            "future.event",
+        ),
+        (
+            r#"{"event":"future.event","data":{"s":"\ud800"}}"#.to_owned(),
+            "future.event",
+        ),
+        (
+            r#"{"event":"messages.sms.delivered","data":{"id":"\ud800","status":"delivered"}}"#
+                .to_owned(),
+            "messages.sms.delivered",
+        ),
+    ];
+    let mut keys = std::collections::HashSet::new();
+    for (body, name) in &cases {
+        let decoded = Chirp
+            .decode(&HeaderMap::new(), body.as_bytes())
+            .unwrap_or_else(|e| panic!("{body:.80}: {e}"));
+        assert!(keys.insert(decoded.key()), "distinct bodies, distinct keys");
+        match decoded.into_parts().0 {
+            Received::Invalid(invalid) => {
+                assert_eq!(invalid.event_name, *name);
+                assert!(
+                    invalid.data.as_str().is_some_and(|raw| body.contains(raw)),
+                    "the raw data text is kept: {:?}",
+                    invalid.data
+                );
+            }
+            Received::Event(event) => {
+                // Accepted as typed is fine too (serde skipped the value it cannot hold).
+                assert_eq!(event.event_name(), *name);
+            }
+        }
+    }
+    // The same bytes again: the same key (a redelivery is still recognised).
+    let again = Chirp
+        .decode(&HeaderMap::new(), cases[0].0.as_bytes())
+        .unwrap();
+    assert!(keys.contains(&again.key()));
+}
+
+#[test]
+fn an_envelope_serde_cannot_represent_is_still_a_400() {
+    // The event name itself cannot be read: nothing can route it.
+    let err = Chirp
+        .decode(&HeaderMap::new(), br#"{"event":"\ud800","data":{}}"#)
+        .unwrap_err();
+    assert_eq!(err.status(), http::StatusCode::BAD_REQUEST);
 }

@@ -255,7 +255,9 @@ impl<E: Event> Received<E> {
 pub struct InvalidPayload {
     /// The event type name from the envelope.
     pub event_name: String,
-    /// The raw `data` as received.
+    /// The raw `data` as received; when it is valid JSON that `serde_json::Value` cannot hold
+    /// (a number beyond `f64`, a lone surrogate escape, nesting deeper than 128), its raw text as
+    /// a JSON string, with `path` `.`.
     pub data: Value,
     /// The JSON path of the field that failed, e.g. `error.provider.code` (`.` for the root).
     pub path: String,
