@@ -90,6 +90,7 @@ use http::HeaderMap;
 use http::header::HeaderName;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::dedup::DedupKey;
 use crate::error::{DecodeError, Rejection};
@@ -709,7 +710,10 @@ where
         if text.trim().is_empty() {
             return Err(DecodeError::Empty.into());
         }
-        let value: Value = serde_json::from_str(text).map_err(DecodeError::NotJson)?;
+        let value: Value = match serde_json::from_str(text) {
+            Ok(value) => value,
+            Err(error) => return self.decode_unrepresentable(headers, text, error),
+        };
         if !value.is_object() {
             return Err(DecodeError::NotObject.into());
         }
@@ -752,6 +756,66 @@ where
             raw: Arc::new(value),
         };
         Ok(Decoded::new(event, key).with_id(id))
+    }
+}
+
+impl<E: DeserializeOwned + Clone + Send + Sync + fmt::Debug + 'static> JsonFormat<E> {
+    /// A body that is valid JSON but not a `serde_json::Value` (a number beyond `f64`, a lone
+    /// surrogate escape, nesting deeper than 128). When only the payload field is affected (and
+    /// it is a top-level field, as `/data`), the envelope still routes the event: it is
+    /// acknowledged as [`Received::Invalid`](crate::event::Received::Invalid) with the payload's
+    /// raw text, so that the sender does not retry the same bytes until it gives up. Anywhere
+    /// else it is a 400 ([`DecodeError::NotJson`]), as any body that is not JSON.
+    #[cold]
+    fn decode_unrepresentable(
+        &self,
+        headers: &HeaderMap,
+        text: &str,
+        error: serde_json::Error,
+    ) -> Result<Decoded<JsonEvent<E>>, Rejection> {
+        let field = match self.data.strip_prefix('/') {
+            Some(field) if !field.is_empty() && !field.contains('/') => field,
+            _ => return Err(DecodeError::NotJson(error).into()),
+        };
+        let Ok(fields) =
+            serde_json::from_str::<std::collections::BTreeMap<String, Box<RawValue>>>(text)
+        else {
+            return Err(DecodeError::NotJson(error).into());
+        };
+        let mut envelope = serde_json::Map::new();
+        let mut raw_data = None;
+        for (name, raw) in fields {
+            if name == field {
+                raw_data = Some(raw);
+                continue;
+            }
+            // The envelope itself must be representable: it routes the event.
+            let Ok(value) = serde_json::from_str::<Value>(raw.get()) else {
+                return Err(DecodeError::NotJson(error).into());
+            };
+            envelope.insert(name, value);
+        }
+        let Some(raw_data) = raw_data else {
+            return Err(DecodeError::NotJson(error).into());
+        };
+        let envelope = Value::Object(envelope);
+        let event_name = self
+            .name
+            .get(&envelope, headers)?
+            .ok_or_else(|| self.name.missing())?;
+        let (id, kind) = self
+            .key
+            .get_with_kind(&envelope, headers)?
+            .ok_or_else(|| self.key.missing())?;
+        self.check_age(&envelope)?;
+        tracing::warn!(event = %event_name, %error, "payload cannot be represented (number out of range, lone surrogate or nesting past 128); handing its raw text to the fallback");
+        let invalid = InvalidPayload::new(
+            event_name,
+            Value::String(raw_data.get().to_owned()),
+            ".",
+            error.to_string(),
+        );
+        Ok(Decoded::invalid(invalid, id_key(&id, kind)).with_id(id))
     }
 }
 
@@ -863,6 +927,47 @@ mod tests {
             h.insert(*name, value.parse().unwrap());
         }
         h
+    }
+
+    #[test]
+    fn a_payload_serde_cannot_represent_is_acknowledged_as_invalid_and_the_envelope_400s() {
+        let format = JsonFormat::<Value>::new();
+        let decode = |body: &str| format.decode(&HeaderMap::new(), body.as_bytes());
+        let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+        for data in [r#"{"n":1e400}"#, r#"{"s":"\ud800"}"#, deep.as_str()] {
+            let body = format!(r#"{{"id":"evt_1","type":"user.created","data":{data}}}"#);
+            let decoded = decode(&body).unwrap_or_else(|e| panic!("{data:.40}: {e}"));
+            assert_eq!(
+                (decoded.event_name(), decoded.id()),
+                ("user.created", Some("evt_1"))
+            );
+            assert_eq!(
+                decoded.key(),
+                DedupKey::from_parts(&[b"evt_1"]),
+                "keyed by its id"
+            );
+            let crate::event::Received::Invalid(invalid) = decoded.into_parts().0 else {
+                panic!("expected Received::Invalid");
+            };
+            assert_eq!(
+                (invalid.path.as_str(), invalid.data),
+                (".", Value::String(data.to_owned()))
+            );
+        }
+        // In the envelope: nothing routes it.
+        for body in [
+            r#"{"id":1e400,"type":"user.created","data":{}}"#,
+            r#"{"id":"evt_1","type":"\ud800","data":{}}"#,
+        ] {
+            let err = decode(body).unwrap_err();
+            assert_eq!(err.status(), http::StatusCode::BAD_REQUEST, "{body}");
+        }
+        // A payload pointer that is not one top-level field cannot be split off either.
+        let whole = JsonFormat::<Value>::new().data_field("");
+        let err = whole
+            .decode(&HeaderMap::new(), br#"{"id":"e","type":"t","n":1e400}"#)
+            .unwrap_err();
+        assert_eq!(err.status(), http::StatusCode::BAD_REQUEST);
     }
 
     #[test]
