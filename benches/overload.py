@@ -24,7 +24,7 @@ Python 3 standard library only. Every request is a `messages.sms.delivered` Chir
         with probability --dup-pct %, else a new id. Samples VmRSS of PID every --sample
         seconds (DIR/rss.tsv). Writes DIR/acked.tsv and DIR/sender.json.
 
-    overload.py check --sender DIR/sender.json --acked FILE STDOUT
+    overload.py check --acked DIR/acked.tsv STDOUT
         Reads the example's stdout: every id acknowledged as new must be printed exactly once,
         no other id printed, no dead letter, no malformed line. Prints a report; exit 1 on a
         mismatch.
