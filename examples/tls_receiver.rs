@@ -27,7 +27,8 @@
 //!   (default 60): as for `chirp_receiver`, through axum-server's hyper builder
 //!   (`header_read_timeout`, and `first_request_timeout` for a client that sends nothing), a
 //!   408 after `BODY_TIMEOUT_SECS` and an idle timeout under TLS; the TLS handshake has
-//!   axum-server's own limit (10 s)
+//!   axum-server's own limit (10 s). Not covered: a client on HTTP/2 (ALPN) that drips its
+//!   headers (hyper has no HTTP/2 header timeout); it holds a connection, not the shutdown
 //!
 //! Route `POST /webhooks/chirp`, with the handlers and the stdout contract of `chirp_receiver`
 //! (repeated here so that each example reads on its own): one JSON line per handler

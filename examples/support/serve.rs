@@ -36,7 +36,8 @@ pub struct Timeouts {
     /// grace that in-flight requests get at shutdown.
     pub body: Duration,
     /// `IDLE_TIMEOUT_SECS` (default 60): a connection that moved no byte either way for this
-    /// long is closed (a client that stopped reading its response, a silent HTTP/2 connection).
+    /// long is closed (a client that stopped reading its response; under TLS, a silent HTTP/2
+    /// connection).
     /// A kept-alive HTTP/1 connection waiting for its next request is closed by the header
     /// timeout already, whichever is shorter.
     pub idle: Duration,
@@ -82,8 +83,7 @@ impl<I, S> axum_server::accept::Accept<I, S> for IdleAcceptor {
     type Future = std::future::Ready<io::Result<(IdleTimeout<I>, S)>>;
 
     fn accept(&self, stream: I, service: S) -> Self::Future {
-        let Timeouts { header, idle, .. } = self.0;
-        std::future::ready(Ok((IdleTimeout::new(stream, idle, header), service)))
+        std::future::ready(Ok((IdleTimeout::new(stream, self.0.idle), service)))
     }
 }
 
@@ -91,7 +91,8 @@ impl<I, S> axum_server::accept::Accept<I, S> for IdleAcceptor {
 /// connections `timeouts.body` to finish the request they are in (idle ones close at once), and
 /// closes those still open. Each request carries the peer address as axum's
 /// `ConnectInfo<SocketAddr>` (for the IP allowlist), as `into_make_service_with_connect_info`
-/// would put it.
+/// would put it. HTTP/1.1 only: `axum::serve` also spoke HTTP/2 with prior knowledge (h2c), which
+/// webhook senders do not use and for which hyper has no header timeout.
 pub async fn serve(
     listener: TcpListener,
     app: axum::Router,
@@ -99,12 +100,13 @@ pub async fn serve(
     signal: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let app = with_request_timeout(app, timeouts);
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // HTTP/1 only: hyper's header timeout is HTTP/1's, and it starts at once only when the
+    // builder does not first wait for bytes that tell HTTP/1 from HTTP/2 (prior knowledge).
+    let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(timeouts.header);
-    builder.http2().timer(TokioTimer::new());
 
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
@@ -129,7 +131,7 @@ pub async fn serve(
             .service(app.clone());
         let conn = builder
             .serve_connection(
-                TokioIo::new(IdleTimeout::new(stream, timeouts.idle, timeouts.header)),
+                TokioIo::new(IdleTimeout::new(stream, timeouts.idle)),
                 TowerToHyperService::new(service),
             )
             .into_owned();
@@ -169,22 +171,17 @@ pin_project_lite::pin_project! {
         io: T,
         // Boxed, so that the stream is `Unpin` as axum-server's TLS acceptor wants.
         sleep: Pin<Box<Sleep>>,
-        // Until the first byte comes in, the header timeout if shorter: hyper's starts only
-        // once the first bytes have told HTTP/1 from HTTP/2, so a silent client has none.
-        limit: Duration,
         idle: Duration,
         last: Instant,
     }
 }
 
 impl<T> IdleTimeout<T> {
-    fn new(io: T, idle: Duration, first_byte: Duration) -> Self {
+    fn new(io: T, idle: Duration) -> Self {
         let now = Instant::now();
-        let limit = idle.min(first_byte);
         Self {
             io,
-            sleep: Box::pin(tokio::time::sleep_until(now + limit)),
-            limit,
+            sleep: Box::pin(tokio::time::sleep_until(now + idle)),
             idle,
             last: now,
         }
@@ -199,7 +196,7 @@ impl<T> IdleTimeout<T> {
             if this.sleep.as_mut().poll(cx).is_pending() {
                 return Ok(());
             }
-            let deadline = *this.last + *this.limit;
+            let deadline = *this.last + *this.idle;
             if deadline <= Instant::now() {
                 return Err(io::Error::new(io::ErrorKind::TimedOut, "connection idle"));
             }
@@ -218,9 +215,7 @@ impl<T: AsyncRead> AsyncRead for IdleTimeout<T> {
         match self.as_mut().project().io.poll_read(cx, buf) {
             Poll::Ready(res) => {
                 if buf.filled().len() > before {
-                    let this = self.project();
-                    *this.last = Instant::now();
-                    *this.limit = *this.idle;
+                    *self.project().last = Instant::now();
                 }
                 Poll::Ready(res)
             }
