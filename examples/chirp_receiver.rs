@@ -21,19 +21,27 @@
 //!   only those clients may deliver (others get 403 `ip_not_allowed`, before the secret is
 //!   checked); `TRUSTED_PROXIES`: the proxies (CIDRs) whose `X-Forwarded-For` names the client,
 //!   read right to left
+//! - `HEADER_TIMEOUT_SECS` (default 10): a connection that has not sent a complete request head
+//!   (request line and headers) this long after it opened, or after its previous response, is
+//!   closed; so is one that sent nothing at all
+//! - `BODY_TIMEOUT_SECS` (default 30): a request not answered this long after its head was in
+//!   (its body still coming) is answered 408 and its connection closed
+//! - `IDLE_TIMEOUT_SECS` (default 60): a connection that moved no byte either way this long is
+//!   closed (a client that stopped reading its answer); an idle kept-alive connection is closed
+//!   by `HEADER_TIMEOUT_SECS` first, if that is shorter
 //! - `DRAIN_TIMEOUT_SECS` (default 300), `RUST_LOG` (default `info`; logs go to stderr)
 //!
 //! Route `POST /webhooks/chirp`. Every successful handler run prints exactly one JSON line on
 //! stdout, `{"event": "<event type>", "id": "<data.id>", "key": "<dedup key>", "handler":
 //! "<which>", "attempt": n}`. An event that will not be handled (retries used up, drain deadline
 //! passed) prints one line `{"event", "id", "key", "handler", "dead_letter": true, "attempts": n,
-//! "reason": ".."}`; nothing else goes to stdout. SIGTERM or Ctrl-C stops accepting, runs every
-//! accepted event's handlers (retries included), and exits 0; if `DRAIN_TIMEOUT_SECS` passes
+//! "reason": ".."}`; nothing else goes to stdout. SIGTERM or Ctrl-C stops accepting, gives open
+//! connections `BODY_TIMEOUT_SECS` to finish their request (idle ones close at once), closes the
+//! rest, runs every accepted event's handlers (retries included), and exits 0; if `DRAIN_TIMEOUT_SECS` passes
 //! first, what is left is dead-lettered (one line each) and the exit status is 1.
 
 mod support;
 
-use std::net::SocketAddr;
 use webhook_receiver::chirp::{self, ChirpEvent, InboundMessage, MessageStatus};
 use webhook_receiver::dispatch::EventContext;
 use webhook_receiver::event::Received;
@@ -84,12 +92,13 @@ async fn main() -> Result<(), webhook_receiver::BoxError> {
 
     let listener = tokio::net::TcpListener::bind(config.addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "chirp receiver listening on POST /webhooks/chirp");
-    axum::serve(
+    // Header, body and idle timeouts on every connection; the peer address for `ALLOWED_IPS`.
+    support::serve(
         listener,
-        // The peer address, for the IP allowlist (`ALLOWED_IPS`).
-        app.into_make_service_with_connect_info::<SocketAddr>(),
+        app,
+        config.timeouts,
+        webhook_receiver::shutdown_signal(),
     )
-    .with_graceful_shutdown(webhook_receiver::shutdown_signal())
     .await?;
     webhooks
         .drain(config.drain_timeout)

@@ -14,6 +14,8 @@
 //! - `HANDLER_DELAY_MS`, `HANDLER_FAIL_FIRST`, `RETRY_MAX_ATTEMPTS`, `RETRY_BACKOFF_MS`,
 //!   `WEBHOOK_CONCURRENCY`, `WEBHOOK_QUEUE_CAPACITY`, `DEDUP_TTL_SECS`, `MAX_BODY_BYTES`,
 //!   `INBOX_PATH`, `METRICS_ADDR`, `DRAIN_TIMEOUT_SECS`, `RUST_LOG`: as for `chirp_receiver`
+//! - `HEADER_TIMEOUT_SECS` (default 10), `BODY_TIMEOUT_SECS` (default 30), `IDLE_TIMEOUT_SECS`
+//!   (default 60): the slow-client limits, as for `chirp_receiver`
 //! - `MAX_EVENT_AGE_SECS`: replay guard; events whose `created_at` is older are answered 401
 //!   (off when unset; set it no longer than `DEDUP_TTL_SECS`)
 //!
@@ -30,7 +32,6 @@
 
 mod support;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -145,12 +146,13 @@ async fn main() -> Result<(), webhook_receiver::BoxError> {
 
     let listener = tokio::net::TcpListener::bind(config.addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "generic receiver on POST /webhook listening");
-    axum::serve(
+    // Header, body and idle timeouts on every connection; the peer address for `ALLOWED_IPS`.
+    support::serve(
         listener,
-        // The peer address, for the IP allowlist (`ALLOWED_IPS`).
-        app.into_make_service_with_connect_info::<SocketAddr>(),
+        app,
+        config.timeouts,
+        webhook_receiver::shutdown_signal(),
     )
-    .with_graceful_shutdown(webhook_receiver::shutdown_signal())
     .await?;
     webhooks
         .drain(config.drain_timeout)

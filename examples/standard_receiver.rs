@@ -15,6 +15,8 @@
 //! - `HANDLER_DELAY_MS`, `HANDLER_FAIL_FIRST`, `RETRY_MAX_ATTEMPTS`, `RETRY_BACKOFF_MS`,
 //!   `WEBHOOK_CONCURRENCY`, `WEBHOOK_QUEUE_CAPACITY`, `DEDUP_TTL_SECS`, `MAX_BODY_BYTES`,
 //!   `INBOX_PATH`, `METRICS_ADDR`, `DRAIN_TIMEOUT_SECS`, `RUST_LOG`: as for `chirp_receiver`
+//! - `HEADER_TIMEOUT_SECS` (default 10), `BODY_TIMEOUT_SECS` (default 30), `IDLE_TIMEOUT_SECS`
+//!   (default 60): the slow-client limits, as for `chirp_receiver`
 //!
 //! Route `POST /webhook`, payload `{"type", "timestamp", "data"}`. Every successful handler run
 //! prints one JSON line on stdout, `{"event": "<type>", "id": "<webhook-id>", "attempt": n}` (a
@@ -26,7 +28,6 @@ mod support;
 
 use base64::Engine;
 use serde::Deserialize;
-use std::net::SocketAddr;
 use webhook_receiver::Webhooks;
 use webhook_receiver::dispatch::EventContext;
 use webhook_receiver::event::Received;
@@ -70,12 +71,13 @@ async fn main() -> Result<(), webhook_receiver::BoxError> {
 
     let listener = tokio::net::TcpListener::bind(config.addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "standard webhooks receiver on POST /webhook listening");
-    axum::serve(
+    // Header, body and idle timeouts on every connection; the peer address for `ALLOWED_IPS`.
+    support::serve(
         listener,
-        // The peer address, for the IP allowlist (`ALLOWED_IPS`).
-        app.into_make_service_with_connect_info::<SocketAddr>(),
+        app,
+        config.timeouts,
+        webhook_receiver::shutdown_signal(),
     )
-    .with_graceful_shutdown(webhook_receiver::shutdown_signal())
     .await?;
     webhooks
         .drain(config.drain_timeout)

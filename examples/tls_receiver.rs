@@ -23,28 +23,29 @@
 //! - `CHIRP_WEBHOOK_SECRET`, `HANDLER_DELAY_MS`, `WEBHOOK_CONCURRENCY`,
 //!   `WEBHOOK_QUEUE_CAPACITY`, `DEDUP_TTL_SECS`, `MAX_BODY_BYTES`, `DRAIN_TIMEOUT_SECS`,
 //!   `ALLOWED_IPS`, `TRUSTED_PROXIES`, `RUST_LOG`: as for `chirp_receiver`
+//! - `HEADER_TIMEOUT_SECS` (default 10), `BODY_TIMEOUT_SECS` (default 30), `IDLE_TIMEOUT_SECS`
+//!   (default 60): as for `chirp_receiver`, through axum-server's hyper builder
+//!   (`header_read_timeout`, and `first_request_timeout` for a client that sends nothing), a
+//!   408 after `BODY_TIMEOUT_SECS` and an idle timeout under TLS; the TLS handshake has
+//!   axum-server's own limit (10 s). Not covered: a client on HTTP/2 (ALPN) that drips its
+//!   headers (hyper has no HTTP/2 header timeout); it holds a connection, not the shutdown
 //!
 //! Route `POST /webhooks/chirp`, with the handlers and the stdout contract of `chirp_receiver`
 //! (repeated here so that each example reads on its own): one JSON line per handler
 //! invocation, `{"event", "id", "key", "handler"}`, nothing else on stdout. TLS is served by
 //! [`axum-server`](https://docs.rs/axum-server) on rustls with the ring provider; plain HTTP on
 //! this port fails the TLS handshake. SIGTERM or Ctrl-C stops accepting connections, gives open
-//! ones [`CONNECTION_GRACE`] to finish, runs every accepted event's handler, and exits 0.
+//! ones `BODY_TIMEOUT_SECS` to finish (then closes them), runs every accepted event's handler,
+//! and exits 0.
 
 mod support;
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
-use axum_server::tls_rustls::RustlsConfig;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use webhook_receiver::chirp::{self, ChirpEvent, InboundMessage, MessageStatus};
 use webhook_receiver::dispatch::EventContext;
 use webhook_receiver::event::Received;
-
-/// How long open connections may take to finish after the shutdown signal; after that they
-/// are closed (a sender retries a delivery it got no answer for). Accepted events are not
-/// affected: the drain runs them all.
-const CONNECTION_GRACE: Duration = Duration::from_secs(10);
 
 #[tokio::main]
 async fn main() -> Result<(), webhook_receiver::BoxError> {
@@ -92,6 +93,8 @@ async fn main() -> Result<(), webhook_receiver::BoxError> {
     let webhooks = config.apply(webhooks)?.spawn();
     let app =
         axum::Router::new().route_service("/webhooks/chirp", config.allowlist(webhooks.clone()));
+    let timeouts = config.timeouts;
+    let app = support::with_request_timeout(app, timeouts);
 
     // Bind first, so that a taken port fails here, before anything is served.
     let listener = std::net::TcpListener::bind(config.addr)?;
@@ -103,11 +106,20 @@ async fn main() -> Result<(), webhook_receiver::BoxError> {
         let handle = handle.clone();
         async move {
             webhook_receiver::shutdown_signal().await;
-            handle.graceful_shutdown(Some(CONNECTION_GRACE));
+            // Open connections get the body timeout to finish, then are closed (a sender
+            // retries a delivery it got no answer for); the drain runs every accepted event.
+            handle.graceful_shutdown(Some(timeouts.body));
         }
     });
-    axum_server::from_tcp_rustls(listener, tls)?
-        .handle(handle)
+    let mut server = axum_server::from_tcp(listener)?
+        .acceptor(RustlsAcceptor::new(tls).acceptor(support::IdleAcceptor(timeouts)))
+        .first_request_timeout(timeouts.header)
+        .handle(handle);
+    server
+        .http_builder()
+        .http1()
+        .header_read_timeout(timeouts.header);
+    server
         .serve(app.into_make_service_with_connect_info::<SocketAddr>())
         .await?;
     webhooks

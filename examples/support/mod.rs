@@ -1,6 +1,11 @@
-//! What the example receivers share that is specific to them: their environment variables and
-//! their stdout line. (Not an example itself.)
+//! What the example receivers share that is specific to them: their environment variables,
+//! their stdout line and how they serve. (Not an example itself.)
 #![allow(dead_code, unreachable_pub, clippy::print_stderr)]
+
+mod serve;
+// Not every example uses every item.
+#[allow(unused_imports)]
+pub use serve::{IdleAcceptor, Timeouts, serve, with_request_timeout};
 
 use std::hash::{BuildHasher, Hasher};
 use std::io::Write;
@@ -50,6 +55,8 @@ pub struct Config {
     pub behaviour: Behaviour,
     /// `DRAIN_TIMEOUT_SECS` (default 300): how long shutdown waits for accepted events.
     pub drain_timeout: Duration,
+    /// `HEADER_TIMEOUT_SECS`, `BODY_TIMEOUT_SECS`, `IDLE_TIMEOUT_SECS`: see [`serve`].
+    pub timeouts: Timeouts,
     concurrency: Option<usize>,
     queue_capacity: Option<usize>,
     dedup_ttl_secs: Option<u64>,
@@ -74,7 +81,8 @@ impl Config {
     /// Reads `ADDR` (default `default_addr`), `HANDLER_DELAY_MS`, `HANDLER_FAIL_FIRST`,
     /// `WEBHOOK_CONCURRENCY`, `WEBHOOK_QUEUE_CAPACITY`, `DEDUP_TTL_SECS`, `MAX_BODY_BYTES`,
     /// `RETRY_MAX_ATTEMPTS`, `RETRY_BACKOFF_MS`, `INBOX_PATH`, `DRAIN_TIMEOUT_SECS`,
-    /// `ALLOWED_IPS`, `TRUSTED_PROXIES`.
+    /// `ALLOWED_IPS`, `TRUSTED_PROXIES`, `HEADER_TIMEOUT_SECS`, `BODY_TIMEOUT_SECS`,
+    /// `IDLE_TIMEOUT_SECS`.
     pub fn from_env(default_addr: &str) -> Result<Self, BoxError> {
         Ok(Self {
             addr: env_or("ADDR", default_addr.parse()?)?,
@@ -83,6 +91,7 @@ impl Config {
                 fail_first: env_or("HANDLER_FAIL_FIRST", 0)?,
             },
             drain_timeout: Duration::from_secs(env_or("DRAIN_TIMEOUT_SECS", 300)?),
+            timeouts: Timeouts::from_env()?,
             concurrency: env_opt("WEBHOOK_CONCURRENCY")?,
             queue_capacity: env_opt("WEBHOOK_QUEUE_CAPACITY")?,
             dedup_ttl_secs: env_opt("DEDUP_TTL_SECS")?,
@@ -96,7 +105,8 @@ impl Config {
 
     /// `service` behind the IP allowlist of `ALLOWED_IPS` (outermost: checked before the
     /// secret), or as it is when `ALLOWED_IPS` is unset. The peer address is axum's
-    /// `ConnectInfo<SocketAddr>`: serve with `into_make_service_with_connect_info::<SocketAddr>()`.
+    /// `ConnectInfo<SocketAddr>`: [`serve`] puts it in every request (with axum-server, serve
+    /// `into_make_service_with_connect_info::<SocketAddr>()`).
     pub fn allowlist<S>(&self, service: S) -> tower::util::Either<IpAllowlist<S>, S> {
         tower::ServiceBuilder::new()
             .option_layer(self.allowlist.clone())

@@ -157,6 +157,11 @@ impl Running {
         }
     }
 
+    /// The process id (while running).
+    pub fn id(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     /// Sends SIGTERM, asserts the example exits 0, and returns its stdout lines as JSON.
     pub async fn stop(mut self) -> Vec<serde_json::Value> {
         let mut child = self.child.take().expect("running");
