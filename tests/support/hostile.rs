@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
-use http::{Request, StatusCode};
+use http::Request;
 use http_body_util::BodyExt;
 use proptest::strategy::Strategy;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -97,13 +97,11 @@ where
     /// Sends one request: its status and whether it was answered as a duplicate.
     pub fn send(&self, req: Request<Body>) -> (u16, bool) {
         self.rt.block_on(async {
-            let res = tokio::time::timeout(
-                Duration::from_secs(10),
-                self.webhooks.clone().oneshot(req),
-            )
-            .await
-            .expect("no answer within 10 s")
-            .unwrap();
+            let res =
+                tokio::time::timeout(Duration::from_secs(10), self.webhooks.clone().oneshot(req))
+                    .await
+                    .expect("no answer within 10 s")
+                    .unwrap();
             let status = res.status().as_u16();
             let bytes = res.into_body().collect().await.unwrap().to_bytes();
             let body: serde_json::Value = serde_json::from_slice(&bytes)
@@ -116,8 +114,7 @@ where
     pub fn settled(&self, n: usize) {
         self.rt.block_on(async {
             let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-            while self.count.load(Ordering::SeqCst) < n && tokio::time::Instant::now() < deadline
-            {
+            while self.count.load(Ordering::SeqCst) < n && tokio::time::Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
