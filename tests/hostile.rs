@@ -874,3 +874,71 @@ fn schema_drift() {
     });
     chirp_genuine_after(&h, &tally);
 }
+
+/// The HMAC-signed generic-format stack (`JsonFormat`, type from `/type`, key from `/id`).
+fn hmac_harness() -> Harness<JsonFormat<serde_json::Value>, HmacSha256> {
+    Harness::new(|| {
+        webhook_receiver::Webhooks::builder(
+            JsonFormat::<serde_json::Value>::new(),
+            HmacSha256::new([HMAC_SECRET]).unwrap(),
+        )
+    })
+}
+
+fn signed(body: Vec<u8>) -> Request<Body> {
+    let sig = hmac_hex(HMAC_SECRET.as_bytes(), &body);
+    Request::post("/webhook")
+        .header("content-type", "application/json")
+        .header("x-webhook-signature", sig)
+        .body(Body::from(body))
+        .unwrap()
+}
+
+#[test]
+fn generic_format_unrepresentable_truncated_and_invalid_utf8() {
+    let h = hmac_harness();
+    // Correctly signed, so every case reaches the format. README: a number beyond f64, a lone
+    // surrogate or nesting deeper than 128 in `data` is 200 (the fallback gets the raw text);
+    // in the envelope (`type`, `id`, any other top-level field) 400. Truncated or not UTF-8:
+    // 400.
+    let bad = prop_oneof![
+        Just("1e400".to_owned()),
+        Just("-1e400".to_owned()),
+        (310usize..500).prop_map(|n| "9".repeat(n)),
+        Just(r#""\ud800""#.to_owned()),
+        Just(r#""a\udc00b""#.to_owned()),
+        (129usize..400, any::<bool>()).prop_map(|(d, o)| nested(d, o)),
+    ];
+    let strategy = (bad, 0u8..6, any::<prop::sample::Index>(), 0x80u8..=0xff);
+    let tally = h.class("generic_format", strategy, |h, (bad, place, cut, byte)| {
+        let id = h.id("gen");
+        let (body, status) = match place {
+            0 => (
+                format!(r#"{{"type":"user.created","id":"{id}","data":{{"n":{bad}}}}}"#),
+                200,
+            ),
+            1 => (format!(r#"{{"type":{bad},"id":"{id}","data":{{}}}}"#), 400),
+            2 => (
+                format!(r#"{{"type":"user.created","id":{bad},"data":{{}}}}"#),
+                400,
+            ),
+            3 => (
+                format!(r#"{{"type":"user.created","id":"{id}","x":{bad},"data":{{}}}}"#),
+                400,
+            ),
+            4 => {
+                let body = generic_body(&id);
+                let at = cut.index(body.len());
+                (body[..at].to_owned(), 400)
+            }
+            _ => {
+                let mut body = generic_body(&id).into_bytes();
+                let at = 1 + cut.index(body.len() - 1);
+                body.insert(at, byte);
+                return (signed(body), expect(400, &id));
+            }
+        };
+        (signed(body.into_bytes()), expect(status, &id))
+    });
+    genuine_after(&h, &tally, |id| signed(generic_body(id).into_bytes()));
+}
