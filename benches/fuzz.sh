@@ -56,7 +56,7 @@ if [[ -z "${TARGETS:-}" ]]; then
 fi
 
 echo "fuzz.sh: $("${CARGO[@]}" --version), $(rustc "+$TOOLCHAIN" --version)"
-echo "fuzz.sh: building ${TARGETS}(sanitizer $SANITIZER)"
+echo "fuzz.sh: building ${TARGETS% } (sanitizer $SANITIZER)"
 "${CARGO[@]}" build "${BUILD_FLAGS[@]}"
 
 logs=fuzz/target/fuzz-logs
@@ -71,9 +71,10 @@ for target in $TARGETS; do
     "${CARGO[@]}" run "${BUILD_FLAGS[@]}" "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" \
         -- -max_total_time="$FUZZ_SECS" -max_len="$MAX_LEN" -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 $FUZZ_ARGS >"$log" 2>&1 || status=$?
+    # A crash while loading the seeds leaves no stats and no coverage line: hence the || true.
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
-    cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -1 | cut -d' ' -f2)
+    cov=$({ grep -oE 'cov: [0-9]+' "$log" || true; } | tail -1 | cut -d' ' -f2)
     corpus=$(find "fuzz/corpus/$target" -type f | wc -l)
     if [[ $status -eq 0 ]]; then
         result=ok
@@ -92,8 +93,8 @@ for target in $TARGETS; do
             echo "  base64:   $(base64 -w0 "$artifact")"
             echo "  hex:      $(od -An -tx1 -v "$artifact" | tr -d ' \n' | head -c 2048)"
         fi
-        grep -E "panicked at|^==[0-9]+==ERROR|deadly signal|ERROR: libFuzzer" -A3 "$log" \
-            | head -20 | sed 's/^/  | /'
+        { grep -E "panicked at|^==[0-9]+==ERROR|deadly signal|ERROR: libFuzzer" -A3 "$log" \
+            || true; } | head -20 | sed 's/^/  | /'
     fi
 done
 
