@@ -46,22 +46,12 @@ SECRET="retries-secret-0123456789abcdef"
 HOST=127.0.0.1
 SENDER=benches/sender.py
 
-die() {
-    echo "retries.sh: error: $*" >&2
-    exit 2
-}
-say() { echo "== $*" >&2; }
+SCRIPT=retries.sh
+# shellcheck source=benches/common.sh
+source "$(dirname "$0")/common.sh"
 
-command -v cargo >/dev/null || die "cargo not found"
-command -v python3 >/dev/null || die "python3 not found"
-port_open() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
 
-say "building: cargo build --release --features durable --example chirp_receiver"
-BIN=$(cargo build --release --features durable --example chirp_receiver \
-    --message-format=json-render-diagnostics |
-    grep '"name":"chirp_receiver"' | grep -o '"executable":"[^"]*"' | tail -1 | cut -d'"' -f4) ||
-    die "cargo build failed"
-[[ -x $BIN ]] || die "example binary not found ($BIN)"
+BIN=$(build_example --features durable) || exit 2
 
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)

@@ -59,23 +59,13 @@ SECRET="soak-secret-0123456789abcdef"
 HOST=127.0.0.1
 SENDER=benches/overload.py
 
-die() {
-    echo "soak.sh: error: $*" >&2
-    exit 2
-}
-say() { echo "== $*" >&2; }
-
-command -v cargo >/dev/null || die "cargo not found"
-command -v python3 >/dev/null || die "python3 not found"
-port_open() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
+SCRIPT=soak.sh
+# shellcheck source=benches/common.sh
+source "$(dirname "$0")/common.sh"
 port_open "$PORT" && die "something already listens on $HOST:$PORT: pick another PORT"
 awk -v w="$WARMUP" -v d="$DURATION" 'BEGIN { exit !(w < d) }' || die "WARMUP ($WARMUP) must be below DURATION ($DURATION)"
 
-say "building: cargo build --release --example chirp_receiver"
-BIN=$(cargo build --release --example chirp_receiver --message-format=json-render-diagnostics |
-    grep '"name":"chirp_receiver"' | grep -o '"executable":"[^"]*"' | tail -1 | cut -d'"' -f4) ||
-    die "cargo build failed"
-[[ -x $BIN ]] || die "example binary not found ($BIN)"
+BIN=$(build_example) || exit 2
 
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
