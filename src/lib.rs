@@ -139,8 +139,8 @@ pub mod webhooks;
 #[cfg_attr(docsrs, doc(cfg(feature = "chirp")))]
 pub mod chirp;
 
-#[cfg(feature = "durable")]
-#[cfg_attr(docsrs, doc(cfg(feature = "durable")))]
+#[cfg(feature = "inbox")]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "durable", feature = "redis"))))]
 pub mod inbox;
 
 #[cfg(feature = "testing")]

@@ -66,7 +66,7 @@ mod handler;
 mod registry;
 mod retry;
 
-#[cfg(feature = "durable")]
+#[cfg(feature = "inbox")]
 pub(crate) use dispatcher::Slot;
 pub use dispatcher::{
     DEFAULT_CONCURRENCY, DEFAULT_QUEUE_CAPACITY, Dispatcher, DispatcherBuilder, DrainTimeout,

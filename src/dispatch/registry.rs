@@ -676,6 +676,15 @@ impl<E: Event> Routes<E> {
     ) {
         let handler = index.map(|i| self.label(i));
         crate::telemetry::dead_letter(reason.as_str());
+        #[cfg(feature = "inbox")]
+        if let Some(p) = &job.meta.persisted {
+            p.entry.dead_letter(&crate::inbox::DeadLetterRecord {
+                handler,
+                reason: reason.as_str(),
+                attempts,
+                error: last_error.as_ref().map(ToString::to_string),
+            });
+        }
         tracing::error!(
             event = %job.meta.event_name,
             key = %job.meta.key,

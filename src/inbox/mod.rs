@@ -68,20 +68,32 @@
 //! # }
 //! ```
 
+mod backend;
+#[cfg(feature = "durable")]
 mod committer;
+#[cfg(feature = "durable")]
 mod durable;
 mod error;
 mod record;
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(feature = "durable")]
 mod schema;
 
-#[cfg(test)]
+#[cfg(all(test, feature = "durable"))]
 mod tests;
 
+#[cfg(feature = "durable")]
 pub use durable::{DEFAULT_MAX_BATCH, DurableInbox, DurableInboxBuilder};
 pub use error::InboxError;
 pub use record::EventId;
+#[cfg(feature = "redis")]
+pub use redis::{RedisInbox, RedisInboxBuilder};
 
+pub(crate) use backend::{Accepted, DeadLetterRecord, Entry, Inbox, Pending};
+#[cfg(feature = "durable")]
 #[cfg_attr(not(test), allow(unused_imports))]
 pub(crate) use durable::Accept;
+pub(crate) use record::NewEvent;
 #[cfg_attr(not(test), allow(unused_imports))]
-pub(crate) use record::{NewEvent, RouteState, StoredEvent};
+pub(crate) use record::{RouteState, StoredEvent};
