@@ -460,19 +460,9 @@ impl RedisInboxBuilder {
             .await
             .map_err(open_error)?;
         let keys = Keys::new(&self.prefix);
-        let created: RedisResult<()> = redis::cmd("XGROUP")
-            .arg("CREATE")
-            .arg(&keys.stream)
-            .arg(&self.group)
-            .arg("0")
-            .arg("MKSTREAM")
-            .query_async(&mut conn)
-            .await;
-        if let Err(e) = created {
-            if e.code() != Some("BUSYGROUP") {
-                return Err(open_error(e));
-            }
-        }
+        create_group(&mut conn, &keys, &self.group)
+            .await
+            .map_err(open_error)?;
         let consumer = self.consumer.unwrap_or_else(default_consumer);
         let (book, rx) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
@@ -497,6 +487,22 @@ impl RedisInboxBuilder {
     }
 }
 
+/// Creates the stream and the group, reading from the start, unless the group exists.
+async fn create_group(conn: &mut ConnectionManager, keys: &Keys, group: &str) -> RedisResult<()> {
+    let created: RedisResult<()> = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(&keys.stream)
+        .arg(group)
+        .arg("0")
+        .arg("MKSTREAM")
+        .query_async(conn)
+        .await;
+    match created {
+        Err(e) if e.code() != Some("BUSYGROUP") => Err(e),
+        _ => Ok(()),
+    }
+}
+
 /// How long one read of the stream blocks.
 const READ_BLOCK: Duration = Duration::from_secs(1);
 
@@ -506,11 +512,7 @@ fn default_consumer() -> String {
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "host".to_owned());
-    format!(
-        "{host}-{}-{:08x}",
-        std::process::id(),
-        fastrand::u32(..)
-    )
+    format!("{host}-{}-{:08x}", std::process::id(), fastrand::u32(..))
 }
 
 impl Inner {
@@ -615,7 +617,9 @@ fn parse_route(route: u32, value: &str) -> Option<RouteState> {
     Some(RouteState {
         route,
         attempts,
-        next_at: (next_at_ms > 0).then(|| record::from_millis(next_at_ms)).flatten(),
+        next_at: (next_at_ms > 0)
+            .then(|| record::from_millis(next_at_ms))
+            .flatten(),
         done,
     })
 }
@@ -683,18 +687,16 @@ impl Inbox for RedisInbox {
                 .arg(ttl_ms)
                 .arg(inner.max_backlog)
                 .arg(record);
-            let reply: Value = tokio::time::timeout(
-                inner.accept_timeout,
-                invocation.invoke_async(&mut conn),
-            )
-            .await
-            .map_err(|_| {
-                InboxError::storage(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    format!("no answer from Redis within {:?}", inner.accept_timeout),
-                ))
-            })?
-            .map_err(InboxError::storage)?;
+            let reply: Value =
+                tokio::time::timeout(inner.accept_timeout, invocation.invoke_async(&mut conn))
+                    .await
+                    .map_err(|_| {
+                        InboxError::storage(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            format!("no answer from Redis within {:?}", inner.accept_timeout),
+                        ))
+                    })?
+                    .map_err(InboxError::storage)?;
             match reply {
                 Value::Int(0) => Ok(Accepted::Duplicate),
                 Value::Int(-1) => Err(InboxError::Backlog {
@@ -827,6 +829,15 @@ async fn consume(inner: Arc<Inner>, tx: mpsc::Sender<Pending>, stop: Cancellatio
                 }
             }
             Ok(None) => {}
+            Err(error) if error.code() == Some("NOGROUP") => {
+                // The server lost the group (restarted without persistence, or the key was
+                // deleted): make it again, from the start of what the stream holds now.
+                tracing::warn!(%error, group = %inner.group, "Redis inbox: the consumer group is gone; creating it again");
+                if let Err(error) = create_group(&mut conn, &inner.keys, &inner.group).await {
+                    tracing::warn!(%error, "Redis inbox: creating the consumer group failed");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
             Err(error) => {
                 tracing::warn!(%error, "Redis inbox: reading the stream failed; trying again in 1 s");
                 tokio::select! {
