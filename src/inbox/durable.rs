@@ -669,7 +669,7 @@ impl Inbox for DurableInbox {
     fn accept(&self, event: NewEvent) -> BoxFuture<Result<Accepted, InboxError>> {
         let inbox = self.clone();
         Box::pin(async move {
-            Ok(match DurableInbox::accept(&inbox, event).await? {
+            Ok(match Self::accept(&inbox, event).await? {
                 Accept::New(id) => Accepted::Local(Box::new(DurableEntry { inbox, id })),
                 Accept::Duplicate => Accepted::Duplicate,
             })
@@ -704,7 +704,7 @@ impl Inbox for DurableInbox {
 
     fn flush(&self) -> BoxFuture<Result<(), InboxError>> {
         let inbox = self.clone();
-        Box::pin(async move { DurableInbox::flush(&inbox).await })
+        Box::pin(async move { Self::flush(&inbox).await })
     }
 
     fn location(&self) -> String {

@@ -17,11 +17,7 @@ use super::error::InboxError;
 use super::record::{self, EventId, NewEvent, RouteState};
 use crate::dedup::DEFAULT_TTL;
 
-/// Default key prefix of a [`RedisInbox`]: `webhook:inbox:`.
-///
-/// ```
-/// assert_eq!(webhook_receiver::inbox::RedisInbox::DEFAULT_PREFIX, "webhook:inbox:");
-/// ```
+/// Default key prefix of a [`RedisInbox`].
 const DEFAULT_PREFIX: &str = "webhook:inbox:";
 
 /// Claims the key and appends the event, in one atomic step. `KEYS[1]` the dedup key,
@@ -201,6 +197,11 @@ pub struct RedisInboxBuilder {
 
 impl RedisInbox {
     /// The default key prefix: `webhook:inbox:`.
+    ///
+    /// ```
+    /// use webhook_receiver::inbox::RedisInbox;
+    /// assert_eq!(RedisInbox::DEFAULT_PREFIX, "webhook:inbox:");
+    /// ```
     pub const DEFAULT_PREFIX: &'static str = DEFAULT_PREFIX;
 
     /// Configures an inbox on the Redis server at `url` (`redis://host:port/db`).
