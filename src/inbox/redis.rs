@@ -790,7 +790,7 @@ async fn consume(inner: Arc<Inner>, tx: mpsc::Sender<Pending>, stop: Cancellatio
                         next_sweep = Instant::now() + inner.visibility / 2;
                     }
                     if let Some(entry) = reply.claimed.first() {
-                        tracing::info!(entry = %entry.id, consumer = %inner.consumer, "taking over a Redis inbox entry idle past the visibility timeout");
+                        tracing::warn!(entry = %entry.id, consumer = %inner.consumer, "taking over a Redis inbox entry idle past the visibility timeout (its replica stopped or stalled)");
                         if let Some(pending) = inner.pending(entry, true).await {
                             permit.send(pending);
                         }
