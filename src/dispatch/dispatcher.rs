@@ -305,7 +305,7 @@ impl<E: Event> Shared<E> {
                 id = job.meta.id.as_deref(),
                 handler,
                 reason = reason.as_str(),
-                "accepted webhook event left in the durable inbox: it runs at the next start"
+                "accepted webhook event left in its inbox: it runs at the next start, or on another replica with a shared inbox"
             );
             return;
         }

@@ -637,6 +637,14 @@ impl fmt::Debug for RedisEntry {
     }
 }
 
+impl Drop for RedisEntry {
+    /// Its jobs are over: completed, or left for another replica at a drain deadline. Either
+    /// way this replica stops refreshing it, so that a left entry is taken over.
+    fn drop(&mut self) {
+        self.inner.held().remove(&self.id);
+    }
+}
+
 impl Entry for RedisEntry {
     fn record_attempt(&self, route: u32, attempts: u32, next_at: Option<SystemTime>) {
         self.inner.book(Book::Attempt {
