@@ -129,7 +129,10 @@ async fn three_replicas_print_each_event_once_and_a_killed_replicas_events_run_o
     let mut took_over = 0;
     for replica in replicas {
         let (ok, more, stderr) = stop(replica, "-TERM").await;
-        assert!(ok, "a surviving replica did not exit 0 on SIGTERM: {stderr}");
+        assert!(
+            ok,
+            "a surviving replica did not exit 0 on SIGTERM: {stderr}"
+        );
         lines.extend(more);
         took_over += stderr.matches("taking over a Redis inbox entry").count();
     }
@@ -150,6 +153,9 @@ async fn three_replicas_print_each_event_once_and_a_killed_replicas_events_run_o
         assert_eq!(printed.get(&id), Some(&1), "{id} printed once in all");
     }
     for id in &ids {
-        assert!(printed.contains_key(id), "{id} was acknowledged and never printed");
+        assert!(
+            printed.contains_key(id),
+            "{id} was acknowledged and never printed"
+        );
     }
 }

@@ -402,3 +402,57 @@ async fn while_redis_is_down_the_answer_is_503_and_the_event_runs_once_redis_is_
     webhooks.drain(Duration::from_secs(5)).await.unwrap();
     assert_eq!(seen.lock().unwrap().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_drain_deadline_what_is_left_is_run_by_another_replica_not_dead_lettered() {
+    let server = RedisServer::start();
+    let seen: Seen = Arc::default();
+    // Replica 0 runs one event at a time, each for 10 s.
+    let leaving = chirp::webhooks([SECRET])
+        .unwrap()
+        .concurrency_limit(1)
+        .state(Arc::clone(&seen))
+        .on(
+            chirp::SMS_DELIVERED,
+            |s: MessageStatus, ctx: EventContext<Seen>| async move {
+                ctx.state()
+                    .lock()
+                    .unwrap()
+                    .push((0, s.id.clone(), ctx.attempt(), ctx.is_replay()));
+                tokio::time::sleep(Duration::from_secs(10)).await;
+            },
+        )
+        .redis_inbox(inbox(&server, Duration::from_secs(1)).await)
+        .spawn();
+    for id in ["first", "second"] {
+        let res = leaving
+            .clone()
+            .oneshot(chirp_request(delivered(id)))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    wait_until("the first started", || seen.lock().unwrap().len() == 1).await;
+    // A deploy: the deadline passes with "first" running; "second" was taken by this replica
+    // (it had room for one more in its queue) or is still in the stream.
+    leaving
+        .drain(Duration::from_millis(200))
+        .await
+        .expect_err("first is still running");
+    let staying = replica(1, inbox(&server, Duration::from_secs(1)).await, &seen);
+    wait_until("the other replica ran second", || {
+        seen.lock().unwrap().iter().any(|s| s.0 == 1)
+    })
+    .await;
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen[0].1, "first");
+    assert_eq!(seen[1].0, 1);
+    assert_eq!(seen[1].1, "second");
+    let inbox = staying.redis_inbox().unwrap().clone();
+    assert_eq!(
+        inbox.dead_letters().await.unwrap(),
+        0,
+        "nothing dead-lettered"
+    );
+    staying.drain(Duration::from_secs(5)).await.unwrap();
+}
