@@ -35,9 +35,11 @@ use crate::error::Rejection;
 
 mod decoded;
 mod event_type;
+mod raw;
 
 pub use decoded::{Decoded, InvalidPayload, Received};
 pub use event_type::EventType;
+pub use raw::RawJson;
 
 /// A typed webhook event: something with a type name that handlers are routed by.
 ///
