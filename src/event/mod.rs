@@ -1,5 +1,6 @@
 //! Events: the [`Event`] trait, the [`DecodeEvent`] format trait and what it decodes into
-//! ([`Decoded`], [`Received`], [`InvalidPayload`]), and the typed handler marker [`EventType`].
+//! ([`Decoded`], [`Received`], [`InvalidPayload`]), the raw JSON text untyped payloads are kept
+//! as ([`RawJson`]), and the typed handler marker [`EventType`].
 //!
 //! Parsing is two steps, as in octocrab: a format ([`DecodeEvent`]) reads the envelope to learn the
 //! event's type name, then deserializes `data` into the typed payload for that name. An unknown
