@@ -307,3 +307,51 @@ async fn an_invalid_payload_serde_cannot_represent_keeps_its_raw_text() {
     assert_eq!(invalid.data.get(), data);
     assert!(invalid.data.to_value().is_err(), "a tree cannot hold it");
 }
+
+/// An event replayed from the durable inbox counts against the budget, as it did before the
+/// restart, and gives its bytes back when it ends.
+#[cfg(feature = "durable")]
+#[tokio::test]
+async fn a_replayed_event_holds_its_bytes() {
+    use webhook_receiver::inbox::DurableInbox;
+
+    let dir = std::env::temp_dir().join(format!("wr-queue-bytes-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let failing = || {
+        chirp::webhooks([SECRET])
+            .unwrap()
+            .retry_policy(RetryPolicy::default().initial_backoff(Duration::from_secs(3600)))
+            .on(chirp::SMS_DELIVERED, |_, _| async {
+                Err::<(), _>(std::io::Error::other("database down"))
+            })
+            .durable_inbox(DurableInbox::open(&dir).unwrap())
+            .spawn()
+    };
+    let body = delivered("msg_1");
+    let first = failing();
+    assert_accepted(&first, body.clone()).await;
+    let d = first.dispatcher().clone();
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while d.retrying() == 0 || d.running() > 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(d.queued_bytes(), body.len());
+    first.drain(Duration::from_millis(10)).await.unwrap_err();
+    assert_eq!(d.queued_bytes(), 0, "left in the inbox, not in memory");
+    drop((first, d));
+
+    let second = failing();
+    assert_eq!(
+        second.dispatcher().retrying(),
+        1,
+        "replayed, waiting for its retry"
+    );
+    assert_eq!(second.dispatcher().queued_bytes(), body.len());
+    second.drain(Duration::from_millis(10)).await.unwrap_err();
+    assert_eq!(second.dispatcher().queued_bytes(), 0);
+    drop(second);
+    let _ = std::fs::remove_dir_all(&dir);
+}
