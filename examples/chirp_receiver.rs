@@ -78,11 +78,8 @@ async fn main() -> Result<(), webhook_receiver::BoxError> {
         .fallback(|received: Received<ChirpEvent>, ctx| {
             let id = match &received {
                 Received::Event(e) => e.id().map(str::to_owned),
-                Received::Invalid(bad) => bad
-                    .data
-                    .get("id")
-                    .and_then(|v| v.as_str())
-                    .map(str::to_owned),
+                // The decoder read `data.id` (the payload is kept as text).
+                Received::Invalid(_) => ctx.id().map(str::to_owned),
             };
             emit(ctx, "fallback", id)
         });

@@ -11,7 +11,7 @@
 //! path. `E` may also be a struct, deserialized from the payload whatever the type.
 //!
 //! Unknown types never break the receiver: a type name with no variant is dispatched with
-//! [`JsonEvent::typed`] = `None` and the raw body kept, and reaches `on_group` handlers or the
+//! [`JsonEvent::typed`] = `None` and the raw body kept (as text, [`RawJson`]), and reaches `on_group` handlers or the
 //! fallback. A known type whose payload does not fit reaches the fallback as
 //! [`Received::Invalid`](crate::event::Received::Invalid) (acknowledged, not retried).
 //!
@@ -73,14 +73,16 @@
 //! assert_eq!(USER_CREATED.payload(event).unwrap().name, "Ada");
 //! assert_eq!(event.id(), Some("evt_1"));
 //!
-//! // A type the enum does not know is still an event, with its raw body.
+//! // A type the enum does not know is still an event, with its raw body (kept as text).
 //! let body = br#"{"id":"evt_2","type":"file.uploaded","data":{"id":"f_1"}}"#;
 //! let decoded = format.decode(&http::HeaderMap::new(), body).unwrap();
 //! let Received::Event(event) = decoded.received() else { panic!() };
 //! assert!(event.typed().is_none());
-//! assert_eq!(event.raw()["data"]["id"], "f_1");
+//! assert_eq!(event.raw().get(), std::str::from_utf8(body).unwrap());
+//! assert_eq!(event.raw().to_value().unwrap()["data"]["id"], "f_1");
 //! ```
 
+use std::collections::HashMap;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -94,10 +96,10 @@ use serde_json::value::RawValue;
 
 use crate::dedup::DedupKey;
 use crate::error::{DecodeError, Rejection};
-use crate::event::{DecodeEvent, Decoded, Event, InvalidPayload};
+use crate::event::{DecodeEvent, Decoded, Event, InvalidPayload, RawJson};
 
 /// A decoded JSON event: the type name, the id (if the format has one), your typed event, and
-/// the raw body.
+/// the raw body (as its text: see [`raw`](Self::raw)).
 ///
 /// ```
 /// use webhook_receiver::event::{DecodeEvent, Received};
@@ -116,7 +118,7 @@ pub struct JsonEvent<E> {
     event_name: String,
     id: Option<String>,
     event: Option<E>,
-    raw: Arc<Value>,
+    raw: RawJson,
 }
 
 impl<E> JsonEvent<E> {
@@ -180,7 +182,10 @@ impl<E> JsonEvent<E> {
         self.event.as_ref()
     }
 
-    /// The whole body as received (for unknown types, logging, or archiving).
+    /// The whole body as received, as its JSON text (for unknown types, logging, or archiving);
+    /// [`RawJson::parse`] reads it into your type, [`RawJson::to_value`] into a tree. It is
+    /// kept as text because a queued event would hold a tree for as long as it waits, and a
+    /// tree takes many times the bytes of its text.
     ///
     /// ```
     /// # use webhook_receiver::event::{DecodeEvent, Received};
@@ -193,10 +198,11 @@ impl<E> JsonEvent<E> {
     /// #     event
     /// # }
     /// let event = decode(br#"{"id": "2", "type": "order.refunded", "data": {"amount": 5}}"#);
-    /// assert_eq!(event.raw()["data"]["amount"], 5);
-    /// assert_eq!(event.raw()["type"], "order.refunded");
+    /// assert_eq!(event.raw().get(), r#"{"id": "2", "type": "order.refunded", "data": {"amount": 5}}"#);
+    /// let body = event.raw().to_value().unwrap();
+    /// assert_eq!((&body["type"], &body["data"]["amount"]), (&"order.refunded".into(), &5.into()));
     /// ```
-    pub fn raw(&self) -> &Value {
+    pub fn raw(&self) -> &RawJson {
         &self.raw
     }
 
@@ -741,7 +747,7 @@ where
                 let path = payload_path(e.path(), &event_name);
                 let error = e.into_inner().to_string();
                 tracing::warn!(event = %event_name, %path, %error, "payload does not fit its type; handing it to the fallback");
-                let data = data.clone();
+                let data = raw_at(text, self.data);
                 return Ok(Decoded::invalid(
                     InvalidPayload::new(event_name, data, path, error),
                     key,
@@ -749,11 +755,15 @@ where
                 .with_id(id));
             }
         };
+        drop(value);
+        // `text` is valid JSON (it parsed into `value`).
+        let raw = RawJson::from_string(text.trim_matches(is_json_whitespace).to_owned())
+            .map_err(DecodeError::NotJson)?;
         let event = JsonEvent {
             event_name,
             id: Some(id.clone()),
             event,
-            raw: Arc::new(value),
+            raw,
         };
         Ok(Decoded::new(event, key).with_id(id))
     }
@@ -809,17 +819,56 @@ impl<E: DeserializeOwned + Clone + Send + Sync + fmt::Debug + 'static> JsonForma
             .ok_or_else(|| self.key.missing())?;
         self.check_age(&envelope)?;
         tracing::warn!(event = %event_name, %error, "payload cannot be represented (number out of range, lone surrogate or nesting past 128); handing its raw text to the fallback");
-        let invalid = InvalidPayload::new(
-            event_name,
-            Value::String(raw_data.get().to_owned()),
-            ".",
-            error.to_string(),
-        );
+        let invalid =
+            InvalidPayload::new(event_name, RawJson::from(raw_data), ".", error.to_string());
         Ok(Decoded::invalid(invalid, id_key(&id, kind)).with_id(id))
     }
 }
 
 /// The failing field's path inside the payload, without the variant (type name) segment.
+fn is_json_whitespace(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r')
+}
+
+/// The raw text at a JSON pointer into `text` (valid JSON), found without a tree: of a key given
+/// twice, the last, as [`Value::pointer`] finds it; `null` where the pointer finds nothing (the
+/// payload the type was given).
+#[cold]
+fn raw_at(text: &str, pointer: &str) -> RawJson {
+    fn step<'a>(current: &'a RawValue, token: &str) -> Option<&'a RawValue> {
+        match current.get().as_bytes().first() {
+            Some(b'{') => {
+                let token = token.replace("~1", "/").replace("~0", "~");
+                let mut fields: HashMap<String, &'a RawValue> =
+                    serde_json::from_str(current.get()).ok()?;
+                fields.remove(&token)
+            }
+            Some(b'[') => {
+                // The indices `Value::pointer` takes: digits, no leading zero.
+                if token.starts_with('+') || (token.len() > 1 && token.starts_with('0')) {
+                    return None;
+                }
+                let index = token.parse::<usize>().ok()?;
+                let items: Vec<&'a RawValue> = serde_json::from_str(current.get()).ok()?;
+                items.get(index).copied()
+            }
+            _ => None,
+        }
+    }
+    let found = serde_json::from_str::<&RawValue>(text)
+        .ok()
+        .and_then(|root| {
+            if pointer.is_empty() {
+                return Some(root);
+            }
+            pointer.strip_prefix('/')?.split('/').try_fold(root, step)
+        });
+    match found {
+        Some(raw) => RawJson::from_raw(raw),
+        None => RawJson::from_string("null".to_owned()).expect("`null` is JSON"),
+    }
+}
+
 fn payload_path(path: &serde_path_to_error::Path, event_name: &str) -> String {
     let full = path.to_string();
     match full.strip_prefix(event_name) {
@@ -949,10 +998,7 @@ mod tests {
             let crate::event::Received::Invalid(invalid) = decoded.into_parts().0 else {
                 panic!("expected Received::Invalid");
             };
-            assert_eq!(
-                (invalid.path.as_str(), invalid.data),
-                (".", Value::String(data.to_owned()))
-            );
+            assert_eq!((invalid.path.as_str(), invalid.data.get()), (".", data));
         }
         // In the envelope: nothing routes it.
         for body in [

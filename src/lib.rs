@@ -74,7 +74,7 @@
 //! | 405 | not `POST` | no |
 //! | 413 | body over the limit (default 1 MiB) | no |
 //! | 415 | `Content-Type` not `application/json` or `application/*+json` | no |
-//! | 503 + `Retry-After` | queue full (waiting retries count), shutting down, or dedup store / durable inbox unavailable | no |
+//! | 503 + `Retry-After` | queue full (waiting retries count) or its byte budget spent (`queue_bytes`), shutting down, or dedup store / durable inbox unavailable | no |
 //!
 //! Every error body is `{"error": {"type", "code", "message"}}`.
 //!

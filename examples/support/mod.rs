@@ -59,6 +59,7 @@ pub struct Config {
     pub timeouts: Timeouts,
     concurrency: Option<usize>,
     queue_capacity: Option<usize>,
+    queue_bytes: Option<usize>,
     dedup_ttl_secs: Option<u64>,
     max_body_bytes: Option<usize>,
     retry_max_attempts: Option<u32>,
@@ -79,8 +80,8 @@ pub struct Behaviour {
 
 impl Config {
     /// Reads `ADDR` (default `default_addr`), `HANDLER_DELAY_MS`, `HANDLER_FAIL_FIRST`,
-    /// `WEBHOOK_CONCURRENCY`, `WEBHOOK_QUEUE_CAPACITY`, `DEDUP_TTL_SECS`, `MAX_BODY_BYTES`,
-    /// `RETRY_MAX_ATTEMPTS`, `RETRY_BACKOFF_MS`, `INBOX_PATH`, `DRAIN_TIMEOUT_SECS`,
+    /// `WEBHOOK_CONCURRENCY`, `WEBHOOK_QUEUE_CAPACITY`, `WEBHOOK_QUEUE_BYTES`, `DEDUP_TTL_SECS`,
+    /// `MAX_BODY_BYTES`, `RETRY_MAX_ATTEMPTS`, `RETRY_BACKOFF_MS`, `INBOX_PATH`, `DRAIN_TIMEOUT_SECS`,
     /// `ALLOWED_IPS`, `TRUSTED_PROXIES`, `HEADER_TIMEOUT_SECS`, `BODY_TIMEOUT_SECS`,
     /// `IDLE_TIMEOUT_SECS`.
     pub fn from_env(default_addr: &str) -> Result<Self, BoxError> {
@@ -94,6 +95,7 @@ impl Config {
             timeouts: Timeouts::from_env()?,
             concurrency: env_opt("WEBHOOK_CONCURRENCY")?,
             queue_capacity: env_opt("WEBHOOK_QUEUE_CAPACITY")?,
+            queue_bytes: env_opt("WEBHOOK_QUEUE_BYTES")?,
             dedup_ttl_secs: env_opt("DEDUP_TTL_SECS")?,
             max_body_bytes: env_opt("MAX_BODY_BYTES")?,
             retry_max_attempts: env_opt("RETRY_MAX_ATTEMPTS")?,
@@ -113,7 +115,7 @@ impl Config {
             .service(service)
     }
 
-    /// Applies `WEBHOOK_CONCURRENCY`, `WEBHOOK_QUEUE_CAPACITY`, `DEDUP_TTL_SECS`,
+    /// Applies `WEBHOOK_CONCURRENCY`, `WEBHOOK_QUEUE_CAPACITY`, `WEBHOOK_QUEUE_BYTES`, `DEDUP_TTL_SECS`,
     /// `MAX_BODY_BYTES`, `RETRY_MAX_ATTEMPTS`, `RETRY_BACKOFF_MS` (the library's defaults
     /// when unset) and `INBOX_PATH` (a durable inbox in that directory), and prints a
     /// dead-letter line for every event that will not be handled.
@@ -129,6 +131,9 @@ impl Config {
         }
         if let Some(n) = self.queue_capacity {
             builder = builder.queue_capacity(n);
+        }
+        if let Some(bytes) = self.queue_bytes {
+            builder = builder.queue_bytes(bytes);
         }
         if let Some(secs) = self.dedup_ttl_secs {
             builder = builder.dedup_ttl(Duration::from_secs(secs));

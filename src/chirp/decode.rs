@@ -16,7 +16,7 @@ use super::ChirpEvent;
 use super::event::{decode_data, deserialize_data, keyed_by_content};
 use crate::dedup::DedupKey;
 use crate::error::{DecodeError, Rejection};
-use crate::event::{DecodeEvent, Decoded, InvalidPayload};
+use crate::event::{DecodeEvent, Decoded, InvalidPayload, RawJson};
 
 /// Chirp's wire format: decodes `{"event": ..., "data": {...}}` into a [`ChirpEvent`] and its
 /// [`DedupKey`]. Headers are not used (authentication is the shared secret header, checked
@@ -282,7 +282,7 @@ fn data_object(raw: Option<&RawValue>) -> Result<&RawValue, DecodeError> {
     }
 }
 
-/// Parses `data` into a tree, for unknown and invalid events.
+/// Parses `data` into a tree, for invalid events (dropped once their path is found).
 fn data_value(data: &RawValue) -> Result<Value, DecodeError> {
     // `data` is valid JSON; this only fails past serde_json's nesting limit.
     serde_json::from_str(data.get()).map_err(|e| DecodeError::InvalidField {
@@ -336,7 +336,7 @@ fn decode_invalid<P: DeserializeOwned>(
         Ok(value) => value,
         Err(error) => return Ok(unrepresentable(event_name, data, &error)),
     };
-    match InvalidPayload::parse::<P>(event_name, value) {
+    match InvalidPayload::parse_tree::<P>(event_name, &value, data) {
         // The tree can accept what the streaming parser refused (a duplicate key: the tree keeps
         // the last value), in which case the event is valid after all.
         Ok(payload) => Ok(keyed_from(wrap(Box::new(payload)), data)),
@@ -348,8 +348,7 @@ fn decode_invalid<P: DeserializeOwned>(
                 "Chirp event payload does not match its schema; passing it to the fallback handler",
             );
             let key = DedupKey::from_raw_json(event_name, data);
-            let id = invalid
-                .data
+            let id = value
                 .get("id")
                 .and_then(serde_json::Value::as_str)
                 .map(Box::<str>::from);
@@ -362,22 +361,20 @@ fn decode_invalid<P: DeserializeOwned>(
     }
 }
 
-/// Decodes an event type this version does not know.
+/// Decodes an event type this version does not know: its `data` is kept as text, with no tree
+/// (so whatever valid JSON it holds, `1e400` included).
 pub(super) fn decode_unknown(
     name: Cow<'_, str>,
     data: &RawValue,
 ) -> Result<Decoded<ChirpEvent>, DecodeError> {
-    match data_value(data) {
-        Ok(value) => Ok(keyed_from(unknown_event(name.into_owned(), value), data)),
-        Err(error) => Ok(unrepresentable(&name, data, &error)),
-    }
+    Ok(keyed_from(unknown_event(name.into_owned(), data), data))
 }
 
 /// An event whose `data` is valid JSON that `serde_json::Value` cannot hold: a number beyond
 /// `f64` (`1e400`), a lone surrogate escape (`"\ud800"`), nesting deeper than 128. The envelope
 /// routed it, so it is not refused (a 400 would only make the sender retry the same bytes until
 /// it gives up): it is acknowledged and handed to the fallback as [`Received::Invalid`], with
-/// the raw text of `data` as a JSON string, path `.`, and serde's message. Its key is hashed from
+/// the raw text of `data`, path `.`, and serde's message. Its key is hashed from
 /// the raw text, as for every content-keyed event.
 #[cold]
 fn unrepresentable(event_name: &str, data: &RawValue, error: &DecodeError) -> Decoded<ChirpEvent> {
@@ -386,17 +383,24 @@ fn unrepresentable(event_name: &str, data: &RawValue, error: &DecodeError) -> De
         %error,
         "Chirp event data cannot be represented (number out of range, lone surrogate or nesting past 128); passing its raw text to the fallback handler"
     );
-    let invalid = InvalidPayload::new(
-        event_name,
-        Value::String(data.get().to_owned()),
-        ".",
-        error.to_string(),
-    );
+    let invalid = InvalidPayload::new(event_name, RawJson::from_raw(data), ".", error.to_string());
     Decoded::invalid(invalid, DedupKey::from_raw_json(event_name, data))
 }
 
-/// An event type this version does not know, with its raw data.
-pub(super) fn unknown_event(name: String, data: Value) -> ChirpEvent {
+/// An event type this version does not know, with its raw data and `data.id` (read without a
+/// tree; `None` unless it is a string).
+pub(super) fn unknown_event(name: String, data: &RawValue) -> ChirpEvent {
+    #[derive(Deserialize)]
+    struct IdField {
+        id: Option<String>,
+    }
     tracing::debug!(event = %name, "unknown Chirp event type");
-    ChirpEvent::Unknown { name, data }
+    let id = serde_json::from_str::<IdField>(data.get())
+        .ok()
+        .and_then(|f| f.id);
+    ChirpEvent::Unknown {
+        name,
+        id,
+        data: RawJson::from_raw(data),
+    }
 }

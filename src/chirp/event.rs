@@ -3,15 +3,14 @@
 
 use std::borrow::Cow;
 
-use serde::de::Deserializer;
-use serde_json::Value;
+use serde::de::{self, Deserializer};
 use serde_json::value::RawValue;
 
-use super::decode::{Object, decode_typed, decode_unknown, unknown_event};
+use super::decode::{Object, decode_typed, decode_unknown};
 use super::key::KeyedByContent;
 use super::payload::{InboundMessage, MessageStatus, ResourceEvent};
 use crate::error::DecodeError;
-use crate::event::{Decoded, Event, EventType};
+use crate::event::{Decoded, Event, EventType, RawJson};
 
 /// Declares the event table once: the [`ChirpEvent`] variants, their wire names, the
 /// [`EventType`] constants, [`EVENT_TYPES`] and the name dispatch of the decoder.
@@ -45,12 +44,16 @@ macro_rules! chirp_events {
                 $(#[doc = $doc])*
                 $variant(Box<$payload>),
             )+
-            /// An event type this version of the crate does not know, kept as received.
+            /// An event type this version of the crate does not know, kept as received: its
+            /// `data` as JSON text, which a handler parses with [`RawJson::parse`] (a queued
+            /// event holds the text, not a tree many times its size).
             Unknown {
                 /// The event type name from the envelope.
                 name: String,
-                /// The raw `data` object.
-                data: Value,
+                /// `data.id`, if it is a string.
+                id: Option<String>,
+                /// The raw `data` object, as received.
+                data: RawJson,
             },
         }
 
@@ -121,7 +124,8 @@ macro_rules! chirp_events {
         ) -> Result<ChirpEvent, D::Error> {
             Ok(match name {
                 $( $name => ChirpEvent::$variant(data.deserialize_map(Object::new())?), )+
-                _ => unknown_event(name.to_owned(), data.deserialize_map(Object::new())?),
+                // Content-keyed, so never asked for: the one-pass path reads its raw text.
+                _ => return Err(de::Error::custom("an unknown event is decoded from its raw text")),
             })
         }
     };
@@ -173,7 +177,11 @@ pub(super) enum Shape<'a> {
     Status(&'a MessageStatus),
     Inbound(&'a InboundMessage),
     Resource(&'a ResourceEvent),
-    Unknown { name: &'a str, data: &'a Value },
+    Unknown {
+        name: &'a str,
+        id: Option<&'a str>,
+        data: &'a RawJson,
+    },
 }
 
 impl ChirpEvent {
@@ -196,7 +204,11 @@ impl ChirpEvent {
             | Self::ContactDeleted(r)
             | Self::AccountConnected(r)
             | Self::AccountDisconnected(r) => Shape::Resource(r),
-            Self::Unknown { name, data } => Shape::Unknown { name, data },
+            Self::Unknown { name, id, data } => Shape::Unknown {
+                name,
+                id: id.as_deref(),
+                data,
+            },
         }
     }
 
@@ -287,7 +299,7 @@ impl ChirpEvent {
             Shape::Status(m) => Some(&m.id),
             Shape::Inbound(m) => Some(&m.id),
             Shape::Resource(r) => Some(&r.id),
-            Shape::Unknown { data, .. } => data.get("id").and_then(Value::as_str),
+            Shape::Unknown { id, .. } => id,
         }
     }
 }

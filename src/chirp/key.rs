@@ -103,7 +103,7 @@ impl ChirpEvent {
             },
             Shape::Inbound(m) => DedupKey::from_parts(&[event_name, m.id.as_bytes()]),
             Shape::Resource(r) => DedupKey::from_json(self.event_name(), &r.to_value()),
-            Shape::Unknown { name, data } => DedupKey::from_json(name, data),
+            Shape::Unknown { name, data, .. } => DedupKey::from_raw_json(name, data.as_raw()),
         }
     }
 

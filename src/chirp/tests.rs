@@ -368,16 +368,27 @@ fn resource_fixtures() {
 #[test]
 fn unknown_event_keeps_name_and_data() {
     let event = event_of(UNKNOWN_EVENT_JSON);
-    let ChirpEvent::Unknown { name, data } = &event else {
+    let ChirpEvent::Unknown { name, id, data } = &event else {
         panic!("wrong variant");
     };
     assert_eq!(name, "calls.voice.started");
     assert_eq!(event.event_name(), "calls.voice.started");
-    assert_eq!(data, &json_of(UNKNOWN_EVENT_JSON)["data"]);
+    // Kept as its text, exactly as it is in the body, and parsed on request.
+    assert!(UNKNOWN_EVENT_JSON.contains(data.get()), "{data}");
+    assert_eq!(
+        data.to_value().unwrap(),
+        json_of(UNKNOWN_EVENT_JSON)["data"]
+    );
+    assert_eq!(id.as_deref(), Some("call_2DbBs7GWhGvVNJGrDXr5RG0mBWI"));
     assert_eq!(event.id(), Some("call_2DbBs7GWhGvVNJGrDXr5RG0mBWI"));
+    // The key of the text is the key the tree had.
     assert_eq!(
         event.dedup_key(),
-        DedupKey::from_json("calls.voice.started", data)
+        DedupKey::from_raw_json("calls.voice.started", data.as_raw())
+    );
+    assert_eq!(
+        event.dedup_key(),
+        DedupKey::from_json("calls.voice.started", &data.to_value().unwrap())
     );
 }
 
@@ -916,15 +927,32 @@ fn missing_or_mistyped_envelope_fields_are_rejected() {
 }
 
 #[test]
-fn data_nested_past_the_limit_is_acknowledged_as_invalid_with_its_raw_text() {
+fn data_nested_past_the_limit_is_acknowledged_with_its_raw_text() {
     // Until this round a 400 (`InvalidField { field: "data" }`), which the sender retried until
     // it gave up; see `data_serde_cannot_represent_is_acknowledged_as_invalid_not_rejected`.
     let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
-    let body = format!(r#"{{"event": "calls.voice.started", "data": {{"x": {deep}}}}}"#);
+    let data = format!(r#"{{"id": "tpl_1", "x": {deep}}}"#);
+    // A known type whose payload needs a tree: invalid, with the raw text.
+    let body = format!(r#"{{"event": "templates.whatsapp.updated", "data": {data}}}"#);
     let invalid = invalid_of(&body);
-    assert_eq!(invalid.event_name, "calls.voice.started");
+    assert_eq!(invalid.event_name, "templates.whatsapp.updated");
     assert_eq!(invalid.path, ".");
-    assert_eq!(invalid.data, Value::String(format!(r#"{{"x": {deep}}}"#)));
+    assert_eq!(invalid.data.get(), data);
+    // An unknown type is kept as text and never needs a tree: an event, with the raw text.
+    let body = format!(r#"{{"event": "calls.voice.started", "data": {data}}}"#);
+    let Received::Event(ChirpEvent::Unknown {
+        name,
+        id,
+        data: raw,
+    }) = decode(&body).into_parts().0
+    else {
+        panic!("expected an unknown event");
+    };
+    assert_eq!(
+        (name.as_str(), id.as_deref()),
+        ("calls.voice.started", Some("tpl_1"))
+    );
+    assert_eq!(raw.get(), data);
 }
 
 // ---- invalid payloads ----------------------------------------------------------------
@@ -944,7 +972,9 @@ fn known_event_with_bad_data_is_invalid_with_its_path() {
     };
     assert_eq!(invalid.event_name, "messages.sms.delivered");
     assert_eq!(invalid.path, "id");
-    assert_eq!(invalid.data, expected_data);
+    assert_eq!(invalid.data.to_value().unwrap(), expected_data);
+    let text = std::str::from_utf8(&body).unwrap();
+    assert!(text.contains(invalid.data.get()), "the raw text of `data`");
     assert!(
         invalid.error.contains("expected a string"),
         "{}",
@@ -1304,9 +1334,17 @@ fn data_serde_cannot_represent_is_acknowledged_as_invalid_not_rejected() {
             Received::Invalid(invalid) => {
                 assert_eq!(invalid.event_name, *name);
                 assert!(
-                    invalid.data.as_str().is_some_and(|raw| body.contains(raw)),
+                    body.contains(invalid.data.get()),
                     "the raw data text is kept: {:?}",
                     invalid.data
+                );
+            }
+            Received::Event(ChirpEvent::Unknown { name: n, data, .. }) => {
+                // An unknown type keeps its raw text, whatever JSON it holds.
+                assert_eq!(n, *name);
+                assert!(
+                    body.contains(data.get()),
+                    "the raw data text is kept: {data:?}"
                 );
             }
             Received::Event(event) => {

@@ -25,6 +25,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::Handlers;
+use super::budget::{ByteBudget, QueueBytes};
 use super::failure::DeadLetterReason;
 use super::handler::{Job, Meta, Target};
 use super::registry::{RouteOutcome, Routes};
@@ -53,6 +54,23 @@ use crate::event::{Decoded, Event, Received};
 /// # }
 /// ```
 pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
+/// Default byte budget of the queue: 64 MiB of request bodies held by accepted events that are
+/// not done (queued, waiting for a retry, or running).
+///
+/// That is 64 bodies at the default [body limit](crate::receiver::DEFAULT_BODY_LIMIT) of 1 MiB,
+/// while 1024 typical events (a few kB each, the default [`DEFAULT_QUEUE_CAPACITY`]) take a
+/// few MB: the budget does not bind under ordinary traffic, only when large bodies pile up,
+/// where a count of events alone would let 1024 bodies of 1 MiB (1 GiB, more once decoded)
+/// wait in memory. See [`DispatcherBuilder::queue_bytes`] for what is counted.
+///
+/// ```
+/// use webhook_receiver::dispatch::DEFAULT_QUEUE_BYTES;
+/// use webhook_receiver::receiver::DEFAULT_BODY_LIMIT;
+///
+/// assert_eq!(DEFAULT_QUEUE_BYTES, 64 * 1024 * 1024);
+/// assert_eq!(DEFAULT_QUEUE_BYTES / DEFAULT_BODY_LIMIT, 64);
+/// ```
+pub const DEFAULT_QUEUE_BYTES: usize = 64 * 1024 * 1024;
 /// Default number of events handled at once: 64.
 ///
 /// ```
@@ -149,6 +167,7 @@ type Spawn = Box<dyn Fn(futures_util::future::BoxFuture<'static, ()>) + Send + S
 
 struct Shared<E> {
     capacity: usize,
+    bytes: Arc<ByteBudget>,
     limit: usize,
     routes: Arc<Routes<E>>,
     state: Mutex<State<E>>,
@@ -403,6 +422,7 @@ impl<E> fmt::Debug for Dispatcher<E> {
         let state = self.shared().lock();
         f.debug_struct("Dispatcher")
             .field("queue_capacity", &self.shared().capacity)
+            .field("queue_bytes", &self.shared().bytes.limit())
             .field("concurrency_limit", &self.shared().limit)
             .field("queued", &(state.queue.len() + state.reserved))
             .field("retrying", &state.delayed.len())
@@ -435,7 +455,8 @@ impl<E> fmt::Debug for Dispatcher<E> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum EnqueueError {
-    /// The queue is full.
+    /// The queue is full: its capacity in events, or its byte budget (see
+    /// [`DispatcherBuilder::queue_bytes`]).
     #[error("queue full")]
     Full,
     /// The dispatcher is shutting down.
@@ -484,13 +505,21 @@ pub struct DrainTimeout {
     pub abandoned: usize,
 }
 
-/// A reserved queue slot: sending on it cannot fail. Dropping it frees the slot.
-pub(crate) struct Slot<'a, E>(&'a Arc<Shared<E>>);
+/// A reserved queue slot, with its bytes: sending on it cannot fail. Dropping it frees the
+/// slot and the bytes.
+pub(crate) struct Slot<'a, E> {
+    shared: &'a Arc<Shared<E>>,
+    /// Taken by `submit`, with the slot; dropped with the slot otherwise.
+    bytes: Option<QueueBytes>,
+}
 
 /// A reserved queue slot that owns its handle on the dispatcher, for a task that outlives the
 /// request.
 #[cfg(feature = "inbox")]
-pub(crate) struct OwnedSlot<E>(Option<Arc<Shared<E>>>);
+pub(crate) struct OwnedSlot<E> {
+    shared: Option<Arc<Shared<E>>>,
+    bytes: Option<QueueBytes>,
+}
 
 #[cfg(feature = "inbox")]
 impl<E: Event> OwnedSlot<E> {
@@ -510,9 +539,9 @@ impl<E: Event> OwnedSlot<E> {
             outstanding: std::sync::atomic::AtomicUsize::new(1),
             replayed: false,
         });
-        if let Some(shared) = self.0.take() {
+        if let (Some(shared), Some(bytes)) = (self.shared.take(), self.bytes.take()) {
             // The reservation passes to `submit`; `Drop` sees `None`.
-            shared.submit(Job::first(item, Arc::new(meta)), true);
+            shared.submit(Job::first(item, Arc::new(meta), Arc::new(bytes)), true);
         }
     }
 }
@@ -520,7 +549,7 @@ impl<E: Event> OwnedSlot<E> {
 #[cfg(feature = "inbox")]
 impl<E> Drop for OwnedSlot<E> {
     fn drop(&mut self) {
-        if let Some(shared) = self.0.take() {
+        if let Some(shared) = self.shared.take() {
             let mut state = shared.lock();
             state.reserved -= 1;
             shared.check_drained(&state);
@@ -531,11 +560,16 @@ impl<E> Drop for OwnedSlot<E> {
 impl<E: Event> Slot<'_, E> {
     /// The same reservation, owning its handle on the dispatcher.
     #[cfg(feature = "inbox")]
-    pub(crate) fn into_owned(self) -> OwnedSlot<E> {
-        let shared = Arc::clone(self.0);
-        // The reservation passes to the owned slot; it must not also be freed by `Drop`.
+    pub(crate) fn into_owned(mut self) -> OwnedSlot<E> {
+        let shared = Arc::clone(self.shared);
+        let bytes = self.bytes.take();
+        // The reservation passes to the owned slot; it must not also be freed by `Drop` (which
+        // has nothing else to free: the bytes were taken).
         std::mem::forget(self);
-        OwnedSlot(Some(shared))
+        OwnedSlot {
+            shared: Some(shared),
+            bytes,
+        }
     }
 
     pub(crate) fn send(
@@ -546,22 +580,24 @@ impl<E: Event> Slot<'_, E> {
         received_at: SystemTime,
     ) {
         let meta = Arc::new(Meta::new(item.event_name(), key, id, received_at));
-        self.submit(Job::first(item, meta));
+        self.submit(item, meta);
     }
 
-    fn submit(self, job: Job<E>) {
-        let shared = self.0;
-        // The reservation passes to `submit`; it must not also be freed by `Drop`.
+    fn submit(mut self, item: Received<E>, meta: Arc<Meta>) {
+        let shared = self.shared;
+        let bytes = self.bytes.take().expect("a slot is sent once");
+        // The reservation passes to `submit`; it must not also be freed by `Drop` (which has
+        // nothing else to free: the bytes were taken).
         std::mem::forget(self);
-        shared.submit(job, true);
+        shared.submit(Job::first(item, meta, Arc::new(bytes)), true);
     }
 }
 
 impl<E> Drop for Slot<'_, E> {
     fn drop(&mut self) {
-        let mut state = self.0.lock();
+        let mut state = self.shared.lock();
         state.reserved -= 1;
-        self.0.check_drained(&state);
+        self.shared.check_drained(&state);
     }
 }
 
@@ -584,12 +620,14 @@ impl<E: Event> Dispatcher<E> {
         DispatcherBuilder {
             routes: handlers.into_routes(),
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            queue_bytes: DEFAULT_QUEUE_BYTES,
             concurrency: DEFAULT_CONCURRENCY,
         }
     }
 
-    /// Reserves a slot in the queue without waiting.
-    pub(crate) fn try_reserve(&self) -> Result<Slot<'_, E>, EnqueueError> {
+    /// Reserves a slot in the queue, and `bytes` of its byte budget (the request body's size),
+    /// without waiting.
+    pub(crate) fn try_reserve(&self, bytes: usize) -> Result<Slot<'_, E>, EnqueueError> {
         let mut state = self.shared().lock();
         if state.closing {
             return Err(EnqueueError::Closed);
@@ -597,12 +635,28 @@ impl<E: Event> Dispatcher<E> {
         if state.queued() >= self.shared().capacity {
             return Err(EnqueueError::Full);
         }
+        let Some(bytes) = self.shared().bytes.try_reserve(bytes) else {
+            tracing::debug!(
+                bytes,
+                held = self.shared().bytes.held(),
+                budget = self.shared().bytes.limit(),
+                "webhook queue byte budget spent"
+            );
+            return Err(EnqueueError::Full);
+        };
         state.reserved += 1;
-        Ok(Slot(self.shared()))
+        Ok(Slot {
+            shared: self.shared(),
+            bytes: Some(bytes),
+        })
     }
 
     /// Queues a decoded event directly (bypassing the HTTP receiver and dedup), e.g. to replay
     /// one from a dead-letter table.
+    ///
+    /// An event queued this way reserves no bytes of the [byte
+    /// budget](DispatcherBuilder::queue_bytes), which counts request bodies (it does count
+    /// against the capacity in events).
     ///
     /// # Errors
     ///
@@ -633,7 +687,7 @@ impl<E: Event> Dispatcher<E> {
     /// ```
     pub fn try_enqueue(&self, decoded: Decoded<E>) -> Result<(), EnqueueError> {
         let (item, key, id) = decoded.into_parts();
-        self.try_reserve()?.send(item, key, id, SystemTime::now());
+        self.try_reserve(0)?.send(item, key, id, SystemTime::now());
         Ok(())
     }
 
@@ -660,6 +714,31 @@ impl<E: Event> Dispatcher<E> {
     pub fn queued(&self) -> usize {
         let state = self.shared().lock();
         state.queue.len() + state.reserved
+    }
+
+    /// The bytes of request bodies reserved by accepted events that are not done: queued,
+    /// waiting for a retry, or running (see [`DispatcherBuilder::queue_bytes`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower::ServiceExt;
+    /// use webhook_receiver::chirp::{Chirp, ChirpEvent};
+    /// use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    /// use webhook_receiver::receiver::WebhookService;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # let post = |body: &str| http::Request::post("/").header("content-type", "application/json").body(body.to_owned()).unwrap();
+    /// let handlers = Handlers::<ChirpEvent>::new().fallback(|_, _| std::future::pending::<()>());
+    /// let dispatcher = Dispatcher::builder(handlers).spawn();
+    /// let svc = WebhookService::builder(Chirp, dispatcher.clone()).build();
+    /// let body = r#"{"event":"calls.voice.started","data":{"id":"call_1"}}"#;
+    /// svc.oneshot(post(body)).await.unwrap();
+    /// assert_eq!(dispatcher.queued_bytes(), body.len()); // held while its handler runs
+    /// # dispatcher.drain(Duration::from_millis(10)).await.unwrap_err();
+    /// # }
+    /// ```
+    pub fn queued_bytes(&self) -> usize {
+        self.shared().bytes.held()
     }
 
     /// Handlers that failed and wait for their next attempt. They count against the queue
@@ -732,7 +811,7 @@ impl<E: Event> Dispatcher<E> {
     }
 
     /// Waits until this dispatcher could start one more event soon: fewer queued than the
-    /// concurrency limit and the capacity not reached. `false` once it is closing. A shared
+    /// concurrency limit, the capacity not reached and bytes left in the budget. `false` once it is closing. A shared
     /// inbox's feed calls it before taking each event, so that a busy replica leaves the
     /// backlog to the others.
     #[cfg(feature = "inbox")]
@@ -746,6 +825,7 @@ impl<E: Event> Dispatcher<E> {
                 }
                 if state.queue.len() + state.reserved < shared.limit
                     && state.queued() < shared.capacity
+                    && (shared.bytes.held() < shared.bytes.limit() || shared.bytes.held() == 0)
                 {
                     return true;
                 }
@@ -772,12 +852,16 @@ impl<E: Event> Dispatcher<E> {
     ) {
         let shared = self.shared();
         let mut meta = Meta::new(item.event_name(), stored.key, id, stored.received_at);
+        // Its body counts against the byte budget, as a new event's does; it is not refused (it
+        // was accepted before this start), so new requests wait until the replay has drained.
+        let bytes = Arc::new(shared.bytes.reserve_over(stored.body.len()));
         let mut jobs: Vec<(Job<E>, Option<SystemTime>)> = Vec::new();
         if stored.routes.is_empty() {
             jobs.push((
                 Job::first(
                     item,
                     Arc::new(Meta::new("", stored.key, None, stored.received_at)),
+                    Arc::clone(&bytes),
                 ),
                 None,
             ));
@@ -795,6 +879,7 @@ impl<E: Event> Dispatcher<E> {
                 let job = Job {
                     item: item.clone(),
                     meta: Arc::new(Meta::new("", stored.key, None, stored.received_at)),
+                    bytes: Arc::clone(&bytes),
                     target: Target::Route(index),
                     attempt,
                     last_error: None,
@@ -909,6 +994,7 @@ impl<E: Event> Dispatcher<E> {
 pub struct DispatcherBuilder<E> {
     routes: Routes<E>,
     queue_capacity: usize,
+    queue_bytes: usize,
     concurrency: usize,
 }
 
@@ -917,6 +1003,7 @@ impl<E> fmt::Debug for DispatcherBuilder<E> {
         f.debug_struct("DispatcherBuilder")
             .field("handlers", &self.routes)
             .field("queue_capacity", &self.queue_capacity)
+            .field("queue_bytes", &self.queue_bytes)
             .field("concurrency", &self.concurrency)
             .finish()
     }
@@ -949,6 +1036,56 @@ impl<E: Event> DispatcherBuilder<E> {
     /// ```
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
         self.queue_capacity = capacity.max(1);
+        self
+    }
+
+    /// How many bytes the accepted events that are not done may hold, counted as the size of
+    /// their request bodies (default [`DEFAULT_QUEUE_BYTES`], 64 MiB). Past it, the receiver
+    /// answers 503 with `Retry-After` and remembers nothing, as for a full queue. Values below
+    /// 1 are raised to 1.
+    ///
+    /// An event holds its body's size from when the receiver accepts it until its last handler
+    /// is done with it: while it waits in the queue, while its handlers run, and while any of
+    /// them waits for a retry; it is given back however the event ends (handled,
+    /// dead-lettered, abandoned at the drain deadline or with the runtime). Unlike
+    /// [`queue_capacity`](Self::queue_capacity), running events count: their payloads are in
+    /// memory too.
+    ///
+    /// An event larger than the whole budget is accepted only when no other event holds any
+    /// bytes, so a budget below the [body limit](crate::receiver::DEFAULT_BODY_LIMIT) admits
+    /// such events one at a time, never refuses them for good, and memory stays within the
+    /// larger of the budget and one body.
+    ///
+    /// What an event holds in memory is close to its body's size: typed payloads are about the
+    /// size of their fields' text, and untyped ones (unknown event types, invalid payloads,
+    /// [`JsonEvent::raw`](crate::json::JsonEvent::raw)) are kept as text
+    /// ([`RawJson`](crate::event::RawJson)). Free-form fields of typed payloads held as
+    /// [`serde_json::Value`] (Chirp's `InboundMessage::extra` and `ResourceEvent::rest`) take
+    /// more: up to about 16 times their text for arrays of small numbers.
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use tower::ServiceExt;
+    /// use webhook_receiver::chirp::{Chirp, ChirpEvent};
+    /// use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    /// use webhook_receiver::receiver::WebhookService;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # let post = |body: &str| http::Request::post("/").header("content-type", "application/json").body(body.to_owned()).unwrap();
+    /// let handlers = Handlers::<ChirpEvent>::new().fallback(|_, _| std::future::pending::<()>());
+    /// let dispatcher = Dispatcher::builder(handlers).queue_bytes(100).spawn();
+    /// let svc = WebhookService::builder(Chirp, dispatcher.clone()).build();
+    /// let event = |id: &str| format!(r#"{{"event":"calls.voice.started","data":{{"id":"{id}"}}}}"#);
+    /// let first = svc.clone().oneshot(post(&event("call_1"))).await.unwrap();
+    /// assert_eq!(first.status(), StatusCode::OK); // 54 bytes held while its handler runs
+    /// let second = svc.clone().oneshot(post(&event("call_2"))).await.unwrap();
+    /// assert_eq!(second.status(), StatusCode::SERVICE_UNAVAILABLE); // 108 > 100
+    /// assert!(second.headers().contains_key("retry-after"));
+    /// # dispatcher.drain(std::time::Duration::from_millis(10)).await.unwrap_err();
+    /// # }
+    /// ```
+    pub fn queue_bytes(mut self, bytes: usize) -> Self {
+        self.queue_bytes = bytes.max(1);
         self
     }
 
@@ -1035,6 +1172,7 @@ impl<E: Event> DispatcherBuilder<E> {
         });
         let shared = Arc::new(Shared {
             capacity: self.queue_capacity,
+            bytes: ByteBudget::new(self.queue_bytes),
             limit: self.concurrency,
             routes: Arc::new(self.routes),
             state: Mutex::new(State {
@@ -1156,6 +1294,7 @@ fn schedule_retries<E: Event>(
     let Job {
         item,
         meta,
+        bytes,
         attempt,
         ..
     } = job;
@@ -1170,6 +1309,7 @@ fn schedule_retries<E: Event>(
         let retry = Job {
             item,
             meta: Arc::clone(&meta),
+            bytes: Arc::clone(&bytes),
             target: Target::Route(index),
             attempt: attempt + 1,
             last_error: Some(failure),
@@ -1391,7 +1531,7 @@ mod tests {
         let d = Dispatcher::builder(Handlers::new().fallback(|_, _| async {}))
             .queue_capacity(1)
             .spawn();
-        let slot = d.try_reserve().unwrap();
+        let slot = d.try_reserve(0).unwrap();
         assert_eq!(d.queued(), 1);
         assert_eq!(
             d.try_enqueue(ping(1)).unwrap_err(),
@@ -1401,7 +1541,7 @@ mod tests {
         drop(slot);
         assert_eq!(d.queued(), 0);
         d.try_enqueue(ping(2)).unwrap();
-        let held = d.try_reserve().unwrap();
+        let held = d.try_reserve(0).unwrap();
         let shutdown = d.drain(Duration::from_secs(10));
         tokio::pin!(shutdown);
         // A reservation taken before the shutdown holds up the drain until it is dropped (or

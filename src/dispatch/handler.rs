@@ -336,6 +336,9 @@ impl<S> EventContext<S> {
 pub(crate) struct Job<E> {
     pub(crate) item: Received<E>,
     pub(crate) meta: Arc<Meta>,
+    /// The event's bytes in the queue's budget, shared by its jobs (first run and retries) and
+    /// given back with the last of them.
+    pub(crate) bytes: Arc<super::budget::QueueBytes>,
     pub(crate) target: Target,
     /// The attempt this run is (1 for the first run of the event).
     pub(crate) attempt: u32,
@@ -356,10 +359,15 @@ pub(crate) enum Target {
 
 impl<E> Job<E> {
     /// The first run of an event.
-    pub(crate) fn first(item: Received<E>, meta: Arc<Meta>) -> Self {
+    pub(crate) fn first(
+        item: Received<E>,
+        meta: Arc<Meta>,
+        bytes: Arc<super::budget::QueueBytes>,
+    ) -> Self {
         Self {
             item,
             meta,
+            bytes,
             target: Target::All,
             attempt: 1,
             last_error: None,

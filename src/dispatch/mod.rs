@@ -60,6 +60,7 @@
 //! # }
 //! ```
 
+mod budget;
 mod dispatcher;
 mod failure;
 mod handler;
@@ -69,8 +70,8 @@ mod retry;
 #[cfg(feature = "inbox")]
 pub(crate) use dispatcher::Slot;
 pub use dispatcher::{
-    DEFAULT_CONCURRENCY, DEFAULT_QUEUE_CAPACITY, Dispatcher, DispatcherBuilder, DrainTimeout,
-    EnqueueError,
+    DEFAULT_CONCURRENCY, DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_CAPACITY, Dispatcher,
+    DispatcherBuilder, DrainTimeout, EnqueueError,
 };
 pub use failure::{DeadLetter, DeadLetterReason, HandlerError, HandlerFailure};
 pub use handler::{EventContext, HandlerOutput};

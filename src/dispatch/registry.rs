@@ -515,13 +515,13 @@ impl<E: Event> Routes<E> {
     }
 
     /// The stable id of the handler at `index`.
-    #[cfg_attr(not(feature = "durable"), allow(dead_code))]
+    #[cfg_attr(not(feature = "inbox"), allow(dead_code))]
     pub(crate) fn route_id(&self, index: usize) -> u32 {
         self.all[index].id
     }
 
     /// The handlers of `item` by index, as on its first run.
-    #[cfg_attr(not(feature = "durable"), allow(dead_code))]
+    #[cfg_attr(not(feature = "inbox"), allow(dead_code))]
     pub(crate) fn indices(&self, item: &Received<E>) -> Vec<usize> {
         self.matching(item).collect()
     }

@@ -4,8 +4,9 @@
 use std::fmt;
 
 use serde_json::Value;
+use serde_json::value::RawValue;
 
-use super::Event;
+use super::{Event, RawJson};
 use crate::dedup::DedupKey;
 
 /// The result of decoding one request: the received event to dispatch and its dedup key.
@@ -52,14 +53,13 @@ impl<E: Event> Decoded<E> {
     /// A known event type whose payload did not fit its schema.
     ///
     /// ```
-    /// use serde_json::json;
     /// use webhook_receiver::DedupKey;
-    /// use webhook_receiver::event::{Decoded, InvalidPayload, Received};
+    /// use webhook_receiver::event::{Decoded, InvalidPayload, RawJson, Received};
     /// # #[derive(Clone, Debug)] struct Ping;
     /// # impl webhook_receiver::Event for Ping { fn event_name(&self) -> &str { "ping" } }
     ///
-    /// let data = json!({"seq": "one"});
-    /// let key = DedupKey::from_json("ping", &data);
+    /// let data = RawJson::from_string(r#"{"seq": "one"}"#.to_owned()).unwrap();
+    /// let key = DedupKey::from_raw_json("ping", data.as_raw());
     /// let invalid = InvalidPayload::new("ping", data, "seq", "expected u64");
     /// let decoded = Decoded::<Ping>::invalid(invalid, key);
     /// assert!(matches!(decoded.received(), Received::Invalid(i) if i.path == "seq"));
@@ -193,14 +193,14 @@ impl<E: Event> Decoded<E> {
 /// What gets dispatched: a typed event, or an event whose payload did not fit its schema.
 ///
 /// ```
-/// use serde_json::json;
-/// use webhook_receiver::event::{InvalidPayload, Received};
+/// use webhook_receiver::event::{InvalidPayload, RawJson, Received};
 /// # #[derive(Clone, Debug)] struct Ping;
 /// # impl webhook_receiver::Event for Ping { fn event_name(&self) -> &str { "ping" } }
 ///
+/// let data = RawJson::from_string("[]".to_owned()).unwrap();
 /// let events = [
 ///     Received::Event(Ping),
-///     Received::Invalid(InvalidPayload::new("ping", json!([]), ".", "expected a map")),
+///     Received::Invalid(InvalidPayload::new("ping", data, ".", "expected a map")),
 /// ];
 /// let typed = events.iter().filter(|r| matches!(r, Received::Event(_))).count();
 /// assert_eq!(typed, 1);
@@ -217,13 +217,13 @@ impl<E: Event> Received<E> {
     /// The event type name.
     ///
     /// ```
-    /// use serde_json::json;
-    /// use webhook_receiver::event::{InvalidPayload, Received};
+    /// use webhook_receiver::event::{InvalidPayload, RawJson, Received};
     /// # #[derive(Clone, Debug)] struct Ping;
     /// # impl webhook_receiver::Event for Ping { fn event_name(&self) -> &str { "ping" } }
     ///
     /// assert_eq!(Received::Event(Ping).event_name(), "ping");
-    /// let invalid = InvalidPayload::new("user.created", json!({}), "id", "missing field `id`");
+    /// let data = RawJson::from_string("{}".to_owned()).unwrap();
+    /// let invalid = InvalidPayload::new("user.created", data, "id", "missing field `id`");
     /// assert_eq!(Received::<Ping>::Invalid(invalid).event_name(), "user.created");
     /// ```
     pub fn event_name(&self) -> &str {
@@ -237,17 +237,20 @@ impl<E: Event> Received<E> {
 /// A known event type whose payload did not fit its typed schema.
 ///
 /// It is acknowledged (a 400 would only make the sender retry the same bytes and then give up),
-/// logged with the field path, and handed to the fallback handler with the raw data.
+/// logged with the field path, and handed to the fallback handler with the raw data, kept as
+/// its text ([`RawJson`]), not as a tree.
 ///
 /// ```
+/// use serde_json::value::RawValue;
 /// use webhook_receiver::event::InvalidPayload;
 ///
 /// #[derive(Debug, serde::Deserialize)]
 /// struct Delivery { at: u64 }
-/// let data = serde_json::json!({"id": "d_1", "at": "noon"});
-/// let invalid = InvalidPayload::parse::<Delivery>("delivery.done", data).unwrap_err();
+/// let data: Box<RawValue> = serde_json::from_str(r#"{"id": "d_1", "at": "noon"}"#).unwrap();
+/// let invalid = InvalidPayload::parse::<Delivery>("delivery.done", &data).unwrap_err();
 /// assert_eq!(invalid.path, "at");
-/// assert_eq!(invalid.data["at"], "noon");
+/// assert_eq!(invalid.data.get(), r#"{"id": "d_1", "at": "noon"}"#);
+/// assert_eq!(invalid.data.to_value().unwrap()["at"], "noon");
 /// assert!(invalid.to_string().starts_with("`delivery.done` payload invalid at `at`:"));
 /// ```
 #[derive(Debug, Clone)]
@@ -255,10 +258,10 @@ impl<E: Event> Received<E> {
 pub struct InvalidPayload {
     /// The event type name from the envelope.
     pub event_name: String,
-    /// The raw `data` as received; when it is valid JSON that `serde_json::Value` cannot hold
-    /// (a number beyond `f64`, a lone surrogate escape, nesting deeper than 128), its raw text as
-    /// a JSON string, with `path` `.`.
-    pub data: Value,
+    /// The raw `data` as received, as its JSON text (also when it is valid JSON that a
+    /// `serde_json::Value` cannot hold: a number beyond `f64`, a lone surrogate escape, nesting
+    /// deeper than 128; then `path` is `.`).
+    pub data: RawJson,
     /// The JSON path of the field that failed, e.g. `error.provider.code` (`.` for the root).
     pub path: String,
     /// The deserializer's message.
@@ -269,15 +272,15 @@ impl InvalidPayload {
     /// Builds an invalid event from a path-aware deserialization error.
     ///
     /// ```
-    /// use serde_json::json;
-    /// use webhook_receiver::event::InvalidPayload;
+    /// use webhook_receiver::event::{InvalidPayload, RawJson};
     ///
-    /// let invalid = InvalidPayload::new("user.created", json!({"id": 5}), "id", "expected a string");
+    /// let data = RawJson::from_string(r#"{"id": 5}"#.to_owned()).unwrap();
+    /// let invalid = InvalidPayload::new("user.created", data, "id", "expected a string");
     /// assert_eq!(invalid.to_string(), "`user.created` payload invalid at `id`: expected a string");
     /// ```
     pub fn new(
         event_name: impl Into<String>,
-        data: Value,
+        data: RawJson,
         path: impl Into<String>,
         error: impl Into<String>,
     ) -> Self {
@@ -291,27 +294,52 @@ impl InvalidPayload {
 
     /// Tries to deserialize `data` as `T`, reporting the failing field's path.
     ///
+    /// `data` is read as a [`Value`] tree first (for the path, and so that a key given twice
+    /// keeps its last value, as a tree does); the tree is dropped before this returns.
+    ///
     /// # Errors
     ///
     /// The [`InvalidPayload`] (with `event_name`, the raw data, the path and the message) when `data` does
-    /// not fit `T`.
+    /// not fit `T`, or cannot be read as a tree (path `.`).
     ///
     /// ```
+    /// use serde_json::value::RawValue;
     /// use webhook_receiver::event::InvalidPayload;
     /// #[derive(serde::Deserialize, Debug)]
     /// struct P { id: String }
-    /// let err = InvalidPayload::parse::<P>("x", serde_json::json!({"id": 5})).unwrap_err();
+    /// let data: Box<RawValue> = serde_json::from_str(r#"{"id": 5}"#).unwrap();
+    /// let err = InvalidPayload::parse::<P>("x", &data).unwrap_err();
     /// assert_eq!(err.path, "id");
+    /// let huge: Box<RawValue> = serde_json::from_str(r#"{"id": 1e400}"#).unwrap();
+    /// let err = InvalidPayload::parse::<P>("x", &huge).unwrap_err();
+    /// assert_eq!((err.path.as_str(), err.data.get()), (".", r#"{"id": 1e400}"#));
     /// ```
-    pub fn parse<T: serde::de::DeserializeOwned>(event_name: &str, data: Value) -> Result<T, Self> {
-        match serde_path_to_error::deserialize::<_, T>(&data) {
-            Ok(v) => Ok(v),
-            Err(e) => {
-                let path = e.path().to_string();
-                let error = e.into_inner().to_string();
-                Err(Self::new(event_name, data, path, error))
-            }
+    pub fn parse<T: serde::de::DeserializeOwned>(
+        event_name: &str,
+        data: &RawValue,
+    ) -> Result<T, Self> {
+        match serde_json::from_str::<Value>(data.get()) {
+            Ok(tree) => Self::parse_tree(event_name, &tree, data),
+            Err(e) => Err(Self::new(
+                event_name,
+                RawJson::from_raw(data),
+                ".",
+                e.to_string(),
+            )),
         }
+    }
+
+    /// [`parse`](Self::parse) from the tree of `raw`, already built.
+    pub(crate) fn parse_tree<T: serde::de::DeserializeOwned>(
+        event_name: &str,
+        tree: &Value,
+        raw: &RawValue,
+    ) -> Result<T, Self> {
+        serde_path_to_error::deserialize::<_, T>(tree).map_err(|e| {
+            let path = e.path().to_string();
+            let error = e.into_inner().to_string();
+            Self::new(event_name, RawJson::from_raw(raw), path, error)
+        })
     }
 }
 

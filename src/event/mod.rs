@@ -1,5 +1,6 @@
 //! Events: the [`Event`] trait, the [`DecodeEvent`] format trait and what it decodes into
-//! ([`Decoded`], [`Received`], [`InvalidPayload`]), and the typed handler marker [`EventType`].
+//! ([`Decoded`], [`Received`], [`InvalidPayload`]), the raw JSON text untyped payloads are kept
+//! as ([`RawJson`]), and the typed handler marker [`EventType`].
 //!
 //! Parsing is two steps, as in octocrab: a format ([`DecodeEvent`]) reads the envelope to learn the
 //! event's type name, then deserializes `data` into the typed payload for that name. An unknown
@@ -35,9 +36,11 @@ use crate::error::Rejection;
 
 mod decoded;
 mod event_type;
+mod raw;
 
 pub use decoded::{Decoded, InvalidPayload, Received};
 pub use event_type::EventType;
+pub use raw::RawJson;
 
 /// A typed webhook event: something with a type name that handlers are routed by.
 ///

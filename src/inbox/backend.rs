@@ -24,6 +24,7 @@ pub(crate) enum Accepted {
     /// Claimed and stored; this process dispatches it now and records its progress in the entry.
     Local(Box<dyn Entry>),
     /// Claimed and stored in a shared inbox; whichever replica's consumer takes it runs it.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     Shared,
     /// The key is remembered: a redelivery. Nothing was written.
     Duplicate,
@@ -64,6 +65,7 @@ pub(crate) trait Entry: Send + Sync + fmt::Debug + 'static {
 
 /// A dead letter as an inbox may store it.
 #[derive(Debug)]
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
 pub(crate) struct DeadLetterRecord<'a> {
     /// The handler's label (none when the event had no handler at all).
     pub(crate) handler: Option<&'a str>,

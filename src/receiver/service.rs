@@ -345,23 +345,27 @@ impl<F: DecodeEvent, St: DedupStore> Inner<F, St> {
             .await;
         }
 
-        // Order matters for "nothing remembered unless queued": reserve a slot first (503 if
-        // none), then claim the key, then send on the reserved slot, which cannot fail. There is
-        // no await point between a successful claim and the send.
-        let slot = self.dispatcher.try_reserve().map_err(|e| match e {
-            EnqueueError::Full => {
-                tracing::warn!(
-                    event = item.event_name(),
-                    "webhook queue full: answering 503"
-                );
-                Rejection::Overloaded {
-                    retry_after: self.retry_after,
+        // Order matters for "nothing remembered unless queued": reserve a slot and the body's
+        // bytes first (503 if either is spent), then claim the key, then send on the reserved
+        // slot, which cannot fail. There is no await point between a successful claim and the
+        // send.
+        let slot = self
+            .dispatcher
+            .try_reserve(bytes.len())
+            .map_err(|e| match e {
+                EnqueueError::Full => {
+                    tracing::warn!(
+                        event = item.event_name(),
+                        "webhook queue full: answering 503"
+                    );
+                    Rejection::Overloaded {
+                        retry_after: self.retry_after,
+                    }
                 }
-            }
-            EnqueueError::Closed => Rejection::ShuttingDown {
-                retry_after: self.retry_after,
-            },
-        })?;
+                EnqueueError::Closed => Rejection::ShuttingDown {
+                    retry_after: self.retry_after,
+                },
+            })?;
         #[cfg(feature = "inbox")]
         if let Some(inbox) = &self.inbox {
             let decoded = (item, key, id);

@@ -7,8 +7,8 @@ use http::HeaderMap;
 use super::Webhooks;
 use crate::dedup::{DedupKey, DedupStore, MokaStore};
 use crate::dispatch::{
-    DEFAULT_CONCURRENCY, DEFAULT_QUEUE_CAPACITY, DeadLetter, Dispatcher, EventContext,
-    HandlerError, HandlerOutput, Handlers, RetryPolicy,
+    DEFAULT_CONCURRENCY, DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_CAPACITY, DeadLetter, Dispatcher,
+    EventContext, HandlerError, HandlerOutput, Handlers, RetryPolicy,
 };
 use crate::event::{DecodeEvent, EventType, Received};
 use crate::receiver::Settings;
@@ -48,6 +48,7 @@ use crate::verify::VerifyWebhook;
 ///     })
 ///     .on_error(|e| tracing::error!(%e, "handler failed"))
 ///     .queue_capacity(4096)
+///     .queue_bytes(32 * 1024 * 1024)
 ///     .concurrency_limit(32)
 ///     .dedup_ttl(Duration::from_secs(6 * 3600))
 ///     .dedup_capacity(250_000)
@@ -64,6 +65,7 @@ pub struct WebhooksBuilder<F: DecodeEvent, V, S = (), St = MokaStore> {
     verifier: V,
     handlers: Handlers<F::Event, S>,
     queue_capacity: usize,
+    queue_bytes: usize,
     concurrency: usize,
     settings: Settings<F::Event, St>,
 }
@@ -77,6 +79,7 @@ impl<F: DecodeEvent + fmt::Debug, V: fmt::Debug, S, St> fmt::Debug
             .field("verifier", &self.verifier)
             .field("handlers", &self.handlers)
             .field("queue_capacity", &self.queue_capacity)
+            .field("queue_bytes", &self.queue_bytes)
             .field("concurrency_limit", &self.concurrency)
             .field("receiver", &self.settings)
             .finish()
@@ -90,6 +93,7 @@ impl<F: DecodeEvent, V> WebhooksBuilder<F, V> {
             verifier,
             handlers: Handlers::new(),
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            queue_bytes: DEFAULT_QUEUE_BYTES,
             concurrency: DEFAULT_CONCURRENCY,
             settings: Settings::new(),
         }
@@ -127,6 +131,7 @@ impl<F: DecodeEvent, V, St> WebhooksBuilder<F, V, (), St> {
             verifier: self.verifier,
             handlers: self.handlers.with_new_state(state),
             queue_capacity: self.queue_capacity,
+            queue_bytes: self.queue_bytes,
             concurrency: self.concurrency,
             settings: self.settings,
         }
@@ -452,6 +457,43 @@ impl<F: DecodeEvent, V, S, St> WebhooksBuilder<F, V, S, St> {
         self
     }
 
+    /// How many bytes of request bodies the accepted events that are not done (queued, waiting
+    /// for a retry, or running) may hold (default
+    /// [`DEFAULT_QUEUE_BYTES`](crate::dispatch::DEFAULT_QUEUE_BYTES), 64 MiB). Past it,
+    /// requests are answered 503 with `Retry-After` and nothing is remembered, as for a full
+    /// queue. An event larger than the whole budget is accepted only when no other event holds
+    /// any bytes. Values below 1 are raised to 1. See
+    /// [`DispatcherBuilder::queue_bytes`](crate::dispatch::DispatcherBuilder::queue_bytes) for
+    /// what is counted and when it is given back.
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use tower::ServiceExt;
+    /// use webhook_receiver::chirp;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # // A Chirp event, authenticated with the secret `s3cr3t`.
+    /// # let post = |body: &str| http::Request::post("/").header("x-webhook-secret", "s3cr3t").header("content-type", "application/json").body(body.to_owned()).unwrap();
+    /// let webhooks = chirp::webhooks(["s3cr3t"]).unwrap()
+    ///     .fallback(|_, _| std::future::pending::<()>()) // handlers still busy
+    ///     .queue_bytes(1000)
+    ///     .spawn();
+    /// let event = |id: &str, pad: usize| {
+    ///     format!(r#"{{"event":"calls.voice.started","data":{{"id":"{id}","pad":"{}"}}}}"#, "x".repeat(pad))
+    /// };
+    /// let ok = webhooks.clone().oneshot(post(&event("call_1", 600))).await.unwrap();
+    /// assert_eq!(ok.status(), StatusCode::OK);
+    /// let full = webhooks.clone().oneshot(post(&event("call_2", 600))).await.unwrap();
+    /// assert_eq!(full.status(), StatusCode::SERVICE_UNAVAILABLE); // nothing remembered
+    /// assert_eq!(full.headers()["retry-after"], "5");
+    /// # webhooks.drain(std::time::Duration::from_millis(10)).await.unwrap_err();
+    /// # }
+    /// ```
+    pub fn queue_bytes(mut self, bytes: usize) -> Self {
+        self.queue_bytes = bytes; // raised to 1 by the dispatcher's builder
+        self
+    }
+
     /// How many events are handled at once (default 64). Values below 1 are raised to 1.
     ///
     /// ```
@@ -490,6 +532,7 @@ impl<F: DecodeEvent, V, S, St> WebhooksBuilder<F, V, S, St> {
             verifier: self.verifier,
             handlers: self.handlers,
             queue_capacity: self.queue_capacity,
+            queue_bytes: self.queue_bytes,
             concurrency: self.concurrency,
             settings: self.settings.dedup_store(store),
         }
@@ -677,6 +720,7 @@ impl<F: DecodeEvent, V, S, St> WebhooksBuilder<F, V, S, St> {
     {
         let dispatcher = Dispatcher::builder(self.handlers)
             .queue_capacity(self.queue_capacity)
+            .queue_bytes(self.queue_bytes)
             .concurrency_limit(self.concurrency)
             .spawn();
         let body_limit = self.settings.body_limit;
