@@ -22,6 +22,7 @@ pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>
 /// What an accept did.
 pub(crate) enum Accepted {
     /// Claimed and stored; this process dispatches it now and records its progress in the entry.
+    #[cfg_attr(not(feature = "durable"), allow(dead_code))]
     Local(Box<dyn Entry>),
     /// Claimed and stored in a shared inbox; whichever replica's consumer takes it runs it.
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
