@@ -32,9 +32,16 @@ use crate::error::StoreError;
 
 mod key;
 mod moka_store;
+#[cfg(feature = "redis")]
+mod redis_store;
 
 pub use key::DedupKey;
 pub use moka_store::{MokaStore, MokaStoreBuilder};
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use redis_store::{
+    DEFAULT_CLAIM_TIMEOUT, DEFAULT_PREFIX, FALLBACKS, RedisStore, RedisStoreBuilder,
+};
 
 /// Default time a key is remembered: 24 hours.
 ///
