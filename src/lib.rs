@@ -75,6 +75,7 @@
 //! | 413 | body over the limit (default 1 MiB) | no |
 //! | 415 | `Content-Type` not `application/json` or `application/*+json` | no |
 //! | 503 + `Retry-After` | queue full (waiting retries count), shutting down, or dedup store / durable inbox unavailable | no |
+//! | 503 + `Retry-After: 1` | another claim of the same event is in flight on a shared store ([`Claim::InFlight`](dedup::Claim::InFlight), `claim_in_flight`) | no |
 //!
 //! Every error body is `{"error": {"type", "code", "message"}}`.
 //!
