@@ -120,6 +120,7 @@
 //! | `axum` | no | `Webhooks::router`: the receiver as an `axum::Router` for a path |
 //! | `testing` | no | signed-request builders for your tests ([`testing`]) |
 //! | `durable` | no | [`inbox`]: claims and raw events committed to a redb file before the 200 (needs Rust 1.89) |
+//! | `redis` | no | [`RedisStore`](dedup::RedisStore): dedup shared by replicas on Redis 7.0 or later (redis-rs) |
 //! | `full` | no | all of the above |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
