@@ -75,6 +75,7 @@
 //! | 413 | body over the limit (default 1 MiB) | no |
 //! | 415 | `Content-Type` not `application/json` or `application/*+json` | no |
 //! | 503 + `Retry-After` | queue full (waiting retries count) or its byte budget spent (`queue_bytes`), shutting down, or dedup store / durable inbox unavailable | no |
+//! | 503 + `Retry-After: 1` | another claim of the same event is in flight on a shared store ([`Claim::InFlight`](dedup::Claim::InFlight), `claim_in_flight`) | no |
 //!
 //! Every error body is `{"error": {"type", "code", "message"}}`.
 //!
@@ -122,7 +123,7 @@
 //! | `axum` | no | `Webhooks::router`: the receiver as an `axum::Router` for a path |
 //! | `testing` | no | signed-request builders for your tests ([`testing`]) |
 //! | `durable` | no | [`inbox::DurableInbox`]: claims and raw events committed to a redb file before the 200 (needs Rust 1.89) |
-//! | `redis` | no | [`inbox::RedisInbox`]: claims and raw events on a Redis Stream shared by replicas (Redis 7.0 or newer) |
+//! | `redis` | no | [`inbox::RedisInbox`]: claims and raw events on a Redis Stream shared by replicas; [`RedisStore`](dedup::RedisStore): dedup alone shared by replicas (Redis 7.0 or newer, redis-rs) |
 //! | `full` | no | all of the above |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -17,6 +17,10 @@ use crate::dispatch::{Dispatcher, EnqueueError};
 use crate::error::{BoxError, Rejection};
 use crate::event::{DecodeEvent, Received};
 
+/// `Retry-After` of a 503 for [`Claim::InFlight`]: short, since the other claim is normally
+/// confirmed or given back within a round trip to the store.
+const IN_FLIGHT_RETRY_AFTER: Duration = Duration::from_secs(1);
+
 /// The terminal webhook service: content checks, body limit, decoding, dedup, enqueue, 200.
 ///
 /// `Error = Infallible`: every rejection is a response with the JSON error shape. Mount it with
@@ -391,6 +395,12 @@ impl<F: DecodeEvent, St: DedupStore> Inner<F, St> {
             Ok(Claim::Duplicate) => {
                 tracing::debug!(event = item.event_name(), %key, "duplicate webhook acknowledged, not dispatched");
                 Ok(Outcome::Duplicate)
+            }
+            Ok(Claim::InFlight) => {
+                tracing::debug!(event = item.event_name(), %key, "another claim of this webhook is in flight: answering 503");
+                Err(Rejection::ClaimInFlight {
+                    retry_after: IN_FLIGHT_RETRY_AFTER,
+                })
             }
             Err(error) => {
                 tracing::error!(%error, "dedup store failed: answering 503");
