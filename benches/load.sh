@@ -27,6 +27,9 @@
 #   redis        the example with its dedup on Redis (REDIS_URL: a redis-server this script
 #                starts on REDIS_PORT, pinned to REDIS_CPU, flushed before each run) vs the same
 #                binary in memory, unique ids, 64 connections (goal: redis/memory >= 0.5)
+#   redis_inbox  the example with the Redis inbox (REDIS_URL and INBOX=redis: every event in the
+#                stream before its 200, handlers fed from it) vs the same binary in memory;
+#                before each SIGTERM the script waits for the stream to empty
 # Pairs are measured back to back and repeated REPS times; budget lines use the median of the
 # per-pair ratios, so that machine noise cancels. The budget lines (the default scenarios):
 # throughput example/bare >= 0.85 and dup90 example/bare >= 0.95, at 64 connections.
@@ -49,7 +52,7 @@
 #                                   (dup90 and slow always use 64)
 #   RATE=8000                       offered load of the paced scenario (requests/s)
 #   SCENARIOS="throughput dup90"    which scenarios to run, out of
-#                                   "throughput slow slow_paced dup90 aa durable redis"
+#                                   "throughput slow slow_paced dup90 aa durable redis redis_inbox"
 #   REDIS_PORT=20399 REDIS_CPU=$SERVER_CPU   the redis scenario's redis-server (its CPU time
 #                                   counts against the receiver's core by default, as the worst
 #                                   case; a real Redis is on another machine)
@@ -122,11 +125,11 @@ ncpu=$(nproc --all)
 ((SERVER_CPU != LOAD_CPU)) || die "SERVER_CPU and LOAD_CPU must differ"
 [[ -f "$PAYLOAD" ]] || die "payload $PAYLOAD not found"
 for s in $SCENARIOS; do
-    [[ " throughput slow slow_paced dup90 aa durable redis " == *" $s "* ]] || die "unknown scenario '$s' (throughput slow slow_paced dup90 aa durable redis)"
+    [[ " throughput slow slow_paced dup90 aa durable redis redis_inbox " == *" $s "* ]] || die "unknown scenario '$s' (throughput slow slow_paced dup90 aa durable redis redis_inbox)"
 done
 REDIS_PORT=${REDIS_PORT:-20399}
 REDIS_CPU=${REDIS_CPU:-$SERVER_CPU}
-if [[ " $SCENARIOS " == *" redis "* ]]; then
+if [[ " $SCENARIOS " == *" redis "* || " $SCENARIOS " == *" redis_inbox "* ]]; then
     command -v redis-server >/dev/null || die "the redis scenario needs redis-server (7.0 or later; Debian: apt-get install redis-server)"
 fi
 grep -q __ID__ "$PAYLOAD" || die "payload $PAYLOAD has no __ID__ placeholder"
@@ -371,6 +374,15 @@ measure() {
     after=$(cpu_ticks "$SERVER_PID")
     rss=$(peak_rss_kib "$SERVER_PID")
     kill -0 "$SERVER_PID" 2>/dev/null || die "$kind server died during the run (log: $OUT/${kind%%/*}-$port.log)"
+    if [[ $kind == */redis_inbox ]]; then
+        # Its handlers run from the stream: let them finish before the SIGTERM (a drain leaves
+        # what it has not taken for other replicas), so that the line check holds.
+        local waited=0
+        until [[ $(redis_cmd "XLEN webhook:inbox:stream") == ":0" ]]; do
+            ((waited++ < 6000)) || die "the Redis inbox's stream did not empty within 60 s"
+            sleep 0.01
+        done
+    fi
     stop_server
     local rps p50 p99 non2xx errors requests seconds wrk_ticks
     rps=$(field rps "$result")
@@ -504,6 +516,17 @@ for rep in $(seq 1 "$REPS"); do
         measure redis "example/redis" 64 "$rep" 0 0 "${REDIS_ENV[@]}"
         measure redis "example/memory" 64 "$rep" 0 0
     fi
+    if ! wanted redis_inbox; then
+        :
+    elif ((rep % 2)); then
+        measure redis_inbox "example/memory" 64 "$rep" 0 0
+        [[ $(redis_cmd FLUSHALL) == +OK ]] || die "redis FLUSHALL failed"
+        measure redis_inbox "example/redis_inbox" 64 "$rep" 0 0 "${REDIS_ENV[@]}" INBOX=redis
+    else
+        [[ $(redis_cmd FLUSHALL) == +OK ]] || die "redis FLUSHALL failed"
+        measure redis_inbox "example/redis_inbox" 64 "$rep" 0 0 "${REDIS_ENV[@]}" INBOX=redis
+        measure redis_inbox "example/memory" 64 "$rep" 0 0
+    fi
     if ! wanted aa; then
         :
     elif ((rep % 2)); then
@@ -623,6 +646,13 @@ report() {
             for (r = 1; r <= reps; r++) if ((("redis", 64, "example/redis", r) in v_us) && v_us["redis", 64, "example/redis", r] > 0)
                 u = u " " v_us["redis", 64, "example/memory", r] / v_us["redis", 64, "example/redis", r]
             if (u != "") printf "    server CPU per request, memory/redis, 64 connections: %.3f (the receiver only; Redis has its own process)\n", median(u)
+        }
+        l = ""
+        for (r = 1; r <= reps; r++) if ((("redis_inbox", 64, "example/memory", r) in v_rps) && v_rps["redis_inbox", 64, "example/memory", r] > 0)
+            l = l " " v_rps["redis_inbox", 64, "example/redis_inbox", r] / v_rps["redis_inbox", 64, "example/memory", r]
+        if (l != "") {
+            m = median(l); printf "  throughput Redis inbox / in memory, 64 connections: %.3f\n", m
+            if (reps > 1) printf "    the pairs, sorted: %s\n", sorted(l)
         }
         l = ""
         for (r = 1; r <= reps; r++) if ((("dup90", 64, "bare", r) in v_rps) && v_rps["dup90", 64, "bare", r] > 0)
