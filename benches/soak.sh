@@ -32,7 +32,8 @@
 #   DURATION=120 (or the first argument)   seconds of load
 #   RATE=500 DUP_PCT=20 WINDOW=5 WORKERS=8
 #   DEDUP_TTL_SECS=30 DEDUP_CAPACITY=5000
-#   WARMUP=40                the RSS baseline: the first sample at or after WARMUP s. The store
+#   WARMUP=40                the RSS baseline: the first sample at or after WARMUP s (expiry only,
+#                            DEDUP_CAPACITY=, needs WARMUP=200: see benches/README.md). The store
 #                            only reaches its steady size once the TTL has turned it over once
 #                            (30 s), so the default baseline is after that; the RSS at 20 s is
 #                            reported too
