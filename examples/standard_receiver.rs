@@ -13,8 +13,8 @@
 //!   checked); `TRUSTED_PROXIES`: the proxies (CIDRs) whose `X-Forwarded-For` names the client,
 //!   read right to left
 //! - `HANDLER_DELAY_MS`, `HANDLER_FAIL_FIRST`, `RETRY_MAX_ATTEMPTS`, `RETRY_BACKOFF_MS`,
-//!   `WEBHOOK_CONCURRENCY`, `WEBHOOK_QUEUE_CAPACITY`, `DEDUP_TTL_SECS`, `MAX_BODY_BYTES`,
-//!   `INBOX_PATH`, `METRICS_ADDR`, `DRAIN_TIMEOUT_SECS`, `RUST_LOG`: as for `chirp_receiver`
+//!   `WEBHOOK_CONCURRENCY`, `WEBHOOK_QUEUE_CAPACITY`, `DEDUP_TTL_SECS`, `DEDUP_CAPACITY`,
+//!   `RETRY_AFTER_SECS`, `RETRY_AFTER_MAX_SECS`, `MAX_BODY_BYTES`, `INBOX_PATH`, `METRICS_ADDR`, `DRAIN_TIMEOUT_SECS`, `RUST_LOG`: as for `chirp_receiver`
 //! - `HEADER_TIMEOUT_SECS` (default 10), `BODY_TIMEOUT_SECS` (default 30), `IDLE_TIMEOUT_SECS`
 //!   (default 60): the slow-client limits, as for `chirp_receiver`
 //!

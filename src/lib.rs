@@ -76,6 +76,11 @@
 //! | 415 | `Content-Type` not `application/json` or `application/*+json` | no |
 //! | 503 + `Retry-After` | queue full (waiting retries count) or its byte budget spent (`queue_bytes`), shutting down, or dedup store / durable inbox unavailable | no |
 //!
+//! For a full queue, `Retry-After` is computed from the backlog, with jitter, so that the
+//! senders refused together come back spread out when there should be room (see
+//! [Retry-After](dispatch#retry-after)); [`WebhooksBuilder::retry_after`] sets a fixed value or
+//! another maximum.
+//!
 //! Every error body is `{"error": {"type", "code", "message"}}`.
 //!
 //! # Order

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tracing_subscriber::EnvFilter;
 use webhook_receiver::allowlist::{IpAllowlist, IpAllowlistLayer};
-use webhook_receiver::dispatch::{DeadLetter, RetryPolicy};
+use webhook_receiver::dispatch::{DeadLetter, RetryAfter, RetryPolicy};
 use webhook_receiver::event::DecodeEvent;
 use webhook_receiver::{BoxError, DedupKey, WebhooksBuilder};
 
@@ -61,6 +61,9 @@ pub struct Config {
     queue_capacity: Option<usize>,
     queue_bytes: Option<usize>,
     dedup_ttl_secs: Option<u64>,
+    dedup_capacity: Option<u64>,
+    retry_after_secs: Option<u64>,
+    retry_after_max_secs: Option<u64>,
     max_body_bytes: Option<usize>,
     retry_max_attempts: Option<u32>,
     retry_backoff_ms: Option<u64>,
@@ -81,7 +84,8 @@ pub struct Behaviour {
 impl Config {
     /// Reads `ADDR` (default `default_addr`), `HANDLER_DELAY_MS`, `HANDLER_FAIL_FIRST`,
     /// `WEBHOOK_CONCURRENCY`, `WEBHOOK_QUEUE_CAPACITY`, `WEBHOOK_QUEUE_BYTES`, `DEDUP_TTL_SECS`,
-    /// `MAX_BODY_BYTES`, `RETRY_MAX_ATTEMPTS`, `RETRY_BACKOFF_MS`, `INBOX_PATH`, `DRAIN_TIMEOUT_SECS`,
+    /// `DEDUP_CAPACITY`, `RETRY_AFTER_SECS`, `RETRY_AFTER_MAX_SECS`, `MAX_BODY_BYTES`,
+    /// `RETRY_MAX_ATTEMPTS`, `RETRY_BACKOFF_MS`, `INBOX_PATH`, `DRAIN_TIMEOUT_SECS`,
     /// `ALLOWED_IPS`, `TRUSTED_PROXIES`, `HEADER_TIMEOUT_SECS`, `BODY_TIMEOUT_SECS`,
     /// `IDLE_TIMEOUT_SECS`.
     pub fn from_env(default_addr: &str) -> Result<Self, BoxError> {
@@ -97,6 +101,9 @@ impl Config {
             queue_capacity: env_opt("WEBHOOK_QUEUE_CAPACITY")?,
             queue_bytes: env_opt("WEBHOOK_QUEUE_BYTES")?,
             dedup_ttl_secs: env_opt("DEDUP_TTL_SECS")?,
+            dedup_capacity: env_opt("DEDUP_CAPACITY")?,
+            retry_after_secs: env_opt("RETRY_AFTER_SECS")?,
+            retry_after_max_secs: env_opt("RETRY_AFTER_MAX_SECS")?,
             max_body_bytes: env_opt("MAX_BODY_BYTES")?,
             retry_max_attempts: env_opt("RETRY_MAX_ATTEMPTS")?,
             retry_backoff_ms: env_opt("RETRY_BACKOFF_MS")?,
@@ -115,8 +122,11 @@ impl Config {
             .service(service)
     }
 
-    /// Applies `WEBHOOK_CONCURRENCY`, `WEBHOOK_QUEUE_CAPACITY`, `WEBHOOK_QUEUE_BYTES`, `DEDUP_TTL_SECS`,
-    /// `MAX_BODY_BYTES`, `RETRY_MAX_ATTEMPTS`, `RETRY_BACKOFF_MS` (the library's defaults
+    /// Applies `WEBHOOK_CONCURRENCY`, `WEBHOOK_QUEUE_CAPACITY`, `WEBHOOK_QUEUE_BYTES`,
+    /// `DEDUP_TTL_SECS`, `DEDUP_CAPACITY` (both ignored with `INBOX_PATH`, which has its own TTL,
+    /// from `DEDUP_TTL_SECS`), `RETRY_AFTER_SECS` (a fixed `Retry-After`) or
+    /// `RETRY_AFTER_MAX_SECS` (the adaptive one's maximum), `MAX_BODY_BYTES`,
+    /// `RETRY_MAX_ATTEMPTS`, `RETRY_BACKOFF_MS` (the library's defaults
     /// when unset) and `INBOX_PATH` (a durable inbox in that directory), and prints a
     /// dead-letter line for every event that will not be handled.
     pub fn apply<F: DecodeEvent, V, S: Clone + Send + Sync + 'static>(
@@ -137,6 +147,22 @@ impl Config {
         }
         if let Some(secs) = self.dedup_ttl_secs {
             builder = builder.dedup_ttl(Duration::from_secs(secs));
+        }
+        if let Some(n) = self.dedup_capacity {
+            builder = builder.dedup_capacity(n);
+        }
+        match (self.retry_after_secs, self.retry_after_max_secs) {
+            (Some(_), Some(_)) => {
+                return Err(
+                    "set RETRY_AFTER_SECS (fixed) or RETRY_AFTER_MAX_SECS (adaptive), not both"
+                        .into(),
+                );
+            }
+            (Some(secs), None) => builder = builder.retry_after(Duration::from_secs(secs)),
+            (None, Some(max)) => {
+                builder = builder.retry_after(RetryAfter::adaptive(Duration::from_secs(max)));
+            }
+            (None, None) => {}
         }
         if let Some(bytes) = self.max_body_bytes {
             builder = builder.body_limit(bytes);
