@@ -29,6 +29,10 @@
 #   TRIES=5 BACKOFF=1,2,4,8  the sender's retry schedule (seconds before tries 2, 3, ...)
 #   RETRY_AFTER_CAP=30       Retry-After is honoured up to this many seconds; NO_RETRY_AFTER=1
 #                            ignores it (backoff alone)
+#   RETRY_AFTER_SECS=        the server's Retry-After: unset, the adaptive default (from the
+#                            backlog, at most RETRY_AFTER_MAX_SECS, default 60); set, that fixed
+#                            value on every 503 (RETRY_AFTER_SECS=5 is the receiver before the
+#                            adaptive value)
 #   WORKERS=16               sender threads (one keep-alive connection each)
 #   GIVE_UP_MAX=             fail if more events than this were given up (unset: report only)
 #   PORT=21000               127.0.0.1 port (below the kernel's ephemeral range)
@@ -51,6 +55,8 @@ TRIES=${TRIES:-5}
 BACKOFF=${BACKOFF:-1,2,4,8}
 RETRY_AFTER_CAP=${RETRY_AFTER_CAP:-30}
 NO_RETRY_AFTER=${NO_RETRY_AFTER:-}
+RETRY_AFTER_SECS=${RETRY_AFTER_SECS:-}
+RETRY_AFTER_MAX_SECS=${RETRY_AFTER_MAX_SECS:-}
 WORKERS=${WORKERS:-16}
 GIVE_UP_MAX=${GIVE_UP_MAX:-}
 PORT=${PORT:-21000}
@@ -77,6 +83,7 @@ trap 'echo "overload.sh: interrupted" >&2; exit 130' INT TERM
 
 ADDR="$HOST:$PORT" CHIRP_WEBHOOK_SECRET="$SECRET" HANDLER_DELAY_MS="$HANDLER_DELAY_MS" \
     WEBHOOK_CONCURRENCY="$WEBHOOK_CONCURRENCY" WEBHOOK_QUEUE_CAPACITY="$QUEUE" \
+    RETRY_AFTER_SECS="$RETRY_AFTER_SECS" RETRY_AFTER_MAX_SECS="$RETRY_AFTER_MAX_SECS" \
     "$BIN" >"$OUT/server.stdout" 2>"$OUT/server.stderr" &
 SERVER_PID=$!
 waited=0
@@ -124,7 +131,7 @@ print(r["lines"], r["lost"], r["doubled"], r["printed_never_acked"], r["dead_let
 
 {
     echo "overload.sh $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(uname -n), $(nproc) CPUs"
-    echo "server: HANDLER_DELAY_MS=$HANDLER_DELAY_MS WEBHOOK_CONCURRENCY=$WEBHOOK_CONCURRENCY (~$capacity events/s) WEBHOOK_QUEUE_CAPACITY=$QUEUE"
+    echo "server: HANDLER_DELAY_MS=$HANDLER_DELAY_MS WEBHOOK_CONCURRENCY=$WEBHOOK_CONCURRENCY (~$capacity events/s) WEBHOOK_QUEUE_CAPACITY=$QUEUE Retry-After $([[ -n $RETRY_AFTER_SECS ]] && echo "fixed $RETRY_AFTER_SECS s" || echo "adaptive (max ${RETRY_AFTER_MAX_SECS:-60} s)")"
     echo "sender: $RATE new events/s for $DURATION s, $TRIES tries, backoff $BACKOFF s, Retry-After $([[ -n $NO_RETRY_AFTER ]] && echo ignored || echo "honoured (cap $RETRY_AFTER_CAP s)"), $WORKERS workers"
     awk -v a="$T0" -v b="$T_SENT" -v c="$T_END" \
         'BEGIN { printf "time: sender %.1f s (until every event was acknowledged or given up), drain after SIGTERM %.2f s\n", b - a, c - b }'

@@ -11,8 +11,10 @@
 //!   event, to see retries and dead letters from outside
 //! - `RETRY_MAX_ATTEMPTS` (default 5), `RETRY_BACKOFF_MS` (default 1000): the handlers' retry
 //!   policy (attempts in all; the first backoff, doubling after each failure)
-//! - `WEBHOOK_CONCURRENCY`, `WEBHOOK_QUEUE_CAPACITY`, `DEDUP_TTL_SECS`, `MAX_BODY_BYTES`:
-//!   the library's defaults when unset (64, 1024, 86400, 1048576)
+//! - `WEBHOOK_CONCURRENCY`, `WEBHOOK_QUEUE_CAPACITY`, `DEDUP_TTL_SECS`, `DEDUP_CAPACITY`,
+//!   `MAX_BODY_BYTES`: the library's defaults when unset (64, 1024, 86400, 1000000, 1048576)
+//! - `RETRY_AFTER_SECS`: a fixed `Retry-After` on every 503; `RETRY_AFTER_MAX_SECS`: the
+//!   maximum of the adaptive one (the default, computed from the backlog, at most 60 s)
 //! - `METRICS_ADDR` (e.g. `127.0.0.1:9000`): serves Prometheus metrics on `GET /metrics`
 //! - `INBOX_PATH`: a directory; turns on the durable inbox there (build with
 //!   `--features durable`): every accepted event is fsync'd before its 200 and survives a crash

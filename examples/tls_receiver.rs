@@ -21,7 +21,8 @@
 //! - `TLS_KEY` (required): PEM file with its private key (PKCS#8, PKCS#1 or SEC1)
 //! - `ADDR` (default `127.0.0.1:3443`)
 //! - `CHIRP_WEBHOOK_SECRET`, `HANDLER_DELAY_MS`, `WEBHOOK_CONCURRENCY`,
-//!   `WEBHOOK_QUEUE_CAPACITY`, `DEDUP_TTL_SECS`, `MAX_BODY_BYTES`, `DRAIN_TIMEOUT_SECS`,
+//!   `WEBHOOK_QUEUE_CAPACITY`, `DEDUP_TTL_SECS`, `DEDUP_CAPACITY`, `RETRY_AFTER_SECS`,
+//!   `RETRY_AFTER_MAX_SECS`, `MAX_BODY_BYTES`, `DRAIN_TIMEOUT_SECS`,
 //!   `ALLOWED_IPS`, `TRUSTED_PROXIES`, `RUST_LOG`: as for `chirp_receiver`
 //! - `HEADER_TIMEOUT_SECS` (default 10), `BODY_TIMEOUT_SECS` (default 30), `IDLE_TIMEOUT_SECS`
 //!   (default 60): as for `chirp_receiver`, through axum-server's hyper builder

@@ -77,6 +77,11 @@
 //! | 503 + `Retry-After` | queue full (waiting retries count) or its byte budget spent (`queue_bytes`), shutting down, or dedup store / durable inbox unavailable | no |
 //! | 503 + `Retry-After: 1` | another claim of the same event is in flight on a shared store ([`Claim::InFlight`](dedup::Claim::InFlight), `claim_in_flight`) | no |
 //!
+//! For a full queue, `Retry-After` is computed from the backlog, with jitter, so that the
+//! senders refused together come back spread out when there should be room (see
+//! [Retry-After](dispatch#retry-after)); [`WebhooksBuilder::retry_after`] sets a fixed value or
+//! another maximum.
+//!
 //! Every error body is `{"error": {"type", "code", "message"}}`.
 //!
 //! # Order

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use tracing_subscriber::EnvFilter;
 use webhook_receiver::allowlist::{IpAllowlist, IpAllowlistLayer};
-use webhook_receiver::dispatch::{DeadLetter, RetryPolicy};
+use webhook_receiver::dispatch::{DeadLetter, RetryAfter, RetryPolicy};
 use webhook_receiver::event::DecodeEvent;
 use webhook_receiver::{BoxError, DedupKey, WebhooksBuilder};
 
@@ -63,6 +63,9 @@ pub struct Config {
     queue_capacity: Option<usize>,
     queue_bytes: Option<usize>,
     dedup_ttl_secs: Option<u64>,
+    dedup_capacity: Option<u64>,
+    retry_after_secs: Option<u64>,
+    retry_after_max_secs: Option<u64>,
     max_body_bytes: Option<usize>,
     retry_max_attempts: Option<u32>,
     retry_backoff_ms: Option<u64>,
@@ -85,9 +88,10 @@ pub struct Behaviour {
 impl Config {
     /// Reads `ADDR` (default `default_addr`), `HANDLER_DELAY_MS`, `HANDLER_FAIL_FIRST`,
     /// `WEBHOOK_CONCURRENCY`, `WEBHOOK_QUEUE_CAPACITY`, `WEBHOOK_QUEUE_BYTES`, `DEDUP_TTL_SECS`,
-    /// `MAX_BODY_BYTES`, `RETRY_MAX_ATTEMPTS`, `RETRY_BACKOFF_MS`, `INBOX_PATH`, `INBOX`,
-    /// `INBOX_VISIBILITY_SECS`, `REDIS_URL`, `REDIS_PREFIX`, `REDIS_FALLBACK`,
-    /// `DRAIN_TIMEOUT_SECS`, `ALLOWED_IPS`, `TRUSTED_PROXIES`, `HEADER_TIMEOUT_SECS`, `BODY_TIMEOUT_SECS`,
+    /// `DEDUP_CAPACITY`, `RETRY_AFTER_SECS`, `RETRY_AFTER_MAX_SECS`, `MAX_BODY_BYTES`,
+    /// `RETRY_MAX_ATTEMPTS`, `RETRY_BACKOFF_MS`, `INBOX_PATH`, `INBOX`, `INBOX_VISIBILITY_SECS`,
+    /// `REDIS_URL`, `REDIS_PREFIX`, `REDIS_FALLBACK`, `DRAIN_TIMEOUT_SECS`,
+    /// `ALLOWED_IPS`, `TRUSTED_PROXIES`, `HEADER_TIMEOUT_SECS`, `BODY_TIMEOUT_SECS`,
     /// `IDLE_TIMEOUT_SECS`.
     pub fn from_env(default_addr: &str) -> Result<Self, BoxError> {
         Ok(Self {
@@ -102,6 +106,9 @@ impl Config {
             queue_capacity: env_opt("WEBHOOK_QUEUE_CAPACITY")?,
             queue_bytes: env_opt("WEBHOOK_QUEUE_BYTES")?,
             dedup_ttl_secs: env_opt("DEDUP_TTL_SECS")?,
+            dedup_capacity: env_opt("DEDUP_CAPACITY")?,
+            retry_after_secs: env_opt("RETRY_AFTER_SECS")?,
+            retry_after_max_secs: env_opt("RETRY_AFTER_MAX_SECS")?,
             max_body_bytes: env_opt("MAX_BODY_BYTES")?,
             retry_max_attempts: env_opt("RETRY_MAX_ATTEMPTS")?,
             retry_backoff_ms: env_opt("RETRY_BACKOFF_MS")?,
@@ -121,11 +128,14 @@ impl Config {
             .service(service)
     }
 
-    /// Applies `WEBHOOK_CONCURRENCY`, `WEBHOOK_QUEUE_CAPACITY`, `WEBHOOK_QUEUE_BYTES`, `DEDUP_TTL_SECS`,
-    /// `MAX_BODY_BYTES`, `RETRY_MAX_ATTEMPTS`, `RETRY_BACKOFF_MS` (the library's defaults
-    /// when unset), `INBOX_PATH` (a durable inbox in that directory), `REDIS_URL` (dedup on
-    /// Redis, shared by replicas) and `INBOX=redis` (the Redis inbox), and prints a dead-letter line for every event that will
-    /// not be handled.
+    /// Applies `WEBHOOK_CONCURRENCY`, `WEBHOOK_QUEUE_CAPACITY`, `WEBHOOK_QUEUE_BYTES`,
+    /// `DEDUP_TTL_SECS`, `DEDUP_CAPACITY` (the capacity is ignored with an inbox, which
+    /// deduplicates itself with the TTL), `RETRY_AFTER_SECS` (a fixed `Retry-After`) or
+    /// `RETRY_AFTER_MAX_SECS` (the adaptive one's maximum), `MAX_BODY_BYTES`,
+    /// `RETRY_MAX_ATTEMPTS`, `RETRY_BACKOFF_MS` (the library's defaults when unset),
+    /// `INBOX_PATH` (a durable inbox in that directory), `REDIS_URL` (dedup on Redis, shared by
+    /// replicas) and `INBOX=redis` (the Redis inbox), and prints a dead-letter line for every
+    /// event that will not be handled.
     pub async fn apply<F: DecodeEvent, V, S: Clone + Send + Sync + 'static>(
         &self,
         mut builder: WebhooksBuilder<F, V, S>,
@@ -150,6 +160,19 @@ impl Config {
         if let Some(bytes) = self.queue_bytes {
             builder = builder.queue_bytes(bytes);
         }
+        match (self.retry_after_secs, self.retry_after_max_secs) {
+            (Some(_), Some(_)) => {
+                return Err(
+                    "set RETRY_AFTER_SECS (fixed) or RETRY_AFTER_MAX_SECS (adaptive), not both"
+                        .into(),
+                );
+            }
+            (Some(secs), None) => builder = builder.retry_after(Duration::from_secs(secs)),
+            (None, Some(max)) => {
+                builder = builder.retry_after(RetryAfter::adaptive(Duration::from_secs(max)));
+            }
+            (None, None) => {}
+        }
         if let Some(bytes) = self.max_body_bytes {
             builder = builder.body_limit(bytes);
         }
@@ -164,7 +187,7 @@ impl Config {
         let store = if self.inbox_path.is_some() || redis_inbox.is_some() {
             store::unused()
         } else {
-            store::connect(self.redis.as_ref(), ttl).await?
+            store::connect(self.redis.as_ref(), ttl, self.dedup_capacity).await?
         };
         Ok(builder
             .dedup_store(store)

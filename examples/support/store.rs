@@ -144,16 +144,21 @@ pub async fn with_redis_inbox<F: webhook_receiver::event::DecodeEvent, V, S>(
     )
 }
 
-/// The store: on Redis if configured, else in process; both with the TTL `ttl`.
+/// The store: on Redis if configured, else in process (with at most `capacity` keys); both
+/// with the TTL `ttl`.
 pub async fn connect(
     redis: Option<&RedisConfig>,
     ttl: Option<Duration>,
+    capacity: Option<u64>,
 ) -> Result<Store, BoxError> {
     match redis {
         None => {
             let mut memory = MokaStore::builder();
             if let Some(ttl) = ttl {
                 memory = memory.ttl(ttl);
+            }
+            if let Some(capacity) = capacity {
+                memory = memory.capacity(capacity);
             }
             Ok(Store::Memory(memory.build()))
         }

@@ -11,6 +11,9 @@ use super::DedupKey;
 use super::{Claim, DEFAULT_CAPACITY, DEFAULT_TTL, DedupStore, KeyHasher};
 use crate::error::StoreError;
 
+/// The most keys the table is sized for up front.
+const INITIAL_CAPACITY: u64 = 65_536;
+
 /// The default dedup store: in process, on a [`moka`](https://docs.rs/moka) cache with a TTL
 /// and a bounded capacity.
 ///
@@ -29,10 +32,17 @@ use crate::error::StoreError;
 ///   dedup_memory` (RSS growth over the number of ids, on x86-64 Linux with glibc): about
 ///   **340 bytes per remembered id** when filled to 1M, 370 bytes once full with every new key
 ///   pushing the oldest out; a store at the default capacity of 1,000,000 ids peaked at
-///   **~350 MiB** of resident memory. The table is sized up front for the capacity (at most
-///   1M keys: ~16 MiB), so that it does not rehash as it fills. moka's own entry (its node, the key in an `Arc`, the
+///   **~350 MiB** of resident memory. moka's own entry (its node, the key in an `Arc`, the
 ///   access and write-order deques for LRU and the TTL) is most of it; the 16-byte keys alone
 ///   in a `HashSet` take ~36 bytes.
+/// - The table is sized up front for at most 65,536 keys and grows as needed beyond that. A
+///   key that expires or is evicted leaves a tombstone in moka's hash table that still holds
+///   the key's `Arc` (~80 bytes in all), and each of the table's 64 segments sweeps them only
+///   once they are 10% of its size. A table sized for 1M keys (as it was) kept up to ~210,000
+///   of them, ~17 MB, which a store living on its TTL far below its capacity piled up at the
+///   rate of new keys (the steady RSS growth of `benches/soak.sh`, ~83 bytes per new key); one
+///   sized for 65,536 keys sweeps at ~26,000 (~2 MB), and one that grew sweeps at 10% of its
+///   size, in proportion to the keys it holds.
 /// - Cost, measured on a 2-vCPU test machine: a claim of a new key takes about 2 µs while the
 ///   store fills and about 4 µs once it is full at 1M ids (each one then evicts the least
 ///   recently used key: moka's housekeeping, its hash table's removal and rehash), a
@@ -293,9 +303,12 @@ impl MokaStoreBuilder {
     /// assert!(store.is_empty());
     /// ```
     pub fn build(self) -> MokaStore {
-        // Sized up front (to at most the default capacity: ~16 MiB of buckets for 1M keys), so
-        // that the table does not rehash as it fills: 13-26% less per claim while it grows.
-        let initial = usize::try_from(self.capacity.min(DEFAULT_CAPACITY)).unwrap_or(usize::MAX);
+        // Sized up front for at most INITIAL_CAPACITY keys, not for the whole capacity: moka's
+        // table sweeps its tombstones (expired and evicted keys, each still holding its key's
+        // `Arc`) only once they reach 10% of its size, so a table sized for 1M keys under a
+        // store that lives on its TTL far below that piles up ~17 MB of them (see the type's
+        // docs). Beyond that the table doubles as it fills, which costs claims while it grows.
+        let initial = usize::try_from(self.capacity.min(INITIAL_CAPACITY)).unwrap_or(usize::MAX);
         let cache = Cache::builder()
             .max_capacity(self.capacity)
             .initial_capacity(initial)

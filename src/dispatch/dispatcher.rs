@@ -25,6 +25,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::Handlers;
+use super::backlog::Backlog;
 use super::budget::{ByteBudget, QueueBytes};
 use super::failure::DeadLetterReason;
 use super::handler::{Job, Meta, Target};
@@ -182,6 +183,8 @@ struct Shared<E> {
     timer: Notify,
     /// Cancelled once closing and nothing is reserved, queued, waiting or running.
     drained: CancellationToken,
+    /// The jobs' run times and the refused senders, for the adaptive `Retry-After`.
+    backlog: Backlog,
 }
 
 struct State<E> {
@@ -623,6 +626,14 @@ impl<E: Event> Dispatcher<E> {
             queue_bytes: DEFAULT_QUEUE_BYTES,
             concurrency: DEFAULT_CONCURRENCY,
         }
+    }
+
+    /// The adaptive `Retry-After` (at most `max`) for a sender refused because the queue is
+    /// full: see [`RetryAfter`](super::RetryAfter).
+    pub(crate) fn retry_after_when_full(&self, max: Duration) -> Duration {
+        let shared = self.shared();
+        let waiting = shared.lock().queued();
+        shared.backlog.retry_after(waiting, shared.limit, max)
     }
 
     /// Reserves a slot in the queue, and `bytes` of its byte budget (the request body's size),
@@ -1191,6 +1202,7 @@ impl<E: Event> DispatcherBuilder<E> {
             wake: Notify::new(),
             timer: Notify::new(),
             drained: CancellationToken::new(),
+            backlog: Backlog::new(),
         });
         let guard = TimerGuard {
             shared: Arc::clone(&shared),
@@ -1231,11 +1243,13 @@ async fn run<E: Event>(mut runner: Runner<E>) {
         // `debug`: at the usual `info` level the span is disabled, and the handlers run without
         // it (an `Instrumented` wrapper still costs an enter and exit per poll).
         let span = tracing::debug_span!("webhook_dispatch", event = %job.meta.event_name, key = %job.meta.key, attempt = job.attempt);
+        let started = Instant::now();
         if span.is_disabled() {
             shared.routes.run(job, outcome).await;
         } else {
             shared.routes.run(job, outcome).instrument(span).await;
         }
+        shared.backlog.job_done(started.elapsed());
         #[cfg(feature = "inbox")]
         if let Some(p) = &job.meta.persisted {
             record_progress(&shared.routes, p, job.attempt, &done, &retries);

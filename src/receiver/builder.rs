@@ -6,20 +6,13 @@ use http::HeaderMap;
 use super::WebhookService;
 use super::settings::Settings;
 use crate::dedup::{DedupKey, DedupStore, MokaStore};
-use crate::dispatch::Dispatcher;
+use crate::dispatch::{Dispatcher, RetryAfter};
 use crate::event::DecodeEvent;
 
 #[doc(inline)]
 pub use crate::body::DEFAULT_BODY_LIMIT;
-/// Default `Retry-After` on 503: 5 seconds.
-///
-/// ```
-/// use std::time::Duration;
-/// use webhook_receiver::receiver::DEFAULT_RETRY_AFTER;
-///
-/// assert_eq!(DEFAULT_RETRY_AFTER, Duration::from_secs(5));
-/// ```
-pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
+#[doc(inline)]
+pub use crate::dispatch::DEFAULT_RETRY_AFTER;
 
 /// Builder for [`WebhookService`]. See the [module docs](crate::receiver) for an example.
 ///
@@ -168,7 +161,13 @@ impl<F: DecodeEvent, St: DedupStore> WebhookServiceBuilder<F, St> {
         self
     }
 
-    /// The `Retry-After` sent with 503 (default 5 s).
+    /// The `Retry-After` sent with 503. By default it is adaptive
+    /// ([`RetryAfter::adaptive`](crate::dispatch::RetryAfter::adaptive), at most 60 s): a sender
+    /// refused because the queue is full is told when the backlog ahead of it should have run,
+    /// with jitter so that senders refused together come back spread out (see
+    /// [Retry-After](crate::dispatch#retry-after)); other 503s (shutting down, store failing) get
+    /// 5 s. A `Duration` (or [`RetryAfter::fixed`](crate::dispatch::RetryAfter::fixed)) sends that
+    /// value with every 503.
     ///
     /// ```
     /// use std::time::Duration;
@@ -191,8 +190,8 @@ impl<F: DecodeEvent, St: DedupStore> WebhookServiceBuilder<F, St> {
     /// assert_eq!(res.headers()["retry-after"], "30");
     /// # }
     /// ```
-    pub fn retry_after(mut self, retry_after: Duration) -> Self {
-        self.settings = self.settings.retry_after(retry_after);
+    pub fn retry_after(mut self, retry_after: impl Into<RetryAfter>) -> Self {
+        self.settings = self.settings.retry_after(retry_after.into());
         self
     }
 

@@ -8,7 +8,8 @@
 //! 4. the format decodes it (UTF-8, JSON, envelope), else 400 naming what is wrong; an unknown
 //!    event type or a payload that does not fit its schema is *not* an error;
 //! 5. a queue slot and the body's size in the queue's byte budget are reserved, else 503 with
-//!    `Retry-After`;
+//!    a `Retry-After` computed from the backlog (see
+//!    [Retry-After](crate::dispatch#retry-after));
 //! 6. the dedup key is claimed: a duplicate is answered 200 and not dispatched;
 //! 7. the event is sent on the reserved slot and 200 is answered at once; handlers run later.
 //!

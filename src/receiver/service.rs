@@ -13,7 +13,7 @@ use super::{ResponseFuture, WebhookServiceBuilder};
 use crate::body::{ResponseBody, content_length, read_limited};
 use crate::dedup::DedupKey;
 use crate::dedup::{Claim, DedupStore, MokaStore};
-use crate::dispatch::{Dispatcher, EnqueueError};
+use crate::dispatch::{Dispatcher, EnqueueError, RetryAfter};
 use crate::error::{BoxError, Rejection};
 use crate::event::{DecodeEvent, Received};
 
@@ -56,7 +56,7 @@ pub(crate) struct Inner<F: DecodeEvent, St> {
     pub(crate) store: St,
     pub(crate) dispatcher: Dispatcher<F::Event>,
     pub(crate) body_limit: usize,
-    pub(crate) retry_after: Duration,
+    pub(crate) retry_after: RetryAfter,
     pub(crate) key_fn: Option<KeyFn<F::Event>>,
     /// With a durable inbox, the key and the raw event are committed there, and `store` is not
     /// used.
@@ -333,7 +333,7 @@ impl<F: DecodeEvent, St: DedupStore> Inner<F, St> {
         if let Some(inbox) = self.inbox.as_ref().filter(|inbox| inbox.is_shared()) {
             if self.dispatcher.is_closing() {
                 return Err(Rejection::ShuttingDown {
-                    retry_after: self.retry_after,
+                    retry_after: self.retry_after.without_backlog(),
                 });
             }
             let decoded = (item, key, id);
@@ -344,7 +344,7 @@ impl<F: DecodeEvent, St: DedupStore> Inner<F, St> {
                 bytes,
                 decoded,
                 received_at,
-                self.retry_after,
+                self.retry_after.without_backlog(),
             )
             .await;
         }
@@ -358,16 +358,18 @@ impl<F: DecodeEvent, St: DedupStore> Inner<F, St> {
             .try_reserve(bytes.len())
             .map_err(|e| match e {
                 EnqueueError::Full => {
+                    let retry_after = self
+                        .retry_after
+                        .when_full(|max| self.dispatcher.retry_after_when_full(max));
                     tracing::warn!(
                         event = item.event_name(),
+                        retry_after_secs = retry_after.as_secs(),
                         "webhook queue full: answering 503"
                     );
-                    Rejection::Overloaded {
-                        retry_after: self.retry_after,
-                    }
+                    Rejection::Overloaded { retry_after }
                 }
                 EnqueueError::Closed => Rejection::ShuttingDown {
-                    retry_after: self.retry_after,
+                    retry_after: self.retry_after.without_backlog(),
                 },
             })?;
         #[cfg(feature = "inbox")]
@@ -380,7 +382,7 @@ impl<F: DecodeEvent, St: DedupStore> Inner<F, St> {
                 bytes,
                 decoded,
                 received_at,
-                self.retry_after,
+                self.retry_after.without_backlog(),
             )
             .await;
         }
@@ -405,7 +407,7 @@ impl<F: DecodeEvent, St: DedupStore> Inner<F, St> {
             Err(error) => {
                 tracing::error!(%error, "dedup store failed: answering 503");
                 Err(Rejection::StoreUnavailable {
-                    retry_after: self.retry_after,
+                    retry_after: self.retry_after.without_backlog(),
                     source: error,
                 })
             }
@@ -427,7 +429,7 @@ async fn accept_in_inbox<E: crate::event::Event>(
     body: bytes::Bytes,
     (item, key, id): (Received<E>, DedupKey, Option<Box<str>>),
     received_at: SystemTime,
-    retry_after: Duration,
+    retry_after: std::time::Duration,
 ) -> Result<Outcome, Rejection> {
     use crate::inbox::Accepted;
     let event = crate::inbox::NewEvent {

@@ -8,9 +8,9 @@ use std::time::Duration;
 use http::HeaderMap;
 
 use super::service::Inner;
-use super::{DEFAULT_BODY_LIMIT, DEFAULT_RETRY_AFTER, WebhookService};
+use super::{DEFAULT_BODY_LIMIT, WebhookService};
 use crate::dedup::{DEFAULT_CAPACITY, DEFAULT_TTL, DedupKey, DedupStore, MokaStore};
-use crate::dispatch::Dispatcher;
+use crate::dispatch::{Dispatcher, RetryAfter};
 use crate::event::DecodeEvent;
 
 /// A user-supplied dedup key function.
@@ -33,7 +33,7 @@ pub(crate) struct Settings<E, St> {
     #[cfg(feature = "inbox")]
     pub(crate) inbox: Option<std::sync::Arc<dyn crate::inbox::Inbox>>,
     pub(crate) body_limit: usize,
-    retry_after: Duration,
+    retry_after: RetryAfter,
     key_fn: Option<KeyFn<E>>,
 }
 
@@ -67,7 +67,7 @@ impl<E> Settings<E, MokaStore> {
             #[cfg(feature = "inbox")]
             inbox: None,
             body_limit: DEFAULT_BODY_LIMIT,
-            retry_after: DEFAULT_RETRY_AFTER,
+            retry_after: RetryAfter::default(),
             key_fn: None,
         }
     }
@@ -130,7 +130,7 @@ impl<E, St> Settings<E, St> {
         self
     }
 
-    pub(crate) fn retry_after(mut self, retry_after: Duration) -> Self {
+    pub(crate) fn retry_after(mut self, retry_after: RetryAfter) -> Self {
         self.retry_after = retry_after;
         self
     }

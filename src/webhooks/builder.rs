@@ -448,7 +448,8 @@ impl<F: DecodeEvent, V, S, St> WebhooksBuilder<F, V, S, St> {
     /// webhooks.clone().oneshot(post(sent)).await.unwrap(); // 200: waits in the queue
     /// let res = webhooks.clone().oneshot(post(&other)).await.unwrap();
     /// assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE); // nothing remembered
-    /// assert_eq!(res.headers()["retry-after"], "5");
+    /// // No handler has finished yet, so there is no rate to estimate from: the adaptive maximum.
+    /// assert_eq!(res.headers()["retry-after"], "60");
     /// # webhooks.drain(std::time::Duration::from_secs(5)).await.unwrap();
     /// # }
     /// ```
@@ -662,7 +663,13 @@ impl<F: DecodeEvent, V, S, St> WebhooksBuilder<F, V, S, St> {
         self
     }
 
-    /// The `Retry-After` sent with 503 (default 5 s).
+    /// The `Retry-After` sent with 503. By default it is adaptive
+    /// ([`RetryAfter::adaptive`](crate::dispatch::RetryAfter::adaptive), at most 60 s): a sender
+    /// refused because the queue is full is told when the backlog ahead of it should have run,
+    /// with jitter so that senders refused together come back spread out (see
+    /// [Retry-After](crate::dispatch#retry-after)); other 503s (shutting down, store failing) get
+    /// 5 s. A `Duration` (or [`RetryAfter::fixed`](crate::dispatch::RetryAfter::fixed)) sends that
+    /// value with every 503.
     ///
     /// ```
     /// use std::time::Duration;
@@ -683,8 +690,8 @@ impl<F: DecodeEvent, V, S, St> WebhooksBuilder<F, V, S, St> {
     /// assert_eq!(res.headers()["retry-after"], "30");
     /// # }
     /// ```
-    pub fn retry_after(mut self, retry_after: Duration) -> Self {
-        self.settings = self.settings.retry_after(retry_after);
+    pub fn retry_after(mut self, retry_after: impl Into<crate::dispatch::RetryAfter>) -> Self {
+        self.settings = self.settings.retry_after(retry_after.into());
         self
     }
 
