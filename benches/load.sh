@@ -418,7 +418,7 @@ measure() {
 # Sends one inline command to the redis scenario's server; prints its first reply line.
 redis_cmd() {
     local line=""
-    exec 4<>"/dev/tcp/$HOST/$REDIS_PORT" || return 1
+    { exec 4<>"/dev/tcp/$HOST/$REDIS_PORT"; } 2>/dev/null || return 1
     printf '%s\r\n' "$1" >&4
     IFS= read -r -t 5 line <&4 || true
     exec 4<&- 4>&-
