@@ -760,8 +760,12 @@ fn redact(url: &str) -> String {
     }
 }
 
+/// Entries read (or taken over) at once.
+const READ_COUNT: usize = 32;
+
 /// The consumer: takes over entries idle past the visibility timeout (at the start, and every
-/// half timeout), and reads new ones, each only once the receiver is ready for it.
+/// half timeout), and reads new ones, up to [`READ_COUNT`] at a time, once the receiver is
+/// ready for one (what it reads ahead is held, and refreshed, like what it runs).
 async fn consume(inner: Arc<Inner>, tx: mpsc::Sender<Pending>, stop: CancellationToken) {
     let min_idle = u64::try_from(inner.visibility.as_millis()).unwrap_or(u64::MAX);
     let mut cursor = "0-0".to_owned();
@@ -769,13 +773,15 @@ async fn consume(inner: Arc<Inner>, tx: mpsc::Sender<Pending>, stop: Cancellatio
     let mut reader = inner.reader.clone();
     let mut conn = inner.conn.clone();
     loop {
-        let permit = tokio::select! {
+        // Wait until the receiver can take one, without holding the slot.
+        tokio::select! {
             permit = tx.reserve() => match permit {
-                Ok(permit) => permit,
+                Ok(permit) => drop(permit),
                 Err(_) => return,
             },
             () = stop.cancelled() => return,
-        };
+        }
+        let mut entries: Vec<(StreamId, bool)> = Vec::new();
         if Instant::now() >= next_sweep {
             let claimed: RedisResult<StreamAutoClaimReply> = redis::cmd("XAUTOCLAIM")
                 .arg(&inner.keys.stream)
@@ -784,7 +790,7 @@ async fn consume(inner: Arc<Inner>, tx: mpsc::Sender<Pending>, stop: Cancellatio
                 .arg(min_idle)
                 .arg(&cursor)
                 .arg("COUNT")
-                .arg(1)
+                .arg(READ_COUNT)
                 .query_async(&mut conn)
                 .await;
             match claimed {
@@ -792,17 +798,13 @@ async fn consume(inner: Arc<Inner>, tx: mpsc::Sender<Pending>, stop: Cancellatio
                     for gone in &reply.deleted_ids {
                         tracing::debug!(entry = %gone, "a taken-over Redis inbox entry was deleted already");
                     }
-                    let swept = reply.next_stream_id == "0-0";
-                    cursor = reply.next_stream_id;
-                    if swept {
+                    if reply.next_stream_id == "0-0" {
                         next_sweep = Instant::now() + inner.visibility / 2;
                     }
-                    if let Some(entry) = reply.claimed.first() {
+                    cursor = reply.next_stream_id;
+                    for entry in reply.claimed {
                         tracing::warn!(entry = %entry.id, consumer = %inner.consumer, "taking over a Redis inbox entry idle past the visibility timeout (its replica stopped or stalled)");
-                        if let Some(pending) = inner.pending(entry, true).await {
-                            permit.send(pending);
-                        }
-                        continue;
+                        entries.push((entry, true));
                     }
                 }
                 Err(error) => {
@@ -811,48 +813,60 @@ async fn consume(inner: Arc<Inner>, tx: mpsc::Sender<Pending>, stop: Cancellatio
                 }
             }
         }
-        let block = READ_BLOCK.min(next_sweep.saturating_duration_since(Instant::now()));
-        let mut read_cmd = redis::cmd("XREADGROUP");
-        read_cmd
-            .arg("GROUP")
-            .arg(&inner.group)
-            .arg(&inner.consumer)
-            .arg("COUNT")
-            .arg(1)
-            .arg("BLOCK")
-            .arg(u64::try_from(block.as_millis()).unwrap_or(1000).max(1))
-            .arg("STREAMS")
-            .arg(&inner.keys.stream)
-            .arg(">");
-        let read: RedisResult<Option<StreamReadReply>> = tokio::select! {
-            read = read_cmd.query_async(&mut reader) => read,
-            () = stop.cancelled() => return,
-        };
-        match read {
-            Ok(Some(reply)) => {
-                let entry = reply.keys.into_iter().flat_map(|k| k.ids).next();
-                if let Some(entry) = entry {
-                    if let Some(pending) = inner.pending(&entry, false).await {
-                        permit.send(pending);
+        if entries.is_empty() {
+            let block = READ_BLOCK.min(next_sweep.saturating_duration_since(Instant::now()));
+            let mut read_cmd = redis::cmd("XREADGROUP");
+            read_cmd
+                .arg("GROUP")
+                .arg(&inner.group)
+                .arg(&inner.consumer)
+                .arg("COUNT")
+                .arg(READ_COUNT)
+                .arg("BLOCK")
+                .arg(u64::try_from(block.as_millis()).unwrap_or(1000).max(1))
+                .arg("STREAMS")
+                .arg(&inner.keys.stream)
+                .arg(">");
+            let read: RedisResult<Option<StreamReadReply>> = tokio::select! {
+                read = read_cmd.query_async(&mut reader) => read,
+                () = stop.cancelled() => return,
+            };
+            match read {
+                Ok(Some(reply)) => entries.extend(
+                    reply
+                        .keys
+                        .into_iter()
+                        .flat_map(|k| k.ids)
+                        .map(|entry| (entry, false)),
+                ),
+                Ok(None) => {}
+                Err(error) if error.code() == Some("NOGROUP") => {
+                    // The server lost the group (restarted without persistence, or the key was
+                    // deleted): make it again, from the start of what the stream holds now.
+                    tracing::warn!(%error, group = %inner.group, "Redis inbox: the consumer group is gone; creating it again");
+                    if let Err(error) = create_group(&mut conn, &inner.keys, &inner.group).await {
+                        tracing::warn!(%error, "Redis inbox: creating the consumer group failed");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "Redis inbox: reading the stream failed; trying again in 1 s");
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        () = stop.cancelled() => return,
                     }
                 }
             }
-            Ok(None) => {}
-            Err(error) if error.code() == Some("NOGROUP") => {
-                // The server lost the group (restarted without persistence, or the key was
-                // deleted): make it again, from the start of what the stream holds now.
-                tracing::warn!(%error, group = %inner.group, "Redis inbox: the consumer group is gone; creating it again");
-                if let Err(error) = create_group(&mut conn, &inner.keys, &inner.group).await {
-                    tracing::warn!(%error, "Redis inbox: creating the consumer group failed");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
-            Err(error) => {
-                tracing::warn!(%error, "Redis inbox: reading the stream failed; trying again in 1 s");
-                tokio::select! {
-                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    () = stop.cancelled() => return,
-                }
+        }
+        for (entry, replayed) in entries {
+            let Some(pending) = inner.pending(&entry, replayed).await else {
+                continue;
+            };
+            // What is not handed over (the receiver stopped) stays held until the process
+            // ends, then is taken over by another replica.
+            tokio::select! {
+                sent = tx.send(pending) => if sent.is_err() { return },
+                () = stop.cancelled() => return,
             }
         }
     }
@@ -891,103 +905,115 @@ async fn heartbeat(inner: Weak<Inner>) {
     }
 }
 
-/// Applies the bookkeeping in order; each command is tried three times. One that still fails
-/// is logged: its event (or handler) may then run again (at least once).
+/// The most bookkeeping commands sent in one pipeline.
+const BOOK_BATCH: usize = 256;
+
+/// Applies the bookkeeping in batches of what is waiting (one pipeline, one round trip each):
+/// first the attempts and dead letters in order, then the completions (`XDEL` before `XACK`, so
+/// that an interrupted completion leaves an entry the next take-over drops, never an
+/// acknowledged entry counted in the backlog for ever). A batch is tried three times; one that
+/// still fails is logged: its events (or handlers) may then run again (at least once).
 async fn bookkeeper(inner: Weak<Inner>, mut rx: mpsc::UnboundedReceiver<Book>) {
-    let dead_letter = Script::new(DEAD_LETTER);
-    while let Some(book) = rx.recv().await {
+    let mut batch = Vec::with_capacity(BOOK_BATCH);
+    while rx.recv_many(&mut batch, BOOK_BATCH).await > 0 {
         let Some(inner) = inner.upgrade() else {
             // The inbox is gone: answer flushes, drop the rest.
-            if let Book::Flush { reply } = book {
-                let _ = reply.send(());
+            for book in batch.drain(..) {
+                if let Book::Flush { reply } = book {
+                    let _ = reply.send(());
+                }
             }
             continue;
         };
+        let pipe = book_pipeline(&inner, &batch);
         let mut conn = inner.conn.clone();
-        let keys = &inner.keys;
-        let mut tries = 0;
-        loop {
-            tries += 1;
-            let result: RedisResult<()> = match &book {
-                Book::Attempt {
-                    entry,
-                    route,
-                    value,
-                } => {
-                    let state = keys.state(entry);
-                    redis::pipe()
-                        .cmd("HSET")
-                        .arg(&state)
-                        .arg(route)
-                        .arg(value)
-                        .ignore()
-                        .cmd("PEXPIRE")
-                        .arg(&state)
-                        .arg(u64::try_from(inner.dedup_ttl.as_millis()).unwrap_or(u64::MAX))
-                        .ignore()
-                        .query_async(&mut conn)
-                        .await
-                }
-                Book::Complete { entry } => {
-                    redis::pipe()
-                        .atomic()
-                        .cmd("XACK")
-                        .arg(&keys.stream)
-                        .arg(&inner.group)
-                        .arg(entry)
-                        .ignore()
-                        .cmd("XDEL")
-                        .arg(&keys.stream)
-                        .arg(entry)
-                        .ignore()
-                        .cmd("DEL")
-                        .arg(keys.state(entry))
-                        .ignore()
-                        .query_async(&mut conn)
-                        .await
-                }
-                Book::DeadLetter {
-                    entry,
-                    handler,
-                    reason,
-                    attempts,
-                    error,
-                } => dead_letter
-                    .key(&keys.stream)
-                    .key(&keys.dead)
-                    .arg(entry)
-                    .arg(inner.dead_letter_max)
-                    .arg(handler)
-                    .arg(*reason)
-                    .arg(attempts)
-                    .arg(error)
-                    .invoke_async::<i64>(&mut conn)
-                    .await
-                    .map(drop),
-                Book::Flush { .. } => Ok(()),
-            };
-            match result {
+        let commands = pipe.cmd_iter().count();
+        for tries in (1..=3u64).take_while(|_| commands > 0) {
+            match pipe.query_async::<()>(&mut conn).await {
                 Ok(()) => break,
                 Err(error) if tries < 3 => {
                     tracing::warn!(%error, "Redis inbox bookkeeping failed; retrying");
                     tokio::time::sleep(Duration::from_millis(100 * tries)).await;
                 }
                 Err(error) => {
-                    tracing::error!(%error, "Redis inbox bookkeeping failed: the event may run again");
-                    break;
+                    tracing::error!(%error, commands = batch.len(), "Redis inbox bookkeeping failed: its events may run again");
                 }
             }
         }
-        match book {
-            Book::Complete { entry } => {
-                inner.held().remove(&entry);
+        for book in batch.drain(..) {
+            match book {
+                Book::Complete { entry } => {
+                    inner.held().remove(&entry);
+                }
+                Book::Flush { reply } => {
+                    let _ = reply.send(());
+                }
+                Book::Attempt { .. } | Book::DeadLetter { .. } => {}
             }
-            Book::Flush { reply } => {
-                let _ = reply.send(());
-            }
-            Book::Attempt { .. } | Book::DeadLetter { .. } => {}
         }
     }
+}
+
+/// One pipeline for a batch of bookkeeping.
+fn book_pipeline(inner: &Inner, batch: &[Book]) -> redis::Pipeline {
+    let keys = &inner.keys;
+    let ttl_ms = u64::try_from(inner.dedup_ttl.as_millis()).unwrap_or(u64::MAX);
+    let mut pipe = redis::pipe();
+    let mut done: Vec<&str> = Vec::new();
+    for book in batch {
+        match book {
+            Book::Attempt {
+                entry,
+                route,
+                value,
+            } => {
+                let state = keys.state(entry);
+                pipe.cmd("HSET")
+                    .arg(&state)
+                    .arg(route)
+                    .arg(value)
+                    .ignore()
+                    .cmd("PEXPIRE")
+                    .arg(&state)
+                    .arg(ttl_ms)
+                    .ignore();
+            }
+            Book::DeadLetter {
+                entry,
+                handler,
+                reason,
+                attempts,
+                error,
+            } => {
+                pipe.cmd("EVAL")
+                    .arg(DEAD_LETTER)
+                    .arg(2)
+                    .arg(&keys.stream)
+                    .arg(&keys.dead)
+                    .arg(entry)
+                    .arg(inner.dead_letter_max)
+                    .arg(handler)
+                    .arg(*reason)
+                    .arg(attempts)
+                    .arg(error)
+                    .ignore();
+            }
+            Book::Complete { entry } => done.push(entry),
+            Book::Flush { .. } => {}
+        }
+    }
+    if !done.is_empty() {
+        pipe.cmd("XDEL").arg(&keys.stream).arg(&done).ignore();
+        pipe.cmd("XACK")
+            .arg(&keys.stream)
+            .arg(&inner.group)
+            .arg(&done)
+            .ignore();
+        pipe.cmd("DEL")
+            .arg(done.iter().map(|e| keys.state(e)).collect::<Vec<_>>())
+            .ignore();
+    }
+    pipe
 }
 
 #[cfg(test)]
