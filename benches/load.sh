@@ -24,6 +24,12 @@
 #   durable      the example with the durable inbox (INBOX_PATH, a fresh directory per run: every
 #                event fsync'd before its 200, concurrent requests sharing a commit) vs the same
 #                binary in memory, unique ids, 64 connections (goal: durable/memory >= 0.5)
+#   redis        the example with its dedup on Redis (REDIS_URL: a redis-server this script
+#                starts on REDIS_PORT, pinned to REDIS_CPU, flushed before each run) vs the same
+#                binary in memory, unique ids, 64 connections (goal: redis/memory >= 0.5)
+#   redis_inbox  the example with the Redis inbox (REDIS_URL and INBOX=redis: every event in the
+#                stream before its 200, handlers fed from it) vs the same binary in memory;
+#                before each SIGTERM the script waits for the stream to empty
 # Pairs are measured back to back and repeated REPS times; budget lines use the median of the
 # per-pair ratios, so that machine noise cancels. The budget lines (the default scenarios):
 # throughput example/bare >= 0.85 and dup90 example/bare >= 0.95, at 64 connections.
@@ -46,7 +52,10 @@
 #                                   (dup90 and slow always use 64)
 #   RATE=8000                       offered load of the paced scenario (requests/s)
 #   SCENARIOS="throughput dup90"    which scenarios to run, out of
-#                                   "throughput slow slow_paced dup90 aa durable"
+#                                   "throughput slow slow_paced dup90 aa durable redis redis_inbox"
+#   REDIS_PORT=20399 REDIS_CPU=$SERVER_CPU   the redis scenario's redis-server (its CPU time
+#                                   counts against the receiver's core by default, as the worst
+#                                   case; a real Redis is on another machine)
 #   SERVER_CPU=0 LOAD_CPU=1         CPUs for the server and for wrk (taskset)
 #   WRK_THREADS=1                   wrk threads (all on LOAD_CPU)
 #   PAYLOAD=benches/payloads/sms_delivered_390.json   body template (`__ID__` = message id):
@@ -116,15 +125,21 @@ ncpu=$(nproc --all)
 ((SERVER_CPU != LOAD_CPU)) || die "SERVER_CPU and LOAD_CPU must differ"
 [[ -f "$PAYLOAD" ]] || die "payload $PAYLOAD not found"
 for s in $SCENARIOS; do
-    [[ " throughput slow slow_paced dup90 aa durable " == *" $s "* ]] || die "unknown scenario '$s' (throughput slow slow_paced dup90 aa durable)"
+    [[ " throughput slow slow_paced dup90 aa durable redis redis_inbox " == *" $s "* ]] || die "unknown scenario '$s' (throughput slow slow_paced dup90 aa durable redis redis_inbox)"
 done
+REDIS_PORT=${REDIS_PORT:-20399}
+REDIS_CPU=${REDIS_CPU:-$SERVER_CPU}
+if [[ " $SCENARIOS " == *" redis "* || " $SCENARIOS " == *" redis_inbox "* ]]; then
+    command -v redis-server >/dev/null || die "the redis scenario needs redis-server (7.0 or later; Debian: apt-get install redis-server)"
+fi
 grep -q __ID__ "$PAYLOAD" || die "payload $PAYLOAD has no __ID__ placeholder"
 if [[ -r /proc/sys/net/ipv4/ip_local_port_range ]]; then
     read -r eph_lo eph_hi </proc/sys/net/ipv4/ip_local_port_range
     # One port per measured run: per repetition, two per connection count for throughput, two
-    # per paced pair and connection count, and two each for slow, dup90 and aa, at most.
+    # per paced pair and connection count, and two each for slow, dup90, durable, aa and redis,
+    # at most.
     nconns=$(wc -w <<<"$CONNS")
-    last_port=$((PORT + (2 * nconns * (1 + PACED_PER_REP) + 8) * REPS + 1))
+    last_port=$((PORT + (2 * nconns * (1 + PACED_PER_REP) + 10) * REPS + 1))
     if ((last_port >= eph_lo && PORT <= eph_hi)); then
         die "ports $PORT-$last_port overlap the ephemeral range $eph_lo-$eph_hi, where client sockets can already hold a port (AddrInUse); pick a lower PORT"
     fi
@@ -175,9 +190,10 @@ else
 fi
 BUILD_DESC="$BUILD_DESC with $lto_desc and $cgu_desc"
 say "building the example and the bare server: $BUILD_DESC (cargo ${BUILD[*]}; LTO: a few minutes the first time)"
-# The example with the `durable` feature, so that the durable scenario's two servers are one
-# binary (without INBOX_PATH it never touches the inbox code).
-EXAMPLE_BIN=$(cargo build "${BUILD[@]}" --features durable --example chirp_receiver --message-format=json-render-diagnostics |
+# The example with the `durable` and `redis` features, so that the durable and redis
+# scenarios' two servers are one binary (without INBOX_PATH or REDIS_URL it never touches that
+# code).
+EXAMPLE_BIN=$(cargo build "${BUILD[@]}" --features durable,redis --example chirp_receiver --message-format=json-render-diagnostics |
     executable_of chirp_receiver) || die "cargo build --example chirp_receiver failed"
 BARE_BIN=$(cargo build "${BUILD[@]}" --bench bare_server --message-format=json-render-diagnostics |
     executable_of bare_server) || die "cargo build --bench bare_server failed"
@@ -188,9 +204,10 @@ BARE_BIN=$(cargo build "${BUILD[@]}" --bench bare_server --message-format=json-r
 
 SERVER_PID=""
 WRK_PID=""
+REDIS_PID=""
 cleanup() {
     local pid
-    for pid in $WRK_PID $SERVER_PID; do
+    for pid in $WRK_PID $SERVER_PID $REDIS_PID; do
         kill -KILL "$pid" 2>/dev/null || true
     done
 }
@@ -357,6 +374,15 @@ measure() {
     after=$(cpu_ticks "$SERVER_PID")
     rss=$(peak_rss_kib "$SERVER_PID")
     kill -0 "$SERVER_PID" 2>/dev/null || die "$kind server died during the run (log: $OUT/${kind%%/*}-$port.log)"
+    if [[ $kind == */redis_inbox ]]; then
+        # Its handlers run from the stream: let them finish before the SIGTERM (a drain leaves
+        # what it has not taken for other replicas), so that the line check holds.
+        local waited=0
+        until [[ $(redis_cmd "XLEN webhook:inbox:stream") == ":0" ]]; do
+            ((waited++ < 6000)) || die "the Redis inbox's stream did not empty within 60 s"
+            sleep 0.01
+        done
+    fi
     stop_server
     local rps p50 p99 non2xx errors requests seconds wrk_ticks
     rps=$(field rps "$result")
@@ -386,6 +412,34 @@ measure() {
         echo "load.sh: !!!!!!!! LINE COUNT MISMATCH: $scenario c=$conns $kind rep $rep: $why (stdout: $STDOUT_FILE*, log: $OUT/${kind%%/*}-$port.log) !!!!!!!!" >&2
     fi
 }
+
+# ----- redis ----------------------------------------------------------------------------------
+
+# Sends one inline command to the redis scenario's server; prints its first reply line.
+redis_cmd() {
+    local line=""
+    { exec 4<>"/dev/tcp/$HOST/$REDIS_PORT"; } 2>/dev/null || return 1
+    printf '%s\r\n' "$1" >&4
+    IFS= read -r -t 5 line <&4 || true
+    exec 4<&- 4>&-
+    echo "${line%$'\r'}"
+}
+
+if [[ " $SCENARIOS " == *" redis "* ]]; then
+    port_open "$REDIS_PORT" && die "port $REDIS_PORT is taken: pick another REDIS_PORT"
+    mkdir -p "$OUT/redis"
+    taskset -c "$REDIS_CPU" redis-server --port "$REDIS_PORT" --bind "$HOST" --save '' --appendonly no \
+        --dir "$ROOT/$OUT/redis" --daemonize no >"$OUT/redis/redis.log" 2>&1 &
+    REDIS_PID=$!
+    waited=0
+    until [[ $(redis_cmd PING) == +PONG ]]; do
+        kill -0 "$REDIS_PID" 2>/dev/null || die "redis-server exited at startup (log: $OUT/redis/redis.log)"
+        ((waited++ < 100)) || die "redis-server did not answer on $REDIS_PORT within 5 s"
+        sleep 0.05
+    done
+    say "redis-server $(redis-server --version | grep -o 'v=[0-9.]*') on $HOST:$REDIS_PORT, CPU $REDIS_CPU"
+fi
+REDIS_ENV=(REDIS_URL="redis://$HOST:$REDIS_PORT")
 
 # ----- scenarios -------------------------------------------------------------------------------
 
@@ -450,6 +504,28 @@ for rep in $(seq 1 "$REPS"); do
     else
         measure durable "example/durable" 64 "$rep" 0 0 INBOX_PATH="$OUT/inbox-$rep"
         measure durable "example/memory" 64 "$rep" 0 0
+    fi
+    if ! wanted redis; then
+        :
+    elif ((rep % 2)); then
+        measure redis "example/memory" 64 "$rep" 0 0
+        [[ $(redis_cmd FLUSHALL) == +OK ]] || die "redis FLUSHALL failed"
+        measure redis "example/redis" 64 "$rep" 0 0 "${REDIS_ENV[@]}"
+    else
+        [[ $(redis_cmd FLUSHALL) == +OK ]] || die "redis FLUSHALL failed"
+        measure redis "example/redis" 64 "$rep" 0 0 "${REDIS_ENV[@]}"
+        measure redis "example/memory" 64 "$rep" 0 0
+    fi
+    if ! wanted redis_inbox; then
+        :
+    elif ((rep % 2)); then
+        measure redis_inbox "example/memory" 64 "$rep" 0 0
+        [[ $(redis_cmd FLUSHALL) == +OK ]] || die "redis FLUSHALL failed"
+        measure redis_inbox "example/redis_inbox" 64 "$rep" 0 0 "${REDIS_ENV[@]}" INBOX=redis
+    else
+        [[ $(redis_cmd FLUSHALL) == +OK ]] || die "redis FLUSHALL failed"
+        measure redis_inbox "example/redis_inbox" 64 "$rep" 0 0 "${REDIS_ENV[@]}" INBOX=redis
+        measure redis_inbox "example/memory" 64 "$rep" 0 0
     fi
     if ! wanted aa; then
         :
@@ -558,6 +634,24 @@ report() {
             l = l " " v_rps["durable", 64, "example/durable", r] / v_rps["durable", 64, "example/memory", r]
         if (l != "") {
             m = median(l); printf "  throughput durable inbox / in memory, 64 connections: %.3f (goal >= 0.5): %s\n", m, (m >= 0.5 ? "MET" : "NOT MET")
+            if (reps > 1) printf "    the pairs, sorted: %s\n", sorted(l)
+        }
+        l = ""
+        for (r = 1; r <= reps; r++) if ((("redis", 64, "example/memory", r) in v_rps) && v_rps["redis", 64, "example/memory", r] > 0)
+            l = l " " v_rps["redis", 64, "example/redis", r] / v_rps["redis", 64, "example/memory", r]
+        if (l != "") {
+            m = median(l); printf "  throughput Redis dedup / in memory, 64 connections: %.3f (goal >= 0.5): %s\n", m, (m >= 0.5 ? "MET" : "NOT MET")
+            if (reps > 1) printf "    the pairs, sorted: %s\n", sorted(l)
+            u = ""
+            for (r = 1; r <= reps; r++) if ((("redis", 64, "example/redis", r) in v_us) && v_us["redis", 64, "example/redis", r] > 0)
+                u = u " " v_us["redis", 64, "example/memory", r] / v_us["redis", 64, "example/redis", r]
+            if (u != "") printf "    server CPU per request, memory/redis, 64 connections: %.3f (the receiver only; Redis has its own process)\n", median(u)
+        }
+        l = ""
+        for (r = 1; r <= reps; r++) if ((("redis_inbox", 64, "example/memory", r) in v_rps) && v_rps["redis_inbox", 64, "example/memory", r] > 0)
+            l = l " " v_rps["redis_inbox", 64, "example/redis_inbox", r] / v_rps["redis_inbox", 64, "example/memory", r]
+        if (l != "") {
+            m = median(l); printf "  throughput Redis inbox / in memory, 64 connections: %.3f\n", m
             if (reps > 1) printf "    the pairs, sorted: %s\n", sorted(l)
         }
         l = ""

@@ -78,6 +78,9 @@ NET_ERRORS = (OSError, http.client.HTTPException)
 
 def load_thread(args, index, counts, stop, t0):
     conn = None
+    # With several ports (replicas), thread i starts on port i mod n and moves to the next one
+    # after a connection error, as a load balancer would.
+    shift = 0
     n = 0
     current = None
     backoff = args.backoff_ms / 1000.0
@@ -87,7 +90,8 @@ def load_thread(args, index, counts, stop, t0):
             current = f"{args.prefix}-{index}-{n}"
             n += 1
         if conn is None:
-            conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=args.timeout)
+            port = args.ports[(index + shift) % len(args.ports)]
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=args.timeout)
         try:
             status, data = post(conn, current, args.secret)
         except NET_ERRORS as e:
@@ -95,6 +99,7 @@ def load_thread(args, index, counts, stop, t0):
             counts.add("error:" + type(e).__name__)
             conn.close()
             conn = None
+            shift += 1
             stop.wait(error_pause)
             continue
         counts.add("requests")
@@ -167,6 +172,7 @@ def write_results(out, counts, elapsed):
 
 
 def cmd_load(args):
+    args.ports = [int(p) for p in str(args.port).split(",")]
     counts = Counts()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -188,6 +194,7 @@ def cmd_load(args):
 
 
 def cmd_burst(args):
+    args.port = int(args.port)
     counts = Counts()
     ids = LockedIter(iter([f"{args.prefix}-{i}" for i in range(args.count)]))
     t0 = time.monotonic()
@@ -386,7 +393,8 @@ def main():
     sub = p.add_subparsers(dest="cmd", required=True)
     for name in ("load", "burst"):
         s = sub.add_parser(name)
-        s.add_argument("--port", type=int, required=True)
+        s.add_argument("--port", required=True,
+                       help="a port, or comma-separated ports (replicas) for load")
         s.add_argument("--secret", required=True)
         s.add_argument("--out", required=True)
         s.add_argument("--threads", type=int, default=8)

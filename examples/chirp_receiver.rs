@@ -19,6 +19,15 @@
 //! - `INBOX_PATH`: a directory; turns on the durable inbox there (build with
 //!   `--features durable`): every accepted event is fsync'd before its 200 and survives a crash
 //!   or `kill -9`; the next start runs what was left (at least once)
+//! - `REDIS_URL` (e.g. `redis://127.0.0.1:6379`; `scripts/redis.sh` starts one): dedup on Redis,
+//!   shared by every replica given the same URL (build with `--features redis`; Redis 7.0 or
+//!   later); `REDIS_PREFIX` (default `webhook:dedup:`): its keys' prefix; `REDIS_FALLBACK=memory`:
+//!   while Redis is down, dedup in process instead of answering 503 (a redelivery to another
+//!   replica may then run again). `DEDUP_TTL_SECS` applies to it too
+//! - `INBOX=redis` (with `REDIS_URL`; `--features redis`): the Redis inbox instead: every
+//!   accepted event is in a Redis Stream before its 200, and every replica given the same
+//!   `REDIS_URL` runs events from it; a replica killed with events in hand loses none, the others
+//!   take them over once idle for `INBOX_VISIBILITY_SECS` (default 30)
 //! - `ALLOWED_IPS`: comma-separated CIDRs or addresses (`10.0.0.0/8,2001:db8::/32`); when set,
 //!   only those clients may deliver (others get 403 `ip_not_allowed`, before the secret is
 //!   checked); `TRUSTED_PROXIES`: the proxies (CIDRs) whose `X-Forwarded-For` names the client,
@@ -85,7 +94,7 @@ async fn main() -> Result<(), webhook_receiver::BoxError> {
             };
             emit(ctx, "fallback", id)
         });
-    let webhooks = config.apply(webhooks)?.spawn();
+    let webhooks = config.apply(webhooks).await?.spawn();
     let app =
         axum::Router::new().route_service("/webhooks/chirp", config.allowlist(webhooks.clone()));
 

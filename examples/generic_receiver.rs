@@ -13,7 +13,9 @@
 //!   read right to left
 //! - `HANDLER_DELAY_MS`, `HANDLER_FAIL_FIRST`, `RETRY_MAX_ATTEMPTS`, `RETRY_BACKOFF_MS`,
 //!   `WEBHOOK_CONCURRENCY`, `WEBHOOK_QUEUE_CAPACITY`, `DEDUP_TTL_SECS`, `DEDUP_CAPACITY`,
-//!   `RETRY_AFTER_SECS`, `RETRY_AFTER_MAX_SECS`, `MAX_BODY_BYTES`, `INBOX_PATH`, `METRICS_ADDR`, `DRAIN_TIMEOUT_SECS`, `RUST_LOG`: as for `chirp_receiver`
+//!   `RETRY_AFTER_SECS`, `RETRY_AFTER_MAX_SECS`, `MAX_BODY_BYTES`, `INBOX_PATH`, `REDIS_URL`,
+//!   `REDIS_PREFIX`, `REDIS_FALLBACK`, `INBOX`, `INBOX_VISIBILITY_SECS`, `METRICS_ADDR`,
+//!   `DRAIN_TIMEOUT_SECS`, `RUST_LOG`: as for `chirp_receiver`
 //! - `HEADER_TIMEOUT_SECS` (default 10), `BODY_TIMEOUT_SECS` (default 30), `IDLE_TIMEOUT_SECS`
 //!   (default 60): the slow-client limits, as for `chirp_receiver`
 //! - `MAX_EVENT_AGE_SECS`: replay guard; events whose `created_at` is older are answered 401
@@ -141,7 +143,7 @@ async fn main() -> Result<(), webhook_receiver::BoxError> {
             }
             emit(ctx)
         });
-    let webhooks = config.apply(webhooks)?.spawn();
+    let webhooks = config.apply(webhooks).await?.spawn();
     let app = axum::Router::new().route_service("/webhook", config.allowlist(webhooks.clone()));
 
     let listener = tokio::net::TcpListener::bind(config.addr).await?;

@@ -88,7 +88,7 @@ async fn main() -> Result<(), webhook_receiver::BoxError> {
             };
             emit(ctx, "fallback", id)
         });
-    let webhooks = config.apply(webhooks)?.spawn();
+    let webhooks = config.apply(webhooks).await?.spawn();
     let app =
         axum::Router::new().route_service("/webhooks/chirp", config.allowlist(webhooks.clone()));
     let timeouts = config.timeouts;

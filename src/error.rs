@@ -121,6 +121,13 @@ pub enum Rejection {
         /// The store's error.
         source: StoreError,
     },
+    /// 503: another claim of this event's key is in flight, not yet confirmed
+    /// ([`Claim::InFlight`](crate::dedup::Claim::InFlight): another replica is accepting it
+    /// right now, or gave up or died doing so); nothing was remembered, retry shortly.
+    ClaimInFlight {
+        /// Sent as `Retry-After` (the receiver sends 1 s).
+        retry_after: Duration,
+    },
 }
 
 /// What is wrong with a header in [`Rejection::BadHeader`].
@@ -214,6 +221,9 @@ impl fmt::Display for Rejection {
                 f.write_str("webhook receiver is shutting down; retry later")
             }
             Self::StoreUnavailable { .. } => f.write_str("dedup store unavailable; retry later"),
+            Self::ClaimInFlight { .. } => {
+                f.write_str("this event is being accepted by another request; retry shortly")
+            }
         }
     }
 }
@@ -257,9 +267,10 @@ impl Rejection {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Overloaded { .. } | Self::ShuttingDown { .. } | Self::StoreUnavailable { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::Overloaded { .. }
+            | Self::ShuttingDown { .. }
+            | Self::StoreUnavailable { .. }
+            | Self::ClaimInFlight { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -280,9 +291,10 @@ impl Rejection {
             | Self::StaleTimestamp { .. }
             | Self::EventTooOld { .. }
             | Self::IpNotAllowed { .. } => "authentication_error",
-            Self::Overloaded { .. } | Self::ShuttingDown { .. } | Self::StoreUnavailable { .. } => {
-                "api_error"
-            }
+            Self::Overloaded { .. }
+            | Self::ShuttingDown { .. }
+            | Self::StoreUnavailable { .. }
+            | Self::ClaimInFlight { .. } => "api_error",
             _ => "invalid_request_error",
         }
     }
@@ -314,6 +326,7 @@ impl Rejection {
             Self::Overloaded { .. } => "queue_full",
             Self::ShuttingDown { .. } => "shutting_down",
             Self::StoreUnavailable { .. } => "store_unavailable",
+            Self::ClaimInFlight { .. } => "claim_in_flight",
         }
     }
 
@@ -364,7 +377,8 @@ impl Rejection {
         match &self {
             Self::Overloaded { retry_after }
             | Self::ShuttingDown { retry_after }
-            | Self::StoreUnavailable { retry_after, .. } => {
+            | Self::StoreUnavailable { retry_after, .. }
+            | Self::ClaimInFlight { retry_after } => {
                 h.insert(
                     header::RETRY_AFTER,
                     HeaderValue::from(retry_after.as_secs().max(1)),

@@ -75,6 +75,7 @@
 //! | 413 | body over the limit (default 1 MiB) | no |
 //! | 415 | `Content-Type` not `application/json` or `application/*+json` | no |
 //! | 503 + `Retry-After` | queue full (waiting retries count) or its byte budget spent (`queue_bytes`), shutting down, or dedup store / durable inbox unavailable | no |
+//! | 503 + `Retry-After: 1` | another claim of the same event is in flight on a shared store ([`Claim::InFlight`](dedup::Claim::InFlight), `claim_in_flight`) | no |
 //!
 //! For a full queue, `Retry-After` is computed from the backlog, with jitter, so that the
 //! senders refused together come back spread out when there should be room (see
@@ -103,7 +104,10 @@
 //! |---|---|---|---|---|
 //! | one process, in memory (default) | nothing | deduplicated for [`DEFAULT_TTL`](dedup::DEFAULT_TTL), until a restart | loses what was queued or waiting for a retry | drains; at the deadline what is left is logged and dead-lettered |
 //! | one process + durable inbox | [`WebhooksBuilder::durable_inbox`] (feature `durable`) | deduplicated across restarts | nothing acknowledged is lost: replayed at the next start, at least once | drains; what is left stays in the inbox for the next start |
-//! | several replicas | not yet: a shared store (Redis) is planned; each replica's store is its own, so a redelivery reaching another replica runs again | | | |
+//! | several replicas + Redis inbox | [`WebhooksBuilder::redis_inbox`] (feature `redis`) | deduplicated across replicas and restarts | nothing acknowledged is lost: another replica takes the dead one's events over after the visibility timeout, at least once | drains; what is left stays in the stream for the other replicas |
+//!
+//! `DEPLOYMENT.md` in the repository is the guide: how to configure each mode, and what each
+//! guarantees about duplicates, loss and ordering.
 //!
 //! In every mode, handlers of one event run one after the other in registration order; events
 //! run concurrently, in no guaranteed order. Delivery to handlers is at least once across
@@ -123,7 +127,8 @@
 //! | `standard-webhooks` | yes | [`StandardWebhooks`](verify::StandardWebhooks) signatures |
 //! | `axum` | no | `Webhooks::router`: the receiver as an `axum::Router` for a path |
 //! | `testing` | no | signed-request builders for your tests ([`testing`]) |
-//! | `durable` | no | [`inbox`]: claims and raw events committed to a redb file before the 200 (needs Rust 1.89) |
+//! | `durable` | no | [`inbox::DurableInbox`]: claims and raw events committed to a redb file before the 200 (needs Rust 1.89) |
+//! | `redis` | no | [`inbox::RedisInbox`]: claims and raw events on a Redis Stream shared by replicas; [`RedisStore`](dedup::RedisStore): dedup alone shared by replicas (Redis 7.0 or newer, redis-rs) |
 //! | `full` | no | all of the above |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -144,8 +149,8 @@ pub mod webhooks;
 #[cfg_attr(docsrs, doc(cfg(feature = "chirp")))]
 pub mod chirp;
 
-#[cfg(feature = "durable")]
-#[cfg_attr(docsrs, doc(cfg(feature = "durable")))]
+#[cfg(feature = "inbox")]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "durable", feature = "redis"))))]
 pub mod inbox;
 
 #[cfg(feature = "testing")]

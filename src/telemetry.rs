@@ -26,7 +26,7 @@
 //!
 //! | name | type | labels | what |
 //! |---|---|---|---|
-//! | `webhook_deliveries_total` | counter | `outcome` (`accepted`, `duplicate`, `rejected`), `status`, `reason` | requests answered, by outcome; `reason` is the rejection's `code` (`invalid_credentials`, `queue_full`, ...), empty when accepted |
+//! | `webhook_deliveries_total` | counter | `outcome` (`accepted`, `duplicate`, `rejected`), `status`, `reason` | requests answered, by outcome; `reason` is the rejection's `code` (`invalid_credentials`, `queue_full`, `claim_in_flight`, ...), empty when accepted |
 //! | `webhook_handler_attempts_total` | counter | `handler`, `result` (`ok`, `error`, `panic`, `timeout`, `no_payload`) | handler attempts, by how they ended |
 //! | `webhook_handler_retries_total` | counter | `handler` | failed attempts that will be retried |
 //! | `webhook_dead_letters_total` | counter | `reason` (`exhausted`, `no_payload`, `no_handler`, `shutdown`, `runtime_dropped`) | events (or a handler's share of one) that will not be handled |
@@ -35,6 +35,7 @@
 //! | `webhook_queue_depth` | gauge | | accepted events waiting for a handler |
 //! | `webhook_retries_waiting` | gauge | | handlers waiting for their next attempt |
 //! | `webhook_handlers_running` | gauge | | jobs being run |
+//! | `webhook_dedup_fallbacks_total` | counter | | claims a [`RedisStore`](crate::dedup::RedisStore) made in process memory because Redis failed (only with `fallback_to_memory`) |
 //! | `webhook_dedup_keys` | gauge | | keys the default store (moka's own count, which it updates lazily: approximate) or the durable inbox (exact) remembers |
 //!
 //! `handler` is the label the handler was registered with: the event type (`on`), the pattern

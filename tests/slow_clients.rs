@@ -94,8 +94,18 @@ fn printed_ids(lines: &[serde_json::Value]) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_connections_are_closed_after_the_timeouts_and_normal_deliveries_are_answered() {
+    slow_connections_are_closed("chirp_receiver").await;
+}
+
+/// The plain hyper + tower example has the same header and request timeouts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tower_stack_example_closes_slow_connections_too() {
+    slow_connections_are_closed("tower_stack").await;
+}
+
+async fn slow_connections_are_closed(example: &str) {
     let running = Running::start(
-        "chirp_receiver",
+        example,
         &[
             ("CHIRP_WEBHOOK_SECRET", SECRET),
             ("HEADER_TIMEOUT_SECS", "1"),

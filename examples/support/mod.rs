@@ -3,9 +3,11 @@
 #![allow(dead_code, unreachable_pub, clippy::print_stderr)]
 
 mod serve;
+mod store;
 // Not every example uses every item.
 #[allow(unused_imports)]
 pub use serve::{IdleAcceptor, Timeouts, serve, with_request_timeout};
+pub use store::Store;
 
 use std::hash::{BuildHasher, Hasher};
 use std::io::Write;
@@ -68,6 +70,8 @@ pub struct Config {
     retry_max_attempts: Option<u32>,
     retry_backoff_ms: Option<u64>,
     inbox_path: Option<std::path::PathBuf>,
+    /// `REDIS_URL`, `REDIS_PREFIX`, `REDIS_FALLBACK`.
+    redis: Option<store::RedisConfig>,
     /// `ALLOWED_IPS` and `TRUSTED_PROXIES` (comma-separated CIDRs), parsed.
     allowlist: Option<IpAllowlistLayer>,
 }
@@ -85,7 +89,8 @@ impl Config {
     /// Reads `ADDR` (default `default_addr`), `HANDLER_DELAY_MS`, `HANDLER_FAIL_FIRST`,
     /// `WEBHOOK_CONCURRENCY`, `WEBHOOK_QUEUE_CAPACITY`, `WEBHOOK_QUEUE_BYTES`, `DEDUP_TTL_SECS`,
     /// `DEDUP_CAPACITY`, `RETRY_AFTER_SECS`, `RETRY_AFTER_MAX_SECS`, `MAX_BODY_BYTES`,
-    /// `RETRY_MAX_ATTEMPTS`, `RETRY_BACKOFF_MS`, `INBOX_PATH`, `DRAIN_TIMEOUT_SECS`,
+    /// `RETRY_MAX_ATTEMPTS`, `RETRY_BACKOFF_MS`, `INBOX_PATH`, `INBOX`, `INBOX_VISIBILITY_SECS`,
+    /// `REDIS_URL`, `REDIS_PREFIX`, `REDIS_FALLBACK`, `DRAIN_TIMEOUT_SECS`,
     /// `ALLOWED_IPS`, `TRUSTED_PROXIES`, `HEADER_TIMEOUT_SECS`, `BODY_TIMEOUT_SECS`,
     /// `IDLE_TIMEOUT_SECS`.
     pub fn from_env(default_addr: &str) -> Result<Self, BoxError> {
@@ -108,6 +113,7 @@ impl Config {
             retry_max_attempts: env_opt("RETRY_MAX_ATTEMPTS")?,
             retry_backoff_ms: env_opt("RETRY_BACKOFF_MS")?,
             inbox_path: env_opt("INBOX_PATH")?,
+            redis: store::RedisConfig::from_env()?,
             allowlist: allowlist_from_env()?,
         })
     }
@@ -123,18 +129,27 @@ impl Config {
     }
 
     /// Applies `WEBHOOK_CONCURRENCY`, `WEBHOOK_QUEUE_CAPACITY`, `WEBHOOK_QUEUE_BYTES`,
-    /// `DEDUP_TTL_SECS`, `DEDUP_CAPACITY` (both ignored with `INBOX_PATH`, which has its own TTL,
-    /// from `DEDUP_TTL_SECS`), `RETRY_AFTER_SECS` (a fixed `Retry-After`) or
+    /// `DEDUP_TTL_SECS`, `DEDUP_CAPACITY` (the capacity is ignored with an inbox, which
+    /// deduplicates itself with the TTL), `RETRY_AFTER_SECS` (a fixed `Retry-After`) or
     /// `RETRY_AFTER_MAX_SECS` (the adaptive one's maximum), `MAX_BODY_BYTES`,
-    /// `RETRY_MAX_ATTEMPTS`, `RETRY_BACKOFF_MS` (the library's defaults
-    /// when unset) and `INBOX_PATH` (a durable inbox in that directory), and prints a
-    /// dead-letter line for every event that will not be handled.
-    pub fn apply<F: DecodeEvent, V, S: Clone + Send + Sync + 'static>(
+    /// `RETRY_MAX_ATTEMPTS`, `RETRY_BACKOFF_MS` (the library's defaults when unset),
+    /// `INBOX_PATH` (a durable inbox in that directory), `REDIS_URL` (dedup on Redis, shared by
+    /// replicas) and `INBOX=redis` (the Redis inbox), and prints a dead-letter line for every
+    /// event that will not be handled.
+    pub async fn apply<F: DecodeEvent, V, S: Clone + Send + Sync + 'static>(
         &self,
         mut builder: WebhooksBuilder<F, V, S>,
-    ) -> Result<WebhooksBuilder<F, V, S>, BoxError> {
+    ) -> Result<WebhooksBuilder<F, V, S, Store>, BoxError> {
+        let ttl = self.dedup_ttl_secs.map(Duration::from_secs);
+        let redis_inbox = self.redis.as_ref().filter(|r| r.inbox);
         if let Some(path) = &self.inbox_path {
+            if self.redis.is_some() {
+                return Err("INBOX_PATH and REDIS_URL are both set: the durable inbox deduplicates on its own; set one".into());
+            }
             builder = with_inbox(builder, path, self.dedup_ttl_secs)?;
+        }
+        if let Some(config) = redis_inbox {
+            builder = store::with_redis_inbox(builder, config, ttl).await?;
         }
         if let Some(n) = self.concurrency {
             builder = builder.concurrency_limit(n);
@@ -144,12 +159,6 @@ impl Config {
         }
         if let Some(bytes) = self.queue_bytes {
             builder = builder.queue_bytes(bytes);
-        }
-        if let Some(secs) = self.dedup_ttl_secs {
-            builder = builder.dedup_ttl(Duration::from_secs(secs));
-        }
-        if let Some(n) = self.dedup_capacity {
-            builder = builder.dedup_capacity(n);
         }
         match (self.retry_after_secs, self.retry_after_max_secs) {
             (Some(_), Some(_)) => {
@@ -174,7 +183,14 @@ impl Config {
         if let Some(ms) = self.retry_backoff_ms {
             policy = policy.initial_backoff(Duration::from_millis(ms));
         }
+        // An inbox deduplicates on its own.
+        let store = if self.inbox_path.is_some() || redis_inbox.is_some() {
+            store::unused()
+        } else {
+            store::connect(self.redis.as_ref(), ttl, self.dedup_capacity).await?
+        };
         Ok(builder
+            .dedup_store(store)
             .retry_policy(policy)
             .on_dead_letter(|letter: DeadLetter<F::Event>| {
                 print_line(&Line {

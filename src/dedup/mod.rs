@@ -8,7 +8,7 @@
 //!
 //! [`MokaStore`], the default, remembers keys in process on a [`moka`](https://docs.rs/moka)
 //! cache: a TTL, a bounded capacity, LRU eviction, and one atomic insert-if-absent per claim.
-//! The trait leaves room for shared stores (Redis) and durable inboxes.
+//! [`RedisStore`] (feature `redis`) shares the keys between replicas on a Redis server.
 //!
 //! # Example
 //!
@@ -32,9 +32,17 @@ use crate::error::StoreError;
 
 mod key;
 mod moka_store;
+#[cfg(feature = "redis")]
+mod redis_store;
 
 pub use key::DedupKey;
 pub use moka_store::{MokaStore, MokaStoreBuilder};
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use redis_store::{
+    DEFAULT_CLAIM_TIMEOUT, DEFAULT_PENDING_TTL, DEFAULT_PREFIX, FALLBACKS, RedisStore,
+    RedisStoreBuilder,
+};
 
 /// Default time a key is remembered: 24 hours.
 ///
@@ -75,6 +83,14 @@ pub type DefaultStore = MokaStore;
 
 /// The outcome of a claim.
 ///
+/// How the receiver answers each:
+///
+/// | claim | answer | dispatched |
+/// |---|---|---|
+/// | `New` | 200 `{"received":true}` | yes |
+/// | `Duplicate` | 200 `{"received":true,"duplicate":true}` | no (already was) |
+/// | `InFlight` | 503 `claim_in_flight`, `Retry-After: 1`, nothing remembered | no |
+///
 /// ```
 /// use webhook_receiver::dedup::{Claim, MokaStore};
 /// use webhook_receiver::DedupKey;
@@ -84,6 +100,7 @@ pub type DefaultStore = MokaStore;
 /// let answer = |claim| match claim {
 ///     Claim::New => "dispatch",
 ///     Claim::Duplicate => "acknowledge only",
+///     Claim::InFlight => "503: retry shortly",
 /// };
 /// assert_eq!(answer(store.claim_now(key)), "dispatch");
 /// assert_eq!(answer(store.claim_now(key)), "acknowledge only"); // the redelivery
@@ -93,7 +110,20 @@ pub enum Claim {
     /// The key was not remembered; it is now. Dispatch the event.
     New,
     /// The key was already remembered: a redelivery. Acknowledge, do not dispatch.
+    ///
+    /// Only for a claim whose event was queued: a store never answers `Duplicate` because of
+    /// a claim that was abandoned (its request dropped or timed out before the event was
+    /// queued).
     Duplicate,
+    /// Another claim of the key is in flight and not yet confirmed: another request (on this
+    /// replica or another) is accepting the same event right now, or gave up or died doing so
+    /// and its claim is not yet given back. Neither dispatch nor acknowledge: the receiver
+    /// answers 503 with a short `Retry-After` and remembers nothing; the sender's retry gets
+    /// `Duplicate` once that claim is confirmed, or `New` once it is given back or expires.
+    ///
+    /// Only stores whose claim takes more than one step answer it ([`RedisStore`]);
+    /// [`MokaStore`] never does.
+    InFlight,
 }
 
 /// Where accepted dedup keys are remembered.
@@ -104,10 +134,14 @@ pub enum Claim {
 ///   claims of one key, exactly one returns [`Claim::New`].
 /// - **Never collapse distinct keys:** a store may forget a key (TTL, eviction), which can let a
 ///   late redelivery through, but must never report `Duplicate` for a key it was not given.
+/// - **No duplicate without its event:** `Duplicate` is answered only when an earlier claim's
+///   `New` was observed, that is, its event was queued. A claim that may still be abandoned
+///   (made, but its `New` not yet observed) is answered [`Claim::InFlight`] instead.
 /// - **Cancellation:** the receiver drives `claim` inside the request. If the request is dropped
 ///   while a claim is pending, the key must not stay claimed without its event being queued: a
 ///   store completes its effect synchronously (as [`MokaStore`] does), or drives a remote
-///   command to completion and undoes a `New` nobody observed.
+///   command to completion and undoes a `New` nobody observed (as [`RedisStore`] does, by
+///   confirming a `New` only once the future that returned it has been polled to completion).
 ///
 /// The receiver claims only once a queue slot is reserved, and sends the event on that slot
 /// right after a `New`, so a claimed key never needs to be given back.

@@ -25,8 +25,8 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::Handlers;
-use super::budget::{ByteBudget, QueueBytes};
 use super::backlog::Backlog;
+use super::budget::{ByteBudget, QueueBytes};
 use super::failure::DeadLetterReason;
 use super::handler::{Job, Meta, Target};
 use super::registry::{RouteOutcome, Routes};
@@ -310,7 +310,7 @@ impl<E: Event> Shared<E> {
 
     /// Reports a job that will not run.
     fn abandon(&self, mut job: Job<E>, reason: DeadLetterReason) {
-        #[cfg(feature = "durable")]
+        #[cfg(feature = "inbox")]
         if job.meta.persisted.is_some()
             && matches!(
                 reason,
@@ -327,7 +327,7 @@ impl<E: Event> Shared<E> {
                 id = job.meta.id.as_deref(),
                 handler,
                 reason = reason.as_str(),
-                "accepted webhook event left in the durable inbox: it runs at the next start"
+                "accepted webhook event left in its inbox: it runs at the next start, or on another replica with a shared inbox"
             );
             return;
         }
@@ -518,29 +518,27 @@ pub(crate) struct Slot<'a, E> {
 
 /// A reserved queue slot that owns its handle on the dispatcher, for a task that outlives the
 /// request.
-#[cfg(feature = "durable")]
+#[cfg(feature = "inbox")]
 pub(crate) struct OwnedSlot<E> {
     shared: Option<Arc<Shared<E>>>,
     bytes: Option<QueueBytes>,
 }
 
-#[cfg(feature = "durable")]
+#[cfg(feature = "inbox")]
 impl<E: Event> OwnedSlot<E> {
-    /// Sends an event stored in the durable `inbox` as `stored`: its handlers' progress is
-    /// recorded there, and it is completed there when they are done.
+    /// Sends an event stored in an inbox as `entry`: its handlers' progress is recorded there,
+    /// and it is completed there when they are done.
     pub(crate) fn send_persisted(
         mut self,
         item: Received<E>,
         key: DedupKey,
         id: Option<Box<str>>,
         received_at: SystemTime,
-        inbox: crate::inbox::DurableInbox,
-        stored: crate::inbox::EventId,
+        entry: Box<dyn crate::inbox::Entry>,
     ) {
         let mut meta = Meta::new(item.event_name(), key, id, received_at);
         meta.persisted = Some(super::handler::Persisted {
-            inbox,
-            id: stored,
+            entry,
             outstanding: std::sync::atomic::AtomicUsize::new(1),
             replayed: false,
         });
@@ -551,7 +549,7 @@ impl<E: Event> OwnedSlot<E> {
     }
 }
 
-#[cfg(feature = "durable")]
+#[cfg(feature = "inbox")]
 impl<E> Drop for OwnedSlot<E> {
     fn drop(&mut self) {
         if let Some(shared) = self.shared.take() {
@@ -564,7 +562,7 @@ impl<E> Drop for OwnedSlot<E> {
 
 impl<E: Event> Slot<'_, E> {
     /// The same reservation, owning its handle on the dispatcher.
-    #[cfg(feature = "durable")]
+    #[cfg(feature = "inbox")]
     pub(crate) fn into_owned(mut self) -> OwnedSlot<E> {
         let shared = Arc::clone(self.shared);
         let bytes = self.bytes.take();
@@ -823,14 +821,43 @@ impl<E: Event> Dispatcher<E> {
         self.shared().lock().closing
     }
 
-    /// Queues an event read back from the durable `inbox` at startup, decoded again as `item`:
-    /// the handlers it had not finished run (a waiting retry when it is due, with its attempt
-    /// number); the capacity is not checked, the event was accepted already.
-    #[cfg(feature = "durable")]
+    /// Waits until this dispatcher could start one more event soon: fewer queued than the
+    /// concurrency limit, the capacity not reached and bytes left in the budget. `false` once it is closing. A shared
+    /// inbox's feed calls it before taking each event, so that a busy replica leaves the
+    /// backlog to the others.
+    #[cfg(feature = "inbox")]
+    pub(crate) async fn wait_for_room(&self) -> bool {
+        let shared = self.shared();
+        loop {
+            {
+                let state = shared.lock();
+                if state.closing {
+                    return false;
+                }
+                if state.queue.len() + state.reserved < shared.limit
+                    && state.queued() < shared.capacity
+                    && (shared.bytes.held() < shared.bytes.limit() || shared.bytes.held() == 0)
+                {
+                    return true;
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(5)) => {}
+                () = shared.drained.cancelled() => return false,
+            }
+        }
+    }
+
+    /// Queues an event an inbox handed back (left by an earlier run, or taken from a shared
+    /// inbox), decoded again as `item`: the handlers it had not finished run (a waiting retry
+    /// when it is due, with its attempt number); the capacity is not checked, the event was
+    /// accepted already.
+    #[cfg(feature = "inbox")]
     pub(crate) fn replay(
         &self,
-        inbox: &crate::inbox::DurableInbox,
         stored: &crate::inbox::StoredEvent,
+        entry: Box<dyn crate::inbox::Entry>,
+        replayed: bool,
         item: Received<E>,
         id: Option<Box<str>>,
     ) {
@@ -873,14 +900,13 @@ impl<E: Event> Dispatcher<E> {
             }
         }
         if jobs.is_empty() {
-            inbox.complete(stored.id);
+            entry.complete();
             return;
         }
         meta.persisted = Some(super::handler::Persisted {
-            inbox: inbox.clone(),
-            id: stored.id,
+            entry,
             outstanding: std::sync::atomic::AtomicUsize::new(jobs.len()),
-            replayed: true,
+            replayed,
         });
         let meta = Arc::new(meta);
         let now = SystemTime::now();
@@ -1200,15 +1226,15 @@ async fn run<E: Event>(mut runner: Runner<E>) {
         crate::telemetry::queue_wait(job.ready_at.elapsed());
         let mut retries: Vec<(usize, Duration, super::HandlerFailure)> = Vec::new();
         // Handlers done with the event, recorded only for a durably stored one.
-        #[cfg(feature = "durable")]
+        #[cfg(feature = "inbox")]
         let mut done: Vec<usize> = Vec::new();
-        #[cfg(feature = "durable")]
+        #[cfg(feature = "inbox")]
         let persisted = job.meta.persisted.is_some();
         let outcome = |index: usize, outcome: RouteOutcome| match outcome {
             RouteOutcome::Retry(delay, failure) => retries.push((index, delay, failure)),
             RouteOutcome::Done =>
             {
-                #[cfg(feature = "durable")]
+                #[cfg(feature = "inbox")]
                 if persisted {
                     done.push(index);
                 }
@@ -1224,7 +1250,7 @@ async fn run<E: Event>(mut runner: Runner<E>) {
             shared.routes.run(job, outcome).instrument(span).await;
         }
         shared.backlog.job_done(started.elapsed());
-        #[cfg(feature = "durable")]
+        #[cfg(feature = "inbox")]
         if let Some(p) = &job.meta.persisted {
             record_progress(&shared.routes, p, job.attempt, &done, &retries);
         }
@@ -1241,7 +1267,7 @@ async fn run<E: Event>(mut runner: Runner<E>) {
 /// Records in the durable inbox what became of a stored event's job: the event is completed
 /// when this was its last outstanding job and nothing is retried; otherwise the handlers done
 /// and the retries to come are recorded, so that a restart runs only what is left.
-#[cfg(feature = "durable")]
+#[cfg(feature = "inbox")]
 fn record_progress<E: Event>(
     routes: &Routes<E>,
     p: &super::handler::Persisted,
@@ -1256,15 +1282,14 @@ fn record_progress<E: Event>(
         n => p.outstanding.fetch_add(n - 1, Ordering::AcqRel) + n - 1,
     };
     if left == 0 {
-        p.inbox.complete(p.id);
+        p.entry.complete();
         return;
     }
     for &index in done {
-        p.inbox.complete_route(p.id, routes.route_id(index));
+        p.entry.complete_route(routes.route_id(index));
     }
     for (index, delay, _) in retries {
-        p.inbox.record_attempt(
-            p.id,
+        p.entry.record_attempt(
             routes.route_id(*index),
             attempt,
             Some(SystemTime::now() + *delay),

@@ -75,7 +75,7 @@ pub(crate) struct Meta {
     /// The delivery's span (disabled unless `debug` is on): the parent of the attempts' spans.
     pub(crate) span: tracing::Span,
     /// Where the event is stored, when the receiver has a durable inbox.
-    #[cfg(feature = "durable")]
+    #[cfg(feature = "inbox")]
     pub(crate) persisted: Option<Persisted>,
 }
 
@@ -92,14 +92,14 @@ impl Meta {
             id,
             received_at,
             span: tracing::Span::current(),
-            #[cfg(feature = "durable")]
+            #[cfg(feature = "inbox")]
             persisted: None,
         }
     }
 
     /// Whether the event came back from the durable inbox at startup.
     fn replayed(&self) -> bool {
-        #[cfg(feature = "durable")]
+        #[cfg(feature = "inbox")]
         if let Some(p) = &self.persisted {
             return p.replayed;
         }
@@ -107,15 +107,15 @@ impl Meta {
     }
 }
 
-/// A durably stored event: its inbox, its id there, and how many of its jobs (its first run,
-/// then one per waiting retry) are not finished; at zero it is completed in the inbox.
-#[cfg(feature = "durable")]
+/// A stored event: its inbox entry, and how many of its jobs (its first run, then one per
+/// waiting retry) are not finished; at zero it is completed in the inbox.
+#[cfg(feature = "inbox")]
 #[derive(Debug)]
 pub(crate) struct Persisted {
-    pub(crate) inbox: crate::inbox::DurableInbox,
-    pub(crate) id: crate::inbox::EventId,
+    pub(crate) entry: Box<dyn crate::inbox::Entry>,
     pub(crate) outstanding: std::sync::atomic::AtomicUsize,
-    /// Accepted by an earlier run of the process, read back from the inbox at startup.
+    /// Handed back by the inbox (left by an earlier run, or taken over from another replica),
+    /// rather than accepted by this process just now.
     pub(crate) replayed: bool,
 }
 

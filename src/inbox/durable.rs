@@ -9,8 +9,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
 use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc as async_mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 
+use super::backend::{Accepted, BoxFuture, Entry, Inbox, Pending};
 use super::committer::{Command, Committer};
 use super::error::InboxError;
 use super::record::{self, EventId, NewEvent, RouteState, StoredEvent, to_millis};
@@ -637,5 +639,79 @@ impl Drop for Inner {
                 tracing::error!("durable inbox committer thread panicked");
             }
         }
+    }
+}
+
+// ===== the inbox seam =====
+
+/// A stored event of a [`DurableInbox`], for the dispatcher's bookkeeping.
+#[derive(Debug)]
+struct DurableEntry {
+    inbox: DurableInbox,
+    id: EventId,
+}
+
+impl Entry for DurableEntry {
+    fn record_attempt(&self, route: u32, attempts: u32, next_at: Option<SystemTime>) {
+        self.inbox.record_attempt(self.id, route, attempts, next_at);
+    }
+
+    fn complete_route(&self, route: u32) {
+        self.inbox.complete_route(self.id, route);
+    }
+
+    fn complete(&self) {
+        self.inbox.complete(self.id);
+    }
+}
+
+impl Inbox for DurableInbox {
+    fn accept(&self, event: NewEvent) -> BoxFuture<Result<Accepted, InboxError>> {
+        let inbox = self.clone();
+        Box::pin(async move {
+            Ok(match Self::accept(&inbox, event).await? {
+                Accept::New(id) => Accepted::Local(Box::new(DurableEntry { inbox, id })),
+                Accept::Duplicate => Accepted::Duplicate,
+            })
+        })
+    }
+
+    fn is_shared(&self) -> bool {
+        false
+    }
+
+    /// The events an earlier run left, all at once; the feed then ends.
+    fn feed(&self, _stop: CancellationToken) -> async_mpsc::Receiver<Pending> {
+        let pending = self.pending().unwrap_or_else(|error| {
+            tracing::error!(%error, path = %self.path().display(), "the durable inbox could not be read back: its pending events were not replayed (they stay in the file)");
+            Vec::new()
+        });
+        let (tx, rx) = async_mpsc::channel(pending.len().max(1));
+        for event in pending {
+            let entry = Box::new(DurableEntry {
+                inbox: self.clone(),
+                id: event.id,
+            });
+            // Sized for all of them: cannot fail.
+            let _ = tx.try_send(Pending {
+                event,
+                entry,
+                replayed: true,
+            });
+        }
+        rx
+    }
+
+    fn flush(&self) -> BoxFuture<Result<(), InboxError>> {
+        let inbox = self.clone();
+        Box::pin(async move { Self::flush(&inbox).await })
+    }
+
+    fn location(&self) -> String {
+        self.path().display().to_string()
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 }

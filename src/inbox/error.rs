@@ -74,6 +74,14 @@ pub enum InboxError {
     /// The committer thread is gone (it panicked, or the inbox is shutting down).
     #[error("the durable inbox's committer thread is gone")]
     Closed,
+    /// A shared inbox holds as many events not yet done as it may
+    /// ([`RedisInboxBuilder::max_backlog`](crate::inbox::RedisInboxBuilder::max_backlog)):
+    /// nothing was written, and the receiver answers 503 with `Retry-After`.
+    #[error("the inbox's backlog is full ({limit} events not yet done)")]
+    Backlog {
+        /// The limit.
+        limit: u64,
+    },
 }
 
 impl InboxError {

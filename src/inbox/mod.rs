@@ -1,5 +1,17 @@
-//! A durable inbox: every accepted event and its dedup claim written to disk, in one
-//! transaction, before the sender is answered 200 (feature `durable`).
+//! Inboxes: every accepted event and its dedup claim stored together, in one atomic step,
+//! before the sender is answered 200.
+//!
+//! Two implement one seam (the receiver accepts through it, the dispatcher records each
+//! handler's progress through it, and the events it hands back run as replays):
+//!
+//! - [`DurableInbox`] (feature `durable`): one process, a redb file on its disk; survives
+//!   crashes and restarts of that process. Described below.
+//! - [`RedisInbox`] (feature `redis`): any number of replicas sharing a Redis Stream read by
+//!   one consumer group; a dead replica's events are taken over by the others. See its docs.
+//!
+//! `DEPLOYMENT.md` in the repository compares them with the in-memory default.
+//!
+//! # The durable inbox
 //!
 //! With the in-memory store, an event acknowledged and then lost to a crash or a deploy is gone:
 //! the sender saw 200 and will not retry. A [`DurableInbox`] closes that gap. Before answering,
@@ -7,7 +19,7 @@
 //! dispatcher records each handler's attempts and deletes the event when every handler is done;
 //! and when the process starts again, the events still stored are read back and dispatched again.
 //!
-//! # What is stored
+//! ## What is stored
 //!
 //! In one file, `<dir>/inbox.redb`:
 //! - per event: the raw body exactly as received (decoded again when it is re-dispatched), the
@@ -27,14 +39,14 @@
 //! Expired keys are purged when the inbox opens and, a bounded number at a time, with every
 //! durable commit.
 //!
-//! # Why redb
+//! ## Why redb
 //!
 //! [redb](https://docs.rs/redb) is an embedded key-value store in pure Rust (no C library, no
 //! server): ACID transactions over copy-on-write B-trees in a single file, crash-safe by
 //! design (a commit either happened entirely or not at all, and an interrupted process reopens
 //! at its last durable commit), with concurrent readers beside one writer.
 //!
-//! # Guarantees
+//! ## Guarantees
 //!
 //! - **Claim and event together.** An accept is one write transaction that checks the key,
 //!   claims it and stores the event. There is never a key without its event, so a crash cannot
@@ -68,20 +80,32 @@
 //! # }
 //! ```
 
+mod backend;
+#[cfg(feature = "durable")]
 mod committer;
+#[cfg(feature = "durable")]
 mod durable;
 mod error;
 mod record;
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(feature = "durable")]
 mod schema;
 
-#[cfg(test)]
+#[cfg(all(test, feature = "durable"))]
 mod tests;
 
+#[cfg(feature = "durable")]
 pub use durable::{DEFAULT_MAX_BATCH, DurableInbox, DurableInboxBuilder};
 pub use error::InboxError;
 pub use record::EventId;
+#[cfg(feature = "redis")]
+pub use redis::{RedisInbox, RedisInboxBuilder};
 
+pub(crate) use backend::{Accepted, DeadLetterRecord, Entry, Inbox, Pending};
+#[cfg(feature = "durable")]
 #[cfg_attr(not(test), allow(unused_imports))]
 pub(crate) use durable::Accept;
+pub(crate) use record::NewEvent;
 #[cfg_attr(not(test), allow(unused_imports))]
-pub(crate) use record::{NewEvent, RouteState, StoredEvent};
+pub(crate) use record::{RouteState, StoredEvent};

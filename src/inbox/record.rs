@@ -130,6 +130,7 @@ pub(crate) fn next_at_to_millis(next_at: Option<SystemTime>) -> u64 {
 
 impl RouteState {
     /// A route state from its table row: `(attempts, next_at ms or 0, done)`.
+    #[cfg_attr(not(feature = "durable"), allow(dead_code))]
     pub(crate) fn from_row(
         id: EventId,
         route: u32,

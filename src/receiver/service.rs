@@ -2,7 +2,7 @@ use std::convert::Infallible;
 use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body::Body;
@@ -16,6 +16,10 @@ use crate::dedup::{Claim, DedupStore, MokaStore};
 use crate::dispatch::{Dispatcher, EnqueueError, RetryAfter};
 use crate::error::{BoxError, Rejection};
 use crate::event::{DecodeEvent, Received};
+
+/// `Retry-After` of a 503 for [`Claim::InFlight`]: short, since the other claim is normally
+/// confirmed or given back within a round trip to the store.
+const IN_FLIGHT_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// The terminal webhook service: content checks, body limit, decoding, dedup, enqueue, 200.
 ///
@@ -56,8 +60,8 @@ pub(crate) struct Inner<F: DecodeEvent, St> {
     pub(crate) key_fn: Option<KeyFn<F::Event>>,
     /// With a durable inbox, the key and the raw event are committed there, and `store` is not
     /// used.
-    #[cfg(feature = "durable")]
-    pub(crate) inbox: Option<crate::inbox::DurableInbox>,
+    #[cfg(feature = "inbox")]
+    pub(crate) inbox: Option<std::sync::Arc<dyn crate::inbox::Inbox>>,
 }
 
 impl<F: DecodeEvent, St> Clone for WebhookService<F, St> {
@@ -132,10 +136,54 @@ impl<F: DecodeEvent, St: DedupStore> WebhookService<F, St> {
         &self.inner.store
     }
 
-    /// The durable inbox, if the receiver has one.
-    #[cfg(feature = "durable")]
-    pub(crate) fn inbox(&self) -> Option<&crate::inbox::DurableInbox> {
-        self.inner.inbox.as_ref()
+    /// The inbox, if the receiver has one.
+    #[cfg(feature = "inbox")]
+    pub(crate) fn inbox(&self) -> Option<&dyn crate::inbox::Inbox> {
+        self.inner.inbox.as_deref()
+    }
+
+    /// Runs what the inbox hands over: the events an earlier run left are queued before this
+    /// returns (before any new request); a shared inbox's consumer then goes on handing events
+    /// over, one whenever the dispatcher has room, until the dispatcher closes. An event that
+    /// no longer decodes stays in the inbox and is logged at `error`.
+    #[cfg(feature = "inbox")]
+    pub(crate) fn start_inbox_feed(&self) {
+        let Some(inbox) = &self.inner.inbox else {
+            return;
+        };
+        let stop = tokio_util::sync::CancellationToken::new();
+        let mut rx = inbox.feed(stop.clone());
+        let mut replayed = 0usize;
+        loop {
+            match rx.try_recv() {
+                Ok(pending) => {
+                    replayed += 1;
+                    self.inner.run_pending(pending);
+                }
+                Err(tokio::sync::mpsc::error::TryRecvError::Empty) => break,
+                Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => {
+                    if replayed > 0 {
+                        tracing::info!(events = replayed, inbox = %inbox.location(), "replayed the inbox's pending webhook events");
+                    }
+                    return;
+                }
+            }
+        }
+        let inner = Arc::clone(&self.inner);
+        tokio::spawn(async move {
+            let _stop = stop.drop_guard();
+            loop {
+                // One at a time, and only with room: what this replica cannot run yet stays in
+                // the shared inbox for the others.
+                if !inner.dispatcher.wait_for_room().await {
+                    return;
+                }
+                let Some(pending) = rx.recv().await else {
+                    return;
+                };
+                inner.run_pending(pending);
+            }
+        });
     }
 
     /// The dispatcher (for [`drain`](Dispatcher::drain)).
@@ -279,6 +327,28 @@ impl<F: DecodeEvent, St: DedupStore> Inner<F, St> {
             span.record("key", tracing::field::display(key));
         }
 
+        // A shared inbox (Redis) bounds its own backlog, and whichever replica's consumer takes
+        // the event runs it: no local slot.
+        #[cfg(feature = "inbox")]
+        if let Some(inbox) = self.inbox.as_ref().filter(|inbox| inbox.is_shared()) {
+            if self.dispatcher.is_closing() {
+                return Err(Rejection::ShuttingDown {
+                    retry_after: self.retry_after.without_backlog(),
+                });
+            }
+            let decoded = (item, key, id);
+            return accept_in_inbox(
+                inbox,
+                None,
+                headers,
+                bytes,
+                decoded,
+                received_at,
+                self.retry_after.without_backlog(),
+            )
+            .await;
+        }
+
         // Order matters for "nothing remembered unless queued": reserve a slot and the body's
         // bytes first (503 if either is spent), then claim the key, then send on the reserved
         // slot, which cannot fail. There is no await point between a successful claim and the
@@ -302,12 +372,12 @@ impl<F: DecodeEvent, St: DedupStore> Inner<F, St> {
                     retry_after: self.retry_after.without_backlog(),
                 },
             })?;
-        #[cfg(feature = "durable")]
+        #[cfg(feature = "inbox")]
         if let Some(inbox) = &self.inbox {
             let decoded = (item, key, id);
-            return accept_durably(
+            return accept_in_inbox(
                 inbox,
-                slot,
+                Some(slot),
                 headers,
                 bytes,
                 decoded,
@@ -328,6 +398,12 @@ impl<F: DecodeEvent, St: DedupStore> Inner<F, St> {
                 tracing::debug!(event = item.event_name(), %key, "duplicate webhook acknowledged, not dispatched");
                 Ok(Outcome::Duplicate)
             }
+            Ok(Claim::InFlight) => {
+                tracing::debug!(event = item.event_name(), %key, "another claim of this webhook is in flight: answering 503");
+                Err(Rejection::ClaimInFlight {
+                    retry_after: IN_FLIGHT_RETRY_AFTER,
+                })
+            }
             Err(error) => {
                 tracing::error!(%error, "dedup store failed: answering 503");
                 Err(Rejection::StoreUnavailable {
@@ -339,56 +415,68 @@ impl<F: DecodeEvent, St: DedupStore> Inner<F, St> {
     }
 }
 
-/// Commits the key and the raw event to the durable inbox (one fsync'd transaction, shared
-/// with concurrent requests), then sends the event on its reserved slot.
+/// Claims the key and stores the raw event in the inbox (one atomic, durable step), then, for a
+/// local inbox, sends the event on its reserved slot.
 ///
 /// Both happen in a task of their own, which the request only waits for: a request dropped
 /// while the commit is in flight (the client went away) must not leave the event stored and
 /// claimed but not queued, where only the next start would run it.
-#[cfg(feature = "durable")]
-async fn accept_durably<E: crate::event::Event>(
-    inbox: &crate::inbox::DurableInbox,
-    slot: crate::dispatch::Slot<'_, E>,
+#[cfg(feature = "inbox")]
+async fn accept_in_inbox<E: crate::event::Event>(
+    inbox: &std::sync::Arc<dyn crate::inbox::Inbox>,
+    slot: Option<crate::dispatch::Slot<'_, E>>,
     headers: &HeaderMap,
     body: bytes::Bytes,
     (item, key, id): (Received<E>, DedupKey, Option<Box<str>>),
     received_at: SystemTime,
     retry_after: std::time::Duration,
 ) -> Result<Outcome, Rejection> {
+    use crate::inbox::Accepted;
     let event = crate::inbox::NewEvent {
         key,
         body,
         headers: stored_headers(headers),
         received_at,
     };
-    let slot = slot.into_owned();
-    let inbox = inbox.clone();
+    let slot = slot.map(crate::dispatch::Slot::into_owned);
+    let accept = inbox.accept(event);
     let accepted = tokio::spawn(async move {
-        let outcome = inbox.accept(event).await;
-        if let Ok(crate::inbox::Accept::New(stored)) = outcome {
-            slot.send_persisted(item, key, id, received_at, inbox, stored);
+        let outcome = accept.await;
+        match outcome {
+            Ok(Accepted::Local(entry)) => {
+                if let Some(slot) = slot {
+                    slot.send_persisted(item, key, id, received_at, entry);
+                }
+                Ok(true)
+            }
+            Ok(Accepted::Shared) => Ok(true),
+            Ok(Accepted::Duplicate) => Ok(false),
+            Err(error) => Err(error),
         }
-        outcome
     });
     let outcome = match accepted.await {
         Ok(outcome) => outcome,
         // The runtime is shutting down: the event may or may not be stored; either way the
         // sender gets no 200 and retries.
         Err(join) => Err(crate::inbox::InboxError::Closed).inspect_err(|_| {
-            tracing::error!(error = %join, "durable inbox commit task did not finish");
+            tracing::error!(error = %join, "inbox commit task did not finish");
         }),
     };
     match outcome {
-        Ok(crate::inbox::Accept::New(_)) => {
+        Ok(true) => {
             tracing::debug!(%key, "webhook accepted and stored");
             Ok(Outcome::Accepted)
         }
-        Ok(crate::inbox::Accept::Duplicate) => {
+        Ok(false) => {
             tracing::debug!(%key, "duplicate webhook acknowledged, not dispatched");
             Ok(Outcome::Duplicate)
         }
+        Err(crate::inbox::InboxError::Backlog { .. }) => {
+            tracing::warn!(%key, "the shared inbox's backlog is full: answering 503");
+            Err(Rejection::Overloaded { retry_after })
+        }
         Err(error) => {
-            tracing::error!(%error, "durable inbox failed: answering 503");
+            tracing::error!(%error, "inbox failed: answering 503");
             Err(Rejection::StoreUnavailable {
                 retry_after,
                 source: crate::error::StoreError::new(error),
@@ -400,7 +488,7 @@ async fn accept_durably<E: crate::event::Event>(
 /// The headers kept with a stored event, for decoding it again: all but credentials
 /// (`Authorization`, `Proxy-Authorization`, `Cookie`, and values marked sensitive, as the
 /// shared-secret verifier marks its header).
-#[cfg(feature = "durable")]
+#[cfg(feature = "inbox")]
 fn stored_headers(headers: &HeaderMap) -> Vec<(http::HeaderName, HeaderValue)> {
     headers
         .iter()
@@ -416,6 +504,31 @@ fn stored_headers(headers: &HeaderMap) -> Vec<(http::HeaderName, HeaderValue)> {
 
 impl<F: DecodeEvent, St> Inner<F, St> {
     /// Decodes the body; applies the user's key function.
+    /// Queues an event the inbox handed over, decoded again from its stored body and headers.
+    #[cfg(feature = "inbox")]
+    fn run_pending(&self, pending: crate::inbox::Pending) {
+        let crate::inbox::Pending {
+            event,
+            entry,
+            replayed,
+        } = pending;
+        match self.format.decode(&event.headers, &event.body) {
+            Ok(decoded) => {
+                let (item, _, id) = decoded.into_parts();
+                self.dispatcher.replay(&event, entry, replayed, item, id);
+            }
+            Err(rejection) => {
+                tracing::error!(
+                    key = %event.key,
+                    error = %rejection,
+                    inbox = %self.inbox.as_ref().map(|i| i.location()).unwrap_or_default(),
+                    "a stored webhook event no longer decodes"
+                );
+                entry.undecodable(&rejection.to_string());
+            }
+        }
+    }
+
     fn decode(
         &self,
         headers: &HeaderMap,

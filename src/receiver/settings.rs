@@ -30,8 +30,8 @@ enum StoreSlot<St> {
 pub(crate) struct Settings<E, St> {
     store: StoreSlot<St>,
     /// With a durable inbox, it deduplicates, and the store is not used.
-    #[cfg(feature = "durable")]
-    pub(crate) inbox: Option<crate::inbox::DurableInbox>,
+    #[cfg(feature = "inbox")]
+    pub(crate) inbox: Option<std::sync::Arc<dyn crate::inbox::Inbox>>,
     pub(crate) body_limit: usize,
     retry_after: RetryAfter,
     key_fn: Option<KeyFn<E>>,
@@ -64,7 +64,7 @@ impl<E> Settings<E, MokaStore> {
                 capacity: DEFAULT_CAPACITY,
                 build: moka,
             },
-            #[cfg(feature = "durable")]
+            #[cfg(feature = "inbox")]
             inbox: None,
             body_limit: DEFAULT_BODY_LIMIT,
             retry_after: RetryAfter::default(),
@@ -117,7 +117,7 @@ impl<E, St> Settings<E, St> {
     pub(crate) fn dedup_store<St2>(self, store: St2) -> Settings<E, St2> {
         Settings {
             store: StoreSlot::Given(store),
-            #[cfg(feature = "durable")]
+            #[cfg(feature = "inbox")]
             inbox: self.inbox,
             body_limit: self.body_limit,
             retry_after: self.retry_after,
@@ -148,9 +148,9 @@ impl<E, St> Settings<E, St> {
         F: DecodeEvent<Event = E>,
         St: DedupStore,
     {
-        #[cfg(feature = "durable")]
+        #[cfg(feature = "inbox")]
         let unused = self.inbox.is_some();
-        #[cfg(not(feature = "durable"))]
+        #[cfg(not(feature = "inbox"))]
         let unused = false;
         let store = match self.store {
             // The inbox deduplicates: the default store is not used, and takes no memory.
@@ -165,7 +165,7 @@ impl<E, St> Settings<E, St> {
         WebhookService::from_inner(Inner {
             format,
             store,
-            #[cfg(feature = "durable")]
+            #[cfg(feature = "inbox")]
             inbox: self.inbox,
             dispatcher,
             body_limit: self.body_limit,

@@ -570,7 +570,38 @@ impl<F: DecodeEvent, V, S, St> WebhooksBuilder<F, V, S, St> {
     #[cfg(feature = "durable")]
     #[cfg_attr(docsrs, doc(cfg(feature = "durable")))]
     pub fn durable_inbox(mut self, inbox: crate::inbox::DurableInbox) -> Self {
-        self.settings.inbox = Some(inbox);
+        self.settings.inbox = Some(std::sync::Arc::new(inbox));
+        self
+    }
+
+    /// Shares the inbox among every replica of the receiver, on Redis (feature `redis`): the
+    /// dedup claim and the raw event are written to a Redis Stream in one atomic step before
+    /// the 200, and every replica runs events from it as one consumer group, taking over what
+    /// a dead replica held after the visibility timeout. The inbox then deduplicates, across
+    /// replicas, and the dedup store is not used. See [`RedisInbox`](crate::inbox::RedisInbox)
+    /// for the guarantees (at least once) and the settings.
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), webhook_receiver::BoxError> {
+    /// use std::time::Duration;
+    /// use webhook_receiver::chirp;
+    /// use webhook_receiver::inbox::RedisInbox;
+    ///
+    /// let inbox = RedisInbox::builder("redis://127.0.0.1:6379")
+    ///     .visibility_timeout(Duration::from_secs(30))
+    ///     .connect()
+    ///     .await?;
+    /// let webhooks = chirp::webhooks(["a-long-enough-secret"])?
+    ///     .on(chirp::SMS_DELIVERED, |_status, _ctx| async {})
+    ///     .redis_inbox(inbox)
+    ///     .spawn();
+    /// webhooks.drain(Duration::from_secs(5)).await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn redis_inbox(mut self, inbox: crate::inbox::RedisInbox) -> Self {
+        self.settings.inbox = Some(std::sync::Arc::new(inbox));
         self
     }
 
@@ -699,50 +730,14 @@ impl<F: DecodeEvent, V, S, St> WebhooksBuilder<F, V, S, St> {
             .queue_bytes(self.queue_bytes)
             .concurrency_limit(self.concurrency)
             .spawn();
-        #[cfg(feature = "durable")]
-        if let Some(inbox) = &self.settings.inbox {
-            replay(inbox, &self.format, &dispatcher);
-        }
         let body_limit = self.settings.body_limit;
         let receiver = self.settings.build(self.format, dispatcher);
+        #[cfg(feature = "inbox")]
+        receiver.start_inbox_feed();
         Webhooks::from_service(VerifyWebhook::with_body_limit(
             receiver,
             self.verifier,
             body_limit,
         ))
-    }
-}
-
-/// Queues every event the inbox holds from an earlier run, decoded again from its raw body and
-/// headers. One that no longer decodes stays in the inbox and is logged at `error`.
-#[cfg(feature = "durable")]
-fn replay<F: DecodeEvent>(
-    inbox: &crate::inbox::DurableInbox,
-    format: &F,
-    dispatcher: &Dispatcher<F::Event>,
-) {
-    let pending = match inbox.pending() {
-        Ok(pending) => pending,
-        Err(error) => {
-            tracing::error!(%error, path = %inbox.path().display(), "the durable inbox could not be read back: its pending events were not replayed (they stay in the file)");
-            return;
-        }
-    };
-    if pending.is_empty() {
-        return;
-    }
-    tracing::info!(events = pending.len(), path = %inbox.path().display(), "replaying the durable inbox's pending webhook events");
-    for stored in &pending {
-        match format.decode(&stored.headers, &stored.body) {
-            Ok(decoded) => {
-                let (item, _, id) = decoded.into_parts();
-                dispatcher.replay(inbox, stored, item, id);
-            }
-            Err(rejection) => tracing::error!(
-                key = %stored.key,
-                error = %rejection,
-                "a stored webhook event no longer decodes: left in the durable inbox"
-            ),
-        }
     }
 }

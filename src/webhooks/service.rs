@@ -131,11 +131,11 @@ impl<F: DecodeEvent, V, St: DedupStore> Webhooks<F, V, St> {
             "draining accepted webhook events"
         );
         let drained = dispatcher.drain(deadline).await;
-        #[cfg(feature = "durable")]
-        if let Some(inbox) = self.inbox() {
+        #[cfg(feature = "inbox")]
+        if let Some(inbox) = self.service.get_ref().inbox() {
             // What the handlers recorded is made durable before the process exits.
             if let Err(error) = inbox.flush().await {
-                tracing::error!(%error, "the durable inbox could not be flushed");
+                tracing::error!(%error, inbox = %inbox.location(), "the inbox could not be flushed");
             }
         }
         drained?;
@@ -178,7 +178,23 @@ impl<F: DecodeEvent, V, St: DedupStore> Webhooks<F, V, St> {
     #[cfg(feature = "durable")]
     #[cfg_attr(docsrs, doc(cfg(feature = "durable")))]
     pub fn inbox(&self) -> Option<&crate::inbox::DurableInbox> {
-        self.service.get_ref().inbox()
+        self.service.get_ref().inbox()?.as_any().downcast_ref()
+    }
+
+    /// The Redis inbox, if the receiver has one ([`WebhooksBuilder::redis_inbox`]).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), webhook_receiver::BoxError> {
+    /// # let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    /// # let _guard = rt.enter();
+    /// let webhooks = webhook_receiver::chirp::webhooks(["a-long-enough-secret"])?.spawn();
+    /// assert!(webhooks.redis_inbox().is_none());
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn redis_inbox(&self) -> Option<&crate::inbox::RedisInbox> {
+        self.service.get_ref().inbox()?.as_any().downcast_ref()
     }
 
     /// The dedup store (not used with a durable inbox, which deduplicates).

@@ -18,6 +18,8 @@ use webhook_receiver::verify::SharedSecret;
 use webhook_receiver::{ResponseBody, Webhooks, WebhooksBuilder};
 
 pub mod process;
+#[cfg(feature = "redis")]
+pub mod redis_server;
 
 pub const SECRET: &str = "test-secret-0123456789";
 pub const URI: &str = "/webhooks/chirp";

@@ -20,6 +20,7 @@ fn features() -> Vec<&'static str> {
         ("axum", cfg!(feature = "axum")),
         ("testing", cfg!(feature = "testing")),
         ("durable", cfg!(feature = "durable")),
+        ("redis", cfg!(feature = "redis")),
     ];
     all.into_iter()
         .filter(|(_, on)| *on)

@@ -1,0 +1,458 @@
+//! `RedisInbox` against a real `redis-server` (started by each test on a free loopback port):
+//! accepts shared by replicas, the consumer group, take-over of a dead replica's entries with
+//! its handlers' progress, dead letters, the backlog limit and an outage.
+#![cfg(all(feature = "redis", feature = "chirp"))]
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use support::redis_server::RedisServer;
+use support::*;
+use tower::ServiceExt;
+use webhook_receiver::chirp::{self, MessageStatus};
+use webhook_receiver::dispatch::{EventContext, RetryPolicy};
+use webhook_receiver::inbox::RedisInbox;
+
+/// What the handlers saw: (replica, message id, attempt, is_replay).
+type Seen = Arc<Mutex<Vec<(usize, String, u32, bool)>>>;
+
+async fn inbox(server: &RedisServer, visibility: Duration) -> RedisInbox {
+    RedisInbox::builder(server.url())
+        .prefix("t:")
+        .visibility_timeout(visibility)
+        .connect()
+        .await
+        .expect("connect to the test's redis-server")
+}
+
+/// A Chirp receiver on `inbox` whose SMS-delivered handler records into `seen`.
+fn replica(
+    n: usize,
+    inbox: RedisInbox,
+    seen: &Seen,
+) -> webhook_receiver::Webhooks<chirp::Chirp, webhook_receiver::verify::SharedSecret> {
+    chirp::webhooks([SECRET])
+        .unwrap()
+        .state((n, Arc::clone(seen)))
+        .on(
+            chirp::SMS_DELIVERED,
+            |s: MessageStatus, ctx: EventContext<(usize, Seen)>| async move {
+                let (n, seen) = ctx.state();
+                seen.lock()
+                    .unwrap()
+                    .push((*n, s.id.clone(), ctx.attempt(), ctx.is_replay()));
+            },
+        )
+        .redis_inbox(inbox)
+        .spawn()
+}
+
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..1000 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+async fn redis_conn(server: &RedisServer) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_posted_to_every_replica_runs_once_and_leaves_the_stream() {
+    let server = RedisServer::start();
+    let seen: Seen = Arc::default();
+    let mut replicas = Vec::new();
+    for n in 0..3 {
+        replicas.push(replica(
+            n,
+            inbox(&server, Duration::from_secs(30)).await,
+            &seen,
+        ));
+    }
+    for i in 0..30 {
+        let body = delivered(&format!("shared-{i}"));
+        // Concurrently to all three for even ids, one after the other for odd ones.
+        let answers = if i % 2 == 0 {
+            futures_util::future::join_all(
+                replicas
+                    .iter()
+                    .map(|r| r.clone().oneshot(chirp_request(body.clone()))),
+            )
+            .await
+        } else {
+            let mut answers = Vec::new();
+            for r in &replicas {
+                answers.push(r.clone().oneshot(chirp_request(body.clone())).await);
+            }
+            answers
+        };
+        let mut new = 0;
+        for res in answers {
+            let res = res.unwrap();
+            assert_eq!(res.status(), 200);
+            if json_body(res).await.get("duplicate").is_none() {
+                new += 1;
+            }
+        }
+        assert_eq!(new, 1, "exactly one replica accepted shared-{i}");
+    }
+    wait_until("30 events ran", || seen.lock().unwrap().len() >= 30).await;
+    let inbox = replicas[0].redis_inbox().unwrap().clone();
+    for r in &replicas {
+        r.drain(Duration::from_secs(5)).await.unwrap();
+    }
+    let seen = seen.lock().unwrap().clone();
+    let mut ids: Vec<_> = seen.iter().map(|s| s.1.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(
+        (seen.len(), ids.len()),
+        (30, 30),
+        "each ran exactly once: {seen:?}"
+    );
+    assert!(
+        seen.iter().all(|s| s.2 == 1 && !s.3),
+        "first attempts, not replays"
+    );
+    assert_eq!(
+        inbox.backlog().await.unwrap(),
+        0,
+        "completed entries are deleted"
+    );
+    let mut conn = redis_conn(&server).await;
+    let pending: redis::Value = redis::cmd("XPENDING")
+        .arg(inbox.stream_key())
+        .arg("webhook-receiver")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    match pending {
+        redis::Value::Array(summary) => assert_eq!(summary[0], redis::Value::Int(0)),
+        other => panic!("XPENDING: {other:?}"),
+    }
+    // The dedup keys stay, with their TTL: a late redelivery is still a duplicate.
+    let fresh = replica(9, inbox, &Arc::default());
+    let res = fresh
+        .clone()
+        .oneshot(chirp_request(delivered("shared-7")))
+        .await
+        .unwrap();
+    assert_eq!(json_body(res).await["duplicate"], true);
+}
+
+#[test]
+fn a_dead_replicas_entry_is_taken_over_and_resumes_from_its_recorded_attempt() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let seen: Seen = Arc::default();
+
+    // Replica 0, on a runtime of its own: its handler fails the first attempt, with a retry due
+    // in 2 s. The runtime is then dropped, which ends all its tasks: a crash, as seen from Redis.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let seen0 = Arc::clone(&seen);
+    let url0 = url.clone();
+    rt.block_on(async move {
+        let inbox = RedisInbox::builder(url0.clone())
+            .prefix("t:")
+            .visibility_timeout(Duration::from_secs(1))
+            .connect()
+            .await
+            .unwrap();
+        let webhooks = chirp::webhooks([SECRET])
+            .unwrap()
+            .retry_policy(
+                RetryPolicy::default()
+                    .initial_backoff(Duration::from_secs(2))
+                    .without_jitter(),
+            )
+            .state(Arc::clone(&seen0))
+            .on(
+                chirp::SMS_DELIVERED,
+                |s: MessageStatus, ctx: EventContext<Seen>| async move {
+                    ctx.state().lock().unwrap().push((
+                        0,
+                        s.id.clone(),
+                        ctx.attempt(),
+                        ctx.is_replay(),
+                    ));
+                    Err::<(), _>(std::io::Error::other("first replica fails"))
+                },
+            )
+            .redis_inbox(inbox)
+            .spawn();
+        let res = webhooks
+            .clone()
+            .oneshot(chirp_request(delivered("orphan")))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        wait_until("replica 0 tried once", || seen0.lock().unwrap().len() == 1).await;
+        // Its attempt is recorded in Redis before the crash.
+        let mut conn = redis::Client::open(url0)
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        for _ in 0..500 {
+            let keys: Vec<Vec<u8>> = redis::cmd("KEYS")
+                .arg("t:state:*")
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            if !keys.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        std::mem::forget(webhooks); // no drain: the process "dies"
+    });
+    drop(rt);
+
+    // Replica 1 takes the entry over once it has been idle for the visibility timeout, and runs
+    // attempt 2 (not 1) when its retry is due, as a replay.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let inbox = RedisInbox::builder(url.clone())
+            .prefix("t:")
+            .visibility_timeout(Duration::from_secs(1))
+            .connect()
+            .await
+            .unwrap();
+        let webhooks = replica(1, inbox.clone(), &seen);
+        wait_until("replica 1 ran it", || seen.lock().unwrap().len() == 2).await;
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen[0], (0, "orphan".to_owned(), 1, false));
+        assert_eq!(seen[1], (1, "orphan".to_owned(), 2, true));
+        webhooks.drain(Duration::from_secs(5)).await.unwrap();
+        assert_eq!(inbox.backlog().await.unwrap(), 0);
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_that_gives_up_leaves_a_dead_letter_in_redis_and_the_entry_is_acknowledged() {
+    let server = RedisServer::start();
+    let inbox = inbox(&server, Duration::from_secs(30)).await;
+    let webhooks = chirp::webhooks([SECRET])
+        .unwrap()
+        .retry_policy(
+            RetryPolicy::default()
+                .max_attempts(2)
+                .initial_backoff(Duration::from_millis(10)),
+        )
+        .on(chirp::SMS_DELIVERED, |_s: MessageStatus, _ctx| async {
+            Err::<(), _>(std::io::Error::other("downstream is down"))
+        })
+        .redis_inbox(inbox.clone())
+        .spawn();
+    let res = webhooks
+        .clone()
+        .oneshot(chirp_request(delivered("doomed")))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    for _ in 0..500 {
+        if inbox.dead_letters().await.unwrap() == 1 && inbox.backlog().await.unwrap() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    webhooks.drain(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(inbox.backlog().await.unwrap(), 0);
+    let mut conn = redis_conn(&server).await;
+    let letters: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg("t:dead")
+        .arg("-")
+        .arg("+")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(letters.ids.len(), 1);
+    let letter = &letters.ids[0];
+    let field = |name: &str| -> String {
+        redis::from_redis_value(letter.map.get(name).unwrap_or_else(|| panic!("{name}"))).unwrap()
+    };
+    assert_eq!(field("reason"), "exhausted");
+    assert_eq!(field("attempts"), "2");
+    assert!(
+        field("error").contains("downstream is down"),
+        "{}",
+        field("error")
+    );
+    assert!(!field("handler").is_empty());
+    // The stored event itself, body included, is in the dead letter.
+    let record: Vec<u8> = redis::from_redis_value(&letter.map["r"]).unwrap();
+    assert!(
+        record.windows(6).any(|w| w == b"doomed"),
+        "the event's body is kept"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_backlog_limit_the_answer_is_503_and_nothing_is_remembered() {
+    let server = RedisServer::start();
+    let inbox = RedisInbox::builder(server.url())
+        .prefix("t:")
+        .max_backlog(2)
+        .connect()
+        .await
+        .unwrap();
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let seen: Seen = Arc::default();
+    let webhooks = chirp::webhooks([SECRET])
+        .unwrap()
+        .state((Arc::clone(&gate), Arc::clone(&seen)))
+        .on(
+            chirp::SMS_DELIVERED,
+            |s: MessageStatus, ctx: EventContext<(Arc<tokio::sync::Semaphore>, Seen)>| async move {
+                let (gate, seen) = ctx.state();
+                gate.acquire().await.unwrap().forget();
+                seen.lock()
+                    .unwrap()
+                    .push((0, s.id.clone(), ctx.attempt(), false));
+            },
+        )
+        .redis_inbox(inbox.clone())
+        .spawn();
+    for id in ["b-1", "b-2"] {
+        let res = webhooks
+            .clone()
+            .oneshot(chirp_request(delivered(id)))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{id}");
+    }
+    let res = webhooks
+        .clone()
+        .oneshot(chirp_request(delivered("b-3")))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503);
+    assert!(res.headers().contains_key("retry-after"));
+    let error = error_body(res, 503, "api_error").await;
+    assert_eq!(error["code"], "queue_full");
+    // Let the two run; then b-3 is accepted as new (it was not remembered) and runs.
+    gate.add_permits(2);
+    wait_until("two ran", || seen.lock().unwrap().len() == 2).await;
+    for _ in 0..500 {
+        if inbox.backlog().await.unwrap() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let res = webhooks
+        .clone()
+        .oneshot(chirp_request(delivered("b-3")))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        json_body(res).await.get("duplicate").is_none(),
+        "b-3 is new"
+    );
+    gate.add_permits(1);
+    wait_until("b-3 ran", || seen.lock().unwrap().len() == 3).await;
+    webhooks.drain(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_redis_is_down_the_answer_is_503_and_the_event_runs_once_redis_is_back() {
+    let mut server = RedisServer::start();
+    let port = server.port;
+    let seen: Seen = Arc::default();
+    let webhooks = replica(0, inbox(&server, Duration::from_secs(30)).await, &seen);
+    server.stop();
+    let res = webhooks
+        .clone()
+        .oneshot(chirp_request(delivered("outage")))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503);
+    assert!(res.headers().contains_key("retry-after"));
+    let _server = RedisServer::start_on(port);
+    // The sender retries until the connection is back.
+    let mut status = 0;
+    for _ in 0..100 {
+        let res = webhooks
+            .clone()
+            .oneshot(chirp_request(delivered("outage")))
+            .await
+            .unwrap();
+        status = res.status().as_u16();
+        if status == 200 {
+            assert!(
+                json_body(res).await.get("duplicate").is_none(),
+                "the first 200 is new"
+            );
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 200);
+    wait_until("it ran", || seen.lock().unwrap().len() == 1).await;
+    webhooks.drain(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(seen.lock().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_drain_deadline_what_is_left_is_run_by_another_replica_not_dead_lettered() {
+    let server = RedisServer::start();
+    let seen: Seen = Arc::default();
+    // Replica 0 runs one event at a time, each for 10 s.
+    let leaving = chirp::webhooks([SECRET])
+        .unwrap()
+        .concurrency_limit(1)
+        .state(Arc::clone(&seen))
+        .on(
+            chirp::SMS_DELIVERED,
+            |s: MessageStatus, ctx: EventContext<Seen>| async move {
+                ctx.state()
+                    .lock()
+                    .unwrap()
+                    .push((0, s.id.clone(), ctx.attempt(), ctx.is_replay()));
+                tokio::time::sleep(Duration::from_secs(10)).await;
+            },
+        )
+        .redis_inbox(inbox(&server, Duration::from_secs(1)).await)
+        .spawn();
+    for id in ["first", "second"] {
+        let res = leaving
+            .clone()
+            .oneshot(chirp_request(delivered(id)))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    wait_until("the first started", || seen.lock().unwrap().len() == 1).await;
+    // A deploy: the deadline passes with "first" running; "second" was taken by this replica
+    // (it had room for one more in its queue) or is still in the stream.
+    leaving
+        .drain(Duration::from_millis(200))
+        .await
+        .expect_err("first is still running");
+    let staying = replica(1, inbox(&server, Duration::from_secs(1)).await, &seen);
+    wait_until("the other replica ran second", || {
+        seen.lock().unwrap().iter().any(|s| s.0 == 1)
+    })
+    .await;
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen[0].1, "first");
+    assert_eq!(seen[1].0, 1);
+    assert_eq!(seen[1].1, "second");
+    let inbox = staying.redis_inbox().unwrap().clone();
+    assert_eq!(
+        inbox.dead_letters().await.unwrap(),
+        0,
+        "nothing dead-lettered"
+    );
+    staying.drain(Duration::from_secs(5)).await.unwrap();
+}
