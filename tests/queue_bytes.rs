@@ -70,8 +70,13 @@ const LEN: usize = 1000;
 async fn past_the_byte_budget_is_503_and_nothing_is_remembered() {
     let rec = Recorder::default();
     let gate = Arc::new(Semaphore::new(0));
-    // Room for two bodies, not three; the count (1024) is far away.
-    let (stack, d) = gated(&rec, &gate, |b| b.queue_bytes(2 * LEN + LEN / 2));
+    // Room for two bodies, not three; the count (1024) is far away. A fixed Retry-After, to see
+    // that the byte budget's 503 carries the configured one (the adaptive default is tested in
+    // tests/retry_after.rs).
+    let (stack, d) = gated(&rec, &gate, |b| {
+        b.queue_bytes(2 * LEN + LEN / 2)
+            .retry_after(Duration::from_secs(7))
+    });
     for id in ["call_1", "call_2"] {
         let res = stack
             .clone()
@@ -91,7 +96,7 @@ async fn past_the_byte_budget_is_503_and_nothing_is_remembered() {
         .oneshot(chirp_request(unknown("call_3", LEN)))
         .await
         .unwrap();
-    assert_eq!(res.headers()["retry-after"], "5");
+    assert_eq!(res.headers()["retry-after"], "7");
     let err = error_body(res, 503, "api_error").await;
     assert_eq!(err["code"], "queue_full", "the same shape as a full queue");
     assert_eq!(
