@@ -138,8 +138,11 @@ impl RedisStoreBuilder {
                 .capacity(DEFAULT_CAPACITY)
                 .build()
         });
+        let (confirms, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(claim::confirmer(conn.clone(), self.ttl, rx));
         Ok(RedisStore {
             inner: Arc::new(Inner {
+                confirms,
                 conn,
                 prefix: self.prefix.into_bytes().into_boxed_slice(),
                 ttl: self.ttl,

@@ -16,10 +16,18 @@ const PENDING: u8 = b'p';
 /// The value of a confirmed key.
 const CONFIRMED: &[u8] = b"c";
 
-/// `KEYS[1]` becomes confirmed (`ARGV[2]`, with a TTL of `ARGV[3]` ms) only if it still holds
-/// `ARGV[1]` (this claim's pending value). Returns 1 if it did.
-const CONFIRM: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
-    redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1 else return 0 end";
+/// Each of `KEYS` becomes confirmed (`ARGV[1]`, with a TTL of `ARGV[2]` ms) only if it still
+/// holds its claim's pending value (`ARGV[2 + i]` for `KEYS[i]`). Returns how many did.
+const CONFIRM: &str = "local n = 0 \
+    for i, key in ipairs(KEYS) do \
+      if redis.call('GET', key) == ARGV[2 + i] then \
+        redis.call('SET', key, ARGV[1], 'PX', ARGV[2]) n = n + 1 \
+      end \
+    end \
+    return n";
+
+/// The most claims confirmed by one script call.
+const CONFIRM_BATCH: usize = 256;
 
 /// Deletes `KEYS[1]` only if it still holds `ARGV[1]` (this claim's pending value).
 const RELEASE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
@@ -28,18 +36,67 @@ const RELEASE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
 /// Pause between two attempts to confirm while Redis fails.
 const CONFIRM_RETRY: Duration = Duration::from_millis(100);
 
-/// The two scripts, hashed once.
+/// The give-back script, hashed once.
 pub(super) struct Scripts {
-    confirm: Script,
     release: Script,
 }
 
 impl Scripts {
     pub(super) fn new() -> Self {
         Self {
-            confirm: Script::new(CONFIRM),
             release: Script::new(RELEASE),
         }
+    }
+}
+
+/// A claim observed `New` and queued: to be confirmed.
+pub(super) struct Confirm {
+    redis_key: Vec<u8>,
+    pending: [u8; 9],
+    /// When its pending value expires: no use confirming after that.
+    deadline: Instant,
+}
+
+/// The confirmer: one task per store that confirms, in one script call, every claim waiting
+/// (so that under load a confirmation costs a fraction of a round trip). A batch that fails is
+/// retried while its claims' pending values have not expired.
+pub(super) async fn confirmer(
+    mut conn: redis::aio::ConnectionManager,
+    ttl: Duration,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Confirm>,
+) {
+    let script = Script::new(CONFIRM);
+    let mut batch: Vec<Confirm> = Vec::with_capacity(CONFIRM_BATCH);
+    while rx.recv_many(&mut batch, CONFIRM_BATCH).await > 0 {
+        loop {
+            let mut invocation = script.prepare_invoke();
+            invocation.arg(CONFIRMED).arg(millis(ttl));
+            for claim in &batch {
+                invocation.key(&claim.redis_key[..]).arg(&claim.pending[..]);
+            }
+            let done: redis::RedisResult<usize> = invocation.invoke_async(&mut conn).await;
+            match done {
+                Ok(n) if n == batch.len() => break,
+                Ok(n) => {
+                    tracing::error!(
+                        expired = batch.len() - n,
+                        "dedup claims expired before their confirmation (pending TTL too short?): a redelivery of their events may run again"
+                    );
+                    break;
+                }
+                Err(error) => {
+                    let now = Instant::now();
+                    batch.retain(|claim| claim.deadline > now + CONFIRM_RETRY);
+                    if batch.is_empty() {
+                        tracing::error!(%error, "could not confirm dedup claims: their keys expire at their pending TTL, and a redelivery after that may run again");
+                        break;
+                    }
+                    tracing::warn!(%error, claims = batch.len(), "could not confirm dedup claims: retrying");
+                    tokio::time::sleep(CONFIRM_RETRY).await;
+                }
+            }
+        }
+        batch.clear();
     }
 }
 
@@ -126,49 +183,18 @@ async fn drive(
         return;
     }
     match confirmed.await {
-        Ok(()) => confirm(&inner, &mut conn, &redis_key, &pending, started).await,
-        // Observed but dropped before the confirmation: the event was not queued.
-        Err(_) => release(&inner, &mut conn, &redis_key, &pending).await,
-    }
-}
-
-/// Turns this claim's pending value into a confirmed one with the full TTL. Retried while Redis
-/// fails and the pending claim has not expired.
-async fn confirm(
-    inner: &Inner,
-    conn: &mut redis::aio::ConnectionManager,
-    redis_key: &[u8],
-    pending: &[u8],
-    started: Instant,
-) {
-    let deadline = started + inner.pending_ttl;
-    loop {
-        let done: redis::RedisResult<i64> = inner
-            .scripts
-            .confirm
-            .key(redis_key)
-            .arg(pending)
-            .arg(CONFIRMED)
-            .arg(millis(inner.ttl))
-            .invoke_async(conn)
-            .await;
-        match done {
-            Ok(1) => return,
-            Ok(_) => {
-                tracing::error!(
-                    "a dedup claim expired before its confirmation (pending TTL too short?): a redelivery of its event may run again"
-                );
-                return;
-            }
-            Err(error) if Instant::now() + CONFIRM_RETRY < deadline => {
-                tracing::warn!(%error, "could not confirm a dedup claim: retrying");
-                tokio::time::sleep(CONFIRM_RETRY).await;
-            }
-            Err(error) => {
-                tracing::error!(%error, "could not confirm a dedup claim: its key expires at its pending TTL, and a redelivery after that may run again");
-                return;
+        Ok(()) => {
+            let confirm = Confirm {
+                redis_key,
+                pending,
+                deadline: started + inner.pending_ttl,
+            };
+            if inner.confirms.send(confirm).is_err() {
+                tracing::error!("the dedup confirmer is gone: a claim stays pending until its TTL");
             }
         }
+        // Observed but dropped before the confirmation: the event was not queued.
+        Err(_) => release(&inner, &mut conn, &redis_key, &pending).await,
     }
 }
 

@@ -94,8 +94,9 @@ pub const FALLBACKS: &str = "webhook_dedup_fallbacks_total";
 ///    value, `p...` (in flight) or `c` (duplicate). The token is random, this claim's own.
 /// 2. **Confirm**: the request that received `New` sends a confirmation back in the same poll
 ///    (the receiver then queues the event synchronously, on a slot it reserved before claiming),
-///    and the claim's task runs a compare-and-set script: if the value is still `p<token>`, it
-///    becomes `c` with the full TTL. The 200 does not wait for it; a redelivery arriving in
+///    and the claim's task hands it to the store's confirmer, which runs a compare-and-set
+///    script for every claim waiting at once: if the value is still `p<token>`, it becomes `c`
+///    with the full TTL. The 200 does not wait for it; a redelivery arriving in
 ///    between is answered 503 (in flight), and the next one `Duplicate`.
 /// 3. **Give back**: if nobody observed the `New` (the request was dropped, or gave up at the
 ///    claim timeout), or the `SET` failed after the server may have applied it, the task deletes
@@ -172,6 +173,8 @@ struct Inner {
     claim_timeout: Duration,
     fallback: Option<MokaStore>,
     scripts: claim::Scripts,
+    /// To the confirmer task (it ends when the store is dropped).
+    confirms: tokio::sync::mpsc::UnboundedSender<claim::Confirm>,
 }
 
 impl fmt::Debug for RedisStore {
