@@ -27,7 +27,8 @@
 //! - `INBOX=redis` (with `REDIS_URL`; `--features redis`): the Redis inbox instead: every
 //!   accepted event is in a Redis Stream before its 200, and every replica given the same
 //!   `REDIS_URL` runs events from it; a replica killed with events in hand loses none, the others
-//!   take them over once idle for `INBOX_VISIBILITY_SECS` (default 30)
+//!   take them over once idle for `INBOX_VISIBILITY_SECS` (default 30); `INBOX_MAX_BACKLOG`
+//!   (default 100,000; 0: none): events the stream may hold not done, 503 past it
 //! - `ALLOWED_IPS`: comma-separated CIDRs or addresses (`10.0.0.0/8,2001:db8::/32`); when set,
 //!   only those clients may deliver (others get 403 `ip_not_allowed`, before the secret is
 //!   checked); `TRUSTED_PROXIES`: the proxies (CIDRs) whose `X-Forwarded-For` names the client,

@@ -26,8 +26,8 @@ impl DedupStore for Store {
     }
 }
 
-/// `REDIS_URL`, `REDIS_PREFIX`, `REDIS_FALLBACK`, `INBOX=redis` and `INBOX_VISIBILITY_SECS`,
-/// as read.
+/// `REDIS_URL`, `REDIS_PREFIX`, `REDIS_FALLBACK`, `INBOX=redis`, `INBOX_VISIBILITY_SECS` and
+/// `INBOX_MAX_BACKLOG`, as read.
 #[derive(Debug, Clone)]
 pub struct RedisConfig {
     url: String,
@@ -36,6 +36,8 @@ pub struct RedisConfig {
     /// `INBOX=redis`: the Redis inbox, not only the dedup store.
     pub inbox: bool,
     visibility: Option<Duration>,
+    /// `INBOX_MAX_BACKLOG`: events the stream may hold not done (503 past it).
+    max_backlog: Option<u64>,
 }
 
 impl RedisConfig {
@@ -68,6 +70,15 @@ impl RedisConfig {
                     })?,
             ),
         };
+        let max_backlog = match var("INBOX_MAX_BACKLOG") {
+            None => None,
+            Some(_) if !inbox => {
+                return Err("INBOX_MAX_BACKLOG is set but INBOX=redis is not".into());
+            }
+            Some(v) => Some(v.trim().parse::<u64>().map_err(|_| {
+                format!("invalid INBOX_MAX_BACKLOG={v:?}: a number of events (0: no limit)")
+            })?),
+        };
         let Some(url) = var("REDIS_URL") else {
             if inbox {
                 return Err("INBOX=redis needs REDIS_URL (e.g. redis://127.0.0.1:6379; scripts/redis.sh starts one)".into());
@@ -98,6 +109,7 @@ impl RedisConfig {
             fallback_to_memory,
             inbox,
             visibility,
+            max_backlog,
         }))
     }
 }
@@ -123,6 +135,9 @@ pub async fn with_redis_inbox<F: webhook_receiver::event::DecodeEvent, V, S>(
     }
     if let Some(visibility) = config.visibility {
         inbox = inbox.visibility_timeout(visibility);
+    }
+    if let Some(max) = config.max_backlog {
+        inbox = inbox.max_backlog(max);
     }
     let inbox = inbox
         .connect()
