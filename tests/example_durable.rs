@@ -24,23 +24,7 @@ async fn start(addr: SocketAddr, dir: &Path, env: &[(&str, &str)]) -> Child {
 
 /// Sends `signal`, waits for the exit; returns the stdout lines as JSON.
 async fn stop(child: Child, signal: &str) -> Vec<serde_json::Value> {
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args([signal, &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect()
+    support::process::signal_and_wait(child, signal).await.lines
 }
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -49,15 +33,10 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-fn free_addr() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_acknowledged_event_runs_after_a_sigkill_and_dedup_survives_it() {
     let dir = temp_dir("kill9");
-    let addr = free_addr();
+    let addr = support::process::free_port();
     // Handlers take a minute: none has finished when the process is killed.
     let child = start(addr, &dir, &[("HANDLER_DELAY_MS", "60000")]).await;
     let ids = ["k1", "k2", "k3", "k4", "k5"];
@@ -68,7 +47,7 @@ async fn every_acknowledged_event_runs_after_a_sigkill_and_dedup_survives_it() {
     let lines = stop(child, "-KILL").await;
     assert!(lines.is_empty(), "nothing ran before the kill: {lines:?}");
 
-    let addr = free_addr();
+    let addr = support::process::free_port();
     let child = start(addr, &dir, &[]).await;
     // A redelivery of an event acknowledged before the crash is a duplicate.
     let (status, reply) = support::post_chirp(addr, support::delivered("k3")).await;
@@ -89,7 +68,7 @@ async fn every_acknowledged_event_runs_after_a_sigkill_and_dedup_survives_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_recorded_before_a_sigkill_resumes_at_its_next_attempt() {
     let dir = temp_dir("kill9-retry");
-    let addr = free_addr();
+    let addr = support::process::free_port();
     let child = start(
         addr,
         &dir,
@@ -106,7 +85,7 @@ async fn a_retry_recorded_before_a_sigkill_resumes_at_its_next_attempt() {
     let lines = stop(child, "-KILL").await;
     assert!(lines.is_empty(), "{lines:?}");
 
-    let addr = free_addr();
+    let addr = support::process::free_port();
     let child = start(addr, &dir, &[]).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let lines = stop(child, "-TERM").await;

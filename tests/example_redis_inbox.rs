@@ -11,6 +11,7 @@ use std::time::Duration;
 
 mod support;
 
+use support::process::{free_port, signal_and_wait};
 use support::redis_server::RedisServer;
 
 /// Starts a replica on `addr`; waits until it listens.
@@ -26,38 +27,6 @@ async fn start(addr: SocketAddr, redis_url: &str) -> Child {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     support::process::spawn_listening(&mut cmd, addr).await
-}
-
-/// Sends `signal`, waits for the exit; returns whether it exited 0, its stdout lines and its
-/// stderr.
-async fn stop(child: Child, signal: &str) -> (bool, Vec<serde_json::Value>, String) {
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args([signal, &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
-    let lines = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect();
-    (
-        out.status.success(),
-        lines,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn free_addr() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
 }
 
 /// Posts `id` to `addr` until it is answered 200 (a 503 is retried, as a sender would); returns
@@ -91,7 +60,7 @@ async fn stream_len(url: &str) -> u64 {
 async fn three_replicas_print_each_event_once_and_a_killed_replicas_events_run_on_the_others() {
     let server = RedisServer::start();
     let url = server.url();
-    let addrs = [free_addr(), free_addr(), free_addr()];
+    let addrs = [free_port(), free_port(), free_port()];
     let mut replicas = Vec::new();
     for addr in addrs {
         replicas.push(start(addr, &url).await);
@@ -115,7 +84,7 @@ async fn three_replicas_print_each_event_once_and_a_killed_replicas_events_run_o
     .await;
     let mut replicas = replicas.into_iter();
     let killed = replicas.next().unwrap();
-    let (_, killed_lines, _) = stop(killed, "-KILL").await;
+    let killed_lines = signal_and_wait(killed, "-KILL").await.lines;
 
     // The others take over what it held (after 2 s idle) and run it.
     for _ in 0..300 {
@@ -128,13 +97,17 @@ async fn three_replicas_print_each_event_once_and_a_killed_replicas_events_run_o
     let mut lines = killed_lines;
     let mut took_over = 0;
     for replica in replicas {
-        let (ok, more, stderr) = stop(replica, "-TERM").await;
+        let exited = signal_and_wait(replica, "-TERM").await;
         assert!(
-            ok,
-            "a surviving replica did not exit 0 on SIGTERM: {stderr}"
+            exited.success,
+            "a surviving replica did not exit 0 on SIGTERM: {}",
+            exited.stderr
         );
-        lines.extend(more);
-        took_over += stderr.matches("taking over a Redis inbox entry").count();
+        lines.extend(exited.lines);
+        took_over += exited
+            .stderr
+            .matches("taking over a Redis inbox entry")
+            .count();
     }
     assert!(
         took_over > 0,

@@ -2,25 +2,14 @@
 //! as a separate process, its stdout lines, its stderr and its exit status.
 #![cfg(all(unix, feature = "chirp"))]
 
-use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 
 mod support;
 
-/// What a finished example process left.
-struct Finished {
-    lines: Vec<serde_json::Value>,
-    stderr: String,
-    success: bool,
-}
-
 /// Runs the Chirp example with `env`, posts `ids` as `messages.sms.delivered` events (each
 /// answered 200), sends SIGTERM and waits for the exit.
-async fn run_chirp(env: &[(&str, &str)], ids: &[&str]) -> Finished {
-    let addr: SocketAddr = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
+async fn run_chirp(env: &[(&str, &str)], ids: &[&str]) -> support::process::Exited {
+    let addr = support::process::free_port();
     let mut cmd = Command::new(support::process::example_binary("chirp_receiver"));
     cmd.env("ADDR", addr.to_string())
         .env("CHIRP_WEBHOOK_SECRET", support::SECRET)
@@ -33,28 +22,7 @@ async fn run_chirp(env: &[(&str, &str)], ids: &[&str]) -> Finished {
         let (status, _) = support::post_chirp(addr, support::delivered(id)).await;
         assert_eq!(status, 200, "{id}");
     }
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
-    let lines = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect();
-    Finished {
-        lines,
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        success: out.status.success(),
-    }
+    support::process::signal_and_wait(child, "-TERM").await
 }
 
 fn ids_of(lines: &[serde_json::Value]) -> Vec<String> {

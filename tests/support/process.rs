@@ -100,6 +100,44 @@ pub fn free_port() -> SocketAddr {
     l.local_addr().unwrap()
 }
 
+/// What an example process left when it exited.
+#[derive(Debug)]
+pub struct Exited {
+    /// Its exit status was 0.
+    pub success: bool,
+    /// Its stdout lines, each parsed as JSON.
+    pub lines: Vec<serde_json::Value>,
+    /// Its stderr (empty unless it was piped).
+    pub stderr: String,
+}
+
+/// Sends `signal` (`"-TERM"`, `"-KILL"`) to `child`, waits for it to exit, and returns what it
+/// left. Every stdout line must be JSON.
+pub async fn signal_and_wait(child: Child, signal: &str) -> Exited {
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let lines = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    Exited {
+        success: out.status.success(),
+        lines,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
 /// Spawns `cmd` and waits (up to 15 s) until it accepts connections on `addr`; a child that does
 /// not is killed (and waited for) before the panic, so no test leaves one behind.
 pub async fn spawn_listening(cmd: &mut Command, addr: SocketAddr) -> Child {
