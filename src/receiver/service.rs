@@ -418,9 +418,9 @@ impl<F: DecodeEvent, St: DedupStore> Inner<F, St> {
 /// Claims the key and stores the raw event in the inbox (one atomic, durable step), then, for a
 /// local inbox, sends the event on its reserved slot.
 ///
-/// Both happen in a task of their own, which the request only waits for: a request dropped
-/// while the commit is in flight (the client went away) must not leave the event stored and
-/// claimed but not queued, where only the next start would run it.
+/// For a local inbox both happen in a task of their own, which the request only waits for: a
+/// request dropped while the commit is in flight (the client went away) must not leave the
+/// event stored and claimed but not queued, where only the next start would run it.
 #[cfg(feature = "inbox")]
 async fn accept_in_inbox<E: crate::event::Event>(
     inbox: &std::sync::Arc<dyn crate::inbox::Inbox>,
@@ -438,29 +438,33 @@ async fn accept_in_inbox<E: crate::event::Event>(
         headers: stored_headers(headers),
         received_at,
     };
-    let slot = slot.map(crate::dispatch::Slot::into_owned);
     let accept = inbox.accept(event);
-    let accepted = tokio::spawn(async move {
-        let outcome = accept.await;
-        match outcome {
-            Ok(Accepted::Local(entry)) => {
-                if let Some(slot) = slot {
-                    slot.send_persisted(item, key, id, received_at, entry);
+    let outcome = match slot.map(crate::dispatch::Slot::into_owned) {
+        // A shared inbox: nothing is queued here, so a request dropped mid-accept leaves nothing
+        // half done (the accept is one atomic step: the event is in the shared inbox or not).
+        None => accept
+            .await
+            .map(|accepted| !matches!(accepted, Accepted::Duplicate)),
+        Some(slot) => {
+            let accepted = tokio::spawn(async move {
+                match accept.await? {
+                    Accepted::Local(entry) => {
+                        slot.send_persisted(item, key, id, received_at, entry);
+                        Ok(true)
+                    }
+                    Accepted::Shared => Ok(true),
+                    Accepted::Duplicate => Ok(false),
                 }
-                Ok(true)
+            });
+            match accepted.await {
+                Ok(outcome) => outcome,
+                // The runtime is shutting down: the event may or may not be stored; either way
+                // the sender gets no 200 and retries.
+                Err(join) => Err(crate::inbox::InboxError::Closed).inspect_err(|_| {
+                    tracing::error!(error = %join, "inbox commit task did not finish");
+                }),
             }
-            Ok(Accepted::Shared) => Ok(true),
-            Ok(Accepted::Duplicate) => Ok(false),
-            Err(error) => Err(error),
         }
-    });
-    let outcome = match accepted.await {
-        Ok(outcome) => outcome,
-        // The runtime is shutting down: the event may or may not be stored; either way the
-        // sender gets no 200 and retries.
-        Err(join) => Err(crate::inbox::InboxError::Closed).inspect_err(|_| {
-            tracing::error!(error = %join, "inbox commit task did not finish");
-        }),
     };
     match outcome {
         Ok(true) => {
