@@ -39,7 +39,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
-use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
+use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 use webhook_receiver::verify::{
     DEFAULT_SECRET_HEADER, DEFAULT_SIGNATURE_HEADER, StandardWebhooks, WEBHOOK_SIGNATURE_HEADER,
 };
@@ -352,12 +352,11 @@ fn tls_connector(path: &str) -> Result<TlsConnector, String> {
     if roots.is_empty() {
         return Err(format!("--cacert {path}: no certificate in the file"));
     }
-    let config =
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS: {e}"))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+    // The process-wide provider from rustls' crate features: ring alone here (no aws-lc C
+    // build). `ring::default_provider()` is deprecated since rustls 0.23.48.
+    let config = ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
     Ok(TlsConnector::from(Arc::new(config)))
 }
 
