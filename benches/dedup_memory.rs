@@ -27,7 +27,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use webhook_receiver::DedupKey;
-use webhook_receiver::dedup::{Claim, DEFAULT_CAPACITY, MokaStore};
+use webhook_receiver::store::{Claim, DEFAULT_CAPACITY, MokaStore};
 
 /// Set in the child process: which store and how many ids.
 const CHILD_ENV: &str = "DEDUP_MEMORY_CHILD";

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput};
 use webhook_receiver::DedupKey;
-use webhook_receiver::inbox::DurableInbox;
+use webhook_receiver::store::DurableInbox;
 
 /// The body template (`__ID__` is replaced by a unique id).
 const BODY: &str = include_str!("payloads/sms_delivered_390.json");

@@ -14,7 +14,7 @@
 use std::time::{Duration, Instant};
 
 use webhook_receiver::DedupKey;
-use webhook_receiver::dedup::{Claim, DedupStore, RedisStore};
+use webhook_receiver::store::{Claim, RedisStore};
 
 const SEQUENTIAL: usize = 20_000;
 const CONCURRENT: usize = 64;

@@ -122,7 +122,7 @@ pub enum Rejection {
         source: StoreError,
     },
     /// 503: another claim of this event's key is in flight, not yet confirmed
-    /// ([`Claim::InFlight`](crate::dedup::Claim::InFlight): another replica is accepting it
+    /// ([`Claim::InFlight`](crate::store::Claim::InFlight): another replica is accepting it
     /// right now, or gave up or died doing so); nothing was remembered, retry shortly.
     ClaimInFlight {
         /// Sent as `Retry-After` (the receiver sends 1 s).
@@ -489,23 +489,24 @@ impl DecodeError {
     }
 }
 
-/// A dedup store failed (e.g. a network store is unreachable). The request is answered 503 and
-/// nothing is remembered.
+/// A store failed (e.g. a network store is unreachable, or a shared store's backlog is full).
+/// The request is answered 503 and nothing is remembered.
 ///
 /// ```
 /// use std::time::Duration;
 /// use webhook_receiver::{Rejection, StoreError};
 ///
 /// let err = StoreError::new("connection refused");
-/// assert_eq!(err.to_string(), "dedup store error: connection refused");
+/// assert_eq!(err.to_string(), "store error: connection refused");
 /// let r = Rejection::StoreUnavailable { retry_after: Duration::from_secs(5), source: err };
 /// assert_eq!((r.status().as_u16(), r.code()), (503, "store_unavailable"));
 /// ```
 #[derive(Debug, thiserror::Error)]
-#[error("dedup store error: {source}")]
+#[error("store error: {source}")]
 pub struct StoreError {
     #[source]
     source: BoxError,
+    backlog: Option<u64>,
 }
 
 impl StoreError {
@@ -522,6 +523,35 @@ impl StoreError {
     pub fn new(source: impl Into<BoxError>) -> Self {
         Self {
             source: source.into(),
+            backlog: None,
         }
+    }
+
+    /// A shared store's backlog holds `limit` events not yet done: the receiver answers 503 as
+    /// for a full queue (`queue_full`), not as for a store that is down.
+    ///
+    /// ```
+    /// use webhook_receiver::StoreError;
+    /// let err = StoreError::backlog_full(10_000);
+    /// assert_eq!(err.backlog_limit(), Some(10_000));
+    /// assert_eq!(StoreError::new("down").backlog_limit(), None);
+    /// ```
+    #[must_use]
+    pub fn backlog_full(limit: u64) -> Self {
+        Self {
+            source: format!("the backlog is full ({limit} events not yet done)").into(),
+            backlog: Some(limit),
+        }
+    }
+
+    /// The backlog's limit, if this is [`backlog_full`](Self::backlog_full).
+    ///
+    /// ```
+    /// # use webhook_receiver::StoreError;
+    /// assert!(StoreError::backlog_full(1).backlog_limit().is_some());
+    /// ```
+    #[must_use]
+    pub const fn backlog_limit(&self) -> Option<u64> {
+        self.backlog
     }
 }

@@ -25,14 +25,15 @@
 //!   (HMAC-SHA256, Standard Webhooks).
 //! - [`receiver`]: the terminal service: content type, body limit, decoding into typed events,
 //!   dedup claim, enqueue, 200.
-//! - [`dedup`]: redeliveries are acknowledged and not dispatched again; nothing
-//!   unauthenticated, unparsed or not queued is remembered. The default store is
-//!   [`MokaStore`](dedup::MokaStore).
+//! - [`store`]: the one storage seam. Redeliveries are acknowledged and not dispatched again;
+//!   nothing unauthenticated, unparsed or not queued is remembered. The default store is
+//!   [`MokaStore`](store::MokaStore) (in process); `DurableInbox` (feature `durable`) keeps
+//!   acknowledged events across crashes and restarts, `RedisStore` and `RedisInbox` (feature
+//!   `redis`) share them between replicas; [`Store`](store::Store) is the trait to write your own.
 //! - [`dispatch`]: handlers per event type with typed payloads, run after the response with
 //!   bounded concurrency; a failed handler is retried ([`RetryPolicy`](dispatch::RetryPolicy)),
 //!   an event that cannot be handled goes to the dead-letter hook; overload answers 503; the
 //!   drain runs accepted work and reports what it leaves.
-//! - [`inbox`] (feature `durable`): acknowledged events kept across crashes and restarts.
 //! - [`telemetry`]: the `tracing` spans and the metrics (names and labels).
 //! - Formats: [`chirp`] (Chirp SMS / WhatsApp), [`json`] (your own serde enum for any JSON
 //!   sender), or your own [`DecodeEvent`].
@@ -75,7 +76,7 @@
 //! | 413 | body over the limit (default 1 MiB) | no |
 //! | 415 | `Content-Type` not `application/json` or `application/*+json` | no |
 //! | 503 + `Retry-After` | queue full (waiting retries count) or its byte budget spent (`queue_bytes`), shutting down, or dedup store / durable inbox unavailable | no |
-//! | 503 + `Retry-After: 1` | another claim of the same event is in flight on a shared store ([`Claim::InFlight`](dedup::Claim::InFlight), `claim_in_flight`) | no |
+//! | 503 + `Retry-After: 1` | another claim of the same event is in flight on a shared store ([`Claim::InFlight`](store::Claim::InFlight), `claim_in_flight`) | no |
 //!
 //! For a full queue, `Retry-After` is computed from the backlog, with jitter, so that the
 //! senders refused together come back spread out when there should be room (see
@@ -102,9 +103,9 @@
 //!
 //! | mode | configure | a redelivery | a crash or `kill -9` | a deploy (SIGTERM) |
 //! |---|---|---|---|---|
-//! | one process, in memory (default) | nothing | deduplicated for [`DEFAULT_TTL`](dedup::DEFAULT_TTL), until a restart | loses what was queued or waiting for a retry | drains; at the deadline what is left is logged and dead-lettered |
-//! | one process + durable inbox | [`WebhooksBuilder::durable_inbox`] (feature `durable`) | deduplicated across restarts | nothing acknowledged is lost: replayed at the next start, at least once | drains; what is left stays in the inbox for the next start |
-//! | several replicas + Redis inbox | [`WebhooksBuilder::redis_inbox`] (feature `redis`) | deduplicated across replicas and restarts | nothing acknowledged is lost: another replica takes the dead one's events over after the visibility timeout, at least once | drains; what is left stays in the stream for the other replicas |
+//! | one process, in memory (default) | nothing | deduplicated for [`DEFAULT_TTL`](store::DEFAULT_TTL), until a restart | loses what was queued or waiting for a retry | drains; at the deadline what is left is logged and dead-lettered |
+//! | one process + durable inbox | [`WebhooksBuilder::store`] with a `DurableInbox` (feature `durable`) | deduplicated across restarts | nothing acknowledged is lost: replayed at the next start, at least once | drains; what is left stays in the inbox for the next start |
+//! | several replicas + Redis inbox | [`WebhooksBuilder::store`] with a `RedisInbox` (feature `redis`) | deduplicated across replicas and restarts | nothing acknowledged is lost: another replica takes the dead one's events over after the visibility timeout, at least once | drains; what is left stays in the stream for the other replicas |
 //!
 //! `DEPLOYMENT.md` in the repository is the guide: how to configure each mode, and what each
 //! guarantees about duplicates, loss and ordering.
@@ -128,19 +129,20 @@
 //! | `axum` | no | `Webhooks::router`: the receiver as an `axum::Router` for a path |
 //! | `testing` | no | signed-request builders for your tests ([`testing`]) |
 //! | `durable` | no | [`inbox::DurableInbox`]: claims and raw events committed to a redb file before the 200 (needs Rust 1.89) |
-//! | `redis` | no | [`inbox::RedisInbox`]: claims and raw events on a Redis Stream shared by replicas; [`RedisStore`](dedup::RedisStore): dedup alone shared by replicas (Redis 7.0 or newer, redis-rs) |
+//! | `redis` | no | [`inbox::RedisInbox`]: claims and raw events on a Redis Stream shared by replicas; [`RedisStore`](store::RedisStore): dedup alone shared by replicas (Redis 7.0 or newer, redis-rs) |
 //! | `full` | no | all of the above |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod allowlist;
 mod body;
-pub mod dedup;
+mod dedup;
 pub mod dispatch;
 pub mod error;
 pub mod event;
 pub mod json;
 pub mod receiver;
 mod shutdown;
+pub mod store;
 pub mod telemetry;
 pub mod verify;
 pub mod webhooks;
@@ -150,8 +152,7 @@ pub mod webhooks;
 pub mod chirp;
 
 #[cfg(feature = "inbox")]
-#[cfg_attr(docsrs, doc(cfg(any(feature = "durable", feature = "redis"))))]
-pub mod inbox;
+mod inbox;
 
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]

@@ -35,7 +35,7 @@
 //! | `webhook_queue_depth` | gauge | | accepted events waiting for a handler |
 //! | `webhook_retries_waiting` | gauge | | handlers waiting for their next attempt |
 //! | `webhook_handlers_running` | gauge | | jobs being run |
-//! | `webhook_dedup_fallbacks_total` | counter | | claims a [`RedisStore`](crate::dedup::RedisStore) made in process memory because Redis failed (only with `fallback_to_memory`) |
+//! | `webhook_dedup_fallbacks_total` | counter | | claims a [`RedisStore`](crate::store::RedisStore) made in process memory because Redis failed (only with `fallback_to_memory`) |
 //! | `webhook_dedup_keys` | gauge | | keys the default store (moka's own count, which it updates lazily: approximate) or the durable inbox (exact) remembers |
 //!
 //! `handler` is the label the handler was registered with: the event type (`on`), the pattern
@@ -402,7 +402,7 @@ pub const HANDLERS_RUNNING: &str = "webhook_handlers_running";
 /// #         })
 /// #         .collect()
 /// # };
-/// use webhook_receiver::{DedupKey, dedup::MokaStore};
+/// use webhook_receiver::{DedupKey, store::MokaStore};
 /// let store = MokaStore::new();
 /// for id in [b"evt_1", b"evt_2"] {
 ///     store.len(); // moka counts lazily: let it apply the writes

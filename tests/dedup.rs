@@ -10,7 +10,7 @@ use support::*;
 use tower::ServiceExt;
 use webhook_receiver::DedupKey;
 use webhook_receiver::chirp::ChirpEvent;
-use webhook_receiver::dedup::{Claim, DEFAULT_CAPACITY, DEFAULT_TTL, DedupStore, MokaStore};
+use webhook_receiver::store::{Claim, DEFAULT_CAPACITY, DEFAULT_TTL, MokaStore};
 
 #[tokio::test]
 async fn redelivery_is_acknowledged_not_dispatched() {
@@ -201,17 +201,22 @@ async fn the_default_store_is_moka_with_the_default_ttl_and_capacity() {
     let store: &MokaStore = stack.store();
     assert_eq!(store.ttl(), DEFAULT_TTL);
     assert_eq!(store.capacity(), DEFAULT_CAPACITY);
+    // Its settings are the store's own, given with the store (one setter).
     let (stack, _d) = stack_with(&rec, |b| {
-        b.dedup_ttl(Duration::from_secs(60)).dedup_capacity(10)
+        b.store(
+            MokaStore::builder()
+                .ttl(Duration::from_secs(60))
+                .capacity(10)
+                .build(),
+        )
     });
     assert_eq!(
         (stack.store().ttl(), stack.store().capacity()),
         (Duration::from_secs(60), 10)
     );
-    // Through the trait, as the receiver claims.
     let key = DedupKey::from_parts(&[b"k"]);
-    assert_eq!(stack.store().claim(key).await.unwrap(), Claim::New);
-    assert_eq!(stack.store().claim(key).await.unwrap(), Claim::Duplicate);
+    assert_eq!(stack.store().claim_now(key), Claim::New);
+    assert_eq!(stack.store().claim_now(key), Claim::Duplicate);
 }
 
 #[tokio::test]
@@ -243,14 +248,13 @@ async fn key_function_can_be_overridden() {
     assert_eq!(seen[0].kind, "messages.whatsapp.sent");
 }
 
+#[cfg(feature = "testing")]
 #[tokio::test]
-#[should_panic(expected = "ttl configures the default dedup store")]
-async fn dedup_ttl_after_a_given_store_is_refused_instead_of_dropping_the_store() {
-    let shared = webhook_receiver::dedup::MokaStore::builder()
-        .capacity(10)
-        .build();
-    let _ = webhook_receiver::chirp::webhooks(["s"])
-        .unwrap()
-        .dedup_store(shared)
-        .dedup_ttl(std::time::Duration::from_secs(60));
+async fn moka_store_passes_the_store_conformance_suite() {
+    webhook_receiver::store::conformance::check_dedup(&MokaStore::new()).await;
+    // At its smallest capacity too: eviction may forget keys, never collapse them.
+    webhook_receiver::store::conformance::check_dedup(
+        &MokaStore::builder().capacity(2_000).build(),
+    )
+    .await;
 }

@@ -13,7 +13,7 @@ use support::*;
 use tower::ServiceExt;
 use webhook_receiver::chirp::{self, MessageStatus};
 use webhook_receiver::dispatch::{DeadLetter, RetryPolicy};
-use webhook_receiver::inbox::DurableInbox;
+use webhook_receiver::store::DurableInbox;
 
 /// A fresh directory under the system's temp dir, removed when dropped.
 struct TempDir(PathBuf);
@@ -42,7 +42,13 @@ type Runs = Arc<Mutex<Vec<(&'static str, String, u32, bool)>>>;
 
 /// A Chirp receiver on the inbox in `dir`: handler `a` always succeeds; handler `b` fails
 /// while `fail_b` says so, retried after `backoff`.
-fn receiver(dir: &TempDir, runs: &Runs, fail_b: bool, backoff: Duration) -> Stack {
+fn receiver(
+    dir: &TempDir,
+    runs: &Runs,
+    fail_b: bool,
+    backoff: Duration,
+) -> webhook_receiver::Webhooks<chirp::Chirp, webhook_receiver::verify::SharedSecret, DurableInbox>
+{
     let inbox = DurableInbox::open(&dir.0).unwrap();
     chirp::webhooks([SECRET])
         .unwrap()
@@ -68,7 +74,7 @@ fn receiver(dir: &TempDir, runs: &Runs, fail_b: bool, backoff: Duration) -> Stac
             }
             Ok(())
         })
-        .durable_inbox(inbox)
+        .store(inbox)
         .spawn()
 }
 
@@ -89,7 +95,7 @@ async fn a_handler_waiting_for_its_retry_resumes_after_a_restart_and_the_others_
     let first = receiver(&dir, &runs, true, Duration::from_millis(400));
     assert_accepted(&first, delivered("r1")).await;
     wait_until("b failed once", || first.dispatcher().retrying() == 1).await;
-    assert_eq!(first.inbox().unwrap().pending_count().unwrap(), 1);
+    assert_eq!(first.store().pending_count().unwrap(), 1);
     // The process stops before the retry is due: it is left in the inbox, with its attempt
     // count and due time.
     let err = first.drain(Duration::from_millis(10)).await.unwrap_err();
@@ -112,7 +118,7 @@ async fn a_handler_waiting_for_its_retry_resumes_after_a_restart_and_the_others_
         ],
         "only b ran again, as its second attempt"
     );
-    assert_eq!(second.inbox().unwrap().pending_count().unwrap(), 0);
+    assert_eq!(second.store().pending_count().unwrap(), 0);
 }
 
 #[tokio::test]
@@ -134,7 +140,7 @@ async fn events_left_at_the_drain_deadline_stay_in_the_inbox_and_run_at_the_next
             }
         })
         .concurrency_limit(1)
-        .durable_inbox(inbox)
+        .store(inbox)
         .spawn();
     for id in ["k1", "k2", "k3"] {
         assert_accepted(&first, delivered(id)).await;
@@ -166,7 +172,7 @@ async fn events_left_at_the_drain_deadline_stay_in_the_inbox_and_run_at_the_next
     ids.sort();
     assert_eq!(ids, [("k2".into(), true), ("k3".into(), true)]);
     assert_eq!(
-        second.inbox().unwrap().pending_count().unwrap(),
+        second.store().pending_count().unwrap(),
         0,
         "done: compacted away"
     );
@@ -179,8 +185,8 @@ async fn dedup_survives_a_restart_and_done_events_are_compacted_away() {
     let first = receiver(&dir, &runs, false, Duration::from_millis(1));
     assert_accepted(&first, delivered("d1")).await;
     first.drain(Duration::from_secs(10)).await.unwrap();
-    assert_eq!(first.inbox().unwrap().pending_count().unwrap(), 0);
-    assert_eq!(first.inbox().unwrap().key_count().unwrap(), 1);
+    assert_eq!(first.store().pending_count().unwrap(), 0);
+    assert_eq!(first.store().key_count().unwrap(), 1);
     drop(first);
 
     let second = receiver(&dir, &runs, false, Duration::from_millis(1));
@@ -241,7 +247,7 @@ async fn a_request_dropped_during_its_commit_still_runs_its_stored_event() {
         }
     }
     webhooks.drain(Duration::from_secs(30)).await.unwrap();
-    let inbox = webhooks.inbox().unwrap();
+    let inbox = webhooks.store();
     let stored = inbox.key_count().unwrap();
     let ran = runs.lock().unwrap().iter().filter(|r| r.0 == "a").count();
     assert!(dropped > 0, "the test dropped no request");
@@ -250,4 +256,20 @@ async fn a_request_dropped_during_its_commit_still_runs_its_stored_event() {
         "every event whose key was committed ran ({dropped} of 100 requests were dropped)"
     );
     assert_eq!(inbox.pending_count().unwrap(), 0);
+}
+
+#[cfg(feature = "testing")]
+#[tokio::test]
+async fn durable_inbox_passes_the_store_conformance_suite() {
+    let dir = TempDir::new("conformance");
+    webhook_receiver::store::conformance::check_dedup(
+        &DurableInbox::open(dir.0.join("dedup")).unwrap(),
+    )
+    .await;
+    let path = dir.0.join("kept");
+    webhook_receiver::store::conformance::check_kept_events(|| {
+        let path = path.clone();
+        async move { DurableInbox::open(path).unwrap() }
+    })
+    .await;
 }

@@ -318,7 +318,7 @@ async fn an_invalid_payload_serde_cannot_represent_keeps_its_raw_text() {
 #[cfg(feature = "durable")]
 #[tokio::test]
 async fn a_replayed_event_holds_its_bytes() {
-    use webhook_receiver::inbox::DurableInbox;
+    use webhook_receiver::store::DurableInbox;
 
     let dir = std::env::temp_dir().join(format!("wr-queue-bytes-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -329,7 +329,7 @@ async fn a_replayed_event_holds_its_bytes() {
             .on(chirp::SMS_DELIVERED, |_, _| async {
                 Err::<(), _>(std::io::Error::other("database down"))
             })
-            .durable_inbox(DurableInbox::open(&dir).unwrap())
+            .store(DurableInbox::open(&dir).unwrap())
             .spawn()
     };
     let body = delivered("msg_1");

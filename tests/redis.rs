@@ -16,7 +16,7 @@ use support::redis_server::RedisServer;
 use support::*;
 use tower::ServiceExt;
 use webhook_receiver::chirp::{self, MessageStatus};
-use webhook_receiver::dedup::{Claim, DedupStore, FALLBACKS, RedisStore};
+use webhook_receiver::store::{Claim, FALLBACKS, RedisStore};
 use webhook_receiver::{DecodeEvent, DedupKey};
 
 type Receiver =
@@ -76,7 +76,7 @@ fn receiver(store: RedisStore, runs: &Arc<AtomicUsize>) -> Receiver {
         .on(chirp::SMS_DELIVERED, |_s: MessageStatus, ctx| async move {
             ctx.state().fetch_add(1, Ordering::SeqCst);
         })
-        .dedup_store(store)
+        .store(store)
         .spawn()
 }
 
@@ -527,7 +527,7 @@ async fn requests_dropped_anywhere_while_claiming_lose_nothing_and_double_nothin
         .on(chirp::SMS_DELIVERED, |s: MessageStatus, ctx| async move {
             *ctx.state().lock().unwrap().entry(s.id).or_default() += 1;
         })
-        .dedup_store(store)
+        .store(store)
         .spawn();
     let mut dropped = 0;
     for i in 0..100u64 {
@@ -557,4 +557,16 @@ async fn requests_dropped_anywhere_while_claiming_lose_nothing_and_double_nothin
         );
     }
     assert_eq!(handled.len(), 100);
+}
+
+#[cfg(feature = "testing")]
+#[tokio::test]
+async fn redis_store_passes_the_store_conformance_suite() {
+    let server = RedisServer::start();
+    let store = RedisStore::builder(server.url())
+        .prefix("conformance:")
+        .connect()
+        .await
+        .unwrap();
+    webhook_receiver::store::conformance::check_dedup(&store).await;
 }

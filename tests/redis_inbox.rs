@@ -13,7 +13,7 @@ use support::*;
 use tower::ServiceExt;
 use webhook_receiver::chirp::{self, MessageStatus};
 use webhook_receiver::dispatch::{EventContext, RetryPolicy};
-use webhook_receiver::inbox::RedisInbox;
+use webhook_receiver::store::RedisInbox;
 
 /// What the handlers saw: (replica, message id, attempt, is_replay).
 type Seen = Arc<Mutex<Vec<(usize, String, u32, bool)>>>;
@@ -32,7 +32,7 @@ fn replica(
     n: usize,
     inbox: RedisInbox,
     seen: &Seen,
-) -> webhook_receiver::Webhooks<chirp::Chirp, webhook_receiver::verify::SharedSecret> {
+) -> webhook_receiver::Webhooks<chirp::Chirp, webhook_receiver::verify::SharedSecret, RedisInbox> {
     chirp::webhooks([SECRET])
         .unwrap()
         .state((n, Arc::clone(seen)))
@@ -45,7 +45,7 @@ fn replica(
                     .push((*n, s.id.clone(), ctx.attempt(), ctx.is_replay()));
             },
         )
-        .redis_inbox(inbox)
+        .store(inbox)
         .spawn()
 }
 
@@ -107,7 +107,7 @@ async fn an_event_posted_to_every_replica_runs_once_and_leaves_the_stream() {
         assert_eq!(new, 1, "exactly one replica accepted shared-{i}");
     }
     wait_until("30 events ran", || seen.lock().unwrap().len() >= 30).await;
-    let inbox = replicas[0].redis_inbox().unwrap().clone();
+    let inbox = replicas[0].store().clone();
     for r in &replicas {
         r.drain(Duration::from_secs(5)).await.unwrap();
     }
@@ -188,7 +188,7 @@ fn a_dead_replicas_entry_is_taken_over_and_resumes_from_its_recorded_attempt() {
                     Err::<(), _>(std::io::Error::other("first replica fails"))
                 },
             )
-            .redis_inbox(inbox)
+            .store(inbox)
             .spawn();
         let res = webhooks
             .clone()
@@ -252,7 +252,7 @@ async fn a_handler_that_gives_up_leaves_a_dead_letter_in_redis_and_the_entry_is_
         .on(chirp::SMS_DELIVERED, |_s: MessageStatus, _ctx| async {
             Err::<(), _>(std::io::Error::other("downstream is down"))
         })
-        .redis_inbox(inbox.clone())
+        .store(inbox.clone())
         .spawn();
     let res = webhooks
         .clone()
@@ -321,7 +321,7 @@ async fn past_the_backlog_limit_the_answer_is_503_and_nothing_is_remembered() {
                     .push((0, s.id.clone(), ctx.attempt(), false));
             },
         )
-        .redis_inbox(inbox.clone())
+        .store(inbox.clone())
         .spawn();
     for id in ["b-1", "b-2"] {
         let res = webhooks
@@ -422,7 +422,7 @@ async fn at_the_drain_deadline_what_is_left_is_run_by_another_replica_not_dead_l
                 tokio::time::sleep(Duration::from_secs(10)).await;
             },
         )
-        .redis_inbox(inbox(&server, Duration::from_secs(1)).await)
+        .store(inbox(&server, Duration::from_secs(1)).await)
         .spawn();
     for id in ["first", "second"] {
         let res = leaving
@@ -448,11 +448,41 @@ async fn at_the_drain_deadline_what_is_left_is_run_by_another_replica_not_dead_l
     assert_eq!(seen[0].1, "first");
     assert_eq!(seen[1].0, 1);
     assert_eq!(seen[1].1, "second");
-    let inbox = staying.redis_inbox().unwrap().clone();
+    let inbox = staying.store().clone();
     assert_eq!(
         inbox.dead_letters().await.unwrap(),
         0,
         "nothing dead-lettered"
     );
     staying.drain(Duration::from_secs(5)).await.unwrap();
+}
+
+#[cfg(feature = "testing")]
+#[tokio::test]
+async fn redis_inbox_passes_the_store_conformance_suite() {
+    let server = RedisServer::start();
+    webhook_receiver::store::conformance::check_dedup(
+        &inbox(&server, Duration::from_secs(30)).await,
+    )
+    .await;
+    // Each "restart" is a new replica (consumer) on the same stream: what the stopped one held
+    // is taken over once idle past the visibility timeout.
+    let n = std::sync::atomic::AtomicUsize::new(0);
+    webhook_receiver::store::conformance::check_kept_events(|| {
+        let consumer = format!(
+            "conformance-{}",
+            n.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let url = server.url();
+        async move {
+            RedisInbox::builder(url)
+                .prefix("kept:")
+                .consumer(consumer)
+                .visibility_timeout(Duration::from_millis(500))
+                .connect()
+                .await
+                .unwrap()
+        }
+    })
+    .await;
 }

@@ -7,9 +7,8 @@ mod store;
 // Not every example uses every item.
 #[allow(unused_imports)]
 pub use serve::{IdleAcceptor, Timeouts, serve, with_request_timeout};
-pub use store::Store;
+pub use store::AnyStore;
 
-use std::hash::{BuildHasher, Hasher};
 use std::io::Write;
 use std::time::Duration;
 
@@ -139,18 +138,8 @@ impl Config {
     pub async fn apply<F: DecodeEvent, V, S: Clone + Send + Sync + 'static>(
         &self,
         mut builder: WebhooksBuilder<F, V, S>,
-    ) -> Result<WebhooksBuilder<F, V, S, Store>, BoxError> {
+    ) -> Result<WebhooksBuilder<F, V, S, AnyStore>, BoxError> {
         let ttl = self.dedup_ttl_secs.map(Duration::from_secs);
-        let redis_inbox = self.redis.as_ref().filter(|r| r.inbox);
-        if let Some(path) = &self.inbox_path {
-            if self.redis.is_some() {
-                return Err("INBOX_PATH and REDIS_URL are both set: the durable inbox deduplicates on its own; set one".into());
-            }
-            builder = with_inbox(builder, path, self.dedup_ttl_secs)?;
-        }
-        if let Some(config) = redis_inbox {
-            builder = store::with_redis_inbox(builder, config, ttl).await?;
-        }
         if let Some(n) = self.concurrency {
             builder = builder.concurrency_limit(n);
         }
@@ -183,16 +172,15 @@ impl Config {
         if let Some(ms) = self.retry_backoff_ms {
             policy = policy.initial_backoff(Duration::from_millis(ms));
         }
-        // An inbox deduplicates on its own.
-        let store = if self.inbox_path.is_some() || redis_inbox.is_some() {
-            store::unused()
-        } else {
-            store::connect(self.redis.as_ref(), ttl, self.dedup_capacity).await?
-        };
-        Ok(builder
-            .dedup_store(store)
-            .retry_policy(policy)
-            .on_dead_letter(|letter: DeadLetter<F::Event>| {
+        let store = store::connect(
+            self.inbox_path.as_deref(),
+            self.redis.as_ref(),
+            ttl,
+            self.dedup_capacity,
+        )
+        .await?;
+        Ok(builder.store(store).retry_policy(policy).on_dead_letter(
+            |letter: DeadLetter<F::Event>| {
                 print_line(&Line {
                     event: letter.event.event_name(),
                     id: letter.id.as_deref(),
@@ -203,7 +191,8 @@ impl Config {
                     attempts: Some(letter.attempts),
                     reason: Some(letter.reason.as_str()),
                 });
-            }))
+            },
+        ))
     }
 }
 
@@ -237,31 +226,6 @@ fn allowlist_from_env() -> Result<Option<IpAllowlistLayer>, BoxError> {
     }
     tracing::info!(?allowed, trusted_proxies = ?trusted.unwrap_or_default(), "IP allowlist on");
     Ok(Some(layer))
-}
-
-/// Opens the durable inbox in `path` (its dedup TTL from `DEDUP_TTL_SECS`).
-#[cfg(feature = "durable")]
-fn with_inbox<F: DecodeEvent, V, S>(
-    builder: WebhooksBuilder<F, V, S>,
-    path: &std::path::Path,
-    ttl_secs: Option<u64>,
-) -> Result<WebhooksBuilder<F, V, S>, BoxError> {
-    let mut inbox = webhook_receiver::inbox::DurableInbox::builder(path);
-    if let Some(secs) = ttl_secs {
-        inbox = inbox.dedup_ttl(Duration::from_secs(secs));
-    }
-    let inbox = inbox.open()?;
-    tracing::info!(path = %path.display(), pending = inbox.pending_count()?, "durable inbox open");
-    Ok(builder.durable_inbox(inbox))
-}
-
-#[cfg(not(feature = "durable"))]
-fn with_inbox<F: DecodeEvent, V, S>(
-    _: WebhooksBuilder<F, V, S>,
-    _: &std::path::Path,
-    _: Option<u64>,
-) -> Result<WebhooksBuilder<F, V, S>, BoxError> {
-    Err("INBOX_PATH needs the `durable` feature: cargo run --release --features durable --example ...".into())
 }
 
 /// What every example handler does: sleeps `HANDLER_DELAY_MS` (if any); fails attempts up to
@@ -340,13 +304,9 @@ pub fn secrets_from_env(
         }
         return Ok(list);
     }
+    // From the operating system's CSPRNG: a development secret still authenticates.
     let mut random = [0u8; 24];
-    for chunk in random.chunks_mut(8) {
-        let n = std::collections::hash_map::RandomState::new()
-            .build_hasher()
-            .finish();
-        chunk.copy_from_slice(&n.to_le_bytes());
-    }
+    getrandom::fill(&mut random).map_err(|e| format!("{var}: no OS randomness: {e}"))?;
     let dev = format(&random);
     eprintln!("WARNING: {var} is not set; using a generated development secret:");
     eprintln!("WARNING:   {var}={dev}");

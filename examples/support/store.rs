@@ -1,27 +1,90 @@
-//! The examples' dedup store: in process (the library's default, `MokaStore`), or shared by
-//! replicas on Redis when `REDIS_URL` is set (`RedisStore`, built with `--features redis`); and
-//! with `INBOX=redis`, the Redis inbox (`RedisInbox`), which then deduplicates itself.
+//! The examples' store: in process (the library's default, `MokaStore`); dedup shared by
+//! replicas on Redis when `REDIS_URL` is set (`RedisStore`, built with `--features redis`);
+//! the durable inbox with `INBOX_PATH` (`DurableInbox`, `--features durable`); the Redis inbox
+//! with `INBOX=redis` (`RedisInbox`). One enum over the library's stores, itself a store: each
+//! example's `Webhooks` has one type whichever is chosen.
 
+use std::future::Future;
 use std::time::Duration;
 
-use webhook_receiver::dedup::{Claim, DedupStore, MokaStore};
-use webhook_receiver::{BoxError, DedupKey, StoreError};
+use tokio::sync::mpsc;
+use webhook_receiver::BoxError;
+use webhook_receiver::store::{Accepted, Incoming, MokaStore, Pending, Store, StoreError};
 
-/// One store type for both, so that each example's `Webhooks` has one type.
+/// The store the environment chose.
 #[derive(Debug, Clone)]
-pub enum Store {
+pub enum AnyStore {
     Memory(MokaStore),
     #[cfg(feature = "redis")]
-    Redis(webhook_receiver::dedup::RedisStore),
+    Redis(webhook_receiver::store::RedisStore),
+    #[cfg(feature = "durable")]
+    Durable(webhook_receiver::store::DurableInbox),
+    #[cfg(feature = "redis")]
+    RedisInbox(webhook_receiver::store::RedisInbox),
 }
 
-impl DedupStore for Store {
-    async fn claim(&self, key: DedupKey) -> Result<Claim, StoreError> {
+impl Store for AnyStore {
+    async fn accept(&self, event: Incoming<'_>) -> Result<Accepted, StoreError> {
         match self {
-            // Its claim completes synchronously, at the first poll.
-            Self::Memory(store) => store.claim(key).await,
+            // Its accept completes synchronously, at the first poll.
+            Self::Memory(store) => store.accept(event).await,
             #[cfg(feature = "redis")]
-            Self::Redis(store) => store.claim(key).await,
+            Self::Redis(store) => store.accept(event).await,
+            #[cfg(feature = "durable")]
+            Self::Durable(store) => store.accept(event).await,
+            #[cfg(feature = "redis")]
+            Self::RedisInbox(store) => store.accept(event).await,
+        }
+    }
+
+    fn is_shared(&self) -> bool {
+        match self {
+            Self::Memory(store) => store.is_shared(),
+            #[cfg(feature = "redis")]
+            Self::Redis(store) => store.is_shared(),
+            #[cfg(feature = "durable")]
+            Self::Durable(store) => store.is_shared(),
+            #[cfg(feature = "redis")]
+            Self::RedisInbox(store) => store.is_shared(),
+        }
+    }
+
+    fn feed(&self) -> Option<mpsc::Receiver<Pending>> {
+        match self {
+            Self::Memory(store) => store.feed(),
+            #[cfg(feature = "redis")]
+            Self::Redis(store) => store.feed(),
+            #[cfg(feature = "durable")]
+            Self::Durable(store) => store.feed(),
+            #[cfg(feature = "redis")]
+            Self::RedisInbox(store) => store.feed(),
+        }
+    }
+
+    fn flush(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let store = self.clone();
+        async move {
+            match &store {
+                Self::Memory(store) => store.flush().await,
+                #[cfg(feature = "redis")]
+                Self::Redis(store) => store.flush().await,
+                #[cfg(feature = "durable")]
+                Self::Durable(store) => store.flush().await,
+                #[cfg(feature = "redis")]
+                Self::RedisInbox(store) => store.flush().await,
+            }
+        }
+    }
+
+    fn location(&self) -> String {
+        match self {
+            Self::Memory(store) => store.location(),
+            #[cfg(feature = "redis")]
+            Self::Redis(store) => store.location(),
+            #[cfg(feature = "durable")]
+            Self::Durable(store) => store.location(),
+            #[cfg(feature = "redis")]
+            Self::RedisInbox(store) => store.location(),
         }
     }
 }
@@ -114,19 +177,10 @@ impl RedisConfig {
     }
 }
 
-/// A store for a receiver whose inbox deduplicates: never claimed in, so as small as can be.
-pub fn unused() -> Store {
-    Store::Memory(MokaStore::builder().capacity(1).build())
-}
-
-/// `builder` with the Redis inbox of `config` (`INBOX=redis`), its dedup TTL `ttl`.
+/// The Redis inbox of `config` (`INBOX=redis`), its dedup TTL `ttl`.
 #[cfg(feature = "redis")]
-pub async fn with_redis_inbox<F: webhook_receiver::event::DecodeEvent, V, S>(
-    builder: webhook_receiver::WebhooksBuilder<F, V, S>,
-    config: &RedisConfig,
-    ttl: Option<Duration>,
-) -> Result<webhook_receiver::WebhooksBuilder<F, V, S>, BoxError> {
-    let mut inbox = webhook_receiver::inbox::RedisInbox::builder(config.url.as_str());
+async fn redis_inbox(config: &RedisConfig, ttl: Option<Duration>) -> Result<AnyStore, BoxError> {
+    let mut inbox = webhook_receiver::store::RedisInbox::builder(config.url.as_str());
     if let Some(prefix) = &config.prefix {
         inbox = inbox.prefix(prefix.as_str());
     }
@@ -144,30 +198,48 @@ pub async fn with_redis_inbox<F: webhook_receiver::event::DecodeEvent, V, S>(
         .await
         .map_err(|e| format!("REDIS_URL={}: {e}", config.url))?;
     tracing::info!(url = %config.url, ?inbox, backlog = inbox.backlog().await?, "Redis inbox open");
-    Ok(builder.redis_inbox(inbox))
+    Ok(AnyStore::RedisInbox(inbox))
 }
 
 #[cfg(not(feature = "redis"))]
-pub async fn with_redis_inbox<F: webhook_receiver::event::DecodeEvent, V, S>(
-    _: webhook_receiver::WebhooksBuilder<F, V, S>,
-    _: &RedisConfig,
-    _: Option<Duration>,
-) -> Result<webhook_receiver::WebhooksBuilder<F, V, S>, BoxError> {
+async fn redis_inbox(_: &RedisConfig, _: Option<Duration>) -> Result<AnyStore, BoxError> {
     Err(
         "INBOX=redis needs the `redis` feature: cargo run --release --features redis --example ..."
             .into(),
     )
 }
 
-/// The store: on Redis if configured, else in process (with at most `capacity` keys); both
-/// with the TTL `ttl`.
+/// The durable inbox in `path`, its dedup TTL `ttl`.
+#[cfg(feature = "durable")]
+fn durable_inbox(path: &std::path::Path, ttl: Option<Duration>) -> Result<AnyStore, BoxError> {
+    let mut inbox = webhook_receiver::store::DurableInbox::builder(path);
+    if let Some(ttl) = ttl {
+        inbox = inbox.dedup_ttl(ttl);
+    }
+    let inbox = inbox.open()?;
+    tracing::info!(path = %path.display(), pending = inbox.pending_count()?, "durable inbox open");
+    Ok(AnyStore::Durable(inbox))
+}
+
+#[cfg(not(feature = "durable"))]
+fn durable_inbox(_: &std::path::Path, _: Option<Duration>) -> Result<AnyStore, BoxError> {
+    Err("INBOX_PATH needs the `durable` feature: cargo run --release --features durable --example ...".into())
+}
+
+/// The store: the durable inbox in `inbox_path` if set, the Redis inbox with `INBOX=redis`,
+/// dedup on Redis if `REDIS_URL` is set, else in process (with at most `capacity` keys); all
+/// with the dedup TTL `ttl`.
 pub async fn connect(
+    inbox_path: Option<&std::path::Path>,
     redis: Option<&RedisConfig>,
     ttl: Option<Duration>,
     capacity: Option<u64>,
-) -> Result<Store, BoxError> {
-    match redis {
-        None => {
+) -> Result<AnyStore, BoxError> {
+    match (inbox_path, redis) {
+        (Some(_), Some(_)) => Err("INBOX_PATH and REDIS_URL are both set: the durable inbox deduplicates on its own; set one".into()),
+        (Some(path), None) => durable_inbox(path, ttl),
+        (None, Some(config)) if config.inbox => redis_inbox(config, ttl).await,
+        (None, None) => {
             let mut memory = MokaStore::builder();
             if let Some(ttl) = ttl {
                 memory = memory.ttl(ttl);
@@ -175,15 +247,15 @@ pub async fn connect(
             if let Some(capacity) = capacity {
                 memory = memory.capacity(capacity);
             }
-            Ok(Store::Memory(memory.build()))
+            Ok(AnyStore::Memory(memory.build()))
         }
-        Some(config) => connect_redis(config, ttl).await,
+        (None, Some(config)) => connect_redis(config, ttl).await,
     }
 }
 
 #[cfg(feature = "redis")]
-async fn connect_redis(config: &RedisConfig, ttl: Option<Duration>) -> Result<Store, BoxError> {
-    let mut builder = webhook_receiver::dedup::RedisStore::builder(config.url.as_str())
+async fn connect_redis(config: &RedisConfig, ttl: Option<Duration>) -> Result<AnyStore, BoxError> {
+    let mut builder = webhook_receiver::store::RedisStore::builder(config.url.as_str())
         .fallback_to_memory(config.fallback_to_memory);
     if let Some(prefix) = &config.prefix {
         builder = builder.prefix(prefix.as_str());
@@ -196,11 +268,11 @@ async fn connect_redis(config: &RedisConfig, ttl: Option<Duration>) -> Result<St
         .await
         .map_err(|e| format!("REDIS_URL={}: {e}", config.url))?;
     tracing::info!(url = %config.url, ?store, "dedup on Redis");
-    Ok(Store::Redis(store))
+    Ok(AnyStore::Redis(store))
 }
 
 #[cfg(not(feature = "redis"))]
-async fn connect_redis(_: &RedisConfig, _: Option<Duration>) -> Result<Store, BoxError> {
+async fn connect_redis(_: &RedisConfig, _: Option<Duration>) -> Result<AnyStore, BoxError> {
     Err(
         "REDIS_URL needs the `redis` feature: cargo run --release --features redis --example ..."
             .into(),

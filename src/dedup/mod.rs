@@ -13,22 +13,17 @@
 //! # Example
 //!
 //! ```
-//! use webhook_receiver::dedup::{Claim, DedupStore, MokaStore};
+//! use webhook_receiver::store::{Claim, MokaStore};
 //! use webhook_receiver::DedupKey;
 //!
-//! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! let store = MokaStore::new();
 //! let key = DedupKey::from_parts(&[b"messages.sms.delivered", b"msg_1"]);
-//! assert_eq!(store.claim(key).await.unwrap(), Claim::New);
-//! assert_eq!(store.claim(key).await.unwrap(), Claim::Duplicate);
-//! # }
+//! assert_eq!(store.claim_now(key), Claim::New);
+//! assert_eq!(store.claim_now(key), Claim::Duplicate);
 //! ```
 
-use std::future::Future;
 use std::hash::Hasher;
 use std::time::Duration;
-
-use crate::error::StoreError;
 
 mod key;
 mod moka_store;
@@ -53,7 +48,7 @@ pub use redis_store::{
 ///
 /// ```
 /// use std::time::Duration;
-/// use webhook_receiver::dedup::{DEFAULT_TTL, MokaStore};
+/// use webhook_receiver::store::{DEFAULT_TTL, MokaStore};
 /// assert_eq!(DEFAULT_TTL, Duration::from_secs(86_400));
 /// assert_eq!(MokaStore::new().ttl(), DEFAULT_TTL);
 /// ```
@@ -62,24 +57,13 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 /// Default number of keys remembered at most: 1,000,000 (about 12 events per second for a day).
 ///
 /// ```
-/// use webhook_receiver::dedup::{DEFAULT_CAPACITY, MokaStore};
+/// use webhook_receiver::store::{DEFAULT_CAPACITY, MokaStore};
 /// assert_eq!(MokaStore::new().capacity(), DEFAULT_CAPACITY);
 /// // Raise it if you receive more than ~12 events per second, to keep a full day.
 /// let store = MokaStore::builder().capacity(4 * DEFAULT_CAPACITY).build();
 /// assert_eq!(store.capacity(), 4_000_000);
 /// ```
 pub const DEFAULT_CAPACITY: u64 = 1_000_000;
-
-/// The default store: the one [`Webhooks`](crate::Webhooks) and
-/// [`WebhookService`](crate::receiver::WebhookService) use unless given another.
-///
-/// ```
-/// use webhook_receiver::dedup::{DEFAULT_TTL, DefaultStore};
-/// let store = DefaultStore::default();
-/// assert!(store.is_empty());
-/// assert_eq!(store.ttl(), DEFAULT_TTL);
-/// ```
-pub type DefaultStore = MokaStore;
 
 /// The outcome of a claim.
 ///
@@ -92,7 +76,7 @@ pub type DefaultStore = MokaStore;
 /// | `InFlight` | 503 `claim_in_flight`, `Retry-After: 1`, nothing remembered | no |
 ///
 /// ```
-/// use webhook_receiver::dedup::{Claim, MokaStore};
+/// use webhook_receiver::store::{Claim, MokaStore};
 /// use webhook_receiver::DedupKey;
 ///
 /// let store = MokaStore::new();
@@ -124,66 +108,6 @@ pub enum Claim {
     /// Only stores whose claim takes more than one step answer it ([`RedisStore`]);
     /// [`MokaStore`] never does.
     InFlight,
-}
-
-/// Where accepted dedup keys are remembered.
-///
-/// # Contract
-///
-/// - **Atomic:** [`claim`](Self::claim) is one insert-if-absent. Of any number of concurrent
-///   claims of one key, exactly one returns [`Claim::New`].
-/// - **Never collapse distinct keys:** a store may forget a key (TTL, eviction), which can let a
-///   late redelivery through, but must never report `Duplicate` for a key it was not given.
-/// - **No duplicate without its event:** `Duplicate` is answered only when an earlier claim's
-///   `New` was observed, that is, its event was queued. A claim that may still be abandoned
-///   (made, but its `New` not yet observed) is answered [`Claim::InFlight`] instead.
-/// - **Cancellation:** the receiver drives `claim` inside the request. If the request is dropped
-///   while a claim is pending, the key must not stay claimed without its event being queued: a
-///   store completes its effect synchronously (as [`MokaStore`] does), or drives a remote
-///   command to completion and undoes a `New` nobody observed (as [`RedisStore`] does, by
-///   confirming a `New` only once the future that returned it has been polled to completion).
-///
-/// The receiver claims only once a queue slot is reserved, and sends the event on that slot
-/// right after a `New`, so a claimed key never needs to be given back.
-///
-/// # Example
-///
-/// A store of your own (here a set that never forgets, as a test double); give it to the
-/// receiver with [`WebhooksBuilder::dedup_store`](crate::WebhooksBuilder::dedup_store).
-///
-/// ```
-/// use std::collections::HashSet;
-/// use std::future::{Future, ready};
-/// use std::sync::Mutex;
-/// use webhook_receiver::dedup::{Claim, DedupStore};
-/// use webhook_receiver::{DedupKey, error::StoreError};
-///
-/// #[derive(Default)]
-/// struct SetStore(Mutex<HashSet<DedupKey>>);
-///
-/// impl DedupStore for SetStore {
-///     fn claim(&self, key: DedupKey) -> impl Future<Output = Result<Claim, StoreError>> + Send {
-///         // One insert-if-absent under the lock, done before the future is returned.
-///         let new = self.0.lock().unwrap().insert(key);
-///         ready(Ok(if new { Claim::New } else { Claim::Duplicate }))
-///     }
-/// }
-///
-/// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// let store = SetStore::default();
-/// let key = DedupKey::from_parts(&[b"evt_1"]);
-/// assert_eq!(store.claim(key).await.unwrap(), Claim::New);
-/// assert_eq!(store.claim(key).await.unwrap(), Claim::Duplicate);
-/// # }
-/// ```
-pub trait DedupStore: Send + Sync + 'static {
-    /// Remembers `key` if it is not remembered yet.
-    ///
-    /// # Errors
-    ///
-    /// [`StoreError`] if the store is unreachable; the receiver answers 503 and the sender
-    /// retries.
-    fn claim(&self, key: DedupKey) -> impl Future<Output = Result<Claim, StoreError>> + Send;
 }
 
 /// The hasher for the stores' tables. Dedup keys are already SHA-256 output, uniformly

@@ -8,8 +8,9 @@ use ::moka::policy::EvictionPolicy;
 use ::moka::sync::Cache;
 
 use super::DedupKey;
-use super::{Claim, DEFAULT_CAPACITY, DEFAULT_TTL, DedupStore, KeyHasher};
+use super::{Claim, DEFAULT_CAPACITY, DEFAULT_TTL, KeyHasher};
 use crate::error::StoreError;
+use crate::store::{Accepted, Incoming, Store};
 
 /// The most keys the table is sized for up front.
 const INITIAL_CAPACITY: u64 = 65_536;
@@ -21,7 +22,7 @@ const INITIAL_CAPACITY: u64 = 65_536;
 /// - At most [`DEFAULT_CAPACITY`] keys (1,000,000). Eviction is LRU, so a brand-new key is
 ///   always admitted (moka's default TinyLFU may refuse one-time keys, which would let their
 ///   redeliveries through); a duplicate claim counts as a use.
-/// - [`claim`](DedupStore::claim) is one `entry().or_insert_with()` call, which moka documents
+/// - [`accept`](Store::accept) is one `entry().or_insert_with()` call, which moka documents
 ///   as coalescing concurrent callers of one key: exactly one of them sees
 ///   [`is_fresh`](moka::Entry::is_fresh). It completes synchronously: there is no await point to
 ///   cancel.
@@ -52,7 +53,7 @@ const INITIAL_CAPACITY: u64 = 65_536;
 ///
 /// ```
 /// use std::time::Duration;
-/// use webhook_receiver::dedup::{Claim, MokaStore};
+/// use webhook_receiver::store::{Claim, MokaStore};
 /// use webhook_receiver::DedupKey;
 ///
 /// let store = MokaStore::builder()
@@ -77,7 +78,7 @@ impl MokaStore {
     /// A store with [`DEFAULT_TTL`] and [`DEFAULT_CAPACITY`].
     ///
     /// ```
-    /// use webhook_receiver::dedup::{DEFAULT_CAPACITY, DEFAULT_TTL, MokaStore};
+    /// use webhook_receiver::store::{DEFAULT_CAPACITY, DEFAULT_TTL, MokaStore};
     /// let store = MokaStore::new();
     /// assert_eq!((store.ttl(), store.capacity()), (DEFAULT_TTL, DEFAULT_CAPACITY));
     /// assert!(store.is_empty());
@@ -90,7 +91,7 @@ impl MokaStore {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use webhook_receiver::dedup::{DEFAULT_CAPACITY, MokaStore};
+    /// use webhook_receiver::store::{DEFAULT_CAPACITY, MokaStore};
     /// let store = MokaStore::builder().ttl(Duration::from_secs(3600)).build();
     /// assert_eq!(store.ttl(), Duration::from_secs(3600));
     /// assert_eq!(store.capacity(), DEFAULT_CAPACITY);
@@ -106,7 +107,7 @@ impl MokaStore {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use webhook_receiver::dedup::MokaStore;
+    /// use webhook_receiver::store::MokaStore;
     /// assert_eq!(MokaStore::new().ttl(), Duration::from_secs(24 * 3600));
     /// ```
     pub fn ttl(&self) -> Duration {
@@ -116,7 +117,7 @@ impl MokaStore {
     /// How many keys are remembered at most.
     ///
     /// ```
-    /// use webhook_receiver::dedup::MokaStore;
+    /// use webhook_receiver::store::MokaStore;
     /// assert_eq!(MokaStore::builder().capacity(10_000).build().capacity(), 10_000);
     /// ```
     pub fn capacity(&self) -> u64 {
@@ -126,7 +127,7 @@ impl MokaStore {
     /// How many keys are remembered now (approximate: moka applies writes in batches).
     ///
     /// ```
-    /// use webhook_receiver::dedup::{Claim, MokaStore};
+    /// use webhook_receiver::store::{Claim, MokaStore};
     /// use webhook_receiver::DedupKey;
     /// let store = MokaStore::new();
     /// for id in [b"evt_1", b"evt_2", b"evt_1"] {
@@ -142,7 +143,7 @@ impl MokaStore {
     /// Whether no key is remembered.
     ///
     /// ```
-    /// use webhook_receiver::dedup::{Claim, MokaStore};
+    /// use webhook_receiver::store::{Claim, MokaStore};
     /// use webhook_receiver::DedupKey;
     /// let store = MokaStore::new();
     /// assert!(store.is_empty());
@@ -156,7 +157,7 @@ impl MokaStore {
     /// Whether `key` is remembered (does not claim it).
     ///
     /// ```
-    /// use webhook_receiver::dedup::{Claim, MokaStore};
+    /// use webhook_receiver::store::{Claim, MokaStore};
     /// use webhook_receiver::DedupKey;
     /// let store = MokaStore::new();
     /// let key = DedupKey::from_parts(&[b"evt_1"]);
@@ -174,7 +175,7 @@ impl MokaStore {
     /// A count above zero means the dedup window is shorter than the TTL: raise the capacity.
     ///
     /// ```
-    /// use webhook_receiver::dedup::{Claim, MokaStore};
+    /// use webhook_receiver::store::{Claim, MokaStore};
     /// use webhook_receiver::DedupKey;
     /// let store = MokaStore::builder().capacity(2).build();
     /// for id in [b"evt_1", b"evt_2", b"evt_3"] {
@@ -187,11 +188,11 @@ impl MokaStore {
         self.evicted.load(Ordering::Relaxed)
     }
 
-    /// The synchronous claim behind [`DedupStore::claim`]: remembers `key` unless it is
+    /// The synchronous claim behind [`Store::accept`]: remembers `key` unless it is
     /// remembered already. It needs no runtime; clones share the same keys.
     ///
     /// ```
-    /// use webhook_receiver::dedup::{Claim, MokaStore};
+    /// use webhook_receiver::store::{Claim, MokaStore};
     /// use webhook_receiver::DedupKey;
     /// let store = MokaStore::new();
     /// let key = DedupKey::from_parts(&[b"evt_1"]);
@@ -237,9 +238,18 @@ impl std::fmt::Debug for MokaStore {
     }
 }
 
-impl DedupStore for MokaStore {
-    fn claim(&self, key: DedupKey) -> impl Future<Output = Result<Claim, StoreError>> + Send {
-        ready(Ok(self.claim_now(key)))
+impl Store for MokaStore {
+    /// [`claim_now`](Self::claim_now): done before the future is returned, so a dropped
+    /// request cannot leave half of it; nothing but the key is kept.
+    fn accept(
+        &self,
+        event: Incoming<'_>,
+    ) -> impl Future<Output = Result<Accepted, StoreError>> + Send {
+        ready(Ok(Accepted::from(self.claim_now(event.key()))))
+    }
+
+    fn location(&self) -> String {
+        "in memory".to_owned()
     }
 }
 
@@ -247,7 +257,7 @@ impl DedupStore for MokaStore {
 ///
 /// ```
 /// use std::time::Duration;
-/// use webhook_receiver::dedup::{MokaStore, MokaStoreBuilder};
+/// use webhook_receiver::store::{MokaStore, MokaStoreBuilder};
 /// let builder: MokaStoreBuilder = MokaStore::builder().capacity(50_000);
 /// let store = builder.ttl(Duration::from_secs(3 * 3600)).build();
 /// assert_eq!((store.capacity(), store.ttl()), (50_000, Duration::from_secs(10_800)));
@@ -265,7 +275,7 @@ impl MokaStoreBuilder {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use webhook_receiver::dedup::{Claim, MokaStore};
+    /// use webhook_receiver::store::{Claim, MokaStore};
     /// use webhook_receiver::DedupKey;
     /// let store = MokaStore::builder().ttl(Duration::from_millis(50)).build();
     /// let key = DedupKey::from_parts(&[b"evt_1"]);
@@ -282,7 +292,7 @@ impl MokaStoreBuilder {
     /// recently used key is forgotten to admit a new one.
     ///
     /// ```
-    /// use webhook_receiver::dedup::{Claim, MokaStore};
+    /// use webhook_receiver::store::{Claim, MokaStore};
     /// use webhook_receiver::DedupKey;
     /// let store = MokaStore::builder().capacity(1).build();
     /// let (a, b) = (DedupKey::from_parts(&[b"evt_a"]), DedupKey::from_parts(&[b"evt_b"]));
@@ -298,7 +308,7 @@ impl MokaStoreBuilder {
     /// Builds the store.
     ///
     /// ```
-    /// use webhook_receiver::dedup::MokaStore;
+    /// use webhook_receiver::store::MokaStore;
     /// let store = MokaStore::builder().capacity(1_000).build();
     /// assert!(store.is_empty());
     /// ```

@@ -50,7 +50,6 @@ impl ByteBudget {
     /// Reserves `bytes` whatever is held already: for events accepted before this process
     /// started (the durable inbox's replay), which are counted so that new requests wait for
     /// them, but cannot be refused.
-    #[cfg(feature = "inbox")]
     pub(crate) fn reserve_over(self: &Arc<Self>, bytes: usize) -> QueueBytes {
         self.held.fetch_add(bytes, Ordering::AcqRel);
         QueueBytes {

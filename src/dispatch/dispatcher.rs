@@ -156,6 +156,7 @@ impl<E> Drop for Handle<E> {
             );
         }
         state.closing = true;
+        shared.closed.cancel();
         state.idle = 0;
         shared.check_drained(&state);
         drop(state);
@@ -183,6 +184,8 @@ struct Shared<E> {
     timer: Notify,
     /// Cancelled once closing and nothing is reserved, queued, waiting or running.
     drained: CancellationToken,
+    /// Cancelled once closing (a drain began, or the last handle was dropped).
+    closed: CancellationToken,
     /// The jobs' run times and the refused senders, for the adaptive `Retry-After`.
     backlog: Backlog,
 }
@@ -310,7 +313,6 @@ impl<E: Event> Shared<E> {
 
     /// Reports a job that will not run.
     fn abandon(&self, mut job: Job<E>, reason: DeadLetterReason) {
-        #[cfg(feature = "inbox")]
         if job.meta.persisted.is_some()
             && matches!(
                 reason,
@@ -348,6 +350,7 @@ impl<E: Event> Shared<E> {
             let mut state = self.lock();
             state.abandoned = true;
             state.closing = true;
+            self.closed.cancel();
             state.idle = 0;
             (
                 std::mem::take(&mut state.queue),
@@ -516,74 +519,24 @@ pub(crate) struct Slot<'a, E> {
     bytes: Option<QueueBytes>,
 }
 
-/// A reserved queue slot that owns its handle on the dispatcher, for a task that outlives the
-/// request.
-#[cfg(feature = "inbox")]
-pub(crate) struct OwnedSlot<E> {
-    shared: Option<Arc<Shared<E>>>,
-    bytes: Option<QueueBytes>,
-}
-
-#[cfg(feature = "inbox")]
-impl<E: Event> OwnedSlot<E> {
-    /// Sends an event stored in an inbox as `entry`: its handlers' progress is recorded there,
-    /// and it is completed there when they are done.
-    pub(crate) fn send_persisted(
-        mut self,
-        item: Received<E>,
-        key: DedupKey,
-        id: Option<Box<str>>,
-        received_at: SystemTime,
-        entry: Box<dyn crate::inbox::Entry>,
-    ) {
-        let mut meta = Meta::new(item.event_name(), key, id, received_at);
-        meta.persisted = Some(super::handler::Persisted {
-            entry,
-            outstanding: std::sync::atomic::AtomicUsize::new(1),
-            replayed: false,
-        });
-        if let (Some(shared), Some(bytes)) = (self.shared.take(), self.bytes.take()) {
-            // The reservation passes to `submit`; `Drop` sees `None`.
-            shared.submit(Job::first(item, Arc::new(meta), Arc::new(bytes)), true);
-        }
-    }
-}
-
-#[cfg(feature = "inbox")]
-impl<E> Drop for OwnedSlot<E> {
-    fn drop(&mut self) {
-        if let Some(shared) = self.shared.take() {
-            let mut state = shared.lock();
-            state.reserved -= 1;
-            shared.check_drained(&state);
-        }
-    }
-}
-
 impl<E: Event> Slot<'_, E> {
-    /// The same reservation, owning its handle on the dispatcher.
-    #[cfg(feature = "inbox")]
-    pub(crate) fn into_owned(mut self) -> OwnedSlot<E> {
-        let shared = Arc::clone(self.shared);
-        let bytes = self.bytes.take();
-        // The reservation passes to the owned slot; it must not also be freed by `Drop` (which
-        // has nothing else to free: the bytes were taken).
-        std::mem::forget(self);
-        OwnedSlot {
-            shared: Some(shared),
-            bytes,
-        }
-    }
-
+    /// Sends the event; if its store keeps it (`entry`), its handlers' progress is recorded
+    /// there, and it is completed there when they are done.
     pub(crate) fn send(
         self,
         item: Received<E>,
         key: DedupKey,
         id: Option<Box<str>>,
         received_at: SystemTime,
+        entry: Option<Box<dyn crate::store::Entry>>,
     ) {
-        let meta = Arc::new(Meta::new(item.event_name(), key, id, received_at));
-        self.submit(item, meta);
+        let mut meta = Meta::new(item.event_name(), key, id, received_at);
+        meta.persisted = entry.map(|entry| super::handler::Persisted {
+            entry,
+            outstanding: std::sync::atomic::AtomicUsize::new(1),
+            replayed: false,
+        });
+        self.submit(item, Arc::new(meta));
     }
 
     fn submit(mut self, item: Received<E>, meta: Arc<Meta>) {
@@ -698,7 +651,8 @@ impl<E: Event> Dispatcher<E> {
     /// ```
     pub fn try_enqueue(&self, decoded: Decoded<E>) -> Result<(), EnqueueError> {
         let (item, key, id) = decoded.into_parts();
-        self.try_reserve(0)?.send(item, key, id, SystemTime::now());
+        self.try_reserve(0)?
+            .send(item, key, id, SystemTime::now(), None);
         Ok(())
     }
 
@@ -821,11 +775,15 @@ impl<E: Event> Dispatcher<E> {
         self.shared().lock().closing
     }
 
+    /// Resolves once the dispatcher is closing (a drain began, or the last handle was dropped).
+    pub(crate) async fn closed(&self) {
+        self.shared().closed.cancelled().await;
+    }
+
     /// Waits until this dispatcher could start one more event soon: fewer queued than the
     /// concurrency limit, the capacity not reached and bytes left in the budget. `false` once it is closing. A shared
     /// inbox's feed calls it before taking each event, so that a busy replica leaves the
     /// backlog to the others.
-    #[cfg(feature = "inbox")]
     pub(crate) async fn wait_for_room(&self) -> bool {
         let shared = self.shared();
         loop {
@@ -852,11 +810,10 @@ impl<E: Event> Dispatcher<E> {
     /// inbox), decoded again as `item`: the handlers it had not finished run (a waiting retry
     /// when it is due, with its attempt number); the capacity is not checked, the event was
     /// accepted already.
-    #[cfg(feature = "inbox")]
     pub(crate) fn replay(
         &self,
-        stored: &crate::inbox::StoredEvent,
-        entry: Box<dyn crate::inbox::Entry>,
+        stored: &crate::store::StoredEvent,
+        entry: Box<dyn crate::store::Entry>,
         replayed: bool,
         item: Received<E>,
         id: Option<Box<str>>,
@@ -961,6 +918,7 @@ impl<E: Event> Dispatcher<E> {
         {
             let mut state = self.shared().lock();
             state.closing = true;
+            self.shared().closed.cancel();
             // Every parked runner is woken below and leaves: none is idle any more.
             state.idle = 0;
             self.shared().check_drained(&state);
@@ -1202,6 +1160,7 @@ impl<E: Event> DispatcherBuilder<E> {
             wake: Notify::new(),
             timer: Notify::new(),
             drained: CancellationToken::new(),
+            closed: CancellationToken::new(),
             backlog: Backlog::new(),
         });
         let guard = TimerGuard {
@@ -1225,16 +1184,12 @@ async fn run<E: Event>(mut runner: Runner<E>) {
         };
         crate::telemetry::queue_wait(job.ready_at.elapsed());
         let mut retries: Vec<(usize, Duration, super::HandlerFailure)> = Vec::new();
-        // Handlers done with the event, recorded only for a durably stored one.
-        #[cfg(feature = "inbox")]
+        // Handlers done with the event, recorded only for a kept one.
         let mut done: Vec<usize> = Vec::new();
-        #[cfg(feature = "inbox")]
         let persisted = job.meta.persisted.is_some();
         let outcome = |index: usize, outcome: RouteOutcome| match outcome {
             RouteOutcome::Retry(delay, failure) => retries.push((index, delay, failure)),
-            RouteOutcome::Done =>
-            {
-                #[cfg(feature = "inbox")]
+            RouteOutcome::Done => {
                 if persisted {
                     done.push(index);
                 }
@@ -1250,7 +1205,6 @@ async fn run<E: Event>(mut runner: Runner<E>) {
             shared.routes.run(job, outcome).instrument(span).await;
         }
         shared.backlog.job_done(started.elapsed());
-        #[cfg(feature = "inbox")]
         if let Some(p) = &job.meta.persisted {
             record_progress(&shared.routes, p, job.attempt, &done, &retries);
         }
@@ -1267,7 +1221,6 @@ async fn run<E: Event>(mut runner: Runner<E>) {
 /// Records in the durable inbox what became of a stored event's job: the event is completed
 /// when this was its last outstanding job and nothing is retried; otherwise the handlers done
 /// and the retries to come are recorded, so that a restart runs only what is left.
-#[cfg(feature = "inbox")]
 fn record_progress<E: Event>(
     routes: &Routes<E>,
     p: &super::handler::Persisted,

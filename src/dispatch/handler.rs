@@ -75,7 +75,6 @@ pub(crate) struct Meta {
     /// The delivery's span (disabled unless `debug` is on): the parent of the attempts' spans.
     pub(crate) span: tracing::Span,
     /// Where the event is stored, when the receiver has a durable inbox.
-    #[cfg(feature = "inbox")]
     pub(crate) persisted: Option<Persisted>,
 }
 
@@ -92,14 +91,12 @@ impl Meta {
             id,
             received_at,
             span: tracing::Span::current(),
-            #[cfg(feature = "inbox")]
             persisted: None,
         }
     }
 
     /// Whether the event came back from the durable inbox at startup.
     fn replayed(&self) -> bool {
-        #[cfg(feature = "inbox")]
         if let Some(p) = &self.persisted {
             return p.replayed;
         }
@@ -109,10 +106,9 @@ impl Meta {
 
 /// A stored event: its inbox entry, and how many of its jobs (its first run, then one per
 /// waiting retry) are not finished; at zero it is completed in the inbox.
-#[cfg(feature = "inbox")]
 #[derive(Debug)]
 pub(crate) struct Persisted {
-    pub(crate) entry: Box<dyn crate::inbox::Entry>,
+    pub(crate) entry: Box<dyn crate::store::Entry>,
     pub(crate) outstanding: std::sync::atomic::AtomicUsize,
     /// Handed back by the inbox (left by an earlier run, or taken over from another replica),
     /// rather than accepted by this process just now.
@@ -273,7 +269,7 @@ impl<S> EventContext<S> {
     }
 
     /// Whether the event was accepted by an earlier run of the process and read back from the
-    /// [durable inbox](crate::inbox) at startup: its handlers may have run, in part or in full,
+    /// [durable inbox](crate::store) at startup: its handlers may have run, in part or in full,
     /// before that process stopped (delivery is at least once). Always `false` without one.
     ///
     /// ```

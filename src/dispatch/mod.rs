@@ -96,7 +96,6 @@ mod registry;
 mod retry;
 
 pub use backlog::{DEFAULT_RETRY_AFTER, DEFAULT_RETRY_AFTER_MAX, RetryAfter};
-#[cfg(feature = "inbox")]
 pub(crate) use dispatcher::Slot;
 pub use dispatcher::{
     DEFAULT_CONCURRENCY, DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_CAPACITY, Dispatcher,

@@ -515,13 +515,11 @@ impl<E: Event> Routes<E> {
     }
 
     /// The stable id of the handler at `index`.
-    #[cfg_attr(not(feature = "inbox"), allow(dead_code))]
     pub(crate) fn route_id(&self, index: usize) -> u32 {
         self.all[index].id
     }
 
     /// The handlers of `item` by index, as on its first run.
-    #[cfg_attr(not(feature = "inbox"), allow(dead_code))]
     pub(crate) fn indices(&self, item: &Received<E>) -> Vec<usize> {
         self.matching(item).collect()
     }
@@ -676,14 +674,14 @@ impl<E: Event> Routes<E> {
     ) {
         let handler = index.map(|i| self.label(i));
         crate::telemetry::dead_letter(reason.as_str());
-        #[cfg(feature = "inbox")]
         if let Some(p) = &job.meta.persisted {
-            p.entry.dead_letter(&crate::inbox::DeadLetterRecord {
+            let error = last_error.as_ref().map(ToString::to_string);
+            p.entry.dead_letter(&crate::store::DeadLetterRecord::new(
                 handler,
-                reason: reason.as_str(),
+                reason.as_str(),
                 attempts,
-                error: last_error.as_ref().map(ToString::to_string),
-            });
+                error.as_deref(),
+            ));
         }
         tracing::error!(
             event = %job.meta.event_name,

@@ -22,9 +22,10 @@ use tokio::sync::oneshot;
 
 use super::durable::Accept;
 use super::error::InboxError;
-use super::record::{EventId, to_millis};
+use super::record::to_millis;
 use super::schema::{self, EVENTS, EXPIRY, KeyIndex, META, NEXT_EVENT_ID, ROUTES};
-use crate::DedupKey;
+use crate::dedup::DedupKey;
+use crate::store::StoredId;
 
 /// The committer thread's name.
 pub(crate) const THREAD_NAME: &str = "webhook-inbox-commit";
@@ -42,15 +43,15 @@ pub(crate) enum Command {
     },
     /// Record a handler attempt (not durable by itself).
     Attempt {
-        id: EventId,
+        id: StoredId,
         route: u32,
         attempts: u32,
         next_at_ms: u64,
     },
     /// Mark one handler of an event done (not durable by itself).
-    CompleteRoute { id: EventId, route: u32 },
+    CompleteRoute { id: StoredId, route: u32 },
     /// Delete an event and its route states (not durable by itself).
-    Complete { id: EventId },
+    Complete { id: StoredId },
     /// Commit durably everything sent before, then answer.
     Flush {
         reply: oneshot::Sender<Result<(), InboxError>>,
@@ -66,8 +67,31 @@ pub(crate) enum Command {
 /// before it is committed on its own (without fsync).
 const BOOKKEEPING_DELAY: std::time::Duration = std::time::Duration::from_millis(50);
 
+/// Accepted events whose answer nobody observed (the request went away mid-commit): handed to
+/// the inbox's feed, which runs them now. Without a feed they run at the next start.
+#[derive(Debug, Default)]
+pub(crate) struct Orphans(std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedSender<StoredId>>>);
+
+impl Orphans {
+    /// Hands `id` to the feed, if one listens.
+    pub(crate) fn hand_over(&self, id: StoredId) {
+        let guard = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(tx) = guard.as_ref() {
+            let _ = tx.send(id);
+        }
+    }
+
+    /// From now on, orphans go to the returned receiver.
+    pub(crate) fn subscribe(&self) -> tokio::sync::mpsc::UnboundedReceiver<StoredId> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(tx);
+        rx
+    }
+}
+
 pub(crate) struct Committer {
     pub(crate) db: Arc<RwLock<Database>>,
+    pub(crate) orphans: Arc<Orphans>,
     pub(crate) rx: Receiver<Command>,
     pub(crate) ttl_ms: u64,
     pub(crate) max_batch: usize,
@@ -175,11 +199,13 @@ impl Committer {
                 let mut outcomes = outcomes.into_iter();
                 for cmd in batch.drain(..) {
                     match cmd {
-                        // A dropped receiver (the caller gave up) is fine: the event is stored
-                        // and will be dispatched from `pending` after a restart at the latest.
+                        // A dropped receiver (the caller gave up): the event is stored, and
+                        // the feed runs it.
                         Command::Accept { reply, .. } => {
                             let outcome = outcomes.next().ok_or(InboxError::Closed);
-                            let _ = reply.send(outcome);
+                            if let Err(Ok(Accept::New(id))) = reply.send(outcome) {
+                                self.orphans.hand_over(id);
+                            }
                         }
                         Command::Flush { reply } => {
                             let _ = reply.send(Ok(()));
@@ -292,7 +318,7 @@ fn apply_commands(
                 undo.push((key, keys.insert(key, expires)));
                 expiry.insert((expires, key), ())?;
                 events.insert(next_id, record.as_slice())?;
-                outcomes.push(Accept::New(EventId::new(next_id)));
+                outcomes.push(Accept::New(StoredId::new(next_id)));
                 next_id += 1;
             }
             Command::Attempt {
@@ -359,8 +385,8 @@ mod tests {
         assert_eq!(
             outcomes,
             [
-                Accept::New(EventId::new(1)),
-                Accept::New(EventId::new(2)),
+                Accept::New(StoredId::new(1)),
+                Accept::New(StoredId::new(2)),
                 Accept::Duplicate
             ]
         );
@@ -368,7 +394,7 @@ mod tests {
         let outcomes =
             apply_commands(&txn, &[accept(a)], 61_000, 60_000, &mut keys, &mut undo).unwrap();
         assert_eq!(undo.len(), 3, "every claim can be undone");
-        assert_eq!(outcomes, [Accept::New(EventId::new(3))]);
+        assert_eq!(outcomes, [Accept::New(StoredId::new(3))]);
         let expiry = txn.open_table(EXPIRY).unwrap();
         let rows: Vec<_> = expiry
             .iter()

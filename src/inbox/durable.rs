@@ -10,14 +10,13 @@ use std::time::{Duration, SystemTime};
 
 use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable};
 use tokio::sync::{mpsc as async_mpsc, oneshot};
-use tokio_util::sync::CancellationToken;
 
-use super::backend::{Accepted, BoxFuture, Entry, Inbox, Pending};
-use super::committer::{Command, Committer};
+use super::committer::{Command, Committer, Orphans};
 use super::error::InboxError;
-use super::record::{self, EventId, NewEvent, RouteState, StoredEvent, to_millis};
+use super::record::{self, NewEvent, to_millis};
 use super::schema::{self, EVENTS, EXPIRY, ROUTES};
 use crate::dedup::DEFAULT_TTL;
+use crate::store::{Accepted, Entry, Incoming, Pending, Store, StoreError, StoredEvent, StoredId};
 
 /// The database file's name in the inbox directory.
 pub(crate) const FILE_NAME: &str = "inbox.redb";
@@ -25,9 +24,9 @@ pub(crate) const FILE_NAME: &str = "inbox.redb";
 /// Default [`max_batch`](DurableInboxBuilder::max_batch): commands applied in one transaction.
 ///
 /// ```
-/// use webhook_receiver::inbox::{DEFAULT_MAX_BATCH, DurableInbox};
+/// use webhook_receiver::store::{DEFAULT_MAX_BATCH, DurableInbox};
 ///
-/// # fn main() -> Result<(), webhook_receiver::inbox::InboxError> {
+/// # fn main() -> Result<(), webhook_receiver::store::InboxError> {
 /// # let dir = std::env::temp_dir().join(format!("wr-doc-{}-max-batch-default", std::process::id()));
 /// assert_eq!(DEFAULT_MAX_BATCH, 512);
 /// // At most 128 waiting accepts share one commit (one `fsync`).
@@ -43,7 +42,7 @@ pub const DEFAULT_MAX_BATCH: usize = 512;
 pub(crate) enum Accept {
     /// The key was not remembered (or had expired): it is claimed and the event is stored, both
     /// durably. Dispatch it.
-    New(EventId),
+    New(StoredId),
     /// The key is remembered and unexpired: a redelivery. Nothing was written.
     Duplicate,
 }
@@ -56,13 +55,13 @@ pub(crate) enum Accept {
 /// wait blocks the dropping thread for at most the commits still queued (the receiver flushes
 /// the inbox at shutdown, after which the drop is immediate).
 ///
-/// See the [module docs](crate::inbox) for what is stored and the guarantees, and
+/// See the [module docs](crate::store) for what is stored and the guarantees, and
 /// [`open`](Self::open) for an example.
 ///
 /// ```
-/// use webhook_receiver::inbox::DurableInbox;
+/// use webhook_receiver::store::DurableInbox;
 ///
-/// # fn main() -> Result<(), webhook_receiver::inbox::InboxError> {
+/// # fn main() -> Result<(), webhook_receiver::store::InboxError> {
 /// # let dir = std::env::temp_dir().join(format!("wr-doc-{}-inbox-clones", std::process::id()));
 /// let inbox = DurableInbox::open(&dir)?;
 /// let clone = inbox.clone(); // the same file and committer thread
@@ -83,6 +82,8 @@ struct Inner {
     dedup_ttl: Duration,
     db: Arc<RwLock<Database>>,
     commits: Arc<AtomicU64>,
+    /// Where accepted events whose answer nobody observed go: the feed runs them.
+    orphans: Arc<Orphans>,
     /// `None` only while dropping, so that the committer sees the channel close.
     tx: Option<Sender<Command>>,
     thread: Option<JoinHandle<()>>,
@@ -92,9 +93,9 @@ struct Inner {
 ///
 /// ```
 /// use std::time::Duration;
-/// use webhook_receiver::inbox::DurableInbox;
+/// use webhook_receiver::store::DurableInbox;
 ///
-/// # fn main() -> Result<(), webhook_receiver::inbox::InboxError> {
+/// # fn main() -> Result<(), webhook_receiver::store::InboxError> {
 /// # let dir = std::env::temp_dir().join(format!("wr-doc-{}-inbox-builder-type", std::process::id()));
 /// let inbox = DurableInbox::builder(&dir)
 ///     .dedup_ttl(Duration::from_secs(6 * 3600))
@@ -116,16 +117,14 @@ pub struct DurableInboxBuilder {
 
 impl DurableInboxBuilder {
     /// How long a dedup key is remembered after its event was accepted. Default: 24 h
-    /// ([`DEFAULT_TTL`](crate::dedup::DEFAULT_TTL)), as in the in-memory store. Cover the
-    /// sender's whole retry span. With a durable inbox this is the receiver's dedup window:
-    /// [`WebhooksBuilder::dedup_ttl`](crate::WebhooksBuilder::dedup_ttl) is for the dedup store,
-    /// which is then not used.
+    /// ([`DEFAULT_TTL`](crate::store::DEFAULT_TTL)), as in the in-memory store. Cover the
+    /// sender's whole retry span. With a durable inbox this is the receiver's dedup window.
     ///
     /// ```
     /// use std::time::Duration;
-    /// use webhook_receiver::inbox::DurableInbox;
+    /// use webhook_receiver::store::DurableInbox;
     ///
-    /// # fn main() -> Result<(), webhook_receiver::inbox::InboxError> {
+    /// # fn main() -> Result<(), webhook_receiver::store::InboxError> {
     /// # let dir = std::env::temp_dir().join(format!("wr-doc-{}-inbox-dedup-ttl", std::process::id()));
     /// let inbox = DurableInbox::builder(&dir).dedup_ttl(Duration::from_secs(48 * 3600)).open()?;
     /// assert_eq!(inbox.dedup_ttl(), Duration::from_secs(172_800));
@@ -141,9 +140,9 @@ impl DurableInboxBuilder {
     /// [`DEFAULT_MAX_BATCH`] (512). 0 counts as 1.
     ///
     /// ```
-    /// use webhook_receiver::inbox::DurableInbox;
+    /// use webhook_receiver::store::DurableInbox;
     ///
-    /// # fn main() -> Result<(), webhook_receiver::inbox::InboxError> {
+    /// # fn main() -> Result<(), webhook_receiver::store::InboxError> {
     /// # let dir = std::env::temp_dir().join(format!("wr-doc-{}-inbox-max-batch", std::process::id()));
     /// // One accept per transaction: no group commit, every event waits for its own `fsync`.
     /// let inbox = DurableInbox::builder(&dir).max_batch(1).open()?;
@@ -173,9 +172,9 @@ impl DurableInboxBuilder {
     /// # Example
     ///
     /// ```
-    /// use webhook_receiver::inbox::DurableInbox;
+    /// use webhook_receiver::store::DurableInbox;
     ///
-    /// # fn main() -> Result<(), webhook_receiver::inbox::InboxError> {
+    /// # fn main() -> Result<(), webhook_receiver::store::InboxError> {
     /// # let dir = std::env::temp_dir().join(format!("wr-doc-{}-inbox-builder-open", std::process::id()));
     /// let inbox = DurableInbox::builder(dir.join("nested/inbox")).open()?; // creates directories
     /// assert!(inbox.path().join("inbox.redb").is_file());
@@ -208,9 +207,11 @@ impl DurableInboxBuilder {
 
         let db = Arc::new(RwLock::new(db));
         let commits = Arc::new(AtomicU64::new(0));
+        let orphans = Arc::new(Orphans::default());
         let (tx, rx) = mpsc::channel();
         let thread = Committer {
             db: Arc::clone(&db),
+            orphans: Arc::clone(&orphans),
             rx,
             ttl_ms: u64::try_from(self.dedup_ttl.as_millis()).unwrap_or(u64::MAX),
             max_batch: self.max_batch,
@@ -226,6 +227,7 @@ impl DurableInboxBuilder {
                 dedup_ttl: self.dedup_ttl,
                 db,
                 commits,
+                orphans,
                 tx: Some(tx),
                 thread: Some(thread),
             }),
@@ -240,9 +242,9 @@ impl DurableInbox {
     /// touched on disk before [`open`](DurableInboxBuilder::open).
     ///
     /// ```
-    /// use webhook_receiver::inbox::DurableInbox;
+    /// use webhook_receiver::store::DurableInbox;
     ///
-    /// # fn main() -> Result<(), webhook_receiver::inbox::InboxError> {
+    /// # fn main() -> Result<(), webhook_receiver::store::InboxError> {
     /// # let dir = std::env::temp_dir().join(format!("wr-doc-{}-inbox-builder", std::process::id()));
     /// let builder = DurableInbox::builder(&dir);
     /// assert!(!dir.exists());
@@ -265,7 +267,7 @@ impl DurableInbox {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use webhook_receiver::inbox::{DurableInbox, InboxError};
+    /// use webhook_receiver::store::{DurableInbox, InboxError};
     ///
     /// # fn main() -> Result<(), InboxError> {
     /// let dir = std::env::temp_dir().join(format!("inbox-doc-{}", std::process::id()));
@@ -296,9 +298,9 @@ impl DurableInbox {
     /// The inbox directory.
     ///
     /// ```
-    /// use webhook_receiver::inbox::DurableInbox;
+    /// use webhook_receiver::store::DurableInbox;
     ///
-    /// # fn main() -> Result<(), webhook_receiver::inbox::InboxError> {
+    /// # fn main() -> Result<(), webhook_receiver::store::InboxError> {
     /// # let dir = std::env::temp_dir().join(format!("wr-doc-{}-inbox-path", std::process::id()));
     /// let inbox = DurableInbox::open(&dir)?;
     /// assert_eq!(inbox.path(), dir);
@@ -314,10 +316,10 @@ impl DurableInbox {
     /// How long a dedup key is remembered.
     ///
     /// ```
-    /// use webhook_receiver::dedup::DEFAULT_TTL;
-    /// use webhook_receiver::inbox::DurableInbox;
+    /// use webhook_receiver::store::DEFAULT_TTL;
+    /// use webhook_receiver::store::DurableInbox;
     ///
-    /// # fn main() -> Result<(), webhook_receiver::inbox::InboxError> {
+    /// # fn main() -> Result<(), webhook_receiver::store::InboxError> {
     /// # let dir = std::env::temp_dir().join(format!("wr-doc-{}-inbox-ttl", std::process::id()));
     /// let inbox = DurableInbox::open(&dir)?;
     /// assert_eq!(inbox.dedup_ttl(), DEFAULT_TTL); // 24 h
@@ -335,7 +337,7 @@ impl DurableInbox {
     /// ```
     /// use std::time::Duration;
     /// use webhook_receiver::chirp;
-    /// use webhook_receiver::inbox::DurableInbox;
+    /// use webhook_receiver::store::DurableInbox;
     /// # use tower::ServiceExt;
     ///
     /// # #[tokio::main(flavor = "current_thread")]
@@ -346,11 +348,11 @@ impl DurableInbox {
     /// #     .header("content-type", "application/json").body(body.to_owned()).unwrap();
     /// let webhooks = chirp::webhooks(["s3cr3t"])?
     ///     .on(chirp::SMS_DELIVERED, |_status, _ctx| async {})
-    ///     .durable_inbox(DurableInbox::open(&dir)?)
+    ///     .store(DurableInbox::open(&dir)?)
     ///     .spawn();
-    /// let before = webhooks.inbox().unwrap().commits();
+    /// let before = webhooks.store().commits();
     /// assert_eq!(webhooks.clone().oneshot(request()).await?.status(), 200);
-    /// assert!(webhooks.inbox().unwrap().commits() > before); // committed before the 200
+    /// assert!(webhooks.store().commits() > before); // committed before the 200
     /// # webhooks.drain(Duration::from_secs(5)).await?;
     /// # drop(webhooks); std::fs::remove_dir_all(&dir)?;
     /// # Ok(()) }
@@ -372,7 +374,7 @@ impl DurableInbox {
     /// use std::time::Duration;
     /// use webhook_receiver::chirp;
     /// use webhook_receiver::dispatch::RetryPolicy;
-    /// use webhook_receiver::inbox::DurableInbox;
+    /// use webhook_receiver::store::DurableInbox;
     /// # use tower::ServiceExt;
     ///
     /// # #[tokio::main(flavor = "current_thread")]
@@ -384,12 +386,12 @@ impl DurableInbox {
     /// let webhooks = chirp::webhooks(["s3cr3t"])?
     ///     .retry_policy(RetryPolicy::default().initial_backoff(Duration::from_secs(3600)))
     ///     .on(chirp::SMS_DELIVERED, |_status, _ctx| async { Err::<(), _>(std::io::Error::other("db down")) })
-    ///     .durable_inbox(DurableInbox::open(&dir)?)
+    ///     .store(DurableInbox::open(&dir)?)
     ///     .spawn();
     /// # assert_eq!(webhooks.clone().oneshot(request()).await?.status(), 200);
     /// // Accepted; its handler failed, and its retry is an hour away at the shutdown:
     /// webhooks.drain(Duration::from_millis(50)).await.unwrap_err();
-    /// assert_eq!(webhooks.inbox().unwrap().pending_count()?, 1); // runs at the next start
+    /// assert_eq!(webhooks.store().pending_count()?, 1); // runs at the next start
     /// # drop(webhooks); std::fs::remove_dir_all(&dir)?;
     /// # Ok(()) }
     /// ```
@@ -410,7 +412,7 @@ impl DurableInbox {
     /// ```
     /// use std::time::Duration;
     /// use webhook_receiver::chirp;
-    /// use webhook_receiver::inbox::DurableInbox;
+    /// use webhook_receiver::store::DurableInbox;
     /// # use tower::ServiceExt;
     ///
     /// # #[tokio::main(flavor = "current_thread")]
@@ -421,13 +423,13 @@ impl DurableInbox {
     /// #     .header("content-type", "application/json").body(body.to_owned()).unwrap();
     /// let webhooks = chirp::webhooks(["s3cr3t"])?
     ///     .on(chirp::SMS_DELIVERED, |_status, _ctx| async {})
-    ///     .durable_inbox(DurableInbox::open(&dir)?)
+    ///     .store(DurableInbox::open(&dir)?)
     ///     .spawn();
     /// for _ in 0..2 {
     ///     webhooks.clone().oneshot(request()).await?; // a delivery and its redelivery
     /// }
     /// webhooks.drain(Duration::from_secs(5)).await?;
-    /// let inbox = webhooks.inbox().unwrap();
+    /// let inbox = webhooks.store();
     /// assert_eq!((inbox.key_count()?, inbox.pending_count()?), (1, 0)); // done; its key stays
     /// # drop(webhooks); std::fs::remove_dir_all(&dir)?;
     /// # Ok(()) }
@@ -454,9 +456,9 @@ impl DurableInbox {
     /// # Example
     ///
     /// ```
-    /// use webhook_receiver::inbox::DurableInbox;
+    /// use webhook_receiver::store::DurableInbox;
     ///
-    /// # fn main() -> Result<(), webhook_receiver::inbox::InboxError> {
+    /// # fn main() -> Result<(), webhook_receiver::store::InboxError> {
     /// # let dir = std::env::temp_dir().join(format!("wr-doc-{}-inbox-compact", std::process::id()));
     /// let inbox = DurableInbox::open(&dir)?;
     /// while inbox.compact()? {} // until there is nothing left to give back
@@ -480,7 +482,6 @@ impl DurableInbox {
     ///
     /// [`InboxError::TooLarge`] (nothing sent), [`InboxError::Storage`] if the batch's commit
     /// failed (nothing of it was applied), [`InboxError::Closed`] if the committer is gone.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) async fn accept(&self, event: NewEvent) -> Result<Accept, InboxError> {
         let record = record::encode(&event)?;
         let (reply, rx) = oneshot::channel();
@@ -489,7 +490,14 @@ impl DurableInbox {
             record,
             reply,
         })?;
-        rx.await.map_err(|_| InboxError::Closed)?
+        let mut guard = AcceptGuard {
+            rx: Some(rx),
+            orphans: &self.inner.orphans,
+        };
+        let rx = guard.rx.as_mut().expect("set above");
+        let outcome = rx.await.map_err(|_| InboxError::Closed)?;
+        guard.rx = None;
+        outcome
     }
 
     /// Records that handler `route` of event `id` made `attempts` attempts and, if `next_at`
@@ -498,7 +506,7 @@ impl DurableInbox {
     #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn record_attempt(
         &self,
-        id: EventId,
+        id: StoredId,
         route: u32,
         attempts: u32,
         next_at: Option<SystemTime>,
@@ -514,7 +522,7 @@ impl DurableInbox {
     /// Marks handler `route` of event `id` done (it succeeded or was dead-lettered). Same
     /// durability as [`record_attempt`](Self::record_attempt).
     #[cfg_attr(not(test), allow(dead_code))]
-    pub(crate) fn complete_route(&self, id: EventId, route: u32) {
+    pub(crate) fn complete_route(&self, id: StoredId, route: u32) {
         self.send_bookkeeping(Command::CompleteRoute { id, route });
     }
 
@@ -523,7 +531,7 @@ impl DurableInbox {
     /// [`record_attempt`](Self::record_attempt): after a crash before the next durable commit,
     /// the event can come back from [`pending`](Self::pending) (at-least-once).
     #[cfg_attr(not(test), allow(dead_code))]
-    pub(crate) fn complete(&self, id: EventId) {
+    pub(crate) fn complete(&self, id: StoredId) {
         self.send_bookkeeping(Command::Complete { id });
     }
 
@@ -539,27 +547,73 @@ impl DurableInbox {
     /// read fails.
     #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn pending(&self) -> Result<Vec<StoredEvent>, InboxError> {
+        let (events, mut damaged) = self.pending_and_damaged()?;
+        match damaged.pop() {
+            Some((_, error)) => Err(error),
+            None => Ok(events),
+        }
+    }
+
+    /// Every event accepted and not completed that decodes, oldest first, and, apart, the ids
+    /// of those that do not, with why: one damaged record does not hold up the others.
+    ///
+    /// # Errors
+    ///
+    /// [`InboxError::Storage`] if the read fails.
+    pub(crate) fn pending_and_damaged(
+        &self,
+    ) -> Result<(Vec<StoredEvent>, Vec<(StoredId, InboxError)>), InboxError> {
         let db = self.read_db();
         let txn = db.begin_read().map_err(InboxError::storage)?;
         let events = txn.open_table(EVENTS).map_err(InboxError::storage)?;
         let routes = txn.open_table(ROUTES).map_err(InboxError::storage)?;
         let mut out = Vec::new();
+        let mut damaged = Vec::new();
         for entry in events.iter().map_err(InboxError::storage)? {
             let (id, bytes) = entry.map_err(InboxError::storage)?;
-            let id = EventId::new(id.value());
-            let mut event = record::decode(id, bytes.value())?;
-            for row in routes
-                .range((id.get(), 0)..=(id.get(), u32::MAX))
-                .map_err(InboxError::storage)?
-            {
-                let (k, v) = row.map_err(InboxError::storage)?;
-                event
-                    .routes
-                    .push(RouteState::from_row(id, k.value().1, v.value())?);
+            let id = StoredId::new(id.value());
+            let read = || -> Result<StoredEvent, InboxError> {
+                let mut event = record::decode(id, bytes.value())?;
+                for row in routes
+                    .range((id.get(), 0)..=(id.get(), u32::MAX))
+                    .map_err(InboxError::storage)?
+                {
+                    let (k, v) = row.map_err(InboxError::storage)?;
+                    event
+                        .routes
+                        .push(record::route_from_row(id, k.value().1, v.value())?);
+                }
+                Ok(event)
+            };
+            match read() {
+                Ok(event) => out.push(event),
+                Err(error @ InboxError::Corrupt { .. }) => damaged.push((id, error)),
+                Err(error) => return Err(error),
             }
-            out.push(event);
         }
-        Ok(out)
+        Ok((out, damaged))
+    }
+
+    /// One event accepted and not completed, by id: `None` if it is done (or was never there).
+    fn pending_one(&self, id: StoredId) -> Result<Option<StoredEvent>, InboxError> {
+        let db = self.read_db();
+        let txn = db.begin_read().map_err(InboxError::storage)?;
+        let events = txn.open_table(EVENTS).map_err(InboxError::storage)?;
+        let routes = txn.open_table(ROUTES).map_err(InboxError::storage)?;
+        let Some(bytes) = events.get(id.get()).map_err(InboxError::storage)? else {
+            return Ok(None);
+        };
+        let mut event = record::decode(id, bytes.value())?;
+        for row in routes
+            .range((id.get(), 0)..=(id.get(), u32::MAX))
+            .map_err(InboxError::storage)?
+        {
+            let (k, v) = row.map_err(InboxError::storage)?;
+            event
+                .routes
+                .push(record::route_from_row(id, k.value().1, v.value())?);
+        }
+        Ok(Some(event))
     }
 
     /// Resolves once everything sent to the committer before it, bookkeeping included, is
@@ -642,13 +696,35 @@ impl Drop for Inner {
     }
 }
 
-// ===== the inbox seam =====
+// ===== the storage seam =====
+
+/// Drives an accept's answer home: if the accept's future is dropped before it saw the
+/// answer (the client went away mid-commit), an event committed as new is handed to the feed,
+/// so that it runs now and not only at the next start.
+struct AcceptGuard<'a> {
+    rx: Option<oneshot::Receiver<Result<Accept, InboxError>>>,
+    orphans: &'a Orphans,
+}
+
+impl Drop for AcceptGuard<'_> {
+    fn drop(&mut self) {
+        let Some(mut rx) = self.rx.take() else {
+            return;
+        };
+        // After `close`, the committer's reply fails and it hands the event over itself; a
+        // reply sent before is still here.
+        rx.close();
+        if let Ok(Ok(Accept::New(id))) = rx.try_recv() {
+            self.orphans.hand_over(id);
+        }
+    }
+}
 
 /// A stored event of a [`DurableInbox`], for the dispatcher's bookkeeping.
 #[derive(Debug)]
 struct DurableEntry {
     inbox: DurableInbox,
-    id: EventId,
+    id: StoredId,
 }
 
 impl Entry for DurableEntry {
@@ -665,53 +741,84 @@ impl Entry for DurableEntry {
     }
 }
 
-impl Inbox for DurableInbox {
-    fn accept(&self, event: NewEvent) -> BoxFuture<Result<Accepted, InboxError>> {
-        let inbox = self.clone();
-        Box::pin(async move {
-            Ok(match Self::accept(&inbox, event).await? {
-                Accept::New(id) => Accepted::Local(Box::new(DurableEntry { inbox, id })),
-                Accept::Duplicate => Accepted::Duplicate,
-            })
+impl DurableInbox {
+    fn entry(&self, id: StoredId) -> Box<dyn Entry> {
+        Box::new(DurableEntry {
+            inbox: self.clone(),
+            id,
         })
     }
+}
 
-    fn is_shared(&self) -> bool {
-        false
+impl Store for DurableInbox {
+    /// One write transaction that checks the key, claims it and stores the event (its body,
+    /// its non-credential headers, its receive time), committed with `fsync` before this
+    /// resolves; concurrent accepts share one commit.
+    async fn accept(&self, event: Incoming<'_>) -> Result<Accepted, StoreError> {
+        Ok(
+            match Self::accept(self, NewEvent::from_incoming(&event)).await? {
+                Accept::New(id) => Accepted::New(Some(self.entry(id))),
+                Accept::Duplicate => Accepted::Duplicate,
+            },
+        )
     }
 
-    /// The events an earlier run left, all at once; the feed then ends.
-    fn feed(&self, _stop: CancellationToken) -> async_mpsc::Receiver<Pending> {
-        let pending = self.pending().unwrap_or_else(|error| {
+    /// The events an earlier run left, at once; then, until the receiver drops it, every event
+    /// whose accept was committed but whose request went away before it saw the answer.
+    ///
+    /// A record that no longer decodes is skipped and logged at `error` with its id and why
+    /// (it stays in the file); the others run.
+    fn feed(&self) -> Option<async_mpsc::Receiver<Pending>> {
+        let (pending, damaged) = self.pending_and_damaged().unwrap_or_else(|error| {
             tracing::error!(%error, path = %self.path().display(), "the durable inbox could not be read back: its pending events were not replayed (they stay in the file)");
-            Vec::new()
+            (Vec::new(), Vec::new())
         });
+        for (id, error) in &damaged {
+            tracing::error!(stored_id = id.get(), %error, path = %self.path().display(), "a stored webhook event is damaged: skipped (it stays in the file; the others run)");
+        }
         let (tx, rx) = async_mpsc::channel(pending.len().max(1));
         for event in pending {
-            let entry = Box::new(DurableEntry {
-                inbox: self.clone(),
-                id: event.id,
-            });
+            let entry = self.entry(event.id);
             // Sized for all of them: cannot fail.
-            let _ = tx.try_send(Pending {
-                event,
-                entry,
-                replayed: true,
-            });
+            let _ = tx.try_send(Pending::replay(event, entry));
         }
-        rx
+        let mut orphans = self.inner.orphans.subscribe();
+        // A weak handle: the feed must not keep the file open once the last clone is dropped.
+        let inbox = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            loop {
+                let id = tokio::select! {
+                    () = tx.closed() => return,
+                    id = orphans.recv() => match id {
+                        Some(id) => id,
+                        None => return,
+                    },
+                };
+                let Some(inner) = inbox.upgrade() else { return };
+                let inbox = Self { inner };
+                match inbox.pending_one(id) {
+                    Ok(Some(event)) => {
+                        let pending = Pending::first_run(event, inbox.entry(id));
+                        drop(inbox);
+                        if tx.send(pending).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(error) => {
+                        tracing::error!(stored_id = id.get(), %error, "an accepted webhook event could not be read back: it runs at the next start");
+                    }
+                }
+            }
+        });
+        Some(rx)
     }
 
-    fn flush(&self) -> BoxFuture<Result<(), InboxError>> {
-        let inbox = self.clone();
-        Box::pin(async move { Self::flush(&inbox).await })
+    async fn flush(&self) -> Result<(), StoreError> {
+        Ok(Self::flush(self).await?)
     }
 
     fn location(&self) -> String {
         self.path().display().to_string()
-    }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
     }
 }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::record::EventId;
+use crate::store::StoredId;
 
 /// Why the durable inbox could not open, store or read.
 ///
@@ -11,7 +11,7 @@ use super::record::EventId;
 /// batch is answered with the same error.
 ///
 /// ```
-/// use webhook_receiver::inbox::{DurableInbox, InboxError};
+/// use webhook_receiver::store::{DurableInbox, InboxError};
 ///
 /// # fn main() -> Result<(), webhook_receiver::BoxError> {
 /// let file = std::env::temp_dir().join(format!("wr-doc-{}-inbox-error", std::process::id()));
@@ -53,7 +53,7 @@ pub enum InboxError {
     #[error("corrupt durable inbox data{}: {what}", id.map(|id| format!(" (event {})", id.get())).unwrap_or_default())]
     Corrupt {
         /// The event whose record is damaged, if the damage is in an event.
-        id: Option<EventId>,
+        id: Option<StoredId>,
         /// What is wrong.
         what: &'static str,
     },
@@ -75,7 +75,7 @@ pub enum InboxError {
     #[error("the durable inbox's committer thread is gone")]
     Closed,
     /// A shared inbox holds as many events not yet done as it may
-    /// ([`RedisInboxBuilder::max_backlog`](crate::inbox::RedisInboxBuilder::max_backlog)):
+    /// ([`RedisInboxBuilder::max_backlog`](crate::store::RedisInboxBuilder::max_backlog)):
     /// nothing was written, and the receiver answers 503 with `Retry-After`.
     #[error("the inbox's backlog is full ({limit} events not yet done)")]
     Backlog {
@@ -91,7 +91,16 @@ impl InboxError {
     }
 
     /// An event record that cannot be decoded.
-    pub(crate) const fn corrupt_event(id: EventId, what: &'static str) -> Self {
+    pub(crate) const fn corrupt_event(id: StoredId, what: &'static str) -> Self {
         Self::Corrupt { id: Some(id), what }
+    }
+}
+
+impl From<InboxError> for crate::error::StoreError {
+    fn from(error: InboxError) -> Self {
+        match error {
+            InboxError::Backlog { limit } => Self::backlog_full(limit),
+            other => Self::new(other),
+        }
     }
 }

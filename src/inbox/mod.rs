@@ -25,7 +25,7 @@
 //! - per event: the raw body exactly as received (decoded again when it is re-dispatched), the
 //!   request's non-credential headers (the caller chooses them; values marked
 //!   [sensitive](http::HeaderValue::is_sensitive) are never written), the dedup key, and the
-//!   receive time (to the millisecond), under an [`EventId`] that grows with every event;
+//!   receive time (to the millisecond), under an [`StoredId`](crate::store::StoredId) that grows with every event;
 //! - per handler of an event: its attempts so far, when it is to be retried, and whether it is
 //!   done;
 //! - the dedup keys with their expiry ([`dedup_ttl`](DurableInboxBuilder::dedup_ttl), 24 h by
@@ -68,9 +68,9 @@
 //! # Example
 //!
 //! ```
-//! use webhook_receiver::inbox::DurableInbox;
+//! use webhook_receiver::store::DurableInbox;
 //!
-//! # fn main() -> Result<(), webhook_receiver::inbox::InboxError> {
+//! # fn main() -> Result<(), webhook_receiver::store::InboxError> {
 //! let dir = std::env::temp_dir().join(format!("inbox-mod-doc-{}", std::process::id()));
 //! let inbox = DurableInbox::open(&dir)?;
 //! assert_eq!((inbox.pending_count()?, inbox.key_count()?), (0, 0));
@@ -80,12 +80,12 @@
 //! # }
 //! ```
 
-mod backend;
 #[cfg(feature = "durable")]
 mod committer;
 #[cfg(feature = "durable")]
 mod durable;
 mod error;
+#[cfg_attr(not(any(feature = "durable", feature = "redis")), allow(dead_code))]
 mod record;
 #[cfg(feature = "redis")]
 mod redis;
@@ -98,14 +98,5 @@ mod tests;
 #[cfg(feature = "durable")]
 pub use durable::{DEFAULT_MAX_BATCH, DurableInbox, DurableInboxBuilder};
 pub use error::InboxError;
-pub use record::EventId;
 #[cfg(feature = "redis")]
 pub use redis::{RedisInbox, RedisInboxBuilder};
-
-pub(crate) use backend::{Accepted, DeadLetterRecord, Entry, Inbox, Pending};
-#[cfg(feature = "durable")]
-#[cfg_attr(not(test), allow(unused_imports))]
-pub(crate) use durable::Accept;
-pub(crate) use record::NewEvent;
-#[cfg_attr(not(test), allow(unused_imports))]
-pub(crate) use record::{RouteState, StoredEvent};

@@ -18,50 +18,14 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::error::InboxError;
-use crate::DedupKey;
+use crate::dedup::DedupKey;
+use crate::store::{RouteState, StoredEvent, StoredId};
 
 /// The layout version written in the first byte of every event record.
 const RECORD_VERSION: u8 = 1;
 
 /// The largest value redb stores (3 GiB).
 const MAX_RECORD_LEN: usize = 3 * 1024 * 1024 * 1024;
-
-/// Identifies a stored event. Ids grow with every accepted event and are never reused within
-/// one database file, so they also order events by acceptance.
-///
-/// ```
-/// # use webhook_receiver::inbox::EventId;
-/// fn log_id(id: EventId) -> u64 {
-///     id.get()
-/// }
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct EventId(u64);
-
-impl EventId {
-    /// The id as a number.
-    ///
-    /// ```
-    /// use webhook_receiver::inbox::InboxError;
-    ///
-    /// // Which stored event is damaged, for a log line or a repair tool.
-    /// fn damaged_event(err: &InboxError) -> Option<u64> {
-    ///     match err {
-    ///         InboxError::Corrupt { id, .. } => id.map(|id| id.get()),
-    ///         _ => None,
-    ///     }
-    /// }
-    /// assert_eq!(damaged_event(&InboxError::Closed), None);
-    /// ```
-    #[must_use]
-    pub const fn get(self) -> u64 {
-        self.0
-    }
-
-    pub(crate) const fn new(id: u64) -> Self {
-        Self(id)
-    }
-}
 
 /// An event to accept: what the receiver had in hand before answering 200.
 #[cfg_attr(not(test), allow(dead_code))]
@@ -78,36 +42,20 @@ pub(crate) struct NewEvent {
     pub(crate) received_at: SystemTime,
 }
 
-/// An accepted event that is not completed yet, read back for (re-)dispatch.
-#[cfg_attr(not(test), allow(dead_code))]
-#[derive(Debug, Clone)]
-pub(crate) struct StoredEvent {
-    /// Its id.
-    pub(crate) id: EventId,
-    /// Its dedup key.
-    pub(crate) key: DedupKey,
-    /// The raw body.
-    pub(crate) body: Bytes,
-    /// The stored headers, in the order they were given.
-    pub(crate) headers: HeaderMap,
-    /// When it was received, to the millisecond.
-    pub(crate) received_at: SystemTime,
-    /// The state of each handler (route) that recorded an attempt or completed, by route.
-    pub(crate) routes: Vec<RouteState>,
-}
-
-/// Where one handler (route) of an event stands.
-#[cfg_attr(not(test), allow(dead_code))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct RouteState {
-    /// The route, as the dispatcher numbers its handlers.
-    pub(crate) route: u32,
-    /// Attempts made so far.
-    pub(crate) attempts: u32,
-    /// When to try again, if a retry is scheduled (millisecond precision).
-    pub(crate) next_at: Option<SystemTime>,
-    /// The handler is done with this event (succeeded or dead-lettered).
-    pub(crate) done: bool,
+impl NewEvent {
+    /// What a store keeps of an incoming event: its key, body, receive time, and the headers
+    /// that are not credentials ([`Incoming::kept_headers`](crate::store::Incoming::kept_headers)).
+    pub(crate) fn from_incoming(event: &crate::store::Incoming<'_>) -> Self {
+        Self {
+            key: event.key(),
+            body: event.body().clone(),
+            headers: event
+                .kept_headers()
+                .map(|(name, value)| (name.clone(), value.clone()))
+                .collect(),
+            received_at: event.received(),
+        }
+    }
 }
 
 // ===== time =====
@@ -128,28 +76,21 @@ pub(crate) fn next_at_to_millis(next_at: Option<SystemTime>) -> u64 {
     next_at.map_or(0, |t| to_millis(t).max(1))
 }
 
-impl RouteState {
-    /// A route state from its table row: `(attempts, next_at ms or 0, done)`.
-    #[cfg_attr(not(feature = "durable"), allow(dead_code))]
-    pub(crate) fn from_row(
-        id: EventId,
-        route: u32,
-        (attempts, next_at_ms, done): (u32, u64, bool),
-    ) -> Result<Self, InboxError> {
-        let next_at =
-            match next_at_ms {
-                0 => None,
-                ms => Some(from_millis(ms).ok_or_else(|| {
-                    InboxError::corrupt_event(id, "route retry time out of range")
-                })?),
-            };
-        Ok(Self {
-            route,
-            attempts,
-            next_at,
-            done,
-        })
-    }
+/// A route state from its table row: `(attempts, next_at ms or 0, done)`.
+#[cfg_attr(not(feature = "durable"), allow(dead_code))]
+pub(crate) fn route_from_row(
+    id: StoredId,
+    route: u32,
+    (attempts, next_at_ms, done): (u32, u64, bool),
+) -> Result<RouteState, InboxError> {
+    let next_at = match next_at_ms {
+        0 => None,
+        ms => Some(
+            from_millis(ms)
+                .ok_or_else(|| InboxError::corrupt_event(id, "route retry time out of range"))?,
+        ),
+    };
+    Ok(RouteState::new(route, attempts, next_at, done))
 }
 
 // ===== encoding =====
@@ -184,7 +125,7 @@ pub(crate) fn encode(event: &NewEvent) -> Result<Vec<u8>, InboxError> {
 }
 
 /// Decodes the record of event `id`, with no route states yet.
-pub(crate) fn decode(id: EventId, bytes: &[u8]) -> Result<StoredEvent, InboxError> {
+pub(crate) fn decode(id: StoredId, bytes: &[u8]) -> Result<StoredEvent, InboxError> {
     let mut r = Reader { bytes, id };
     match r.take(1)? {
         [RECORD_VERSION] => {}
@@ -225,7 +166,7 @@ pub(crate) fn decode(id: EventId, bytes: &[u8]) -> Result<StoredEvent, InboxErro
 /// A bounds-checked cursor over a record.
 struct Reader<'a> {
     bytes: &'a [u8],
-    id: EventId,
+    id: StoredId,
 }
 
 impl<'a> Reader<'a> {
@@ -283,8 +224,8 @@ mod tests {
     fn round_trips() {
         let e = event();
         let bytes = encode(&e).unwrap();
-        let d = decode(EventId::new(7), &bytes).unwrap();
-        assert_eq!(d.id, EventId::new(7));
+        let d = decode(StoredId::new(7), &bytes).unwrap();
+        assert_eq!(d.id, StoredId::new(7));
         assert_eq!(d.key, e.key);
         assert_eq!(d.body, e.body);
         assert_eq!(d.received_at, e.received_at);
@@ -302,7 +243,7 @@ mod tests {
             .push((HeaderName::from_static("x-webhook-secret"), secret));
         let bytes = encode(&e).unwrap();
         assert!(!bytes.windows(7).any(|w| w == b"hunter2"));
-        let d = decode(EventId::new(1), &bytes).unwrap();
+        let d = decode(StoredId::new(1), &bytes).unwrap();
         assert!(!d.headers.contains_key("x-webhook-secret"));
         assert_eq!(d.headers.len(), 3);
     }
@@ -311,7 +252,7 @@ mod tests {
     fn every_truncation_and_bad_version_is_corrupt() {
         let bytes = encode(&event()).unwrap();
         for n in 0..bytes.len() {
-            let err = decode(EventId::new(3), &bytes[..n]).unwrap_err();
+            let err = decode(StoredId::new(3), &bytes[..n]).unwrap_err();
             assert!(
                 matches!(err, InboxError::Corrupt { id: Some(_), .. }),
                 "{n}: {err}"
@@ -320,12 +261,12 @@ mod tests {
         let mut longer = bytes.clone();
         longer.push(0);
         assert!(matches!(
-            decode(EventId::new(3), &longer),
+            decode(StoredId::new(3), &longer),
             Err(InboxError::Corrupt { .. })
         ));
         let mut other = bytes;
         other[0] = 9;
-        let err = decode(EventId::new(3), &other).unwrap_err();
+        let err = decode(StoredId::new(3), &other).unwrap_err();
         assert_eq!(
             err.to_string(),
             "corrupt durable inbox data (event 3): unknown record version"
@@ -338,7 +279,7 @@ mod tests {
         // The first header name starts after version, key, time, count and its length.
         bytes[1 + 16 + 8 + 4 + 4] = b' ';
         assert!(matches!(
-            decode(EventId::new(1), &bytes),
+            decode(StoredId::new(1), &bytes),
             Err(InboxError::Corrupt {
                 what: "invalid header name",
                 ..

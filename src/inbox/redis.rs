@@ -12,10 +12,12 @@ use redis::{FromRedisValue, RedisResult, Script, Value};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::backend::{Accepted, BoxFuture, DeadLetterRecord, Entry, Inbox, Pending};
 use super::error::InboxError;
-use super::record::{self, EventId, NewEvent, RouteState};
+use super::record::{self, NewEvent};
 use crate::dedup::DEFAULT_TTL;
+use crate::store::{
+    Accepted, DeadLetterRecord, Entry, Incoming, Pending, RouteState, Store, StoreError, StoredId,
+};
 
 /// Default key prefix of a [`RedisInbox`].
 const DEFAULT_PREFIX: &str = "webhook:inbox:";
@@ -82,13 +84,13 @@ return 1
 ///
 /// ```no_run
 /// use webhook_receiver::chirp;
-/// use webhook_receiver::inbox::RedisInbox;
+/// use webhook_receiver::store::RedisInbox;
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), webhook_receiver::BoxError> {
 /// let inbox = RedisInbox::builder("redis://127.0.0.1:6379").prefix("chirp:").connect().await?;
 /// let webhooks = chirp::webhooks(["a-long-enough-secret"])?
 ///     .on(chirp::SMS_DELIVERED, |_status, _ctx| async {})
-///     .redis_inbox(inbox)
+///     .store(inbox)
 ///     .spawn();
 /// # drop(webhooks);
 /// # Ok(()) }
@@ -172,7 +174,7 @@ enum Book {
 ///
 /// ```
 /// use std::time::Duration;
-/// use webhook_receiver::inbox::RedisInbox;
+/// use webhook_receiver::store::RedisInbox;
 ///
 /// let builder = RedisInbox::builder("redis://127.0.0.1:6379")
 ///     .prefix("chirp:")
@@ -199,7 +201,7 @@ impl RedisInbox {
     /// The default key prefix: `webhook:inbox:`.
     ///
     /// ```
-    /// use webhook_receiver::inbox::RedisInbox;
+    /// use webhook_receiver::store::RedisInbox;
     /// assert_eq!(RedisInbox::DEFAULT_PREFIX, "webhook:inbox:");
     /// ```
     pub const DEFAULT_PREFIX: &'static str = DEFAULT_PREFIX;
@@ -207,7 +209,7 @@ impl RedisInbox {
     /// Configures an inbox on the Redis server at `url` (`redis://host:port/db`).
     ///
     /// ```
-    /// let builder = webhook_receiver::inbox::RedisInbox::builder("redis://127.0.0.1:6379");
+    /// let builder = webhook_receiver::store::RedisInbox::builder("redis://127.0.0.1:6379");
     /// # let _ = builder;
     /// ```
     pub fn builder(url: impl Into<String>) -> RedisInboxBuilder {
@@ -228,7 +230,7 @@ impl RedisInbox {
     ///
     /// ```no_run
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// use webhook_receiver::inbox::RedisInbox;
+    /// use webhook_receiver::store::RedisInbox;
     /// let inbox = RedisInbox::builder("redis://127.0.0.1:6379").consumer("replica-a").connect().await.unwrap();
     /// assert_eq!(inbox.consumer(), "replica-a");
     /// # }
@@ -242,7 +244,7 @@ impl RedisInbox {
     ///
     /// ```no_run
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// use webhook_receiver::inbox::RedisInbox;
+    /// use webhook_receiver::store::RedisInbox;
     /// let inbox = RedisInbox::builder("redis://127.0.0.1:6379").prefix("chirp:").connect().await.unwrap();
     /// assert_eq!(inbox.stream_key(), b"chirp:stream");
     /// # }
@@ -260,7 +262,7 @@ impl RedisInbox {
     ///
     /// ```no_run
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// use webhook_receiver::inbox::RedisInbox;
+    /// use webhook_receiver::store::RedisInbox;
     /// let inbox = RedisInbox::builder("redis://127.0.0.1:6379").connect().await.unwrap();
     /// println!("{} events not done", inbox.backlog().await.unwrap());
     /// # }
@@ -282,7 +284,7 @@ impl RedisInbox {
     ///
     /// ```no_run
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// use webhook_receiver::inbox::RedisInbox;
+    /// use webhook_receiver::store::RedisInbox;
     /// let inbox = RedisInbox::builder("redis://127.0.0.1:6379").connect().await.unwrap();
     /// assert_eq!(inbox.dead_letters().await.unwrap(), 0);
     /// # }
@@ -302,7 +304,7 @@ impl RedisInbox {
     /// ```no_run
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// use std::time::Duration;
-    /// use webhook_receiver::inbox::RedisInbox;
+    /// use webhook_receiver::store::RedisInbox;
     /// let inbox = RedisInbox::builder("redis://127.0.0.1:6379").connect().await.unwrap();
     /// assert_eq!(inbox.visibility_timeout(), Duration::from_secs(30));
     /// # }
@@ -330,7 +332,7 @@ impl RedisInboxBuilder {
     /// several share a Redis server.
     ///
     /// ```
-    /// let b = webhook_receiver::inbox::RedisInbox::builder("redis://127.0.0.1").prefix("chirp:");
+    /// let b = webhook_receiver::store::RedisInbox::builder("redis://127.0.0.1").prefix("chirp:");
     /// # let _ = b;
     /// ```
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
@@ -342,7 +344,7 @@ impl RedisInboxBuilder {
     /// same group.
     ///
     /// ```
-    /// let b = webhook_receiver::inbox::RedisInbox::builder("redis://127.0.0.1").group("chirp");
+    /// let b = webhook_receiver::store::RedisInbox::builder("redis://127.0.0.1").group("chirp");
     /// # let _ = b;
     /// ```
     pub fn group(mut self, group: impl Into<String>) -> Self {
@@ -355,7 +357,7 @@ impl RedisInboxBuilder {
     /// taken over after the visibility timeout).
     ///
     /// ```
-    /// let b = webhook_receiver::inbox::RedisInbox::builder("redis://127.0.0.1").consumer("pod-7");
+    /// let b = webhook_receiver::store::RedisInbox::builder("redis://127.0.0.1").consumer("pod-7");
     /// # let _ = b;
     /// ```
     pub fn consumer(mut self, consumer: impl Into<String>) -> Self {
@@ -366,7 +368,7 @@ impl RedisInboxBuilder {
     /// How long a dedup key is remembered after its event was accepted (default 24 h).
     ///
     /// ```
-    /// let b = webhook_receiver::inbox::RedisInbox::builder("redis://127.0.0.1")
+    /// let b = webhook_receiver::store::RedisInbox::builder("redis://127.0.0.1")
     ///     .dedup_ttl(std::time::Duration::from_secs(6 * 3600));
     /// # let _ = b;
     /// ```
@@ -381,7 +383,7 @@ impl RedisInboxBuilder {
     /// twice.
     ///
     /// ```
-    /// let b = webhook_receiver::inbox::RedisInbox::builder("redis://127.0.0.1")
+    /// let b = webhook_receiver::store::RedisInbox::builder("redis://127.0.0.1")
     ///     .visibility_timeout(std::time::Duration::from_secs(10));
     /// # let _ = b;
     /// ```
@@ -395,7 +397,7 @@ impl RedisInboxBuilder {
     /// `Retry-After`, remembering nothing.
     ///
     /// ```
-    /// let b = webhook_receiver::inbox::RedisInbox::builder("redis://127.0.0.1").max_backlog(10_000);
+    /// let b = webhook_receiver::store::RedisInbox::builder("redis://127.0.0.1").max_backlog(10_000);
     /// # let _ = b;
     /// ```
     pub fn max_backlog(mut self, max: u64) -> Self {
@@ -406,7 +408,7 @@ impl RedisInboxBuilder {
     /// How long a request waits for its accept (default 1 s), after which it is answered 503.
     ///
     /// ```
-    /// let b = webhook_receiver::inbox::RedisInbox::builder("redis://127.0.0.1")
+    /// let b = webhook_receiver::store::RedisInbox::builder("redis://127.0.0.1")
     ///     .accept_timeout(std::time::Duration::from_millis(500));
     /// # let _ = b;
     /// ```
@@ -419,7 +421,7 @@ impl RedisInboxBuilder {
     /// trimmed).
     ///
     /// ```
-    /// let b = webhook_receiver::inbox::RedisInbox::builder("redis://127.0.0.1").dead_letter_max(1000);
+    /// let b = webhook_receiver::store::RedisInbox::builder("redis://127.0.0.1").dead_letter_max(1000);
     /// # let _ = b;
     /// ```
     pub fn dead_letter_max(mut self, max: u64) -> Self {
@@ -436,7 +438,7 @@ impl RedisInboxBuilder {
     ///
     /// ```no_run
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let inbox = webhook_receiver::inbox::RedisInbox::builder("redis://127.0.0.1:6379").connect().await;
+    /// let inbox = webhook_receiver::store::RedisInbox::builder("redis://127.0.0.1:6379").connect().await;
     /// assert!(inbox.is_ok());
     /// # }
     /// ```
@@ -592,13 +594,13 @@ impl Inner {
     }
 }
 
-/// A stream id `ms-seq` as an [`EventId`] (for log lines and errors): the milliseconds shifted
+/// A stream id `ms-seq` as an [`StoredId`] (for log lines and errors): the milliseconds shifted
 /// left by 20 bits, plus the sequence.
-fn event_id(id: &str) -> EventId {
+fn event_id(id: &str) -> StoredId {
     let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
     let ms: u64 = ms.parse().unwrap_or(0);
     let seq: u64 = seq.parse().unwrap_or(0);
-    EventId::new((ms << 20) | (seq & 0xf_ffff))
+    StoredId::new((ms << 20) | (seq & 0xf_ffff))
 }
 
 /// A handler's state as stored in the hash: `attempts:next_at_ms:done`.
@@ -674,7 +676,7 @@ impl Entry for RedisEntry {
             handler: letter.handler.unwrap_or_default().to_owned(),
             reason: letter.reason,
             attempts: letter.attempts,
-            error: letter.error.clone().unwrap_or_default(),
+            error: letter.error.unwrap_or_default().to_owned(),
         });
     }
 
@@ -683,60 +685,65 @@ impl Entry for RedisEntry {
     }
 }
 
-impl Inbox for RedisInbox {
-    fn accept(&self, event: NewEvent) -> BoxFuture<Result<Accepted, InboxError>> {
-        let inner = Arc::clone(&self.inner);
-        Box::pin(async move {
-            let record = record::encode(&event)?;
-            let mut conn = inner.conn.clone();
-            let ttl_ms = u64::try_from(inner.dedup_ttl.as_millis()).unwrap_or(u64::MAX);
-            let mut invocation = inner.accept.key(inner.keys.dedup(event.key));
-            invocation
-                .key(&inner.keys.stream)
-                .arg(ttl_ms)
-                .arg(inner.max_backlog)
-                .arg(record);
-            let reply: Value =
-                tokio::time::timeout(inner.accept_timeout, invocation.invoke_async(&mut conn))
-                    .await
-                    .map_err(|_| {
-                        InboxError::storage(std::io::Error::new(
-                            std::io::ErrorKind::TimedOut,
-                            format!("no answer from Redis within {:?}", inner.accept_timeout),
-                        ))
-                    })?
-                    .map_err(InboxError::storage)?;
-            match reply {
-                Value::Int(0) => Ok(Accepted::Duplicate),
-                Value::Int(-1) => Err(InboxError::Backlog {
-                    limit: inner.max_backlog,
-                }),
-                other => match String::from_redis_value(&other) {
-                    Ok(_) => Ok(Accepted::Shared),
-                    Err(e) => Err(InboxError::storage(e)),
-                },
-            }
-        })
+impl Store for RedisInbox {
+    /// One script call that claims the key and appends the event (its body, its
+    /// non-credential headers, its receive time) to the stream, or answers duplicate, or
+    /// refuses with [`StoreError::backlog_full`] past [`max_backlog`](RedisInboxBuilder::max_backlog).
+    /// A dropped request leaves nothing half done: the event is in the stream or not.
+    async fn accept(&self, event: Incoming<'_>) -> Result<Accepted, StoreError> {
+        let inner = &self.inner;
+        let record = record::encode(&NewEvent::from_incoming(&event))?;
+        let mut conn = inner.conn.clone();
+        let ttl_ms = u64::try_from(inner.dedup_ttl.as_millis()).unwrap_or(u64::MAX);
+        let mut invocation = inner.accept.key(inner.keys.dedup(event.key()));
+        invocation
+            .key(&inner.keys.stream)
+            .arg(ttl_ms)
+            .arg(inner.max_backlog)
+            .arg(record);
+        let reply: Value =
+            tokio::time::timeout(inner.accept_timeout, invocation.invoke_async(&mut conn))
+                .await
+                .map_err(|_| {
+                    InboxError::storage(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("no answer from Redis within {:?}", inner.accept_timeout),
+                    ))
+                })?
+                .map_err(InboxError::storage)?;
+        match reply {
+            Value::Int(0) => Ok(Accepted::Duplicate),
+            Value::Int(-1) => Err(StoreError::backlog_full(inner.max_backlog)),
+            other => match String::from_redis_value(&other) {
+                Ok(_) => Ok(Accepted::Stored),
+                Err(e) => Err(StoreError::new(e)),
+            },
+        }
     }
 
     fn is_shared(&self) -> bool {
         true
     }
 
-    fn feed(&self, stop: CancellationToken) -> mpsc::Receiver<Pending> {
-        // One handed over at a time: the receiver takes it only when it has room.
+    /// The consumer: what this replica reads from the group, and what it takes over from a
+    /// replica that stopped, one at a time (the receiver takes one only when it has room).
+    fn feed(&self) -> Option<mpsc::Receiver<Pending>> {
         let (tx, rx) = mpsc::channel(1);
+        let stop = CancellationToken::new();
+        let closed = tx.clone();
+        let cancel = stop.clone();
+        tokio::spawn(async move {
+            closed.closed().await;
+            cancel.cancel();
+        });
         tokio::spawn(consume(Arc::clone(&self.inner), tx, stop));
-        rx
+        Some(rx)
     }
 
-    fn flush(&self) -> BoxFuture<Result<(), InboxError>> {
-        let inner = Arc::clone(&self.inner);
-        Box::pin(async move {
-            let (reply, rx) = oneshot::channel();
-            inner.book(Book::Flush { reply });
-            rx.await.map_err(|_| InboxError::Closed)
-        })
+    async fn flush(&self) -> Result<(), StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.inner.book(Book::Flush { reply });
+        rx.await.map_err(|_| StoreError::from(InboxError::Closed))
     }
 
     fn location(&self) -> String {
@@ -745,10 +752,6 @@ impl Inbox for RedisInbox {
             redact(&self.inner.url),
             String::from_utf8_lossy(&self.inner.keys.stream)
         )
-    }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
     }
 }
 

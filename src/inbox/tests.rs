@@ -7,8 +7,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue};
 
+use super::durable::Accept;
+use super::record::NewEvent;
 use super::*;
-use crate::DedupKey;
+use crate::dedup::DedupKey;
+use crate::store::{RouteState, StoredEvent, StoredId};
 
 /// A directory under the system temp dir, unique to this process and test, removed on drop.
 struct TempDir(PathBuf);
@@ -68,7 +71,7 @@ fn event(n: u64) -> NewEvent {
 /// A TTL short enough for a test, long enough that a few commits (fsyncs) fit in it.
 const TTL: Duration = Duration::from_millis(400);
 
-async fn accept_new(inbox: &DurableInbox, n: u64) -> EventId {
+async fn accept_new(inbox: &DurableInbox, n: u64) -> StoredId {
     match inbox.accept(event(n)).await.unwrap() {
         Accept::New(id) => id,
         Accept::Duplicate => panic!("event {n} was a duplicate"),
@@ -426,4 +429,61 @@ fn compact_runs_on_a_live_inbox() {
     while inbox.compact().unwrap() {}
     rt.block_on(async { accept_new(&inbox, 100).await });
     assert_eq!(inbox.pending_count().unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_damaged_record_is_skipped_and_the_others_are_replayed() {
+    use crate::store::Store;
+    let dir = TempDir::new("damaged");
+    let inbox = DurableInbox::open(dir.path()).unwrap();
+    let damaged = accept_new(&inbox, 1).await;
+    let healthy = accept_new(&inbox, 2).await;
+    inbox.flush().await.unwrap();
+    {
+        let db = inbox.read_db();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(super::schema::EVENTS)
+            .unwrap()
+            .insert(damaged.get(), &b"\x01truncated"[..])
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let mut feed = Store::feed(&inbox).expect("a durable inbox has a feed");
+    let pending = feed.try_recv().expect("the healthy event is handed back");
+    assert_eq!(pending.event().id, healthy);
+    assert!(
+        feed.try_recv().is_err(),
+        "the damaged record is skipped, not handed back"
+    );
+    // It stays in the file, for an operator.
+    assert_eq!(inbox.pending_count().unwrap(), 2);
+}
+
+#[tokio::test]
+async fn an_accept_whose_request_went_away_is_handed_to_the_feed() {
+    use crate::store::{Incoming, Store};
+    let dir = TempDir::new("orphan");
+    let inbox = DurableInbox::open(dir.path()).unwrap();
+    let mut feed = Store::feed(&inbox).expect("a durable inbox has a feed");
+    let (body, headers) = (Bytes::from_static(b"{}"), http::HeaderMap::new());
+    for n in 0..20u64 {
+        let accept = Store::accept(&inbox, Incoming::new(key(n), &body, &headers));
+        let mut accept = std::pin::pin!(accept);
+        // Sent to the committer, then dropped (the client went away) before or after the
+        // commit answered: both ways the event runs now, not only at the next start.
+        let _ = futures_util::poll!(accept.as_mut());
+        if n % 2 == 0 {
+            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    let mut keys = std::collections::HashSet::new();
+    while keys.len() < 20 {
+        let pending = tokio::time::timeout(Duration::from_secs(10), feed.recv())
+            .await
+            .expect("every orphaned accept is handed over")
+            .expect("the feed is open");
+        assert!(!pending.is_replay());
+        keys.insert(pending.event().key);
+    }
 }

@@ -1,13 +1,13 @@
 use std::fmt;
-use std::time::Duration;
 
 use http::HeaderMap;
 
 use super::WebhookService;
 use super::settings::Settings;
-use crate::dedup::{DedupKey, DedupStore, MokaStore};
+use crate::dedup::{DedupKey, MokaStore};
 use crate::dispatch::{Dispatcher, RetryAfter};
 use crate::event::DecodeEvent;
+use crate::store::Store;
 
 #[doc(inline)]
 pub use crate::body::DEFAULT_BODY_LIMIT;
@@ -28,10 +28,9 @@ pub use crate::dispatch::DEFAULT_RETRY_AFTER;
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// # let dispatcher = Dispatcher::builder(Handlers::<ChirpEvent>::new()).spawn();
 /// let builder: WebhookServiceBuilder<Chirp> = WebhookService::builder(Chirp, dispatcher)
-///     .dedup_ttl(Duration::from_secs(6 * 3600))
 ///     .body_limit(256 * 1024);
 /// let svc = builder.build();
-/// assert_eq!(svc.store().ttl(), Duration::from_secs(6 * 3600));
+/// assert_eq!(svc.store().ttl(), Duration::from_secs(24 * 3600));
 /// # }
 /// ```
 #[must_use]
@@ -57,63 +56,15 @@ impl<F: DecodeEvent> WebhookServiceBuilder<F, MokaStore> {
             settings: Settings::new(),
         }
     }
-
-    /// How long an accepted event's key is remembered by the default store (default 24 h, see
-    /// [`DEFAULT_TTL`](crate::dedup::DEFAULT_TTL)). Cover the sender's whole retry span.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use webhook_receiver::receiver::WebhookService;
-    ///
-    /// # use webhook_receiver::chirp::{Chirp, ChirpEvent};
-    /// # use webhook_receiver::dispatch::{Dispatcher, Handlers};
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// # let dispatcher = Dispatcher::builder(Handlers::<ChirpEvent>::new()).spawn();
-    /// let svc = WebhookService::builder(Chirp, dispatcher)
-    ///     .dedup_ttl(Duration::from_secs(3 * 3600))
-    ///     .build();
-    /// assert_eq!(svc.store().ttl(), Duration::from_secs(3 * 3600));
-    /// # }
-    /// ```
-    ///
-    /// # Panics
-    ///
-    /// After [`dedup_store`](Self::dedup_store): a given store has its own settings.
-    pub fn dedup_ttl(mut self, ttl: Duration) -> Self {
-        self.settings = self.settings.dedup_ttl(ttl);
-        self
-    }
-
-    /// How many keys the default store remembers at most (default 1,000,000, see
-    /// [`DEFAULT_CAPACITY`](crate::dedup::DEFAULT_CAPACITY)).
-    ///
-    /// ```
-    /// use webhook_receiver::receiver::WebhookService;
-    ///
-    /// # use webhook_receiver::chirp::{Chirp, ChirpEvent};
-    /// # use webhook_receiver::dispatch::{Dispatcher, Handlers};
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// # let dispatcher = Dispatcher::builder(Handlers::<ChirpEvent>::new()).spawn();
-    /// let svc = WebhookService::builder(Chirp, dispatcher).dedup_capacity(10_000).build();
-    /// assert_eq!(svc.store().capacity(), 10_000);
-    /// # }
-    /// ```
-    ///
-    /// # Panics
-    ///
-    /// After [`dedup_store`](Self::dedup_store): a given store has its own settings.
-    pub fn dedup_capacity(mut self, capacity: u64) -> Self {
-        self.settings = self.settings.dedup_capacity(capacity);
-        self
-    }
 }
 
-impl<F: DecodeEvent, St: DedupStore> WebhookServiceBuilder<F, St> {
-    /// Uses another dedup store (shared between replicas, durable, ...).
+impl<F: DecodeEvent, St: Store> WebhookServiceBuilder<F, St> {
+    /// Uses another store (shared between replicas, durable, your own: see [`Store`]). The
+    /// default is a [`MokaStore`] with its default settings.
     ///
     /// ```
     /// use tower::ServiceExt;
-    /// use webhook_receiver::dedup::MokaStore;
+    /// use webhook_receiver::store::MokaStore;
     /// use webhook_receiver::receiver::WebhookService;
     ///
     /// # use webhook_receiver::chirp::{Chirp, ChirpEvent};
@@ -122,17 +73,17 @@ impl<F: DecodeEvent, St: DedupStore> WebhookServiceBuilder<F, St> {
     /// # let dispatcher = Dispatcher::builder(Handlers::<ChirpEvent>::new()).spawn();
     /// # let post = |body: &str| http::Request::post("/").header("content-type", "application/json").body(body.to_owned()).unwrap();
     /// # let delivered = r#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
-    /// let store = MokaStore::new(); // clones share one cache
-    /// let svc = WebhookService::builder(Chirp, dispatcher).dedup_store(store.clone()).build();
+    /// let store = MokaStore::builder().capacity(10_000).build(); // clones share one cache
+    /// let svc = WebhookService::builder(Chirp, dispatcher).store(store.clone()).build();
     /// svc.oneshot(post(delivered)).await.unwrap();
     /// assert_eq!(store.len(), 1);
     /// # }
     /// ```
-    pub fn dedup_store<St2: DedupStore>(self, store: St2) -> WebhookServiceBuilder<F, St2> {
+    pub fn store<St2: Store>(self, store: St2) -> WebhookServiceBuilder<F, St2> {
         WebhookServiceBuilder {
             format: self.format,
             dispatcher: self.dispatcher,
-            settings: self.settings.dedup_store(store),
+            settings: self.settings.store(store),
         }
     }
 

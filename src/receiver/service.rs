@@ -11,13 +11,13 @@ use tower_service::Service;
 use super::settings::KeyFn;
 use super::{ResponseFuture, WebhookServiceBuilder};
 use crate::body::{ResponseBody, content_length, read_limited};
-use crate::dedup::DedupKey;
-use crate::dedup::{Claim, DedupStore, MokaStore};
+use crate::dedup::{DedupKey, MokaStore};
 use crate::dispatch::{Dispatcher, EnqueueError, RetryAfter};
 use crate::error::{BoxError, Rejection};
 use crate::event::{DecodeEvent, Received};
+use crate::store::{Accepted, Incoming, Pending, Store};
 
-/// `Retry-After` of a 503 for [`Claim::InFlight`]: short, since the other claim is normally
+/// `Retry-After` of a 503 for [`Accepted::InFlight`]: short, since the other claim is normally
 /// confirmed or given back within a round trip to the store.
 const IN_FLIGHT_RETRY_AFTER: Duration = Duration::from_secs(1);
 
@@ -58,10 +58,6 @@ pub(crate) struct Inner<F: DecodeEvent, St> {
     pub(crate) body_limit: usize,
     pub(crate) retry_after: RetryAfter,
     pub(crate) key_fn: Option<KeyFn<F::Event>>,
-    /// With a durable inbox, the key and the raw event are committed there, and `store` is not
-    /// used.
-    #[cfg(feature = "inbox")]
-    pub(crate) inbox: Option<std::sync::Arc<dyn crate::inbox::Inbox>>,
 }
 
 impl<F: DecodeEvent, St> Clone for WebhookService<F, St> {
@@ -88,7 +84,7 @@ impl<F: DecodeEvent> WebhookService<F, MokaStore> {
     /// Configures a service decoding with `format` and queueing on `dispatcher`.
     ///
     /// ```
-    /// use webhook_receiver::dedup::DEFAULT_TTL;
+    /// use webhook_receiver::store::DEFAULT_TTL;
     /// use webhook_receiver::receiver::WebhookService;
     ///
     /// # use webhook_receiver::chirp::{Chirp, ChirpEvent};
@@ -107,14 +103,14 @@ impl<F: DecodeEvent> WebhookService<F, MokaStore> {
     }
 }
 
-impl<F: DecodeEvent, St: DedupStore> WebhookService<F, St> {
+impl<F: DecodeEvent, St: Store> WebhookService<F, St> {
     pub(crate) fn from_inner(inner: Inner<F, St>) -> Self {
         Self {
             inner: Arc::new(inner),
         }
     }
 
-    /// The dedup store (not used when the receiver has a durable inbox: the inbox deduplicates).
+    /// The store.
     ///
     /// ```
     /// use tower::ServiceExt;
@@ -136,23 +132,14 @@ impl<F: DecodeEvent, St: DedupStore> WebhookService<F, St> {
         &self.inner.store
     }
 
-    /// The inbox, if the receiver has one.
-    #[cfg(feature = "inbox")]
-    pub(crate) fn inbox(&self) -> Option<&dyn crate::inbox::Inbox> {
-        self.inner.inbox.as_deref()
-    }
-
-    /// Runs what the inbox hands over: the events an earlier run left are queued before this
-    /// returns (before any new request); a shared inbox's consumer then goes on handing events
-    /// over, one whenever the dispatcher has room, until the dispatcher closes. An event that
-    /// no longer decodes stays in the inbox and is logged at `error`.
-    #[cfg(feature = "inbox")]
-    pub(crate) fn start_inbox_feed(&self) {
-        let Some(inbox) = &self.inner.inbox else {
+    /// Runs what the store hands over ([`Store::feed`]): the events an earlier run left are
+    /// queued before this returns (before any new request); the feed then goes on handing
+    /// events over, one whenever the dispatcher has room, until the dispatcher closes. An event
+    /// that no longer decodes is reported to its entry and logged at `error`.
+    pub(crate) fn start_feed(&self) {
+        let Some(mut rx) = self.inner.store.feed() else {
             return;
         };
-        let stop = tokio_util::sync::CancellationToken::new();
-        let mut rx = inbox.feed(stop.clone());
         let mut replayed = 0usize;
         loop {
             match rx.try_recv() {
@@ -161,24 +148,26 @@ impl<F: DecodeEvent, St: DedupStore> WebhookService<F, St> {
                     self.inner.run_pending(pending);
                 }
                 Err(tokio::sync::mpsc::error::TryRecvError::Empty) => break,
-                Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => {
-                    if replayed > 0 {
-                        tracing::info!(events = replayed, inbox = %inbox.location(), "replayed the inbox's pending webhook events");
-                    }
-                    return;
-                }
+                Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => break,
             }
+        }
+        if replayed > 0 {
+            tracing::info!(events = replayed, store = %self.inner.store.location(), "replaying the store's pending webhook events");
         }
         let inner = Arc::clone(&self.inner);
         tokio::spawn(async move {
-            let _stop = stop.drop_guard();
             loop {
                 // One at a time, and only with room: what this replica cannot run yet stays in
-                // the shared inbox for the others.
+                // a shared store for the others.
                 if !inner.dispatcher.wait_for_room().await {
                     return;
                 }
-                let Some(pending) = rx.recv().await else {
+                let pending = tokio::select! {
+                    pending = rx.recv() => pending,
+                    // Closing: stop taking events, and let go of the store (and its feed).
+                    () = inner.dispatcher.closed() => None,
+                };
+                let Some(pending) = pending else {
                     return;
                 };
                 inner.run_pending(pending);
@@ -239,7 +228,7 @@ impl<F: DecodeEvent, St: DedupStore> WebhookService<F, St> {
 impl<F, St, B> Service<Request<B>> for WebhookService<F, St>
 where
     F: DecodeEvent,
-    St: DedupStore,
+    St: Store,
     B: Body + Send + 'static,
     B::Data: Send,
     B::Error: Into<BoxError>,
@@ -307,7 +296,7 @@ impl Outcome {
     }
 }
 
-impl<F: DecodeEvent, St: DedupStore> Inner<F, St> {
+impl<F: DecodeEvent, St: Store> Inner<F, St> {
     async fn handle<B>(
         &self,
         headers: &HeaderMap,
@@ -327,85 +316,56 @@ impl<F: DecodeEvent, St: DedupStore> Inner<F, St> {
             span.record("key", tracing::field::display(key));
         }
 
-        // A shared inbox (Redis) bounds its own backlog, and whichever replica's consumer takes
-        // the event runs it: no local slot.
-        #[cfg(feature = "inbox")]
-        if let Some(inbox) = self.inbox.as_ref().filter(|inbox| inbox.is_shared()) {
+        // Order matters for "nothing remembered unless queued": reserve a slot and the body's
+        // bytes first (503 if either is spent), then accept, then send on the reserved slot,
+        // which cannot fail. There is no await point between a new accept and the send. A
+        // shared store bounds its own backlog, and whichever replica's feed takes the event
+        // runs it: no local slot.
+        let slot = if self.store.is_shared() {
             if self.dispatcher.is_closing() {
                 return Err(Rejection::ShuttingDown {
                     retry_after: self.retry_after.without_backlog(),
                 });
             }
-            let decoded = (item, key, id);
-            return accept_in_inbox(
-                inbox,
-                None,
-                headers,
-                bytes,
-                decoded,
-                received_at,
-                self.retry_after.without_backlog(),
-            )
-            .await;
-        }
-
-        // Order matters for "nothing remembered unless queued": reserve a slot and the body's
-        // bytes first (503 if either is spent), then claim the key, then send on the reserved
-        // slot, which cannot fail. There is no await point between a successful claim and the
-        // send.
-        let slot = self
-            .dispatcher
-            .try_reserve(bytes.len())
-            .map_err(|e| match e {
-                EnqueueError::Full => {
-                    let retry_after = self
-                        .retry_after
-                        .when_full(|max| self.dispatcher.retry_after_when_full(max));
-                    tracing::warn!(
-                        event = item.event_name(),
-                        retry_after_secs = retry_after.as_secs(),
-                        "webhook queue full: answering 503"
-                    );
-                    Rejection::Overloaded { retry_after }
-                }
-                EnqueueError::Closed => Rejection::ShuttingDown {
-                    retry_after: self.retry_after.without_backlog(),
-                },
-            })?;
-        #[cfg(feature = "inbox")]
-        if let Some(inbox) = &self.inbox {
-            let decoded = (item, key, id);
-            return accept_in_inbox(
-                inbox,
-                Some(slot),
-                headers,
-                bytes,
-                decoded,
-                received_at,
-                self.retry_after.without_backlog(),
-            )
-            .await;
-        }
-        // Only what the claim needs lives across its await (not the body's bytes).
-        drop(bytes);
-        match self.store.claim(key).await {
-            Ok(Claim::New) => {
+            None
+        } else {
+            Some(self.reserve(&item, bytes.len())?)
+        };
+        let incoming = Incoming::new(key, &bytes, headers).received_at(received_at);
+        match self.store.accept(incoming).await {
+            Ok(Accepted::New(entry)) => {
                 tracing::debug!(event = item.event_name(), %key, "webhook accepted");
-                slot.send(item, key, id, received_at);
+                match slot {
+                    Some(slot) => slot.send(item, key, id, received_at, entry),
+                    None => tracing::error!(
+                        %key,
+                        "a shared store answered New, not Stored: the event runs when its feed hands it over"
+                    ),
+                }
                 Ok(Outcome::Accepted)
             }
-            Ok(Claim::Duplicate) => {
+            Ok(Accepted::Stored) => {
+                tracing::debug!(event = item.event_name(), %key, "webhook accepted and stored");
+                Ok(Outcome::Accepted)
+            }
+            Ok(Accepted::Duplicate) => {
                 tracing::debug!(event = item.event_name(), %key, "duplicate webhook acknowledged, not dispatched");
                 Ok(Outcome::Duplicate)
             }
-            Ok(Claim::InFlight) => {
+            Ok(Accepted::InFlight) => {
                 tracing::debug!(event = item.event_name(), %key, "another claim of this webhook is in flight: answering 503");
                 Err(Rejection::ClaimInFlight {
                     retry_after: IN_FLIGHT_RETRY_AFTER,
                 })
             }
+            Err(error) if error.backlog_limit().is_some() => {
+                tracing::warn!(%key, %error, "the shared store's backlog is full: answering 503");
+                Err(Rejection::Overloaded {
+                    retry_after: self.retry_after.without_backlog(),
+                })
+            }
             Err(error) => {
-                tracing::error!(%error, "dedup store failed: answering 503");
+                tracing::error!(%error, "store failed: answering 503");
                 Err(Rejection::StoreUnavailable {
                     retry_after: self.retry_after.without_backlog(),
                     source: error,
@@ -413,105 +373,39 @@ impl<F: DecodeEvent, St: DedupStore> Inner<F, St> {
             }
         }
     }
-}
 
-/// Claims the key and stores the raw event in the inbox (one atomic, durable step), then, for a
-/// local inbox, sends the event on its reserved slot.
-///
-/// For a local inbox both happen in a task of their own, which the request only waits for: a
-/// request dropped while the commit is in flight (the client went away) must not leave the
-/// event stored and claimed but not queued, where only the next start would run it.
-#[cfg(feature = "inbox")]
-async fn accept_in_inbox<E: crate::event::Event>(
-    inbox: &std::sync::Arc<dyn crate::inbox::Inbox>,
-    slot: Option<crate::dispatch::Slot<'_, E>>,
-    headers: &HeaderMap,
-    body: bytes::Bytes,
-    (item, key, id): (Received<E>, DedupKey, Option<Box<str>>),
-    received_at: SystemTime,
-    retry_after: std::time::Duration,
-) -> Result<Outcome, Rejection> {
-    use crate::inbox::Accepted;
-    let event = crate::inbox::NewEvent {
-        key,
-        body,
-        headers: stored_headers(headers),
-        received_at,
-    };
-    let accept = inbox.accept(event);
-    let outcome = match slot.map(crate::dispatch::Slot::into_owned) {
-        // A shared inbox: nothing is queued here, so a request dropped mid-accept leaves nothing
-        // half done (the accept is one atomic step: the event is in the shared inbox or not).
-        None => accept
-            .await
-            .map(|accepted| !matches!(accepted, Accepted::Duplicate)),
-        Some(slot) => {
-            let accepted = tokio::spawn(async move {
-                match accept.await? {
-                    Accepted::Local(entry) => {
-                        slot.send_persisted(item, key, id, received_at, entry);
-                        Ok(true)
-                    }
-                    Accepted::Shared => Ok(true),
-                    Accepted::Duplicate => Ok(false),
-                }
-            });
-            match accepted.await {
-                Ok(outcome) => outcome,
-                // The runtime is shutting down: the event may or may not be stored; either way
-                // the sender gets no 200 and retries.
-                Err(join) => Err(crate::inbox::InboxError::Closed).inspect_err(|_| {
-                    tracing::error!(error = %join, "inbox commit task did not finish");
-                }),
+    /// Reserves a queue slot and the body's bytes, or says why not (503).
+    fn reserve(
+        &self,
+        item: &Received<F::Event>,
+        bytes: usize,
+    ) -> Result<crate::dispatch::Slot<'_, F::Event>, Rejection> {
+        self.dispatcher.try_reserve(bytes).map_err(|e| match e {
+            EnqueueError::Full => {
+                let retry_after = self
+                    .retry_after
+                    .when_full(|max| self.dispatcher.retry_after_when_full(max));
+                tracing::warn!(
+                    event = item.event_name(),
+                    retry_after_secs = retry_after.as_secs(),
+                    "webhook queue full: answering 503"
+                );
+                Rejection::Overloaded { retry_after }
             }
-        }
-    };
-    match outcome {
-        Ok(true) => {
-            tracing::debug!(%key, "webhook accepted and stored");
-            Ok(Outcome::Accepted)
-        }
-        Ok(false) => {
-            tracing::debug!(%key, "duplicate webhook acknowledged, not dispatched");
-            Ok(Outcome::Duplicate)
-        }
-        Err(crate::inbox::InboxError::Backlog { .. }) => {
-            tracing::warn!(%key, "the shared inbox's backlog is full: answering 503");
-            Err(Rejection::Overloaded { retry_after })
-        }
-        Err(error) => {
-            tracing::error!(%error, "inbox failed: answering 503");
-            Err(Rejection::StoreUnavailable {
-                retry_after,
-                source: crate::error::StoreError::new(error),
-            })
-        }
+            EnqueueError::Closed => Rejection::ShuttingDown {
+                retry_after: self.retry_after.without_backlog(),
+            },
+        })
     }
 }
 
-/// The headers kept with a stored event, for decoding it again: all but credentials
-/// (`Authorization`, `Proxy-Authorization`, `Cookie`, and values marked sensitive, as the
-/// shared-secret verifier marks its header).
-#[cfg(feature = "inbox")]
-fn stored_headers(headers: &HeaderMap) -> Vec<(http::HeaderName, HeaderValue)> {
-    headers
-        .iter()
-        .filter(|(name, value)| {
-            !value.is_sensitive()
-                && *name != header::AUTHORIZATION
-                && *name != header::PROXY_AUTHORIZATION
-                && *name != header::COOKIE
-        })
-        .map(|(name, value)| (name.clone(), value.clone()))
-        .collect()
-}
-
 impl<F: DecodeEvent, St> Inner<F, St> {
-    /// Decodes the body; applies the user's key function.
-    /// Queues an event the inbox handed over, decoded again from its stored body and headers.
-    #[cfg(feature = "inbox")]
-    fn run_pending(&self, pending: crate::inbox::Pending) {
-        let crate::inbox::Pending {
+    /// Queues an event the store handed over, decoded again from its kept body and headers.
+    fn run_pending(&self, pending: Pending)
+    where
+        St: Store,
+    {
+        let Pending {
             event,
             entry,
             replayed,
@@ -525,7 +419,7 @@ impl<F: DecodeEvent, St> Inner<F, St> {
                 tracing::error!(
                     key = %event.key,
                     error = %rejection,
-                    inbox = %self.inbox.as_ref().map(|i| i.location()).unwrap_or_default(),
+                    store = %self.store.location(),
                     "a stored webhook event no longer decodes"
                 );
                 entry.undecodable(&rejection.to_string());
@@ -533,6 +427,7 @@ impl<F: DecodeEvent, St> Inner<F, St> {
         }
     }
 
+    /// Decodes the body; applies the user's key function.
     fn decode(
         &self,
         headers: &HeaderMap,

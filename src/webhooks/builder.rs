@@ -1,17 +1,17 @@
 use std::fmt;
 use std::future::Future;
-use std::time::Duration;
 
 use http::HeaderMap;
 
 use super::Webhooks;
-use crate::dedup::{DedupKey, DedupStore, MokaStore};
+use crate::dedup::{DedupKey, MokaStore};
 use crate::dispatch::{
     DEFAULT_CONCURRENCY, DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_CAPACITY, DeadLetter, Dispatcher,
     EventContext, HandlerError, HandlerOutput, Handlers, RetryPolicy,
 };
 use crate::event::{DecodeEvent, EventType, Received};
 use crate::receiver::Settings;
+use crate::store::Store;
 use crate::verify::VerifyWebhook;
 
 /// Builder for [`Webhooks`]: the verifier and the format it was started with, the handlers and
@@ -24,6 +24,7 @@ use crate::verify::VerifyWebhook;
 /// use std::time::Duration;
 /// use webhook_receiver::chirp::{self, ChirpEvent, MessageStatus};
 /// use webhook_receiver::event::Received;
+/// use webhook_receiver::store::MokaStore;
 ///
 /// #[derive(Clone)]
 /// struct App; // a database pool, an HTTP client, ...
@@ -50,8 +51,7 @@ use crate::verify::VerifyWebhook;
 ///     .queue_capacity(4096)
 ///     .queue_bytes(32 * 1024 * 1024)
 ///     .concurrency_limit(32)
-///     .dedup_ttl(Duration::from_secs(6 * 3600))
-///     .dedup_capacity(250_000)
+///     .store(MokaStore::builder().ttl(Duration::from_secs(6 * 3600)).capacity(250_000).build())
 ///     .body_limit(256 * 1024)
 ///     .retry_after(Duration::from_secs(10))
 ///     .spawn();
@@ -379,52 +379,7 @@ impl<F: DecodeEvent, V, S: Clone + Send + Sync + 'static, St> WebhooksBuilder<F,
     }
 }
 
-/// # Queue, dedup and body settings
-impl<F: DecodeEvent, V, S> WebhooksBuilder<F, V, S, MokaStore> {
-    /// How long the default store remembers an accepted event's key (default 24 h,
-    /// [`DEFAULT_TTL`](crate::dedup::DEFAULT_TTL)). Cover the sender's whole retry span.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use webhook_receiver::chirp;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let webhooks = chirp::webhooks(["s3cr3t"]).unwrap()
-    ///     .dedup_ttl(Duration::from_secs(3 * 3600))
-    ///     .spawn();
-    /// assert_eq!(webhooks.store().ttl(), Duration::from_secs(3 * 3600));
-    /// # }
-    /// ```
-    ///
-    /// # Panics
-    ///
-    /// After [`dedup_store`](Self::dedup_store): a given store has its own settings.
-    pub fn dedup_ttl(mut self, ttl: Duration) -> Self {
-        self.settings = self.settings.dedup_ttl(ttl);
-        self
-    }
-
-    /// How many keys the default store remembers at most (default 1,000,000,
-    /// [`DEFAULT_CAPACITY`](crate::dedup::DEFAULT_CAPACITY)).
-    ///
-    /// ```
-    /// use webhook_receiver::chirp;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let webhooks = chirp::webhooks(["s3cr3t"]).unwrap().dedup_capacity(10_000).spawn();
-    /// assert_eq!(webhooks.store().capacity(), 10_000);
-    /// # }
-    /// ```
-    ///
-    /// # Panics
-    ///
-    /// After [`dedup_store`](Self::dedup_store): a given store has its own settings.
-    pub fn dedup_capacity(mut self, capacity: u64) -> Self {
-        self.settings = self.settings.dedup_capacity(capacity);
-        self
-    }
-}
-
+/// # Queue, store and body settings
 impl<F: DecodeEvent, V, S, St> WebhooksBuilder<F, V, S, St> {
     /// How many accepted events may wait for a handler (default 1024). When full, requests are
     /// answered 503 with `Retry-After` and nothing is remembered. Values below 1 are raised to 1.
@@ -509,26 +464,61 @@ impl<F: DecodeEvent, V, S, St> WebhooksBuilder<F, V, S, St> {
         self
     }
 
-    /// Uses another dedup store instead of the default [`MokaStore`] (shared between replicas,
-    /// durable, ...).
+    /// Chooses where accepted events are claimed and kept: the one [`Store`] setting. The
+    /// default is a [`MokaStore`] with its default settings (24 h, 1,000,000 keys, in process);
+    /// give it another one to change those, or a store that keeps events:
+    ///
+    /// | store | what it gives |
+    /// |---|---|
+    /// | [`MokaStore`] | dedup in process (the default) |
+    /// | `RedisStore` (`redis`) | dedup shared by replicas |
+    /// | `DurableInbox` (`durable`) | the claim and the raw event fsync'd together before the 200, handler progress kept, replay at the next start |
+    /// | `RedisInbox` (`redis`) | a shared inbox: replicas run events from one Redis Stream, a dead replica's taken over |
+    /// | your own | see [`Store`] and its contract |
+    ///
+    /// [`Webhooks::store`] gives the store back, typed.
     ///
     /// ```
+    /// use std::time::Duration;
     /// use tower::ServiceExt;
     /// use webhook_receiver::chirp;
-    /// use webhook_receiver::dedup::MokaStore;
+    /// use webhook_receiver::store::MokaStore;
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// # // A Chirp delivery, authenticated with the secret `s3cr3t`.
     /// # let post = |body: &str| http::Request::post("/").header("x-webhook-secret", "s3cr3t").header("content-type", "application/json").body(body.to_owned()).unwrap();
     /// # let delivered = r#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
-    /// let store = MokaStore::new(); // clones share one cache
-    /// let webhooks = chirp::webhooks(["s3cr3t"]).unwrap().dedup_store(store.clone()).spawn();
+    /// let store = MokaStore::builder().ttl(Duration::from_secs(6 * 3600)).capacity(10_000).build();
+    /// let webhooks = chirp::webhooks(["s3cr3t"]).unwrap().store(store).spawn();
     /// webhooks.clone().oneshot(post(delivered)).await.unwrap();
-    /// assert_eq!(store.len(), 1);
+    /// assert_eq!(webhooks.store().len(), 1);
+    /// assert_eq!(webhooks.store().capacity(), 10_000);
     /// # webhooks.drain(std::time::Duration::from_secs(5)).await.unwrap();
     /// # }
     /// ```
-    pub fn dedup_store<St2: DedupStore>(self, store: St2) -> WebhooksBuilder<F, V, S, St2> {
+    ///
+    /// A durable inbox (feature `durable`):
+    ///
+    /// ```
+    /// # #[cfg(feature = "durable")]
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), webhook_receiver::BoxError> {
+    /// use std::time::Duration;
+    /// use webhook_receiver::chirp;
+    /// use webhook_receiver::store::DurableInbox;
+    ///
+    /// # let dir = std::env::temp_dir().join(format!("wr-doc-inbox-{}", std::process::id()));
+    /// let inbox = DurableInbox::builder(&dir).dedup_ttl(Duration::from_secs(86_400)).open()?;
+    /// let webhooks = chirp::webhooks(["secret"])?
+    ///     .on(chirp::SMS_DELIVERED, |_status, _ctx| async {})
+    ///     .store(inbox)
+    ///     .spawn();
+    /// assert_eq!(webhooks.store().pending_count()?, 0);
+    /// webhooks.drain(Duration::from_secs(5)).await?;
+    /// # drop(webhooks); std::fs::remove_dir_all(&dir)?;
+    /// # Ok(()) }
+    /// # #[cfg(not(feature = "durable"))] fn main() {}
+    /// ```
+    pub fn store<St2: Store>(self, store: St2) -> WebhooksBuilder<F, V, S, St2> {
         WebhooksBuilder {
             format: self.format,
             verifier: self.verifier,
@@ -536,74 +526,8 @@ impl<F: DecodeEvent, V, S, St> WebhooksBuilder<F, V, S, St> {
             queue_capacity: self.queue_capacity,
             queue_bytes: self.queue_bytes,
             concurrency: self.concurrency,
-            settings: self.settings.dedup_store(store),
+            settings: self.settings.store(store),
         }
-    }
-
-    /// Keeps every accepted event in `inbox` until its handlers are done: the dedup claim and
-    /// the raw event (body, non-credential headers, key, time) are committed together, fsync'd,
-    /// before the 200 (concurrent requests share one commit); handler attempts are recorded;
-    /// and on the next [`spawn`](Self::spawn) the events left are decoded again and run. The
-    /// inbox then deduplicates (its keys persist with its TTL, across restarts), and the dedup
-    /// store is not used.
-    ///
-    /// Delivery becomes at least once: an event whose handler had started and not finished
-    /// when the process died runs again after the restart
-    /// ([`EventContext::is_replay`](crate::dispatch::EventContext::is_replay) tells).
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), webhook_receiver::BoxError> {
-    /// use std::time::Duration;
-    /// use webhook_receiver::chirp;
-    /// use webhook_receiver::inbox::DurableInbox;
-    ///
-    /// # let dir = std::env::temp_dir().join(format!("wr-doc-inbox-{}", std::process::id()));
-    /// let inbox = DurableInbox::builder(&dir).dedup_ttl(Duration::from_secs(86_400)).open()?;
-    /// let webhooks = chirp::webhooks(["secret"])?
-    ///     .on(chirp::SMS_DELIVERED, |_status, _ctx| async {})
-    ///     .durable_inbox(inbox)
-    ///     .spawn();
-    /// assert_eq!(webhooks.inbox().unwrap().pending_count()?, 0);
-    /// webhooks.drain(Duration::from_secs(5)).await?;
-    /// # drop(webhooks); std::fs::remove_dir_all(&dir)?;
-    /// # Ok(()) }
-    /// ```
-    #[cfg(feature = "durable")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "durable")))]
-    pub fn durable_inbox(mut self, inbox: crate::inbox::DurableInbox) -> Self {
-        self.settings.inbox = Some(std::sync::Arc::new(inbox));
-        self
-    }
-
-    /// Shares the inbox among every replica of the receiver, on Redis (feature `redis`): the
-    /// dedup claim and the raw event are written to a Redis Stream in one atomic step before
-    /// the 200, and every replica runs events from it as one consumer group, taking over what
-    /// a dead replica held after the visibility timeout. The inbox then deduplicates, across
-    /// replicas, and the dedup store is not used. See [`RedisInbox`](crate::inbox::RedisInbox)
-    /// for the guarantees (at least once) and the settings.
-    ///
-    /// ```no_run
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), webhook_receiver::BoxError> {
-    /// use std::time::Duration;
-    /// use webhook_receiver::chirp;
-    /// use webhook_receiver::inbox::RedisInbox;
-    ///
-    /// let inbox = RedisInbox::builder("redis://127.0.0.1:6379")
-    ///     .visibility_timeout(Duration::from_secs(30))
-    ///     .connect()
-    ///     .await?;
-    /// let webhooks = chirp::webhooks(["a-long-enough-secret"])?
-    ///     .on(chirp::SMS_DELIVERED, |_status, _ctx| async {})
-    ///     .redis_inbox(inbox)
-    ///     .spawn();
-    /// webhooks.drain(Duration::from_secs(5)).await?;
-    /// # Ok(()) }
-    /// ```
-    #[cfg(feature = "redis")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-    pub fn redis_inbox(mut self, inbox: crate::inbox::RedisInbox) -> Self {
-        self.settings.inbox = Some(std::sync::Arc::new(inbox));
-        self
     }
 
     /// Overrides how an event's dedup key is derived (the format's rule is the default); see
@@ -699,8 +623,9 @@ impl<F: DecodeEvent, V, S, St> WebhooksBuilder<F, V, S, St> {
     /// Starts the dispatcher on the current Tokio runtime (handlers run there, after the
     /// response) and returns the receiver.
     ///
-    /// With a [durable inbox](Self::durable_inbox), the events it holds from an earlier run are
-    /// decoded again and queued first, each handler from where it stopped.
+    /// With a store that keeps events, the events it hands back ([`Store::feed`]: left by an
+    /// earlier run, or taken over from a replica that stopped) are decoded again and queued
+    /// first, each handler from where it stopped.
     ///
     /// ```
     /// use std::time::Duration;
@@ -724,7 +649,7 @@ impl<F: DecodeEvent, V, S, St> WebhooksBuilder<F, V, S, St> {
     /// Outside a Tokio runtime.
     pub fn spawn(self) -> Webhooks<F, V, St>
     where
-        St: DedupStore,
+        St: Store,
     {
         let dispatcher = Dispatcher::builder(self.handlers)
             .queue_capacity(self.queue_capacity)
@@ -733,8 +658,7 @@ impl<F: DecodeEvent, V, S, St> WebhooksBuilder<F, V, S, St> {
             .spawn();
         let body_limit = self.settings.body_limit;
         let receiver = self.settings.build(self.format, dispatcher);
-        #[cfg(feature = "inbox")]
-        receiver.start_inbox_feed();
+        receiver.start_feed();
         Webhooks::from_service(VerifyWebhook::with_body_limit(
             receiver,
             self.verifier,

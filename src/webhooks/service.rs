@@ -9,11 +9,12 @@ use tower_service::Service;
 
 use super::WebhooksBuilder;
 use crate::body::ResponseBody;
-use crate::dedup::{DedupStore, MokaStore};
+use crate::dedup::MokaStore;
 use crate::dispatch::{Dispatcher, DrainTimeout};
 use crate::error::BoxError;
 use crate::event::DecodeEvent;
 use crate::receiver::WebhookService;
+use crate::store::Store;
 use crate::verify::{self, VerifyRequest, VerifyWebhook};
 
 /// A webhook receiver: the verify layer over the receiving service, with its dispatcher.
@@ -79,7 +80,7 @@ impl<F: DecodeEvent, V> Webhooks<F, V> {
     }
 }
 
-impl<F: DecodeEvent, V, St: DedupStore> Webhooks<F, V, St> {
+impl<F: DecodeEvent, V, St: Store> Webhooks<F, V, St> {
     pub(super) fn from_service(service: VerifyWebhook<WebhookService<F, St>, V>) -> Self {
         Self { service }
     }
@@ -131,12 +132,10 @@ impl<F: DecodeEvent, V, St: DedupStore> Webhooks<F, V, St> {
             "draining accepted webhook events"
         );
         let drained = dispatcher.drain(deadline).await;
-        #[cfg(feature = "inbox")]
-        if let Some(inbox) = self.service.get_ref().inbox() {
-            // What the handlers recorded is made durable before the process exits.
-            if let Err(error) = inbox.flush().await {
-                tracing::error!(%error, inbox = %inbox.location(), "the inbox could not be flushed");
-            }
+        // What the handlers recorded is made durable before the process exits.
+        let store = self.store();
+        if let Err(error) = store.flush().await {
+            tracing::error!(%error, store = %store.location(), "the store could not be flushed");
         }
         drained?;
         tracing::info!("every accepted webhook event was handled or dead-lettered");
@@ -157,47 +156,8 @@ impl<F: DecodeEvent, V, St: DedupStore> Webhooks<F, V, St> {
         self.service.get_ref().dispatcher()
     }
 
-    /// The durable inbox, if the receiver has one
-    /// ([`WebhooksBuilder::durable_inbox`]).
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), webhook_receiver::BoxError> {
-    /// use std::time::Duration;
-    /// use webhook_receiver::chirp;
-    /// use webhook_receiver::inbox::DurableInbox;
-    ///
-    /// assert!(chirp::webhooks(["s3cr3t"])?.spawn().inbox().is_none());
-    /// # let dir = std::env::temp_dir().join(format!("wr-doc-inbox-accessor-{}", std::process::id()));
-    /// let inbox = DurableInbox::builder(&dir).open()?;
-    /// let webhooks = chirp::webhooks(["s3cr3t"])?.durable_inbox(inbox).spawn();
-    /// assert_eq!(webhooks.inbox().unwrap().pending_count()?, 0);
-    /// webhooks.drain(Duration::from_secs(5)).await?;
-    /// # drop(webhooks); std::fs::remove_dir_all(&dir)?;
-    /// # Ok(()) }
-    /// ```
-    #[cfg(feature = "durable")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "durable")))]
-    pub fn inbox(&self) -> Option<&crate::inbox::DurableInbox> {
-        self.service.get_ref().inbox()?.as_any().downcast_ref()
-    }
-
-    /// The Redis inbox, if the receiver has one ([`WebhooksBuilder::redis_inbox`]).
-    ///
-    /// ```
-    /// # fn main() -> Result<(), webhook_receiver::BoxError> {
-    /// # let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    /// # let _guard = rt.enter();
-    /// let webhooks = webhook_receiver::chirp::webhooks(["a-long-enough-secret"])?.spawn();
-    /// assert!(webhooks.redis_inbox().is_none());
-    /// # Ok(()) }
-    /// ```
-    #[cfg(feature = "redis")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-    pub fn redis_inbox(&self) -> Option<&crate::inbox::RedisInbox> {
-        self.service.get_ref().inbox()?.as_any().downcast_ref()
-    }
-
-    /// The dedup store (not used with a durable inbox, which deduplicates).
+    /// The store, as given to [`WebhooksBuilder::store`] (a [`MokaStore`](crate::store::MokaStore)
+    /// by default).
     ///
     /// ```
     /// use tower::ServiceExt;
@@ -255,7 +215,7 @@ impl<F, V, St> Webhooks<F, V, St>
 where
     F: DecodeEvent,
     V: VerifyRequest<axum::body::Body>,
-    St: DedupStore,
+    St: Store,
 {
     /// An axum router that serves this receiver on `path` (feature `axum`), to
     /// [`merge`](axum::Router::merge) or [`nest`](axum::Router::nest) into your own.
@@ -301,7 +261,7 @@ impl<F, V, St, B> Service<Request<B>> for Webhooks<F, V, St>
 where
     F: DecodeEvent,
     V: VerifyRequest<B>,
-    St: DedupStore,
+    St: Store,
     B: Body + Send + 'static,
     B::Data: Send,
     B::Error: Into<BoxError>,

@@ -14,7 +14,7 @@ use http_body_util::BodyExt;
 use proptest::strategy::Strategy;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use tower::ServiceExt;
-use webhook_receiver::dedup::MokaStore;
+use webhook_receiver::store::MokaStore;
 use webhook_receiver::verify::VerifyRequest;
 use webhook_receiver::{DecodeEvent, Webhooks, WebhooksBuilder};
 

@@ -13,7 +13,7 @@ use crate::error::StoreError;
 ///
 /// ```
 /// use std::time::Duration;
-/// use webhook_receiver::dedup::RedisStore;
+/// use webhook_receiver::store::RedisStore;
 /// let builder = RedisStore::builder("redis://127.0.0.1:6379")
 ///     .prefix("chirp:")
 ///     .ttl(Duration::from_secs(3600))
@@ -49,7 +49,7 @@ impl RedisStoreBuilder {
     /// several share a Redis server.
     ///
     /// ```
-    /// let b = webhook_receiver::dedup::RedisStore::builder("redis://127.0.0.1").prefix("a:");
+    /// let b = webhook_receiver::store::RedisStore::builder("redis://127.0.0.1").prefix("a:");
     /// # let _ = b;
     /// ```
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
@@ -60,7 +60,7 @@ impl RedisStoreBuilder {
     /// How long a confirmed key is remembered (default 24 h): cover the sender's retry span.
     ///
     /// ```
-    /// let b = webhook_receiver::dedup::RedisStore::builder("redis://127.0.0.1")
+    /// let b = webhook_receiver::store::RedisStore::builder("redis://127.0.0.1")
     ///     .ttl(std::time::Duration::from_secs(3600));
     /// # let _ = b;
     /// ```
@@ -76,7 +76,7 @@ impl RedisStoreBuilder {
     /// expires before it is confirmed lets a redelivery run again.
     ///
     /// ```
-    /// let b = webhook_receiver::dedup::RedisStore::builder("redis://127.0.0.1")
+    /// let b = webhook_receiver::store::RedisStore::builder("redis://127.0.0.1")
     ///     .pending_ttl(std::time::Duration::from_secs(60));
     /// # let _ = b;
     /// ```
@@ -90,7 +90,7 @@ impl RedisStoreBuilder {
     /// own task waits longer than the request, so that a late `New` is seen and given back.
     ///
     /// ```
-    /// let b = webhook_receiver::dedup::RedisStore::builder("redis://127.0.0.1")
+    /// let b = webhook_receiver::store::RedisStore::builder("redis://127.0.0.1")
     ///     .claim_timeout(std::time::Duration::from_millis(200));
     /// # let _ = b;
     /// ```
@@ -103,7 +103,7 @@ impl RedisStoreBuilder {
     /// `false`: the receiver answers 503). See [`RedisStore`]'s outage policy.
     ///
     /// ```
-    /// let b = webhook_receiver::dedup::RedisStore::builder("redis://127.0.0.1").fallback_to_memory(true);
+    /// let b = webhook_receiver::store::RedisStore::builder("redis://127.0.0.1").fallback_to_memory(true);
     /// # let _ = b;
     /// ```
     pub fn fallback_to_memory(mut self, fallback: bool) -> Self {
@@ -119,7 +119,7 @@ impl RedisStoreBuilder {
     ///
     /// ```no_run
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let store = webhook_receiver::dedup::RedisStore::builder("redis://127.0.0.1:6379").connect().await;
+    /// let store = webhook_receiver::store::RedisStore::builder("redis://127.0.0.1:6379").connect().await;
     /// assert!(store.is_ok());
     /// # }
     /// ```

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 
-use super::{Claim, DedupKey, DedupStore, MokaStore};
+use super::{Claim, DedupKey, MokaStore};
 use crate::error::StoreError;
+use crate::store::{Accepted, Incoming, Store};
 
 mod builder;
 mod claim;
@@ -17,7 +18,7 @@ pub use builder::RedisStoreBuilder;
 /// Default key prefix: `webhook:dedup:`.
 ///
 /// ```
-/// use webhook_receiver::dedup::{DEFAULT_PREFIX, RedisStore};
+/// use webhook_receiver::store::{DEFAULT_PREFIX, RedisStore};
 /// assert_eq!(DEFAULT_PREFIX, "webhook:dedup:");
 /// // Give each receiver sharing a Redis server its own.
 /// let builder = RedisStore::builder("redis://127.0.0.1:6379").prefix("chirp:dedup:");
@@ -29,7 +30,7 @@ pub const DEFAULT_PREFIX: &str = "webhook:dedup:";
 ///
 /// ```
 /// use std::time::Duration;
-/// use webhook_receiver::dedup::DEFAULT_CLAIM_TIMEOUT;
+/// use webhook_receiver::store::DEFAULT_CLAIM_TIMEOUT;
 /// assert_eq!(DEFAULT_CLAIM_TIMEOUT, Duration::from_secs(1));
 /// ```
 pub const DEFAULT_CLAIM_TIMEOUT: Duration = Duration::from_secs(1);
@@ -46,7 +47,7 @@ pub const DEFAULT_CLAIM_TIMEOUT: Duration = Duration::from_secs(1);
 ///
 /// ```
 /// use std::time::Duration;
-/// use webhook_receiver::dedup::DEFAULT_PENDING_TTL;
+/// use webhook_receiver::store::DEFAULT_PENDING_TTL;
 /// assert_eq!(DEFAULT_PENDING_TTL, Duration::from_secs(30));
 /// ```
 pub const DEFAULT_PENDING_TTL: Duration = Duration::from_secs(30);
@@ -55,7 +56,7 @@ pub const DEFAULT_PENDING_TTL: Duration = Duration::from_secs(30);
 /// ([`fallback_to_memory`](RedisStoreBuilder::fallback_to_memory)).
 ///
 /// ```
-/// assert_eq!(webhook_receiver::dedup::FALLBACKS, "webhook_dedup_fallbacks_total");
+/// assert_eq!(webhook_receiver::store::FALLBACKS, "webhook_dedup_fallbacks_total");
 /// ```
 pub const FALLBACKS: &str = "webhook_dedup_fallbacks_total";
 
@@ -145,7 +146,7 @@ pub const FALLBACKS: &str = "webhook_dedup_fallbacks_total";
 /// ```no_run
 /// use std::time::Duration;
 /// use webhook_receiver::chirp;
-/// use webhook_receiver::dedup::RedisStore;
+/// use webhook_receiver::store::RedisStore;
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), webhook_receiver::BoxError> {
 /// let store = RedisStore::builder("redis://127.0.0.1:6379")
@@ -155,7 +156,7 @@ pub const FALLBACKS: &str = "webhook_dedup_fallbacks_total";
 ///     .await?;
 /// let webhooks = chirp::webhooks(["secret"])?
 ///     .on(chirp::SMS_DELIVERED, |_status, _ctx| async {})
-///     .dedup_store(store)
+///     .store(store)
 ///     .spawn();
 /// # drop(webhooks);
 /// # Ok(()) }
@@ -195,7 +196,7 @@ impl RedisStore {
     /// Configures a store on the Redis server at `url` (`redis://host:port/db`).
     ///
     /// ```
-    /// use webhook_receiver::dedup::RedisStore;
+    /// use webhook_receiver::store::RedisStore;
     /// let builder = RedisStore::builder("redis://127.0.0.1:6379").prefix("myapp:");
     /// # let _ = builder;
     /// ```
@@ -208,7 +209,7 @@ impl RedisStore {
     /// ```no_run
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// use std::time::Duration;
-    /// use webhook_receiver::dedup::RedisStore;
+    /// use webhook_receiver::store::RedisStore;
     /// let store = RedisStore::builder("redis://127.0.0.1:6379").ttl(Duration::from_secs(60)).connect().await.unwrap();
     /// assert_eq!(store.ttl(), Duration::from_secs(60));
     /// # }
@@ -221,7 +222,7 @@ impl RedisStore {
     ///
     /// ```no_run
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// use webhook_receiver::dedup::{DEFAULT_PENDING_TTL, RedisStore};
+    /// use webhook_receiver::store::{DEFAULT_PENDING_TTL, RedisStore};
     /// let store = RedisStore::builder("redis://127.0.0.1:6379").connect().await.unwrap();
     /// assert_eq!(store.pending_ttl(), DEFAULT_PENDING_TTL);
     /// # }
@@ -235,7 +236,7 @@ impl RedisStore {
     /// ```no_run
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// use webhook_receiver::DedupKey;
-    /// use webhook_receiver::dedup::RedisStore;
+    /// use webhook_receiver::store::RedisStore;
     /// let store = RedisStore::builder("redis://127.0.0.1:6379").prefix("p:").connect().await.unwrap();
     /// let key = DedupKey::from_bytes([7; 16]);
     /// assert_eq!(store.redis_key(key), [&b"p:"[..], &[7; 16]].concat());
@@ -249,8 +250,40 @@ impl RedisStore {
     }
 }
 
-impl DedupStore for RedisStore {
-    async fn claim(&self, key: DedupKey) -> Result<Claim, StoreError> {
+impl Store for RedisStore {
+    /// [`claim`](Self::claim): the key alone, on Redis.
+    async fn accept(&self, event: Incoming<'_>) -> Result<Accepted, StoreError> {
+        self.claim(event.key()).await.map(Accepted::from)
+    }
+
+    fn location(&self) -> String {
+        format!(
+            "Redis dedup store {}",
+            String::from_utf8_lossy(&self.inner.prefix)
+        )
+    }
+}
+
+impl RedisStore {
+    /// Claims `key` on Redis (see the [type docs](Self) for the two steps and their
+    /// cancellation), or in process memory if Redis fails and a fallback is set.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if Redis fails (or does not answer within the claim timeout) and no
+    /// fallback is set.
+    ///
+    /// ```no_run
+    /// use webhook_receiver::DedupKey;
+    /// use webhook_receiver::store::{Claim, RedisStore};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), webhook_receiver::BoxError> {
+    /// let store = RedisStore::builder("redis://127.0.0.1:6379").connect().await?;
+    /// let key = DedupKey::from_parts(&[b"evt_1"]);
+    /// assert_eq!(store.claim(key).await?, Claim::New);
+    /// # Ok(()) }
+    /// ```
+    pub async fn claim(&self, key: DedupKey) -> Result<Claim, StoreError> {
         match claim::claim(&self.inner, self.redis_key(key)).await {
             Ok(claim) => Ok(claim),
             Err(error) => match &self.inner.fallback {
