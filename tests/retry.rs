@@ -289,7 +289,7 @@ async fn a_handler_can_have_its_own_policy() {
         .on_group("messages.*", |_e: ChirpEvent, _ctx| async {
             Err::<(), _>(std::io::Error::other("b"))
         })
-        .retry_policy_for_last(RetryPolicy::never());
+        .retry_policy_for("messages.*", RetryPolicy::never());
     let d = Dispatcher::builder(hooks.install(handlers)).spawn();
     d.try_enqueue(decoded("m4")).unwrap();
     d.drain(Duration::from_secs(10)).await.unwrap();
@@ -314,6 +314,42 @@ async fn a_handler_can_have_its_own_policy() {
     );
 }
 
+#[tokio::test]
+async fn a_handlers_policy_is_set_by_label_before_or_after_it_is_registered() {
+    let hooks = Hooks::default();
+    // Set before the handler it names, and for a label two handlers share; the third handler,
+    // registered in between, keeps the registry's policy.
+    let handlers = Handlers::new()
+        .retry_policy(quick(3))
+        .retry_policy_for("messages.sms.delivered", RetryPolicy::never())
+        .on(chirp::SMS_DELIVERED, |_s: MessageStatus, _ctx| async {
+            Err::<(), _>(std::io::Error::other("a"))
+        })
+        .on_group("messages.*", |_e: ChirpEvent, _ctx| async {
+            Err::<(), _>(std::io::Error::other("b"))
+        })
+        .on(chirp::SMS_DELIVERED, |_s: MessageStatus, _ctx| async {
+            Err::<(), _>(std::io::Error::other("c"))
+        });
+    let d = Dispatcher::builder(hooks.install(handlers)).spawn();
+    d.try_enqueue(decoded("m5")).unwrap();
+    d.drain(Duration::from_secs(10)).await.unwrap();
+    let mut attempts: Vec<_> = hooks
+        .dead()
+        .into_iter()
+        .map(|(handler, attempts, _, error)| (error.unwrap(), handler.unwrap(), attempts))
+        .collect();
+    attempts.sort();
+    assert_eq!(
+        attempts,
+        [
+            ("a".to_owned(), "messages.sms.delivered".to_owned(), 1),
+            ("b".to_owned(), "messages.*".to_owned(), 3),
+            ("c".to_owned(), "messages.sms.delivered".to_owned(), 1),
+        ]
+    );
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn at_the_drain_deadline_every_event_not_run_is_logged_counted_and_dead_lettered() {
     let (logs, _guard) = capture_logs();
@@ -325,7 +361,8 @@ async fn at_the_drain_deadline_every_event_not_run_is_logged_counted_and_dead_le
         .on_group("messages.whatsapp.*", |_e: ChirpEvent, _ctx| async {
             Err::<(), _>(std::io::Error::other("retry me"))
         })
-        .retry_policy_for_last(
+        .retry_policy_for(
+            "messages.whatsapp.*",
             RetryPolicy::default()
                 .initial_backoff(Duration::from_secs(60))
                 .without_jitter(),

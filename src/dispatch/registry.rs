@@ -65,8 +65,9 @@ pub(crate) struct Routes<E> {
     exact: HashMap<Box<str>, Vec<usize>>,
     groups: Vec<(Box<str>, usize)>,
     fallback: Option<usize>,
-    /// The index of the handler registered last, for [`Handlers::retry_policy_for_last`].
-    last: Option<usize>,
+    /// Policies by handler label ([`Handlers::retry_policy_for`]), for handlers registered
+    /// before or after.
+    by_label: HashMap<Box<str>, RetryPolicy>,
     policy: RetryPolicy,
     on_error: Option<Arc<dyn Fn(&HandlerError) + Send + Sync>>,
     on_dead_letter: Option<Arc<dyn Fn(DeadLetter<E>) + Send + Sync>>,
@@ -165,7 +166,7 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
                 exact: HashMap::new(),
                 groups: Vec::new(),
                 fallback: None,
-                last: None,
+                by_label: HashMap::new(),
                 policy: RetryPolicy::default(),
                 on_error: None,
                 on_dead_letter: None,
@@ -185,10 +186,9 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
             label: label.into(),
             id: route_id(label, ordinal),
             handler,
-            policy: None,
+            policy: self.routes.by_label.get(label).copied(),
             metrics: std::sync::OnceLock::new(),
         });
-        self.routes.last = Some(index);
         index
     }
 
@@ -341,8 +341,6 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
         match self.routes.fallback {
             Some(index) => {
                 self.routes.all[index].handler = handler;
-                self.routes.all[index].policy = None;
-                self.routes.last = Some(index);
             }
             None => self.routes.fallback = Some(self.push("fallback", handler)),
         }
@@ -380,8 +378,10 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
         self
     }
 
-    /// The retry policy of the handler registered just before (by `on`, `on_group` or
-    /// `fallback`), instead of the registry's.
+    /// The retry policy of the handlers labelled `label`, instead of the registry's: the event
+    /// type's name for [`on`](Self::on), the pattern for [`on_group`](Self::on_group),
+    /// `"fallback"` for [`fallback`](Self::fallback) (the label the handler's metrics, logs and
+    /// dead letters carry). Registered before or after, in any order.
     ///
     /// ```
     /// use std::time::Duration;
@@ -390,23 +390,18 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
     ///
     /// let handlers = Handlers::<ChirpEvent>::new()
     ///     .retry_policy(RetryPolicy::default().max_attempts(3))
-    ///     .on(chirp::SMS_DELIVERED, |_status, _ctx| async {})
     ///     // Only the analytics handler gives up at once.
-    ///     .on_group("messages.*", |_event, _ctx| async {})
-    ///     .retry_policy_for_last(RetryPolicy::never());
+    ///     .retry_policy_for("messages.*", RetryPolicy::never())
+    ///     .on(chirp::SMS_DELIVERED, |_status, _ctx| async {})
+    ///     .on_group("messages.*", |_event, _ctx| async {});
     /// # let _ = handlers;
     /// ```
-    ///
-    /// # Panics
-    ///
-    /// If no handler was registered yet (a programming error, seen at startup).
     #[must_use]
-    pub fn retry_policy_for_last(mut self, policy: RetryPolicy) -> Self {
-        let index = self
-            .routes
-            .last
-            .expect("retry_policy_for_last: register a handler (on, on_group, fallback) first");
-        self.routes.all[index].policy = Some(policy);
+    pub fn retry_policy_for(mut self, label: &str, policy: RetryPolicy) -> Self {
+        for route in self.routes.all.iter_mut().filter(|r| &*r.label == label) {
+            route.policy = Some(policy);
+        }
+        self.routes.by_label.insert(label.into(), policy);
         self
     }
 

@@ -346,8 +346,8 @@ impl<F: DecodeEvent, V, S: Clone + Send + Sync + 'static, St> WebhooksBuilder<F,
         self
     }
 
-    /// The retry policy of the handler registered just before
-    /// ([`Handlers::retry_policy_for_last`]).
+    /// The retry policy of the handlers labelled `label` (the event type's name, the group's
+    /// pattern, or `"fallback"`), registered before or after ([`Handlers::retry_policy_for`]).
     ///
     /// ```
     /// use tower::ServiceExt;
@@ -361,7 +361,7 @@ impl<F: DecodeEvent, V, S: Clone + Send + Sync + 'static, St> WebhooksBuilder<F,
     /// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     /// let webhooks = chirp::webhooks(["s3cr3t"]).unwrap()
     ///     .on(chirp::SMS_DELIVERED, |_, _| async { Err::<(), _>(std::io::Error::other("no")) })
-    ///     .retry_policy_for_last(RetryPolicy::never()) // this handler only
+    ///     .retry_policy_for("messages.sms.delivered", RetryPolicy::never()) // this handler only
     ///     .on_error(move |e: &HandlerError| tx.send((e.attempt, e.retry_in)).unwrap())
     ///     .spawn();
     /// webhooks.clone().oneshot(post(delivered)).await.unwrap();
@@ -369,12 +369,8 @@ impl<F: DecodeEvent, V, S: Clone + Send + Sync + 'static, St> WebhooksBuilder<F,
     /// # webhooks.drain(std::time::Duration::from_secs(5)).await.unwrap();
     /// # }
     /// ```
-    ///
-    /// # Panics
-    ///
-    /// If no handler was registered yet.
-    pub fn retry_policy_for_last(mut self, policy: RetryPolicy) -> Self {
-        self.handlers = self.handlers.retry_policy_for_last(policy);
+    pub fn retry_policy_for(mut self, label: &str, policy: RetryPolicy) -> Self {
+        self.handlers = self.handlers.retry_policy_for(label, policy);
         self
     }
 }

@@ -44,7 +44,9 @@
 //! ```
 
 mod builder;
+mod future;
 mod service;
 
 pub use builder::WebhooksBuilder;
+pub use future::ResponseFuture;
 pub use service::Webhooks;

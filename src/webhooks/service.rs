@@ -15,7 +15,7 @@ use crate::error::BoxError;
 use crate::event::DecodeEvent;
 use crate::receiver::WebhookService;
 use crate::store::Store;
-use crate::verify::{self, VerifyRequest, VerifyWebhook};
+use crate::verify::{VerifyRequest, VerifyWebhook};
 
 /// A webhook receiver: the verify layer over the receiving service, with its dispatcher.
 ///
@@ -268,7 +268,7 @@ where
 {
     type Response = Response<ResponseBody>;
     type Error = Infallible;
-    type Future = verify::ResponseFuture<WebhookService<F, St>, V::Future, B>;
+    type Future = super::ResponseFuture<F, V, St, B>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         // Always ready: the receiver answers overload with 503 per request.
@@ -279,6 +279,6 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        self.service.call(request)
+        super::ResponseFuture::new(self.service.call(request))
     }
 }
