@@ -38,11 +38,11 @@ mod support;
 use std::time::Duration;
 
 use serde::Deserialize;
+use webhook_receiver::Webhooks;
 use webhook_receiver::dispatch::EventContext;
 use webhook_receiver::event::Received;
 use webhook_receiver::json::{JsonEvent, JsonFormat};
 use webhook_receiver::verify::HmacSha256;
-use webhook_receiver::{EventType, Webhooks};
 
 // ---- Your events: plain serde types. ----
 
@@ -66,43 +66,20 @@ struct Payment {
     currency: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-enum AppEvent {
-    #[serde(rename = "user.created")]
-    UserCreated(User),
-    #[serde(rename = "user.updated")]
-    UserUpdated(User),
-    #[serde(rename = "user.deleted")]
-    UserDeleted(User),
-    #[serde(rename = "project.created")]
-    ProjectCreated(Project),
-    #[serde(rename = "payment.succeeded")]
-    PaymentSucceeded(Payment),
-    #[serde(rename = "payment.failed")]
-    PaymentFailed(Payment),
+// ---- The event enum: each wire name written once, with its variant and its constant. ----
+
+webhook_receiver::json_events! {
+    enum AppEvent {
+        "user.created" => UserCreated(User) as USER_CREATED,
+        "user.updated" => UserUpdated(User) as USER_UPDATED,
+        "user.deleted" => UserDeleted(User) as USER_DELETED,
+        "project.created" => ProjectCreated(Project) as PROJECT_CREATED,
+        "payment.succeeded" => PaymentSucceeded(Payment) as PAYMENT_SUCCEEDED,
+        "payment.failed" => PaymentFailed(Payment) as PAYMENT_FAILED,
+    }
 }
 
 type Ev = JsonEvent<AppEvent>;
-
-// ---- One line per event type: its name and how to reach its typed payload. ----
-
-const USER_CREATED: EventType<Ev, User> = EventType::new("user.created", |e| match e.typed()? {
-    AppEvent::UserCreated(u) => Some(u),
-    _ => None,
-});
-const USER_UPDATED: EventType<Ev, User> = EventType::new("user.updated", |e| match e.typed()? {
-    AppEvent::UserUpdated(u) => Some(u),
-    _ => None,
-});
-const USER_DELETED: EventType<Ev, User> = EventType::new("user.deleted", |e| match e.typed()? {
-    AppEvent::UserDeleted(u) => Some(u),
-    _ => None,
-});
-const PROJECT_CREATED: EventType<Ev, Project> =
-    EventType::new("project.created", |e| match e.typed()? {
-        AppEvent::ProjectCreated(p) => Some(p),
-        _ => None,
-    });
 
 #[tokio::main]
 async fn main() -> Result<(), webhook_receiver::BoxError> {
@@ -133,7 +110,7 @@ async fn main() -> Result<(), webhook_receiver::BoxError> {
             emit(ctx)
         })
         .on_group("payment.*", |e: Ev, ctx| {
-            if let Some(AppEvent::PaymentSucceeded(p) | AppEvent::PaymentFailed(p)) = e.typed() {
+            if let Some(p) = PAYMENT_SUCCEEDED.payload(&e).or(PAYMENT_FAILED.payload(&e)) {
                 tracing::debug!(payment = %p.id, amount = ?p.amount, currency = ?p.currency, "payment");
             }
             emit(ctx)

@@ -30,20 +30,19 @@
 mod support;
 
 use base64::Engine;
-use serde::Deserialize;
 use webhook_receiver::Webhooks;
 use webhook_receiver::dispatch::EventContext;
 use webhook_receiver::event::Received;
 use webhook_receiver::json::{JsonEvent, JsonFormat};
 use webhook_receiver::verify::StandardWebhooks;
 
-/// The spec's recommended payload: `{"type": ..., "timestamp": ..., "data": {...}}`; the type
-/// picks the variant, `data` fills it. Types this receiver does not model still arrive (with
-/// `event()` = `None` and the raw body kept).
-#[derive(Debug, Clone, Deserialize)]
-enum BillingEvent {
-    #[serde(rename = "invoice.paid")]
-    InvoicePaid(serde_json::Value),
+webhook_receiver::json_events! {
+    /// The spec's recommended payload: `{"type": ..., "timestamp": ..., "data": {...}}`; the
+    /// type picks the variant, `data` fills it. Types this receiver does not model still arrive
+    /// (with `typed()` = `None` and the raw body kept).
+    enum BillingEvent {
+        "invoice.paid" => InvoicePaid(serde_json::Value) as INVOICE_PAID,
+    }
 }
 
 #[tokio::main]
@@ -63,7 +62,7 @@ async fn main() -> Result<(), webhook_receiver::BoxError> {
     let webhooks = Webhooks::builder(format, StandardWebhooks::new(&secrets)?)
         .state(config.behaviour)
         .on_group("*", |e: JsonEvent<BillingEvent>, ctx| {
-            if let Some(BillingEvent::InvoicePaid(data)) = e.typed() {
+            if let Some(data) = INVOICE_PAID.payload(&e) {
                 tracing::debug!(%data, "invoice paid");
             }
             emit(ctx)

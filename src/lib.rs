@@ -169,6 +169,12 @@ pub use shutdown::shutdown_signal;
 #[doc(inline)]
 pub use webhooks::{Webhooks, WebhooksBuilder};
 
+/// What `json_events!` expands to needs; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use serde;
+}
+
 // The README's Rust blocks are compiled as doctests, so the quick start cannot rot.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
