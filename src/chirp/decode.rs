@@ -13,7 +13,9 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::ChirpEvent;
-use super::event::{decode_data, deserialize_data, keyed_by_content};
+use super::key::KeyedByContent;
+use super::payload::{InboundMessage, MessageStatus, ResourceEvent};
+use super::table::chirp_table;
 use crate::dedup::DedupKey;
 use crate::error::{DecodeError, Rejection};
 use crate::event::{DecodeEvent, Decoded, InvalidPayload, RawJson};
@@ -404,3 +406,46 @@ pub(super) fn unknown_event(name: String, data: &RawValue) -> ChirpEvent {
         data: RawJson::from_raw(data),
     }
 }
+
+/// From the event table: the decoder's dispatch on the event name.
+macro_rules! name_dispatch {
+    ($(
+        $(#[doc = $doc:literal])*
+        $variant:ident($payload:ident) = $name:literal, $konst:ident;
+    )+) => {
+        /// Decodes `data` according to the event name (second pass of the two-pass path).
+        pub(super) fn decode_data(
+            name: Cow<'_, str>,
+            data: &RawValue,
+        ) -> Result<Decoded<ChirpEvent>, DecodeError> {
+            match name.as_ref() {
+                $( $name => decode_typed($name, data, ChirpEvent::$variant), )+
+                _ => decode_unknown(name, data),
+            }
+        }
+
+        /// Whether events named `name` are keyed by a digest of their `data` (resource and
+        /// unknown types), which the decoder reads as raw text first.
+        pub(super) fn keyed_by_content(name: &str) -> bool {
+            match name {
+                $( $name => <$payload as KeyedByContent>::KEYED_BY_CONTENT, )+
+                _ => true,
+            }
+        }
+
+        /// Deserializes `data`, which must be an object, straight into the payload type of the
+        /// event named `name` (one-pass path).
+        pub(super) fn deserialize_data<'de, D: Deserializer<'de>>(
+            name: &str,
+            data: D,
+        ) -> Result<ChirpEvent, D::Error> {
+            Ok(match name {
+                $( $name => ChirpEvent::$variant(data.deserialize_map(Object::new())?), )+
+                // Content-keyed, so never asked for: the one-pass path reads its raw text.
+                _ => return Err(de::Error::custom("an unknown event is decoded from its raw text")),
+            })
+        }
+    };
+}
+
+chirp_table!(name_dispatch);

@@ -1,19 +1,12 @@
 //! The [`ChirpEvent`] enum, one [`EventType`] constant per event type, and the accessors that
-//! treat several event types alike. The event table is declared once, in [`chirp_events!`].
+//! treat several event types alike. The event table is declared once, in [`table`](super::table).
 
-use std::borrow::Cow;
-
-use serde::de::{self, Deserializer};
-use serde_json::value::RawValue;
-
-use super::decode::{Object, decode_typed, decode_unknown};
-use super::key::KeyedByContent;
 use super::payload::{InboundMessage, MessageStatus, ResourceEvent};
-use crate::error::DecodeError;
-use crate::event::{Decoded, Event, EventType, RawJson};
+use super::table::chirp_table;
+use crate::event::{Event, EventType, RawJson};
 
-/// Declares the event table once: the [`ChirpEvent`] variants, their wire names, the
-/// [`EventType`] constants, [`EVENT_TYPES`] and the name dispatch of the decoder.
+/// From the event table: the [`ChirpEvent`] variants, their wire names, the [`EventType`]
+/// constants and [`EVENT_TYPES`].
 macro_rules! chirp_events {
     ($(
         $(#[doc = $doc:literal])*
@@ -95,81 +88,10 @@ macro_rules! chirp_events {
                 _ => None,
             });
         )+
-
-        /// Decodes `data` according to the event name (second pass of the two-pass path).
-        pub(super) fn decode_data(
-            name: Cow<'_, str>,
-            data: &RawValue,
-        ) -> Result<Decoded<ChirpEvent>, DecodeError> {
-            match name.as_ref() {
-                $( $name => decode_typed($name, data, ChirpEvent::$variant), )+
-                _ => decode_unknown(name, data),
-            }
-        }
-
-        /// Whether events named `name` are keyed by a digest of their `data` (resource and
-        /// unknown types), which the decoder reads as raw text first.
-        pub(super) fn keyed_by_content(name: &str) -> bool {
-            match name {
-                $( $name => <$payload as KeyedByContent>::KEYED_BY_CONTENT, )+
-                _ => true,
-            }
-        }
-
-        /// Deserializes `data`, which must be an object, straight into the payload type of the
-        /// event named `name` (one-pass path).
-        pub(super) fn deserialize_data<'de, D: Deserializer<'de>>(
-            name: &str,
-            data: D,
-        ) -> Result<ChirpEvent, D::Error> {
-            Ok(match name {
-                $( $name => ChirpEvent::$variant(data.deserialize_map(Object::new())?), )+
-                // Content-keyed, so never asked for: the one-pass path reads its raw text.
-                _ => return Err(de::Error::custom("an unknown event is decoded from its raw text")),
-            })
-        }
     };
 }
 
-chirp_events! {
-    /// `messages.sms.received`: an inbound SMS or MMS.
-    SmsReceived(InboundMessage) = "messages.sms.received", SMS_RECEIVED;
-    /// `messages.sms.sent`: an SMS was handed to the carrier.
-    SmsSent(MessageStatus) = "messages.sms.sent", SMS_SENT;
-    /// `messages.sms.delivered`: an SMS reached the recipient.
-    SmsDelivered(MessageStatus) = "messages.sms.delivered", SMS_DELIVERED;
-    /// `messages.sms.failed`: an SMS could not be delivered.
-    SmsFailed(MessageStatus) = "messages.sms.failed", SMS_FAILED;
-    /// `messages.whatsapp.received`: an inbound WhatsApp message.
-    WhatsappReceived(InboundMessage) = "messages.whatsapp.received", WHATSAPP_RECEIVED;
-    /// `messages.whatsapp.sent`: a WhatsApp message was handed to WhatsApp.
-    WhatsappSent(MessageStatus) = "messages.whatsapp.sent", WHATSAPP_SENT;
-    /// `messages.whatsapp.delivered`: a WhatsApp message reached the user's device.
-    WhatsappDelivered(MessageStatus) = "messages.whatsapp.delivered", WHATSAPP_DELIVERED;
-    /// `messages.whatsapp.read`: the user read a WhatsApp message.
-    WhatsappRead(MessageStatus) = "messages.whatsapp.read", WHATSAPP_READ;
-    /// `messages.whatsapp.failed`: a WhatsApp message could not be delivered.
-    WhatsappFailed(MessageStatus) = "messages.whatsapp.failed", WHATSAPP_FAILED;
-    /// `templates.whatsapp.created`: a WhatsApp message template was created.
-    TemplateCreated(ResourceEvent) = "templates.whatsapp.created", TEMPLATE_CREATED;
-    /// `templates.whatsapp.updated`: a WhatsApp message template changed (e.g. its review
-    /// status).
-    TemplateUpdated(ResourceEvent) = "templates.whatsapp.updated", TEMPLATE_UPDATED;
-    /// `templates.whatsapp.deleted`: a WhatsApp message template was deleted.
-    TemplateDeleted(ResourceEvent) = "templates.whatsapp.deleted", TEMPLATE_DELETED;
-    /// `templates.whatsapp.connected`: a WhatsApp message template was connected to the app.
-    TemplateConnected(ResourceEvent) = "templates.whatsapp.connected", TEMPLATE_CONNECTED;
-    /// `contacts.whatsapp.created`: a WhatsApp contact was created.
-    ContactCreated(ResourceEvent) = "contacts.whatsapp.created", CONTACT_CREATED;
-    /// `contacts.whatsapp.updated`: a WhatsApp contact changed.
-    ContactUpdated(ResourceEvent) = "contacts.whatsapp.updated", CONTACT_UPDATED;
-    /// `contacts.whatsapp.deleted`: a WhatsApp contact was deleted.
-    ContactDeleted(ResourceEvent) = "contacts.whatsapp.deleted", CONTACT_DELETED;
-    /// `whatsapp.account.connected`: a WhatsApp Business account was connected.
-    AccountConnected(ResourceEvent) = "whatsapp.account.connected", ACCOUNT_CONNECTED;
-    /// `whatsapp.account.disconnected`: a WhatsApp Business account was disconnected.
-    AccountDisconnected(ResourceEvent) = "whatsapp.account.disconnected", ACCOUNT_DISCONNECTED;
-}
+chirp_table!(chirp_events);
 
 /// The shape of an event's payload: one exhaustive match over the variants, which the
 /// accessors below and the dedup key rule share, so that a new variant must be placed once.

@@ -104,6 +104,7 @@ mod event;
 mod key;
 mod payload;
 mod preset;
+mod table;
 #[cfg(test)]
 mod tests;
 mod time;

@@ -20,7 +20,6 @@ use std::time::SystemTime;
 use redb::{Database, Durability, ReadableTable};
 use tokio::sync::oneshot;
 
-use super::durable::Accept;
 use super::error::InboxError;
 use super::record::to_millis;
 use super::schema::{self, EVENTS, EXPIRY, KeyIndex, META, NEXT_EVENT_ID, ROUTES};
@@ -32,6 +31,17 @@ pub(crate) const THREAD_NAME: &str = "webhook-inbox-commit";
 
 /// Expired keys purged at most per durable commit, so that purging never makes one commit slow.
 const PURGE_PER_COMMIT: usize = 1024;
+
+/// The outcome of an accept ([`DurableInbox::accept`](super::DurableInbox)).
+#[cfg_attr(not(test), allow(dead_code))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Accept {
+    /// The key was not remembered (or had expired): it is claimed and the event is stored, both
+    /// durably. Dispatch it.
+    New(StoredId),
+    /// The key is remembered and unexpired: a redelivery. Nothing was written.
+    Duplicate,
+}
 
 /// What the committer is asked to do.
 pub(crate) enum Command {

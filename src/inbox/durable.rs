@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable};
 use tokio::sync::{mpsc as async_mpsc, oneshot};
 
-use super::committer::{Command, Committer, Orphans};
+use super::committer::{Accept, Command, Committer, Orphans};
 use super::error::InboxError;
 use super::record::{self, NewEvent, to_millis};
 use super::schema::{self, EVENTS, EXPIRY, ROUTES};
@@ -35,17 +35,6 @@ pub(crate) const FILE_NAME: &str = "inbox.redb";
 /// # Ok(()) }
 /// ```
 pub const DEFAULT_MAX_BATCH: usize = 512;
-
-/// The outcome of [`DurableInbox::accept`].
-#[cfg_attr(not(test), allow(dead_code))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Accept {
-    /// The key was not remembered (or had expired): it is claimed and the event is stored, both
-    /// durably. Dispatch it.
-    New(StoredId),
-    /// The key is remembered and unexpired: a redelivery. Nothing was written.
-    Duplicate,
-}
 
 /// A durable inbox: accepted events and their dedup claims in one crash-safe redb file.
 ///

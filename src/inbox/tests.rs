@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue};
 
-use super::durable::Accept;
+use super::committer::Accept;
 use super::record::NewEvent;
 use super::*;
 use crate::dedup::DedupKey;

@@ -8,7 +8,6 @@ use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header
 use http_body::Body;
 use tower_service::Service;
 
-use super::settings::KeyFn;
 use super::{ResponseFuture, WebhookServiceBuilder};
 use crate::body::{ResponseBody, content_length, read_limited};
 use crate::dedup::{DedupKey, MokaStore};
@@ -16,6 +15,9 @@ use crate::dispatch::{Dispatcher, EnqueueError, RetryAfter};
 use crate::error::{BoxError, Rejection};
 use crate::event::{DecodeEvent, Received};
 use crate::store::{Accepted, Incoming, Pending, Store};
+
+/// A user-supplied dedup key function.
+pub(crate) type KeyFn<E> = Arc<dyn Fn(&E, &HeaderMap) -> DedupKey + Send + Sync>;
 
 /// `Retry-After` of a 503 for [`Accepted::InFlight`]: short, since the other claim is normally
 /// confirmed or given back within a round trip to the store.

@@ -6,15 +6,12 @@ use std::sync::Arc;
 
 use http::HeaderMap;
 
-use super::service::Inner;
+use super::service::{Inner, KeyFn};
 use super::{DEFAULT_BODY_LIMIT, WebhookService};
 use crate::dedup::{DedupKey, MokaStore};
 use crate::dispatch::{Dispatcher, RetryAfter};
 use crate::event::DecodeEvent;
 use crate::store::Store;
-
-/// A user-supplied dedup key function.
-pub(crate) type KeyFn<E> = Arc<dyn Fn(&E, &HeaderMap) -> DedupKey + Send + Sync>;
 
 pub(crate) struct Settings<E, St> {
     store: St,
