@@ -400,6 +400,34 @@ fn bad_configuration_is_a_typed_error_at_startup() {
     assert!(!l.allows("192.0.2.2".parse().unwrap()));
 }
 
+#[test]
+fn trusted_proxies_that_cover_a_whole_address_family_are_a_warning() {
+    for everything in [
+        &["0.0.0.0/0"][..],
+        &["10.0.0.5", "::/0"],
+        // Two halves make the whole IPv4 space.
+        &["0.0.0.0/1", "128.0.0.0/1"],
+    ] {
+        let (logs, _guard) = capture_logs();
+        let _layer = IpAllowlistLayer::new(["203.0.113.0/24"])
+            .unwrap()
+            .trusted_proxies(everything)
+            .unwrap();
+        let text = logs.text();
+        assert!(text.contains("WARN"), "{everything:?}: {text}");
+        assert!(text.contains("any client"), "{everything:?}: {text}");
+        assert!(text.contains("/0"), "{everything:?}: {text}");
+    }
+    for some in [&["10.0.0.0/8", "2001:db8::/32"][..], &["0.0.0.0/1"], &[]] {
+        let (logs, _guard) = capture_logs();
+        let _layer = IpAllowlistLayer::new(["203.0.113.0/24"])
+            .unwrap()
+            .trusted_proxies(some)
+            .unwrap();
+        assert_eq!(logs.text(), "", "{some:?}");
+    }
+}
+
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_chirp_example_applies_allowed_ips() {
@@ -441,5 +469,50 @@ async fn the_chirp_example_applies_allowed_ips() {
         assert!(!out.status.success(), "{bad}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("invalid ALLOWED_IPS"), "{stderr}");
+    }
+}
+
+/// A blank `ALLOWED_IPS` (a template's unfilled variable) used to turn the allowlist off
+/// without a word; it stops the start now. Each run ends one of two ways, with no deadline: the
+/// process exits (checked: non-zero, with the message), or it listens, which means it started
+/// with the allowlist off (the failure; it is killed).
+#[cfg(unix)]
+#[tokio::test]
+async fn the_chirp_example_refuses_a_blank_allowed_ips() {
+    use std::io::Read;
+    let bin = support::process::example_binary("chirp_receiver");
+    for blank in ["", "  "] {
+        let addr = support::process::free_port();
+        let mut child = std::process::Command::new(&bin)
+            .env("ADDR", addr.to_string())
+            .env("CHIRP_WEBHOOK_SECRET", support::SECRET)
+            .env("ALLOWED_IPS", blank)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                panic!("ALLOWED_IPS={blank:?}: the example started, with no allowlist");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        };
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        assert!(!status.success(), "ALLOWED_IPS={blank:?}: {stderr}");
+        assert!(
+            stderr.contains("ALLOWED_IPS is set but blank"),
+            "ALLOWED_IPS={blank:?}: {stderr}"
+        );
     }
 }

@@ -13,7 +13,7 @@ use support::*;
 use tower::ServiceExt;
 use webhook_receiver::chirp::{self, MessageStatus};
 use webhook_receiver::dispatch::{DeadLetter, RetryPolicy};
-use webhook_receiver::store::DurableInbox;
+use webhook_receiver::store::{DurableInbox, InboxError};
 
 /// A fresh directory under the system's temp dir, removed when dropped.
 struct TempDir(PathBuf);
@@ -272,4 +272,91 @@ async fn durable_inbox_passes_the_store_conformance_suite() {
         async move { DurableInbox::open(path).unwrap() }
     })
     .await;
+}
+
+/// Truncates a closed inbox's file to `len` bytes.
+fn truncate_inbox(dir: &TempDir, len: u64) {
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.0.join("inbox.redb"))
+        .unwrap();
+    file.set_len(len).unwrap();
+    file.sync_all().unwrap();
+}
+
+/// Creates an inbox in `dir`, accepts `n` events through the public store API and closes it.
+/// Returns the file's size.
+async fn inbox_with_events(dir: &TempDir, n: usize) -> u64 {
+    use webhook_receiver::DedupKey;
+    use webhook_receiver::store::{Accepted, Incoming, Store};
+    let inbox = DurableInbox::open(&dir.0).unwrap();
+    let headers = http::HeaderMap::new();
+    for i in 0..n {
+        let body = bytes::Bytes::from(format!(
+            "{{\"id\":\"evt_{i}\",\"pad\":\"{}\"}}",
+            "x".repeat(200)
+        ));
+        let key = DedupKey::from_parts(&[format!("evt_{i}").as_bytes()]);
+        let accepted = inbox
+            .accept(Incoming::new(key, &body, &headers))
+            .await
+            .unwrap();
+        assert!(matches!(accepted, Accepted::New(_)));
+    }
+    drop(inbox);
+    std::fs::metadata(dir.0.join("inbox.redb")).unwrap().len()
+}
+
+#[tokio::test]
+async fn a_truncated_inbox_file_is_an_open_error_that_says_it_is_damaged_never_a_panic() {
+    let template = TempDir::new("truncated-template");
+    let size = inbox_with_events(&template, 50).await;
+    let page = 4096;
+    let mut lengths = vec![
+        1,
+        100,
+        511,
+        512,
+        513,
+        page - 1,
+        page,
+        page + 1,
+        2 * page,
+        3 * page,
+    ];
+    lengths.extend([size / 2, size - page, size - 1]);
+    lengths.retain(|&len| 0 < len && len < size);
+    lengths.sort_unstable();
+    lengths.dedup();
+    for len in lengths {
+        let dir = TempDir::new("truncated");
+        std::fs::create_dir_all(&dir.0).unwrap();
+        std::fs::copy(template.0.join("inbox.redb"), dir.0.join("inbox.redb")).unwrap();
+        truncate_inbox(&dir, len);
+        let opened = std::panic::catch_unwind(|| DurableInbox::open(&dir.0));
+        let result = opened.unwrap_or_else(|_| {
+            panic!("open panicked on a file truncated to {len} of {size} bytes")
+        });
+        let err = result
+            .err()
+            .unwrap_or_else(|| panic!("a file truncated to {len} of {size} bytes opened"));
+        assert!(
+            matches!(err, InboxError::Open { .. }),
+            "truncated to {len} of {size}: {err}"
+        );
+        let message = err.to_string();
+        assert!(message.contains("damaged"), "{message}");
+        assert!(message.contains("move it aside"), "{message}");
+    }
+}
+
+#[tokio::test]
+async fn a_zero_length_inbox_file_opens_as_a_new_inbox_with_a_warning() {
+    let dir = TempDir::new("zero-length");
+    inbox_with_events(&dir, 3).await;
+    truncate_inbox(&dir, 0);
+    let (logs, _guard) = capture_logs();
+    let inbox = DurableInbox::open(&dir.0).unwrap();
+    assert_eq!(inbox.pending_count().unwrap(), 0);
+    assert!(logs.text().contains("empty"), "{}", logs.text());
 }

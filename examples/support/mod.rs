@@ -199,11 +199,24 @@ impl Config {
 /// `ALLOWED_IPS` (comma-separated CIDRs or addresses: only those clients may deliver, others get
 /// 403) and `TRUSTED_PROXIES` (the proxies whose `X-Forwarded-For` names the client). An empty
 /// entry (`a,,b`) or a bad network is an error, not skipped.
+///
+/// Unset, `ALLOWED_IPS` means no allowlist. Set but blank (`""` or spaces, as a template leaves
+/// an unfilled variable) it is an error: taking it as "off" would open the receiver to every
+/// address without a word, while a typo in a list stops the start. A blank `TRUSTED_PROXIES` is
+/// "no proxy trusted", the safe reading (it can refuse more clients, never let more in).
 fn allowlist_from_env() -> Result<Option<IpAllowlistLayer>, BoxError> {
     let list = |name: &str| -> Option<Vec<String>> {
         let v = std::env::var(name).ok().filter(|v| !v.trim().is_empty())?;
         Some(v.split(',').map(|s| s.trim().to_owned()).collect())
     };
+    let set = std::env::var_os("ALLOWED_IPS");
+    if set.is_some_and(|v| v.to_str().is_some_and(|v| v.trim().is_empty())) {
+        return Err(
+            "ALLOWED_IPS is set but blank: list the networks allowed to deliver \
+                    (comma-separated CIDRs or addresses), or unset it to turn the IP allowlist off"
+                .into(),
+        );
+    }
     let trusted = list("TRUSTED_PROXIES");
     let Some(allowed) = list("ALLOWED_IPS") else {
         if trusted.is_some() {

@@ -70,6 +70,10 @@ impl IpAllowlistLayer {
     /// entry first, skipping the entries that are trusted proxies too. Replaces any earlier
     /// list; an empty list trusts no proxy.
     ///
+    /// A list that covers every address of a family (`0.0.0.0/0`, `::/0`, or networks that add
+    /// up to one, such as `0.0.0.0/1` and `128.0.0.0/1`) is accepted but logged at WARN: it lets
+    /// any client choose the address the allowlist checks.
+    ///
     /// ```
     /// use http::HeaderMap;
     /// use webhook_receiver::allowlist::IpAllowlistLayer;
@@ -94,7 +98,17 @@ impl IpAllowlistLayer {
         I: IntoIterator<Item = T>,
         T: AsRef<str>,
     {
-        Arc::make_mut(&mut self.rules).trusted = rules::parse_list("trusted proxies", proxies)?;
+        let trusted = rules::parse_list("trusted proxies", proxies)?;
+        for family in rules::whole_families(&trusted) {
+            tracing::warn!(
+                trusted_proxies = %family,
+                "the trusted proxies cover every {} address: any client can send a forwarded-for \
+                 header and choose the address the allowlist checks; trust only your proxies' \
+                 addresses",
+                if family.addr().is_ipv4() { "IPv4" } else { "IPv6" },
+            );
+        }
+        Arc::make_mut(&mut self.rules).trusted = trusted;
         Ok(self)
     }
 

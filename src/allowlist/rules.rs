@@ -62,6 +62,15 @@ pub(super) fn default_peer_addr(ext: &Extensions) -> Option<IpAddr> {
     ext.get::<SocketAddr>().map(SocketAddr::ip)
 }
 
+/// The whole address families that `nets` cover together (`0.0.0.0/0`, `::/0`): networks
+/// merged with their neighbours, so `0.0.0.0/1` and `128.0.0.0/1` count as `0.0.0.0/0`.
+pub(super) fn whole_families(nets: &[IpNet]) -> Vec<IpNet> {
+    IpNet::aggregate(&nets.to_vec())
+        .into_iter()
+        .filter(|net| net.prefix_len() == 0)
+        .collect()
+}
+
 /// Parses a list of networks (`10.0.0.0/8`, `2001:db8::/32`, or a bare address for one host).
 pub(super) fn parse_list<I, T>(list: &'static str, entries: I) -> Result<Vec<IpNet>, AllowlistError>
 where

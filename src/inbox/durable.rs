@@ -154,7 +154,9 @@ impl DurableInboxBuilder {
     ///
     /// - [`InboxError::AlreadyOpen`] if the directory's inbox is open, in this process or another;
     /// - [`InboxError::Open`] if the directory or file cannot be created or opened, or the thread
-    ///   cannot be started;
+    ///   cannot be started; also if the file is damaged (truncated, or not a redb file), with a
+    ///   message that says so and what to do: move it aside and start again, with a new, empty
+    ///   inbox (a zero-length file is opened as a new inbox, with a warning);
     /// - [`InboxError::UnsupportedFormat`] if a newer version of this crate wrote the file;
     /// - [`InboxError::Storage`] if the first transaction fails.
     ///
@@ -177,12 +179,20 @@ impl DurableInboxBuilder {
             source,
         };
         std::fs::create_dir_all(&dir).map_err(|e| open_error(Arc::new(e)))?;
-        let db = match Database::create(dir.join(FILE_NAME)) {
+        let file = dir.join(FILE_NAME);
+        let db = match create_database(&file) {
             Ok(db) => db,
-            Err(DatabaseError::DatabaseAlreadyOpen) => {
+            Err(Created::Failed(DatabaseError::DatabaseAlreadyOpen)) => {
                 return Err(InboxError::AlreadyOpen { path: dir });
             }
-            Err(e) => return Err(open_error(Arc::new(e))),
+            Err(Created::Failed(e)) if !is_damage(&e) => return Err(open_error(Arc::new(e))),
+            Err(Created::Failed(e)) => {
+                let cause = e.to_string();
+                return Err(open_error(Arc::new(DamagedFile { file, cause })));
+            }
+            Err(Created::Panicked(cause)) => {
+                return Err(open_error(Arc::new(DamagedFile { file, cause })));
+            }
         };
 
         let txn = db.begin_write().map_err(InboxError::storage)?;
@@ -223,6 +233,91 @@ impl DurableInboxBuilder {
         })
     }
 }
+
+/// Why [`create_database`] gave no database.
+enum Created {
+    /// redb returned an error.
+    Failed(DatabaseError),
+    /// redb panicked (its message): one of its internal checks failed on the file's contents.
+    Panicked(String),
+}
+
+/// Opens (or creates) the redb file, turning a panic inside redb into [`Created::Panicked`].
+///
+/// A zero-length file is opened as a new, empty inbox, as redb does (it holds no event, and it
+/// is what a crash between the file's creation and redb's first write leaves); it is logged at
+/// WARN in case something else emptied it.
+///
+/// Why the `catch_unwind`: redb 3 checks a file's length against the layout recorded in its
+/// header with `assert!` (`PageManager::new`, in release builds too), so a truncated file (a
+/// full disk, a bad copy or restore) panicked here instead of returning an error. Catching the
+/// unwind is sound: `Database::create` only builds values it owns (the `File` and its lock,
+/// the page caches, the header it read); when it panics none of them has escaped, and
+/// unwinding drops them all, which closes the file and releases its lock. Nothing is
+/// observed afterwards, so no broken invariant can leak out (the closure only captures a
+/// `&Path`, which is `UnwindSafe`). Only an actual panic is converted, so a healthy file is
+/// never refused; reading redb's header ourselves to predict the assertion would tie this
+/// crate to redb's private file layout and could refuse good files if that layout changed.
+/// Limits: the process's panic hook still runs (with the default hook, redb's assertion
+/// message is printed to stderr before the error is returned), and a binary built with
+/// `panic = "abort"` still aborts.
+fn create_database(file: &Path) -> Result<Database, Created> {
+    if std::fs::metadata(file).is_ok_and(|m| m.is_file() && m.len() == 0) {
+        tracing::warn!(
+            file = %file.display(),
+            "the durable inbox file is empty: opening it as a new inbox"
+        );
+    }
+    match std::panic::catch_unwind(|| Database::create(file)) {
+        Ok(result) => result.map_err(Created::Failed),
+        Err(payload) => Err(Created::Panicked(
+            payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic in redb".to_owned()),
+        )),
+    }
+}
+
+/// Whether redb's error says the file's contents are unreadable (not a permission, lock or
+/// version problem): a file too short for its header ([`UnexpectedEof`]), a wrong magic
+/// number ([`InvalidData`]), or a corruption redb detected.
+///
+/// [`UnexpectedEof`]: std::io::ErrorKind::UnexpectedEof
+/// [`InvalidData`]: std::io::ErrorKind::InvalidData
+fn is_damage(error: &DatabaseError) -> bool {
+    use std::io::ErrorKind;
+    match error {
+        DatabaseError::Storage(redb::StorageError::Corrupted(_)) => true,
+        DatabaseError::Storage(redb::StorageError::Io(e)) => {
+            matches!(e.kind(), ErrorKind::UnexpectedEof | ErrorKind::InvalidData)
+        }
+        _ => false,
+    }
+}
+
+/// The source of [`InboxError::Open`] when the file exists but cannot be read as an inbox.
+#[derive(Debug)]
+struct DamagedFile {
+    file: PathBuf,
+    cause: String,
+}
+
+impl fmt::Display for DamagedFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} is damaged ({}): move it aside (e.g. rename it to {FILE_NAME}.damaged) and \
+             start again, which opens a new, empty inbox; the events it held are lost unless \
+             recovered from the moved file",
+            self.file.display(),
+            self.cause,
+        )
+    }
+}
+
+impl std::error::Error for DamagedFile {}
 
 // ===== impl DurableInbox =====
 
