@@ -94,6 +94,23 @@ pub const DEFAULT_QUEUE_BYTES: usize = 64 * 1024 * 1024;
 /// ```
 pub const DEFAULT_CONCURRENCY: usize = 64;
 
+/// The longest a retry waits: a year. A [`RetryPolicy`](super::RetryPolicy) may ask for more
+/// (its backoff is a `Duration`, up to `Duration::MAX`), but a deadline that far is past the
+/// clock's range, and `Instant::now() + delay` would panic on the runner's path.
+const MAX_WAIT: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+/// When a retry that waits `wait` (at most [`MAX_WAIT`]) is due; never panics.
+fn due_in(wait: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(wait.min(MAX_WAIT)).unwrap_or(now)
+}
+
+/// [`due_in`] on the wall clock, as recorded in a store.
+fn system_due_in(wait: Duration) -> SystemTime {
+    let now = SystemTime::now();
+    now.checked_add(wait.min(MAX_WAIT)).unwrap_or(now)
+}
+
 /// Parked runners kept at most; a runner that finds the queue empty while this many are parked
 /// leaves, so that a burst under a high concurrency limit does not keep its tasks.
 const MAX_PARKED: usize = 64;
@@ -279,18 +296,42 @@ impl<E: Event> Shared<E> {
     /// task, so that a task that never runs (the runtime is gone) still uncounts it and reports
     /// its job.
     fn spawn_runner(self: &Arc<Self>, job: Job<E>) {
+        self.spawn_task(Some(job), None);
+    }
+
+    /// Starts a runner counted as running, with `job` to run or `panicked` to report first.
+    fn spawn_task(self: &Arc<Self>, job: Option<Job<E>>, panicked: Option<Job<E>>) {
         let runner = Runner {
             shared: Arc::clone(self),
             phase: Phase::Running,
-            job: Some(job),
+            job,
+            panicked,
+            started: false,
         };
         let tracker = self.runners.clone();
         (self.spawn)(Box::pin(tracker.track_future(run(runner))));
     }
 
-    /// Puts a failed handler's job in the timer queue, to run after `delay`.
+    /// Reports a job whose run panicked outside the handlers' catch, and ends its share of a
+    /// stored event; a panic in doing so (the user's hook or store) is logged, not propagated.
+    fn report_panicked(&self, job: Job<E>) {
+        let reported = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let attempt = job.attempt;
+            let meta = Arc::clone(&job.meta);
+            self.abandon(job, DeadLetterReason::Panicked);
+            if let Some(p) = &meta.persisted {
+                record_progress(&self.routes, p, attempt, &[], &[]);
+            }
+        }));
+        if reported.is_err() {
+            tracing::error!("reporting a webhook job whose run panicked panicked too");
+        }
+    }
+
+    /// Puts a failed handler's job in the timer queue, to run after `delay` (at most
+    /// [`MAX_WAIT`]).
     fn delay(&self, job: Job<E>, delay: Duration) {
-        let due = Instant::now() + delay;
+        let due = due_in(delay);
         let mut state = self.lock();
         if state.abandoned {
             drop(state);
@@ -1175,46 +1216,58 @@ impl<E: Event> DispatcherBuilder<E> {
 }
 
 /// Runs the runner's job, then queued jobs, parking while there are none, until the shutdown
-/// (or until the queue is empty with enough runners parked).
+/// (or until the queue is empty with enough runners parked). A runner that replaces one that
+/// panicked first reports the job that panicked (`panicked`), then takes queued jobs.
 async fn run<E: Event>(mut runner: Runner<E>) {
     let shared = Arc::clone(&runner.shared);
+    runner.started = true;
+    if let Some(job) = runner.panicked.take() {
+        shared.report_panicked(job);
+    }
     loop {
-        let Some(job) = runner.job.as_ref() else {
-            return;
-        };
-        crate::telemetry::queue_wait(job.ready_at.elapsed());
-        let mut retries: Vec<(usize, Duration, super::HandlerFailure)> = Vec::new();
-        // Handlers done with the event, recorded only for a kept one.
-        let mut done: Vec<usize> = Vec::new();
-        let persisted = job.meta.persisted.is_some();
-        let outcome = |index: usize, outcome: RouteOutcome| match outcome {
-            RouteOutcome::Retry(delay, failure) => retries.push((index, delay, failure)),
-            RouteOutcome::Done => {
-                if persisted {
-                    done.push(index);
-                }
-            }
-        };
-        // `debug`: at the usual `info` level the span is disabled, and the handlers run without
-        // it (an `Instrumented` wrapper still costs an enter and exit per poll).
-        let span = tracing::debug_span!("webhook_dispatch", event = %job.meta.event_name, key = %job.meta.key, attempt = job.attempt);
-        let started = Instant::now();
-        if span.is_disabled() {
-            shared.routes.run(job, outcome).await;
-        } else {
-            shared.routes.run(job, outcome).instrument(span).await;
-        }
-        shared.backlog.job_done(started.elapsed());
-        if let Some(p) = &job.meta.persisted {
-            record_progress(&shared.routes, p, job.attempt, &done, &retries);
-        }
-        if let Some(finished) = runner.job.take() {
-            schedule_retries(&shared, finished, retries);
-        }
+        run_job(&shared, &mut runner.job).await;
         match shared.next_job(&mut runner.phase).await {
             Some(next) => runner.job = Some(next),
             None => return,
         }
+    }
+}
+
+/// Runs one job, records its progress in its store, and schedules its retries.
+/// `slot` keeps the job until its retries are scheduled, so that a runner that panics before
+/// leaves it to be reported.
+async fn run_job<E: Event>(shared: &Arc<Shared<E>>, slot: &mut Option<Job<E>>) {
+    let Some(job) = slot.as_ref() else {
+        return;
+    };
+    crate::telemetry::queue_wait(job.ready_at.elapsed());
+    let mut retries: Vec<(usize, Duration, super::HandlerFailure)> = Vec::new();
+    // Handlers done with the event, recorded only for a kept one.
+    let mut done: Vec<usize> = Vec::new();
+    let persisted = job.meta.persisted.is_some();
+    let outcome = |index: usize, outcome: RouteOutcome| match outcome {
+        RouteOutcome::Retry(delay, failure) => retries.push((index, delay, failure)),
+        RouteOutcome::Done => {
+            if persisted {
+                done.push(index);
+            }
+        }
+    };
+    // `debug`: at the usual `info` level the span is disabled, and the handlers run without
+    // it (an `Instrumented` wrapper still costs an enter and exit per poll).
+    let span = tracing::debug_span!("webhook_dispatch", event = %job.meta.event_name, key = %job.meta.key, attempt = job.attempt);
+    let started = Instant::now();
+    if span.is_disabled() {
+        shared.routes.run(job, outcome).await;
+    } else {
+        shared.routes.run(job, outcome).instrument(span).await;
+    }
+    shared.backlog.job_done(started.elapsed());
+    if let Some(p) = &job.meta.persisted {
+        record_progress(&shared.routes, p, job.attempt, &done, &retries);
+    }
+    if let Some(finished) = slot.take() {
+        schedule_retries(shared, finished, retries);
     }
 }
 
@@ -1245,7 +1298,7 @@ fn record_progress<E: Event>(
         p.entry.record_attempt(
             routes.route_id(*index),
             attempt,
-            Some(SystemTime::now() + *delay),
+            Some(system_due_in(*delay)),
         );
     }
 }
@@ -1280,7 +1333,7 @@ fn schedule_retries<E: Event>(
             target: Target::Route(index),
             attempt: attempt + 1,
             last_error: Some(failure),
-            ready_at: Instant::now() + delay,
+            ready_at: due_in(delay),
         };
         shared.delay(retry, delay);
     }
@@ -1358,18 +1411,42 @@ enum Phase {
 }
 
 /// A runner task's state. Its drop, when the task did not leave through
-/// [`Shared::next_job`] (the runtime dropped it, running or parked, or before it first ran),
-/// uncounts it, reports its job, and with the runtime gone reports everything left.
+/// [`Shared::next_job`], tells two cases apart:
+///
+/// - the task panicked outside the handlers' catch (in the event type's code, a store's, or
+///   the dispatcher's): the drop runs while unwinding. A new runner takes its place, in its
+///   counts, reports its job ([`DeadLetterReason::Panicked`]) and goes on with the queue:
+///   nothing queued is lost and the dispatcher stays open;
+/// - the runtime dropped it (running or parked, or before it first ran): it is uncounted, its
+///   job reported, and with the runtime gone everything left is reported.
 struct Runner<E: Event> {
     shared: Arc<Shared<E>>,
     phase: Phase,
     /// The job being run.
     job: Option<Job<E>>,
+    /// The job of the runner this one replaces, which panicked: reported first.
+    panicked: Option<Job<E>>,
+    /// Whether the task was polled: one dropped unpolled was dropped by its runtime.
+    started: bool,
 }
 
 impl<E: Event> Drop for Runner<E> {
     fn drop(&mut self) {
         let shared = &self.shared;
+        if std::thread::panicking() && self.started && self.phase != Phase::Left {
+            // No user code here (a second panic while unwinding aborts): the replacement
+            // reports the job. A parked runner's counts pass to it as a running one's.
+            if self.phase == Phase::Parked {
+                let mut state = shared.lock();
+                state.idle = state.idle.saturating_sub(1);
+                state.running += 1;
+            }
+            tracing::error!(
+                "a webhook runner panicked outside a handler; it is replaced, and its event is dead-lettered"
+            );
+            shared.spawn_task(None, self.job.take());
+            return;
+        }
         {
             let mut state = shared.lock();
             match self.phase {
@@ -1386,7 +1463,10 @@ impl<E: Event> Drop for Runner<E> {
                 Phase::Left => return,
             }
         }
-        if let Some(job) = self.job.take() {
+        for job in [self.panicked.take(), self.job.take()]
+            .into_iter()
+            .flatten()
+        {
             shared.abandon(job, DeadLetterReason::RuntimeDropped);
         }
         // No runner will take what is queued: the runtime that runs them is going away.
@@ -1429,6 +1509,36 @@ mod tests {
             .concurrency_limit(limit)
             .spawn();
         (d, done)
+    }
+
+    /// A store entry that keeps the due times of the retries recorded in it.
+    #[derive(Debug)]
+    struct DueTimes(Arc<Mutex<Vec<Option<SystemTime>>>>);
+
+    impl crate::store::Entry for DueTimes {
+        fn record_attempt(&self, _route: u32, _attempts: u32, next_at: Option<SystemTime>) {
+            self.0.lock().unwrap().push(next_at);
+        }
+        fn complete_route(&self, _route: u32) {}
+        fn complete(&self) {}
+    }
+
+    #[test]
+    fn a_retry_recorded_past_the_clocks_range_is_due_at_the_longest_wait() {
+        let routes = Handlers::<Ping>::new()
+            .fallback(|_, _| async {})
+            .into_routes();
+        let due = Arc::new(Mutex::new(Vec::new()));
+        let persisted = super::super::handler::Persisted {
+            entry: Box::new(DueTimes(Arc::clone(&due))),
+            outstanding: AtomicUsize::new(1),
+            replayed: false,
+        };
+        let failure = super::super::HandlerFailure::Timeout(Duration::from_secs(1));
+        let before = SystemTime::now();
+        record_progress(&routes, &persisted, 1, &[], &[(0, Duration::MAX, failure)]);
+        let due = due.lock().unwrap()[0].expect("a due time");
+        assert!(due >= before + MAX_WAIT && due <= SystemTime::now() + MAX_WAIT);
     }
 
     #[tokio::test]
