@@ -86,22 +86,16 @@ impl QueueTimer {
         self.state.lock().unwrap().insert(job, wait);
     }
 
+    /// Takes every due entry, one per poll (as a timer task would, under the lock each time);
+    /// `poll_expired` is `Ready(None)` once the queue is empty.
     async fn take_due(&self) -> usize {
         let mut n = 0;
-        std::future::poll_fn(|cx| {
-            let mut queue = self.state.lock().unwrap();
-            loop {
-                match queue.poll_expired(cx) {
-                    std::task::Poll::Ready(Some(expired)) => {
-                        black_box(expired.into_inner());
-                        n += 1;
-                    }
-                    std::task::Poll::Ready(None) => return std::task::Poll::Ready(()),
-                    std::task::Poll::Pending => return std::task::Poll::Ready(()),
-                }
-            }
-        })
-        .await;
+        while let Some(expired) =
+            std::future::poll_fn(|cx| self.state.lock().unwrap().poll_expired(cx)).await
+        {
+            black_box(expired.into_inner());
+            n += 1;
+        }
         n
     }
 }
