@@ -553,3 +553,166 @@ fn when_the_handler_runtime_is_dropped_its_events_are_dead_lettered_and_the_drai
             .expect("nothing is left: the drain completes");
     });
 }
+
+// ===== a panic on a runner's own path (issue 21, item 6) =====
+
+/// Waits (a liveness bound, not a timing) until `n` events were counted in `done`.
+async fn until_done(done: &AtomicUsize, n: usize) {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while done.load(Ordering::SeqCst) < n {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{n} event(s) handled"));
+}
+
+#[tokio::test]
+async fn a_backoff_past_the_clocks_range_waits_capped_and_the_dispatcher_goes_on() {
+    let hooks = Hooks::default();
+    let done = Arc::new(AtomicUsize::new(0));
+    let policy = RetryPolicy::default()
+        .max_attempts(2)
+        .initial_backoff(Duration::MAX)
+        .max_backoff(Duration::MAX)
+        .without_jitter();
+    let handlers = Handlers::with_state(Arc::clone(&done))
+        .retry_policy(policy)
+        .on(chirp::SMS_DELIVERED, |s: MessageStatus, ctx| async move {
+            if s.id == "m-fails" {
+                return Err(std::io::Error::other("db down"));
+            }
+            ctx.state().fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        });
+    let d = Dispatcher::builder(hooks.install(handlers)).spawn();
+    d.try_enqueue(decoded("m-fails")).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while d.retrying() == 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the failed handler waits for its retry");
+    assert!(!d.is_closing(), "the enormous backoff did not close it");
+    d.try_enqueue(decoded("m-later")).unwrap();
+    until_done(&done, 1).await;
+    let errors = hooks.errors();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].2, "the failure was reported as retried");
+    // The retry waits (capped, far ahead): the drain deadline leaves it, reported.
+    let left = d.drain(Duration::from_millis(50)).await.unwrap_err();
+    assert_eq!((left.retrying, left.abandoned), (1, 1));
+    assert_eq!(hooks.dead().len(), 1);
+    assert_eq!(hooks.dead()[0].2, DeadLetterReason::Shutdown);
+}
+
+/// An error whose `Display` panics, as a user's error type may.
+#[derive(Debug)]
+struct PanickyDisplay;
+
+impl std::fmt::Display for PanickyDisplay {
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        panic!("Display of a user's error panicked")
+    }
+}
+
+impl std::error::Error for PanickyDisplay {}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_error_whose_display_panics_is_reported_and_the_dispatcher_goes_on() {
+    // The log lines format the error (a subscriber must be listening for that).
+    let (logs, _guard) = capture_logs();
+    let done = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&failed);
+    let handlers = Handlers::with_state(Arc::clone(&done))
+        .retry_policy(RetryPolicy::never())
+        .on(chirp::SMS_DELIVERED, |s: MessageStatus, ctx| async move {
+            if s.id == "m-panicky" {
+                return Err(PanickyDisplay);
+            }
+            ctx.state().fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        })
+        .on_error(move |e: &HandlerError| sink.lock().unwrap().push((e.attempt, e.retry_in)));
+    let d = Dispatcher::builder(handlers).concurrency_limit(1).spawn();
+    d.try_enqueue(decoded("m-panicky")).unwrap();
+    d.try_enqueue(decoded("m-later")).unwrap();
+    until_done(&done, 1).await;
+    assert!(!d.is_closing(), "the panic in a log line did not close it");
+    d.drain(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(
+        *failed.lock().unwrap(),
+        [(1, None)],
+        "the failure was reported"
+    );
+    let text = logs.text();
+    assert!(
+        text.contains("webhook handler failed on its last attempt"),
+        "{text}"
+    );
+    assert!(text.contains("Display panicked"), "{text}");
+}
+
+/// An event whose `event_name` panics once armed, after the first call (the one made when it
+/// is queued): the runner's own path calls it again, outside the handlers' panic catch.
+#[derive(Debug, Clone)]
+struct Brittle {
+    armed: bool,
+    names: Arc<AtomicUsize>,
+}
+
+impl Brittle {
+    fn new(armed: bool) -> Self {
+        Self {
+            armed,
+            names: Arc::default(),
+        }
+    }
+}
+
+impl Event for Brittle {
+    fn event_name(&self) -> &str {
+        let calls = self.names.fetch_add(1, Ordering::SeqCst);
+        assert!(
+            !self.armed || calls == 0,
+            "event_name of a user's event panicked"
+        );
+        "brittle"
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_runner_that_panics_outside_a_handler_is_replaced_and_nothing_queued_is_lost() {
+    let done = Arc::new(AtomicUsize::new(0));
+    let dead = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&dead);
+    let handlers = Handlers::with_state(Arc::clone(&done))
+        .on_group("brittle", |_: Brittle, ctx| async move {
+            ctx.state().fetch_add(1, Ordering::SeqCst);
+        })
+        .on_dead_letter(move |letter: DeadLetter<Brittle>| {
+            sink.lock().unwrap().push((letter.key, letter.reason));
+        });
+    let d = Dispatcher::builder(handlers).concurrency_limit(1).spawn();
+    let key = |n: u8| DedupKey::from_bytes([n; 16]);
+    // The one runner takes the armed event first and panics; the three queued behind it wait.
+    d.try_enqueue(Decoded::new(Brittle::new(true), key(1)))
+        .unwrap();
+    for n in 2..5 {
+        d.try_enqueue(Decoded::new(Brittle::new(false), key(n)))
+            .unwrap();
+    }
+    until_done(&done, 3).await;
+    assert!(!d.is_closing(), "the panicked runner did not close it");
+    d.try_enqueue(Decoded::new(Brittle::new(false), key(5)))
+        .unwrap();
+    d.drain(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(done.load(Ordering::SeqCst), 4, "every later event ran");
+    assert_eq!(
+        *dead.lock().unwrap(),
+        [(key(1), DeadLetterReason::Panicked)],
+        "the event whose run panicked is reported, once"
+    );
+}

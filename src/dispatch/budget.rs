@@ -1,5 +1,14 @@
 //! The queue's byte budget: how many bytes of request bodies the events the dispatcher holds
 //! (queued, waiting for a retry, or running) may add up to.
+//!
+//! A counter (`AtomicUsize` with `fetch_update`) rather than a `tokio::sync::Semaphore` with
+//! `try_acquire_many_owned`: a replayed event's bytes are counted whatever is held already
+//! ([`ByteBudget::reserve_over`]; a semaphore's permits cannot go below zero, so the excess
+//! would go uncounted and new requests would not wait for it), and one event larger than the
+//! whole budget is taken when nothing else is held. It also costs less:
+//! `benches/dispatch_primitives.rs` (reserve a body's bytes, give them back; 61 interleaved
+//! rounds of 10,000) measured a median of 63 ns here against 89 ns for the semaphore (ratio
+//! 1.42, IQR 1.40–1.44; the same code against itself 0.996, IQR 0.98–1.02).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -2,6 +2,7 @@
 //! and when an accepted event ends without being handled ([`DeadLetter`], once).
 
 use std::fmt;
+use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 use crate::dedup::DedupKey;
@@ -105,7 +106,16 @@ impl HandlerFailure {
 impl fmt::Display for HandlerFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Error(e) => write!(f, "{e}"),
+            // A user's error type: its `Display` may panic, and this runs in log lines on the
+            // dispatcher's own path, where a panic would stop a runner.
+            Self::Error(e) => match std::panic::catch_unwind(AssertUnwindSafe(|| e.to_string())) {
+                Ok(text) => f.write_str(&text),
+                Err(panic) => write!(
+                    f,
+                    "(the error's Display panicked: {})",
+                    panic_message(&*panic)
+                ),
+            },
             Self::Panic(m) => write!(f, "panicked: {m}"),
             Self::Timeout(t) => write!(f, "timed out after {t:?}"),
             Self::NoPayload => f.write_str("the event has no payload for this handler"),
@@ -190,11 +200,15 @@ pub enum DeadLetterReason {
     Shutdown,
     /// The runtime the handlers run on was shut down while the event was queued or running.
     RuntimeDropped,
+    /// A panic outside the handlers' own catch (in the event type's code, such as its
+    /// `event_name`, or in the dispatcher) stopped the event's run. The runner is replaced and
+    /// the other events run as usual.
+    Panicked,
 }
 
 impl DeadLetterReason {
     /// A short name for logs and metrics: `exhausted`, `no_payload`, `no_handler`, `shutdown`,
-    /// `runtime_dropped`.
+    /// `runtime_dropped`, `panicked`.
     ///
     /// ```
     /// use webhook_receiver::dispatch::DeadLetterReason;
@@ -209,6 +223,7 @@ impl DeadLetterReason {
             Self::NoHandler => "no_handler",
             Self::Shutdown => "shutdown",
             Self::RuntimeDropped => "runtime_dropped",
+            Self::Panicked => "panicked",
         }
     }
 }
@@ -221,6 +236,16 @@ impl fmt::Display for DeadLetterReason {
             Self::NoHandler => "no handler matched and there is no fallback",
             Self::Shutdown => "shutdown: the drain deadline passed before it ran",
             Self::RuntimeDropped => "the handlers' runtime was shut down",
+            Self::Panicked => "a panic outside the handlers stopped its run",
         })
     }
+}
+
+/// The message of a caught panic, if its payload is a string.
+pub(super) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic with a non-string payload".to_owned())
 }

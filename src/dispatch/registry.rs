@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 
-use super::failure::{DeadLetter, DeadLetterReason, HandlerError, HandlerFailure};
+use super::failure::{DeadLetter, DeadLetterReason, HandlerError, HandlerFailure, panic_message};
 use super::handler::{BoxHandler, EventContext, HandlerOutput, Job, Target, erase};
 use super::retry::RetryPolicy;
 use crate::event::{Event, EventType, Received};
@@ -688,16 +688,19 @@ impl<E: Event> Routes<E> {
             "accepted webhook event will not be handled: {reason}"
         );
         if let Some(hook) = &self.on_dead_letter {
-            let letter = DeadLetter {
-                event: job.item.clone(),
-                key: job.meta.key,
-                id: job.meta.id.as_deref().map(str::to_owned),
-                handler: handler.map(str::to_owned),
-                attempts,
-                last_error,
-                reason,
+            // The letter's copy of the event runs the event type's `Clone`: caught with the hook.
+            let deliver = || {
+                hook(DeadLetter {
+                    event: job.item.clone(),
+                    key: job.meta.key,
+                    id: job.meta.id.as_deref().map(str::to_owned),
+                    handler: handler.map(str::to_owned),
+                    attempts,
+                    last_error,
+                    reason,
+                });
             };
-            if std::panic::catch_unwind(AssertUnwindSafe(|| hook(letter))).is_err() {
+            if std::panic::catch_unwind(AssertUnwindSafe(deliver)).is_err() {
                 tracing::error!("webhook dead-letter hook panicked");
             }
         }
@@ -716,14 +719,6 @@ fn route_id(label: &str, ordinal: usize) -> u32 {
         hash = hash.wrapping_mul(0x0100_0193);
     }
     hash
-}
-
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "panic with a non-string payload".to_owned())
 }
 
 impl<E, S> fmt::Debug for Handlers<E, S> {
