@@ -79,23 +79,70 @@ const BOOKKEEPING_DELAY: std::time::Duration = std::time::Duration::from_millis(
 
 /// Accepted events whose answer nobody observed (the request went away mid-commit): handed to
 /// the inbox's feed, which runs them now. Without a feed they run at the next start.
-#[derive(Debug, Default)]
-pub(crate) struct Orphans(std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedSender<StoredId>>>);
+#[derive(Debug)]
+pub(crate) struct Orphans {
+    tx: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedSender<StoredId>>>,
+    /// Orphans handed to the feed so far.
+    handed: AtomicU64,
+    /// Orphans the feed has forwarded (or found done) so far.
+    forwarded: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for Orphans {
+    fn default() -> Self {
+        Self {
+            tx: std::sync::Mutex::new(None),
+            handed: AtomicU64::new(0),
+            forwarded: tokio::sync::watch::Sender::new(0),
+        }
+    }
+}
 
 impl Orphans {
     /// Hands `id` to the feed, if one listens.
     pub(crate) fn hand_over(&self, id: StoredId) {
-        let guard = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let guard = self.tx.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(tx) = guard.as_ref() {
-            let _ = tx.send(id);
+            if tx.send(id).is_ok() {
+                self.handed.fetch_add(1, Ordering::AcqRel);
+            }
         }
     }
 
-    /// From now on, orphans go to the returned receiver.
+    /// From now on, orphans go to the returned receiver; the feed calls
+    /// [`forwarded_one`](Self::forwarded_one) for each.
     pub(crate) fn subscribe(&self) -> tokio::sync::mpsc::UnboundedReceiver<StoredId> {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(tx);
+        *self.tx.lock().unwrap_or_else(PoisonError::into_inner) = Some(tx);
         rx
+    }
+
+    /// The feed is done with one orphan (handed on, found done, or failed to read).
+    pub(crate) fn forwarded_one(&self) {
+        self.forwarded.send_modify(|n| *n += 1);
+    }
+
+    /// Resolves once every orphan handed over before the call has been forwarded by the feed
+    /// (at once if no feed listens any more).
+    pub(crate) async fn settled(&self) {
+        let target = self.handed.load(Ordering::Acquire);
+        let listening = self
+            .tx
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|tx| !tx.is_closed());
+        if !listening {
+            return;
+        }
+        let mut forwarded = self.forwarded.subscribe();
+        // The feed forwards each one with a read of the file: bounded, but never waited for
+        // forever (a feed whose receiver stopped reading leaves the rest for the next start).
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            forwarded.wait_for(|n| *n >= target),
+        )
+        .await;
     }
 }
 

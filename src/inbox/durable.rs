@@ -867,6 +867,7 @@ impl Store for DurableInbox {
             let _ = tx.try_send(Pending::replay(event, entry));
         }
         let mut orphans = self.inner.orphans.subscribe();
+        let counter = Arc::clone(&self.inner.orphans);
         // A weak handle: the feed must not keep the file open once the last clone is dropped.
         let inbox = Arc::downgrade(&self.inner);
         tokio::spawn(async move {
@@ -880,26 +881,34 @@ impl Store for DurableInbox {
                 };
                 let Some(inner) = inbox.upgrade() else { return };
                 let inbox = Self { inner };
-                match inbox.pending_one(id) {
-                    Ok(Some(event)) => {
-                        let pending = Pending::first_run(event, inbox.entry(id));
-                        drop(inbox);
-                        if tx.send(pending).await.is_err() {
-                            return;
-                        }
-                    }
-                    Ok(None) => {}
+                let pending = match inbox.pending_one(id) {
+                    Ok(Some(event)) => Some(Pending::first_run(event, inbox.entry(id))),
+                    Ok(None) => None,
                     Err(error) => {
                         tracing::error!(stored_id = id.get(), %error, "an accepted webhook event could not be read back: it runs at the next start");
+                        None
                     }
+                };
+                drop(inbox);
+                let sent = match pending {
+                    Some(pending) => tx.send(pending).await.is_ok(),
+                    None => true,
+                };
+                counter.forwarded_one();
+                if !sent {
+                    return;
                 }
             }
         });
         Some(rx)
     }
 
+    /// Everything sent to the committer before is committed durably, and every accept whose
+    /// request went away before then has been handed to the feed.
     async fn flush(&self) -> Result<(), StoreError> {
-        Ok(Self::flush(self).await?)
+        Self::flush(self).await?;
+        self.inner.orphans.settled().await;
+        Ok(())
     }
 
     fn location(&self) -> String {

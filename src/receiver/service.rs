@@ -142,16 +142,14 @@ impl<F: DecodeEvent, St: Store> WebhookService<F, St> {
         let Some(mut rx) = self.inner.store.feed() else {
             return;
         };
+        // A store that keeps events in this process hands over, until it has flushed, events
+        // accepted before the drain whose request went away mid-commit: the drain waits for
+        // them. A shared store's events are left for the other replicas instead.
+        let hold = (!self.inner.store.is_shared()).then(|| self.inner.dispatcher.hold());
         let mut replayed = 0usize;
-        loop {
-            match rx.try_recv() {
-                Ok(pending) => {
-                    replayed += 1;
-                    self.inner.run_pending(pending);
-                }
-                Err(tokio::sync::mpsc::error::TryRecvError::Empty) => break,
-                Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => break,
-            }
+        while let Ok(pending) = rx.try_recv() {
+            replayed += 1;
+            self.inner.run_pending(pending);
         }
         if replayed > 0 {
             tracing::info!(events = replayed, store = %self.inner.store.location(), "replaying the store's pending webhook events");
@@ -161,19 +159,46 @@ impl<F: DecodeEvent, St: Store> WebhookService<F, St> {
             loop {
                 // One at a time, and only with room: what this replica cannot run yet stays in
                 // a shared store for the others.
-                if !inner.dispatcher.wait_for_room().await {
-                    return;
+                let room = tokio::select! {
+                    room = inner.dispatcher.wait_for_room() => room,
+                    () = inner.dispatcher.closed() => false,
+                };
+                let pending = if room {
+                    tokio::select! {
+                        pending = rx.recv() => pending,
+                        () = inner.dispatcher.closed() => None,
+                    }
+                } else {
+                    None
+                };
+                match pending {
+                    Some(pending) => inner.run_pending(pending),
+                    None => break,
                 }
-                let pending = tokio::select! {
-                    pending = rx.recv() => pending,
-                    // Closing: stop taking events, and let go of the store (and its feed).
-                    () = inner.dispatcher.closed() => None,
-                };
-                let Some(pending) = pending else {
-                    return;
-                };
-                inner.run_pending(pending);
             }
+            if let Some(hold) = hold {
+                // Closing: every accept sent to the store before now is settled once it has
+                // flushed; run what it handed over, then let the drain finish. A store that
+                // cannot flush keeps the rest for the next start.
+                let flush = inner.store.flush();
+                tokio::pin!(flush);
+                loop {
+                    tokio::select! {
+                        flushed = &mut flush => {
+                            if let Err(error) = flushed {
+                                tracing::error!(%error, store = %inner.store.location(), "the store could not be flushed: what it holds runs at the next start");
+                            }
+                            break;
+                        }
+                        Some(pending) = rx.recv() => inner.run_pending(pending),
+                    }
+                }
+                while let Ok(pending) = rx.try_recv() {
+                    inner.run_pending(pending);
+                }
+                drop(hold);
+            }
+            // Dropping the receiver stops the store's feed (and lets go of the store).
         });
     }
 

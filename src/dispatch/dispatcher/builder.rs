@@ -313,6 +313,7 @@ impl<E: Event> DispatcherBuilder<E> {
                 runners: 0,
                 idle: 0,
                 closing: false,
+                holds: 0,
                 abandoned: false,
             }),
             spawn,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::queue::Shared;
-use super::slot::{EnqueueError, Slot};
+use super::slot::{EnqueueError, Hold, Slot};
 use crate::event::{Decoded, Event};
 
 /// The dispatcher handle: a bounded queue of accepted events and the tasks that run their
@@ -123,6 +123,16 @@ impl<E: Event> Dispatcher<E> {
 
     /// Reserves a slot in the queue, and `bytes` of its byte budget (the request body's size),
     /// without waiting.
+    /// A hold on the drain: [`drain`](Self::drain) does not resolve (before its deadline) while
+    /// it is alive. The store's feed holds one, so that events accepted before the drain and
+    /// handed over late (an accept whose request went away mid-commit) still run in it.
+    pub(crate) fn hold(&self) -> Hold<E> {
+        self.shared().lock().holds += 1;
+        Hold {
+            shared: Arc::clone(self.shared()),
+        }
+    }
+
     pub(crate) fn try_reserve(&self, bytes: usize) -> Result<Slot<'_, E>, EnqueueError> {
         self.shared().try_reserve(bytes)
     }

@@ -71,6 +71,9 @@ pub(super) struct State<E> {
     /// Parked runners that no event has been handed to yet.
     pub(super) idle: usize,
     pub(super) closing: bool,
+    /// [`Hold`](super::slot::Hold)s alive: the drain waits for them (they are not events, and
+    /// do not count against the capacity).
+    pub(super) holds: usize,
     /// The drain deadline passed (or the runtime went away): what is left is reported, not run.
     pub(super) abandoned: bool,
 }
@@ -99,7 +102,7 @@ impl<E> Shared<E> {
 
     /// Signals the drain if shutting down and nothing is left to run.
     pub(super) fn check_drained(&self, state: &State<E>) {
-        if state.closing && state.running == 0 && state.queued() == 0 {
+        if state.closing && state.running == 0 && state.queued() == 0 && state.holds == 0 {
             self.drained.cancel();
         }
     }

@@ -125,3 +125,17 @@ impl<E> Shared<E> {
         })
     }
 }
+
+/// A hold on the drain ([`Dispatcher::hold`](super::Dispatcher::hold)): while it is alive the
+/// drain does not resolve (before its deadline).
+pub(crate) struct Hold<E> {
+    pub(super) shared: Arc<Shared<E>>,
+}
+
+impl<E> Drop for Hold<E> {
+    fn drop(&mut self) {
+        let mut state = self.shared.lock();
+        state.holds -= 1;
+        self.shared.check_drained(&state);
+    }
+}
