@@ -192,7 +192,7 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
         index
     }
 
-    /// Runs `handler` for every event of type `ty`, with its typed payload.
+    #[doc = include_str!("../docs/on.md")]
     ///
     /// ```
     /// use std::sync::{Arc, Mutex};
@@ -237,9 +237,7 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
         self
     }
 
-    /// Runs `handler` for every event whose type matches `pattern`: an exact name
-    /// (`messages.sms.delivered`, or a name the event enum does not know), or a prefix ending in
-    /// `*` (`messages.whatsapp.*`; `*` alone matches every event). The handler gets the event.
+    #[doc = include_str!("../docs/on_group.md")]
     ///
     /// ```
     /// use std::sync::{Arc, Mutex};
@@ -288,13 +286,7 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
         self
     }
 
-    /// Runs `handler` for every event that no other handler matched: unhandled and unknown
-    /// types, and known types whose payload did not fit its schema ([`Received::Invalid`], with the
-    /// raw data and the error). Replaces an earlier fallback.
-    ///
-    /// Without a fallback, an event no handler matched is logged at `error` and given to the
-    /// dead-letter hook ([`DeadLetterReason::NoHandler`]). To ignore such events on purpose,
-    /// register a fallback that does nothing.
+    #[doc = include_str!("../docs/fallback.md")]
     ///
     /// ```
     /// use std::sync::{Arc, Mutex};
@@ -347,8 +339,7 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
         self
     }
 
-    /// The retry policy of every handler that has none of its own (default
-    /// [`RetryPolicy::default`]: 5 attempts, 30 s each, backoff from 1 s).
+    #[doc = include_str!("../docs/retry_policy.md")]
     ///
     /// ```
     /// use std::sync::{Arc, Mutex};
@@ -378,10 +369,7 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
         self
     }
 
-    /// The retry policy of the handlers labelled `label`, instead of the registry's: the event
-    /// type's name for [`on`](Self::on), the pattern for [`on_group`](Self::on_group),
-    /// `"fallback"` for [`fallback`](Self::fallback) (the label the handler's metrics, logs and
-    /// dead letters carry). Registered before or after, in any order.
+    #[doc = include_str!("../docs/retry_policy_for.md")]
     ///
     /// ```
     /// use std::time::Duration;
@@ -405,9 +393,7 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
         self
     }
 
-    /// Called for every failed attempt of a handler (error, panic or timeout), with the event's
-    /// type and key, the attempt and whether it will be retried (after it is logged). Use it for
-    /// metrics or alerts; [`on_dead_letter`](Self::on_dead_letter) is the place to keep events.
+    #[doc = include_str!("../docs/on_error.md")]
     ///
     /// ```
     /// use std::sync::{Arc, Mutex};
@@ -438,12 +424,7 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
         self
     }
 
-    /// Called exactly once for every accepted event, or handler's share of one, that will not be
-    /// handled: its last attempt failed, it has no handler, the drain deadline passed before it
-    /// ran, or the handlers' runtime went away (see [`DeadLetterReason`]). It gets the event, its
-    /// key, the handler's label, the attempts and the last error. It runs on the dispatcher (at a
-    /// deadline, on the task calling `drain`), so keep it short: send the letter to a channel or
-    /// write it to a table.
+    #[doc = include_str!("../docs/on_dead_letter.md")]
     ///
     /// ```
     /// use std::sync::{Arc, Mutex};

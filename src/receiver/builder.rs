@@ -59,8 +59,7 @@ impl<F: DecodeEvent> WebhookServiceBuilder<F, MokaStore> {
 }
 
 impl<F: DecodeEvent, St: Store> WebhookServiceBuilder<F, St> {
-    /// Uses another store (shared between replicas, durable, your own: see [`Store`]). The
-    /// default is a [`MokaStore`] with its default settings.
+    #[doc = include_str!("../docs/store.md")]
     ///
     /// ```
     /// use tower::ServiceExt;
@@ -87,9 +86,7 @@ impl<F: DecodeEvent, St: Store> WebhookServiceBuilder<F, St> {
         }
     }
 
-    /// The largest body accepted (default 1 MiB); larger ones are answered 413 without being
-    /// read past the limit. In a tower stack of your own, give the
-    /// [`VerifyWebhookLayer`](crate::verify::VerifyWebhookLayer) the same limit.
+    #[doc = include_str!("../docs/body_limit.md")]
     ///
     /// ```
     /// use http::StatusCode;
@@ -112,13 +109,7 @@ impl<F: DecodeEvent, St: Store> WebhookServiceBuilder<F, St> {
         self
     }
 
-    /// The `Retry-After` sent with 503. By default it is adaptive
-    /// ([`RetryAfter::adaptive`](crate::dispatch::RetryAfter::adaptive), at most 60 s): a sender
-    /// refused because the queue is full is told when the backlog ahead of it should have run,
-    /// with jitter so that senders refused together come back spread out (see
-    /// [Retry-After](crate::dispatch#retry-after)); other 503s (shutting down, store failing) get
-    /// 5 s. A `Duration` (or [`RetryAfter::fixed`](crate::dispatch::RetryAfter::fixed)) sends that
-    /// value with every 503.
+    #[doc = include_str!("../docs/retry_after.md")]
     ///
     /// ```
     /// use std::time::Duration;
@@ -146,8 +137,7 @@ impl<F: DecodeEvent, St: Store> WebhookServiceBuilder<F, St> {
         self
     }
 
-    /// Overrides how an event's dedup key is derived (the format's rule is the default).
-    /// Events whose payload did not fit their schema keep the format's key.
+    #[doc = include_str!("../docs/dedup_key.md")]
     ///
     /// ```
     /// # use webhook_receiver::{chirp::{Chirp, ChirpEvent}, dispatch::{Dispatcher, Handlers}, receiver::WebhookService, DedupKey, Event};

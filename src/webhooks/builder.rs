@@ -139,8 +139,7 @@ impl<F: DecodeEvent, V, St> WebhooksBuilder<F, V, (), St> {
 }
 
 impl<F: DecodeEvent, V, S: Clone + Send + Sync + 'static, St> WebhooksBuilder<F, V, S, St> {
-    /// Runs `handler` for every event of type `ty`, with its typed payload
-    /// ([`Handlers::on`]).
+    #[doc = include_str!("../docs/on.md")]
     ///
     /// ```
     /// use tower::ServiceExt;
@@ -173,8 +172,7 @@ impl<F: DecodeEvent, V, S: Clone + Send + Sync + 'static, St> WebhooksBuilder<F,
         self
     }
 
-    /// Runs `handler` for every event whose type matches `pattern`, an exact name or a prefix
-    /// ending in `*` ([`Handlers::on_group`]). The handler gets the whole event.
+    #[doc = include_str!("../docs/on_group.md")]
     ///
     /// ```
     /// use tower::ServiceExt;
@@ -206,8 +204,7 @@ impl<F: DecodeEvent, V, S: Clone + Send + Sync + 'static, St> WebhooksBuilder<F,
         self
     }
 
-    /// Runs `handler` for every event no other handler matched, invalid payloads included
-    /// ([`Handlers::fallback`]).
+    #[doc = include_str!("../docs/fallback.md")]
     ///
     /// ```
     /// use tower::ServiceExt;
@@ -242,8 +239,7 @@ impl<F: DecodeEvent, V, S: Clone + Send + Sync + 'static, St> WebhooksBuilder<F,
         self
     }
 
-    /// Called for every failed handler attempt: error, panic or timeout, with the attempt and
-    /// whether it will be retried ([`Handlers::on_error`]).
+    #[doc = include_str!("../docs/on_error.md")]
     ///
     /// ```
     /// use std::time::Duration;
@@ -273,9 +269,7 @@ impl<F: DecodeEvent, V, S: Clone + Send + Sync + 'static, St> WebhooksBuilder<F,
         self
     }
 
-    /// Called once for every accepted event, or handler's share of one, that will not be
-    /// handled: retries used up, no handler, drain deadline passed, runtime gone
-    /// ([`Handlers::on_dead_letter`]).
+    #[doc = include_str!("../docs/on_dead_letter.md")]
     ///
     /// ```
     /// use std::time::Duration;
@@ -310,8 +304,7 @@ impl<F: DecodeEvent, V, S: Clone + Send + Sync + 'static, St> WebhooksBuilder<F,
         self
     }
 
-    /// The retry policy of every handler without one of its own ([`Handlers::retry_policy`];
-    /// default: 5 attempts, 30 s each, exponential backoff from 1 s with jitter).
+    #[doc = include_str!("../docs/retry_policy.md")]
     ///
     /// ```
     /// use std::time::Duration;
@@ -346,8 +339,7 @@ impl<F: DecodeEvent, V, S: Clone + Send + Sync + 'static, St> WebhooksBuilder<F,
         self
     }
 
-    /// The retry policy of the handlers labelled `label` (the event type's name, the group's
-    /// pattern, or `"fallback"`), registered before or after ([`Handlers::retry_policy_for`]).
+    #[doc = include_str!("../docs/retry_policy_for.md")]
     ///
     /// ```
     /// use tower::ServiceExt;
@@ -377,8 +369,7 @@ impl<F: DecodeEvent, V, S: Clone + Send + Sync + 'static, St> WebhooksBuilder<F,
 
 /// # Queue, store and body settings
 impl<F: DecodeEvent, V, S, St> WebhooksBuilder<F, V, S, St> {
-    /// How many accepted events may wait for a handler (default 1024). When full, requests are
-    /// answered 503 with `Retry-After` and nothing is remembered. Values below 1 are raised to 1.
+    #[doc = include_str!("../docs/queue_capacity.md")]
     ///
     /// ```
     /// use http::StatusCode;
@@ -409,14 +400,7 @@ impl<F: DecodeEvent, V, S, St> WebhooksBuilder<F, V, S, St> {
         self
     }
 
-    /// How many bytes of request bodies the accepted events that are not done (queued, waiting
-    /// for a retry, or running) may hold (default
-    /// [`DEFAULT_QUEUE_BYTES`](crate::dispatch::DEFAULT_QUEUE_BYTES), 64 MiB). Past it,
-    /// requests are answered 503 with `Retry-After` and nothing is remembered, as for a full
-    /// queue. An event larger than the whole budget is accepted only when no other event holds
-    /// any bytes. Values below 1 are raised to 1. See
-    /// [`DispatcherBuilder::queue_bytes`](crate::dispatch::DispatcherBuilder::queue_bytes) for
-    /// what is counted and when it is given back.
+    #[doc = include_str!("../docs/queue_bytes.md")]
     ///
     /// ```
     /// use http::StatusCode;
@@ -447,7 +431,7 @@ impl<F: DecodeEvent, V, S, St> WebhooksBuilder<F, V, S, St> {
         self
     }
 
-    /// How many events are handled at once (default 64). Values below 1 are raised to 1.
+    #[doc = include_str!("../docs/concurrency_limit.md")]
     ///
     /// ```
     /// use webhook_receiver::chirp;
@@ -460,19 +444,7 @@ impl<F: DecodeEvent, V, S, St> WebhooksBuilder<F, V, S, St> {
         self
     }
 
-    /// Chooses where accepted events are claimed and kept: the one [`Store`] setting. The
-    /// default is a [`MokaStore`] with its default settings (24 h, 1,000,000 keys, in process);
-    /// give it another one to change those, or a store that keeps events:
-    ///
-    /// | store | what it gives |
-    /// |---|---|
-    /// | [`MokaStore`] | dedup in process (the default) |
-    /// | `RedisStore` (`redis`) | dedup shared by replicas |
-    /// | `DurableInbox` (`durable`) | the claim and the raw event fsync'd together before the 200, handler progress kept, replay at the next start |
-    /// | `RedisInbox` (`redis`) | a shared inbox: replicas run events from one Redis Stream, a dead replica's taken over |
-    /// | your own | see [`Store`] and its contract |
-    ///
-    /// [`Webhooks::store`] gives the store back, typed.
+    #[doc = include_str!("../docs/store.md")]
     ///
     /// ```
     /// use std::time::Duration;
@@ -526,8 +498,7 @@ impl<F: DecodeEvent, V, S, St> WebhooksBuilder<F, V, S, St> {
         }
     }
 
-    /// Overrides how an event's dedup key is derived (the format's rule is the default); see
-    /// [`WebhookServiceBuilder::dedup_key`](crate::receiver::WebhookServiceBuilder::dedup_key).
+    #[doc = include_str!("../docs/dedup_key.md")]
     ///
     /// ```
     /// use tower::ServiceExt;
@@ -559,10 +530,7 @@ impl<F: DecodeEvent, V, S, St> WebhooksBuilder<F, V, S, St> {
         self
     }
 
-    /// The largest body accepted (default 1 MiB,
-    /// [`DEFAULT_BODY_LIMIT`](crate::receiver::DEFAULT_BODY_LIMIT)): both the verify layer
-    /// (which buffers signed bodies) and the receiver answer 413 past it, from `Content-Length`
-    /// or while reading, without reading further.
+    #[doc = include_str!("../docs/body_limit.md")]
     ///
     /// ```
     /// use http::StatusCode;
@@ -584,13 +552,7 @@ impl<F: DecodeEvent, V, S, St> WebhooksBuilder<F, V, S, St> {
         self
     }
 
-    /// The `Retry-After` sent with 503. By default it is adaptive
-    /// ([`RetryAfter::adaptive`](crate::dispatch::RetryAfter::adaptive), at most 60 s): a sender
-    /// refused because the queue is full is told when the backlog ahead of it should have run,
-    /// with jitter so that senders refused together come back spread out (see
-    /// [Retry-After](crate::dispatch#retry-after)); other 503s (shutting down, store failing) get
-    /// 5 s. A `Duration` (or [`RetryAfter::fixed`](crate::dispatch::RetryAfter::fixed)) sends that
-    /// value with every 503.
+    #[doc = include_str!("../docs/retry_after.md")]
     ///
     /// ```
     /// use std::time::Duration;

@@ -139,12 +139,7 @@ impl<E> fmt::Debug for DispatcherBuilder<E> {
 }
 
 impl<E: Event> DispatcherBuilder<E> {
-    /// How many accepted events may wait for a handler or a retry (default 1024). When full,
-    /// the receiver answers 503 with `Retry-After` and remembers nothing. Values below 1 are
-    /// raised to 1.
-    ///
-    /// Running events do not count: at most `queue_capacity` plus the
-    /// [concurrency limit](Self::concurrency_limit) are accepted and not done.
+    #[doc = include_str!("../../docs/queue_capacity.md")]
     ///
     /// ```
     /// use std::time::Duration;
@@ -168,29 +163,7 @@ impl<E: Event> DispatcherBuilder<E> {
         self
     }
 
-    /// How many bytes the accepted events that are not done may hold, counted as the size of
-    /// their request bodies (default [`DEFAULT_QUEUE_BYTES`], 64 MiB). Past it, the receiver
-    /// answers 503 with `Retry-After` and remembers nothing, as for a full queue. Values below
-    /// 1 are raised to 1.
-    ///
-    /// An event holds its body's size from when the receiver accepts it until its last handler
-    /// is done with it: while it waits in the queue, while its handlers run, and while any of
-    /// them waits for a retry; it is given back however the event ends (handled,
-    /// dead-lettered, abandoned at the drain deadline or with the runtime). Unlike
-    /// [`queue_capacity`](Self::queue_capacity), running events count: their payloads are in
-    /// memory too.
-    ///
-    /// An event larger than the whole budget is accepted only when no other event holds any
-    /// bytes, so a budget below the [body limit](crate::receiver::DEFAULT_BODY_LIMIT) admits
-    /// such events one at a time, never refuses them for good, and memory stays within the
-    /// larger of the budget and one body.
-    ///
-    /// What an event holds in memory is close to its body's size: typed payloads are about the
-    /// size of their fields' text, and untyped ones (unknown event types, invalid payloads,
-    /// [`JsonEvent::raw`](crate::json::JsonEvent::raw)) are kept as text
-    /// ([`RawJson`](crate::event::RawJson)). Free-form fields of typed payloads held as
-    /// [`serde_json::Value`] (Chirp's `InboundMessage::extra` and `ResourceEvent::rest`) take
-    /// more: up to about 16 times their text for arrays of small numbers.
+    #[doc = include_str!("../../docs/queue_bytes.md")]
     ///
     /// ```
     /// use http::StatusCode;
@@ -218,7 +191,7 @@ impl<E: Event> DispatcherBuilder<E> {
         self
     }
 
-    /// How many events are handled at once (default 64). Values below 1 are raised to 1.
+    #[doc = include_str!("../../docs/concurrency_limit.md")]
     ///
     /// ```
     /// use std::time::Duration;
