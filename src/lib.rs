@@ -101,6 +101,9 @@
 //! setter):
 //!
 //! ```
+//! # #[cfg(feature = "chirp")]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), webhook_receiver::BoxError> {
 //! use std::time::Duration;
 //! use webhook_receiver::chirp::{self, ChirpEvent, MessageStatus};
 //! use webhook_receiver::dispatch::RetryPolicy;
@@ -110,8 +113,6 @@
 //! #[derive(Clone)]
 //! struct AppState; // a database pool, an HTTP client, ...
 //!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), webhook_receiver::BoxError> {
 //! let webhooks = chirp::webhooks(["secret-2025", "secret-2024"])?
 //!     .state(AppState) // handlers reach it as ctx.state()
 //!     // A typed payload, no `match`; several handlers per type run in registration order.
@@ -141,6 +142,8 @@
 //! # webhooks.drain(Duration::from_secs(1)).await?;
 //! # Ok(())
 //! # }
+//! # #[cfg(not(feature = "chirp"))]
+//! # fn main() {}
 //! ```
 //!
 //! A handler's label, for [`retry_policy_for`](WebhooksBuilder::retry_policy_for), is the event
