@@ -11,6 +11,10 @@
 //!   (so a subscriber shows the whole life of one event, from the request to its last
 //!   attempt, though the attempts run after the response), with `handler`, `attempt`, `event`,
 //!   `key`, and once it ends `duration_ms` and `error`.
+//! - `webhook_dispatch` (level `debug`), one per job a runner takes (an event's handlers, or a
+//!   retry of those that failed), with `event`, `key` and `attempt`, around the whole job. It is
+//!   a root span (runners are tasks of their own); the handler spans it runs are children of
+//!   the delivery's span, not of it.
 //!
 //! At the usual `info` level nothing is logged per request: failed attempts are `warn` (retried)
 //! or `error` (last attempt), dead letters `error`, a full queue `warn`. Enable the spans with
@@ -26,7 +30,7 @@
 //!
 //! | name | type | labels | what |
 //! |---|---|---|---|
-//! | `webhook_deliveries_total` | counter | `outcome` (`accepted`, `duplicate`, `rejected`), `status`, `reason` | requests answered, by outcome; `reason` is the rejection's `code` (`invalid_credentials`, `queue_full`, `claim_in_flight`, ...), empty when accepted |
+//! | `webhook_deliveries_total` | counter | `outcome` (`accepted`, `duplicate`, `rejected`), `status` (`200`, `400`, `401`, `403`, `405`, `413`, `415`, `503`, or `other`), `reason` | requests answered, by outcome; `reason` is the rejection's `code` (`invalid_credentials`, `queue_full`, `claim_in_flight`, ...), empty when accepted |
 //! | `webhook_handler_attempts_total` | counter | `handler`, `result` (`ok`, `error`, `panic`, `timeout`, `no_payload`) | handler attempts, by how they ended |
 //! | `webhook_handler_retries_total` | counter | `handler` | failed attempts that will be retried |
 //! | `webhook_dead_letters_total` | counter | `reason` (`exhausted`, `no_payload`, `no_handler`, `shutdown`, `runtime_dropped`) | events (or a handler's share of one) that will not be handled |
@@ -35,8 +39,8 @@
 //! | `webhook_queue_depth` | gauge | | accepted events waiting for a handler |
 //! | `webhook_retries_waiting` | gauge | | handlers waiting for their next attempt |
 //! | `webhook_handlers_running` | gauge | | jobs being run |
-//! | `webhook_dedup_fallbacks_total` | counter | | claims a [`RedisStore`](crate::store::RedisStore) made in process memory because Redis failed (only with `fallback_to_memory`) |
-//! | `webhook_dedup_keys` | gauge | | keys the default store (moka's own count, which it updates lazily: approximate) or the durable inbox (exact) remembers |
+//! | `webhook_dedup_fallbacks_total` | counter | | claims a [`RedisStore`](crate::store::RedisStore) made in process memory because Redis failed (only with `fallback_to_memory`; the name is [`store::FALLBACKS`](crate::store::FALLBACKS)) |
+//! | `webhook_dedup_keys` | gauge | | keys the default store (moka's own count, which it updates lazily: approximate) or the durable inbox (exact) remembers; not recorded by the Redis stores |
 //!
 //! `handler` is the label the handler was registered with: the event type (`on`), the pattern
 //! (`on_group`), or `fallback`.

@@ -38,6 +38,48 @@
 //! assert_eq!(svc.oneshot(req).await.unwrap().status(), StatusCode::UNAUTHORIZED);
 //! # }
 //! ```
+//!
+//! # Testing your handlers
+//!
+//! Build correctly signed requests and drive your real stack with `oneshot`: the
+//! [`Webhooks`](crate::Webhooks) value [`spawn`](crate::WebhooksBuilder::spawn) returned, or the
+//! axum app it is mounted on. The handlers run after the 200, as in production, so let them
+//! report to your test (here through a channel in the state) and
+//! [`drain`](crate::Webhooks::drain) before checking what did not happen.
+//!
+//! ```
+//! # #[cfg(feature = "chirp")]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), webhook_receiver::BoxError> {
+//! use std::time::Duration;
+//! use http::StatusCode;
+//! use tower::ServiceExt;
+//! use webhook_receiver::chirp::{self, MessageStatus};
+//! use webhook_receiver::testing::shared_secret_request;
+//!
+//! let (tx, mut ran) = tokio::sync::mpsc::unbounded_channel::<String>();
+//! let webhooks = chirp::webhooks(["secret"])?
+//!     .state(tx)
+//!     .on(chirp::SMS_DELIVERED, |status: MessageStatus, ctx| async move {
+//!         ctx.state().send(status.id).unwrap();
+//!     })
+//!     .spawn();
+//!
+//! let body = r#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+//! let post = || shared_secret_request::<axum::body::Body>("/webhooks/chirp", "secret", body);
+//! let res = webhooks.clone().oneshot(post()).await?;
+//! assert_eq!(res.status(), StatusCode::OK);
+//! assert_eq!(ran.recv().await.as_deref(), Some("msg_1")); // the handler ran
+//!
+//! let res = webhooks.clone().oneshot(post()).await?; // a redelivery: 200, not run again
+//! assert_eq!(res.status(), StatusCode::OK);
+//! webhooks.drain(Duration::from_secs(5)).await?;
+//! assert!(ran.try_recv().is_err());
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "chirp"))]
+//! # fn main() {}
+//! ```
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -1,8 +1,9 @@
 //! Hostile input at volume through the whole `Webhooks` stack (verify layer + receiver),
-//! generated with proptest: 1,000 requests per class, each answered with the status README's
-//! table documents, never a panic, never a 5xx; a rejected request is neither dispatched nor
-//! remembered (afterwards a genuine delivery of the same id is dispatched), an accepted one is
-//! dispatched exactly once. Every stack has a 16 KiB body limit, so oversize cases are cheap.
+//! generated with proptest: 1,000 requests per class, each answered with the status the crate
+//! docs' `# Status codes` table (src/lib.rs) documents, never a panic, never a 5xx; a rejected
+//! request is neither dispatched nor remembered (afterwards a genuine delivery of the same id is
+//! dispatched), an accepted one is dispatched exactly once. Every stack has a 16 KiB body limit,
+//! so oversize cases are cheap.
 #![cfg(all(feature = "chirp", feature = "hmac", feature = "standard-webhooks"))]
 
 #[path = "support/hostile.rs"]
@@ -897,10 +898,10 @@ fn signed(body: Vec<u8>) -> Request<Body> {
 #[test]
 fn generic_format_unrepresentable_truncated_and_invalid_utf8() {
     let h = hmac_harness();
-    // Correctly signed, so every case reaches the format. README: a number beyond f64, a lone
-    // surrogate or nesting deeper than 128 in `data` is 200 (the fallback gets the raw text);
-    // in the envelope (`type`, `id`, any other top-level field) 400. Truncated or not UTF-8:
-    // 400.
+    // Correctly signed, so every case reaches the format. The crate docs (src/lib.rs, "JSON
+    // that `serde_json::Value` cannot hold"): a number beyond f64, a lone surrogate or nesting
+    // deeper than 128 in `data` is 200 (the fallback gets the raw text); in the envelope
+    // (`type`, `id`, any other top-level field) 400. Truncated or not UTF-8: 400.
     let bad = prop_oneof![
         Just("1e400".to_owned()),
         Just("-1e400".to_owned()),

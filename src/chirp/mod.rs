@@ -47,18 +47,26 @@
 //!
 //! # Deduplication
 //!
-//! Chirp may deliver an event more than once and its payloads carry no event id, so the key is
-//! derived from the content ([`ChirpEvent::dedup_key`]):
+//! Chirp may deliver an event more than once, and its envelope `{"event", "data"}` has no event
+//! id: the same `data.id` appears in several events (a message is sent, then delivered, then
+//! read). The key is derived per event type ([`ChirpEvent::dedup_key`]), as a 128-bit digest
+//! ([`DedupKey`](crate::DedupKey): fixed size, whatever the id):
 //!
-//! - **message status events** (`sent`, `delivered`, `read`, `failed`): the event name, the
-//!   message id and the timestamp of the status (`sentAt`, `deliveredAt`, `readAt` or
-//!   `failedAt`, normalized to RFC 3339 UTC). The `sent`, `delivered` and `read` updates of one
-//!   message are three events; a redelivery of one of them is a duplicate.
-//! - **received messages**: the event name and the message id.
-//! - **template, contact and account events**, unknown event types, and known event types
-//!   with an invalid payload: the event name and a digest of the canonical `data` (keys sorted,
-//!   whitespace removed). Two `templates.whatsapp.updated` of one template with different
-//!   content are two events; the same content with its keys reordered is a duplicate.
+//! | event types | key parts | why |
+//! |---|---|---|
+//! | `messages.*.sent`, `.delivered`, `.read`, `.failed` | event name, `data.id`, the status timestamp (`sentAt`/`deliveredAt`/`readAt`/`failedAt`, normalised to RFC 3339 UTC); for a `status` this version does not know (`queued`), the status and every one of the four timestamps the payload carries | the three updates of one message are three events; a second failure of the same message at another time is a new event; a redelivery of one update collapses |
+//! | `messages.*.received` | event name, `data.id` | an inbound message has its own id |
+//! | `templates.*`, `contacts.*`, `whatsapp.account.*`, unknown types, invalid payloads | event name, digest of the canonical `data` (keys sorted, no whitespace), hashed from the raw text with numbers exactly as written | no per-event id or timestamp in the seeds: two updates of one template with different content are two events, an identical redelivery (its keys reordered or not) is one |
+//!
+//! Keys do not depend on key order, whitespace or string escapes (`"\u0041"` is `"A"`). They do
+//! depend on how a number is spelled: numbers are hashed as written, so `18446744073709551616`
+//! and `18446744073709551617`, or `0.1` and `0.10000000000000001`, are distinct events even
+//! though one `f64` holds both, and `1` and `1.0` are two keys too (a sender writes a number the
+//! same way on every delivery). Override the rule with
+//! [`dedup_key(|event, headers| ..)`](crate::WebhooksBuilder::dedup_key) on the builder.
+//!
+//! How long keys are remembered, and how many, is the store's: 24 hours and 1,000,000 keys by
+//! default ([`MokaStore`](crate::store::MokaStore) has why, and what it costs in memory).
 //!
 //! # Example
 //!

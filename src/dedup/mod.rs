@@ -1,9 +1,9 @@
 //! Deduplication: remember which events were accepted so that redeliveries are acknowledged and
 //! not dispatched again.
 //!
-//! The receiver asks the store to [`claim`](DedupStore::claim) an event's [`DedupKey`] once the
-//! request is authenticated, parsed, and a queue slot is reserved; the event is dispatched only
-//! for [`Claim::New`]. Nothing is claimed for a request that fails authentication, parsing or
+//! The receiver asks the store to [`accept`](crate::store::Store::accept) an event's
+//! [`DedupKey`] once the request is authenticated, parsed, and a queue slot is reserved; the
+//! event is dispatched only when it is new. Nothing is claimed for a request that fails authentication, parsing or
 //! enqueueing, so a forged or broken request can never make a real event look like a duplicate.
 //!
 //! [`MokaStore`], the default, remembers keys in process on a [`moka`](https://docs.rs/moka)

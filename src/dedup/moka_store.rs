@@ -18,32 +18,46 @@ const INITIAL_CAPACITY: u64 = 65_536;
 /// The default dedup store: in process, on a [`moka`](https://docs.rs/moka) cache with a TTL
 /// and a bounded capacity.
 ///
-/// - A key is remembered for the TTL from its first claim ([`DEFAULT_TTL`]: 24 hours).
-/// - At most [`DEFAULT_CAPACITY`] keys (1,000,000). Eviction is LRU, so a brand-new key is
-///   always admitted (moka's default TinyLFU may refuse one-time keys, which would let their
-///   redeliveries through); a duplicate claim counts as a use.
+/// Set both on the store and give it to the receiver with
+/// [`WebhooksBuilder::store`](crate::WebhooksBuilder::store) (a receiver built without one gets
+/// `MokaStore::new()`); [`Webhooks::store`](crate::Webhooks::store) gives it back, typed.
+/// [`Store`] is the trait to write your own; `RedisStore` (feature `redis`) is the one shared by
+/// replicas.
+///
+/// - A key is remembered for the TTL from its first claim ([`DEFAULT_TTL`]: 24 hours). Senders
+///   retry over hours: the generic format's published retry schedule spans about 2 h 36 min
+///   (immediate, 30 s, 5 min, 30 min, 2 h) and Chirp retries 5 times with exponential backoff;
+///   a day covers those spans several times over, plus a same-day manual resend.
+/// - At most [`DEFAULT_CAPACITY`] keys (1,000,000: about 12 events per second for a day). Lower
+///   it to bound the memory, or raise it for more than a day of ~12 events per second. Eviction
+///   is LRU, so a brand-new key is always admitted (a frequency-based policy such as moka's
+///   default TinyLFU may refuse one-time keys, which would let their redeliveries through); a
+///   duplicate claim counts as a use.
 /// - [`accept`](Store::accept) is one `entry().or_insert_with()` call, which moka documents
 ///   as coalescing concurrent callers of one key: exactly one of them sees
 ///   [`is_fresh`](moka::Entry::is_fresh). It completes synchronously: there is no await point to
-///   cancel.
+///   cancel. The receiver claims only after a queue slot is reserved, and sends the event on
+///   that slot with no await point in between: a request that fails authentication, parsing or
+///   enqueueing, or is dropped mid-way, leaves nothing remembered.
 /// - If the capacity forces out keys before their TTL, the dedup window shrinks: this is counted
 ///   ([`evicted_before_ttl`](Self::evicted_before_ttl)) and logged at `warn`.
 /// - Memory: keys are 16-byte [`DedupKey`]s whatever the sender's id, taken as keys are
 ///   remembered and given back as they expire. Measured with `cargo bench --bench
 ///   dedup_memory` (RSS growth over the number of ids, on x86-64 Linux with glibc): about
-///   **340 bytes per remembered id** when filled to 1M, 370 bytes once full with every new key
+///   **340 B per remembered id** when filled to 1M, ~370 B once full with every new key
 ///   pushing the oldest out; a store at the default capacity of 1,000,000 ids peaked at
 ///   **~350 MiB** of resident memory. moka's own entry (its node, the key in an `Arc`, the
 ///   access and write-order deques for LRU and the TTL) is most of it; the 16-byte keys alone
 ///   in a `HashSet` take ~36 bytes.
-/// - The table is sized up front for at most 65,536 keys and grows as needed beyond that. A
-///   key that expires or is evicted leaves a tombstone in moka's hash table that still holds
-///   the key's `Arc` (~80 bytes in all), and each of the table's 64 segments sweeps them only
-///   once they are 10% of its size. A table sized for 1M keys (as it was) kept up to ~210,000
-///   of them, ~17 MB, which a store living on its TTL far below its capacity piled up at the
-///   rate of new keys (the steady RSS growth of `benches/soak.sh`, ~83 bytes per new key); one
-///   sized for 65,536 keys sweeps at ~26,000 (~2 MB), and one that grew sweeps at 10% of its
-///   size, in proportion to the keys it holds.
+/// - A store living on its TTL below its capacity stays flat (`benches/soak.sh`): the table is
+///   sized up front for at most 65,536 keys and grows with what it holds, so that moka sweeps
+///   the tombstones of forgotten keys in proportion. A key that expires or is evicted leaves a
+///   tombstone in moka's hash table that still holds the key's `Arc` (~80 bytes in all), and
+///   each of the table's 64 segments sweeps them only once they are 10% of its size. A table
+///   sized for 1M keys (as it was) kept up to ~210,000 of them, ~17 MB, which a store living on
+///   its TTL far below its capacity piled up at the rate of new keys (the steady RSS growth of
+///   `benches/soak.sh`, ~83 bytes per new key); one sized for 65,536 keys sweeps at ~26,000
+///   (~2 MB), and one that grew sweeps at 10% of its size, in proportion to the keys it holds.
 /// - Cost, measured on a 2-vCPU test machine: a claim of a new key takes about 2 µs while the
 ///   store fills and about 4 µs once it is full at 1M ids (each one then evicts the least
 ///   recently used key: moka's housekeeping, its hash table's removal and rehash), a

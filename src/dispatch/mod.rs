@@ -22,10 +22,11 @@
 //! # Retry-After
 //!
 //! A fixed `Retry-After` sends every sender refused in the same second back in the same
-//! second, to a queue that is still full, and they are refused together again (with 5 tries
-//! and a fixed 5 s, 2.3% of the events of `benches/overload.sh` were given up). By default
-//! ([`RetryAfter::adaptive`], at most 60 s) the receiver tells each refused sender when the
-//! backlog ahead of it should have run:
+//! second, to a queue that is still full, and they are refused together again (a Chirp-like
+//! sender, 5 tries, at twice the handlers' capacity: with a fixed 5 s, 2.3% of the events of
+//! `benches/overload.sh` were given up; with the adaptive value, none; figures in
+//! `benches/README.md`). By default ([`RetryAfter::adaptive`], at most 60 s) the receiver tells
+//! each refused sender when the backlog ahead of it should have run:
 //!
 //! - **ahead**: the events accepted and not running (queued, being accepted, and handlers
 //!   waiting for a retry), plus the senders already refused and told to come back, until the

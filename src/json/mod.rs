@@ -5,18 +5,55 @@
 //! dispatches a [`JsonEvent<E>`]: handlers are registered per type with typed payloads through
 //! [`EventType`](crate::EventType) constants, as for Chirp.
 //!
-//! `E` is a plain serde enum with one variant per type, renamed to the wire name
-//! (`#[serde(rename = "user.created")] UserCreated(User)`); the type name picks the variant and
-//! the payload (`data` by default) fills it, so a field that does not fit is reported with its
-//! path. `E` may also be a struct, deserialized from the payload whatever the type.
+//! `E` is a plain serde enum with one variant per type, each renamed to its wire name; a handler
+//! for one type is registered with an `EventType` constant that picks its variant's payload.
+//! [`json_events!`](crate::json_events) declares both with each wire name written once (see the
+//! [example](#example) below). By hand (a renamed dependency, or variants that are not newtypes),
+//! `"user.created" => UserCreated(User) as USER_CREATED` is:
+//!
+//! ```
+//! # use serde::Deserialize;
+//! use webhook_receiver::EventType;
+//! use webhook_receiver::json::JsonEvent;
+//! # #[derive(Debug, Clone, Deserialize)]
+//! # pub struct User { pub id: String }
+//!
+//! #[derive(Debug, Clone, Deserialize)]
+//! pub enum AppEvent {
+//!     #[serde(rename = "user.created")]
+//!     UserCreated(User),
+//!     #[serde(rename = "user.deleted")]
+//!     UserDeleted { id: String },
+//! }
+//!
+//! pub const USER_CREATED: EventType<JsonEvent<AppEvent>, User> =
+//!     EventType::new("user.created", |e| match e.typed()? {
+//!         AppEvent::UserCreated(user) => Some(user),
+//!         _ => None,
+//!     });
+//! # assert_eq!(USER_CREATED.name(), "user.created");
+//! ```
+//!
+//! The type name picks the variant and the payload (`data` by default) fills it, so a field that
+//! does not fit is reported with its path. `E` may also be a struct, deserialized from the
+//! payload whatever the type.
 //!
 //! Unknown types never break the receiver: a type name with no variant is dispatched with
-//! [`JsonEvent::typed`] = `None` and the raw body kept (as text, [`RawJson`](crate::event::RawJson)), and reaches `on_group` handlers or the
-//! fallback. A known type whose payload does not fit reaches the fallback as
+//! [`JsonEvent::typed`] = `None` and the raw body kept (as text,
+//! [`RawJson`](crate::event::RawJson)), and reaches `on_group` handlers or the fallback. A known
+//! type whose payload does not fit reaches the fallback as
 //! [`Received::Invalid`](crate::event::Received::Invalid) (acknowledged, not retried).
 //!
+//! # Where the name, the key and the payload come from
+//!
 //! The defaults fit the common envelope `{"id", "type", "created_at", "data"}` (the generic
-//! HMAC-signed format): type from `/type`, dedup key from `/id`.
+//! HMAC-signed format): type from `/type`, dedup key from `/id`, payload in `/data`. The type
+//! name and key can come instead from a field ([`name_field`](JsonFormat::name_field),
+//! [`key_field`](JsonFormat::key_field), JSON pointers), a header
+//! ([`name_header`](JsonFormat::name_header), [`key_header`](JsonFormat::key_header): e.g.
+//! Standard Webhooks' `webhook-id`) or a closure ([`name_with`](JsonFormat::name_with),
+//! [`key_with`](JsonFormat::key_with)); the payload from another field
+//! ([`data_field`](JsonFormat::data_field)).
 //!
 //! # Dedup key
 //!
@@ -41,45 +78,75 @@
 //!
 //! # Example
 //!
+//! A receiver for an HMAC-signed sender (feature `hmac`), and what its format makes of a body:
+//!
 //! ```
+//! # #[cfg(feature = "hmac")]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), webhook_receiver::BoxError> {
+//! use std::time::Duration;
 //! use serde::Deserialize;
-//! use webhook_receiver::json::{JsonEvent, JsonFormat};
-//! use webhook_receiver::{DecodeEvent, EventType};
+//! use webhook_receiver::Webhooks;
+//! use webhook_receiver::event::{DecodeEvent, Received};
+//! use webhook_receiver::json::JsonFormat;
+//! use webhook_receiver::verify::HmacSha256;
 //!
 //! #[derive(Debug, Clone, Deserialize)]
-//! struct User { id: String, name: String }
+//! pub struct User { pub id: String, pub name: String }
 //!
 //! #[derive(Debug, Clone, Deserialize)]
-//! enum MyEvent {
-//!     #[serde(rename = "user.created")]
-//!     UserCreated(User),
-//!     #[serde(rename = "user.deleted")]
-//!     UserDeleted { id: String },
+//! pub struct Payment { pub id: String, pub amount: u64 }
+//!
+//! webhook_receiver::json_events! {
+//!     /// What the sender sends.
+//!     pub enum AppEvent {
+//!         "user.created" => UserCreated(User) as USER_CREATED,
+//!         "payment.failed" => PaymentFailed(Payment) as PAYMENT_FAILED,
+//!     }
 //! }
 //!
-//! const USER_CREATED: EventType<JsonEvent<MyEvent>, User> =
-//!     EventType::new("user.created", |e| match e.typed()? {
-//!         MyEvent::UserCreated(u) => Some(u),
-//!         _ => None,
-//!     });
+//! let format = JsonFormat::<AppEvent>::new() // type from /type, key from /id, payload in /data
+//!     .max_age("/created_at", Duration::from_secs(24 * 3600)); // replay guard, <= dedup TTL
+//! let webhooks = Webhooks::builder(format.clone(), HmacSha256::new(["secret"])?)
+//!     .on(USER_CREATED, |user: User, _ctx| async move {
+//!         tracing::info!(user = %user.id, name = %user.name, "signed up");
+//!     })
+//!     .on(PAYMENT_FAILED, |payment: Payment, ctx| async move {
+//!         tracing::warn!(payment = %payment.id, amount = payment.amount, key = %ctx.key());
+//!     })
+//!     .spawn();
 //!
-//! let format = JsonFormat::<MyEvent>::new(); // type from /type, key from /id
-//! let body = br#"{"id":"evt_1","type":"user.created","created_at":"2026-01-15T12:30:00Z",
-//!                 "data":{"id":"user_1","name":"Ada"}}"#;
-//! let decoded = format.decode(&http::HeaderMap::new(), body).unwrap();
+//! // What the receiver does with a body once its signature is checked:
+//! let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+//! let body = format!(
+//!     r#"{{"id":"evt_1","type":"user.created","created_at":{now},
+//!         "data":{{"id":"user_1","name":"Ada"}}}}"#
+//! );
+//! let decoded = format.decode(&http::HeaderMap::new(), body.as_bytes())?;
 //! assert_eq!(decoded.event_name(), "user.created");
-//! # use webhook_receiver::event::Received;
-//! let Received::Event(event) = decoded.received() else { panic!() };
+//! let Received::Event(event) = decoded.received() else { panic!("invalid payload") };
 //! assert_eq!(USER_CREATED.payload(event).unwrap().name, "Ada");
+//! assert!(PAYMENT_FAILED.payload(event).is_none());
 //! assert_eq!(event.id(), Some("evt_1"));
 //!
 //! // A type the enum does not know is still an event, with its raw body (kept as text).
-//! let body = br#"{"id":"evt_2","type":"file.uploaded","data":{"id":"f_1"}}"#;
-//! let decoded = format.decode(&http::HeaderMap::new(), body).unwrap();
-//! let Received::Event(event) = decoded.received() else { panic!() };
+//! let body = format!(r#"{{"id":"evt_2","type":"file.uploaded","created_at":{now},"data":{{}}}}"#);
+//! let decoded = format.decode(&http::HeaderMap::new(), body.as_bytes())?;
+//! let Received::Event(event) = decoded.received() else { panic!("invalid payload") };
 //! assert!(event.typed().is_none());
-//! assert_eq!(event.raw().get(), std::str::from_utf8(body).unwrap());
-//! assert_eq!(event.raw().to_value().unwrap()["data"]["id"], "f_1");
+//! assert_eq!(event.raw().get(), body);
+//!
+//! // A correctly signed request replayed a year later is refused, whatever the dedup store
+//! // still remembers.
+//! let old = br#"{"id":"evt_3","type":"user.created","created_at":"2020-01-01T00:00:00Z",
+//!               "data":{"id":"user_3","name":"Eve"}}"#;
+//! let rejection = format.decode(&http::HeaderMap::new(), old).unwrap_err();
+//! assert_eq!((rejection.status().as_u16(), rejection.code()), (401, "event_too_old"));
+//! # webhooks.drain(Duration::from_secs(1)).await?;
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "hmac"))]
+//! # fn main() {}
 //! ```
 
 mod event;

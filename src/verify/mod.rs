@@ -16,6 +16,55 @@
 //! logged at `debug` and put in the request's extensions as [`Verified`]; the secret itself is
 //! never logged and is redacted in `Debug`.
 //!
+//! # Signature schemes
+//!
+//! **Shared secret** (Chirp): [`SharedSecret::new([..])`](SharedSecret::new) reads
+//! `X-Webhook-Secret`, [`SharedSecret::with_header("x-token", [..])`](SharedSecret::with_header)
+//! another header. Both sides are reduced to SHA-256 digests and compared with `subtle`, every
+//! accepted secret every time, so neither content nor length leaks; the header is checked before
+//! the body is read.
+//!
+//! **HMAC-SHA256 of the raw body** ([`HmacSha256`], feature `hmac`: the generic format, GitHub):
+//! verified over the exact received bytes, never re-serialized JSON, with `hmac`'s constant-time
+//! `verify_slice`. The header, a prefix and the encoding (hex or base64) are configurable.
+//!
+//! **Standard Webhooks** ([`StandardWebhooks`], feature `standard-webhooks`: Svix and others):
+//! `StandardWebhooks::new(["whsec_..."])?` checks `webhook-id`, `webhook-timestamp` (±300 s,
+//! [`tolerance(..)`](StandardWebhooks::tolerance), injectable
+//! [`clock(..)`](StandardWebhooks::clock)) and every `v1,` signature in `webhook-signature`
+//! (other versions ignored) over `id.timestamp.body`. Dedup by `webhook-id` with
+//! [`JsonFormat::new().key_header("webhook-id")`](crate::json::JsonFormat::key_header). Tested
+//! against the reference libraries' vectors (`tests/signatures.rs` in the repository).
+//!
+//! ```
+//! # #[cfg(all(feature = "hmac", feature = "standard-webhooks"))]
+//! # fn main() -> Result<(), webhook_receiver::verify::ConfigError> {
+//! use std::time::Duration;
+//! use webhook_receiver::json::JsonFormat;
+//! use webhook_receiver::verify::{HmacSha256, SharedSecret, SignatureEncoding, StandardWebhooks};
+//!
+//! let chirp = SharedSecret::new(["secret-2025", "secret-2024"])?; // X-Webhook-Secret: <secret>
+//! let token = SharedSecret::with_header("x-token", ["secret"])?; // X-Token: <secret>
+//! let generic = HmacSha256::new(["secret"])?; // X-Webhook-Signature: <hex>
+//! let github = HmacSha256::github(["secret"])?; // X-Hub-Signature-256: sha256=<hex>
+//! let custom = HmacSha256::new(["secret"])?.header("x-sig")?.encoding(SignatureEncoding::Base64);
+//! let standard = StandardWebhooks::new(["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"])?
+//!     .tolerance(Duration::from_secs(60)); // webhook-id, webhook-timestamp, webhook-signature
+//! let format = JsonFormat::<serde_json::Value>::new().key_header("webhook-id");
+//!
+//! assert_eq!((chirp.secret_count(), token.header_name().as_str()), (2, "x-token"));
+//! assert_eq!(generic.header_name(), "x-webhook-signature");
+//! assert_eq!(github.header_name(), "x-hub-signature-256");
+//! assert_eq!(github.signature_prefix(), "sha256=");
+//! assert_eq!(custom.signature_encoding(), SignatureEncoding::Base64);
+//! assert_eq!(standard.timestamp_tolerance(), Duration::from_secs(60));
+//! # let _ = format;
+//! # Ok(())
+//! # }
+//! # #[cfg(not(all(feature = "hmac", feature = "standard-webhooks")))]
+//! # fn main() {}
+//! ```
+//!
 //! # Order
 //!
 //! With `tower::ServiceBuilder`, layers added first see the request first: put
