@@ -36,13 +36,43 @@ return redis.call('XADD', KEYS[2], '*', 'r', ARGV[3])
 ";
 
 /// Copies entry `ARGV[1]` of stream `KEYS[1]` to the dead-letter stream `KEYS[2]` (capped at
-/// about `ARGV[2]` entries) with the handler, reason, attempts and error.
+/// about `ARGV[2]` entries) with the handler, reason, attempts and error, if consumer `ARGV[8]`
+/// of group `ARGV[7]` still holds it (a late run's dead letter is not written: the entry was
+/// completed, or another replica took it over and decides).
 const DEAD_LETTER: &str = r"
+if #redis.call('XPENDING', KEYS[1], ARGV[7], ARGV[1], ARGV[1], 1, ARGV[8]) == 0 then return 0 end
 local e = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
 if #e == 0 then return 0 end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'r', e[1][2][2], 'entry', ARGV[1],
   'handler', ARGV[3], 'reason', ARGV[4], 'attempts', ARGV[5], 'error', ARGV[6])
 return 1
+";
+
+/// Records a handler's progress (`HSET KEYS[2] ARGV[4] ARGV[5]`, then a TTL of `ARGV[6]` ms) if
+/// consumer `ARGV[2]` of group `ARGV[1]` still holds entry `ARGV[3]` of stream `KEYS[1]`. A late
+/// run (its replica stalled past the visibility timeout) writes nothing: not over the new
+/// owner's progress, and not a new hash for an entry already completed (and its hash deleted).
+const PROGRESS: &str = r"
+if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1, ARGV[2]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[4], ARGV[5])
+redis.call('PEXPIRE', KEYS[2], ARGV[6])
+return 1
+";
+
+/// Keeps fresh the entries `ARGV[3..]` of stream `KEYS[1]` that consumer `ARGV[2]` of group
+/// `ARGV[1]` still holds (`XCLAIM … 0 … JUSTID`: their idle time starts again), and returns the
+/// others: completed, or taken over by another replica after this one stalled. (A plain
+/// `XCLAIM` would take those back from their new owner.)
+const REFRESH: &str = r"
+local lost = {}
+for i = 3, #ARGV do
+  if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2]) > 0 then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
+  else
+    lost[#lost + 1] = ARGV[i]
+  end
+end
+return lost
 ";
 
 /// An inbox shared by every replica of a receiver, on a Redis Stream (feature `redis`; Redis
@@ -523,13 +553,19 @@ impl Inner {
         self.held.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// From now on, the heartbeat keeps `entry` fresh (called as soon as it is read).
+    fn hold(&self, entry: &str) {
+        self.held().insert(entry.to_owned());
+    }
+
     fn book(&self, book: Book) {
         if self.book.send(book).is_err() {
             tracing::error!("Redis inbox bookkeeping dropped: its task is gone");
         }
     }
 
-    /// An entry read from the stream, as the dispatcher gets it.
+    /// An entry read from the stream (and [held](Self::hold) already), as the dispatcher gets
+    /// it.
     async fn pending(self: &Arc<Self>, entry: &StreamId, replayed: bool) -> Option<Pending> {
         let record = match entry.map.get("r") {
             Some(Value::BulkString(bytes)) => bytes.as_slice(),
@@ -551,13 +587,14 @@ impl Inner {
             match self.route_states(&entry.id).await {
                 Ok(routes) => event.routes = routes,
                 Err(error) => {
-                    // Left in this consumer's pending list: taken over again later.
+                    // Left in this consumer's pending list, not refreshed: taken over again
+                    // once idle.
                     tracing::error!(entry = %entry.id, %error, "the handlers' progress of a taken-over Redis inbox entry could not be read");
+                    self.held().remove(&entry.id);
                     return None;
                 }
             }
         }
-        self.held().insert(entry.id.clone());
         Some(Pending {
             event,
             entry: Box::new(RedisEntry {
@@ -763,12 +800,10 @@ fn redact(url: &str) -> String {
     }
 }
 
-/// Entries read (or taken over) at once.
-const READ_COUNT: usize = 32;
-
 /// The consumer: takes over entries idle past the visibility timeout (at the start, and every
-/// half timeout), and reads new ones, up to [`READ_COUNT`] at a time, once the receiver is
-/// ready for one (what it reads ahead is held, and refreshed, like what it runs).
+/// half timeout), and reads new ones; one at a time, and only once the receiver has room for
+/// it (a slot of the feed reserved first), so that this replica holds nothing it does not keep
+/// fresh and leaves what it has no room for to the other replicas.
 async fn consume(inner: Arc<Inner>, tx: mpsc::Sender<Pending>, stop: CancellationToken) {
     let min_idle = u64::try_from(inner.visibility.as_millis()).unwrap_or(u64::MAX);
     let mut cursor = "0-0".to_owned();
@@ -776,15 +811,15 @@ async fn consume(inner: Arc<Inner>, tx: mpsc::Sender<Pending>, stop: Cancellatio
     let mut reader = inner.reader.clone();
     let mut conn = inner.conn.clone();
     loop {
-        // Wait until the receiver can take one, without holding the slot.
-        tokio::select! {
+        // A slot the entry read next goes into at once.
+        let permit = tokio::select! {
             permit = tx.reserve() => match permit {
-                Ok(permit) => drop(permit),
+                Ok(permit) => permit,
                 Err(_) => return,
             },
             () = stop.cancelled() => return,
-        }
-        let mut entries: Vec<(StreamId, bool)> = Vec::new();
+        };
+        let mut entry: Option<(StreamId, bool)> = None;
         if Instant::now() >= next_sweep {
             let claimed: RedisResult<StreamAutoClaimReply> = redis::cmd("XAUTOCLAIM")
                 .arg(&inner.keys.stream)
@@ -793,7 +828,7 @@ async fn consume(inner: Arc<Inner>, tx: mpsc::Sender<Pending>, stop: Cancellatio
                 .arg(min_idle)
                 .arg(&cursor)
                 .arg("COUNT")
-                .arg(READ_COUNT)
+                .arg(1)
                 .query_async(&mut conn)
                 .await;
             match claimed {
@@ -805,9 +840,10 @@ async fn consume(inner: Arc<Inner>, tx: mpsc::Sender<Pending>, stop: Cancellatio
                         next_sweep = Instant::now() + inner.visibility / 2;
                     }
                     cursor = reply.next_stream_id;
-                    for entry in reply.claimed {
-                        tracing::warn!(entry = %entry.id, consumer = %inner.consumer, "taking over a Redis inbox entry idle past the visibility timeout (its replica stopped or stalled)");
-                        entries.push((entry, true));
+                    if let Some(claimed) = reply.claimed.into_iter().next() {
+                        inner.hold(&claimed.id);
+                        tracing::warn!(entry = %claimed.id, consumer = %inner.consumer, "taking over a Redis inbox entry idle past the visibility timeout (its replica stopped or stalled)");
+                        entry = Some((claimed, true));
                     }
                 }
                 Err(error) => {
@@ -816,7 +852,7 @@ async fn consume(inner: Arc<Inner>, tx: mpsc::Sender<Pending>, stop: Cancellatio
                 }
             }
         }
-        if entries.is_empty() {
+        if entry.is_none() {
             let block = READ_BLOCK.min(next_sweep.saturating_duration_since(Instant::now()));
             let mut read_cmd = redis::cmd("XREADGROUP");
             read_cmd
@@ -824,7 +860,7 @@ async fn consume(inner: Arc<Inner>, tx: mpsc::Sender<Pending>, stop: Cancellatio
                 .arg(&inner.group)
                 .arg(&inner.consumer)
                 .arg("COUNT")
-                .arg(READ_COUNT)
+                .arg(1)
                 .arg("BLOCK")
                 .arg(u64::try_from(block.as_millis()).unwrap_or(1000).max(1))
                 .arg("STREAMS")
@@ -835,13 +871,17 @@ async fn consume(inner: Arc<Inner>, tx: mpsc::Sender<Pending>, stop: Cancellatio
                 () = stop.cancelled() => return,
             };
             match read {
-                Ok(Some(reply)) => entries.extend(
-                    reply
+                Ok(Some(reply)) => {
+                    entry = reply
                         .keys
                         .into_iter()
                         .flat_map(|k| k.ids)
-                        .map(|entry| (entry, false)),
-                ),
+                        .next()
+                        .map(|read| {
+                            inner.hold(&read.id);
+                            (read, false)
+                        });
+                }
                 Ok(None) => {}
                 Err(error) if error.code() == Some("NOGROUP") => {
                     // The server lost the group (restarted without persistence, or the key was
@@ -861,22 +901,20 @@ async fn consume(inner: Arc<Inner>, tx: mpsc::Sender<Pending>, stop: Cancellatio
                 }
             }
         }
-        for (entry, replayed) in entries {
-            let Some(pending) = inner.pending(&entry, replayed).await else {
-                continue;
-            };
-            // What is not handed over (the receiver stopped) stays held until the process
-            // ends, then is taken over by another replica.
-            tokio::select! {
-                sent = tx.send(pending) => if sent.is_err() { return },
-                () = stop.cancelled() => return,
-            }
+        let Some((entry, replayed)) = entry else {
+            continue;
+        };
+        if let Some(pending) = inner.pending(&entry, replayed).await {
+            // Held until the receiver is done with it (or drops it unrun: then another replica
+            // takes it over after the visibility timeout).
+            permit.send(pending);
         }
     }
 }
 
-/// Keeps the entries this replica holds from going idle: re-claims them (`XCLAIM … JUSTID`)
-/// every third of the visibility timeout, until the inbox is dropped.
+/// Keeps the entries this replica holds from going idle: re-claims those it still owns every
+/// third of the visibility timeout ([`REFRESH`]), and stops refreshing those it lost (completed,
+/// or taken over by another replica after this one stalled). Ends when the inbox is dropped.
 async fn heartbeat(inner: Weak<Inner>) {
     let Some(period) = inner.upgrade().map(|i| i.visibility / 3) else {
         return;
@@ -892,17 +930,27 @@ async fn heartbeat(inner: Weak<Inner>) {
         let ids: Vec<String> = inner.held().iter().cloned().collect();
         let mut conn = inner.conn.clone();
         for chunk in ids.chunks(256) {
-            let claimed: RedisResult<Vec<String>> = redis::cmd("XCLAIM")
+            let lost: RedisResult<Vec<String>> = redis::cmd("EVAL")
+                .arg(REFRESH)
+                .arg(1)
                 .arg(&inner.keys.stream)
                 .arg(&inner.group)
                 .arg(&inner.consumer)
-                .arg(0)
                 .arg(chunk)
-                .arg("JUSTID")
                 .query_async(&mut conn)
                 .await;
-            if let Err(error) = claimed {
-                tracing::warn!(%error, entries = chunk.len(), "Redis inbox: refreshing held entries failed: another replica may take them over after the visibility timeout");
+            match lost {
+                Ok(lost) => {
+                    for entry in lost {
+                        // Completed meanwhile (its bookkeeping not applied yet), or taken over.
+                        if inner.held().remove(&entry) {
+                            tracing::debug!(%entry, consumer = %inner.consumer, "Redis inbox: a held entry is no longer this replica's (completed, or taken over after a stall)");
+                        }
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, entries = chunk.len(), "Redis inbox: refreshing held entries failed: another replica may take them over after the visibility timeout");
+                }
             }
         }
     }
@@ -970,14 +1018,16 @@ fn book_pipeline(inner: &Inner, batch: &[Book]) -> redis::Pipeline {
                 route,
                 value,
             } => {
-                let state = keys.state(entry);
-                pipe.cmd("HSET")
-                    .arg(&state)
+                pipe.cmd("EVAL")
+                    .arg(PROGRESS)
+                    .arg(2)
+                    .arg(&keys.stream)
+                    .arg(keys.state(entry))
+                    .arg(&inner.group)
+                    .arg(&inner.consumer)
+                    .arg(entry)
                     .arg(route)
                     .arg(value)
-                    .ignore()
-                    .cmd("PEXPIRE")
-                    .arg(&state)
                     .arg(ttl_ms)
                     .ignore();
             }
@@ -999,6 +1049,8 @@ fn book_pipeline(inner: &Inner, batch: &[Book]) -> redis::Pipeline {
                     .arg(*reason)
                     .arg(attempts)
                     .arg(error)
+                    .arg(&inner.group)
+                    .arg(&inner.consumer)
                     .ignore();
             }
             Book::Complete { entry } => done.push(entry),
