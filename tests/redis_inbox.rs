@@ -13,7 +13,7 @@ use support::*;
 use tower::ServiceExt;
 use webhook_receiver::chirp::{self, MessageStatus};
 use webhook_receiver::dispatch::{EventContext, RetryPolicy};
-use webhook_receiver::store::RedisInbox;
+use webhook_receiver::store::{InboxError, RedisInbox};
 
 /// What the handlers saw: (replica, message id, attempt, is_replay).
 type Seen = Arc<Mutex<Vec<(usize, String, u32, bool)>>>;
@@ -22,6 +22,8 @@ async fn inbox(server: &RedisServer, visibility: Duration) -> RedisInbox {
     RedisInbox::builder(server.url())
         .prefix("t:")
         .visibility_timeout(visibility)
+        // The test servers run with the default policy, noeviction.
+        .require_noeviction(true)
         .connect()
         .await
         .expect("connect to the test's redis-server")
@@ -477,6 +479,7 @@ async fn redis_inbox_passes_the_store_conformance_suite() {
         async move {
             RedisInbox::builder(url)
                 .prefix("kept:")
+                .require_noeviction(true)
                 .consumer(consumer)
                 .visibility_timeout(Duration::from_millis(500))
                 .connect()
@@ -733,4 +736,103 @@ async fn a_late_runs_progress_is_dropped_once_its_entry_was_taken_over() {
         "the late run recreated the completed entry's state hash"
     );
     assert_eq!(late.backlog().await.unwrap(), 0);
+}
+
+/// The first [`redis::RedisError`] in `error`'s chain of sources.
+fn redis_cause<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a redis::RedisError> {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if let Some(cause) = e.downcast_ref::<redis::RedisError>() {
+            return Some(cause);
+        }
+        next = e.source();
+    }
+    None
+}
+
+/// Issue 21, items 3 and 4: nothing listens on the port. `connect` gives up after its connect
+/// timeout (default 5 s; the bound below is only a liveness bound) with `InboxError::Connect`,
+/// and neither the builder's `Debug` nor the error holds the password.
+#[tokio::test]
+async fn connecting_to_a_closed_port_fails_within_the_connect_timeout_and_hides_the_password() {
+    let port = support::process::free_port().port();
+    let builder = RedisInbox::builder(format!("redis://:hunter2-pw@127.0.0.1:{port}"));
+    let debug = format!("{builder:?}");
+    assert!(!debug.contains("hunter2-pw"), "{debug}");
+    let err = tokio::time::timeout(Duration::from_secs(30), builder.connect())
+        .await
+        .expect("connect gave up (within 30 s)")
+        .expect_err("nothing listens there");
+    let (display, debug) = (err.to_string(), format!("{err:?}"));
+    let InboxError::Connect { url, source } = &err else {
+        panic!("expected InboxError::Connect, got {debug}");
+    };
+    assert_eq!(url, &format!("redis://…@127.0.0.1:{port}"));
+    assert!(!display.contains("hunter2-pw"), "{display}");
+    assert!(!debug.contains("hunter2-pw"), "{debug}");
+    assert!(!display.contains("durable"), "{display}");
+    let cause = redis_cause(&**source).unwrap_or_else(|| panic!("no Redis error in {debug}"));
+    assert!(cause.is_connection_refusal(), "{cause:?}");
+}
+
+/// Issue 21, items 3 and 4: the server refuses the password: `InboxError::Connect` at once, with
+/// an authentication error that does not hold the password.
+#[tokio::test]
+async fn connecting_with_a_refused_password_fails_and_hides_the_password() {
+    let server = RedisServer::start_with(&["--requirepass", "right-pw"]);
+    let url = format!("redis://:wrong-pw@127.0.0.1:{}", server.port);
+    let err = tokio::time::timeout(Duration::from_secs(30), RedisInbox::builder(url).connect())
+        .await
+        .expect("connect gave up (within 30 s)")
+        .expect_err("the password is wrong");
+    let (display, debug) = (err.to_string(), format!("{err:?}"));
+    let InboxError::Connect { source, .. } = &err else {
+        panic!("expected InboxError::Connect, got {debug}");
+    };
+    assert!(!display.contains("wrong-pw"), "{display}");
+    assert!(!debug.contains("wrong-pw"), "{debug}");
+    let cause = redis_cause(&**source).unwrap_or_else(|| panic!("no Redis error in {debug}"));
+    assert_eq!(
+        cause.kind(),
+        redis::ErrorKind::AuthenticationFailed,
+        "{cause:?}"
+    );
+    let inbox = RedisInbox::builder(format!("redis://:right-pw@127.0.0.1:{}", server.port))
+        .connect()
+        .await
+        .unwrap();
+    let location = webhook_receiver::store::Store::location(&inbox);
+    assert!(
+        location.contains(&format!("redis://…@127.0.0.1:{}", server.port))
+            && !location.contains("right-pw"),
+        "{location}"
+    );
+    assert!(!format!("{inbox:?}").contains("right-pw"));
+}
+
+/// Issue 21, item 10: a server whose `maxmemory-policy` may evict keys (here the stream itself)
+/// is logged at `warn`, or, with `require_noeviction`, refused.
+#[tokio::test]
+async fn a_server_that_may_evict_keys_is_warned_about_or_refused() {
+    let evicting = RedisServer::start_with(&["--maxmemory-policy", "allkeys-lru"]);
+    let (logs, _guard) = capture_logs();
+    RedisInbox::builder(evicting.url())
+        .connect()
+        .await
+        .expect("by default it connects");
+    let text = logs.text();
+    assert!(
+        text.contains("WARN") && text.contains("allkeys-lru") && text.contains("stream"),
+        "{text}"
+    );
+    let err = RedisInbox::builder(evicting.url())
+        .require_noeviction(true)
+        .connect()
+        .await
+        .expect_err("require_noeviction refuses it");
+    assert!(matches!(err, InboxError::Connect { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("maxmemory-policy is allkeys-lru"),
+        "{err}"
+    );
 }

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::error::InboxError;
 use super::record::{self, NewEvent};
-use crate::dedup::DEFAULT_TTL;
+use crate::dedup::{DEFAULT_TTL, RedisStore};
 use crate::store::{
     Accepted, DeadLetterRecord, Entry, Incoming, Pending, RouteState, Store, StoreError, StoredId,
 };
@@ -131,6 +131,7 @@ pub struct RedisInbox {
 }
 
 struct Inner {
+    /// The server's URL, its password redacted.
     url: String,
     /// Accepts, bookkeeping, heartbeats (multiplexed; reconnects on its own).
     conn: ConnectionManager,
@@ -213,7 +214,14 @@ enum Book {
 ///     .max_backlog(50_000);
 /// # let _ = builder;
 /// ```
-#[derive(Debug, Clone)]
+///
+/// Its `Debug` leaves the URL's password out:
+///
+/// ```
+/// let builder = webhook_receiver::store::RedisInbox::builder("redis://:hunter2@redis.internal:6379");
+/// assert!(!format!("{builder:?}").contains("hunter2"));
+/// ```
+#[derive(Clone)]
 #[must_use = "call `connect()` to connect the inbox"]
 pub struct RedisInboxBuilder {
     url: String,
@@ -225,6 +233,26 @@ pub struct RedisInboxBuilder {
     max_backlog: u64,
     accept_timeout: Duration,
     dead_letter_max: u64,
+    connect_timeout: Duration,
+    require_noeviction: bool,
+}
+
+impl fmt::Debug for RedisInboxBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisInboxBuilder")
+            .field("url", &RedisStore::redact(&self.url))
+            .field("prefix", &self.prefix)
+            .field("group", &self.group)
+            .field("consumer", &self.consumer)
+            .field("dedup_ttl", &self.dedup_ttl)
+            .field("visibility_timeout", &self.visibility)
+            .field("max_backlog", &self.max_backlog)
+            .field("accept_timeout", &self.accept_timeout)
+            .field("dead_letter_max", &self.dead_letter_max)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("require_noeviction", &self.require_noeviction)
+            .finish()
+    }
 }
 
 impl RedisInbox {
@@ -253,6 +281,8 @@ impl RedisInbox {
             max_backlog: 100_000,
             accept_timeout: Duration::from_secs(1),
             dead_letter_max: 10_000,
+            connect_timeout: RedisStore::DEFAULT_CONNECT_TIMEOUT,
+            require_noeviction: false,
         }
     }
 
@@ -459,12 +489,46 @@ impl RedisInboxBuilder {
         self
     }
 
-    /// Connects, and creates the stream and the consumer group if they do not exist.
+    /// How long [`connect`](Self::connect) may take in all (default 5 s): while the server
+    /// cannot be reached it tries again until then, and then fails with
+    /// [`InboxError::Connect`], so that a replica started during an outage exits (and is
+    /// restarted) rather than hangs.
+    ///
+    /// ```
+    /// let b = webhook_receiver::store::RedisInbox::builder("redis://127.0.0.1")
+    ///     .connect_timeout(std::time::Duration::from_secs(10));
+    /// # let _ = b;
+    /// ```
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Refuse to connect to a server whose `maxmemory-policy` is not `noeviction` (default
+    /// `false`: such a server is logged at `warn`). Under memory pressure, a `volatile-*` policy
+    /// may evict dedup keys and handlers' progress (events run again), an `allkeys-*` policy
+    /// the stream itself (events lost). When the policy cannot be read (`INFO memory`), this
+    /// refuses too.
+    ///
+    /// ```
+    /// let b = webhook_receiver::store::RedisInbox::builder("redis://127.0.0.1").require_noeviction(true);
+    /// # let _ = b;
+    /// ```
+    pub fn require_noeviction(mut self, require: bool) -> Self {
+        self.require_noeviction = require;
+        self
+    }
+
+    /// Connects, and creates the stream and the consumer group if they do not exist, within
+    /// the [connect timeout](Self::connect_timeout). Checks the server's `maxmemory-policy` (see
+    /// [`require_noeviction`](Self::require_noeviction)).
     ///
     /// # Errors
     ///
-    /// [`InboxError::Open`] if the URL is invalid, the server cannot be reached, or the group
-    /// cannot be created.
+    /// [`InboxError::Connect`] if the URL is invalid, the server cannot be reached within the
+    /// connect timeout, refuses the credentials, the group cannot be created, or (with
+    /// [`require_noeviction`](Self::require_noeviction)) the server may evict keys. Its message
+    /// names the URL without its password.
     ///
     /// ```no_run
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -473,33 +537,39 @@ impl RedisInboxBuilder {
     /// # }
     /// ```
     pub async fn connect(self) -> Result<RedisInbox, InboxError> {
-        let open_error = |e: redis::RedisError| InboxError::Open {
-            path: self.url.clone().into(),
-            source: Arc::new(e),
+        let connect_error = |url: String, source: crate::BoxError| InboxError::Connect {
+            url,
+            source: Arc::from(source),
         };
-        let client = redis::Client::open(self.url.as_str()).map_err(open_error)?;
+        let connector = RedisStore::connector(
+            &self.url,
+            self.connect_timeout,
+            self.require_noeviction,
+            "the inbox's stream, dedup keys and handlers' progress",
+        )
+        .await
+        .map_err(|e| connect_error(e.url, e.source))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(self.accept_timeout)
             .set_response_timeout((self.accept_timeout * 10).max(Duration::from_secs(5)));
-        let mut conn = client
-            .get_connection_manager_with_config(config.clone())
+        let mut conn = connector
+            .manager(config.clone())
             .await
-            .map_err(open_error)?;
+            .map_err(|e| connect_error(e.url, e.source))?;
         // Its reads block for up to a second.
-        let reader = client
-            .get_connection_manager_with_config(
-                config.set_response_timeout(READ_BLOCK + Duration::from_secs(5)),
-            )
+        let reader = connector
+            .manager(config.set_response_timeout(READ_BLOCK + Duration::from_secs(5)))
             .await
-            .map_err(open_error)?;
+            .map_err(|e| connect_error(e.url, e.source))?;
         let keys = Keys::new(&self.prefix);
-        create_group(&mut conn, &keys, &self.group)
+        connector
+            .within(create_group(&mut conn, &keys, &self.group))
             .await
-            .map_err(open_error)?;
+            .map_err(|e| connect_error(e.url, e.source))?;
         let consumer = self.consumer.unwrap_or_else(default_consumer);
         let (book, rx) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
-            url: self.url,
+            url: connector.url().to_owned(),
             conn,
             reader,
             keys,
@@ -786,17 +856,9 @@ impl Store for RedisInbox {
     fn location(&self) -> String {
         format!(
             "{} stream {}",
-            redact(&self.inner.url),
+            self.inner.url,
             String::from_utf8_lossy(&self.inner.keys.stream)
         )
-    }
-}
-
-/// The URL without a password.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}://…{}", &url[..scheme], &url[at..]),
-        _ => url.to_owned(),
     }
 }
 
@@ -1099,11 +1161,10 @@ mod tests {
     }
 
     #[test]
-    fn a_url_is_logged_without_its_password() {
-        assert_eq!(
-            redact("redis://user:secret@host:6379/0"),
-            "redis://…@host:6379/0"
-        );
-        assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+    fn a_builders_debug_has_no_password() {
+        let builder = RedisInbox::builder("redis://user:s3cr3t-pw@host:6379/0");
+        let debug = format!("{builder:?}");
+        assert!(!debug.contains("s3cr3t-pw"), "{debug}");
+        assert!(debug.contains("redis://…@host:6379/0"), "{debug}");
     }
 }
