@@ -836,3 +836,107 @@ async fn a_server_that_may_evict_keys_is_warned_about_or_refused() {
         "{err}"
     );
 }
+
+/// The group's consumers: name → pending.
+async fn consumers(
+    conn: &mut redis::aio::MultiplexedConnection,
+    stream: &[u8],
+) -> std::collections::BTreeMap<String, u64> {
+    let rows: Vec<std::collections::HashMap<String, redis::Value>> = redis::cmd("XINFO")
+        .arg("CONSUMERS")
+        .arg(stream)
+        .arg("webhook-receiver")
+        .query_async(conn)
+        .await
+        .unwrap();
+    rows.into_iter()
+        .map(|row| {
+            (
+                redis::from_redis_value(&row["name"]).unwrap(),
+                redis::from_redis_value(&row["pending"]).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Issue 21, item 9: the consumers that earlier replicas left (idle, holding nothing) are
+/// deleted at connect and then periodically; one that holds an entry is kept (its entry is
+/// taken over instead), and so is this replica's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_consumers_that_hold_nothing_are_deleted() {
+    use webhook_receiver::store::{Incoming, Store};
+
+    let server = RedisServer::start();
+    let first = inbox(&server, Duration::from_secs(30)).await;
+    let stream = first.stream_key().to_vec();
+    let mut conn = redis_conn(&server).await;
+    for name in ["gone-1", "gone-2", "me"] {
+        let _: i64 = redis::cmd("XGROUP")
+            .arg("CREATECONSUMER")
+            .arg(&stream)
+            .arg("webhook-receiver")
+            .arg(name)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    let (body, headers) = (
+        bytes::Bytes::from(delivered("held")),
+        http::HeaderMap::new(),
+    );
+    let key = webhook_receiver::DedupKey::from_parts(&[b"held"]);
+    first
+        .accept(Incoming::new(key, &body, &headers))
+        .await
+        .unwrap();
+    let _: redis::Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("webhook-receiver")
+        .arg("holds-one")
+        .arg("COUNT")
+        .arg(1)
+        .arg("STREAMS")
+        .arg(&stream)
+        .arg(">")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    // Let them all be idle for longer than the bound below.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let me = RedisInbox::builder(server.url())
+        .prefix("t:")
+        .consumer("me")
+        .forget_consumers_after(Duration::from_secs(1))
+        .connect()
+        .await
+        .unwrap();
+    let left = consumers(&mut conn, &stream).await;
+    assert_eq!(
+        left.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["holds-one", "me"],
+        "{left:?}"
+    );
+    assert_eq!(left["holds-one"], 1);
+    // One left later (a replica stopped since) goes too, while this one runs.
+    let _: i64 = redis::cmd("XGROUP")
+        .arg("CREATECONSUMER")
+        .arg(&stream)
+        .arg("webhook-receiver")
+        .arg("gone-3")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    for tries in 0.. {
+        if !consumers(&mut conn, &stream).await.contains_key("gone-3") {
+            break;
+        }
+        assert!(tries < 1000, "gone-3 deleted within 20 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let left = consumers(&mut conn, &stream).await;
+    assert!(
+        left.contains_key("holds-one") && left.contains_key("me"),
+        "{left:?}"
+    );
+    drop(me);
+}

@@ -75,6 +75,23 @@ end
 return lost
 ";
 
+/// Deletes the consumers of group `ARGV[1]` of stream `KEYS[1]` that hold no entry and have been
+/// idle for more than `ARGV[3]` ms, except `ARGV[2]` (this replica); returns their names. One
+/// script, so that no entry is delivered to a consumer between its check and its deletion
+/// (deleting a consumer drops the entries it holds from the group for good).
+const FORGET_CONSUMERS: &str = r"
+local gone = {}
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local f = {}
+  for i = 1, #c, 2 do f[c[i]] = c[i + 1] end
+  if f['name'] ~= ARGV[2] and f['pending'] == 0 and f['idle'] > tonumber(ARGV[3]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], f['name'])
+    gone[#gone + 1] = f['name']
+  end
+end
+return gone
+";
+
 /// An inbox shared by every replica of a receiver, on a Redis Stream (feature `redis`; Redis
 /// 7.0 or newer).
 ///
@@ -145,6 +162,7 @@ struct Inner {
     max_backlog: u64,
     accept_timeout: Duration,
     dead_letter_max: u64,
+    forget_consumers_after: Duration,
     accept: Script,
     /// Entries this consumer holds (handed to the dispatcher, not completed): re-claimed
     /// every third of the visibility timeout.
@@ -235,6 +253,7 @@ pub struct RedisInboxBuilder {
     dead_letter_max: u64,
     connect_timeout: Duration,
     require_noeviction: bool,
+    forget_consumers_after: Duration,
 }
 
 impl fmt::Debug for RedisInboxBuilder {
@@ -251,6 +270,7 @@ impl fmt::Debug for RedisInboxBuilder {
             .field("dead_letter_max", &self.dead_letter_max)
             .field("connect_timeout", &self.connect_timeout)
             .field("require_noeviction", &self.require_noeviction)
+            .field("forget_consumers_after", &self.forget_consumers_after)
             .finish()
     }
 }
@@ -283,6 +303,7 @@ impl RedisInbox {
             dead_letter_max: 10_000,
             connect_timeout: RedisStore::DEFAULT_CONNECT_TIMEOUT,
             require_noeviction: false,
+            forget_consumers_after: Duration::from_secs(3600),
         }
     }
 
@@ -519,8 +540,26 @@ impl RedisInboxBuilder {
         self
     }
 
-    /// Connects, and creates the stream and the consumer group if they do not exist, within
-    /// the [connect timeout](Self::connect_timeout). Checks the server's `maxmemory-policy` (see
+    /// How long a consumer of the group that holds no entry may stay idle before a replica
+    /// deletes it (default 1 h; at least 1 s). Every start of a replica adds a consumer (the
+    /// default name is new each time); this keeps the group from growing with every deploy.
+    /// A consumer holding an entry is never deleted (its entries are taken over instead), nor
+    /// this replica's own; a live one deleted while idle is made again by its next read.
+    ///
+    /// ```
+    /// let b = webhook_receiver::store::RedisInbox::builder("redis://127.0.0.1")
+    ///     .forget_consumers_after(std::time::Duration::from_secs(24 * 3600));
+    /// # let _ = b;
+    /// ```
+    pub fn forget_consumers_after(mut self, idle: Duration) -> Self {
+        self.forget_consumers_after = idle.max(Duration::from_secs(1));
+        self
+    }
+
+    /// Connects, creates the stream and the consumer group if they do not exist, and deletes
+    /// the group's idle consumers that hold nothing
+    /// ([`forget_consumers_after`](Self::forget_consumers_after)); all within the
+    /// [connect timeout](Self::connect_timeout). Checks the server's `maxmemory-policy` (see
     /// [`require_noeviction`](Self::require_noeviction)).
     ///
     /// # Errors
@@ -580,10 +619,16 @@ impl RedisInboxBuilder {
             max_backlog: self.max_backlog,
             accept_timeout: self.accept_timeout,
             dead_letter_max: self.dead_letter_max,
+            forget_consumers_after: self.forget_consumers_after,
             accept: Script::new(ACCEPT),
             held: Mutex::new(HashSet::new()),
             book,
         });
+        // Within the connect timeout, but not a reason to refuse to start: a failure is logged,
+        // and the heartbeat tries again later.
+        let _ = connector
+            .within(async { Ok(inner.forget_consumers().await) })
+            .await;
         tokio::spawn(bookkeeper(Arc::downgrade(&inner), rx));
         tokio::spawn(heartbeat(Arc::downgrade(&inner)));
         Ok(RedisInbox { inner })
@@ -626,6 +671,32 @@ impl Inner {
     /// From now on, the heartbeat keeps `entry` fresh (called as soon as it is read).
     fn hold(&self, entry: &str) {
         self.held().insert(entry.to_owned());
+    }
+
+    /// Deletes the group's idle consumers that hold nothing (see [`FORGET_CONSUMERS`]).
+    async fn forget_consumers(&self) -> RedisResult<()> {
+        let idle_ms = u64::try_from(self.forget_consumers_after.as_millis()).unwrap_or(u64::MAX);
+        let mut conn = self.conn.clone();
+        let gone: RedisResult<Vec<String>> = redis::cmd("EVAL")
+            .arg(FORGET_CONSUMERS)
+            .arg(1)
+            .arg(&self.keys.stream)
+            .arg(&self.group)
+            .arg(&self.consumer)
+            .arg(idle_ms)
+            .query_async(&mut conn)
+            .await;
+        match gone {
+            Ok(gone) if !gone.is_empty() => {
+                tracing::info!(consumers = ?gone, idle = ?self.forget_consumers_after, "Redis inbox: deleted idle consumers that held no entry");
+                Ok(())
+            }
+            Ok(_) => Ok(()),
+            Err(error) => {
+                tracing::warn!(%error, "Redis inbox: deleting idle consumers failed; trying again later");
+                Err(error)
+            }
+        }
     }
 
     fn book(&self, book: Book) {
@@ -976,14 +1047,20 @@ async fn consume(inner: Arc<Inner>, tx: mpsc::Sender<Pending>, stop: Cancellatio
 
 /// Keeps the entries this replica holds from going idle: re-claims those it still owns every
 /// third of the visibility timeout ([`REFRESH`]), and stops refreshing those it lost (completed,
-/// or taken over by another replica after this one stalled). Ends when the inbox is dropped.
+/// or taken over by another replica after this one stalled). Deletes the group's idle consumers
+/// every [`forget_consumers_after`](RedisInboxBuilder::forget_consumers_after). Ends when the
+/// inbox is dropped.
 async fn heartbeat(inner: Weak<Inner>) {
-    let Some(period) = inner.upgrade().map(|i| i.visibility / 3) else {
+    let Some((period, forget_every)) = inner
+        .upgrade()
+        .map(|i| (i.visibility / 3, i.forget_consumers_after))
+    else {
         return;
     };
     let mut ticks = tokio::time::interval(period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.tick().await;
+    let mut next_forget = Instant::now() + forget_every;
     loop {
         ticks.tick().await;
         let Some(inner) = inner.upgrade() else {
@@ -1014,6 +1091,10 @@ async fn heartbeat(inner: Weak<Inner>) {
                     tracing::warn!(%error, entries = chunk.len(), "Redis inbox: refreshing held entries failed: another replica may take them over after the visibility timeout");
                 }
             }
+        }
+        if Instant::now() >= next_forget {
+            next_forget = Instant::now() + forget_every;
+            let _ = inner.forget_consumers().await;
         }
     }
 }
