@@ -113,3 +113,77 @@ async fn three_replicas_on_one_redis_handle_each_event_once() {
         "one stdout line per event across the replicas"
     );
 }
+
+/// The example receiver with `REDIS_URL` (dedup on Redis) and with `INBOX=redis` too.
+fn chirp_receiver(addr: SocketAddr, url: &str, inbox: bool) -> std::process::Command {
+    let mut cmd = std::process::Command::new(support::process::example_binary("chirp_receiver"));
+    cmd.env("ADDR", addr.to_string())
+        .env("CHIRP_WEBHOOK_SECRET", support::SECRET)
+        .env("REDIS_URL", url)
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    if inbox {
+        cmd.env("INBOX", "redis");
+    }
+    cmd
+}
+
+/// Issue 21, items 3 and 4: a replica started while Redis is unreachable exits non-zero with
+/// the connect error once the connect timeout (5 s) has passed, instead of hanging; the error
+/// names the URL without its password. (The 30 s bound is a liveness bound.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_cannot_reach_redis_exits_with_the_error_and_no_password() {
+    let port = support::process::free_port().port();
+    let url = format!("redis://:hunter2-pw@127.0.0.1:{port}");
+    for inbox in [false, true] {
+        let mut child = chirp_receiver(support::process::free_port(), &url, inbox)
+            .spawn()
+            .unwrap();
+        let mut status = None;
+        for _ in 0..600 {
+            status = child.try_wait().unwrap();
+            if status.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let Some(status) = status else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("inbox={inbox}: still running after 30 s");
+        };
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        assert!(!status.success(), "inbox={inbox}: {status}\n{stderr}");
+        assert!(
+            stderr.contains(&format!("redis://…@127.0.0.1:{port}")) && stderr.contains("connect"),
+            "inbox={inbox}: {stderr}"
+        );
+        assert!(!stderr.contains("hunter2-pw"), "inbox={inbox}: {stderr}");
+    }
+}
+
+/// Issue 21, item 4: what a replica logs about its Redis server at start (`info`) does not hold
+/// the password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_logs_its_redis_server_without_the_password() {
+    let redis = RedisServer::start_with(&["--requirepass", "right-pw"]);
+    let url = format!("redis://:right-pw@127.0.0.1:{}", redis.port);
+    for (inbox, opened) in [(false, "dedup on Redis"), (true, "Redis inbox open")] {
+        let addr = support::process::free_port();
+        let child =
+            support::process::spawn_listening(&mut chirp_receiver(addr, &url, inbox), addr).await;
+        let exited = support::process::signal_and_wait(child, "-TERM").await;
+        assert!(exited.success, "{}", exited.stderr);
+        assert!(exited.stderr.contains(opened), "{}", exited.stderr);
+        assert!(
+            exited
+                .stderr
+                .contains(&format!("redis://…@127.0.0.1:{}", redis.port)),
+            "{}",
+            exited.stderr
+        );
+        assert!(!exited.stderr.contains("right-pw"), "{}", exited.stderr);
+    }
+}

@@ -570,3 +570,105 @@ async fn redis_store_passes_the_store_conformance_suite() {
         .unwrap();
     webhook_receiver::store::conformance::check_dedup(&store).await;
 }
+
+/// The first [`redis::RedisError`] in `error`'s chain of sources.
+fn redis_cause<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a redis::RedisError> {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if let Some(cause) = e.downcast_ref::<redis::RedisError>() {
+            return Some(cause);
+        }
+        next = e.source();
+    }
+    None
+}
+
+/// Issue 21, items 3 and 4: nothing listens on the port. `connect` gives up after its connect
+/// timeout (default 5 s; the bound below is only a liveness bound) instead of retrying for
+/// minutes, and neither the builder's `Debug` nor the error holds the password.
+#[tokio::test]
+async fn connecting_to_a_closed_port_fails_within_the_connect_timeout_and_hides_the_password() {
+    let port = support::process::free_port().port();
+    let builder = RedisStore::builder(format!("redis://:hunter2-pw@127.0.0.1:{port}"));
+    let debug = format!("{builder:?}");
+    assert!(!debug.contains("hunter2-pw"), "{debug}");
+    let err = tokio::time::timeout(Duration::from_secs(30), builder.connect())
+        .await
+        .expect("connect gave up (within 30 s)")
+        .expect_err("nothing listens there");
+    let (display, debug) = (err.to_string(), format!("{err:?}"));
+    assert!(
+        display.contains(&format!(
+            "cannot connect to Redis at redis://…@127.0.0.1:{port}"
+        )),
+        "{display}"
+    );
+    assert!(!display.contains("hunter2-pw"), "{display}");
+    assert!(!debug.contains("hunter2-pw"), "{debug}");
+    let cause = redis_cause(&err).unwrap_or_else(|| panic!("no Redis error in {debug}"));
+    assert!(cause.is_connection_refusal(), "{cause:?}");
+}
+
+/// Issue 21, items 3 and 4: the server refuses the password. `connect` fails at once (retrying
+/// cannot help), with an authentication error that does not hold the password.
+#[tokio::test]
+async fn connecting_with_a_refused_password_fails_and_hides_the_password() {
+    let server = RedisServer::start_with(&["--requirepass", "right-pw"]);
+    let url = format!("redis://:wrong-pw@127.0.0.1:{}", server.port);
+    let err = tokio::time::timeout(Duration::from_secs(30), RedisStore::builder(url).connect())
+        .await
+        .expect("connect gave up (within 30 s)")
+        .expect_err("the password is wrong");
+    let (display, debug) = (err.to_string(), format!("{err:?}"));
+    assert!(!display.contains("wrong-pw"), "{display}");
+    assert!(!debug.contains("wrong-pw"), "{debug}");
+    let cause = redis_cause(&err).unwrap_or_else(|| panic!("no Redis error in {debug}"));
+    assert_eq!(
+        cause.kind(),
+        redis::ErrorKind::AuthenticationFailed,
+        "{cause:?}"
+    );
+    // The right one connects, and the store names its server without it.
+    let store = RedisStore::builder(format!("redis://:right-pw@127.0.0.1:{}", server.port))
+        .connect()
+        .await
+        .unwrap();
+    let location = webhook_receiver::store::Store::location(&store);
+    assert!(
+        location.contains(&format!("redis://…@127.0.0.1:{}", server.port))
+            && !location.contains("right-pw"),
+        "{location}"
+    );
+}
+
+/// Issue 21, item 10: a server whose `maxmemory-policy` may evict keys is logged at `warn`, or,
+/// with `require_noeviction`, refused; a `noeviction` server is accepted either way.
+#[tokio::test]
+async fn a_server_that_may_evict_keys_is_warned_about_or_refused() {
+    let evicting = RedisServer::start_with(&["--maxmemory-policy", "allkeys-lru"]);
+    let (logs, _guard) = capture_logs();
+    RedisStore::builder(evicting.url())
+        .connect()
+        .await
+        .expect("by default it connects");
+    let text = logs.text();
+    assert!(
+        text.contains("WARN") && text.contains("allkeys-lru") && text.contains("noeviction"),
+        "{text}"
+    );
+    let err = RedisStore::builder(evicting.url())
+        .require_noeviction(true)
+        .connect()
+        .await
+        .expect_err("require_noeviction refuses it");
+    assert!(
+        err.to_string().contains("maxmemory-policy is allkeys-lru"),
+        "{err}"
+    );
+    let safe = RedisServer::start();
+    RedisStore::builder(safe.url())
+        .require_noeviction(true)
+        .connect()
+        .await
+        .expect("a noeviction server is accepted");
+}

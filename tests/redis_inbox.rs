@@ -13,7 +13,7 @@ use support::*;
 use tower::ServiceExt;
 use webhook_receiver::chirp::{self, MessageStatus};
 use webhook_receiver::dispatch::{EventContext, RetryPolicy};
-use webhook_receiver::store::RedisInbox;
+use webhook_receiver::store::{InboxError, RedisInbox};
 
 /// What the handlers saw: (replica, message id, attempt, is_replay).
 type Seen = Arc<Mutex<Vec<(usize, String, u32, bool)>>>;
@@ -22,6 +22,8 @@ async fn inbox(server: &RedisServer, visibility: Duration) -> RedisInbox {
     RedisInbox::builder(server.url())
         .prefix("t:")
         .visibility_timeout(visibility)
+        // The test servers run with the default policy, noeviction.
+        .require_noeviction(true)
         .connect()
         .await
         .expect("connect to the test's redis-server")
@@ -477,6 +479,7 @@ async fn redis_inbox_passes_the_store_conformance_suite() {
         async move {
             RedisInbox::builder(url)
                 .prefix("kept:")
+                .require_noeviction(true)
                 .consumer(consumer)
                 .visibility_timeout(Duration::from_millis(500))
                 .connect()
@@ -485,4 +488,455 @@ async fn redis_inbox_passes_the_store_conformance_suite() {
         }
     })
     .await;
+}
+
+/// How many times each message id ran, and on which replica.
+type Runs = Arc<Mutex<std::collections::HashMap<String, Vec<usize>>>>;
+
+/// Issue 21, item 1: two healthy replicas, each running one event at a time (concurrency 1,
+/// queue 1) for 100 ms, with a 1 s visibility timeout, and 60 events: no replica reads more than
+/// it holds fresh, so none is taken over from a live replica, and each runs exactly once. (Before
+/// the fix, a replica read 32 entries ahead, which went idle past the visibility timeout while it
+/// worked through them, were taken over, and ran twice.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_healthy_replicas_run_every_event_exactly_once() {
+    let server = RedisServer::start();
+    let runs: Runs = Arc::default();
+    let mut replicas = Vec::new();
+    for n in 0..2 {
+        replicas.push(
+            chirp::webhooks([SECRET])
+                .unwrap()
+                .concurrency_limit(1)
+                .queue_capacity(1)
+                .state((n, Arc::clone(&runs)))
+                .on(
+                    chirp::SMS_DELIVERED,
+                    |s: MessageStatus, ctx: EventContext<(usize, Runs)>| async move {
+                        let (n, runs) = ctx.state();
+                        runs.lock()
+                            .unwrap()
+                            .entry(s.id.clone())
+                            .or_default()
+                            .push(*n);
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    },
+                )
+                .store(inbox(&server, Duration::from_secs(1)).await)
+                .spawn(),
+        );
+    }
+    for i in 0..60 {
+        let res = replicas[i % 2]
+            .clone()
+            .oneshot(chirp_request(delivered(&format!("busy-{i}"))))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        assert!(json_body(res).await.get("duplicate").is_none(), "busy-{i}");
+    }
+    wait_until("all 60 events ran", || {
+        let runs = runs.lock().unwrap();
+        (0..60).all(|i| runs.contains_key(&format!("busy-{i}")))
+    })
+    .await;
+    // What a replica read before now has run once each replica has run an event posted after
+    // now (a replica hands entries over in the order it read them). Post such events until
+    // both have.
+    let mut sentinel = 0;
+    let by_both = |runs: &Runs| {
+        let runs = runs.lock().unwrap();
+        let ran_on = |n| {
+            runs.iter()
+                .any(|(id, on)| id.starts_with("sentinel-") && on.contains(&n))
+        };
+        ran_on(0) && ran_on(1)
+    };
+    while !by_both(&runs) {
+        assert!(
+            sentinel < 500,
+            "both replicas ran a sentinel within 500 posts"
+        );
+        let res = replicas[sentinel % 2]
+            .clone()
+            .oneshot(chirp_request(delivered(&format!("sentinel-{sentinel}"))))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        sentinel += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for r in &replicas {
+        r.drain(Duration::from_secs(30)).await.unwrap();
+    }
+    let runs = runs.lock().unwrap().clone();
+    let twice: Vec<_> = runs.iter().filter(|(_, on)| on.len() != 1).collect();
+    assert!(
+        twice.is_empty(),
+        "{} events ran more than once: {twice:?}",
+        twice.len()
+    );
+}
+
+/// Issue 21, item 1: a replica that stalled past the visibility timeout and resumes (a late run)
+/// does not take its entry back from the replica that took it over, and what it records then
+/// is dropped: it neither overwrites the new owner's progress nor brings back the state hash of
+/// an entry the new owner completed. (Before the fix, its heartbeat re-claimed the entry from the
+/// new owner, and its progress write recreated the completed entry's hash, for the dedup TTL.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_runs_progress_is_dropped_once_its_entry_was_taken_over() {
+    use webhook_receiver::store::{Accepted, Incoming, Store};
+
+    let server = RedisServer::start();
+    let late = RedisInbox::builder(server.url())
+        .prefix("late:")
+        .consumer("late")
+        .visibility_timeout(Duration::from_secs(3))
+        .connect()
+        .await
+        .unwrap();
+    let (body, headers) = (
+        bytes::Bytes::from(delivered("late-1")),
+        http::HeaderMap::new(),
+    );
+    let key = webhook_receiver::DedupKey::from_parts(&[b"late-1"]);
+    let accepted = late.accept(Incoming::new(key, &body, &headers)).await;
+    assert!(matches!(accepted, Ok(Accepted::Stored)), "{accepted:?}");
+    let mut feed = late.feed().unwrap();
+    let pending = tokio::time::timeout(Duration::from_secs(20), feed.recv())
+        .await
+        .expect("handed over within 20 s")
+        .unwrap();
+    let (_event, entry) = pending.into_parts();
+    let mut conn = redis_conn(&server).await;
+    let stream = late.stream_key().to_vec();
+    let entry_id: String = {
+        let ids: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+            .arg(&stream)
+            .arg("-")
+            .arg("+")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        ids.ids[0].id.clone()
+    };
+    let state = format!("late:state:{entry_id}");
+    let owner = |conn: &mut redis::aio::MultiplexedConnection| {
+        let (stream, id) = (stream.clone(), entry_id.clone());
+        let mut conn = conn.clone();
+        async move {
+            let rows: Vec<(String, String, u64, u64)> = redis::cmd("XPENDING")
+                .arg(&stream)
+                .arg("webhook-receiver")
+                .arg(&id)
+                .arg(&id)
+                .arg(1)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            rows.first().map(|r| r.1.clone())
+        }
+    };
+    // While it holds the entry, its progress is recorded.
+    let later = std::time::SystemTime::now() + Duration::from_secs(3600);
+    entry.record_attempt(0, 1, Some(later));
+    late.flush().await.unwrap();
+    let recorded: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
+        .arg(&state)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(
+        recorded.contains_key("0"),
+        "recorded while held: {recorded:?}"
+    );
+
+    // Another replica takes it over (as its `XAUTOCLAIM` does once the entry is idle).
+    let () = redis::cmd("XCLAIM")
+        .arg(&stream)
+        .arg("webhook-receiver")
+        .arg("other")
+        .arg(0)
+        .arg(&entry_id)
+        .arg("JUSTID")
+        .query_async::<Vec<String>>(&mut conn)
+        .await
+        .map(drop)
+        .unwrap();
+    let () = redis::cmd("HSET")
+        .arg(&state)
+        .arg(0)
+        .arg("other's progress")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    // The other replica keeps it fresh, as its heartbeat does (re-claiming only what it still
+    // holds), for long enough for two heartbeats of the late replica (every third of its
+    // visibility timeout), which must not claim it back.
+    let refresh = {
+        let (mut conn, stream, id) = (conn.clone(), stream.clone(), entry_id.clone());
+        tokio::spawn(async move {
+            loop {
+                let _: redis::Value = redis::cmd("EVAL")
+                    .arg(
+                        "if #redis.call('XPENDING', KEYS[1], 'webhook-receiver', ARGV[1], ARGV[1], 1, 'other') > 0 then \
+                           redis.call('XCLAIM', KEYS[1], 'webhook-receiver', 'other', 0, ARGV[1], 'JUSTID') end",
+                    )
+                    .arg(1)
+                    .arg(&stream)
+                    .arg(&id)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(owner(&mut conn).await.as_deref(), Some("other"));
+    entry.record_attempt(0, 2, Some(later));
+    late.flush().await.unwrap();
+    let value: String = redis::cmd("HGET")
+        .arg(&state)
+        .arg(0)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(value, "other's progress", "the late write is dropped");
+    refresh.abort();
+
+    // The other replica completes it (what its bookkeeping does: XDEL, XACK, DEL).
+    let () = redis::pipe()
+        .cmd("XDEL")
+        .arg(&stream)
+        .arg(&entry_id)
+        .ignore()
+        .cmd("XACK")
+        .arg(&stream)
+        .arg("webhook-receiver")
+        .arg(&entry_id)
+        .ignore()
+        .cmd("DEL")
+        .arg(&state)
+        .ignore()
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    // The late run goes on: a handler done, another retried. Nothing comes back.
+    entry.complete_route(1);
+    entry.record_attempt(0, 3, Some(later));
+    late.flush().await.unwrap();
+    let exists: u64 = redis::cmd("EXISTS")
+        .arg(&state)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        exists, 0,
+        "the late run recreated the completed entry's state hash"
+    );
+    assert_eq!(late.backlog().await.unwrap(), 0);
+}
+
+/// The first [`redis::RedisError`] in `error`'s chain of sources.
+fn redis_cause<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a redis::RedisError> {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if let Some(cause) = e.downcast_ref::<redis::RedisError>() {
+            return Some(cause);
+        }
+        next = e.source();
+    }
+    None
+}
+
+/// Issue 21, items 3 and 4: nothing listens on the port. `connect` gives up after its connect
+/// timeout (default 5 s; the bound below is only a liveness bound) with `InboxError::Connect`,
+/// and neither the builder's `Debug` nor the error holds the password.
+#[tokio::test]
+async fn connecting_to_a_closed_port_fails_within_the_connect_timeout_and_hides_the_password() {
+    let port = support::process::free_port().port();
+    let builder = RedisInbox::builder(format!("redis://:hunter2-pw@127.0.0.1:{port}"));
+    let debug = format!("{builder:?}");
+    assert!(!debug.contains("hunter2-pw"), "{debug}");
+    let err = tokio::time::timeout(Duration::from_secs(30), builder.connect())
+        .await
+        .expect("connect gave up (within 30 s)")
+        .expect_err("nothing listens there");
+    let (display, debug) = (err.to_string(), format!("{err:?}"));
+    let InboxError::Connect { url, source } = &err else {
+        panic!("expected InboxError::Connect, got {debug}");
+    };
+    assert_eq!(url, &format!("redis://…@127.0.0.1:{port}"));
+    assert!(!display.contains("hunter2-pw"), "{display}");
+    assert!(!debug.contains("hunter2-pw"), "{debug}");
+    assert!(!display.contains("durable"), "{display}");
+    let cause = redis_cause(&**source).unwrap_or_else(|| panic!("no Redis error in {debug}"));
+    assert!(cause.is_connection_refusal(), "{cause:?}");
+}
+
+/// Issue 21, items 3 and 4: the server refuses the password: `InboxError::Connect` at once, with
+/// an authentication error that does not hold the password.
+#[tokio::test]
+async fn connecting_with_a_refused_password_fails_and_hides_the_password() {
+    let server = RedisServer::start_with(&["--requirepass", "right-pw"]);
+    let url = format!("redis://:wrong-pw@127.0.0.1:{}", server.port);
+    let err = tokio::time::timeout(Duration::from_secs(30), RedisInbox::builder(url).connect())
+        .await
+        .expect("connect gave up (within 30 s)")
+        .expect_err("the password is wrong");
+    let (display, debug) = (err.to_string(), format!("{err:?}"));
+    let InboxError::Connect { source, .. } = &err else {
+        panic!("expected InboxError::Connect, got {debug}");
+    };
+    assert!(!display.contains("wrong-pw"), "{display}");
+    assert!(!debug.contains("wrong-pw"), "{debug}");
+    let cause = redis_cause(&**source).unwrap_or_else(|| panic!("no Redis error in {debug}"));
+    assert_eq!(
+        cause.kind(),
+        redis::ErrorKind::AuthenticationFailed,
+        "{cause:?}"
+    );
+    let inbox = RedisInbox::builder(format!("redis://:right-pw@127.0.0.1:{}", server.port))
+        .connect()
+        .await
+        .unwrap();
+    let location = webhook_receiver::store::Store::location(&inbox);
+    assert!(
+        location.contains(&format!("redis://…@127.0.0.1:{}", server.port))
+            && !location.contains("right-pw"),
+        "{location}"
+    );
+    assert!(!format!("{inbox:?}").contains("right-pw"));
+}
+
+/// Issue 21, item 10: a server whose `maxmemory-policy` may evict keys (here the stream itself)
+/// is logged at `warn`, or, with `require_noeviction`, refused.
+#[tokio::test]
+async fn a_server_that_may_evict_keys_is_warned_about_or_refused() {
+    let evicting = RedisServer::start_with(&["--maxmemory-policy", "allkeys-lru"]);
+    let (logs, _guard) = capture_logs();
+    RedisInbox::builder(evicting.url())
+        .connect()
+        .await
+        .expect("by default it connects");
+    let text = logs.text();
+    assert!(
+        text.contains("WARN") && text.contains("allkeys-lru") && text.contains("stream"),
+        "{text}"
+    );
+    let err = RedisInbox::builder(evicting.url())
+        .require_noeviction(true)
+        .connect()
+        .await
+        .expect_err("require_noeviction refuses it");
+    assert!(matches!(err, InboxError::Connect { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("maxmemory-policy is allkeys-lru"),
+        "{err}"
+    );
+}
+
+/// The group's consumers: name → pending.
+async fn consumers(
+    conn: &mut redis::aio::MultiplexedConnection,
+    stream: &[u8],
+) -> std::collections::BTreeMap<String, u64> {
+    let rows: Vec<std::collections::HashMap<String, redis::Value>> = redis::cmd("XINFO")
+        .arg("CONSUMERS")
+        .arg(stream)
+        .arg("webhook-receiver")
+        .query_async(conn)
+        .await
+        .unwrap();
+    rows.into_iter()
+        .map(|row| {
+            (
+                redis::from_redis_value(&row["name"]).unwrap(),
+                redis::from_redis_value(&row["pending"]).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Issue 21, item 9: the consumers that earlier replicas left (idle, holding nothing) are
+/// deleted at connect and then periodically; one that holds an entry is kept (its entry is
+/// taken over instead), and so is this replica's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_consumers_that_hold_nothing_are_deleted() {
+    use webhook_receiver::store::{Incoming, Store};
+
+    let server = RedisServer::start();
+    let first = inbox(&server, Duration::from_secs(30)).await;
+    let stream = first.stream_key().to_vec();
+    let mut conn = redis_conn(&server).await;
+    for name in ["gone-1", "gone-2", "me"] {
+        let _: i64 = redis::cmd("XGROUP")
+            .arg("CREATECONSUMER")
+            .arg(&stream)
+            .arg("webhook-receiver")
+            .arg(name)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    let (body, headers) = (
+        bytes::Bytes::from(delivered("held")),
+        http::HeaderMap::new(),
+    );
+    let key = webhook_receiver::DedupKey::from_parts(&[b"held"]);
+    first
+        .accept(Incoming::new(key, &body, &headers))
+        .await
+        .unwrap();
+    let _: redis::Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("webhook-receiver")
+        .arg("holds-one")
+        .arg("COUNT")
+        .arg(1)
+        .arg("STREAMS")
+        .arg(&stream)
+        .arg(">")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    // Let them all be idle for longer than the bound below.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let me = RedisInbox::builder(server.url())
+        .prefix("t:")
+        .consumer("me")
+        .forget_consumers_after(Duration::from_secs(1))
+        .connect()
+        .await
+        .unwrap();
+    let left = consumers(&mut conn, &stream).await;
+    assert_eq!(
+        left.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["holds-one", "me"],
+        "{left:?}"
+    );
+    assert_eq!(left["holds-one"], 1);
+    // One left later (a replica stopped since) goes too, while this one runs.
+    let _: i64 = redis::cmd("XGROUP")
+        .arg("CREATECONSUMER")
+        .arg(&stream)
+        .arg("webhook-receiver")
+        .arg("gone-3")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    for tries in 0.. {
+        if !consumers(&mut conn, &stream).await.contains_key("gone-3") {
+            break;
+        }
+        assert!(tries < 1000, "gone-3 deleted within 20 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let left = consumers(&mut conn, &stream).await;
+    assert!(
+        left.contains_key("holds-one") && left.contains_key("me"),
+        "{left:?}"
+    );
+    drop(me);
 }

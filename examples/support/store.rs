@@ -90,8 +90,8 @@ impl Store for AnyStore {
 }
 
 /// `REDIS_URL`, `REDIS_PREFIX`, `REDIS_FALLBACK`, `INBOX=redis`, `INBOX_VISIBILITY_SECS` and
-/// `INBOX_MAX_BACKLOG`, as read.
-#[derive(Debug, Clone)]
+/// `INBOX_MAX_BACKLOG`, as read. Its `Debug` leaves the URL out (it may hold a password).
+#[derive(Clone)]
 pub struct RedisConfig {
     url: String,
     prefix: Option<String>,
@@ -101,6 +101,19 @@ pub struct RedisConfig {
     visibility: Option<Duration>,
     /// `INBOX_MAX_BACKLOG`: events the stream may hold not done (503 past it).
     max_backlog: Option<u64>,
+}
+
+impl std::fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &"(REDIS_URL, not shown)")
+            .field("prefix", &self.prefix)
+            .field("fallback_to_memory", &self.fallback_to_memory)
+            .field("inbox", &self.inbox)
+            .field("visibility", &self.visibility)
+            .field("max_backlog", &self.max_backlog)
+            .finish()
+    }
 }
 
 impl RedisConfig {
@@ -193,11 +206,12 @@ async fn redis_inbox(config: &RedisConfig, ttl: Option<Duration>) -> Result<AnyS
     if let Some(max) = config.max_backlog {
         inbox = inbox.max_backlog(max);
     }
+    // The error and the location name the URL without its password.
     let inbox = inbox
         .connect()
         .await
-        .map_err(|e| format!("REDIS_URL={}: {e}", config.url))?;
-    tracing::info!(url = %config.url, ?inbox, backlog = inbox.backlog().await?, "Redis inbox open");
+        .map_err(|e| format!("REDIS_URL: {e}"))?;
+    tracing::info!(store = %inbox.location(), ?inbox, backlog = inbox.backlog().await?, "Redis inbox open");
     Ok(AnyStore::RedisInbox(inbox))
 }
 
@@ -266,8 +280,8 @@ async fn connect_redis(config: &RedisConfig, ttl: Option<Duration>) -> Result<An
     let store = builder
         .connect()
         .await
-        .map_err(|e| format!("REDIS_URL={}: {e}", config.url))?;
-    tracing::info!(url = %config.url, ?store, "dedup on Redis");
+        .map_err(|e| format!("REDIS_URL: {e}"))?;
+    tracing::info!(store = %store.location(), ?store, "dedup on Redis");
     Ok(AnyStore::Redis(store))
 }
 

@@ -1,11 +1,11 @@
-//! [`InboxError`]: why the durable inbox could not open, store or read.
+//! [`InboxError`]: why an inbox (durable or on Redis) could not open, store or read.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::store::StoredId;
 
-/// Why the durable inbox could not open, store or read.
+/// Why an inbox (the durable inbox, or the Redis inbox) could not open, store or read.
 ///
 /// It is `Clone`: when one group commit fails, every [`accept`](super::DurableInbox) of that
 /// batch is answered with the same error.
@@ -24,12 +24,25 @@ use crate::store::StoredId;
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum InboxError {
-    /// The directory or its database file could not be created or opened.
+    /// The durable inbox's directory or its database file could not be created or opened.
     #[error("cannot open the durable inbox in {}: {source}", path.display())]
     Open {
         /// The inbox directory.
         path: PathBuf,
         /// What failed (an I/O or database error).
+        #[source]
+        source: Arc<dyn std::error::Error + Send + Sync>,
+    },
+    /// A Redis inbox could not connect: the server did not answer within the
+    /// [connect timeout](crate::store::RedisInboxBuilder::connect_timeout), refused the
+    /// credentials, could not create the consumer group, or (with
+    /// [`require_noeviction`](crate::store::RedisInboxBuilder::require_noeviction)) may evict
+    /// keys. Neither the message nor `url` holds the URL's password.
+    #[error("cannot connect the Redis inbox to {url}: {source}")]
+    Connect {
+        /// The server's URL, its password redacted (`redis://…@host:6379`).
+        url: String,
+        /// What failed (the last connection error, a timeout, the policy found).
         #[source]
         source: Arc<dyn std::error::Error + Send + Sync>,
     },
@@ -44,10 +57,11 @@ pub enum InboxError {
         /// The inbox directory.
         path: PathBuf,
     },
-    /// Reading or writing the database failed (I/O error, full disk, failed `fsync`). Nothing of
-    /// the transaction that failed was applied. After an I/O error redb refuses further writes
-    /// until the file is reopened: drop every clone of the inbox and open it again.
-    #[error("durable inbox storage error: {0}")]
+    /// Reading or writing the store failed. Durable inbox: an I/O error, a full disk, a failed
+    /// `fsync`; nothing of the transaction that failed was applied, and after an I/O error redb
+    /// refuses further writes until the file is reopened (drop every clone of the inbox and
+    /// open it again). Redis inbox: Redis did not answer, or answered with an error.
+    #[error("inbox storage error: {0}")]
     Storage(#[source] Arc<dyn std::error::Error + Send + Sync>),
     /// Stored data could not be decoded (a damaged or foreign file). Never a panic.
     #[error("corrupt durable inbox data{}: {what}", id.map(|id| format!(" (event {})", id.get())).unwrap_or_default())]
@@ -71,8 +85,9 @@ pub enum InboxError {
         /// The encoded size in bytes.
         size: usize,
     },
-    /// The committer thread is gone (it panicked, or the inbox is shutting down).
-    #[error("the durable inbox's committer thread is gone")]
+    /// The task that writes the inbox (the durable inbox's committer thread, the Redis inbox's
+    /// bookkeeping task) is gone: it panicked, or the inbox is shutting down.
+    #[error("the inbox's writer is gone (it panicked, or the inbox is shutting down)")]
     Closed,
     /// A shared inbox holds as many events not yet done as it may
     /// ([`RedisInboxBuilder::max_backlog`](crate::store::RedisInboxBuilder::max_backlog)):

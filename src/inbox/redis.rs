@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::error::InboxError;
 use super::record::{self, NewEvent};
-use crate::dedup::DEFAULT_TTL;
+use crate::dedup::{DEFAULT_TTL, RedisStore};
 use crate::store::{
     Accepted, DeadLetterRecord, Entry, Incoming, Pending, RouteState, Store, StoreError, StoredId,
 };
@@ -36,13 +36,60 @@ return redis.call('XADD', KEYS[2], '*', 'r', ARGV[3])
 ";
 
 /// Copies entry `ARGV[1]` of stream `KEYS[1]` to the dead-letter stream `KEYS[2]` (capped at
-/// about `ARGV[2]` entries) with the handler, reason, attempts and error.
+/// about `ARGV[2]` entries) with the handler, reason, attempts and error, if consumer `ARGV[8]`
+/// of group `ARGV[7]` still holds it (a late run's dead letter is not written: the entry was
+/// completed, or another replica took it over and decides).
 const DEAD_LETTER: &str = r"
+if #redis.call('XPENDING', KEYS[1], ARGV[7], ARGV[1], ARGV[1], 1, ARGV[8]) == 0 then return 0 end
 local e = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
 if #e == 0 then return 0 end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'r', e[1][2][2], 'entry', ARGV[1],
   'handler', ARGV[3], 'reason', ARGV[4], 'attempts', ARGV[5], 'error', ARGV[6])
 return 1
+";
+
+/// Records a handler's progress (`HSET KEYS[2] ARGV[4] ARGV[5]`, then a TTL of `ARGV[6]` ms) if
+/// consumer `ARGV[2]` of group `ARGV[1]` still holds entry `ARGV[3]` of stream `KEYS[1]`. A late
+/// run (its replica stalled past the visibility timeout) writes nothing: not over the new
+/// owner's progress, and not a new hash for an entry already completed (and its hash deleted).
+const PROGRESS: &str = r"
+if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1, ARGV[2]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[4], ARGV[5])
+redis.call('PEXPIRE', KEYS[2], ARGV[6])
+return 1
+";
+
+/// Keeps fresh the entries `ARGV[3..]` of stream `KEYS[1]` that consumer `ARGV[2]` of group
+/// `ARGV[1]` still holds (`XCLAIM … 0 … JUSTID`: their idle time starts again), and returns the
+/// others: completed, or taken over by another replica after this one stalled. (A plain
+/// `XCLAIM` would take those back from their new owner.)
+const REFRESH: &str = r"
+local lost = {}
+for i = 3, #ARGV do
+  if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2]) > 0 then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
+  else
+    lost[#lost + 1] = ARGV[i]
+  end
+end
+return lost
+";
+
+/// Deletes the consumers of group `ARGV[1]` of stream `KEYS[1]` that hold no entry and have been
+/// idle for more than `ARGV[3]` ms, except `ARGV[2]` (this replica); returns their names. One
+/// script, so that no entry is delivered to a consumer between its check and its deletion
+/// (deleting a consumer drops the entries it holds from the group for good).
+const FORGET_CONSUMERS: &str = r"
+local gone = {}
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local f = {}
+  for i = 1, #c, 2 do f[c[i]] = c[i + 1] end
+  if f['name'] ~= ARGV[2] and f['pending'] == 0 and f['idle'] > tonumber(ARGV[3]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], f['name'])
+    gone[#gone + 1] = f['name']
+  end
+end
+return gone
 ";
 
 /// An inbox shared by every replica of a receiver, on a Redis Stream (feature `redis`; Redis
@@ -101,6 +148,7 @@ pub struct RedisInbox {
 }
 
 struct Inner {
+    /// The server's URL, its password redacted.
     url: String,
     /// Accepts, bookkeeping, heartbeats (multiplexed; reconnects on its own).
     conn: ConnectionManager,
@@ -114,6 +162,7 @@ struct Inner {
     max_backlog: u64,
     accept_timeout: Duration,
     dead_letter_max: u64,
+    forget_consumers_after: Duration,
     accept: Script,
     /// Entries this consumer holds (handed to the dispatcher, not completed): re-claimed
     /// every third of the visibility timeout.
@@ -183,7 +232,14 @@ enum Book {
 ///     .max_backlog(50_000);
 /// # let _ = builder;
 /// ```
-#[derive(Debug, Clone)]
+///
+/// Its `Debug` leaves the URL's password out:
+///
+/// ```
+/// let builder = webhook_receiver::store::RedisInbox::builder("redis://:hunter2@redis.internal:6379");
+/// assert!(!format!("{builder:?}").contains("hunter2"));
+/// ```
+#[derive(Clone)]
 #[must_use = "call `connect()` to connect the inbox"]
 pub struct RedisInboxBuilder {
     url: String,
@@ -195,6 +251,28 @@ pub struct RedisInboxBuilder {
     max_backlog: u64,
     accept_timeout: Duration,
     dead_letter_max: u64,
+    connect_timeout: Duration,
+    require_noeviction: bool,
+    forget_consumers_after: Duration,
+}
+
+impl fmt::Debug for RedisInboxBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisInboxBuilder")
+            .field("url", &RedisStore::redact(&self.url))
+            .field("prefix", &self.prefix)
+            .field("group", &self.group)
+            .field("consumer", &self.consumer)
+            .field("dedup_ttl", &self.dedup_ttl)
+            .field("visibility_timeout", &self.visibility)
+            .field("max_backlog", &self.max_backlog)
+            .field("accept_timeout", &self.accept_timeout)
+            .field("dead_letter_max", &self.dead_letter_max)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("require_noeviction", &self.require_noeviction)
+            .field("forget_consumers_after", &self.forget_consumers_after)
+            .finish()
+    }
 }
 
 impl RedisInbox {
@@ -223,6 +301,9 @@ impl RedisInbox {
             max_backlog: 100_000,
             accept_timeout: Duration::from_secs(1),
             dead_letter_max: 10_000,
+            connect_timeout: RedisStore::DEFAULT_CONNECT_TIMEOUT,
+            require_noeviction: false,
+            forget_consumers_after: Duration::from_secs(3600),
         }
     }
 
@@ -429,12 +510,64 @@ impl RedisInboxBuilder {
         self
     }
 
-    /// Connects, and creates the stream and the consumer group if they do not exist.
+    /// How long [`connect`](Self::connect) may take in all (default 5 s): while the server
+    /// cannot be reached it tries again until then, and then fails with
+    /// [`InboxError::Connect`], so that a replica started during an outage exits (and is
+    /// restarted) rather than hangs.
+    ///
+    /// ```
+    /// let b = webhook_receiver::store::RedisInbox::builder("redis://127.0.0.1")
+    ///     .connect_timeout(std::time::Duration::from_secs(10));
+    /// # let _ = b;
+    /// ```
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Refuse to connect to a server whose `maxmemory-policy` is not `noeviction` (default
+    /// `false`: such a server is logged at `warn`). Under memory pressure, a `volatile-*` policy
+    /// may evict dedup keys and handlers' progress (events run again), an `allkeys-*` policy
+    /// the stream itself (events lost). When the policy cannot be read (`INFO memory`), this
+    /// refuses too.
+    ///
+    /// ```
+    /// let b = webhook_receiver::store::RedisInbox::builder("redis://127.0.0.1").require_noeviction(true);
+    /// # let _ = b;
+    /// ```
+    pub fn require_noeviction(mut self, require: bool) -> Self {
+        self.require_noeviction = require;
+        self
+    }
+
+    /// How long a consumer of the group that holds no entry may stay idle before a replica
+    /// deletes it (default 1 h; at least 1 s). Every start of a replica adds a consumer (the
+    /// default name is new each time); this keeps the group from growing with every deploy.
+    /// A consumer holding an entry is never deleted (its entries are taken over instead), nor
+    /// this replica's own; a live one deleted while idle is made again by its next read.
+    ///
+    /// ```
+    /// let b = webhook_receiver::store::RedisInbox::builder("redis://127.0.0.1")
+    ///     .forget_consumers_after(std::time::Duration::from_secs(24 * 3600));
+    /// # let _ = b;
+    /// ```
+    pub fn forget_consumers_after(mut self, idle: Duration) -> Self {
+        self.forget_consumers_after = idle.max(Duration::from_secs(1));
+        self
+    }
+
+    /// Connects, creates the stream and the consumer group if they do not exist, and deletes
+    /// the group's idle consumers that hold nothing
+    /// ([`forget_consumers_after`](Self::forget_consumers_after)); all within the
+    /// [connect timeout](Self::connect_timeout). Checks the server's `maxmemory-policy` (see
+    /// [`require_noeviction`](Self::require_noeviction)).
     ///
     /// # Errors
     ///
-    /// [`InboxError::Open`] if the URL is invalid, the server cannot be reached, or the group
-    /// cannot be created.
+    /// [`InboxError::Connect`] if the URL is invalid, the server cannot be reached within the
+    /// connect timeout, refuses the credentials, the group cannot be created, or (with
+    /// [`require_noeviction`](Self::require_noeviction)) the server may evict keys. Its message
+    /// names the URL without its password.
     ///
     /// ```no_run
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -443,33 +576,39 @@ impl RedisInboxBuilder {
     /// # }
     /// ```
     pub async fn connect(self) -> Result<RedisInbox, InboxError> {
-        let open_error = |e: redis::RedisError| InboxError::Open {
-            path: self.url.clone().into(),
-            source: Arc::new(e),
+        let connect_error = |url: String, source: crate::BoxError| InboxError::Connect {
+            url,
+            source: Arc::from(source),
         };
-        let client = redis::Client::open(self.url.as_str()).map_err(open_error)?;
+        let connector = RedisStore::connector(
+            &self.url,
+            self.connect_timeout,
+            self.require_noeviction,
+            "the inbox's stream, dedup keys and handlers' progress",
+        )
+        .await
+        .map_err(|e| connect_error(e.url, e.source))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(self.accept_timeout)
             .set_response_timeout((self.accept_timeout * 10).max(Duration::from_secs(5)));
-        let mut conn = client
-            .get_connection_manager_with_config(config.clone())
+        let mut conn = connector
+            .manager(config.clone())
             .await
-            .map_err(open_error)?;
+            .map_err(|e| connect_error(e.url, e.source))?;
         // Its reads block for up to a second.
-        let reader = client
-            .get_connection_manager_with_config(
-                config.set_response_timeout(READ_BLOCK + Duration::from_secs(5)),
-            )
+        let reader = connector
+            .manager(config.set_response_timeout(READ_BLOCK + Duration::from_secs(5)))
             .await
-            .map_err(open_error)?;
+            .map_err(|e| connect_error(e.url, e.source))?;
         let keys = Keys::new(&self.prefix);
-        create_group(&mut conn, &keys, &self.group)
+        connector
+            .within(create_group(&mut conn, &keys, &self.group))
             .await
-            .map_err(open_error)?;
+            .map_err(|e| connect_error(e.url, e.source))?;
         let consumer = self.consumer.unwrap_or_else(default_consumer);
         let (book, rx) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
-            url: self.url,
+            url: connector.url().to_owned(),
             conn,
             reader,
             keys,
@@ -480,10 +619,16 @@ impl RedisInboxBuilder {
             max_backlog: self.max_backlog,
             accept_timeout: self.accept_timeout,
             dead_letter_max: self.dead_letter_max,
+            forget_consumers_after: self.forget_consumers_after,
             accept: Script::new(ACCEPT),
             held: Mutex::new(HashSet::new()),
             book,
         });
+        // Within the connect timeout, but not a reason to refuse to start: a failure is logged,
+        // and the heartbeat tries again later.
+        let _ = connector
+            .within(async { Ok(inner.forget_consumers().await) })
+            .await;
         tokio::spawn(bookkeeper(Arc::downgrade(&inner), rx));
         tokio::spawn(heartbeat(Arc::downgrade(&inner)));
         Ok(RedisInbox { inner })
@@ -523,13 +668,45 @@ impl Inner {
         self.held.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// From now on, the heartbeat keeps `entry` fresh (called as soon as it is read).
+    fn hold(&self, entry: &str) {
+        self.held().insert(entry.to_owned());
+    }
+
+    /// Deletes the group's idle consumers that hold nothing (see [`FORGET_CONSUMERS`]).
+    async fn forget_consumers(&self) -> RedisResult<()> {
+        let idle_ms = u64::try_from(self.forget_consumers_after.as_millis()).unwrap_or(u64::MAX);
+        let mut conn = self.conn.clone();
+        let gone: RedisResult<Vec<String>> = redis::cmd("EVAL")
+            .arg(FORGET_CONSUMERS)
+            .arg(1)
+            .arg(&self.keys.stream)
+            .arg(&self.group)
+            .arg(&self.consumer)
+            .arg(idle_ms)
+            .query_async(&mut conn)
+            .await;
+        match gone {
+            Ok(gone) if !gone.is_empty() => {
+                tracing::info!(consumers = ?gone, idle = ?self.forget_consumers_after, "Redis inbox: deleted idle consumers that held no entry");
+                Ok(())
+            }
+            Ok(_) => Ok(()),
+            Err(error) => {
+                tracing::warn!(%error, "Redis inbox: deleting idle consumers failed; trying again later");
+                Err(error)
+            }
+        }
+    }
+
     fn book(&self, book: Book) {
         if self.book.send(book).is_err() {
             tracing::error!("Redis inbox bookkeeping dropped: its task is gone");
         }
     }
 
-    /// An entry read from the stream, as the dispatcher gets it.
+    /// An entry read from the stream (and [held](Self::hold) already), as the dispatcher gets
+    /// it.
     async fn pending(self: &Arc<Self>, entry: &StreamId, replayed: bool) -> Option<Pending> {
         let record = match entry.map.get("r") {
             Some(Value::BulkString(bytes)) => bytes.as_slice(),
@@ -551,13 +728,14 @@ impl Inner {
             match self.route_states(&entry.id).await {
                 Ok(routes) => event.routes = routes,
                 Err(error) => {
-                    // Left in this consumer's pending list: taken over again later.
+                    // Left in this consumer's pending list, not refreshed: taken over again
+                    // once idle.
                     tracing::error!(entry = %entry.id, %error, "the handlers' progress of a taken-over Redis inbox entry could not be read");
+                    self.held().remove(&entry.id);
                     return None;
                 }
             }
         }
-        self.held().insert(entry.id.clone());
         Some(Pending {
             event,
             entry: Box::new(RedisEntry {
@@ -749,26 +927,16 @@ impl Store for RedisInbox {
     fn location(&self) -> String {
         format!(
             "{} stream {}",
-            redact(&self.inner.url),
+            self.inner.url,
             String::from_utf8_lossy(&self.inner.keys.stream)
         )
     }
 }
 
-/// The URL without a password.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}://…{}", &url[..scheme], &url[at..]),
-        _ => url.to_owned(),
-    }
-}
-
-/// Entries read (or taken over) at once.
-const READ_COUNT: usize = 32;
-
 /// The consumer: takes over entries idle past the visibility timeout (at the start, and every
-/// half timeout), and reads new ones, up to [`READ_COUNT`] at a time, once the receiver is
-/// ready for one (what it reads ahead is held, and refreshed, like what it runs).
+/// half timeout), and reads new ones; one at a time, and only once the receiver has room for
+/// it (a slot of the feed reserved first), so that this replica holds nothing it does not keep
+/// fresh and leaves what it has no room for to the other replicas.
 async fn consume(inner: Arc<Inner>, tx: mpsc::Sender<Pending>, stop: CancellationToken) {
     let min_idle = u64::try_from(inner.visibility.as_millis()).unwrap_or(u64::MAX);
     let mut cursor = "0-0".to_owned();
@@ -776,15 +944,15 @@ async fn consume(inner: Arc<Inner>, tx: mpsc::Sender<Pending>, stop: Cancellatio
     let mut reader = inner.reader.clone();
     let mut conn = inner.conn.clone();
     loop {
-        // Wait until the receiver can take one, without holding the slot.
-        tokio::select! {
+        // A slot the entry read next goes into at once.
+        let permit = tokio::select! {
             permit = tx.reserve() => match permit {
-                Ok(permit) => drop(permit),
+                Ok(permit) => permit,
                 Err(_) => return,
             },
             () = stop.cancelled() => return,
-        }
-        let mut entries: Vec<(StreamId, bool)> = Vec::new();
+        };
+        let mut entry: Option<(StreamId, bool)> = None;
         if Instant::now() >= next_sweep {
             let claimed: RedisResult<StreamAutoClaimReply> = redis::cmd("XAUTOCLAIM")
                 .arg(&inner.keys.stream)
@@ -793,7 +961,7 @@ async fn consume(inner: Arc<Inner>, tx: mpsc::Sender<Pending>, stop: Cancellatio
                 .arg(min_idle)
                 .arg(&cursor)
                 .arg("COUNT")
-                .arg(READ_COUNT)
+                .arg(1)
                 .query_async(&mut conn)
                 .await;
             match claimed {
@@ -805,9 +973,10 @@ async fn consume(inner: Arc<Inner>, tx: mpsc::Sender<Pending>, stop: Cancellatio
                         next_sweep = Instant::now() + inner.visibility / 2;
                     }
                     cursor = reply.next_stream_id;
-                    for entry in reply.claimed {
-                        tracing::warn!(entry = %entry.id, consumer = %inner.consumer, "taking over a Redis inbox entry idle past the visibility timeout (its replica stopped or stalled)");
-                        entries.push((entry, true));
+                    if let Some(claimed) = reply.claimed.into_iter().next() {
+                        inner.hold(&claimed.id);
+                        tracing::warn!(entry = %claimed.id, consumer = %inner.consumer, "taking over a Redis inbox entry idle past the visibility timeout (its replica stopped or stalled)");
+                        entry = Some((claimed, true));
                     }
                 }
                 Err(error) => {
@@ -816,7 +985,7 @@ async fn consume(inner: Arc<Inner>, tx: mpsc::Sender<Pending>, stop: Cancellatio
                 }
             }
         }
-        if entries.is_empty() {
+        if entry.is_none() {
             let block = READ_BLOCK.min(next_sweep.saturating_duration_since(Instant::now()));
             let mut read_cmd = redis::cmd("XREADGROUP");
             read_cmd
@@ -824,7 +993,7 @@ async fn consume(inner: Arc<Inner>, tx: mpsc::Sender<Pending>, stop: Cancellatio
                 .arg(&inner.group)
                 .arg(&inner.consumer)
                 .arg("COUNT")
-                .arg(READ_COUNT)
+                .arg(1)
                 .arg("BLOCK")
                 .arg(u64::try_from(block.as_millis()).unwrap_or(1000).max(1))
                 .arg("STREAMS")
@@ -835,13 +1004,17 @@ async fn consume(inner: Arc<Inner>, tx: mpsc::Sender<Pending>, stop: Cancellatio
                 () = stop.cancelled() => return,
             };
             match read {
-                Ok(Some(reply)) => entries.extend(
-                    reply
+                Ok(Some(reply)) => {
+                    entry = reply
                         .keys
                         .into_iter()
                         .flat_map(|k| k.ids)
-                        .map(|entry| (entry, false)),
-                ),
+                        .next()
+                        .map(|read| {
+                            inner.hold(&read.id);
+                            (read, false)
+                        });
+                }
                 Ok(None) => {}
                 Err(error) if error.code() == Some("NOGROUP") => {
                     // The server lost the group (restarted without persistence, or the key was
@@ -861,29 +1034,33 @@ async fn consume(inner: Arc<Inner>, tx: mpsc::Sender<Pending>, stop: Cancellatio
                 }
             }
         }
-        for (entry, replayed) in entries {
-            let Some(pending) = inner.pending(&entry, replayed).await else {
-                continue;
-            };
-            // What is not handed over (the receiver stopped) stays held until the process
-            // ends, then is taken over by another replica.
-            tokio::select! {
-                sent = tx.send(pending) => if sent.is_err() { return },
-                () = stop.cancelled() => return,
-            }
+        let Some((entry, replayed)) = entry else {
+            continue;
+        };
+        if let Some(pending) = inner.pending(&entry, replayed).await {
+            // Held until the receiver is done with it (or drops it unrun: then another replica
+            // takes it over after the visibility timeout).
+            permit.send(pending);
         }
     }
 }
 
-/// Keeps the entries this replica holds from going idle: re-claims them (`XCLAIM … JUSTID`)
-/// every third of the visibility timeout, until the inbox is dropped.
+/// Keeps the entries this replica holds from going idle: re-claims those it still owns every
+/// third of the visibility timeout ([`REFRESH`]), and stops refreshing those it lost (completed,
+/// or taken over by another replica after this one stalled). Deletes the group's idle consumers
+/// every [`forget_consumers_after`](RedisInboxBuilder::forget_consumers_after). Ends when the
+/// inbox is dropped.
 async fn heartbeat(inner: Weak<Inner>) {
-    let Some(period) = inner.upgrade().map(|i| i.visibility / 3) else {
+    let Some((period, forget_every)) = inner
+        .upgrade()
+        .map(|i| (i.visibility / 3, i.forget_consumers_after))
+    else {
         return;
     };
     let mut ticks = tokio::time::interval(period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.tick().await;
+    let mut next_forget = Instant::now() + forget_every;
     loop {
         ticks.tick().await;
         let Some(inner) = inner.upgrade() else {
@@ -892,18 +1069,32 @@ async fn heartbeat(inner: Weak<Inner>) {
         let ids: Vec<String> = inner.held().iter().cloned().collect();
         let mut conn = inner.conn.clone();
         for chunk in ids.chunks(256) {
-            let claimed: RedisResult<Vec<String>> = redis::cmd("XCLAIM")
+            let lost: RedisResult<Vec<String>> = redis::cmd("EVAL")
+                .arg(REFRESH)
+                .arg(1)
                 .arg(&inner.keys.stream)
                 .arg(&inner.group)
                 .arg(&inner.consumer)
-                .arg(0)
                 .arg(chunk)
-                .arg("JUSTID")
                 .query_async(&mut conn)
                 .await;
-            if let Err(error) = claimed {
-                tracing::warn!(%error, entries = chunk.len(), "Redis inbox: refreshing held entries failed: another replica may take them over after the visibility timeout");
+            match lost {
+                Ok(lost) => {
+                    for entry in lost {
+                        // Completed meanwhile (its bookkeeping not applied yet), or taken over.
+                        if inner.held().remove(&entry) {
+                            tracing::debug!(%entry, consumer = %inner.consumer, "Redis inbox: a held entry is no longer this replica's (completed, or taken over after a stall)");
+                        }
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, entries = chunk.len(), "Redis inbox: refreshing held entries failed: another replica may take them over after the visibility timeout");
+                }
             }
+        }
+        if Instant::now() >= next_forget {
+            next_forget = Instant::now() + forget_every;
+            let _ = inner.forget_consumers().await;
         }
     }
 }
@@ -970,14 +1161,16 @@ fn book_pipeline(inner: &Inner, batch: &[Book]) -> redis::Pipeline {
                 route,
                 value,
             } => {
-                let state = keys.state(entry);
-                pipe.cmd("HSET")
-                    .arg(&state)
+                pipe.cmd("EVAL")
+                    .arg(PROGRESS)
+                    .arg(2)
+                    .arg(&keys.stream)
+                    .arg(keys.state(entry))
+                    .arg(&inner.group)
+                    .arg(&inner.consumer)
+                    .arg(entry)
                     .arg(route)
                     .arg(value)
-                    .ignore()
-                    .cmd("PEXPIRE")
-                    .arg(&state)
                     .arg(ttl_ms)
                     .ignore();
             }
@@ -999,6 +1192,8 @@ fn book_pipeline(inner: &Inner, batch: &[Book]) -> redis::Pipeline {
                     .arg(*reason)
                     .arg(attempts)
                     .arg(error)
+                    .arg(&inner.group)
+                    .arg(&inner.consumer)
                     .ignore();
             }
             Book::Complete { entry } => done.push(entry),
@@ -1047,11 +1242,10 @@ mod tests {
     }
 
     #[test]
-    fn a_url_is_logged_without_its_password() {
-        assert_eq!(
-            redact("redis://user:secret@host:6379/0"),
-            "redis://…@host:6379/0"
-        );
-        assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+    fn a_builders_debug_has_no_password() {
+        let builder = RedisInbox::builder("redis://user:s3cr3t-pw@host:6379/0");
+        let debug = format!("{builder:?}");
+        assert!(!debug.contains("s3cr3t-pw"), "{debug}");
+        assert!(debug.contains("redis://…@host:6379/0"), "{debug}");
     }
 }

@@ -57,6 +57,46 @@ impl RedisServer {
         server
     }
 
+    /// Starts one on a free port with `extra` arguments after the usual ones (e.g.
+    /// `["--requirepass", "pw"]`, `["--maxmemory-policy", "allkeys-lru"]`), and waits until it
+    /// listens.
+    pub fn start_with(extra: &[&str]) -> Self {
+        let port = super::process::free_port().port();
+        let port_arg = port.to_string();
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port_arg,
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start redis-server ({e}): apt-get install redis-server")
+            });
+        let mut server = Self {
+            port,
+            child: Some(child),
+        };
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(addr).is_err() {
+            if Instant::now() > deadline {
+                server.stop();
+                panic!("redis-server {extra:?} did not listen on {addr} within 10 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
     /// `redis://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)

@@ -1,10 +1,12 @@
 //! [`RedisStoreBuilder`].
 
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::ConnectionManagerConfig;
 
+use super::connect::{self, Connector};
 use super::{DEFAULT_CLAIM_TIMEOUT, DEFAULT_PENDING_TTL, DEFAULT_PREFIX, Inner, RedisStore, claim};
 use crate::dedup::{DEFAULT_CAPACITY, DEFAULT_TTL, MokaStore};
 use crate::error::StoreError;
@@ -19,10 +21,19 @@ use crate::error::StoreError;
 ///     .ttl(Duration::from_secs(3600))
 ///     .pending_ttl(Duration::from_secs(60))
 ///     .claim_timeout(Duration::from_millis(250))
-///     .fallback_to_memory(false);
+///     .fallback_to_memory(false)
+///     .connect_timeout(Duration::from_secs(10))
+///     .require_noeviction(true);
 /// # let _ = builder;
 /// ```
-#[derive(Debug, Clone)]
+///
+/// Its `Debug` leaves the URL's password out:
+///
+/// ```
+/// let builder = webhook_receiver::store::RedisStore::builder("redis://:hunter2@redis.internal:6379");
+/// assert!(!format!("{builder:?}").contains("hunter2"));
+/// ```
+#[derive(Clone)]
 #[must_use]
 pub struct RedisStoreBuilder {
     url: String,
@@ -31,6 +42,23 @@ pub struct RedisStoreBuilder {
     pending_ttl: Duration,
     claim_timeout: Duration,
     fallback: bool,
+    connect_timeout: Duration,
+    require_noeviction: bool,
+}
+
+impl fmt::Debug for RedisStoreBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStoreBuilder")
+            .field("url", &connect::redact(&self.url))
+            .field("prefix", &self.prefix)
+            .field("ttl", &self.ttl)
+            .field("pending_ttl", &self.pending_ttl)
+            .field("claim_timeout", &self.claim_timeout)
+            .field("fallback_to_memory", &self.fallback)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("require_noeviction", &self.require_noeviction)
+            .finish()
+    }
 }
 
 impl RedisStoreBuilder {
@@ -42,6 +70,8 @@ impl RedisStoreBuilder {
             pending_ttl: DEFAULT_PENDING_TTL,
             claim_timeout: DEFAULT_CLAIM_TIMEOUT,
             fallback: false,
+            connect_timeout: connect::DEFAULT_CONNECT_TIMEOUT,
+            require_noeviction: false,
         }
     }
 
@@ -111,11 +141,43 @@ impl RedisStoreBuilder {
         self
     }
 
-    /// Connects (once; the connection then reconnects on its own).
+    /// How long [`connect`](Self::connect) may take in all (default 5 s): while the server
+    /// cannot be reached it tries again until then, and then fails, so that a replica started
+    /// during an outage exits (and is restarted) rather than hangs.
+    ///
+    /// ```
+    /// let b = webhook_receiver::store::RedisStore::builder("redis://127.0.0.1")
+    ///     .connect_timeout(std::time::Duration::from_secs(10));
+    /// # let _ = b;
+    /// ```
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Refuse to connect to a server whose `maxmemory-policy` is not `noeviction` (default
+    /// `false`: such a server is logged at `warn`). Under memory pressure a server with another
+    /// policy may evict dedup keys (a redelivery then runs again). When the policy cannot be
+    /// read (`INFO memory`), this refuses too.
+    ///
+    /// ```
+    /// let b = webhook_receiver::store::RedisStore::builder("redis://127.0.0.1").require_noeviction(true);
+    /// # let _ = b;
+    /// ```
+    pub fn require_noeviction(mut self, require: bool) -> Self {
+        self.require_noeviction = require;
+        self
+    }
+
+    /// Connects (once; the connection then reconnects on its own), and checks the server's
+    /// `maxmemory-policy` (see [`require_noeviction`](Self::require_noeviction)).
     ///
     /// # Errors
     ///
-    /// [`StoreError`] if the URL is invalid or the server cannot be reached now.
+    /// [`StoreError`] if the URL is invalid, the server cannot be reached within the
+    /// [connect timeout](Self::connect_timeout), refuses the credentials, or (with
+    /// [`require_noeviction`](Self::require_noeviction)) may evict keys. Its message names the
+    /// URL without its password.
     ///
     /// ```no_run
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -124,14 +186,18 @@ impl RedisStoreBuilder {
     /// # }
     /// ```
     pub async fn connect(self) -> Result<RedisStore, StoreError> {
-        let client = redis::Client::open(self.url.as_str()).map_err(StoreError::new)?;
+        let connector = Connector::open(
+            &self.url,
+            self.connect_timeout,
+            self.require_noeviction,
+            "dedup keys",
+        )
+        .await
+        .map_err(StoreError::new)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(self.claim_timeout)
             .set_response_timeout((self.claim_timeout * 10).max(Duration::from_secs(5)));
-        let conn = client
-            .get_connection_manager_with_config(config)
-            .await
-            .map_err(StoreError::new)?;
+        let conn = connector.manager(config).await.map_err(StoreError::new)?;
         let fallback = self.fallback.then(|| {
             MokaStore::builder()
                 .ttl(self.ttl)
@@ -144,6 +210,7 @@ impl RedisStoreBuilder {
             inner: Arc::new(Inner {
                 confirms,
                 conn,
+                url: connector.url().to_owned(),
                 prefix: self.prefix.into_bytes().into_boxed_slice(),
                 ttl: self.ttl,
                 pending_ttl: self.pending_ttl,

@@ -12,6 +12,7 @@ use crate::store::{Accepted, Incoming, Store};
 
 mod builder;
 mod claim;
+mod connect;
 
 pub use builder::RedisStoreBuilder;
 
@@ -168,6 +169,8 @@ pub struct RedisStore {
 
 struct Inner {
     conn: ConnectionManager,
+    /// The server's URL, its password redacted.
+    url: String,
     prefix: Box<[u8]>,
     ttl: Duration,
     pending_ttl: Duration,
@@ -256,12 +259,39 @@ impl Store for RedisStore {
         self.claim(event.key()).await.map(Accepted::from)
     }
 
+    /// The Redis URL (without its password) and the prefix.
     fn location(&self) -> String {
         format!(
-            "Redis dedup store {}",
+            "Redis dedup store {} prefix {}",
+            self.inner.url,
             String::from_utf8_lossy(&self.inner.prefix)
         )
     }
+}
+
+// ===== shared with the Redis inbox =====
+
+/// What the Redis inbox (`crate::inbox`) shares with this store: connecting within a deadline,
+/// checking the eviction policy, and redacting the URL. (Reached through this public type
+/// because the module is private to `dedup`.)
+impl RedisStore {
+    /// See [`connect::redact`].
+    pub(crate) fn redact(url: &str) -> String {
+        connect::redact(url)
+    }
+
+    /// See [`Connector::open`](connect::Connector::open).
+    pub(crate) async fn connector(
+        url: &str,
+        timeout: Duration,
+        require_noeviction: bool,
+        keeps: &'static str,
+    ) -> Result<connect::Connector, connect::ConnectError> {
+        connect::Connector::open(url, timeout, require_noeviction, keeps).await
+    }
+
+    /// The default bound of a whole connect (5 s).
+    pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = connect::DEFAULT_CONNECT_TIMEOUT;
 }
 
 impl RedisStore {
