@@ -12,7 +12,7 @@
 #
 # Environment: N_SMALL=200 N_BIG=1200, PROFILE=perf (as load.sh: thin LTO, one codegen unit),
 # PAYLOAD=benches/payloads/sms_delivered_390.json, PORT=20600, OUT=target/callgrind/<timestamp>,
-# TOOLS="callgrind dhat". Needs valgrind (Debian: valgrind) and python3.
+# TOOLS="callgrind dhat", DHAT_FIELD=tbk (heap blocks allocated; tb: bytes). Needs valgrind (Debian: valgrind) and python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -77,7 +77,8 @@ run() {
     if [[ $tool == callgrind ]]; then
         awk '/^totals:/ {print $2}' "$file"
     else
-        python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(sum(p["tb"] for p in d["pps"]))' "$file"
+        # Heap blocks allocated (dhat's `tbk`); `bytes` mode: bytes allocated (`tb`).
+        python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(sum(p[sys.argv[2]] for p in d["pps"]))' "$file" "${DHAT_FIELD:-tbk}"
     fi
 }
 
@@ -93,7 +94,7 @@ for tool in $TOOLS; do
         printf '%s\t%s\t%s\t%s\t%s\n' "$tool" "$tag" "$per" "$small" "$big" | tee -a "$OUT/results.tsv"
     done
 done
-unit() { [[ $1 == callgrind ]] && echo "instructions" || echo "heap blocks"; }
+unit() { [[ $1 == callgrind ]] && echo "instructions" || echo "heap ${DHAT_FIELD:-tbk} (tbk: blocks, tb: bytes) allocated"; }
 for tool in $TOOLS; do
     ex=$(awk -v t="$tool" '$1 == t && $2 == "example" {print $3}' "$OUT/results.tsv")
     bare=$(awk -v t="$tool" '$1 == t && $2 == "bare" {print $3}' "$OUT/results.tsv")
