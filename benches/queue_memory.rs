@@ -17,7 +17,7 @@ use tokio::sync::Semaphore;
 use tower::ServiceExt;
 use webhook_receiver::chirp;
 use webhook_receiver::dispatch::DEFAULT_QUEUE_BYTES;
-use webhook_receiver::receiver::DEFAULT_BODY_LIMIT;
+use webhook_receiver::stack::DEFAULT_BODY_LIMIT;
 
 const SECRET: &str = "bench-secret";
 

@@ -24,7 +24,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use http_body::{Body, Frame};
 use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
 use webhook_receiver::Rejection;
-use webhook_receiver::receiver::DEFAULT_BODY_LIMIT;
+use webhook_receiver::stack::DEFAULT_BODY_LIMIT;
 use webhook_receiver::verify::{HmacSha256, VerifyRequest};
 
 #[global_allocator]

@@ -14,8 +14,8 @@ use crate::error::{BoxError, Rejection};
 /// Default body limit: 1 MiB.
 ///
 /// ```
-/// use webhook_receiver::receiver::DEFAULT_BODY_LIMIT;
-/// use webhook_receiver::verify::{SharedSecret, VerifyWebhook};
+/// use webhook_receiver::stack::DEFAULT_BODY_LIMIT;
+/// use webhook_receiver::verify::{SharedSecret}; use webhook_receiver::stack::VerifyWebhook;
 ///
 /// assert_eq!(DEFAULT_BODY_LIMIT, 1024 * 1024);
 /// let verify = VerifyWebhook::new((), SharedSecret::new(["s3cr3t"]).unwrap());

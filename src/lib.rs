@@ -38,11 +38,12 @@
 //! - [`webhooks`]: the facade, [`Webhooks`] and its builder.
 //! - [`allowlist`]: a tower layer that answers 403 to clients outside your IP networks
 //!   (trusted proxies' `X-Forwarded-For` / `Forwarded` read right to left), put outside the rest.
-//! - [`verify`]: the tower layer that checks a shared-secret header (constant time, several
-//!   secrets for rotation) before the body is read, or a signature of the raw body
-//!   (HMAC-SHA256, Standard Webhooks).
-//! - [`receiver`]: the terminal service: content type, body limit, decoding into typed events,
-//!   dedup claim, enqueue, 200.
+//! - [`verify`]: the verifiers: a shared-secret header (constant time, several secrets for
+//!   rotation) checked before the body is read, or a signature of the raw body (HMAC-SHA256,
+//!   Standard Webhooks).
+//! - [`stack`]: the pieces inside `Webhooks`, for tower users who assemble their own stack: the
+//!   verify layer, the terminal service (content type, body limit, decoding into typed events,
+//!   dedup claim, enqueue, 200) and the dispatcher.
 //! - [`store`]: the one storage seam. Redeliveries are acknowledged and not dispatched again;
 //!   nothing unauthenticated, unparsed or not queued is remembered. The default store is
 //!   [`MokaStore`](store::MokaStore) (in process); `DurableInbox` (feature `durable`) keeps
@@ -254,8 +255,9 @@ pub mod dispatch;
 pub mod error;
 pub mod event;
 pub mod json;
-pub mod receiver;
+mod receiver;
 mod shutdown;
+pub mod stack;
 pub mod store;
 pub mod telemetry;
 pub mod verify;

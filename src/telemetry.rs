@@ -64,7 +64,7 @@ use crate::error::Rejection;
 /// use webhook_receiver::telemetry;
 /// # use std::time::Duration;
 /// # use webhook_receiver::chirp::{self, ChirpEvent};
-/// # use webhook_receiver::dispatch::{Dispatcher, Handlers, RetryPolicy};
+/// # use webhook_receiver::dispatch::{RetryPolicy}; use webhook_receiver::stack::{Dispatcher, Handlers};
 /// # use webhook_receiver::DecodeEvent;
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
@@ -101,7 +101,7 @@ pub const DELIVERIES: &str = "webhook_deliveries_total";
 /// use webhook_receiver::telemetry;
 /// # use std::time::Duration;
 /// # use webhook_receiver::chirp::{self, ChirpEvent};
-/// # use webhook_receiver::dispatch::{Dispatcher, Handlers, RetryPolicy};
+/// # use webhook_receiver::dispatch::{RetryPolicy}; use webhook_receiver::stack::{Dispatcher, Handlers};
 /// # use webhook_receiver::DecodeEvent;
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
@@ -144,7 +144,7 @@ pub const HANDLER_ATTEMPTS: &str = "webhook_handler_attempts_total";
 /// use webhook_receiver::telemetry;
 /// # use std::time::Duration;
 /// # use webhook_receiver::chirp::{self, ChirpEvent};
-/// # use webhook_receiver::dispatch::{Dispatcher, Handlers, RetryPolicy};
+/// # use webhook_receiver::dispatch::{RetryPolicy}; use webhook_receiver::stack::{Dispatcher, Handlers};
 /// # use webhook_receiver::DecodeEvent;
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
@@ -180,7 +180,7 @@ pub const HANDLER_RETRIES: &str = "webhook_handler_retries_total";
 /// use webhook_receiver::telemetry;
 /// # use std::time::Duration;
 /// # use webhook_receiver::chirp::{self, ChirpEvent};
-/// # use webhook_receiver::dispatch::{Dispatcher, Handlers, RetryPolicy};
+/// # use webhook_receiver::dispatch::{RetryPolicy}; use webhook_receiver::stack::{Dispatcher, Handlers};
 /// # use webhook_receiver::DecodeEvent;
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
@@ -213,7 +213,7 @@ pub const DEAD_LETTERS: &str = "webhook_dead_letters_total";
 /// use webhook_receiver::telemetry;
 /// # use std::time::Duration;
 /// # use webhook_receiver::chirp::{self, ChirpEvent};
-/// # use webhook_receiver::dispatch::{Dispatcher, Handlers, RetryPolicy};
+/// # use webhook_receiver::dispatch::{RetryPolicy}; use webhook_receiver::stack::{Dispatcher, Handlers};
 /// # use webhook_receiver::DecodeEvent;
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
@@ -247,7 +247,7 @@ pub const QUEUE_WAIT: &str = "webhook_queue_wait_seconds";
 /// use webhook_receiver::telemetry;
 /// # use std::time::Duration;
 /// # use webhook_receiver::chirp::{self, ChirpEvent};
-/// # use webhook_receiver::dispatch::{Dispatcher, Handlers, RetryPolicy};
+/// # use webhook_receiver::dispatch::{RetryPolicy}; use webhook_receiver::stack::{Dispatcher, Handlers};
 /// # use webhook_receiver::DecodeEvent;
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
@@ -284,7 +284,7 @@ pub const HANDLER_DURATION: &str = "webhook_handler_duration_seconds";
 /// use webhook_receiver::telemetry;
 /// # use std::time::Duration;
 /// # use webhook_receiver::chirp::{self, ChirpEvent};
-/// # use webhook_receiver::dispatch::{Dispatcher, Handlers, RetryPolicy};
+/// # use webhook_receiver::dispatch::{RetryPolicy}; use webhook_receiver::stack::{Dispatcher, Handlers};
 /// # use webhook_receiver::DecodeEvent;
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
@@ -318,7 +318,7 @@ pub const QUEUE_DEPTH: &str = "webhook_queue_depth";
 /// use webhook_receiver::telemetry;
 /// # use std::time::Duration;
 /// # use webhook_receiver::chirp::{self, ChirpEvent};
-/// # use webhook_receiver::dispatch::{Dispatcher, Handlers, RetryPolicy};
+/// # use webhook_receiver::dispatch::{RetryPolicy}; use webhook_receiver::stack::{Dispatcher, Handlers};
 /// # use webhook_receiver::DecodeEvent;
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
@@ -355,7 +355,7 @@ pub const RETRIES_WAITING: &str = "webhook_retries_waiting";
 /// use webhook_receiver::telemetry;
 /// # use std::time::Duration;
 /// # use webhook_receiver::chirp::{self, ChirpEvent};
-/// # use webhook_receiver::dispatch::{Dispatcher, Handlers, RetryPolicy};
+/// # use webhook_receiver::dispatch::{RetryPolicy}; use webhook_receiver::stack::{Dispatcher, Handlers};
 /// # use webhook_receiver::DecodeEvent;
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
@@ -388,7 +388,7 @@ pub const HANDLERS_RUNNING: &str = "webhook_handlers_running";
 /// use webhook_receiver::telemetry;
 /// # use std::time::Duration;
 /// # use webhook_receiver::chirp::{self, ChirpEvent};
-/// # use webhook_receiver::dispatch::{Dispatcher, Handlers, RetryPolicy};
+/// # use webhook_receiver::dispatch::{RetryPolicy}; use webhook_receiver::stack::{Dispatcher, Handlers};
 /// # use webhook_receiver::DecodeEvent;
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;

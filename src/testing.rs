@@ -1,7 +1,7 @@
 //! Signed requests for your own tests (feature `testing`).
 //!
 //! Build a request the way a sender would, then drive your service through the real
-//! [`VerifyWebhookLayer`](crate::verify::VerifyWebhookLayer) with `tower::ServiceExt::oneshot`
+//! [`VerifyWebhookLayer`](crate::stack::VerifyWebhookLayer) with `tower::ServiceExt::oneshot`
 //! (or your axum `Router`). The body type is generic: anything `From<Bytes>`, such as
 //! `axum::body::Body` or `http_body_util::Full<Bytes>`.
 //!
@@ -22,7 +22,7 @@
 //! use http_body_util::Full;
 //! use tower::{ServiceBuilder, ServiceExt};
 //! use webhook_receiver::testing;
-//! use webhook_receiver::verify::{SharedSecret, VerifyWebhookLayer};
+//! use webhook_receiver::verify::{SharedSecret}; use webhook_receiver::stack::VerifyWebhookLayer;
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! let svc = ServiceBuilder::new()
@@ -165,7 +165,7 @@ pub fn hmac_sha256_hex(secret: impl AsRef<[u8]>, body: impl AsRef<[u8]>) -> Stri
 /// use http_body_util::Full;
 /// use tower::{ServiceBuilder, ServiceExt};
 /// use webhook_receiver::testing::hmac_sha256_request;
-/// use webhook_receiver::verify::{HmacSha256, VerifyWebhookLayer};
+/// use webhook_receiver::verify::{HmacSha256}; use webhook_receiver::stack::VerifyWebhookLayer;
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let svc = ServiceBuilder::new()
@@ -240,7 +240,7 @@ pub fn standard_webhooks_signature(
 /// use http_body_util::Full;
 /// use tower::{ServiceBuilder, ServiceExt};
 /// use webhook_receiver::testing::{standard_webhooks_request, unix_now};
-/// use webhook_receiver::verify::{StandardWebhooks, VerifyWebhookLayer};
+/// use webhook_receiver::verify::{StandardWebhooks}; use webhook_receiver::stack::VerifyWebhookLayer;
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";

@@ -10,9 +10,11 @@ use support::*;
 use tokio::sync::Semaphore;
 use tower::{ServiceBuilder, ServiceExt};
 use webhook_receiver::chirp::{self, Chirp, ChirpEvent, MessageStatus};
-use webhook_receiver::dispatch::{Dispatcher, HandlerError, HandlerFailure, Handlers, RetryPolicy};
-use webhook_receiver::receiver::WebhookService;
-use webhook_receiver::verify::{SharedSecret, VerifyWebhook, VerifyWebhookLayer};
+use webhook_receiver::dispatch::{HandlerError, HandlerFailure, RetryPolicy};
+use webhook_receiver::stack::WebhookService;
+use webhook_receiver::stack::{Dispatcher, Handlers};
+use webhook_receiver::stack::{VerifyWebhook, VerifyWebhookLayer};
+use webhook_receiver::verify::SharedSecret;
 
 /// The low-level pieces, as a tower user assembles them without the facade.
 type LowLevelStack = VerifyWebhook<WebhookService<Chirp>, SharedSecret>;

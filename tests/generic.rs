@@ -12,14 +12,16 @@ use http::StatusCode;
 use serde::Deserialize;
 use support::{error_body, json_body};
 use tower::{ServiceBuilder, ServiceExt};
-use webhook_receiver::dispatch::{Dispatcher, EventContext, Handlers};
+use webhook_receiver::dispatch::EventContext;
 use webhook_receiver::event::Received;
 use webhook_receiver::json::{JsonEvent, JsonFormat};
-use webhook_receiver::receiver::WebhookService;
+use webhook_receiver::stack::VerifyWebhookLayer;
+use webhook_receiver::stack::WebhookService;
+use webhook_receiver::stack::{Dispatcher, Handlers};
 use webhook_receiver::testing::{
     hmac_sha256_request, standard_webhooks_request, standard_webhooks_signature, unix_now,
 };
-use webhook_receiver::verify::{HmacSha256, StandardWebhooks, VerifyWebhookLayer};
+use webhook_receiver::verify::{HmacSha256, StandardWebhooks};
 use webhook_receiver::{DedupKey, EventType};
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

@@ -12,8 +12,9 @@ use support::*;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
 use webhook_receiver::chirp::{self, ChirpEvent};
-use webhook_receiver::dispatch::{DeadLetter, Dispatcher, EventContext, RetryPolicy};
+use webhook_receiver::dispatch::{DeadLetter, EventContext, RetryPolicy};
 use webhook_receiver::event::Received;
+use webhook_receiver::stack::Dispatcher;
 
 /// An unknown Chirp event of exactly `len` bytes, with data id `id`.
 fn unknown(id: &str, len: usize) -> String {

@@ -11,10 +11,10 @@ use support::*;
 use tower::ServiceExt;
 use webhook_receiver::chirp::{self, ChirpEvent, MessageStatus};
 use webhook_receiver::dispatch::{
-    DeadLetter, DeadLetterReason, Dispatcher, EventContext, HandlerError, HandlerFailure, Handlers,
-    RetryPolicy,
+    DeadLetter, DeadLetterReason, EventContext, HandlerError, HandlerFailure, RetryPolicy,
 };
 use webhook_receiver::event::{Decoded, Event, EventType};
+use webhook_receiver::stack::{Dispatcher, Handlers};
 use webhook_receiver::{DecodeEvent, DedupKey};
 
 /// Retries after 5–10 ms: the tests wait for retries, not for the default backoff.
@@ -546,7 +546,7 @@ fn when_the_handler_runtime_is_dropped_its_events_are_dead_lettered_and_the_drai
         assert!(d.is_closing(), "no runtime to run new events: closed");
         assert_eq!(
             d.try_enqueue(decoded("r4")).unwrap_err(),
-            webhook_receiver::dispatch::EnqueueError::Closed
+            webhook_receiver::stack::EnqueueError::Closed
         );
         d.drain(Duration::from_secs(10))
             .await

@@ -12,9 +12,10 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, oneshot};
 use tower::ServiceBuilder;
 use webhook_receiver::chirp::{self, Chirp, ChirpEvent, MessageStatus};
-use webhook_receiver::dispatch::{Dispatcher, Handlers};
-use webhook_receiver::receiver::WebhookService;
-use webhook_receiver::verify::{SharedSecret, VerifyWebhookLayer};
+use webhook_receiver::stack::VerifyWebhookLayer;
+use webhook_receiver::stack::WebhookService;
+use webhook_receiver::stack::{Dispatcher, Handlers};
+use webhook_receiver::verify::SharedSecret;
 
 async fn serve<S: Clone + Send + Sync + 'static>(
     handlers: Handlers<ChirpEvent, S>,

@@ -10,10 +10,10 @@ use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use serde_json::Value;
 use tower::{ServiceBuilder, ServiceExt};
+use webhook_receiver::stack::VerifyWebhookLayer;
 use webhook_receiver::testing;
 use webhook_receiver::verify::{
     ConfigError, HmacSha256, SignatureEncoding, StandardWebhooks, Verified, VerifyRequest,
-    VerifyWebhookLayer,
 };
 
 const VECTORS: &str = include_str!("fixtures/signatures.json");

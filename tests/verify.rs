@@ -14,7 +14,8 @@ use http_body::Frame;
 use http_body_util::Full;
 use support::*;
 use tower::{ServiceBuilder, ServiceExt};
-use webhook_receiver::verify::{SharedSecret, Verified, VerifyWebhookLayer};
+use webhook_receiver::stack::VerifyWebhookLayer;
+use webhook_receiver::verify::{SharedSecret, Verified};
 
 fn echo_stack(
     scheme: SharedSecret,
@@ -255,7 +256,7 @@ async fn verify_one_byte_chunks(
     Result<Request<OneByteChunks>, webhook_receiver::Rejection>,
     usize,
 ) {
-    use webhook_receiver::receiver::DEFAULT_BODY_LIMIT;
+    use webhook_receiver::stack::DEFAULT_BODY_LIMIT;
     use webhook_receiver::verify::{HmacSha256, VerifyRequest};
     let most_alive = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let request = Request::post("/")

@@ -39,7 +39,7 @@ use tokio::time::Instant;
 ///
 /// ```
 /// use std::time::Duration;
-/// use webhook_receiver::receiver::DEFAULT_RETRY_AFTER;
+/// use webhook_receiver::dispatch::DEFAULT_RETRY_AFTER;
 ///
 /// assert_eq!(DEFAULT_RETRY_AFTER, Duration::from_secs(5));
 /// ```

@@ -14,7 +14,7 @@ use crate::event::Received;
 /// when it was the last).
 ///
 /// ```
-/// use webhook_receiver::dispatch::{HandlerError, Handlers};
+/// use webhook_receiver::dispatch::{HandlerError}; use webhook_receiver::stack::Handlers;
 /// use webhook_receiver::chirp::ChirpEvent;
 ///
 /// let handlers = Handlers::<ChirpEvent>::new().on_error(|err: &HandlerError| {
@@ -57,7 +57,7 @@ impl fmt::Display for HandlerError {
 /// use std::sync::{Arc, Mutex};
 /// use std::time::Duration;
 /// use webhook_receiver::chirp::ChirpEvent;
-/// use webhook_receiver::dispatch::{Dispatcher, HandlerError, Handlers, RetryPolicy};
+/// use webhook_receiver::dispatch::{HandlerError, RetryPolicy}; use webhook_receiver::stack::{Dispatcher, Handlers};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// # use webhook_receiver::DecodeEvent;
@@ -132,7 +132,7 @@ impl fmt::Display for HandlerFailure {
 /// ```
 /// use std::sync::{Arc, Mutex};
 /// use webhook_receiver::chirp::ChirpEvent;
-/// use webhook_receiver::dispatch::{DeadLetter, DeadLetterReason, Handlers};
+/// use webhook_receiver::dispatch::{DeadLetter, DeadLetterReason}; use webhook_receiver::stack::Handlers;
 ///
 /// let dead = Arc::new(Mutex::new(Vec::new()));
 /// let sink = Arc::clone(&dead);
@@ -169,7 +169,7 @@ pub struct DeadLetter<E> {
 /// use std::sync::{Arc, Mutex};
 /// use std::time::Duration;
 /// use webhook_receiver::chirp::ChirpEvent;
-/// use webhook_receiver::dispatch::{DeadLetter, DeadLetterReason, Dispatcher, Handlers, RetryPolicy};
+/// use webhook_receiver::dispatch::{DeadLetter, DeadLetterReason, RetryPolicy}; use webhook_receiver::stack::{Dispatcher, Handlers};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// # use webhook_receiver::DecodeEvent;

@@ -135,7 +135,7 @@ impl<S> EventContext<S> {
     /// use std::sync::{Arc, Mutex};
     /// use std::time::Duration;
     /// use webhook_receiver::chirp::ChirpEvent;
-    /// use webhook_receiver::dispatch::{Dispatcher, Handlers, RetryPolicy};
+    /// use webhook_receiver::dispatch::{RetryPolicy}; use webhook_receiver::stack::{Dispatcher, Handlers};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// # use webhook_receiver::DecodeEvent;
@@ -164,7 +164,7 @@ impl<S> EventContext<S> {
     /// use std::sync::{Arc, Mutex};
     /// use std::time::Duration;
     /// use webhook_receiver::chirp::ChirpEvent;
-    /// use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    /// use webhook_receiver::stack::{Dispatcher, Handlers};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// # use webhook_receiver::DecodeEvent;
@@ -191,7 +191,7 @@ impl<S> EventContext<S> {
     /// use std::sync::{Arc, Mutex};
     /// use std::time::Duration;
     /// use webhook_receiver::chirp::ChirpEvent;
-    /// use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    /// use webhook_receiver::stack::{Dispatcher, Handlers};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// # use webhook_receiver::DecodeEvent;
@@ -219,7 +219,7 @@ impl<S> EventContext<S> {
     /// use std::sync::{Arc, Mutex};
     /// use std::time::Duration;
     /// use webhook_receiver::chirp::ChirpEvent;
-    /// use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    /// use webhook_receiver::stack::{Dispatcher, Handlers};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// # use webhook_receiver::DecodeEvent;
@@ -247,7 +247,7 @@ impl<S> EventContext<S> {
     /// use std::sync::{Arc, Mutex};
     /// use std::time::{Duration, SystemTime};
     /// use webhook_receiver::chirp::ChirpEvent;
-    /// use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    /// use webhook_receiver::stack::{Dispatcher, Handlers};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// # use webhook_receiver::DecodeEvent;
@@ -276,7 +276,7 @@ impl<S> EventContext<S> {
     /// use std::sync::{Arc, Mutex};
     /// use std::time::Duration;
     /// use webhook_receiver::chirp::ChirpEvent;
-    /// use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    /// use webhook_receiver::stack::{Dispatcher, Handlers};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// # use webhook_receiver::DecodeEvent;
@@ -304,7 +304,7 @@ impl<S> EventContext<S> {
     /// use std::sync::atomic::{AtomicUsize, Ordering};
     /// use std::time::Duration;
     /// use webhook_receiver::chirp::ChirpEvent;
-    /// use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    /// use webhook_receiver::stack::{Dispatcher, Handlers};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// # use webhook_receiver::DecodeEvent;

@@ -57,7 +57,7 @@
 //! use std::sync::atomic::{AtomicUsize, Ordering};
 //! use std::time::Duration;
 //! use webhook_receiver::chirp::{self, ChirpEvent, MessageStatus};
-//! use webhook_receiver::dispatch::{Dispatcher, Handlers};
+//! use webhook_receiver::stack::{Dispatcher, Handlers};
 //! use webhook_receiver::event::Received;
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -90,19 +90,19 @@
 
 mod backlog;
 mod budget;
-mod dispatcher;
+pub(crate) mod dispatcher;
 mod failure;
 mod handler;
-mod registry;
+pub(crate) mod registry;
 mod retry;
 
 pub use backlog::{DEFAULT_RETRY_AFTER, DEFAULT_RETRY_AFTER_MAX, RetryAfter};
 pub(crate) use dispatcher::Slot;
 pub use dispatcher::{
-    DEFAULT_CONCURRENCY, DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_CAPACITY, Dispatcher,
-    DispatcherBuilder, DrainTimeout, EnqueueError,
+    DEFAULT_CONCURRENCY, DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_CAPACITY, DrainTimeout,
 };
+pub(crate) use dispatcher::{Dispatcher, EnqueueError};
 pub use failure::{DeadLetter, DeadLetterReason, HandlerError, HandlerFailure};
 pub use handler::{EventContext, HandlerOutput};
-pub use registry::Handlers;
+pub(crate) use registry::Handlers;
 pub use retry::{DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_MAX_ATTEMPTS, RetryPolicy};

@@ -35,7 +35,7 @@ use crate::event::{Event, EventType, Received};
 /// use std::sync::{Arc, Mutex};
 /// use std::time::Duration;
 /// use webhook_receiver::chirp::{self, ChirpEvent};
-/// use webhook_receiver::dispatch::{Dispatcher, Handlers};
+/// use webhook_receiver::stack::{Dispatcher, Handlers};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// # use webhook_receiver::DecodeEvent;
@@ -115,7 +115,7 @@ impl<E: Event> Handlers<E, ()> {
     ///
     /// ```
     /// use webhook_receiver::chirp::{self, ChirpEvent, MessageStatus};
-    /// use webhook_receiver::dispatch::{EventContext, Handlers};
+    /// use webhook_receiver::dispatch::{EventContext}; use webhook_receiver::stack::Handlers;
     ///
     /// let handlers = Handlers::<ChirpEvent>::new()
     ///     .on(chirp::SMS_DELIVERED, |status: MessageStatus, ctx: EventContext| async move {
@@ -142,7 +142,7 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
     /// use std::sync::{Arc, Mutex};
     /// use std::time::Duration;
     /// use webhook_receiver::chirp::{self, MessageStatus};
-    /// use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    /// use webhook_receiver::stack::{Dispatcher, Handlers};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// # use webhook_receiver::DecodeEvent;
@@ -198,7 +198,7 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
     /// use std::sync::{Arc, Mutex};
     /// use std::time::Duration;
     /// use webhook_receiver::chirp::{self, ChirpEvent, MessageStatus};
-    /// use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    /// use webhook_receiver::stack::{Dispatcher, Handlers};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// # use webhook_receiver::DecodeEvent;
@@ -244,7 +244,7 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
     /// use std::time::Duration;
     /// use webhook_receiver::Event;
     /// use webhook_receiver::chirp::ChirpEvent;
-    /// use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    /// use webhook_receiver::stack::{Dispatcher, Handlers};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// # use webhook_receiver::DecodeEvent;
@@ -292,7 +292,7 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
     /// use std::sync::{Arc, Mutex};
     /// use std::time::Duration;
     /// use webhook_receiver::chirp::{self, ChirpEvent};
-    /// use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    /// use webhook_receiver::stack::{Dispatcher, Handlers};
     /// use webhook_receiver::event::Received;
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -345,7 +345,7 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
     /// use std::sync::{Arc, Mutex};
     /// use std::time::Duration;
     /// use webhook_receiver::chirp::ChirpEvent;
-    /// use webhook_receiver::dispatch::{Dispatcher, HandlerError, Handlers, RetryPolicy};
+    /// use webhook_receiver::dispatch::{HandlerError, RetryPolicy}; use webhook_receiver::stack::{Dispatcher, Handlers};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// # use webhook_receiver::DecodeEvent;
@@ -374,7 +374,7 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
     /// ```
     /// use std::time::Duration;
     /// use webhook_receiver::chirp::{self, ChirpEvent};
-    /// use webhook_receiver::dispatch::{Handlers, RetryPolicy};
+    /// use webhook_receiver::dispatch::{RetryPolicy}; use webhook_receiver::stack::Handlers;
     ///
     /// let handlers = Handlers::<ChirpEvent>::new()
     ///     .retry_policy(RetryPolicy::default().max_attempts(3))
@@ -399,7 +399,7 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
     /// use std::sync::{Arc, Mutex};
     /// use std::time::Duration;
     /// use webhook_receiver::chirp::{self, ChirpEvent};
-    /// use webhook_receiver::dispatch::{Dispatcher, HandlerError, Handlers, RetryPolicy};
+    /// use webhook_receiver::dispatch::{HandlerError, RetryPolicy}; use webhook_receiver::stack::{Dispatcher, Handlers};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// # use webhook_receiver::DecodeEvent;
@@ -430,7 +430,7 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
     /// use std::sync::{Arc, Mutex};
     /// use std::time::Duration;
     /// use webhook_receiver::chirp::{self, ChirpEvent};
-    /// use webhook_receiver::dispatch::{DeadLetter, Dispatcher, Handlers, RetryPolicy};
+    /// use webhook_receiver::dispatch::{DeadLetter, RetryPolicy}; use webhook_receiver::stack::{Dispatcher, Handlers};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// # use webhook_receiver::DecodeEvent;

@@ -105,7 +105,7 @@ impl RetryPolicy {
     /// use std::sync::{Arc, Mutex};
     /// use std::time::Duration;
     /// use webhook_receiver::chirp::ChirpEvent;
-    /// use webhook_receiver::dispatch::{Dispatcher, HandlerError, Handlers, RetryPolicy};
+    /// use webhook_receiver::dispatch::{HandlerError, RetryPolicy}; use webhook_receiver::stack::{Dispatcher, Handlers};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// # use webhook_receiver::DecodeEvent;

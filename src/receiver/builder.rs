@@ -11,20 +11,18 @@ use crate::store::Store;
 
 #[doc(inline)]
 pub use crate::body::DEFAULT_BODY_LIMIT;
-#[doc(inline)]
-pub use crate::dispatch::DEFAULT_RETRY_AFTER;
 
-/// Builder for [`WebhookService`]. See the [module docs](crate::receiver) for an example.
+/// Builder for [`WebhookService`]. See the [module docs](crate::stack) for an example.
 ///
 /// Most users want the [`Webhooks`](crate::Webhooks) facade, whose builder has the same
 /// settings and builds the dispatcher and the verify layer too.
 ///
 /// ```
 /// use std::time::Duration;
-/// use webhook_receiver::receiver::{WebhookService, WebhookServiceBuilder};
+/// use webhook_receiver::stack::{WebhookService, WebhookServiceBuilder};
 ///
 /// # use webhook_receiver::chirp::{Chirp, ChirpEvent};
-/// # use webhook_receiver::dispatch::{Dispatcher, Handlers};
+/// # use webhook_receiver::stack::{Dispatcher, Handlers};
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// # let dispatcher = Dispatcher::builder(Handlers::<ChirpEvent>::new()).spawn();
 /// let builder: WebhookServiceBuilder<Chirp> = WebhookService::builder(Chirp, dispatcher)
@@ -64,10 +62,10 @@ impl<F: DecodeEvent, St: Store> WebhookServiceBuilder<F, St> {
     /// ```
     /// use tower::ServiceExt;
     /// use webhook_receiver::store::MokaStore;
-    /// use webhook_receiver::receiver::WebhookService;
+    /// use webhook_receiver::stack::WebhookService;
     ///
     /// # use webhook_receiver::chirp::{Chirp, ChirpEvent};
-    /// # use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    /// # use webhook_receiver::stack::{Dispatcher, Handlers};
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// # let dispatcher = Dispatcher::builder(Handlers::<ChirpEvent>::new()).spawn();
     /// # let post = |body: &str| http::Request::post("/").header("content-type", "application/json").body(body.to_owned()).unwrap();
@@ -91,10 +89,10 @@ impl<F: DecodeEvent, St: Store> WebhookServiceBuilder<F, St> {
     /// ```
     /// use http::StatusCode;
     /// use tower::ServiceExt;
-    /// use webhook_receiver::receiver::WebhookService;
+    /// use webhook_receiver::stack::WebhookService;
     ///
     /// # use webhook_receiver::chirp::{Chirp, ChirpEvent};
-    /// # use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    /// # use webhook_receiver::stack::{Dispatcher, Handlers};
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// # let dispatcher = Dispatcher::builder(Handlers::<ChirpEvent>::new()).spawn();
     /// # let post = |body: &str| http::Request::post("/").header("content-type", "application/json").body(body.to_owned()).unwrap();
@@ -115,10 +113,10 @@ impl<F: DecodeEvent, St: Store> WebhookServiceBuilder<F, St> {
     /// use std::time::Duration;
     /// use http::StatusCode;
     /// use tower::ServiceExt;
-    /// use webhook_receiver::receiver::WebhookService;
+    /// use webhook_receiver::stack::WebhookService;
     ///
     /// # use webhook_receiver::chirp::{Chirp, ChirpEvent};
-    /// # use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    /// # use webhook_receiver::stack::{Dispatcher, Handlers};
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// # let dispatcher = Dispatcher::builder(Handlers::<ChirpEvent>::new()).spawn();
     /// # let post = |body: &str| http::Request::post("/").header("content-type", "application/json").body(body.to_owned()).unwrap();
@@ -140,7 +138,7 @@ impl<F: DecodeEvent, St: Store> WebhookServiceBuilder<F, St> {
     #[doc = include_str!("../docs/dedup_key.md")]
     ///
     /// ```
-    /// # use webhook_receiver::{chirp::{Chirp, ChirpEvent}, dispatch::{Dispatcher, Handlers}, receiver::WebhookService, DedupKey, Event};
+    /// # use webhook_receiver::{chirp::{Chirp, ChirpEvent}, stack::{Dispatcher, Handlers, WebhookService}, DedupKey, Event};
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// # let dispatcher = Dispatcher::builder(Handlers::<ChirpEvent>::new()).spawn();
     /// // Dedup by a delivery-id header the sender adds, falling back to the default rule.
@@ -166,10 +164,10 @@ impl<F: DecodeEvent, St: Store> WebhookServiceBuilder<F, St> {
     /// ```
     /// use http::StatusCode;
     /// use tower::ServiceExt;
-    /// use webhook_receiver::receiver::WebhookService;
+    /// use webhook_receiver::stack::WebhookService;
     ///
     /// # use webhook_receiver::chirp::{Chirp, ChirpEvent};
-    /// # use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    /// # use webhook_receiver::stack::{Dispatcher, Handlers};
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// # let dispatcher = Dispatcher::builder(Handlers::<ChirpEvent>::new()).spawn();
     /// # let post = |body: &str| http::Request::post("/").header("content-type", "application/json").body(body.to_owned()).unwrap();

@@ -17,10 +17,10 @@ type Handling = Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infal
 /// ```
 /// use http::{Request, StatusCode};
 /// use tower::Service;
-/// use webhook_receiver::receiver::{ResponseFuture, WebhookService};
+/// use webhook_receiver::stack::{ServiceResponseFuture as ResponseFuture, WebhookService};
 ///
 /// # use webhook_receiver::chirp::{Chirp, ChirpEvent};
-/// # use webhook_receiver::dispatch::{Dispatcher, Handlers};
+/// # use webhook_receiver::stack::{Dispatcher, Handlers};
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// # let dispatcher = Dispatcher::builder(Handlers::<ChirpEvent>::new()).spawn();
 /// let mut svc = WebhookService::builder(Chirp, dispatcher).build();

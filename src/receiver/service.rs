@@ -27,18 +27,18 @@ const IN_FLIGHT_RETRY_AFTER: Duration = Duration::from_secs(1);
 ///
 /// `Error = Infallible`: every rejection is a response with the JSON error shape. Mount it with
 /// axum's `Router::route_service`, or at the bottom of any tower stack, behind a
-/// [`VerifyWebhookLayer`](crate::verify::VerifyWebhookLayer). Clones share everything.
+/// [`VerifyWebhookLayer`](crate::stack::VerifyWebhookLayer). Clones share everything.
 ///
-/// See the [module docs](crate::receiver) for the order of checks and an example.
+/// See the [module docs](crate::stack) for the order of checks and an example.
 ///
 /// ```
 /// use axum::{Router, body::Body};
 /// use http::{Request, StatusCode};
 /// use tower::ServiceExt;
-/// use webhook_receiver::receiver::WebhookService;
+/// use webhook_receiver::stack::WebhookService;
 ///
 /// # use webhook_receiver::chirp::{Chirp, ChirpEvent};
-/// # use webhook_receiver::dispatch::{Dispatcher, Handlers};
+/// # use webhook_receiver::stack::{Dispatcher, Handlers};
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// # let dispatcher = Dispatcher::builder(Handlers::<ChirpEvent>::new()).spawn();
 /// # let delivered = r#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
@@ -87,10 +87,10 @@ impl<F: DecodeEvent> WebhookService<F, MokaStore> {
     ///
     /// ```
     /// use webhook_receiver::store::DEFAULT_TTL;
-    /// use webhook_receiver::receiver::WebhookService;
+    /// use webhook_receiver::stack::WebhookService;
     ///
     /// # use webhook_receiver::chirp::{Chirp, ChirpEvent};
-    /// # use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    /// # use webhook_receiver::stack::{Dispatcher, Handlers};
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// # let dispatcher = Dispatcher::builder(Handlers::<ChirpEvent>::new()).spawn();
     /// let svc = WebhookService::builder(Chirp, dispatcher).build();
@@ -116,10 +116,10 @@ impl<F: DecodeEvent, St: Store> WebhookService<F, St> {
     ///
     /// ```
     /// use tower::ServiceExt;
-    /// use webhook_receiver::receiver::WebhookService;
+    /// use webhook_receiver::stack::WebhookService;
     ///
     /// # use webhook_receiver::chirp::{Chirp, ChirpEvent};
-    /// # use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    /// # use webhook_receiver::stack::{Dispatcher, Handlers};
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// # let dispatcher = Dispatcher::builder(Handlers::<ChirpEvent>::new()).spawn();
     /// # let post = |body: &str| http::Request::post("/").header("content-type", "application/json").body(body.to_owned()).unwrap();
@@ -210,8 +210,8 @@ impl<F: DecodeEvent, St: Store> WebhookService<F, St> {
     /// use std::time::Duration;
     /// use tower::ServiceExt;
     /// use webhook_receiver::chirp::{self, Chirp, MessageStatus};
-    /// use webhook_receiver::dispatch::{Dispatcher, Handlers};
-    /// use webhook_receiver::receiver::WebhookService;
+    /// use webhook_receiver::stack::{Dispatcher, Handlers};
+    /// use webhook_receiver::stack::WebhookService;
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// # let post = |body: &str| http::Request::post("/").header("content-type", "application/json").body(body.to_owned()).unwrap();
@@ -235,10 +235,10 @@ impl<F: DecodeEvent, St: Store> WebhookService<F, St> {
     ///
     /// ```
     /// use webhook_receiver::DecodeEvent;
-    /// use webhook_receiver::receiver::WebhookService;
+    /// use webhook_receiver::stack::WebhookService;
     ///
     /// # use webhook_receiver::chirp::{Chirp, ChirpEvent};
-    /// # use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    /// # use webhook_receiver::stack::{Dispatcher, Handlers};
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// # let dispatcher = Dispatcher::builder(Handlers::<ChirpEvent>::new()).spawn();
     /// # let delivered = r#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;

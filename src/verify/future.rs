@@ -16,7 +16,7 @@ pin_project! {
     /// ```
     /// use http::{Request, StatusCode};
     /// use tower::{Service, ServiceExt};
-    /// use webhook_receiver::verify::{ResponseFuture, SharedSecret, VerifyWebhook};
+    /// use webhook_receiver::verify::{SharedSecret}; use webhook_receiver::stack::{VerifyResponseFuture as ResponseFuture, VerifyWebhook};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// # use bytes::Bytes;

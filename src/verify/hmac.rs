@@ -116,7 +116,7 @@ const BASE64_LENIENT: base64::engine::GeneralPurpose = base64::engine::GeneralPu
 ///   values.
 ///
 /// ```
-/// use webhook_receiver::verify::{HmacSha256, VerifyWebhookLayer};
+/// use webhook_receiver::verify::{HmacSha256}; use webhook_receiver::stack::VerifyWebhookLayer;
 ///
 /// // `X-Webhook-Signature: <hex>`, accepting the new and the old secret during a rotation.
 /// let generic = HmacSha256::new(["new-secret", "old-secret"]).unwrap();

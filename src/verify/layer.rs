@@ -14,7 +14,7 @@ use crate::body::DEFAULT_BODY_LIMIT;
 /// ```
 /// use http::{Request, StatusCode};
 /// use tower::{ServiceBuilder, ServiceExt};
-/// use webhook_receiver::verify::{SharedSecret, VerifyWebhookLayer};
+/// use webhook_receiver::verify::{SharedSecret}; use webhook_receiver::stack::VerifyWebhookLayer;
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// # use bytes::Bytes;
@@ -36,12 +36,12 @@ pub struct VerifyWebhookLayer<V> {
 
 impl<V> VerifyWebhookLayer<V> {
     /// Verifies with `verifier`; signed bodies are read up to 1 MiB
-    /// ([`DEFAULT_BODY_LIMIT`](crate::receiver::DEFAULT_BODY_LIMIT)).
+    /// ([`DEFAULT_BODY_LIMIT`](crate::stack::DEFAULT_BODY_LIMIT)).
     ///
     /// ```
     /// use tower::Layer;
-    /// use webhook_receiver::receiver::DEFAULT_BODY_LIMIT;
-    /// use webhook_receiver::verify::{SharedSecret, VerifyWebhookLayer};
+    /// use webhook_receiver::stack::DEFAULT_BODY_LIMIT;
+    /// use webhook_receiver::verify::{SharedSecret}; use webhook_receiver::stack::VerifyWebhookLayer;
     ///
     /// # use bytes::Bytes;
     /// # use http_body_util::Full;
@@ -66,7 +66,7 @@ impl<V> VerifyWebhookLayer<V> {
     /// ```
     /// use http::{Request, StatusCode};
     /// use tower::{Layer, ServiceExt};
-    /// use webhook_receiver::verify::{HmacSha256, VerifyWebhookLayer};
+    /// use webhook_receiver::verify::{HmacSha256}; use webhook_receiver::stack::VerifyWebhookLayer;
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// # use bytes::Bytes;
@@ -90,7 +90,7 @@ impl<V> VerifyWebhookLayer<V> {
     /// The verifier.
     ///
     /// ```
-    /// use webhook_receiver::verify::{SharedSecret, VerifyWebhookLayer};
+    /// use webhook_receiver::verify::{SharedSecret}; use webhook_receiver::stack::VerifyWebhookLayer;
     ///
     /// let secrets = SharedSecret::new(["secret-2025", "secret-2024"]).unwrap();
     /// let layer = VerifyWebhookLayer::new(secrets);

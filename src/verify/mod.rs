@@ -77,7 +77,7 @@
 //! use http::{Request, Response, StatusCode};
 //! use http_body_util::Full;
 //! use tower::{ServiceBuilder, ServiceExt};
-//! use webhook_receiver::verify::{SharedSecret, VerifyWebhookLayer};
+//! use webhook_receiver::verify::{SharedSecret}; use webhook_receiver::stack::VerifyWebhookLayer;
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! let secret = SharedSecret::new(["s3cr3t"]).unwrap();
@@ -106,25 +106,25 @@ use http::{HeaderMap, Request};
 
 use crate::error::Rejection;
 
-mod future;
+pub(crate) mod future;
 #[cfg(feature = "hmac")]
 mod hmac;
-mod layer;
-mod service;
+pub(crate) mod layer;
+pub(crate) mod service;
 mod shared_secret;
 mod signature;
 #[cfg(feature = "standard-webhooks")]
 mod standard;
 
-pub use future::ResponseFuture;
+pub(crate) use future::ResponseFuture;
 #[cfg(feature = "hmac")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hmac")))]
 pub use hmac::{
     DEFAULT_SIGNATURE_HEADER, GITHUB_SIGNATURE_HEADER, GITHUB_SIGNATURE_PREFIX, HmacSha256,
     SignatureEncoding,
 };
-pub use layer::VerifyWebhookLayer;
-pub use service::VerifyWebhook;
+pub(crate) use layer::VerifyWebhookLayer;
+pub(crate) use service::VerifyWebhook;
 pub use shared_secret::{DEFAULT_SECRET_HEADER, SharedSecret};
 pub use signature::SignatureFuture;
 #[cfg(feature = "standard-webhooks")]

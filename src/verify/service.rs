@@ -17,7 +17,7 @@ use super::{ResponseFuture, VerifyRequest, VerifyWebhookLayer};
 /// ```
 /// use http::{Request, StatusCode};
 /// use tower::ServiceExt;
-/// use webhook_receiver::verify::{SharedSecret, VerifyWebhook};
+/// use webhook_receiver::verify::{SharedSecret}; use webhook_receiver::stack::VerifyWebhook;
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// # use bytes::Bytes;
@@ -43,8 +43,8 @@ impl<S, V> VerifyWebhook<S, V> {
     /// ```
     /// use http::{Request, StatusCode};
     /// use tower::ServiceExt;
-    /// use webhook_receiver::receiver::DEFAULT_BODY_LIMIT;
-    /// use webhook_receiver::verify::{SharedSecret, VerifyWebhook};
+    /// use webhook_receiver::stack::DEFAULT_BODY_LIMIT;
+    /// use webhook_receiver::verify::{SharedSecret}; use webhook_receiver::stack::VerifyWebhook;
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// # use bytes::Bytes;
@@ -74,7 +74,7 @@ impl<S, V> VerifyWebhook<S, V> {
     /// Wraps `inner`, verifying with `verifier`; signed bodies are read up to `body_limit`.
     ///
     /// ```
-    /// use webhook_receiver::verify::{HmacSha256, VerifyWebhook};
+    /// use webhook_receiver::verify::{HmacSha256}; use webhook_receiver::stack::VerifyWebhook;
     ///
     /// # use bytes::Bytes;
     /// # use http_body_util::Full;
@@ -94,7 +94,7 @@ impl<S, V> VerifyWebhook<S, V> {
     ///
     /// ```
     /// use tower::ServiceBuilder;
-    /// use webhook_receiver::verify::{SharedSecret, VerifyWebhook};
+    /// use webhook_receiver::verify::{SharedSecret}; use webhook_receiver::stack::VerifyWebhook;
     ///
     /// # use bytes::Bytes;
     /// # use http_body_util::Full;
@@ -115,7 +115,7 @@ impl<S, V> VerifyWebhook<S, V> {
     /// The verifier.
     ///
     /// ```
-    /// use webhook_receiver::verify::{SharedSecret, VerifyWebhook};
+    /// use webhook_receiver::verify::{SharedSecret}; use webhook_receiver::stack::VerifyWebhook;
     ///
     /// # use bytes::Bytes;
     /// # use http_body_util::Full;
@@ -134,7 +134,7 @@ impl<S, V> VerifyWebhook<S, V> {
     /// The largest body a signature scheme buffers.
     ///
     /// ```
-    /// use webhook_receiver::verify::{StandardWebhooks, VerifyWebhook};
+    /// use webhook_receiver::verify::{StandardWebhooks}; use webhook_receiver::stack::VerifyWebhook;
     ///
     /// # use bytes::Bytes;
     /// # use http_body_util::Full;
@@ -153,11 +153,11 @@ impl<S, V> VerifyWebhook<S, V> {
     /// The inner service.
     ///
     /// ```
-    /// use webhook_receiver::verify::{SharedSecret, VerifyWebhook};
+    /// use webhook_receiver::verify::{SharedSecret}; use webhook_receiver::stack::VerifyWebhook;
     ///
     /// # use webhook_receiver::chirp::{Chirp, ChirpEvent};
-    /// # use webhook_receiver::dispatch::{Dispatcher, Handlers};
-    /// # use webhook_receiver::receiver::WebhookService;
+    /// # use webhook_receiver::stack::{Dispatcher, Handlers};
+    /// # use webhook_receiver::stack::WebhookService;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// # let dispatcher = Dispatcher::builder(Handlers::<ChirpEvent>::new()).spawn();
     /// # let receiver = WebhookService::builder(Chirp, dispatcher).build();
@@ -174,11 +174,11 @@ impl<S, V> VerifyWebhook<S, V> {
     /// ```
     /// use http::StatusCode;
     /// use tower::ServiceExt;
-    /// use webhook_receiver::verify::{SharedSecret, VerifyWebhook};
+    /// use webhook_receiver::verify::{SharedSecret}; use webhook_receiver::stack::VerifyWebhook;
     ///
     /// # use webhook_receiver::chirp::{Chirp, ChirpEvent};
-    /// # use webhook_receiver::dispatch::{Dispatcher, Handlers};
-    /// # use webhook_receiver::receiver::WebhookService;
+    /// # use webhook_receiver::stack::{Dispatcher, Handlers};
+    /// # use webhook_receiver::stack::WebhookService;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// # let dispatcher = Dispatcher::builder(Handlers::<ChirpEvent>::new()).spawn();
     /// # let receiver = WebhookService::builder(Chirp, dispatcher).build();
@@ -197,11 +197,11 @@ impl<S, V> VerifyWebhook<S, V> {
     /// Consumes `self`, returning the inner service.
     ///
     /// ```
-    /// use webhook_receiver::verify::{SharedSecret, VerifyWebhook};
+    /// use webhook_receiver::verify::{SharedSecret}; use webhook_receiver::stack::VerifyWebhook;
     ///
     /// # use webhook_receiver::chirp::{Chirp, ChirpEvent};
-    /// # use webhook_receiver::dispatch::{Dispatcher, Handlers};
-    /// # use webhook_receiver::receiver::WebhookService;
+    /// # use webhook_receiver::stack::{Dispatcher, Handlers};
+    /// # use webhook_receiver::stack::WebhookService;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// # let dispatcher = Dispatcher::builder(Handlers::<ChirpEvent>::new()).spawn();
     /// # let receiver = WebhookService::builder(Chirp, dispatcher).build();

@@ -116,7 +116,7 @@ const BASE64_LENIENT: base64::engine::GeneralPurpose = base64::engine::GeneralPu
 ///
 /// ```
 /// use std::time::Duration;
-/// use webhook_receiver::verify::{StandardWebhooks, VerifyWebhookLayer};
+/// use webhook_receiver::verify::{StandardWebhooks}; use webhook_receiver::stack::VerifyWebhookLayer;
 ///
 /// let scheme = StandardWebhooks::new(["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"])
 ///     .unwrap()

@@ -12,8 +12,9 @@ use http::{Request, Response};
 use http_body_util::BodyExt;
 use tokio::sync::Notify;
 use webhook_receiver::chirp::{self, Chirp, ChirpEvent};
-use webhook_receiver::dispatch::{Dispatcher, EventContext, HandlerError};
+use webhook_receiver::dispatch::{EventContext, HandlerError};
 use webhook_receiver::event::Received;
+use webhook_receiver::stack::Dispatcher;
 use webhook_receiver::verify::SharedSecret;
 use webhook_receiver::{ResponseBody, Webhooks, WebhooksBuilder};
 

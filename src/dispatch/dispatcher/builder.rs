@@ -24,7 +24,7 @@ use crate::event::Event;
 /// ```
 /// use std::time::Duration;
 /// use webhook_receiver::chirp::ChirpEvent;
-/// use webhook_receiver::dispatch::{DEFAULT_QUEUE_CAPACITY, Dispatcher, EnqueueError, Handlers};
+/// use webhook_receiver::dispatch::{DEFAULT_QUEUE_CAPACITY}; use webhook_receiver::stack::{Dispatcher, EnqueueError, Handlers};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// # use webhook_receiver::DecodeEvent;
@@ -44,7 +44,7 @@ pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
 /// Default byte budget of the queue: 64 MiB of request bodies held by accepted events that are
 /// not done (queued, waiting for a retry, or running).
 ///
-/// That is 64 bodies at the default [body limit](crate::receiver::DEFAULT_BODY_LIMIT) of 1 MiB,
+/// That is 64 bodies at the default [body limit](crate::stack::DEFAULT_BODY_LIMIT) of 1 MiB,
 /// while 1024 typical events (a few kB each, the default [`DEFAULT_QUEUE_CAPACITY`]) take a
 /// few MB: the budget does not bind under ordinary traffic, only when large bodies pile up,
 /// where a count of events alone would let 1024 bodies of 1 MiB (1 GiB, more once decoded)
@@ -52,7 +52,7 @@ pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
 ///
 /// ```
 /// use webhook_receiver::dispatch::DEFAULT_QUEUE_BYTES;
-/// use webhook_receiver::receiver::DEFAULT_BODY_LIMIT;
+/// use webhook_receiver::stack::DEFAULT_BODY_LIMIT;
 ///
 /// assert_eq!(DEFAULT_QUEUE_BYTES, 64 * 1024 * 1024);
 /// assert_eq!(DEFAULT_QUEUE_BYTES / DEFAULT_BODY_LIMIT, 64);
@@ -63,7 +63,7 @@ pub const DEFAULT_QUEUE_BYTES: usize = 64 * 1024 * 1024;
 /// ```
 /// use std::time::Duration;
 /// use webhook_receiver::chirp::ChirpEvent;
-/// use webhook_receiver::dispatch::{DEFAULT_CONCURRENCY, Dispatcher, Handlers};
+/// use webhook_receiver::dispatch::{DEFAULT_CONCURRENCY}; use webhook_receiver::stack::{Dispatcher, Handlers};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// # use webhook_receiver::DecodeEvent;
@@ -86,7 +86,7 @@ impl<E: Event> Dispatcher<E> {
     /// ```
     /// use std::time::Duration;
     /// use webhook_receiver::chirp::ChirpEvent;
-    /// use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    /// use webhook_receiver::stack::{Dispatcher, Handlers};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let handlers = Handlers::<ChirpEvent>::new().fallback(|_, _| async {});
@@ -110,7 +110,7 @@ impl<E: Event> Dispatcher<E> {
 /// ```
 /// use std::time::Duration;
 /// use webhook_receiver::chirp::ChirpEvent;
-/// use webhook_receiver::dispatch::{Dispatcher, DispatcherBuilder, Handlers};
+/// use webhook_receiver::stack::{Dispatcher, DispatcherBuilder, Handlers};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let builder: DispatcherBuilder<ChirpEvent> = Dispatcher::builder(Handlers::new());
@@ -144,7 +144,7 @@ impl<E: Event> DispatcherBuilder<E> {
     /// ```
     /// use std::time::Duration;
     /// use webhook_receiver::chirp::ChirpEvent;
-    /// use webhook_receiver::dispatch::{Dispatcher, EnqueueError, Handlers};
+    /// use webhook_receiver::stack::{Dispatcher, EnqueueError, Handlers};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// # use webhook_receiver::DecodeEvent;
@@ -169,8 +169,8 @@ impl<E: Event> DispatcherBuilder<E> {
     /// use http::StatusCode;
     /// use tower::ServiceExt;
     /// use webhook_receiver::chirp::{Chirp, ChirpEvent};
-    /// use webhook_receiver::dispatch::{Dispatcher, Handlers};
-    /// use webhook_receiver::receiver::WebhookService;
+    /// use webhook_receiver::stack::{Dispatcher, Handlers};
+    /// use webhook_receiver::stack::WebhookService;
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// # let post = |body: &str| http::Request::post("/").header("content-type", "application/json").body(body.to_owned()).unwrap();
@@ -196,7 +196,7 @@ impl<E: Event> DispatcherBuilder<E> {
     /// ```
     /// use std::time::Duration;
     /// use webhook_receiver::chirp::ChirpEvent;
-    /// use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    /// use webhook_receiver::stack::{Dispatcher, Handlers};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// # use webhook_receiver::DecodeEvent;
@@ -229,7 +229,7 @@ impl<E: Event> DispatcherBuilder<E> {
     /// use std::sync::{Arc, Mutex};
     /// use std::time::Duration;
     /// use webhook_receiver::chirp::ChirpEvent;
-    /// use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    /// use webhook_receiver::stack::{Dispatcher, Handlers};
     ///
     /// let handler_runtime = tokio::runtime::Builder::new_multi_thread()
     ///     .worker_threads(1)

@@ -23,7 +23,7 @@ use crate::event::Event;
 /// ```
 /// use std::time::Duration;
 /// use webhook_receiver::chirp::ChirpEvent;
-/// use webhook_receiver::dispatch::{Dispatcher, Handlers};
+/// use webhook_receiver::stack::{Dispatcher, Handlers};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// # use webhook_receiver::DecodeEvent;
@@ -72,7 +72,7 @@ impl<E: Event> Dispatcher<E> {
     /// use std::sync::atomic::{AtomicUsize, Ordering};
     /// use std::time::Duration;
     /// use webhook_receiver::chirp::ChirpEvent;
-    /// use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    /// use webhook_receiver::stack::{Dispatcher, Handlers};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// # use webhook_receiver::DecodeEvent;

@@ -25,7 +25,7 @@ use crate::event::{Decoded, Event};
 /// ```
 /// use std::time::Duration;
 /// use webhook_receiver::chirp::ChirpEvent;
-/// use webhook_receiver::dispatch::{Dispatcher, Handlers};
+/// use webhook_receiver::stack::{Dispatcher, Handlers};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// # use webhook_receiver::DecodeEvent;
@@ -141,7 +141,7 @@ impl<E: Event> Dispatcher<E> {
     /// one from a dead-letter table.
     ///
     /// An event queued this way reserves no bytes of the [byte
-    /// budget](crate::dispatch::DispatcherBuilder::queue_bytes), which counts request bodies (it does count
+    /// budget](crate::stack::DispatcherBuilder::queue_bytes), which counts request bodies (it does count
     /// against the capacity in events).
     ///
     /// # Errors
@@ -153,7 +153,7 @@ impl<E: Event> Dispatcher<E> {
     /// use std::sync::atomic::{AtomicUsize, Ordering};
     /// use std::time::Duration;
     /// use webhook_receiver::chirp::ChirpEvent;
-    /// use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    /// use webhook_receiver::stack::{Dispatcher, Handlers};
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), webhook_receiver::BoxError> {
@@ -183,7 +183,7 @@ impl<E: Event> Dispatcher<E> {
     /// ```
     /// use std::time::Duration;
     /// use webhook_receiver::chirp::ChirpEvent;
-    /// use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    /// use webhook_receiver::stack::{Dispatcher, Handlers};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// # use webhook_receiver::DecodeEvent;
@@ -204,14 +204,14 @@ impl<E: Event> Dispatcher<E> {
     }
 
     /// The bytes of request bodies reserved by accepted events that are not done: queued,
-    /// waiting for a retry, or running (see [`DispatcherBuilder::queue_bytes`](crate::dispatch::DispatcherBuilder::queue_bytes)).
+    /// waiting for a retry, or running (see [`DispatcherBuilder::queue_bytes`](crate::stack::DispatcherBuilder::queue_bytes)).
     ///
     /// ```
     /// use std::time::Duration;
     /// use tower::ServiceExt;
     /// use webhook_receiver::chirp::{Chirp, ChirpEvent};
-    /// use webhook_receiver::dispatch::{Dispatcher, Handlers};
-    /// use webhook_receiver::receiver::WebhookService;
+    /// use webhook_receiver::stack::{Dispatcher, Handlers};
+    /// use webhook_receiver::stack::WebhookService;
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// # let post = |body: &str| http::Request::post("/").header("content-type", "application/json").body(body.to_owned()).unwrap();
@@ -234,7 +234,7 @@ impl<E: Event> Dispatcher<E> {
     /// ```
     /// use std::time::Duration;
     /// use webhook_receiver::chirp::ChirpEvent;
-    /// use webhook_receiver::dispatch::{Dispatcher, Handlers, RetryPolicy};
+    /// use webhook_receiver::dispatch::{RetryPolicy}; use webhook_receiver::stack::{Dispatcher, Handlers};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// # use webhook_receiver::DecodeEvent;
@@ -261,7 +261,7 @@ impl<E: Event> Dispatcher<E> {
     /// ```
     /// use std::time::Duration;
     /// use webhook_receiver::chirp::ChirpEvent;
-    /// use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    /// use webhook_receiver::stack::{Dispatcher, Handlers};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// # use webhook_receiver::DecodeEvent;
@@ -284,7 +284,7 @@ impl<E: Event> Dispatcher<E> {
     /// ```
     /// use std::time::Duration;
     /// use webhook_receiver::chirp::ChirpEvent;
-    /// use webhook_receiver::dispatch::{Dispatcher, Handlers};
+    /// use webhook_receiver::stack::{Dispatcher, Handlers};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let dispatcher = Dispatcher::builder(Handlers::<ChirpEvent>::new()).spawn();

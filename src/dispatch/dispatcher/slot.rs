@@ -25,7 +25,7 @@ use crate::event::{Event, Received};
 /// ```
 /// use std::time::Duration;
 /// use webhook_receiver::chirp::ChirpEvent;
-/// use webhook_receiver::dispatch::{Dispatcher, EnqueueError, Handlers};
+/// use webhook_receiver::stack::{Dispatcher, EnqueueError, Handlers};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// # use webhook_receiver::DecodeEvent;
@@ -44,7 +44,7 @@ use crate::event::{Event, Received};
 #[non_exhaustive]
 pub enum EnqueueError {
     /// The queue is full: its capacity in events, or its byte budget (see
-    /// [`DispatcherBuilder::queue_bytes`](crate::dispatch::DispatcherBuilder::queue_bytes)).
+    /// [`DispatcherBuilder::queue_bytes`](crate::stack::DispatcherBuilder::queue_bytes)).
     #[error("queue full")]
     Full,
     /// The dispatcher is shutting down.
