@@ -6,6 +6,7 @@
 //! type docs say what they store and what they guarantee (the redb one also why redb); this
 //! module is private.
 
+#[cfg(feature = "durable")]
 mod committer;
 #[cfg(feature = "durable")]
 mod durable;
