@@ -515,7 +515,7 @@ fn bench_dedup(c: &mut Criterion) {
 /// The dispatcher alone: enqueue decoded events, then let the worker run their (empty)
 /// handlers; the time per event covers both.
 fn bench_dispatch(c: &mut Criterion) {
-    use webhook_receiver::event::DecodeEvent;
+    use webhook_receiver::event::Format;
 
     let rt = runtime();
     let target = rt.block_on(async { Target::chirp() });
@@ -553,7 +553,7 @@ fn bench_dispatch(c: &mut Criterion) {
 
 /// Pieces of the pipeline alone.
 fn bench_parts(c: &mut Criterion) {
-    use webhook_receiver::event::{DecodeEvent, Received};
+    use webhook_receiver::event::{Format, Received};
 
     let secret = SharedSecret::new([SECRET]).expect("secret");
     let sms = unique_body(SMS_DELIVERED);

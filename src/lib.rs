@@ -55,7 +55,7 @@
 //!   drain runs accepted work and reports what it leaves.
 //! - [`telemetry`]: the `tracing` spans and the metrics (names and labels).
 //! - Formats: [`chirp`] (Chirp SMS / WhatsApp), [`json`] (your own serde enum for any JSON
-//!   sender), or your own [`DecodeEvent`].
+//!   sender), or your own [`Format`].
 //!
 //! # Quick start (axum)
 //!
@@ -280,7 +280,7 @@ pub use dedup::DedupKey;
 #[doc(inline)]
 pub use error::{BoxError, DecodeError, HeaderProblem, Rejection, StoreError};
 #[doc(inline)]
-pub use event::{DecodeEvent, Event, EventType};
+pub use event::{Event, EventType, Format};
 pub use shutdown::shutdown_signal;
 #[doc(inline)]
 pub use webhooks::{Webhooks, WebhooksBuilder};

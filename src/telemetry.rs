@@ -65,7 +65,7 @@ use crate::error::Rejection;
 /// # use std::time::Duration;
 /// # use webhook_receiver::chirp::{self, ChirpEvent};
 /// # use webhook_receiver::dispatch::{RetryPolicy}; use webhook_receiver::stack::{Dispatcher, Handlers};
-/// # use webhook_receiver::DecodeEvent;
+/// # use webhook_receiver::Format;
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
 /// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
@@ -102,7 +102,7 @@ pub const DELIVERIES: &str = "webhook_deliveries_total";
 /// # use std::time::Duration;
 /// # use webhook_receiver::chirp::{self, ChirpEvent};
 /// # use webhook_receiver::dispatch::{RetryPolicy}; use webhook_receiver::stack::{Dispatcher, Handlers};
-/// # use webhook_receiver::DecodeEvent;
+/// # use webhook_receiver::Format;
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
 /// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
@@ -145,7 +145,7 @@ pub const HANDLER_ATTEMPTS: &str = "webhook_handler_attempts_total";
 /// # use std::time::Duration;
 /// # use webhook_receiver::chirp::{self, ChirpEvent};
 /// # use webhook_receiver::dispatch::{RetryPolicy}; use webhook_receiver::stack::{Dispatcher, Handlers};
-/// # use webhook_receiver::DecodeEvent;
+/// # use webhook_receiver::Format;
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
 /// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
@@ -181,7 +181,7 @@ pub const HANDLER_RETRIES: &str = "webhook_handler_retries_total";
 /// # use std::time::Duration;
 /// # use webhook_receiver::chirp::{self, ChirpEvent};
 /// # use webhook_receiver::dispatch::{RetryPolicy}; use webhook_receiver::stack::{Dispatcher, Handlers};
-/// # use webhook_receiver::DecodeEvent;
+/// # use webhook_receiver::Format;
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
 /// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
@@ -214,7 +214,7 @@ pub const DEAD_LETTERS: &str = "webhook_dead_letters_total";
 /// # use std::time::Duration;
 /// # use webhook_receiver::chirp::{self, ChirpEvent};
 /// # use webhook_receiver::dispatch::{RetryPolicy}; use webhook_receiver::stack::{Dispatcher, Handlers};
-/// # use webhook_receiver::DecodeEvent;
+/// # use webhook_receiver::Format;
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
 /// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
@@ -248,7 +248,7 @@ pub const QUEUE_WAIT: &str = "webhook_queue_wait_seconds";
 /// # use std::time::Duration;
 /// # use webhook_receiver::chirp::{self, ChirpEvent};
 /// # use webhook_receiver::dispatch::{RetryPolicy}; use webhook_receiver::stack::{Dispatcher, Handlers};
-/// # use webhook_receiver::DecodeEvent;
+/// # use webhook_receiver::Format;
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
 /// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
@@ -285,7 +285,7 @@ pub const HANDLER_DURATION: &str = "webhook_handler_duration_seconds";
 /// # use std::time::Duration;
 /// # use webhook_receiver::chirp::{self, ChirpEvent};
 /// # use webhook_receiver::dispatch::{RetryPolicy}; use webhook_receiver::stack::{Dispatcher, Handlers};
-/// # use webhook_receiver::DecodeEvent;
+/// # use webhook_receiver::Format;
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
 /// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
@@ -319,7 +319,7 @@ pub const QUEUE_DEPTH: &str = "webhook_queue_depth";
 /// # use std::time::Duration;
 /// # use webhook_receiver::chirp::{self, ChirpEvent};
 /// # use webhook_receiver::dispatch::{RetryPolicy}; use webhook_receiver::stack::{Dispatcher, Handlers};
-/// # use webhook_receiver::DecodeEvent;
+/// # use webhook_receiver::Format;
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
 /// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
@@ -356,7 +356,7 @@ pub const RETRIES_WAITING: &str = "webhook_retries_waiting";
 /// # use std::time::Duration;
 /// # use webhook_receiver::chirp::{self, ChirpEvent};
 /// # use webhook_receiver::dispatch::{RetryPolicy}; use webhook_receiver::stack::{Dispatcher, Handlers};
-/// # use webhook_receiver::DecodeEvent;
+/// # use webhook_receiver::Format;
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
 /// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
@@ -389,7 +389,7 @@ pub const HANDLERS_RUNNING: &str = "webhook_handlers_running";
 /// # use std::time::Duration;
 /// # use webhook_receiver::chirp::{self, ChirpEvent};
 /// # use webhook_receiver::dispatch::{RetryPolicy}; use webhook_receiver::stack::{Dispatcher, Handlers};
-/// # use webhook_receiver::DecodeEvent;
+/// # use webhook_receiver::Format;
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
 /// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();

@@ -47,7 +47,7 @@ type Counter = Arc<AtomicUsize>;
 /// Every dispatch, whatever the event, goes to the fallback and is counted.
 fn counting<F, V>(builder: WebhooksBuilder<F, V>, count: &Counter) -> Webhooks<F, V>
 where
-    F: webhook_receiver::DecodeEvent,
+    F: webhook_receiver::Format,
     V: Send + Sync + 'static,
 {
     let count = count.clone();
@@ -170,7 +170,7 @@ async fn forged<F, V>(
     may_be_400: bool,
     req: Request<Body>,
 ) where
-    F: webhook_receiver::DecodeEvent,
+    F: webhook_receiver::Format,
     V: webhook_receiver::verify::VerifyRequest<Body>,
 {
     let status = webhooks.clone().oneshot(req).await.unwrap().status();

@@ -325,7 +325,7 @@ async fn standard_webhooks_svix_branded_headers_dedup_by_svix_id() {
 
 #[test]
 fn key_and_kind_sources_are_configurable() {
-    use webhook_receiver::DecodeEvent;
+    use webhook_receiver::Format;
     let mut headers = http::HeaderMap::new();
     headers.insert("x-event", "user.created".parse().unwrap());
     headers.insert("x-delivery", "d-42".parse().unwrap());

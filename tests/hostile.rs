@@ -79,7 +79,7 @@ fn expect(status: u16, id: &str) -> Expect {
 #[allow(clippy::print_stderr)]
 fn genuine_after<F, V>(h: &Harness<F, V>, tally: &Tally, genuine: impl Fn(&str) -> Request<Body>)
 where
-    F: webhook_receiver::DecodeEvent,
+    F: webhook_receiver::Format,
     V: webhook_receiver::verify::VerifyRequest<Body> + Send + Sync + 'static,
 {
     let before = h.count.load(std::sync::atomic::Ordering::SeqCst);

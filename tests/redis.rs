@@ -17,7 +17,7 @@ use support::*;
 use tower::ServiceExt;
 use webhook_receiver::chirp::{self, MessageStatus};
 use webhook_receiver::store::{Claim, FALLBACKS, RedisStore};
-use webhook_receiver::{DecodeEvent, DedupKey};
+use webhook_receiver::{DedupKey, Format};
 
 type Receiver =
     webhook_receiver::Webhooks<chirp::Chirp, webhook_receiver::verify::SharedSecret, RedisStore>;

@@ -15,7 +15,7 @@ use webhook_receiver::dispatch::{
 };
 use webhook_receiver::event::{Decoded, Event, EventType};
 use webhook_receiver::stack::{Dispatcher, Handlers};
-use webhook_receiver::{DecodeEvent, DedupKey};
+use webhook_receiver::{DedupKey, Format};
 
 /// Retries after 5–10 ms: the tests wait for retries, not for the default backoff.
 fn quick(attempts: u32) -> RetryPolicy {

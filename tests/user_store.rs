@@ -21,7 +21,7 @@ use webhook_receiver::DedupKey;
 use webhook_receiver::chirp::{self, MessageStatus};
 use webhook_receiver::dispatch::RetryPolicy;
 use webhook_receiver::store::{
-    Accepted, Entry, Incoming, Pending, RouteState, Store, StoreError, StoredEvent, StoredId,
+    Accepted, Entry, Incoming, Pending, RouteState, Store, StoreError, StoredId, StoredRequest,
     conformance,
 };
 
@@ -82,7 +82,7 @@ impl Store for MapStore {
         let db = self.db.lock().unwrap();
         let (tx, rx) = mpsc::channel(db.events.len().max(1));
         for (&id, row) in &db.events {
-            let mut event = StoredEvent::new(
+            let mut event = StoredRequest::new(
                 StoredId::new(id),
                 row.key,
                 row.body.clone(),

@@ -15,7 +15,7 @@ use std::time::Duration;
 use tracing_subscriber::EnvFilter;
 use webhook_receiver::allowlist::{IpAllowlist, IpAllowlistLayer};
 use webhook_receiver::dispatch::{DeadLetter, RetryAfter, RetryPolicy};
-use webhook_receiver::event::DecodeEvent;
+use webhook_receiver::event::Format;
 use webhook_receiver::{BoxError, DedupKey, WebhooksBuilder};
 
 /// Logs to stderr (stdout carries only the JSON lines), filtered by `RUST_LOG` (default `info`).
@@ -135,7 +135,7 @@ impl Config {
     /// `INBOX_PATH` (a durable inbox in that directory), `REDIS_URL` (dedup on Redis, shared by
     /// replicas) and `INBOX=redis` (the Redis inbox), and prints a dead-letter line for every
     /// event that will not be handled.
-    pub async fn apply<F: DecodeEvent, V, S: Clone + Send + Sync + 'static>(
+    pub async fn apply<F: Format, V, S: Clone + Send + Sync + 'static>(
         &self,
         mut builder: WebhooksBuilder<F, V, S>,
     ) -> Result<WebhooksBuilder<F, V, S, AnyStore>, BoxError> {

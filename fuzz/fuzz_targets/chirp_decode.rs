@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use webhook_receiver::DecodeEvent;
+use webhook_receiver::Format;
 use webhook_receiver::chirp::Chirp;
 
 fuzz_target!(|data: &[u8]| {

@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use webhook_receiver::DecodeEvent;
+use webhook_receiver::Format;
 use webhook_receiver::json::JsonFormat;
 
 fuzz_target!(|data: &[u8]| {

@@ -14,11 +14,11 @@ use serde_json::value::RawValue;
 
 use super::ChirpEvent;
 use super::key::KeyedByContent;
-use super::payload::{InboundMessage, MessageStatus, ResourceEvent};
+use super::payload::{InboundMessage, MessageStatus, ResourceChange};
 use super::table::chirp_table;
 use crate::dedup::DedupKey;
 use crate::error::{DecodeError, Rejection};
-use crate::event::{DecodeEvent, Decoded, InvalidPayload, RawJson};
+use crate::event::{Decoded, Format, InvalidPayload, RawJson};
 
 /// Chirp's wire format: decodes `{"event": ..., "data": {...}}` into a [`ChirpEvent`] and its
 /// [`DedupKey`]. Headers are not used (authentication is the shared secret header, checked
@@ -28,7 +28,7 @@ use crate::event::{DecodeEvent, Decoded, InvalidPayload, RawJson};
 /// use http::HeaderMap;
 /// use webhook_receiver::DecodeError;
 /// use webhook_receiver::chirp::Chirp;
-/// use webhook_receiver::event::{DecodeEvent, Received};
+/// use webhook_receiver::event::{Format, Received};
 ///
 /// // A known event type whose payload does not fit: acknowledged, for the fallback handler.
 /// let body = br#"{"event": "messages.sms.delivered", "data": {"id": 5, "status": "delivered"}}"#;
@@ -48,7 +48,7 @@ use crate::event::{DecodeEvent, Decoded, InvalidPayload, RawJson};
 pub struct Chirp;
 
 impl Chirp {
-    /// Decodes a body: [`DecodeEvent::decode`] without the headers, which Chirp's format does
+    /// Decodes a body: [`Format::decode`] without the headers, which Chirp's format does
     /// not use, and with the precise [`DecodeError`] (which `decode` wraps in
     /// [`Rejection::Decode`]).
     ///
@@ -87,7 +87,7 @@ impl Chirp {
     }
 }
 
-impl DecodeEvent for Chirp {
+impl Format for Chirp {
     type Event = ChirpEvent;
 
     fn decode(&self, _headers: &HeaderMap, body: &[u8]) -> Result<Decoded<ChirpEvent>, Rejection> {

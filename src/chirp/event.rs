@@ -1,7 +1,7 @@
 //! The [`ChirpEvent`] enum, one [`EventType`] constant per event type, and the accessors that
 //! treat several event types alike. The event table is declared once, in [`table`](super::table).
 
-use super::payload::{InboundMessage, MessageStatus, ResourceEvent};
+use super::payload::{InboundMessage, MessageStatus, ResourceChange};
 use super::table::chirp_table;
 use crate::event::{Event, EventType, RawJson};
 
@@ -98,7 +98,7 @@ chirp_table!(chirp_events);
 pub(super) enum Shape<'a> {
     Status(&'a MessageStatus),
     Inbound(&'a InboundMessage),
-    Resource(&'a ResourceEvent),
+    Resource(&'a ResourceChange),
     Unknown {
         name: &'a str,
         id: Option<&'a str>,
@@ -193,7 +193,7 @@ impl ChirpEvent {
     ///     "data": {"id": "tpl_1", "status": "APPROVED"}}"#);
     /// assert_eq!(tpl.resource().and_then(|r| r.get_str("status")), Some("APPROVED"));
     /// ```
-    pub fn resource(&self) -> Option<&ResourceEvent> {
+    pub fn resource(&self) -> Option<&ResourceChange> {
         match self.shape() {
             Shape::Resource(r) => Some(r),
             _ => None,

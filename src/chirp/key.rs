@@ -5,7 +5,7 @@ use serde_json::value::RawValue;
 
 use super::ChirpEvent;
 use super::event::Shape;
-use super::payload::{InboundMessage, MessageState, MessageStatus, ResourceEvent};
+use super::payload::{InboundMessage, MessageState, MessageStatus, ResourceChange};
 use super::time;
 use crate::dedup::DedupKey;
 use crate::event::Event;
@@ -24,7 +24,7 @@ impl KeyedByContent for InboundMessage {
     const KEYED_BY_CONTENT: bool = false;
 }
 
-impl KeyedByContent for ResourceEvent {
+impl KeyedByContent for ResourceChange {
     const KEYED_BY_CONTENT: bool = true;
 }
 
@@ -59,7 +59,7 @@ impl ChirpEvent {
     /// ```
     /// use http::HeaderMap;
     /// use webhook_receiver::chirp::Chirp;
-    /// use webhook_receiver::event::DecodeEvent;
+    /// use webhook_receiver::event::Format;
     ///
     /// let sent = br#"{"event": "messages.whatsapp.sent",
     ///     "data": {"id": "msg_1", "status": "sent", "sentAt": "2024-01-15T12:00:00.000Z"}}"#;

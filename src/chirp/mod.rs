@@ -20,15 +20,15 @@
 //! | `messages.whatsapp.delivered` | [`WhatsappDelivered`](ChirpEvent::WhatsappDelivered) | [`MessageStatus`] | [`WHATSAPP_DELIVERED`] |
 //! | `messages.whatsapp.read` | [`WhatsappRead`](ChirpEvent::WhatsappRead) | [`MessageStatus`] | [`WHATSAPP_READ`] |
 //! | `messages.whatsapp.failed` | [`WhatsappFailed`](ChirpEvent::WhatsappFailed) | [`MessageStatus`] | [`WHATSAPP_FAILED`] |
-//! | `templates.whatsapp.created` | [`TemplateCreated`](ChirpEvent::TemplateCreated) | [`ResourceEvent`] | [`TEMPLATE_CREATED`] |
-//! | `templates.whatsapp.updated` | [`TemplateUpdated`](ChirpEvent::TemplateUpdated) | [`ResourceEvent`] | [`TEMPLATE_UPDATED`] |
-//! | `templates.whatsapp.deleted` | [`TemplateDeleted`](ChirpEvent::TemplateDeleted) | [`ResourceEvent`] | [`TEMPLATE_DELETED`] |
-//! | `templates.whatsapp.connected` | [`TemplateConnected`](ChirpEvent::TemplateConnected) | [`ResourceEvent`] | [`TEMPLATE_CONNECTED`] |
-//! | `contacts.whatsapp.created` | [`ContactCreated`](ChirpEvent::ContactCreated) | [`ResourceEvent`] | [`CONTACT_CREATED`] |
-//! | `contacts.whatsapp.updated` | [`ContactUpdated`](ChirpEvent::ContactUpdated) | [`ResourceEvent`] | [`CONTACT_UPDATED`] |
-//! | `contacts.whatsapp.deleted` | [`ContactDeleted`](ChirpEvent::ContactDeleted) | [`ResourceEvent`] | [`CONTACT_DELETED`] |
-//! | `whatsapp.account.connected` | [`AccountConnected`](ChirpEvent::AccountConnected) | [`ResourceEvent`] | [`ACCOUNT_CONNECTED`] |
-//! | `whatsapp.account.disconnected` | [`AccountDisconnected`](ChirpEvent::AccountDisconnected) | [`ResourceEvent`] | [`ACCOUNT_DISCONNECTED`] |
+//! | `templates.whatsapp.created` | [`TemplateCreated`](ChirpEvent::TemplateCreated) | [`ResourceChange`] | [`TEMPLATE_CREATED`] |
+//! | `templates.whatsapp.updated` | [`TemplateUpdated`](ChirpEvent::TemplateUpdated) | [`ResourceChange`] | [`TEMPLATE_UPDATED`] |
+//! | `templates.whatsapp.deleted` | [`TemplateDeleted`](ChirpEvent::TemplateDeleted) | [`ResourceChange`] | [`TEMPLATE_DELETED`] |
+//! | `templates.whatsapp.connected` | [`TemplateConnected`](ChirpEvent::TemplateConnected) | [`ResourceChange`] | [`TEMPLATE_CONNECTED`] |
+//! | `contacts.whatsapp.created` | [`ContactCreated`](ChirpEvent::ContactCreated) | [`ResourceChange`] | [`CONTACT_CREATED`] |
+//! | `contacts.whatsapp.updated` | [`ContactUpdated`](ChirpEvent::ContactUpdated) | [`ResourceChange`] | [`CONTACT_UPDATED`] |
+//! | `contacts.whatsapp.deleted` | [`ContactDeleted`](ChirpEvent::ContactDeleted) | [`ResourceChange`] | [`CONTACT_DELETED`] |
+//! | `whatsapp.account.connected` | [`AccountConnected`](ChirpEvent::AccountConnected) | [`ResourceChange`] | [`ACCOUNT_CONNECTED`] |
+//! | `whatsapp.account.disconnected` | [`AccountDisconnected`](ChirpEvent::AccountDisconnected) | [`ResourceChange`] | [`ACCOUNT_DISCONNECTED`] |
 //!
 //! - An event type not in this table is **not an error**: it becomes
 //!   [`ChirpEvent::Unknown`] with its name and raw `data`, so that Chirp adding an event type
@@ -73,7 +73,7 @@
 //! ```
 //! use http::HeaderMap;
 //! use webhook_receiver::chirp::{self, Chirp, ChirpEvent, MessageState};
-//! use webhook_receiver::event::{DecodeEvent, Received};
+//! use webhook_receiver::event::{Format, Received};
 //!
 //! let body = br#"{
 //!     "event": "messages.sms.delivered",

@@ -849,9 +849,9 @@ string_enum! {
 /// received.
 ///
 /// ```
-/// use webhook_receiver::chirp::ResourceEvent;
+/// use webhook_receiver::chirp::ResourceChange;
 ///
-/// let tpl: ResourceEvent =
+/// let tpl: ResourceChange =
 ///     serde_json::from_str(r#"{"id": "tpl_1", "name": "welcome", "status": "APPROVED"}"#)
 ///         .unwrap();
 /// assert_eq!(tpl.id, "tpl_1");
@@ -860,7 +860,7 @@ string_enum! {
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
-pub struct ResourceEvent {
+pub struct ResourceChange {
     /// The resource's id (e.g. `tpl_...` for a template).
     pub id: String,
     /// Every other field of the payload, as received.
@@ -868,7 +868,7 @@ pub struct ResourceEvent {
     pub rest: Map<String, Value>,
 }
 
-/// The keys of a [`ResourceEvent`]; any other goes to `rest`.
+/// The keys of a [`ResourceChange`]; any other goes to `rest`.
 #[derive(Deserialize)]
 #[serde(field_identifier, rename_all = "lowercase")]
 enum ResourceField {
@@ -878,21 +878,21 @@ enum ResourceField {
 
 /// What `#[derive(Deserialize)]` with `#[serde(flatten)] rest` does, without flatten's
 /// intermediate tree; see [`InboundMessage`]'s.
-impl<'de> Deserialize<'de> for ResourceEvent {
+impl<'de> Deserialize<'de> for ResourceChange {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct ResourceVisitor;
 
         impl<'de> de::Visitor<'de> for ResourceVisitor {
-            type Value = ResourceEvent;
+            type Value = ResourceChange;
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("struct ResourceEvent")
+                f.write_str("struct ResourceChange")
             }
 
             fn visit_map<A: de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> Result<ResourceEvent, A::Error> {
+            ) -> Result<ResourceChange, A::Error> {
                 let mut id = None;
                 let mut rest = Map::new();
                 while let Some(field) = map.next_key()? {
@@ -903,7 +903,7 @@ impl<'de> Deserialize<'de> for ResourceEvent {
                         }
                     }
                 }
-                Ok(ResourceEvent {
+                Ok(ResourceChange {
                     id: id.ok_or_else(|| de::Error::missing_field("id"))?,
                     rest,
                 })
@@ -932,12 +932,12 @@ where
     Ok(())
 }
 
-impl ResourceEvent {
+impl ResourceChange {
     /// A field of the payload other than `id`.
     ///
     /// ```
-    /// # use webhook_receiver::chirp::ResourceEvent;
-    /// let contact: ResourceEvent = serde_json::from_str(r#"{"id": "ct_1", "tags": ["vip"]}"#).unwrap();
+    /// # use webhook_receiver::chirp::ResourceChange;
+    /// let contact: ResourceChange = serde_json::from_str(r#"{"id": "ct_1", "tags": ["vip"]}"#).unwrap();
     /// assert_eq!(contact.get("tags"), Some(&serde_json::json!(["vip"])));
     /// assert_eq!(contact.get("id"), None); // `id` is a field of its own
     /// ```
@@ -948,8 +948,8 @@ impl ResourceEvent {
     /// A string field of the payload other than `id`; `None` if absent or not a string.
     ///
     /// ```
-    /// # use webhook_receiver::chirp::ResourceEvent;
-    /// let tpl: ResourceEvent =
+    /// # use webhook_receiver::chirp::ResourceChange;
+    /// let tpl: ResourceChange =
     ///     serde_json::from_str(r#"{"id": "tpl_1", "status": "APPROVED", "version": 3}"#).unwrap();
     /// assert_eq!(tpl.get_str("status"), Some("APPROVED"));
     /// assert_eq!(tpl.get_str("version"), None); // a number
@@ -961,9 +961,9 @@ impl ResourceEvent {
     /// The whole payload as a JSON object, `id` included: the `data` that was received.
     ///
     /// ```
-    /// # use webhook_receiver::chirp::ResourceEvent;
+    /// # use webhook_receiver::chirp::ResourceChange;
     /// let data = serde_json::json!({"id": "acc_1", "name": "Acme"});
-    /// let account: ResourceEvent = serde_json::from_value(data.clone()).unwrap();
+    /// let account: ResourceChange = serde_json::from_value(data.clone()).unwrap();
     /// assert_eq!(account.to_value(), data);
     /// ```
     pub fn to_value(&self) -> Value {
@@ -1003,7 +1003,7 @@ mod tests {
         }
 
         #[derive(Debug, PartialEq, Deserialize)]
-        pub(super) struct ResourceEvent {
+        pub(super) struct ResourceChange {
             pub(super) id: String,
             #[serde(flatten)]
             pub(super) rest: Map<String, Value>,
@@ -1022,8 +1022,8 @@ mod tests {
         }
     }
 
-    fn resource(r: ResourceEvent) -> derived::ResourceEvent {
-        derived::ResourceEvent {
+    fn resource(r: ResourceChange) -> derived::ResourceChange {
+        derived::ResourceChange {
             id: r.id,
             rest: r.rest,
         }
@@ -1084,13 +1084,13 @@ mod tests {
             );
             assert_eq!(
                 both_ways(input, resource),
-                both_ways(input, |r: derived::ResourceEvent| r),
+                both_ways(input, |r: derived::ResourceChange| r),
                 "{input}"
             );
         }
         // The cases above include successes of both.
         assert!(serde_json::from_str::<InboundMessage>(inputs[0]).is_ok());
-        let r: ResourceEvent = serde_json::from_str(inputs[16]).unwrap();
+        let r: ResourceChange = serde_json::from_str(inputs[16]).unwrap();
         assert_eq!(r.rest["u"], json!(u64::MAX));
     }
 }

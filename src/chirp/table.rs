@@ -27,24 +27,24 @@ macro_rules! chirp_table {
             /// `messages.whatsapp.failed`: a WhatsApp message could not be delivered.
             WhatsappFailed(MessageStatus) = "messages.whatsapp.failed", WHATSAPP_FAILED;
             /// `templates.whatsapp.created`: a WhatsApp message template was created.
-            TemplateCreated(ResourceEvent) = "templates.whatsapp.created", TEMPLATE_CREATED;
+            TemplateCreated(ResourceChange) = "templates.whatsapp.created", TEMPLATE_CREATED;
             /// `templates.whatsapp.updated`: a WhatsApp message template changed (e.g. its review
             /// status).
-            TemplateUpdated(ResourceEvent) = "templates.whatsapp.updated", TEMPLATE_UPDATED;
+            TemplateUpdated(ResourceChange) = "templates.whatsapp.updated", TEMPLATE_UPDATED;
             /// `templates.whatsapp.deleted`: a WhatsApp message template was deleted.
-            TemplateDeleted(ResourceEvent) = "templates.whatsapp.deleted", TEMPLATE_DELETED;
+            TemplateDeleted(ResourceChange) = "templates.whatsapp.deleted", TEMPLATE_DELETED;
             /// `templates.whatsapp.connected`: a WhatsApp message template was connected to the app.
-            TemplateConnected(ResourceEvent) = "templates.whatsapp.connected", TEMPLATE_CONNECTED;
+            TemplateConnected(ResourceChange) = "templates.whatsapp.connected", TEMPLATE_CONNECTED;
             /// `contacts.whatsapp.created`: a WhatsApp contact was created.
-            ContactCreated(ResourceEvent) = "contacts.whatsapp.created", CONTACT_CREATED;
+            ContactCreated(ResourceChange) = "contacts.whatsapp.created", CONTACT_CREATED;
             /// `contacts.whatsapp.updated`: a WhatsApp contact changed.
-            ContactUpdated(ResourceEvent) = "contacts.whatsapp.updated", CONTACT_UPDATED;
+            ContactUpdated(ResourceChange) = "contacts.whatsapp.updated", CONTACT_UPDATED;
             /// `contacts.whatsapp.deleted`: a WhatsApp contact was deleted.
-            ContactDeleted(ResourceEvent) = "contacts.whatsapp.deleted", CONTACT_DELETED;
+            ContactDeleted(ResourceChange) = "contacts.whatsapp.deleted", CONTACT_DELETED;
             /// `whatsapp.account.connected`: a WhatsApp Business account was connected.
-            AccountConnected(ResourceEvent) = "whatsapp.account.connected", ACCOUNT_CONNECTED;
+            AccountConnected(ResourceChange) = "whatsapp.account.connected", ACCOUNT_CONNECTED;
             /// `whatsapp.account.disconnected`: a WhatsApp Business account was disconnected.
-            AccountDisconnected(ResourceEvent) = "whatsapp.account.disconnected", ACCOUNT_DISCONNECTED;
+            AccountDisconnected(ResourceChange) = "whatsapp.account.disconnected", ACCOUNT_DISCONNECTED;
 
         }
     };

@@ -9,7 +9,7 @@ use super::decode::{decode_in_one_pass, decode_in_two_passes};
 use super::*;
 use crate::dedup::DedupKey;
 use crate::error::{DecodeError, Rejection};
-use crate::event::{DecodeEvent, Decoded, Event, EventType, InvalidPayload, Received};
+use crate::event::{Decoded, Event, EventType, Format, InvalidPayload, Received};
 use serde_json::Value;
 
 const SMS_RECEIVED_JSON: &str = include_str!("../../tests/fixtures/chirp/sms_received.json");

@@ -60,7 +60,7 @@ impl fmt::Display for HandlerError {
 /// use webhook_receiver::dispatch::{HandlerError, RetryPolicy}; use webhook_receiver::stack::{Dispatcher, Handlers};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// # use webhook_receiver::DecodeEvent;
+/// # use webhook_receiver::Format;
 /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
 /// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
 /// let failures = Arc::new(Mutex::new(Vec::new()));
@@ -172,7 +172,7 @@ pub struct DeadLetter<E> {
 /// use webhook_receiver::dispatch::{DeadLetter, DeadLetterReason, RetryPolicy}; use webhook_receiver::stack::{Dispatcher, Handlers};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// # use webhook_receiver::DecodeEvent;
+/// # use webhook_receiver::Format;
 /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
 /// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
 /// let reasons = Arc::new(Mutex::new(Vec::new()));

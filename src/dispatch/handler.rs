@@ -138,7 +138,7 @@ impl<S> EventContext<S> {
     /// use webhook_receiver::dispatch::{RetryPolicy}; use webhook_receiver::stack::{Dispatcher, Handlers};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// # use webhook_receiver::DecodeEvent;
+    /// # use webhook_receiver::Format;
     /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
     /// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
     /// let attempts = Arc::new(Mutex::new(Vec::new()));
@@ -167,7 +167,7 @@ impl<S> EventContext<S> {
     /// use webhook_receiver::stack::{Dispatcher, Handlers};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// # use webhook_receiver::DecodeEvent;
+    /// # use webhook_receiver::Format;
     /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
     /// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
     /// let seen = Arc::new(Mutex::new(Vec::new()));
@@ -194,7 +194,7 @@ impl<S> EventContext<S> {
     /// use webhook_receiver::stack::{Dispatcher, Handlers};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// # use webhook_receiver::DecodeEvent;
+    /// # use webhook_receiver::Format;
     /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
     /// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
     /// let keys = Arc::new(Mutex::new(Vec::new()));
@@ -222,7 +222,7 @@ impl<S> EventContext<S> {
     /// use webhook_receiver::stack::{Dispatcher, Handlers};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// # use webhook_receiver::DecodeEvent;
+    /// # use webhook_receiver::Format;
     /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
     /// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
     /// let seen = Arc::new(Mutex::new(Vec::new()));
@@ -250,7 +250,7 @@ impl<S> EventContext<S> {
     /// use webhook_receiver::stack::{Dispatcher, Handlers};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// # use webhook_receiver::DecodeEvent;
+    /// # use webhook_receiver::Format;
     /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
     /// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
     /// let seen = Arc::new(Mutex::new(Vec::new()));
@@ -279,7 +279,7 @@ impl<S> EventContext<S> {
     /// use webhook_receiver::stack::{Dispatcher, Handlers};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// # use webhook_receiver::DecodeEvent;
+    /// # use webhook_receiver::Format;
     /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
     /// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
     /// let seen = Arc::new(Mutex::new(Vec::new()));
@@ -307,7 +307,7 @@ impl<S> EventContext<S> {
     /// use webhook_receiver::stack::{Dispatcher, Handlers};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// # use webhook_receiver::DecodeEvent;
+    /// # use webhook_receiver::Format;
     /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
     /// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
     /// #[derive(Clone, Default)]

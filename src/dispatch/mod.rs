@@ -80,7 +80,7 @@
 //!     });
 //! let dispatcher = Dispatcher::builder(handlers).queue_capacity(100).concurrency_limit(8).spawn();
 //! # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
-//! # use webhook_receiver::DecodeEvent;
+//! # use webhook_receiver::Format;
 //! # let decoded = chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
 //! # dispatcher.try_enqueue(decoded).unwrap();
 //! dispatcher.drain(Duration::from_secs(5)).await.unwrap();

@@ -38,7 +38,7 @@ use crate::event::{Event, EventType, Received};
 /// use webhook_receiver::stack::{Dispatcher, Handlers};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// # use webhook_receiver::DecodeEvent;
+/// # use webhook_receiver::Format;
 /// # let event = |name: &str, status: &str| webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), format!(r#"{{"event":"{name}","data":{{"id":"msg_1","status":"{status}"}}}}"#).as_bytes()).unwrap();
 /// let ran = Arc::new(Mutex::new(Vec::new()));
 /// let handlers = Handlers::<ChirpEvent, _>::with_state(Arc::clone(&ran))
@@ -145,7 +145,7 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
     /// use webhook_receiver::stack::{Dispatcher, Handlers};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// # use webhook_receiver::DecodeEvent;
+    /// # use webhook_receiver::Format;
     /// # let event = |name: &str, status: &str| webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), format!(r#"{{"event":"{name}","data":{{"id":"msg_1","status":"{status}"}}}}"#).as_bytes()).unwrap();
     /// let db = Arc::new(Mutex::new(Vec::new())); // stands for a connection pool
     /// let handlers = Handlers::with_state(Arc::clone(&db))
@@ -201,7 +201,7 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
     /// use webhook_receiver::stack::{Dispatcher, Handlers};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// # use webhook_receiver::DecodeEvent;
+    /// # use webhook_receiver::Format;
     /// # let event = |name: &str, status: &str| webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), format!(r#"{{"event":"{name}","data":{{"id":"msg_1","status":"{status}"}}}}"#).as_bytes()).unwrap();
     /// let delivered = Arc::new(Mutex::new(Vec::new()));
     /// let handlers = Handlers::<ChirpEvent, _>::with_state(Arc::clone(&delivered))
@@ -247,7 +247,7 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
     /// use webhook_receiver::stack::{Dispatcher, Handlers};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// # use webhook_receiver::DecodeEvent;
+    /// # use webhook_receiver::Format;
     /// # let event = |name: &str, status: &str| webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), format!(r#"{{"event":"{name}","data":{{"id":"msg_1","status":"{status}"}}}}"#).as_bytes()).unwrap();
     /// let whatsapp = Arc::new(Mutex::new(Vec::new()));
     /// let handlers = Handlers::<ChirpEvent, _>::with_state(Arc::clone(&whatsapp))
@@ -296,7 +296,7 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
     /// use webhook_receiver::event::Received;
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// # use webhook_receiver::DecodeEvent;
+    /// # use webhook_receiver::Format;
     /// # let event = |name: &str, status: &str| webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), format!(r#"{{"event":"{name}","data":{{"id":"msg_1","status":"{status}"}}}}"#).as_bytes()).unwrap();
     /// let unhandled = Arc::new(Mutex::new(Vec::new()));
     /// let handlers = Handlers::<ChirpEvent, _>::with_state(Arc::clone(&unhandled))
@@ -348,7 +348,7 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
     /// use webhook_receiver::dispatch::{HandlerError, RetryPolicy}; use webhook_receiver::stack::{Dispatcher, Handlers};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// # use webhook_receiver::DecodeEvent;
+    /// # use webhook_receiver::Format;
     /// # let event = |name: &str, status: &str| webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), format!(r#"{{"event":"{name}","data":{{"id":"msg_1","status":"{status}"}}}}"#).as_bytes()).unwrap();
     /// let errors = Arc::new(Mutex::new(Vec::new()));
     /// let sink = Arc::clone(&errors);
@@ -402,7 +402,7 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
     /// use webhook_receiver::dispatch::{HandlerError, RetryPolicy}; use webhook_receiver::stack::{Dispatcher, Handlers};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// # use webhook_receiver::DecodeEvent;
+    /// # use webhook_receiver::Format;
     /// # let event = |name: &str, status: &str| webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), format!(r#"{{"event":"{name}","data":{{"id":"msg_1","status":"{status}"}}}}"#).as_bytes()).unwrap();
     /// let errors = Arc::new(Mutex::new(Vec::new()));
     /// let sink = Arc::clone(&errors);
@@ -433,7 +433,7 @@ impl<E: Event, S: Clone + Send + Sync + 'static> Handlers<E, S> {
     /// use webhook_receiver::dispatch::{DeadLetter, RetryPolicy}; use webhook_receiver::stack::{Dispatcher, Handlers};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// # use webhook_receiver::DecodeEvent;
+    /// # use webhook_receiver::Format;
     /// # let event = |name: &str, status: &str| webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), format!(r#"{{"event":"{name}","data":{{"id":"msg_1","status":"{status}"}}}}"#).as_bytes()).unwrap();
     /// let letters = Arc::new(Mutex::new(Vec::new()));
     /// let sink = Arc::clone(&letters);

@@ -108,7 +108,7 @@ impl RetryPolicy {
     /// use webhook_receiver::dispatch::{HandlerError, RetryPolicy}; use webhook_receiver::stack::{Dispatcher, Handlers};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// # use webhook_receiver::DecodeEvent;
+    /// # use webhook_receiver::Format;
     /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
     /// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
     /// let errors = Arc::new(Mutex::new(Vec::new()));

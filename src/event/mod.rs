@@ -1,8 +1,8 @@
-//! Events: the [`Event`] trait, the [`DecodeEvent`] format trait and what it decodes into
+//! Events: the [`Event`] trait, the [`Format`] format trait and what it decodes into
 //! ([`Decoded`], [`Received`], [`InvalidPayload`]), the raw JSON text untyped payloads are kept
 //! as ([`RawJson`]), and the typed handler marker [`EventType`].
 //!
-//! Parsing is two steps, as in octocrab: a format ([`DecodeEvent`]) reads the envelope to learn the
+//! Parsing is two steps, as in octocrab: a format ([`Format`]) reads the envelope to learn the
 //! event's type name, then deserializes `data` into the typed payload for that name. An unknown
 //! name is never an error (the event enum keeps it in an `Unknown` variant), and a known name
 //! whose `data` does not fit its schema becomes an [`InvalidPayload`] that is acknowledged and handed
@@ -65,7 +65,7 @@ pub trait Event: Clone + Send + Sync + 'static {
 
 /// A wire format: turns a verified request (headers and raw body) into an event and its dedup key.
 ///
-/// The receiver calls [`decode`](DecodeEvent::decode) once per request, after authentication and
+/// The receiver calls [`decode`](Format::decode) once per request, after authentication and
 /// the body limit. Return [`DecodeError`] only when the body is not an event at all (not JSON, no
 /// type name, ...): that answers 400. A recognised envelope whose payload does not fit its typed
 /// schema should be returned as [`Decoded::invalid`] so that it is acknowledged and reaches the
@@ -73,7 +73,7 @@ pub trait Event: Clone + Send + Sync + 'static {
 ///
 /// ```
 /// use http::HeaderMap;
-/// use webhook_receiver::event::{DecodeEvent, Decoded, Event};
+/// use webhook_receiver::event::{Format, Decoded, Event};
 /// use webhook_receiver::{DecodeError, DedupKey, Rejection};
 ///
 /// #[derive(Clone, Debug)]
@@ -83,7 +83,7 @@ pub trait Event: Clone + Send + Sync + 'static {
 /// }
 ///
 /// struct LineFormat;
-/// impl DecodeEvent for LineFormat {
+/// impl Format for LineFormat {
 ///     type Event = Line;
 ///     fn decode(&self, _: &HeaderMap, body: &[u8]) -> Result<Decoded<Line>, Rejection> {
 ///         let text = std::str::from_utf8(body).map_err(|_| DecodeError::NotUtf8)?;
@@ -94,7 +94,7 @@ pub trait Event: Clone + Send + Sync + 'static {
 /// let decoded = LineFormat.decode(&HeaderMap::new(), b"hello").unwrap();
 /// assert_eq!(decoded.event_name(), "line");
 /// ```
-pub trait DecodeEvent: Send + Sync + 'static {
+pub trait Format: Send + Sync + 'static {
     /// The event type this format produces.
     type Event: Event;
 

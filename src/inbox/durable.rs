@@ -16,7 +16,9 @@ use super::error::InboxError;
 use super::record::{self, NewEvent, to_millis};
 use super::schema::{self, EVENTS, EXPIRY, ROUTES};
 use crate::dedup::DEFAULT_TTL;
-use crate::store::{Accepted, Entry, Incoming, Pending, Store, StoreError, StoredEvent, StoredId};
+use crate::store::{
+    Accepted, Entry, Incoming, Pending, Store, StoreError, StoredId, StoredRequest,
+};
 
 /// The database file's name in the inbox directory.
 pub(crate) const FILE_NAME: &str = "inbox.redb";
@@ -688,7 +690,7 @@ impl DurableInbox {
     /// [`InboxError::Corrupt`] if a record cannot be decoded, [`InboxError::Storage`] if the
     /// read fails.
     #[cfg_attr(not(test), allow(dead_code))]
-    pub(crate) fn pending(&self) -> Result<Vec<StoredEvent>, InboxError> {
+    pub(crate) fn pending(&self) -> Result<Vec<StoredRequest>, InboxError> {
         let (events, mut damaged) = self.pending_and_damaged()?;
         match damaged.pop() {
             Some((_, error)) => Err(error),
@@ -704,7 +706,7 @@ impl DurableInbox {
     /// [`InboxError::Storage`] if the read fails.
     pub(crate) fn pending_and_damaged(
         &self,
-    ) -> Result<(Vec<StoredEvent>, Vec<(StoredId, InboxError)>), InboxError> {
+    ) -> Result<(Vec<StoredRequest>, Vec<(StoredId, InboxError)>), InboxError> {
         let db = self.read_db();
         let txn = db.begin_read().map_err(InboxError::storage)?;
         let events = txn.open_table(EVENTS).map_err(InboxError::storage)?;
@@ -714,7 +716,7 @@ impl DurableInbox {
         for entry in events.iter().map_err(InboxError::storage)? {
             let (id, bytes) = entry.map_err(InboxError::storage)?;
             let id = StoredId::new(id.value());
-            let read = || -> Result<StoredEvent, InboxError> {
+            let read = || -> Result<StoredRequest, InboxError> {
                 let mut event = record::decode(id, bytes.value())?;
                 for row in routes
                     .range((id.get(), 0)..=(id.get(), u32::MAX))
@@ -737,7 +739,7 @@ impl DurableInbox {
     }
 
     /// One event accepted and not completed, by id: `None` if it is done (or was never there).
-    fn pending_one(&self, id: StoredId) -> Result<Option<StoredEvent>, InboxError> {
+    fn pending_one(&self, id: StoredId) -> Result<Option<StoredRequest>, InboxError> {
         let db = self.read_db();
         let txn = db.begin_read().map_err(InboxError::storage)?;
         let events = txn.open_table(EVENTS).map_err(InboxError::storage)?;

@@ -19,7 +19,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::error::InboxError;
 use crate::dedup::DedupKey;
-use crate::store::{RouteState, StoredEvent, StoredId};
+use crate::store::{RouteState, StoredId, StoredRequest};
 
 /// The layout version written in the first byte of every event record.
 const RECORD_VERSION: u8 = 1;
@@ -125,7 +125,7 @@ pub(crate) fn encode(event: &NewEvent) -> Result<Vec<u8>, InboxError> {
 }
 
 /// Decodes the record of event `id`, with no route states yet.
-pub(crate) fn decode(id: StoredId, bytes: &[u8]) -> Result<StoredEvent, InboxError> {
+pub(crate) fn decode(id: StoredId, bytes: &[u8]) -> Result<StoredRequest, InboxError> {
     let mut r = Reader { bytes, id };
     match r.take(1)? {
         [RECORD_VERSION] => {}
@@ -153,7 +153,7 @@ pub(crate) fn decode(id: StoredId, bytes: &[u8]) -> Result<StoredEvent, InboxErr
             "trailing bytes after the body",
         ));
     }
-    Ok(StoredEvent {
+    Ok(StoredRequest {
         id,
         key,
         body,

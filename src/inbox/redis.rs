@@ -737,7 +737,7 @@ impl Inner {
             }
         }
         Some(Pending {
-            event,
+            request: event,
             entry: Box::new(RedisEntry {
                 inner: Arc::clone(self),
                 id: entry.id.clone(),

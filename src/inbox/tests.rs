@@ -11,7 +11,7 @@ use super::committer::Accept;
 use super::record::NewEvent;
 use super::*;
 use crate::dedup::DedupKey;
-use crate::store::{RouteState, StoredEvent, StoredId};
+use crate::store::{RouteState, StoredId, StoredRequest};
 
 /// A directory under the system temp dir, unique to this process and test, removed on drop.
 struct TempDir(PathBuf);
@@ -97,7 +97,7 @@ async fn accepted_event_is_pending_with_everything_intact() {
     let inbox = DurableInbox::open(dir.path()).unwrap();
     let id = accept_new(&inbox, 1).await;
 
-    let pending: Vec<StoredEvent> = inbox.pending().unwrap();
+    let pending: Vec<StoredRequest> = inbox.pending().unwrap();
     assert_eq!(pending.len(), 1);
     let stored = &pending[0];
     let sent = event(1);
@@ -450,7 +450,7 @@ async fn a_damaged_record_is_skipped_and_the_others_are_replayed() {
     }
     let mut feed = Store::feed(&inbox).expect("a durable inbox has a feed");
     let pending = feed.try_recv().expect("the healthy event is handed back");
-    assert_eq!(pending.event().id, healthy);
+    assert_eq!(pending.request().id, healthy);
     assert!(
         feed.try_recv().is_err(),
         "the damaged record is skipped, not handed back"
@@ -484,6 +484,6 @@ async fn an_accept_whose_request_went_away_is_handed_to_the_feed() {
             .expect("every orphaned accept is handed over")
             .expect("the feed is open");
         assert!(!pending.is_replay());
-        keys.insert(pending.event().key);
+        keys.insert(pending.request().key);
     }
 }

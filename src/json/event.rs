@@ -8,7 +8,7 @@ use crate::event::{Event, RawJson};
 /// the raw body (as its text: see [`raw`](Self::raw)).
 ///
 /// ```
-/// use webhook_receiver::event::{DecodeEvent, Received};
+/// use webhook_receiver::event::{Format, Received};
 /// use webhook_receiver::json::JsonFormat;
 ///
 /// #[derive(Debug, Clone, serde::Deserialize)]
@@ -31,7 +31,7 @@ impl<E> JsonEvent<E> {
     /// The event type name.
     ///
     /// ```
-    /// # use webhook_receiver::event::{DecodeEvent, Received};
+    /// # use webhook_receiver::event::{Format, Received};
     /// # use webhook_receiver::json::{JsonEvent, JsonFormat};
     /// # #[derive(Debug, Clone, serde::Deserialize)]
     /// # enum MyEvent { #[serde(rename = "order.paid")] OrderPaid { amount: u64 } }
@@ -50,7 +50,7 @@ impl<E> JsonEvent<E> {
     /// The event id, when the key source is a field or header holding one.
     ///
     /// ```
-    /// # use webhook_receiver::event::{DecodeEvent, Received};
+    /// # use webhook_receiver::event::{Format, Received};
     /// # use webhook_receiver::json::{JsonEvent, JsonFormat};
     /// # #[derive(Debug, Clone, serde::Deserialize)]
     /// # enum MyEvent { #[serde(rename = "order.paid")] OrderPaid { amount: u64 } }
@@ -70,7 +70,7 @@ impl<E> JsonEvent<E> {
     /// [`raw`](Self::raw) for its data).
     ///
     /// ```
-    /// # use webhook_receiver::event::{DecodeEvent, Received};
+    /// # use webhook_receiver::event::{Format, Received};
     /// # use webhook_receiver::json::{JsonEvent, JsonFormat};
     /// # #[derive(Debug, Clone, serde::Deserialize)]
     /// # enum MyEvent { #[serde(rename = "order.paid")] OrderPaid { amount: u64 } }
@@ -94,7 +94,7 @@ impl<E> JsonEvent<E> {
     /// tree takes many times the bytes of its text.
     ///
     /// ```
-    /// # use webhook_receiver::event::{DecodeEvent, Received};
+    /// # use webhook_receiver::event::{Format, Received};
     /// # use webhook_receiver::json::{JsonEvent, JsonFormat};
     /// # #[derive(Debug, Clone, serde::Deserialize)]
     /// # enum MyEvent { #[serde(rename = "order.paid")] OrderPaid { amount: u64 } }
@@ -115,7 +115,7 @@ impl<E> JsonEvent<E> {
     /// Consumes `self`, returning your typed event (`None` for an unknown type).
     ///
     /// ```
-    /// # use webhook_receiver::event::{DecodeEvent, Received};
+    /// # use webhook_receiver::event::{Format, Received};
     /// # use webhook_receiver::json::{JsonEvent, JsonFormat};
     /// # #[derive(Debug, Clone, serde::Deserialize)]
     /// # enum MyEvent { #[serde(rename = "order.paid")] OrderPaid { amount: u64 } }

@@ -14,13 +14,13 @@ use super::event::JsonEvent;
 use super::raw::{Tagged, is_json_whitespace, payload_path, raw_at};
 use super::source::{Source, WEBHOOK_ID, field_name, header_name, id_key};
 use crate::error::{DecodeError, Rejection};
-use crate::event::{DecodeEvent, Decoded, InvalidPayload, RawJson};
+use crate::event::{Decoded, Format, InvalidPayload, RawJson};
 
 /// A JSON wire format for your serde type `E`. See the [module docs](crate::json).
 ///
 /// ```
 /// use http::HeaderMap;
-/// use webhook_receiver::event::DecodeEvent;
+/// use webhook_receiver::event::Format;
 /// use webhook_receiver::json::JsonFormat;
 ///
 /// // `{"event": ..., "payload": {...}}`, deduplicated by a delivery header.
@@ -78,7 +78,7 @@ impl<E> JsonFormat<E> {
     /// replay guard.
     ///
     /// ```
-    /// use webhook_receiver::event::DecodeEvent;
+    /// use webhook_receiver::event::Format;
     /// use webhook_receiver::json::JsonFormat;
     ///
     /// let format = JsonFormat::<serde_json::Value>::new();
@@ -100,7 +100,7 @@ impl<E> JsonFormat<E> {
     /// Reads the type name at a JSON pointer (e.g. `/event`, `/meta/type`).
     ///
     /// ```
-    /// # use webhook_receiver::event::DecodeEvent;
+    /// # use webhook_receiver::event::Format;
     /// # use webhook_receiver::json::JsonFormat;
     /// let format = JsonFormat::<serde_json::Value>::new().name_field("/meta/type");
     /// let body = br#"{"id": "1", "meta": {"type": "order.paid"}, "data": {}}"#;
@@ -117,7 +117,7 @@ impl<E> JsonFormat<E> {
     /// `""` is the whole body).
     ///
     /// ```
-    /// # use webhook_receiver::event::{DecodeEvent, Received};
+    /// # use webhook_receiver::event::{Format, Received};
     /// # use webhook_receiver::json::JsonFormat;
     /// #[derive(Clone, Debug, serde::Deserialize)]
     /// struct Order { amount: u64 }
@@ -138,7 +138,7 @@ impl<E> JsonFormat<E> {
     /// case-insensitive: any case is accepted.
     ///
     /// ```
-    /// # use webhook_receiver::event::DecodeEvent;
+    /// # use webhook_receiver::event::Format;
     /// # use webhook_receiver::json::JsonFormat;
     /// let format = JsonFormat::<serde_json::Value>::new().name_header("X-GitHub-Event");
     /// let mut headers = http::HeaderMap::new();
@@ -160,7 +160,7 @@ impl<E> JsonFormat<E> {
     /// Computes the type name with a closure over the body and the headers.
     ///
     /// ```
-    /// # use webhook_receiver::event::DecodeEvent;
+    /// # use webhook_receiver::event::Format;
     /// # use webhook_receiver::json::JsonFormat;
     /// let format = JsonFormat::<serde_json::Value>::new().name_with(|body, _headers| {
     ///     Some(format!("{}.{}", body["object"].as_str()?, body["action"].as_str()?))
@@ -182,7 +182,7 @@ impl<E> JsonFormat<E> {
     /// [module docs](crate::json#dedup-key) for the key.
     ///
     /// ```
-    /// # use webhook_receiver::event::DecodeEvent;
+    /// # use webhook_receiver::event::Format;
     /// # use webhook_receiver::json::JsonFormat;
     /// let format = JsonFormat::<serde_json::Value>::new().key_field("/event_id");
     /// let decode = |body: &[u8]| format.decode(&http::HeaderMap::new(), body).unwrap();
@@ -205,7 +205,7 @@ impl<E> JsonFormat<E> {
     /// Svix sender is keyed by its message id too.
     ///
     /// ```
-    /// # use webhook_receiver::event::DecodeEvent;
+    /// # use webhook_receiver::event::Format;
     /// # use webhook_receiver::json::JsonFormat;
     /// let format = JsonFormat::<serde_json::Value>::new().key_header("webhook-id");
     /// let mut headers = http::HeaderMap::new();
@@ -239,7 +239,7 @@ impl<E> JsonFormat<E> {
     /// Dedups by a string computed from the body and headers.
     ///
     /// ```
-    /// # use webhook_receiver::event::DecodeEvent;
+    /// # use webhook_receiver::event::Format;
     /// # use webhook_receiver::json::JsonFormat;
     /// let format = JsonFormat::<serde_json::Value>::new().key_with(|body, _headers| {
     ///     Some(format!("{}@{}", body["data"]["order"].as_str()?, body["created_at"].as_str()?))
@@ -269,7 +269,7 @@ impl<E> JsonFormat<E> {
     ///
     /// ```
     /// use std::time::{Duration, SystemTime, UNIX_EPOCH};
-    /// # use webhook_receiver::event::DecodeEvent;
+    /// # use webhook_receiver::event::Format;
     /// # use webhook_receiver::json::JsonFormat;
     ///
     /// let format =
@@ -311,7 +311,7 @@ impl<E> JsonFormat<E> {
     ///
     /// ```
     /// use std::time::{Duration, SystemTime, UNIX_EPOCH};
-    /// # use webhook_receiver::event::DecodeEvent;
+    /// # use webhook_receiver::event::Format;
     /// # use webhook_receiver::json::JsonFormat;
     ///
     /// let format = JsonFormat::<serde_json::Value>::new()
@@ -373,7 +373,7 @@ where
     }
 }
 
-impl<E> DecodeEvent for JsonFormat<E>
+impl<E> Format for JsonFormat<E>
 where
     E: DeserializeOwned + Clone + Send + Sync + fmt::Debug + 'static,
 {

@@ -18,7 +18,7 @@
 /// ```
 /// use serde::Deserialize;
 /// use webhook_receiver::json::{JsonEvent, JsonFormat};
-/// use webhook_receiver::event::{DecodeEvent, Received};
+/// use webhook_receiver::event::{Format, Received};
 ///
 /// #[derive(Debug, Clone, Deserialize)]
 /// pub struct User {

@@ -87,7 +87,7 @@
 //! use std::time::Duration;
 //! use serde::Deserialize;
 //! use webhook_receiver::Webhooks;
-//! use webhook_receiver::event::{DecodeEvent, Received};
+//! use webhook_receiver::event::{Format, Received};
 //! use webhook_receiver::json::JsonFormat;
 //! use webhook_receiver::verify::HmacSha256;
 //!

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::*;
 use crate::dedup::DedupKey;
 use crate::error::Rejection;
-use crate::event::DecodeEvent;
+use crate::event::Format;
 
 fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
     let mut h = HeaderMap::new();

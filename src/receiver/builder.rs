@@ -6,7 +6,7 @@ use super::WebhookService;
 use super::settings::Settings;
 use crate::dedup::{DedupKey, MokaStore};
 use crate::dispatch::{Dispatcher, RetryAfter};
-use crate::event::DecodeEvent;
+use crate::event::Format;
 use crate::store::Store;
 
 #[doc(inline)]
@@ -32,13 +32,13 @@ pub use crate::body::DEFAULT_BODY_LIMIT;
 /// # }
 /// ```
 #[must_use]
-pub struct WebhookServiceBuilder<F: DecodeEvent, St = MokaStore> {
+pub struct WebhookServiceBuilder<F: Format, St = MokaStore> {
     format: F,
     dispatcher: Dispatcher<F::Event>,
     settings: Settings<F::Event, St>,
 }
 
-impl<F: DecodeEvent, St> fmt::Debug for WebhookServiceBuilder<F, St> {
+impl<F: Format, St> fmt::Debug for WebhookServiceBuilder<F, St> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebhookServiceBuilder")
             .field("settings", &self.settings)
@@ -46,7 +46,7 @@ impl<F: DecodeEvent, St> fmt::Debug for WebhookServiceBuilder<F, St> {
     }
 }
 
-impl<F: DecodeEvent> WebhookServiceBuilder<F, MokaStore> {
+impl<F: Format> WebhookServiceBuilder<F, MokaStore> {
     pub(crate) fn new(format: F, dispatcher: Dispatcher<F::Event>) -> Self {
         Self {
             format,
@@ -56,7 +56,7 @@ impl<F: DecodeEvent> WebhookServiceBuilder<F, MokaStore> {
     }
 }
 
-impl<F: DecodeEvent, St: Store> WebhookServiceBuilder<F, St> {
+impl<F: Format, St: Store> WebhookServiceBuilder<F, St> {
     #[doc = include_str!("../docs/store.md")]
     ///
     /// ```

@@ -13,7 +13,7 @@ use crate::body::{ResponseBody, content_length, read_limited};
 use crate::dedup::{DedupKey, MokaStore};
 use crate::dispatch::{Dispatcher, EnqueueError, RetryAfter};
 use crate::error::{BoxError, Rejection};
-use crate::event::{DecodeEvent, Received};
+use crate::event::{Format, Received};
 use crate::store::{Accepted, Incoming, Pending, Store};
 
 /// A user-supplied dedup key function.
@@ -49,11 +49,11 @@ const IN_FLIGHT_RETRY_AFTER: Duration = Duration::from_secs(1);
 /// assert_eq!(res.status(), StatusCode::OK);
 /// # }
 /// ```
-pub struct WebhookService<F: DecodeEvent, St = MokaStore> {
+pub struct WebhookService<F: Format, St = MokaStore> {
     inner: Arc<Inner<F, St>>,
 }
 
-pub(crate) struct Inner<F: DecodeEvent, St> {
+pub(crate) struct Inner<F: Format, St> {
     pub(crate) format: F,
     pub(crate) store: St,
     pub(crate) dispatcher: Dispatcher<F::Event>,
@@ -62,7 +62,7 @@ pub(crate) struct Inner<F: DecodeEvent, St> {
     pub(crate) key_fn: Option<KeyFn<F::Event>>,
 }
 
-impl<F: DecodeEvent, St> Clone for WebhookService<F, St> {
+impl<F: Format, St> Clone for WebhookService<F, St> {
     fn clone(&self) -> Self {
         Self {
             inner: Arc::clone(&self.inner),
@@ -70,7 +70,7 @@ impl<F: DecodeEvent, St> Clone for WebhookService<F, St> {
     }
 }
 
-impl<F: DecodeEvent + fmt::Debug, St: fmt::Debug> fmt::Debug for WebhookService<F, St> {
+impl<F: Format + fmt::Debug, St: fmt::Debug> fmt::Debug for WebhookService<F, St> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebhookService")
             .field("format", &self.inner.format)
@@ -82,7 +82,7 @@ impl<F: DecodeEvent + fmt::Debug, St: fmt::Debug> fmt::Debug for WebhookService<
     }
 }
 
-impl<F: DecodeEvent> WebhookService<F, MokaStore> {
+impl<F: Format> WebhookService<F, MokaStore> {
     /// Configures a service decoding with `format` and queueing on `dispatcher`.
     ///
     /// ```
@@ -105,7 +105,7 @@ impl<F: DecodeEvent> WebhookService<F, MokaStore> {
     }
 }
 
-impl<F: DecodeEvent, St: Store> WebhookService<F, St> {
+impl<F: Format, St: Store> WebhookService<F, St> {
     pub(crate) fn from_inner(inner: Inner<F, St>) -> Self {
         Self {
             inner: Arc::new(inner),
@@ -234,7 +234,7 @@ impl<F: DecodeEvent, St: Store> WebhookService<F, St> {
     /// The format.
     ///
     /// ```
-    /// use webhook_receiver::DecodeEvent;
+    /// use webhook_receiver::Format;
     /// use webhook_receiver::stack::WebhookService;
     ///
     /// # use webhook_receiver::chirp::{Chirp, ChirpEvent};
@@ -254,7 +254,7 @@ impl<F: DecodeEvent, St: Store> WebhookService<F, St> {
 
 impl<F, St, B> Service<Request<B>> for WebhookService<F, St>
 where
-    F: DecodeEvent,
+    F: Format,
     St: Store,
     B: Body + Send + 'static,
     B::Data: Send,
@@ -323,7 +323,7 @@ impl Outcome {
     }
 }
 
-impl<F: DecodeEvent, St: Store> Inner<F, St> {
+impl<F: Format, St: Store> Inner<F, St> {
     async fn handle<B>(
         &self,
         headers: &HeaderMap,
@@ -426,14 +426,14 @@ impl<F: DecodeEvent, St: Store> Inner<F, St> {
     }
 }
 
-impl<F: DecodeEvent, St> Inner<F, St> {
+impl<F: Format, St> Inner<F, St> {
     /// Queues an event the store handed over, decoded again from its kept body and headers.
     fn run_pending(&self, pending: Pending)
     where
         St: Store,
     {
         let Pending {
-            event,
+            request: event,
             entry,
             replayed,
         } = pending;

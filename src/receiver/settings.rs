@@ -10,7 +10,7 @@ use super::service::{Inner, KeyFn};
 use super::{DEFAULT_BODY_LIMIT, WebhookService};
 use crate::dedup::{DedupKey, MokaStore};
 use crate::dispatch::{Dispatcher, RetryAfter};
-use crate::event::DecodeEvent;
+use crate::event::Format;
 use crate::store::Store;
 
 pub(crate) struct Settings<E, St> {
@@ -72,7 +72,7 @@ impl<E, St> Settings<E, St> {
 
     pub(crate) fn build<F>(self, format: F, dispatcher: Dispatcher<E>) -> WebhookService<F, St>
     where
-        F: DecodeEvent<Event = E>,
+        F: Format<Event = E>,
         St: Store,
     {
         WebhookService::from_inner(Inner {

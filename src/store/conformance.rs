@@ -208,7 +208,7 @@ where
     let mut feed = store.feed();
     let handed = take(&name, feed.as_mut(), 2, &keys).await;
     let by_key: HashMap<DedupKey, Pending> =
-        handed.into_iter().map(|p| (p.event().key, p)).collect();
+        handed.into_iter().map(|p| (p.request().key, p)).collect();
     assert!(
         !by_key.contains_key(&keys[0]),
         "{name}: a completed event must not come back"
@@ -217,7 +217,7 @@ where
         let Some(pending) = by_key.get(k) else {
             panic!("{name}: event {i} was not done and must come back after a restart");
         };
-        let event = pending.event();
+        let event = pending.request();
         assert_eq!(
             event.body, bodies[i],
             "{name}: event {i}'s body must come back as accepted"
@@ -234,7 +234,7 @@ where
             );
         }
     }
-    let mut routes = by_key[&keys[1]].event().routes.clone();
+    let mut routes = by_key[&keys[1]].request().routes.clone();
     routes.sort_by_key(|r| r.route);
     assert!(
         routes
@@ -247,7 +247,7 @@ where
         "{name}: route 1's completion must come back: {routes:?}"
     );
     assert!(
-        by_key[&keys[2]].event().routes.iter().all(|r| !r.done),
+        by_key[&keys[2]].request().routes.iter().all(|r| !r.done),
         "{name}: an event with no progress has no handler done"
     );
     let (body, empty) = (Bytes::from_static(b"{}"), HeaderMap::new());
@@ -281,7 +281,7 @@ async fn take(
     let deadline = tokio::time::Instant::now() + FEED_WAIT;
     while out.len() < n {
         match tokio::time::timeout_at(deadline, feed.recv()).await {
-            Ok(Some(pending)) if keys.contains(&pending.event().key) => out.push(pending),
+            Ok(Some(pending)) if keys.contains(&pending.request().key) => out.push(pending),
             // Another run's event (a shared server): not this suite's.
             Ok(Some(_)) => {}
             Ok(None) => panic!(

@@ -97,7 +97,7 @@ pub use crate::inbox::{DEFAULT_MAX_BATCH, DurableInbox, DurableInboxBuilder};
 pub use crate::inbox::{RedisInbox, RedisInboxBuilder};
 pub use accept::{Accepted, Incoming};
 pub use entry::{DeadLetterRecord, Entry};
-pub use stored::{Pending, RouteState, StoredEvent, StoredId};
+pub use stored::{Pending, RouteState, StoredId, StoredRequest};
 
 mod accept;
 #[cfg(feature = "testing")]

@@ -1,4 +1,4 @@
-//! A kept event as a store hands it back: [`StoredEvent`], its handlers' [`RouteState`]s, and
+//! A kept event as a store hands it back: [`StoredRequest`], its handlers' [`RouteState`]s, and
 //! the [`Pending`] that carries both to the dispatcher.
 
 use std::fmt;
@@ -54,9 +54,9 @@ impl fmt::Display for StoredId {
 ///
 /// ```
 /// use webhook_receiver::DedupKey;
-/// use webhook_receiver::store::{RouteState, StoredEvent, StoredId};
+/// use webhook_receiver::store::{RouteState, StoredRequest, StoredId};
 ///
-/// let mut event = StoredEvent::new(
+/// let mut event = StoredRequest::new(
 ///     StoredId::new(1),
 ///     DedupKey::from_parts(&[b"evt_1"]),
 ///     bytes::Bytes::from_static(b"{}"),
@@ -68,7 +68,7 @@ impl fmt::Display for StoredId {
 /// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
-pub struct StoredEvent {
+pub struct StoredRequest {
     /// Its id in the store.
     pub id: StoredId,
     /// Its dedup key.
@@ -84,12 +84,12 @@ pub struct StoredEvent {
     pub routes: Vec<RouteState>,
 }
 
-impl StoredEvent {
+impl StoredRequest {
     /// An event read back, with no handler progress yet (push onto [`routes`](Self::routes)).
     ///
     /// ```
-    /// # use webhook_receiver::{DedupKey, store::{StoredEvent, StoredId}};
-    /// let event = StoredEvent::new(StoredId::new(1), DedupKey::from_parts(&[b"e"]),
+    /// # use webhook_receiver::{DedupKey, store::{StoredRequest, StoredId}};
+    /// let event = StoredRequest::new(StoredId::new(1), DedupKey::from_parts(&[b"e"]),
     ///     bytes::Bytes::new(), http::HeaderMap::new(), std::time::SystemTime::now());
     /// assert!(event.routes.is_empty());
     /// ```
@@ -154,14 +154,14 @@ impl RouteState {
 /// the entry its progress is recorded in.
 ///
 /// ```
-/// use webhook_receiver::store::{Pending, StoredEvent};
+/// use webhook_receiver::store::{Pending, StoredRequest};
 /// fn describe(p: &Pending) -> String {
-///     format!("event {} ({} handler states), replay: {}", p.event().id, p.event().routes.len(), p.is_replay())
+///     format!("event {} ({} handler states), replay: {}", p.request().id, p.request().routes.len(), p.is_replay())
 /// }
 /// ```
 #[derive(Debug)]
 pub struct Pending {
-    pub(crate) event: StoredEvent,
+    pub(crate) request: StoredRequest,
     pub(crate) entry: Box<dyn Entry>,
     pub(crate) replayed: bool,
 }
@@ -171,16 +171,16 @@ impl Pending {
     /// [`EventContext::is_replay`](crate::dispatch::EventContext::is_replay) is `true` for it.
     ///
     /// ```
-    /// # use webhook_receiver::{DedupKey, store::{Entry, Pending, StoredEvent, StoredId}};
+    /// # use webhook_receiver::{DedupKey, store::{Entry, Pending, StoredRequest, StoredId}};
     /// # #[derive(Debug)] struct Nop;
     /// # impl Entry for Nop { fn record_attempt(&self, _: u32, _: u32, _: Option<std::time::SystemTime>) {} fn complete_route(&self, _: u32) {} fn complete(&self) {} }
-    /// # let event = StoredEvent::new(StoredId::new(1), DedupKey::from_parts(&[b"e"]), bytes::Bytes::new(), http::HeaderMap::new(), std::time::SystemTime::now());
+    /// # let event = StoredRequest::new(StoredId::new(1), DedupKey::from_parts(&[b"e"]), bytes::Bytes::new(), http::HeaderMap::new(), std::time::SystemTime::now());
     /// assert!(Pending::replay(event, Box::new(Nop)).is_replay());
     /// ```
     #[must_use]
-    pub fn replay(event: StoredEvent, entry: Box<dyn Entry>) -> Self {
+    pub fn replay(event: StoredRequest, entry: Box<dyn Entry>) -> Self {
         Self {
-            event,
+            request: event,
             entry,
             replayed: true,
         }
@@ -190,30 +190,30 @@ impl Pending {
     /// hands it to the replica that took it.
     ///
     /// ```
-    /// # use webhook_receiver::{DedupKey, store::{Entry, Pending, StoredEvent, StoredId}};
+    /// # use webhook_receiver::{DedupKey, store::{Entry, Pending, StoredRequest, StoredId}};
     /// # #[derive(Debug)] struct Nop;
     /// # impl Entry for Nop { fn record_attempt(&self, _: u32, _: u32, _: Option<std::time::SystemTime>) {} fn complete_route(&self, _: u32) {} fn complete(&self) {} }
-    /// # let event = StoredEvent::new(StoredId::new(1), DedupKey::from_parts(&[b"e"]), bytes::Bytes::new(), http::HeaderMap::new(), std::time::SystemTime::now());
+    /// # let event = StoredRequest::new(StoredId::new(1), DedupKey::from_parts(&[b"e"]), bytes::Bytes::new(), http::HeaderMap::new(), std::time::SystemTime::now());
     /// assert!(!Pending::first_run(event, Box::new(Nop)).is_replay());
     /// ```
     #[must_use]
-    pub fn first_run(event: StoredEvent, entry: Box<dyn Entry>) -> Self {
+    pub fn first_run(event: StoredRequest, entry: Box<dyn Entry>) -> Self {
         Self {
-            event,
+            request: event,
             entry,
             replayed: false,
         }
     }
 
-    /// The event.
+    /// The request as stored.
     ///
     /// ```
     /// # use webhook_receiver::store::Pending;
-    /// fn key(p: &Pending) -> webhook_receiver::DedupKey { p.event().key }
+    /// fn key(p: &Pending) -> webhook_receiver::DedupKey { p.request().key }
     /// ```
     #[must_use]
-    pub const fn event(&self) -> &StoredEvent {
-        &self.event
+    pub const fn request(&self) -> &StoredRequest {
+        &self.request
     }
 
     /// Whether it runs as a replay.
@@ -234,7 +234,7 @@ impl Pending {
     /// fn complete(p: Pending) { let (_, entry) = p.into_parts(); entry.complete(); }
     /// ```
     #[must_use]
-    pub fn into_parts(self) -> (StoredEvent, Box<dyn Entry>) {
-        (self.event, self.entry)
+    pub fn into_parts(self) -> (StoredRequest, Box<dyn Entry>) {
+        (self.request, self.entry)
     }
 }

@@ -9,7 +9,7 @@ use crate::dispatch::{
     DEFAULT_CONCURRENCY, DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_CAPACITY, DeadLetter, Dispatcher,
     EventContext, HandlerError, HandlerOutput, Handlers, RetryPolicy,
 };
-use crate::event::{DecodeEvent, EventType, Received};
+use crate::event::{EventType, Format, Received};
 use crate::receiver::Settings;
 use crate::store::Store;
 use crate::verify::VerifyWebhook;
@@ -60,7 +60,7 @@ use crate::verify::VerifyWebhook;
 /// # }
 /// ```
 #[must_use]
-pub struct WebhooksBuilder<F: DecodeEvent, V, S = (), St = MokaStore> {
+pub struct WebhooksBuilder<F: Format, V, S = (), St = MokaStore> {
     format: F,
     verifier: V,
     handlers: Handlers<F::Event, S>,
@@ -70,9 +70,7 @@ pub struct WebhooksBuilder<F: DecodeEvent, V, S = (), St = MokaStore> {
     settings: Settings<F::Event, St>,
 }
 
-impl<F: DecodeEvent + fmt::Debug, V: fmt::Debug, S, St> fmt::Debug
-    for WebhooksBuilder<F, V, S, St>
-{
+impl<F: Format + fmt::Debug, V: fmt::Debug, S, St> fmt::Debug for WebhooksBuilder<F, V, S, St> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebhooksBuilder")
             .field("format", &self.format)
@@ -86,7 +84,7 @@ impl<F: DecodeEvent + fmt::Debug, V: fmt::Debug, S, St> fmt::Debug
     }
 }
 
-impl<F: DecodeEvent, V> WebhooksBuilder<F, V> {
+impl<F: Format, V> WebhooksBuilder<F, V> {
     pub(super) fn new(format: F, verifier: V) -> Self {
         Self {
             format,
@@ -101,7 +99,7 @@ impl<F: DecodeEvent, V> WebhooksBuilder<F, V> {
 }
 
 /// # Handlers and their state
-impl<F: DecodeEvent, V, St> WebhooksBuilder<F, V, (), St> {
+impl<F: Format, V, St> WebhooksBuilder<F, V, (), St> {
     /// Gives the handlers registered after this call `state` (a database pool, a client, ...),
     /// which they reach through [`EventContext::state`]. Call it before [`on`](Self::on).
     ///
@@ -138,7 +136,7 @@ impl<F: DecodeEvent, V, St> WebhooksBuilder<F, V, (), St> {
     }
 }
 
-impl<F: DecodeEvent, V, S: Clone + Send + Sync + 'static, St> WebhooksBuilder<F, V, S, St> {
+impl<F: Format, V, S: Clone + Send + Sync + 'static, St> WebhooksBuilder<F, V, S, St> {
     #[doc = include_str!("../docs/on.md")]
     ///
     /// ```
@@ -288,7 +286,7 @@ impl<F: DecodeEvent, V, S: Clone + Send + Sync + 'static, St> WebhooksBuilder<F,
     ///     })
     ///     .spawn();
     /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
-    /// # use webhook_receiver::DecodeEvent;
+    /// # use webhook_receiver::Format;
     /// # webhooks.dispatcher().try_enqueue(chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap()).unwrap();
     /// // ... a delivery of `messages.sms.delivered` fails twice:
     /// let letter = letters.recv().await.unwrap();
@@ -368,7 +366,7 @@ impl<F: DecodeEvent, V, S: Clone + Send + Sync + 'static, St> WebhooksBuilder<F,
 }
 
 /// # Queue, store and body settings
-impl<F: DecodeEvent, V, S, St> WebhooksBuilder<F, V, S, St> {
+impl<F: Format, V, S, St> WebhooksBuilder<F, V, S, St> {
     #[doc = include_str!("../docs/queue_capacity.md")]
     ///
     /// ```

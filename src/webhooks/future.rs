@@ -12,7 +12,7 @@ use pin_project_lite::pin_project;
 
 use crate::body::ResponseBody;
 use crate::error::BoxError;
-use crate::event::DecodeEvent;
+use crate::event::Format;
 use crate::receiver::WebhookService;
 use crate::store::Store;
 use crate::verify::{self, VerifyRequest};
@@ -39,7 +39,7 @@ pin_project! {
     /// ```
     pub struct ResponseFuture<F, V, St, B>
     where
-        F: DecodeEvent,
+        F: Format,
         V: VerifyRequest<B>,
         St: Store,
         B: Body,
@@ -55,7 +55,7 @@ pin_project! {
 
 impl<F, V, St, B> ResponseFuture<F, V, St, B>
 where
-    F: DecodeEvent,
+    F: Format,
     V: VerifyRequest<B>,
     St: Store,
     B: Body + Send + 'static,
@@ -69,7 +69,7 @@ where
 
 impl<F, V, St, B> Future for ResponseFuture<F, V, St, B>
 where
-    F: DecodeEvent,
+    F: Format,
     V: VerifyRequest<B>,
     St: Store,
     B: Body + Send + 'static,
@@ -85,7 +85,7 @@ where
 
 impl<F, V, St, B> fmt::Debug for ResponseFuture<F, V, St, B>
 where
-    F: DecodeEvent,
+    F: Format,
     V: VerifyRequest<B>,
     St: Store,
     B: Body + Send + 'static,

@@ -12,7 +12,7 @@ use crate::body::ResponseBody;
 use crate::dedup::MokaStore;
 use crate::dispatch::{Dispatcher, DrainTimeout};
 use crate::error::BoxError;
-use crate::event::DecodeEvent;
+use crate::event::Format;
 use crate::receiver::WebhookService;
 use crate::store::Store;
 use crate::verify::{VerifyRequest, VerifyWebhook};
@@ -49,11 +49,11 @@ use crate::verify::{VerifyRequest, VerifyWebhook};
 /// # }
 /// ```
 #[must_use]
-pub struct Webhooks<F: DecodeEvent, V, St = MokaStore> {
+pub struct Webhooks<F: Format, V, St = MokaStore> {
     service: VerifyWebhook<WebhookService<F, St>, V>,
 }
 
-impl<F: DecodeEvent, V> Webhooks<F, V> {
+impl<F: Format, V> Webhooks<F, V> {
     /// Configures a receiver that decodes with `format` and authenticates with `verifier`.
     ///
     /// ```
@@ -80,7 +80,7 @@ impl<F: DecodeEvent, V> Webhooks<F, V> {
     }
 }
 
-impl<F: DecodeEvent, V, St: Store> Webhooks<F, V, St> {
+impl<F: Format, V, St: Store> Webhooks<F, V, St> {
     pub(super) fn from_service(service: VerifyWebhook<WebhookService<F, St>, V>) -> Self {
         Self { service }
     }
@@ -213,7 +213,7 @@ impl<F: DecodeEvent, V, St: Store> Webhooks<F, V, St> {
 #[cfg(feature = "axum")]
 impl<F, V, St> Webhooks<F, V, St>
 where
-    F: DecodeEvent,
+    F: Format,
     V: VerifyRequest<axum::body::Body>,
     St: Store,
 {
@@ -236,7 +236,7 @@ where
     }
 }
 
-impl<F: DecodeEvent, V, St> Clone for Webhooks<F, V, St> {
+impl<F: Format, V, St> Clone for Webhooks<F, V, St> {
     fn clone(&self) -> Self {
         Self {
             service: self.service.clone(),
@@ -246,7 +246,7 @@ impl<F: DecodeEvent, V, St> Clone for Webhooks<F, V, St> {
 
 impl<F, V, St> fmt::Debug for Webhooks<F, V, St>
 where
-    F: DecodeEvent + fmt::Debug,
+    F: Format + fmt::Debug,
     V: fmt::Debug,
     St: fmt::Debug,
 {
@@ -259,7 +259,7 @@ where
 
 impl<F, V, St, B> Service<Request<B>> for Webhooks<F, V, St>
 where
-    F: DecodeEvent,
+    F: Format,
     V: VerifyRequest<B>,
     St: Store,
     B: Body + Send + 'static,

@@ -16,7 +16,7 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use tower::ServiceExt;
 use webhook_receiver::store::MokaStore;
 use webhook_receiver::verify::VerifyRequest;
-use webhook_receiver::{DecodeEvent, Webhooks, WebhooksBuilder};
+use webhook_receiver::{Format, Webhooks, WebhooksBuilder};
 
 /// Cases per class.
 pub const CASES: u32 = 1000;
@@ -24,7 +24,7 @@ pub const CASES: u32 = 1000;
 pub const LIMIT: usize = 16 * 1024;
 
 /// One stack, its runtime, and what its fallback saw.
-pub struct Harness<F: DecodeEvent, V> {
+pub struct Harness<F: Format, V> {
     pub rt: tokio::runtime::Runtime,
     pub webhooks: Webhooks<F, V, MokaStore>,
     pub count: Arc<AtomicUsize>,
@@ -49,7 +49,7 @@ pub struct Tally {
 
 impl<F, V> Harness<F, V>
 where
-    F: DecodeEvent,
+    F: Format,
     V: VerifyRequest<Body> + Send + Sync + 'static,
 {
     /// Builds the stack from `builder` with a queue large enough that no 503 happens, the

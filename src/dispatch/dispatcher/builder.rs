@@ -27,7 +27,7 @@ use crate::event::Event;
 /// use webhook_receiver::dispatch::{DEFAULT_QUEUE_CAPACITY}; use webhook_receiver::stack::{Dispatcher, EnqueueError, Handlers};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// # use webhook_receiver::DecodeEvent;
+/// # use webhook_receiver::Format;
 /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
 /// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
 /// let handlers = Handlers::<ChirpEvent>::new().fallback(|_, _| async {});
@@ -66,7 +66,7 @@ pub const DEFAULT_QUEUE_BYTES: usize = 64 * 1024 * 1024;
 /// use webhook_receiver::dispatch::{DEFAULT_CONCURRENCY}; use webhook_receiver::stack::{Dispatcher, Handlers};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// # use webhook_receiver::DecodeEvent;
+/// # use webhook_receiver::Format;
 /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
 /// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
 /// let handlers = Handlers::<ChirpEvent>::new().fallback(|_, _| async {});
@@ -147,7 +147,7 @@ impl<E: Event> DispatcherBuilder<E> {
     /// use webhook_receiver::stack::{Dispatcher, EnqueueError, Handlers};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// # use webhook_receiver::DecodeEvent;
+    /// # use webhook_receiver::Format;
     /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
     /// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
     /// let handlers = Handlers::<ChirpEvent>::new().fallback(|_, _| async {});
@@ -199,7 +199,7 @@ impl<E: Event> DispatcherBuilder<E> {
     /// use webhook_receiver::stack::{Dispatcher, Handlers};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// # use webhook_receiver::DecodeEvent;
+    /// # use webhook_receiver::Format;
     /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
     /// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
     /// let handlers = Handlers::<ChirpEvent>::new().fallback(|_, _| async {});
@@ -254,7 +254,7 @@ impl<E: Event> DispatcherBuilder<E> {
     /// # let server = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     /// # server.block_on(async {
     /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
-    /// # use webhook_receiver::DecodeEvent;
+    /// # use webhook_receiver::Format;
     /// # let decoded = webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
     /// # dispatcher.try_enqueue(decoded).unwrap();
     /// // At shutdown the drain waits for handlers on either runtime.

@@ -28,7 +28,7 @@ use crate::event::{Decoded, Event};
 /// use webhook_receiver::stack::{Dispatcher, Handlers};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// # use webhook_receiver::DecodeEvent;
+/// # use webhook_receiver::Format;
 /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
 /// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
 /// let handlers = Handlers::<ChirpEvent>::new().fallback(|_, _| async {});
@@ -157,7 +157,7 @@ impl<E: Event> Dispatcher<E> {
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), webhook_receiver::BoxError> {
-    /// # use webhook_receiver::DecodeEvent;
+    /// # use webhook_receiver::Format;
     /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
     /// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
     /// let handled = Arc::new(AtomicUsize::new(0));
@@ -186,7 +186,7 @@ impl<E: Event> Dispatcher<E> {
     /// use webhook_receiver::stack::{Dispatcher, Handlers};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// # use webhook_receiver::DecodeEvent;
+    /// # use webhook_receiver::Format;
     /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
     /// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
     /// let handlers = Handlers::<ChirpEvent>::new().fallback(|_, _| async {});
@@ -237,7 +237,7 @@ impl<E: Event> Dispatcher<E> {
     /// use webhook_receiver::dispatch::{RetryPolicy}; use webhook_receiver::stack::{Dispatcher, Handlers};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// # use webhook_receiver::DecodeEvent;
+    /// # use webhook_receiver::Format;
     /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
     /// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
     /// let handlers = Handlers::<ChirpEvent>::new()
@@ -264,7 +264,7 @@ impl<E: Event> Dispatcher<E> {
     /// use webhook_receiver::stack::{Dispatcher, Handlers};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// # use webhook_receiver::DecodeEvent;
+    /// # use webhook_receiver::Format;
     /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
     /// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
     /// let handlers = Handlers::<ChirpEvent>::new().fallback(|_, _| async {});

@@ -18,7 +18,7 @@ impl<E: Event> Dispatcher<E> {
     /// accepted already.
     pub(crate) fn replay(
         &self,
-        stored: &crate::store::StoredEvent,
+        stored: &crate::store::StoredRequest,
         entry: Box<dyn crate::store::Entry>,
         replayed: bool,
         item: Received<E>,

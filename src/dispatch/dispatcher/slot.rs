@@ -28,7 +28,7 @@ use crate::event::{Event, Received};
 /// use webhook_receiver::stack::{Dispatcher, EnqueueError, Handlers};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// # use webhook_receiver::DecodeEvent;
+/// # use webhook_receiver::Format;
 /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
 /// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
 /// let handlers = Handlers::<ChirpEvent>::new().fallback(|_, _| async {});
