@@ -20,7 +20,9 @@
 #                CONNS connections: the ack latency must not move
 #   dup90        example vs bare, 90% of requests redeliver an id already sent (64 connections)
 #   aa           the example against itself (same binary, unique ids, 64 connections): the noise
-#                floor of a pair ratio on this machine, whose truth is 1.0
+#                floor of a pair ratio on this machine, whose truth is 1.0; with EXAMPLE_BIN_B set
+#                (a prebuilt chirp_receiver, e.g. of an older commit, same profile and features:
+#                --features durable,redis), example/b runs that binary: an A/B of two builds
 #   durable      the example with the durable inbox (INBOX_PATH, a fresh directory per run: every
 #                event fsync'd before its 200, concurrent requests sharing a commit) vs the same
 #                binary in memory, unique ids, 64 connections (goal: durable/memory >= 0.5)
@@ -232,10 +234,12 @@ post_status() {
 # its stdout to $OUT/<kind>-<port>.stdout, waits for its port and checks it answers (the one
 # valid POST is one stdout line).
 start_server() {
-    local kind=${1%%/*} port=$2 bin log
+    local kind=${1%%/*} variant=$1 port=$2 bin log
     shift 2
     bin=$EXAMPLE_BIN
     [[ $kind == bare ]] && bin=$BARE_BIN
+    # The aa scenario's second server is another build when EXAMPLE_BIN_B is set (an A/B).
+    [[ $variant == example/b && -n ${EXAMPLE_BIN_B:-} ]] && bin=$EXAMPLE_BIN_B
     log=$OUT/$kind-$port.log
     # stdout carries each server's one JSON line per handled event: to a file, counted once the
     # server has exited (a real file, not /dev/null: the write(2) per event stays in the
@@ -626,7 +630,8 @@ report() {
         for (r = 1; r <= reps; r++) if ((("aa", 64, "example/a", r) in v_rps) && v_rps["aa", 64, "example/a", r] > 0)
             l = l " " v_rps["aa", 64, "example/b", r] / v_rps["aa", 64, "example/a", r]
         if (l != "") {
-            printf "  noise floor: the example against itself (A/A), 64 connections: %.3f (truth 1.0)\n", median(l)
+            if (ENVIRON["EXAMPLE_BIN_B"] != "") printf "  A/B of two builds: EXAMPLE_BIN_B / the example, 64 connections: %.3f\n", median(l)
+            else printf "  noise floor: the example against itself (A/A), 64 connections: %.3f (truth 1.0)\n", median(l)
             if (reps > 1) printf "    the pairs, sorted: %s\n", sorted(l)
         }
         l = ""
