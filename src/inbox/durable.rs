@@ -716,20 +716,7 @@ impl DurableInbox {
         for entry in events.iter().map_err(InboxError::storage)? {
             let (id, bytes) = entry.map_err(InboxError::storage)?;
             let id = StoredId::new(id.value());
-            let read = || -> Result<StoredRequest, InboxError> {
-                let mut event = record::decode(id, bytes.value())?;
-                for row in routes
-                    .range((id.get(), 0)..=(id.get(), u32::MAX))
-                    .map_err(InboxError::storage)?
-                {
-                    let (k, v) = row.map_err(InboxError::storage)?;
-                    event
-                        .routes
-                        .push(record::route_from_row(id, k.value().1, v.value())?);
-                }
-                Ok(event)
-            };
-            match read() {
+            match read_request(&routes, id, bytes.value()) {
                 Ok(event) => out.push(event),
                 Err(error @ InboxError::Corrupt { .. }) => damaged.push((id, error)),
                 Err(error) => return Err(error),
@@ -747,17 +734,7 @@ impl DurableInbox {
         let Some(bytes) = events.get(id.get()).map_err(InboxError::storage)? else {
             return Ok(None);
         };
-        let mut event = record::decode(id, bytes.value())?;
-        for row in routes
-            .range((id.get(), 0)..=(id.get(), u32::MAX))
-            .map_err(InboxError::storage)?
-        {
-            let (k, v) = row.map_err(InboxError::storage)?;
-            event
-                .routes
-                .push(record::route_from_row(id, k.value().1, v.value())?);
-        }
-        Ok(Some(event))
+        read_request(&routes, id, bytes.value()).map(Some)
     }
 
     /// Resolves once everything sent to the committer before it, bookkeeping included, is
@@ -838,6 +815,25 @@ impl Drop for Inner {
             }
         }
     }
+}
+
+/// Stored event `id` from its record `bytes`, with its handlers' states from `routes`.
+fn read_request(
+    routes: &impl ReadableTable<(u64, u32), (u32, u64, bool)>,
+    id: StoredId,
+    bytes: &[u8],
+) -> Result<StoredRequest, InboxError> {
+    let mut request = record::decode(id, bytes)?;
+    for row in routes
+        .range((id.get(), 0)..=(id.get(), u32::MAX))
+        .map_err(InboxError::storage)?
+    {
+        let (k, v) = row.map_err(InboxError::storage)?;
+        request
+            .routes
+            .push(record::route_from_row(id, k.value().1, v.value())?);
+    }
+    Ok(request)
 }
 
 // ===== the storage seam =====

@@ -22,51 +22,22 @@ impl RedisServer {
 
     /// Starts one on `port` (e.g. again after [`stop`](Self::stop)).
     pub fn start_on(port: u16) -> Self {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start redis-server ({e}): run the tests with scripts/test, which installs it (Debian: apt-get install redis-server)"
-                )
-            });
-        let mut server = Self {
-            port,
-            child: Some(child),
-        };
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(addr).is_err() {
-            if Instant::now() > deadline {
-                server.stop();
-                panic!("redis-server did not listen on {addr} within 10 s");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        server
+        Self::start_with_on(port, &[])
     }
 
     /// Starts one on a free port with `extra` arguments after the usual ones (e.g.
     /// `["--requirepass", "pw"]`, `["--maxmemory-policy", "allkeys-lru"]`), and waits until it
     /// listens.
     pub fn start_with(extra: &[&str]) -> Self {
-        let port = super::process::free_port().port();
-        let port_arg = port.to_string();
+        Self::start_with_on(super::process::free_port().port(), extra)
+    }
+
+    /// Starts one on `port` with `extra` arguments after the usual ones.
+    fn start_with_on(port: u16, extra: &[&str]) -> Self {
         let child = Command::new("redis-server")
             .args([
                 "--port",
-                &port_arg,
+                &port.to_string(),
                 "--bind",
                 "127.0.0.1",
                 "--save",
@@ -79,7 +50,9 @@ impl RedisServer {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| {
-                panic!("cannot start redis-server ({e}): apt-get install redis-server")
+                panic!(
+                    "cannot start redis-server ({e}): run the tests with scripts/test, which installs it (Debian: apt-get install redis-server)"
+                )
             });
         let mut server = Self {
             port,

@@ -330,7 +330,6 @@ impl<E: Event> Dispatcher<E> {
 }
 
 #[cfg(test)]
-#[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
