@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
-use support::redis_server::RedisServer;
+use support::redis_server::{RedisServer, redis_cause};
 use support::*;
 use tower::ServiceExt;
 use webhook_receiver::chirp::{self, MessageStatus};
@@ -569,18 +569,6 @@ async fn redis_store_passes_the_store_conformance_suite() {
         .await
         .unwrap();
     webhook_receiver::store::conformance::check_dedup(&store).await;
-}
-
-/// The first [`redis::RedisError`] in `error`'s chain of sources.
-fn redis_cause<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a redis::RedisError> {
-    let mut next = Some(error);
-    while let Some(e) = next {
-        if let Some(cause) = e.downcast_ref::<redis::RedisError>() {
-            return Some(cause);
-        }
-        next = e.source();
-    }
-    None
 }
 
 /// Issue 21, items 3 and 4: nothing listens on the port. `connect` gives up after its connect

@@ -8,7 +8,7 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use support::redis_server::RedisServer;
+use support::redis_server::{RedisServer, redis_cause};
 use support::*;
 use tower::ServiceExt;
 use webhook_receiver::chirp::{self, MessageStatus};
@@ -736,18 +736,6 @@ async fn a_late_runs_progress_is_dropped_once_its_entry_was_taken_over() {
         "the late run recreated the completed entry's state hash"
     );
     assert_eq!(late.backlog().await.unwrap(), 0);
-}
-
-/// The first [`redis::RedisError`] in `error`'s chain of sources.
-fn redis_cause<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a redis::RedisError> {
-    let mut next = Some(error);
-    while let Some(e) = next {
-        if let Some(cause) = e.downcast_ref::<redis::RedisError>() {
-            return Some(cause);
-        }
-        next = e.source();
-    }
-    None
 }
 
 /// Issue 21, items 3 and 4: nothing listens on the port. `connect` gives up after its connect

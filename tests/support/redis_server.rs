@@ -94,3 +94,18 @@ impl Drop for RedisServer {
         self.stop();
     }
 }
+
+/// The first [`redis::RedisError`] in `error`'s chain of sources.
+#[cfg(feature = "redis")]
+pub fn redis_cause<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a redis::RedisError> {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if let Some(cause) = e.downcast_ref::<redis::RedisError>() {
+            return Some(cause);
+        }
+        next = e.source();
+    }
+    None
+}
