@@ -358,7 +358,7 @@ impl<F: Format, St: Store> Inner<F, St> {
         } else {
             Some(self.reserve(&item, bytes.len())?)
         };
-        let incoming = Incoming::new(key, &bytes, headers).received_at(received_at);
+        let incoming = Incoming::arrived(key, &bytes, headers, received_at);
         match self.store.accept(incoming).await {
             Ok(Accepted::New(entry)) => {
                 tracing::debug!(event = item.event_name(), %key, "webhook accepted");

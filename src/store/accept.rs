@@ -73,6 +73,22 @@ impl<'a> Incoming<'a> {
         }
     }
 
+    /// An event received at `received_at` (the receiver's constructor: one clock read per
+    /// request, the one it made when the request arrived).
+    pub(crate) const fn arrived(
+        key: DedupKey,
+        body: &'a Bytes,
+        headers: &'a HeaderMap,
+        received_at: SystemTime,
+    ) -> Self {
+        Self {
+            key,
+            body,
+            headers,
+            received_at,
+        }
+    }
+
     /// The same event, received at `at` (the receiver passes the time the request arrived).
     ///
     /// ```
