@@ -12,7 +12,8 @@
 #
 # Environment: N_SMALL=200 N_BIG=1200, PROFILE=perf (as load.sh: thin LTO, one codegen unit),
 # PAYLOAD=benches/payloads/sms_delivered_390.json, PORT=20600, OUT=target/callgrind/<timestamp>,
-# TOOLS="callgrind dhat", DHAT_FIELD=tbk (heap blocks allocated; tb: bytes). Needs valgrind (Debian: valgrind) and python3.
+# TOOLS="callgrind dhat", DHAT_FIELD=tbk (heap blocks allocated; tb: bytes), DUPLICATE_PCT=0
+# (90: nine of every ten requests are redeliveries of the tenth, as load.sh's dup90). Needs valgrind (Debian: valgrind) and python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -66,14 +67,19 @@ run() {
     TOKIO_WORKER_THREADS=1 ADDR=127.0.0.1:$port CHIRP_WEBHOOK_SECRET=$SECRET RUST_LOG=error \
         valgrind "${args[@]}" "$bin" >"$OUT/$tag-$n.stdout" 2>"$OUT/$tag-$n.log" &
     pid=$!
-    python3 benches/sequential_client.py --port "$port" --n "$n" --payload "$PAYLOAD" \
-        --secret "$SECRET" --tag "$tag-$n" || { kill -KILL $pid; die "client failed ($tag $n)"; }
+    local distinct
+    distinct=$(python3 benches/sequential_client.py --port "$port" --n "$n" --payload "$PAYLOAD" \
+        --secret "$SECRET" --tag "$tag-$n" --duplicate-pct "${DUPLICATE_PCT:-0}") ||
+        { kill -KILL $pid; die "client failed ($tag $n)"; }
     kill -TERM $pid
     wait $pid || die "$tag exited with $? (log: $OUT/$tag-$n.log)"
     local lines
     lines=$(wc -l <"$OUT/$tag-$n.stdout")
-    # One line per handled request, plus the client's health check.
-    ((lines == n + 1)) || die "$tag: $lines stdout lines for $n requests (+1 health check)"
+    # The receiver: one line per distinct id (a redelivery is not handled again), the health
+    # check's included. The bare server does not deduplicate: one line per request.
+    local expected=$distinct
+    [[ $tag == bare ]] && expected=$((n + 1))
+    ((lines == expected)) || die "$tag: $lines stdout lines, $expected expected"
     if [[ $tool == callgrind ]]; then
         awk '/^totals:/ {print $2}' "$file"
     else

@@ -88,6 +88,7 @@
 //! # }
 //! ```
 
+mod attempt_timeout;
 mod backlog;
 mod budget;
 pub(crate) mod dispatcher;

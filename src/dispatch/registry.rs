@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 
+use super::attempt_timeout::AttemptTimeout;
 use super::failure::{DeadLetter, DeadLetterReason, HandlerError, HandlerFailure, panic_message};
 use super::handler::{BoxHandler, EventContext, HandlerOutput, Job, Target, erase};
 use super::retry::RetryPolicy;
@@ -547,9 +548,10 @@ impl<E: Event> Routes<E> {
         };
         let failure = match started {
             Ok(Some(fut)) => {
-                let run = tokio::time::timeout(
-                    policy.get_attempt_timeout(),
+                let run = AttemptTimeout::new(
                     AssertUnwindSafe(fut).catch_unwind(),
+                    started_at,
+                    policy.get_attempt_timeout(),
                 );
                 let ended = if span.is_disabled() {
                     run.await

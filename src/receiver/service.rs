@@ -60,6 +60,8 @@ pub(crate) struct Inner<F: Format, St> {
     pub(crate) body_limit: usize,
     pub(crate) retry_after: RetryAfter,
     pub(crate) key_fn: Option<KeyFn<F::Event>>,
+    /// The counters of accepted requests, registered when the service was built.
+    pub(crate) deliveries: crate::telemetry::DeliveryMetrics,
 }
 
 impl<F: Format, St> Clone for WebhookService<F, St> {
@@ -287,7 +289,7 @@ where
         let inner = Arc::clone(&self.inner);
         ResponseFuture::handling(async move {
             Ok(match inner.handle(&headers, body, received_at).await {
-                Ok(outcome) => outcome.into_response(),
+                Ok(outcome) => outcome.into_response(&inner.deliveries),
                 Err(rejection) => reject(rejection),
             })
         })
@@ -307,8 +309,11 @@ enum Outcome {
 }
 
 impl Outcome {
-    fn into_response(self) -> Response<ResponseBody> {
-        crate::telemetry::accepted(matches!(self, Self::Duplicate));
+    fn into_response(
+        self,
+        deliveries: &crate::telemetry::DeliveryMetrics,
+    ) -> Response<ResponseBody> {
+        deliveries.accepted(matches!(self, Self::Duplicate));
         let body: &'static [u8] = match self {
             Self::Accepted => br#"{"received":true}"#,
             Self::Duplicate => br#"{"received":true,"duplicate":true}"#,

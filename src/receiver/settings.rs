@@ -82,6 +82,7 @@ impl<E, St> Settings<E, St> {
             body_limit: self.body_limit,
             retry_after: self.retry_after,
             key_fn: self.key_fn,
+            deliveries: crate::telemetry::DeliveryMetrics::new(),
         })
     }
 }

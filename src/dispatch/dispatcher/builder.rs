@@ -288,6 +288,7 @@ impl<E: Event> DispatcherBuilder<E> {
                 closing: false,
                 holds: 0,
                 abandoned: false,
+                metrics: crate::telemetry::DispatcherMetrics::new(),
             }),
             spawn,
             runners: TaskTracker::new(),
@@ -296,6 +297,7 @@ impl<E: Event> DispatcherBuilder<E> {
             drained: CancellationToken::new(),
             closed: CancellationToken::new(),
             backlog: Backlog::new(),
+            queue_wait: crate::telemetry::queue_wait(),
         });
         let guard = TimerGuard {
             shared: Arc::clone(&shared),

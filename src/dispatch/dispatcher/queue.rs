@@ -53,6 +53,8 @@ pub(super) struct Shared<E> {
     pub(super) closed: CancellationToken,
     /// The jobs' run times and the refused senders, for the adaptive `Retry-After`.
     pub(super) backlog: Backlog,
+    /// How long jobs waited for a runner (registered when the dispatcher was built).
+    pub(super) queue_wait: metrics::Histogram,
 }
 
 pub(super) struct State<E> {
@@ -76,6 +78,8 @@ pub(super) struct State<E> {
     pub(super) holds: usize,
     /// The drain deadline passed (or the runtime went away): what is left is reported, not run.
     pub(super) abandoned: bool,
+    /// The gauges and the queue-wait histogram, registered when the dispatcher was built.
+    pub(super) metrics: crate::telemetry::DispatcherMetrics,
 }
 
 impl<E> State<E> {
@@ -86,7 +90,7 @@ impl<E> State<E> {
 
     /// Sets the dispatcher's gauges from the counts.
     pub(super) fn gauges(&self) {
-        crate::telemetry::dispatcher_gauges(
+        self.metrics.gauges(
             self.reserved + self.queue.len(),
             self.delayed.len(),
             self.running,

@@ -165,7 +165,9 @@ async fn run_job<E: Event>(shared: &Arc<Shared<E>>, slot: &mut Option<Job<E>>) {
     let Some(job) = slot.as_ref() else {
         return;
     };
-    crate::telemetry::queue_wait(job.ready_at.elapsed());
+    shared
+        .queue_wait
+        .record(job.ready_at.elapsed().as_secs_f64());
     let mut retries: Vec<(usize, Duration, HandlerFailure)> = Vec::new();
     // Handlers done with the event, recorded only for a kept one.
     let mut done: Vec<usize> = Vec::new();
