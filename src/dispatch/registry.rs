@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::FutureExt;
+use tokio::time::Instant;
 
 use super::attempt_timeout::AttemptTimeout;
 use super::failure::{DeadLetter, DeadLetterReason, HandlerError, HandlerFailure, panic_message};
@@ -504,28 +505,46 @@ impl<E: Event> Routes<E> {
     /// Runs the job: every handler of the event on its first run, one handler on a retry. Tells
     /// `outcome` what became of each handler. An event with no handler is dead-lettered (and
     /// `outcome` is not called).
-    pub(super) async fn run<O>(&self, job: &Job<E>, mut outcome: O)
+    ///
+    /// `started` is when the job started; it returns when its last attempt ended. Handlers run
+    /// one after the other, so each attempt starts when the one before it ended: one clock
+    /// read per attempt (at its end) times them all.
+    pub(super) async fn run<O>(&self, job: &Job<E>, started: Instant, mut outcome: O) -> Instant
     where
         O: FnMut(usize, RouteOutcome) + Send,
     {
         match job.target {
             Target::All => {
+                let mut at = started;
                 let mut any = false;
                 for index in self.matching(&job.item) {
                     any = true;
-                    outcome(index, self.attempt(index, job).await);
+                    let (result, ended) = self.attempt(index, job, at).await;
+                    at = ended;
+                    outcome(index, result);
                 }
                 if !any {
                     self.dead_letter(job, None, 0, None, DeadLetterReason::NoHandler);
                 }
+                at
             }
-            Target::Route(index) => outcome(index, self.attempt(index, job).await),
+            Target::Route(index) => {
+                let (result, ended) = self.attempt(index, job, started).await;
+                outcome(index, result);
+                ended
+            }
         }
     }
 
     /// Runs one attempt of one handler; reports its failure, and dead-letters the event when
     /// the attempt was the handler's last.
-    async fn attempt(&self, index: usize, job: &Job<E>) -> RouteOutcome {
+    /// It started at `started_at`; it returns its outcome and when it ended.
+    async fn attempt(
+        &self,
+        index: usize,
+        job: &Job<E>,
+        started_at: Instant,
+    ) -> (RouteOutcome, Instant) {
         let route = &self.all[index];
         let policy = route.policy.unwrap_or(self.policy);
         // A child of the delivery's span: disabled (and skipped) unless `debug` is on.
@@ -539,7 +558,6 @@ impl<E: Event> Routes<E> {
             duration_ms = tracing::field::Empty,
             error = tracing::field::Empty,
         );
-        let started_at = tokio::time::Instant::now();
         let started = {
             let _entered = (!span.is_disabled()).then(|| span.enter());
             std::panic::catch_unwind(AssertUnwindSafe(|| {
@@ -568,7 +586,8 @@ impl<E: Event> Routes<E> {
             Ok(None) => Some(HandlerFailure::NoPayload),
             Err(panic) => Some(HandlerFailure::Panic(panic_message(&*panic))),
         };
-        let took = started_at.elapsed();
+        let ended_at = Instant::now();
+        let took = ended_at.saturating_duration_since(started_at);
         // An index into `telemetry::RESULTS`.
         let result = match &failure {
             None => 0,
@@ -588,7 +607,7 @@ impl<E: Event> Routes<E> {
             }
         }
         let Some(failure) = failure else {
-            return RouteOutcome::Done;
+            return (RouteOutcome::Done, ended_at);
         };
         let retry_in = (failure.is_retryable() && job.attempt < policy.get_max_attempts())
             .then(|| policy.backoff(job.attempt));
@@ -626,7 +645,7 @@ impl<E: Event> Routes<E> {
                 tracing::error!("webhook error hook panicked");
             }
         }
-        match retry_in {
+        let outcome = match retry_in {
             Some(delay) => RouteOutcome::Retry(delay, err.failure),
             None => {
                 let reason = if err.failure.is_retryable() {
@@ -637,7 +656,8 @@ impl<E: Event> Routes<E> {
                 self.dead_letter(job, Some(index), job.attempt, Some(err.failure), reason);
                 RouteOutcome::Done
             }
-        }
+        };
+        (outcome, ended_at)
     }
 
     /// Logs at `error` that the job's event (or its handler `index`) will not be handled, and

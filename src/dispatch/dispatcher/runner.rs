@@ -165,9 +165,13 @@ async fn run_job<E: Event>(shared: &Arc<Shared<E>>, slot: &mut Option<Job<E>>) {
     let Some(job) = slot.as_ref() else {
         return;
     };
-    shared
-        .queue_wait
-        .record(job.ready_at.elapsed().as_secs_f64());
+    // The job's clock reads: this one, and one at the end of each attempt.
+    let started = Instant::now();
+    shared.queue_wait.record(
+        started
+            .saturating_duration_since(job.ready_at)
+            .as_secs_f64(),
+    );
     let mut retries: Vec<(usize, Duration, HandlerFailure)> = Vec::new();
     // Handlers done with the event, recorded only for a kept one.
     let mut done: Vec<usize> = Vec::new();
@@ -183,13 +187,18 @@ async fn run_job<E: Event>(shared: &Arc<Shared<E>>, slot: &mut Option<Job<E>>) {
     // `debug`: at the usual `info` level the span is disabled, and the handlers run without
     // it (an `Instrumented` wrapper still costs an enter and exit per poll).
     let span = tracing::debug_span!("webhook_dispatch", event = %job.meta.event_name, key = %job.meta.key, attempt = job.attempt);
-    let started = Instant::now();
-    if span.is_disabled() {
-        shared.routes.run(job, outcome).await;
+    let ended = if span.is_disabled() {
+        shared.routes.run(job, started, outcome).await
     } else {
-        shared.routes.run(job, outcome).instrument(span).await;
-    }
-    shared.backlog.job_done(started.elapsed());
+        shared
+            .routes
+            .run(job, started, outcome)
+            .instrument(span)
+            .await
+    };
+    shared
+        .backlog
+        .job_done(ended.saturating_duration_since(started));
     if let Some(p) = &job.meta.persisted {
         record_progress(&shared.routes, p, job.attempt, &done, &retries);
     }
