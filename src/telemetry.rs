@@ -585,7 +585,8 @@ impl DeliveryMetrics {
     }
 }
 
-/// Keys the dedup store remembers.
+/// Keys the dedup store remembers (the durable inbox's count, set after each commit).
+#[cfg(feature = "durable")]
 pub(crate) fn dedup_keys(keys: u64) {
     #[allow(clippy::cast_precision_loss)]
     metrics::gauge!(DEDUP_KEYS).set(keys as f64);
