@@ -127,10 +127,12 @@ fn snapshot(snapshotter: &Snapshotter) -> Vec<(String, String, DebugValue)> {
 }
 
 /// The counters named `name` in `snapshot`: labels and value.
+/// The counters of that name that counted something (the 200s' counters are registered, at
+/// zero, when the receiver is built).
 fn counters(snapshot: &[(String, String, DebugValue)], name: &str) -> Vec<(String, u64)> {
     snapshot
         .iter()
-        .filter(|(n, ..)| n == name)
+        .filter(|(n, _, value)| n == name && *value != DebugValue::Counter(0))
         .map(|(_, labels, value)| match value {
             DebugValue::Counter(n) => (labels.clone(), *n),
             other => panic!("{name} is not a counter: {other:?}"),
