@@ -248,6 +248,9 @@
 //! | `full` | no | all of the above |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "admin")]
+#[cfg_attr(docsrs, doc(cfg(feature = "admin")))]
+pub mod admin;
 pub mod allowlist;
 mod body;
 mod dedup;

@@ -81,6 +81,9 @@ pub trait Entry: Send + Sync + fmt::Debug + 'static {
 pub struct DeadLetterRecord<'a> {
     /// The handler's label (none when the event had no handler at all).
     pub handler: Option<&'a str>,
+    /// The handler's route, as [`Entry`] numbers them (none when the event had no handler at
+    /// all): a store that keeps dead letters replays that route.
+    pub route: Option<u32>,
     /// Why: [`DeadLetterReason::as_str`](crate::dispatch::DeadLetterReason::as_str).
     pub reason: &'static str,
     /// Attempts made.
@@ -92,12 +95,14 @@ pub struct DeadLetterRecord<'a> {
 impl<'a> DeadLetterRecord<'a> {
     pub(crate) const fn new(
         handler: Option<&'a str>,
+        route: Option<u32>,
         reason: &'static str,
         attempts: u32,
         error: Option<&'a str>,
     ) -> Self {
         Self {
             handler,
+            route,
             reason,
             attempts,
             error,

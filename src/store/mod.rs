@@ -96,10 +96,16 @@ pub use crate::inbox::{DEFAULT_MAX_BATCH, DurableInbox, DurableInboxBuilder};
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use crate::inbox::{RedisInbox, RedisInboxBuilder};
 pub use accept::{Accepted, Incoming};
+pub use admin::{
+    AdminError, Cursor, EventDetail, EventFilter, EventPage, EventState, EventSummary,
+    HandlerState, InboxAdmin, ReplayOutcome, ReplayReport, ReplayScope, Retention, UnknownState,
+    event_type_of,
+};
 pub use entry::{DeadLetterRecord, Entry};
 pub use stored::{Pending, RouteState, StoredId, StoredRequest};
 
 mod accept;
+mod admin;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod conformance;
