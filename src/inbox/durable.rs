@@ -64,7 +64,10 @@ pub const DEFAULT_MAX_BATCH: usize = 512;
 ///   table keyed by the random key itself made every accept rewrite a leaf page of its own: 0.28
 ///   of the in-memory receiver's throughput instead of 0.43 (benches/README.md).
 ///
-/// A completed event is deleted with its handler states; its key stays until it expires.
+/// A completed event is deleted with its handler states; its key stays until it expires. An event
+/// a handler dead-lettered is kept instead, as dead, with each dead handler's reason, attempts
+/// and last error, until an operator replays, deletes or prunes it
+/// ([`InboxAdmin`](crate::store::InboxAdmin)); it does not run again at a start.
 /// Expired keys are purged when the inbox opens and, a bounded number at a time, with every
 /// durable commit.
 ///
@@ -507,7 +510,8 @@ impl DurableInbox {
         self.inner.commits.load(Ordering::Relaxed)
     }
 
-    /// Events accepted and not yet completed, as committed so far.
+    /// Events kept, as committed so far: accepted and not yet completed, and dead (a handler
+    /// dead-lettered them; kept for an operator: [`InboxAdmin`](crate::store::InboxAdmin)).
     ///
     /// # Errors
     ///

@@ -123,7 +123,10 @@ return gone
 /// - **Progress:** each handler's attempts and next retry are kept in a hash
 ///   (`<prefix>state:<entry id>`); when every handler is done (or dead-lettered) the entry is
 ///   acknowledged (`XACK`), deleted from the stream and its hash removed. Dead letters are
-///   also appended to `<prefix>dead` (capped at [`dead_letter_max`](RedisInboxBuilder::dead_letter_max)).
+///   also appended to `<prefix>dead` (capped at [`dead_letter_max`](RedisInboxBuilder::dead_letter_max)),
+///   and a dead event is kept for operators, uncapped, in `<prefix>deadev:<entry>` (listed by
+///   `<prefix>deadidx`) until replayed, deleted or pruned
+///   ([`InboxAdmin`](crate::store::InboxAdmin)).
 /// - **Take-over:** an entry its consumer has not touched for the
 ///   [visibility timeout](RedisInboxBuilder::visibility_timeout) is taken over by another
 ///   replica (`XAUTOCLAIM`), which runs the handlers not done yet, from their recorded attempt.

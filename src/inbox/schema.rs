@@ -16,7 +16,8 @@
 //!
 //! Invariants, kept by every write transaction:
 //! - every event's key is in `dedup_keys` (claim and event are written together), and a key
-//!   outlives its event: events are deleted by completion, keys only by expiry;
+//!   outlives its event while it runs: events are deleted by completion, keys only by expiry (a
+//!   dead event, kept for an operator, may outlive its key);
 //! - `dedup_keys` and `dedup_expiry` hold the same pairs;
 //! - route, dead-letter and admin rows exist only for stored events (written only if the event
 //!   is there, deleted with it);

@@ -19,6 +19,10 @@
 //! | `DurableInbox` | `durable` | keys, events and progress, in a redb file | no |
 //! | `RedisInbox` | `redis` | keys, events and progress, in a Redis Stream | yes |
 //!
+//! The stores that keep events also implement [`InboxAdmin`], the operator API: list, inspect,
+//! replay, delete and prune what they keep, dead letters included (served as JSON by
+//! `admin::router`, feature `admin`, and run by the `webhook-receiver` tool, feature `cli`).
+//!
 //! `DEPLOYMENT.md` in the repository compares them. Choose one with
 //! [`WebhooksBuilder::store`](crate::WebhooksBuilder::store);
 //! [`Webhooks::store`](crate::Webhooks::store) gives it back.
