@@ -381,3 +381,25 @@ async fn a_request_without_the_token_is_refused_by_the_auth_layer_and_never_reac
     assert_eq!(status, StatusCode::OK);
     assert!(calls.load(Ordering::SeqCst) > 0, "with the token it does");
 }
+
+#[tokio::test]
+async fn the_durable_inbox_passes_the_dead_letter_conformance_suite() {
+    let dir = TempDir::new("conformance");
+    webhook_receiver::store::conformance::check_dead_letters(|| async {
+        DurableInbox::open(&dir.0).unwrap()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_redis_inbox_passes_the_dead_letter_conformance_suite() {
+    let server = RedisServer::start();
+    webhook_receiver::store::conformance::check_dead_letters(|| async {
+        RedisInbox::builder(server.url())
+            .prefix("conf:")
+            .connect()
+            .await
+            .unwrap()
+    })
+    .await;
+}
