@@ -261,3 +261,96 @@ async fn export_and_replay_file_reproduce_dead_events_on_another_receiver() {
     ids.sort();
     assert_eq!(ids, ["m000", "m001", "m002", "m003", "m004"]);
 }
+
+/// The durable inbox, with each replay taking 50 ms (a slow store), to interrupt a long replay.
+#[derive(Clone)]
+struct Slow(DurableInbox);
+
+impl InboxAdmin for Slow {
+    async fn list(
+        &self,
+        filter: &webhook_receiver::store::EventFilter,
+        cursor: Option<&webhook_receiver::store::Cursor>,
+        limit: usize,
+    ) -> Result<webhook_receiver::store::EventPage, webhook_receiver::store::AdminError> {
+        self.0.list(filter, cursor, limit).await
+    }
+
+    async fn inspect(
+        &self,
+        id: webhook_receiver::store::StoredId,
+    ) -> Result<webhook_receiver::store::EventDetail, webhook_receiver::store::AdminError> {
+        self.0.inspect(id).await
+    }
+
+    async fn replay(
+        &self,
+        id: webhook_receiver::store::StoredId,
+        scope: webhook_receiver::store::ReplayScope,
+    ) -> Result<webhook_receiver::store::ReplayOutcome, webhook_receiver::store::AdminError> {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        self.0.replay(id, scope).await
+    }
+
+    async fn delete(
+        &self,
+        id: webhook_receiver::store::StoredId,
+    ) -> Result<(), webhook_receiver::store::AdminError> {
+        self.0.delete(id).await
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_stops_a_long_replay_between_two_events_and_reports_what_was_done() {
+    let dir = TempDir::new("cli-interrupt");
+    let inbox = DurableInbox::open(&dir.0).unwrap();
+    dead_letter_all(&inbox, 60).await;
+    let addr = serve(behind_token(
+        admin::router(Slow(inbox.clone())),
+        "cli-token",
+    ))
+    .await;
+    let url = format!("http://{addr}");
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_webhook-receiver"))
+        .args([
+            "--admin-url",
+            &url,
+            "--token",
+            "cli-token",
+            "replay",
+            "--state",
+            "dead",
+            "--json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let pid = child.id().unwrap().to_string();
+    let killed = tokio::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().await.unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(out.status.code(), Some(130), "{report}");
+    assert_eq!(report["interrupted"], true, "{report}");
+    let replayed = report["replayed"].as_u64().unwrap();
+    assert_eq!(report["matched"].as_u64(), Some(replayed), "{report}");
+    assert!(replayed > 0 && replayed < 60, "stopped part way: {report}");
+    // None half done: every event is either still dead or replayed (waiting to run).
+    let still_dead = inbox.count(&dead()).await.unwrap();
+    let waiting = inbox
+        .count(
+            &webhook_receiver::store::EventFilter::new()
+                .state(webhook_receiver::store::EventState::Waiting),
+        )
+        .await
+        .unwrap();
+    assert_eq!((still_dead, waiting), (60 - replayed, replayed));
+}
