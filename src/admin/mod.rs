@@ -66,7 +66,6 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use http::StatusCode;
 use serde_json::json;
 
 use crate::store::{AdminError, InboxAdmin, ReplayOutcome, StoredId};
@@ -108,8 +107,7 @@ struct ErrorResponse(AdminError);
 
 impl IntoResponse for ErrorResponse {
     fn into_response(self) -> Response {
-        let status =
-            StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = self.0.status();
         let body = json!({"error": {"type": self.0.kind(), "message": self.0.to_string()}});
         (status, Json(body)).into_response()
     }

@@ -695,7 +695,7 @@ impl Retention {
 /// ```
 /// use webhook_receiver::store::{AdminError, StoredId};
 /// let err = AdminError::NotFound(StoredId::new(9));
-/// assert_eq!((err.kind(), err.status()), ("not_found", 404));
+/// assert_eq!((err.kind(), err.status()), ("not_found", http::StatusCode::NOT_FOUND));
 /// assert_eq!(err.to_string(), "no kept event 9");
 /// ```
 #[derive(Debug, Clone, thiserror::Error)]
@@ -744,16 +744,16 @@ impl AdminError {
     ///
     /// ```
     /// use webhook_receiver::store::AdminError;
-    /// assert_eq!(AdminError::InvalidCursor("x".into()).status(), 400);
+    /// assert_eq!(AdminError::InvalidCursor("x".into()).status(), http::StatusCode::BAD_REQUEST);
     /// ```
     #[must_use]
-    pub const fn status(&self) -> u16 {
+    pub const fn status(&self) -> http::StatusCode {
         match self {
-            Self::NotFound(_) => 404,
-            Self::InvalidCursor(_) | Self::Invalid(_) => 400,
+            Self::NotFound(_) => http::StatusCode::NOT_FOUND,
+            Self::InvalidCursor(_) | Self::Invalid(_) => http::StatusCode::BAD_REQUEST,
             #[cfg(feature = "inbox")]
-            Self::Store(_) => 503,
-            Self::Other(_) => 503,
+            Self::Store(_) => http::StatusCode::SERVICE_UNAVAILABLE,
+            Self::Other(_) => http::StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
