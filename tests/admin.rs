@@ -403,3 +403,60 @@ async fn the_redis_inbox_passes_the_dead_letter_conformance_suite() {
     })
     .await;
 }
+
+/// Replays every dead event of the store `open` gives (each round a receiver of its own) while
+/// handler `b` still fails: they die again, and each replay is counted and timed in the store.
+async fn replays_are_recorded_across_deaths<S>(open: impl AsyncFn() -> S)
+where
+    S: webhook_receiver::store::Store + Clone + InboxAdmin,
+{
+    for round in 1..=2u32 {
+        let store = &open().await;
+        let runs: Runs = Arc::default();
+        let webhooks = receiver(store.clone(), &runs, true);
+        let report = store
+            .replay_matching(&dead(), ReplayScope::Failed)
+            .await
+            .unwrap();
+        assert_eq!(report, ReplayReport::new(3, 3));
+        wait_until("every replay died again", async || {
+            store.count(&dead()).await.unwrap() == 3
+        })
+        .await;
+        webhooks.drain(Duration::from_secs(10)).await.unwrap();
+        let (b, a_ran) = b_runs(&runs);
+        assert_eq!(b.len(), 6, "b's two attempts per event, again");
+        assert!(!a_ran);
+        let page = store.list(&dead(), None, 10).await.unwrap();
+        for event in &page.events {
+            assert_eq!(event.replays, round, "{event:?}");
+            assert!(event.last_replayed_at.is_some());
+            assert_eq!(event.attempts, 2);
+        }
+    }
+}
+
+#[tokio::test]
+async fn durable_replays_are_counted_when_an_event_dies_again() {
+    let dir = TempDir::new("again");
+    let inbox = DurableInbox::open(&dir.0).unwrap();
+    dead_letter_all(&inbox, 3).await;
+    replays_are_recorded_across_deaths(async || inbox.clone()).await;
+}
+
+#[tokio::test]
+async fn redis_replays_are_counted_when_an_event_dies_again() {
+    let server = RedisServer::start();
+    // A new connection per receiver, as a process restart gives: a stopped receiver's last
+    // blocking read (still on the server) would otherwise take one replayed entry until the
+    // visibility timeout.
+    let connect = async || {
+        RedisInbox::builder(server.url())
+            .prefix("again:")
+            .connect()
+            .await
+            .unwrap()
+    };
+    dead_letter_all(&connect().await, 3).await;
+    replays_are_recorded_across_deaths(connect).await;
+}

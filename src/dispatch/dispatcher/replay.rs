@@ -65,6 +65,13 @@ impl<E: Event> Dispatcher<E> {
             }
         }
         if jobs.is_empty() {
+            if stored.listed_only && stored.routes.iter().any(|r| !r.done) {
+                tracing::warn!(
+                    key = %stored.key,
+                    routes = ?stored.routes.iter().filter(|r| !r.done).map(|r| r.route).collect::<Vec<_>>(),
+                    "a replayed event's handlers to run are not registered any more (renamed or removed?): nothing ran, and the event is done"
+                );
+            }
             entry.complete();
             return;
         }
