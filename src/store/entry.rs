@@ -56,6 +56,12 @@ pub trait Entry: Send + Sync + fmt::Debug + 'static {
     /// A handler will not handle the event (a dead letter), for a store that keeps dead
     /// letters. Called before [`complete_route`](Self::complete_route) or
     /// [`complete`](Self::complete). Default: nothing (the dead-letter hook still sees it).
+    ///
+    /// A store that implements the operator API ([`InboxAdmin`](super::InboxAdmin)) keeps the
+    /// letter (its [`route`](DeadLetterRecord::route), reason, attempts and error) and, at
+    /// [`complete`](Self::complete), keeps the event as dead instead of deleting it; it does not
+    /// hand it back through [`Store::feed`](super::Store::feed) until an operator replays it
+    /// (`store::conformance::check_dead_letters` checks this).
     fn dead_letter(&self, letter: &DeadLetterRecord<'_>) {
         let _ = letter;
     }
