@@ -41,6 +41,12 @@
 //! - `IDLE_TIMEOUT_SECS` (default 60): a connection that moved no byte either way this long is
 //!   closed (a client that stopped reading its answer); an idle kept-alive connection is closed
 //!   by `HEADER_TIMEOUT_SECS` first, if that is shorter
+//! - `ADMIN_ADDR` (e.g. `127.0.0.1:9100`; build with `--features admin` and a store that keeps
+//!   events, `INBOX_PATH` or `INBOX=redis`): serves the operator API (`webhook_receiver::admin`:
+//!   list, inspect, replay, delete and prune the inbox's events, dead letters included) there,
+//!   behind `Authorization: Bearer <ADMIN_TOKEN>`; it refuses to start without an `ADMIN_TOKEN`
+//!   of at least 16 characters. The `webhook-receiver` tool (`--features cli`) talks to it with
+//!   `--admin-url http://127.0.0.1:9100 --token ...`
 //! - `DRAIN_TIMEOUT_SECS` (default 300), `RUST_LOG` (default `info`; logs go to stderr)
 //!
 //! Route `POST /webhooks/chirp`. Every successful handler run prints exactly one JSON line on
@@ -98,6 +104,9 @@ async fn main() -> Result<(), webhook_receiver::BoxError> {
     let webhooks = config.apply(webhooks).await?.spawn();
     let app =
         axum::Router::new().route_service("/webhooks/chirp", config.allowlist(webhooks.clone()));
+
+    // The operator API, on its own address behind a bearer token (`ADMIN_ADDR`, `ADMIN_TOKEN`).
+    support::serve_admin(webhooks.store(), webhook_receiver::shutdown_signal()).await?;
 
     let listener = tokio::net::TcpListener::bind(config.addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "chirp receiver listening on POST /webhooks/chirp");

@@ -245,9 +245,14 @@
 //! | `testing` | no | signed-request builders for your tests ([`testing`]) |
 //! | `durable` | no | [`DurableInbox`](store::DurableInbox): claims and raw events committed to a redb file before the 200 (needs Rust 1.89) |
 //! | `redis` | no | [`RedisInbox`](store::RedisInbox): claims and raw events on a Redis Stream shared by replicas; [`RedisStore`](store::RedisStore): dedup alone shared by replicas (Redis 7.0 or newer, redis-rs) |
+//! | `admin` | no | [`admin::router`]: the operator API ([`InboxAdmin`](store::InboxAdmin): list, inspect, replay, delete and prune the events an inbox keeps, dead letters included) as JSON endpoints, to mount behind your own authentication layer |
+//! | `cli` | no | the `webhook-receiver` command-line tool (`cargo install webhook-receiver --features cli`): the operator API on a redb file, a Redis inbox or a running receiver's admin router |
 //! | `full` | no | all of the above |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "admin")]
+#[cfg_attr(docsrs, doc(cfg(feature = "admin")))]
+pub mod admin;
 pub mod allowlist;
 mod body;
 mod dedup;

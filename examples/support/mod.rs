@@ -2,9 +2,12 @@
 //! their stdout line and how they serve. (Not an example itself.)
 #![allow(dead_code, unreachable_pub, clippy::print_stderr)]
 
+mod admin;
 mod serve;
 mod store;
 // Not every example uses every item.
+#[allow(unused_imports)]
+pub use admin::serve_admin;
 #[allow(unused_imports)]
 pub use serve::{IdleAcceptor, Timeouts, serve, with_request_timeout};
 pub use store::AnyStore;

@@ -676,6 +676,7 @@ impl<E: Event> Routes<E> {
             let error = last_error.as_ref().map(ToString::to_string);
             p.entry.dead_letter(&crate::store::DeadLetterRecord::new(
                 handler,
+                index.map(|i| self.route_id(i)),
                 reason.as_str(),
                 attempts,
                 error.as_deref(),

@@ -22,9 +22,9 @@ use tokio::sync::oneshot;
 
 use super::error::InboxError;
 use super::record::to_millis;
-use super::schema::{self, EVENTS, EXPIRY, KeyIndex, META, NEXT_EVENT_ID, ROUTES};
+use super::schema::{self, ADMIN, DEAD, EVENTS, EXPIRY, KeyIndex, META, NEXT_EVENT_ID, ROUTES};
 use crate::dedup::DedupKey;
-use crate::store::StoredId;
+use crate::store::{EventState, ReplayOutcome, StoredId};
 
 /// The committer thread's name.
 pub(crate) const THREAD_NAME: &str = "webhook-inbox-commit";
@@ -60,8 +60,27 @@ pub(crate) enum Command {
     },
     /// Mark one handler of an event done (not durable by itself).
     CompleteRoute { id: StoredId, route: u32 },
-    /// Delete an event and its route states (not durable by itself).
+    /// Delete an event and its route states, or, if a handler dead-lettered it, keep it as
+    /// dead (not durable by itself).
     Complete { id: StoredId },
+    /// Keep a dead letter of a handler (`route`; `u32::MAX`: no handler) of an event (not
+    /// durable by itself).
+    DeadLetter {
+        id: StoredId,
+        route: u32,
+        letter: Vec<u8>,
+    },
+    /// An operator's replay of a dead event (durable): `None` if the event is not kept.
+    Replay {
+        id: StoredId,
+        all: bool,
+        reply: oneshot::Sender<Result<Option<ReplayOutcome>, InboxError>>,
+    },
+    /// An operator's deletion of an event (durable): whether it was kept.
+    Delete {
+        id: StoredId,
+        reply: oneshot::Sender<Result<bool, InboxError>>,
+    },
     /// Commit durably everything sent before, then answer.
     Flush {
         reply: oneshot::Sender<Result<(), InboxError>>,
@@ -70,6 +89,24 @@ pub(crate) enum Command {
     Compact {
         reply: mpsc::SyncSender<Result<bool, InboxError>>,
     },
+}
+
+impl Command {
+    /// Whether the command's caller waits for a durable commit (`fsync`).
+    fn is_durable(&self) -> bool {
+        matches!(
+            self,
+            Self::Accept { .. } | Self::Flush { .. } | Self::Replay { .. } | Self::Delete { .. }
+        )
+    }
+}
+
+/// What a command that is answered came to, in batch order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Accept(Accept),
+    Replay(Option<ReplayOutcome>),
+    Delete(bool),
 }
 
 /// The write side of the inbox, run on its own thread.
@@ -184,9 +221,7 @@ impl Committer {
                     Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
                 }
             }
-            let durable = batch
-                .iter()
-                .any(|c| matches!(c, Command::Accept { .. } | Command::Flush { .. }));
+            let durable = batch.iter().any(Command::is_durable);
             if durable || compact.is_some() || batch.len() >= max_batch || batch.is_empty() {
                 return;
             }
@@ -216,9 +251,7 @@ impl Committer {
             }
             self.gather(&mut batch, &mut compact, max_batch);
             if !batch.is_empty() {
-                let durable = batch
-                    .iter()
-                    .any(|c| matches!(c, Command::Accept { .. } | Command::Flush { .. }));
+                let durable = batch.iter().any(Command::is_durable);
                 let ok = self.commit(&mut batch, durable);
                 volatile = if durable {
                     volatile && !ok
@@ -259,10 +292,31 @@ impl Committer {
                         // A dropped receiver (the caller gave up): the event is stored, and
                         // the feed runs it.
                         Command::Accept { reply, .. } => {
-                            let outcome = outcomes.next().ok_or(InboxError::Closed);
+                            let outcome = match outcomes.next() {
+                                Some(Outcome::Accept(accept)) => Ok(accept),
+                                _ => Err(InboxError::Closed),
+                            };
                             if let Err(Ok(Accept::New(id))) = reply.send(outcome) {
                                 self.orphans.hand_over(id);
                             }
+                        }
+                        Command::Replay { id, reply, .. } => {
+                            let outcome = match outcomes.next() {
+                                Some(Outcome::Replay(replay)) => Ok(replay),
+                                _ => Err(InboxError::Closed),
+                            };
+                            // A running receiver's feed runs it now; without one, the next
+                            // start does.
+                            if matches!(outcome, Ok(Some(ReplayOutcome::Replayed))) {
+                                self.orphans.hand_over(id);
+                            }
+                            let _ = reply.send(outcome);
+                        }
+                        Command::Delete { reply, .. } => {
+                            let _ = reply.send(match outcomes.next() {
+                                Some(Outcome::Delete(deleted)) => Ok(deleted),
+                                _ => Err(InboxError::Closed),
+                            });
                         }
                         Command::Flush { reply } => {
                             let _ = reply.send(Ok(()));
@@ -281,6 +335,12 @@ impl Committer {
                         Command::Flush { reply } => {
                             let _ = reply.send(Err(err.clone()));
                         }
+                        Command::Replay { reply, .. } => {
+                            let _ = reply.send(Err(err.clone()));
+                        }
+                        Command::Delete { reply, .. } => {
+                            let _ = reply.send(Err(err.clone()));
+                        }
                         _ => {}
                     }
                 }
@@ -296,7 +356,7 @@ impl Committer {
         db: &Database,
         batch: &[Command],
         durable: bool,
-    ) -> Result<Vec<Accept>, InboxError> {
+    ) -> Result<Vec<Outcome>, InboxError> {
         // The keys this batch claims, with what they held before: put back if it fails.
         let mut undo = Vec::new();
         let result = self.apply_txn(db, batch, durable, &mut undo);
@@ -317,7 +377,7 @@ impl Committer {
         batch: &[Command],
         durable: bool,
         undo: &mut Vec<([u8; 16], Option<u64>)>,
-    ) -> Result<Vec<Accept>, InboxError> {
+    ) -> Result<Vec<Outcome>, InboxError> {
         let mut txn = db.begin_write().map_err(InboxError::storage)?;
         txn.set_durability(if durable {
             Durability::Immediate
@@ -350,10 +410,12 @@ fn apply_commands(
     ttl_ms: u64,
     keys: &mut KeyIndex,
     undo: &mut Vec<([u8; 16], Option<u64>)>,
-) -> Result<Vec<Accept>, redb::Error> {
+) -> Result<Vec<Outcome>, redb::Error> {
     let mut events = txn.open_table(EVENTS)?;
     let mut expiry = txn.open_table(EXPIRY)?;
     let mut routes = txn.open_table(ROUTES)?;
+    let mut dead = txn.open_table(DEAD)?;
+    let mut admin = txn.open_table(ADMIN)?;
     let mut meta = txn.open_table(META)?;
     let first_id = meta.get(NEXT_EVENT_ID)?.map_or(1, |v| v.value());
     let mut next_id = first_id;
@@ -365,7 +427,7 @@ fn apply_commands(
                 let remembered = keys.get(&key).copied();
                 if let Some(expires) = remembered {
                     if expires > now_ms {
-                        outcomes.push(Accept::Duplicate);
+                        outcomes.push(Outcome::Accept(Accept::Duplicate));
                         continue;
                     }
                     // Expired but not purged yet: claim it again.
@@ -375,7 +437,7 @@ fn apply_commands(
                 undo.push((key, keys.insert(key, expires)));
                 expiry.insert((expires, key), ())?;
                 events.insert(next_id, record.as_slice())?;
-                outcomes.push(Accept::New(StoredId::new(next_id)));
+                outcomes.push(Outcome::Accept(Accept::New(StoredId::new(next_id))));
                 next_id += 1;
             }
             Command::Attempt {
@@ -398,8 +460,70 @@ fn apply_commands(
                 }
             }
             Command::Complete { id } => {
-                events.remove(id.get())?;
-                routes.retain_in((id.get(), 0)..=(id.get(), u32::MAX), |_, _| false)?;
+                let rows = (id.get(), 0)..=(id.get(), u32::MAX);
+                if dead.range(rows.clone())?.next().is_some() {
+                    // Dead-lettered by a handler: kept, as dead, for an operator.
+                    if events.get(id.get())?.is_some() {
+                        let (_, replays, last, _) =
+                            admin.get(id.get())?.map_or((0, 0, 0, false), |v| v.value());
+                        admin.insert(id.get(), (now_ms.max(1), replays, last, false))?;
+                    }
+                } else {
+                    events.remove(id.get())?;
+                    routes.retain_in(rows, |_, _| false)?;
+                    admin.remove(id.get())?;
+                }
+            }
+            Command::DeadLetter { id, route, letter } => {
+                if events.get(id.get())?.is_some() {
+                    dead.insert((id.get(), *route), letter.as_slice())?;
+                }
+            }
+            Command::Replay { id, all, .. } => {
+                let rows = (id.get(), 0)..=(id.get(), u32::MAX);
+                if events.get(id.get())?.is_none() {
+                    outcomes.push(Outcome::Replay(None));
+                    continue;
+                }
+                let (dead_at, replays, _, _) =
+                    admin.get(id.get())?.map_or((0, 0, 0, false), |v| v.value());
+                if dead_at == 0 {
+                    let mut state = EventState::Waiting;
+                    for row in routes.range(rows.clone())? {
+                        let (attempts, _, done) = row?.1.value();
+                        if attempts > 0 && !done {
+                            state = EventState::Retrying;
+                        }
+                    }
+                    outcomes.push(Outcome::Replay(Some(ReplayOutcome::NotDead(state))));
+                    continue;
+                }
+                let mut dead_routes = Vec::new();
+                for row in dead.range(rows.clone())? {
+                    dead_routes.push(row?.0.value().1);
+                }
+                // An event that had no handler runs every handler.
+                let all = *all || dead_routes.contains(&u32::MAX);
+                routes.retain_in(rows.clone(), |_, _| false)?;
+                if !all {
+                    for route in &dead_routes {
+                        routes.insert((id.get(), *route), (0, 0, false))?;
+                    }
+                }
+                dead.retain_in(rows, |_, _| false)?;
+                admin.insert(
+                    id.get(),
+                    (0, replays.saturating_add(1), now_ms.max(1), !all),
+                )?;
+                outcomes.push(Outcome::Replay(Some(ReplayOutcome::Replayed)));
+            }
+            Command::Delete { id, .. } => {
+                let rows = (id.get(), 0)..=(id.get(), u32::MAX);
+                let existed = events.remove(id.get())?.is_some();
+                routes.retain_in(rows.clone(), |_, _| false)?;
+                dead.retain_in(rows, |_, _| false)?;
+                admin.remove(id.get())?;
+                outcomes.push(Outcome::Delete(existed));
             }
             Command::Flush { .. } | Command::Compact { .. } => {}
         }
@@ -442,16 +566,16 @@ mod tests {
         assert_eq!(
             outcomes,
             [
-                Accept::New(StoredId::new(1)),
-                Accept::New(StoredId::new(2)),
-                Accept::Duplicate
+                Outcome::Accept(Accept::New(StoredId::new(1))),
+                Outcome::Accept(Accept::New(StoredId::new(2))),
+                Outcome::Accept(Accept::Duplicate)
             ]
         );
         // An expired key (expiry at or before now) is claimed again, replacing its index entry.
         let outcomes =
             apply_commands(&txn, &[accept(a)], 61_000, 60_000, &mut keys, &mut undo).unwrap();
         assert_eq!(undo.len(), 3, "every claim can be undone");
-        assert_eq!(outcomes, [Accept::New(StoredId::new(3))]);
+        assert_eq!(outcomes, [Outcome::Accept(Accept::New(StoredId::new(3)))]);
         let expiry = txn.open_table(EXPIRY).unwrap();
         let rows: Vec<_> = expiry
             .iter()

@@ -14,10 +14,11 @@ use tokio::sync::{mpsc as async_mpsc, oneshot};
 use super::committer::{Accept, Command, Committer, Orphans};
 use super::error::InboxError;
 use super::record::{self, NewEvent, to_millis};
-use super::schema::{self, EVENTS, EXPIRY, ROUTES};
+use super::schema::{self, ADMIN, EVENTS, EXPIRY, ROUTES};
 use crate::dedup::DEFAULT_TTL;
 use crate::store::{
-    Accepted, Entry, Incoming, Pending, Store, StoreError, StoredId, StoredRequest,
+    Accepted, DeadLetterRecord, Entry, Incoming, Pending, Store, StoreError, StoredId,
+    StoredRequest,
 };
 
 /// The database file's name in the inbox directory.
@@ -63,7 +64,10 @@ pub const DEFAULT_MAX_BATCH: usize = 512;
 ///   table keyed by the random key itself made every accept rewrite a leaf page of its own: 0.28
 ///   of the in-memory receiver's throughput instead of 0.43 (benches/README.md).
 ///
-/// A completed event is deleted with its handler states; its key stays until it expires.
+/// A completed event is deleted with its handler states; its key stays until it expires. An event
+/// a handler dead-lettered is kept instead, as dead, with each dead handler's reason, attempts
+/// and last error, until an operator replays, deletes or prunes it
+/// ([`InboxAdmin`](crate::store::InboxAdmin)); it does not run again at a start.
 /// Expired keys are purged when the inbox opens and, a bounded number at a time, with every
 /// durable commit.
 ///
@@ -506,7 +510,8 @@ impl DurableInbox {
         self.inner.commits.load(Ordering::Relaxed)
     }
 
-    /// Events accepted and not yet completed, as committed so far.
+    /// Events kept, as committed so far: accepted and not yet completed, and dead (a handler
+    /// dead-lettered them; kept for an operator: [`InboxAdmin`](crate::store::InboxAdmin)).
     ///
     /// # Errors
     ///
@@ -711,12 +716,18 @@ impl DurableInbox {
         let txn = db.begin_read().map_err(InboxError::storage)?;
         let events = txn.open_table(EVENTS).map_err(InboxError::storage)?;
         let routes = txn.open_table(ROUTES).map_err(InboxError::storage)?;
+        let admin = txn.open_table(ADMIN).map_err(InboxError::storage)?;
         let mut out = Vec::new();
         let mut damaged = Vec::new();
         for entry in events.iter().map_err(InboxError::storage)? {
             let (id, bytes) = entry.map_err(InboxError::storage)?;
             let id = StoredId::new(id.value());
-            match read_request(&routes, id, bytes.value()) {
+            let row = super::durable_admin::AdminRow::read(&admin, id)?;
+            if row.is_dead() {
+                // Kept for an operator: it runs again only when replayed.
+                continue;
+            }
+            match read_request(&routes, id, bytes.value()).map(|r| row.apply(r)) {
                 Ok(event) => out.push(event),
                 Err(error @ InboxError::Corrupt { .. }) => damaged.push((id, error)),
                 Err(error) => return Err(error),
@@ -725,16 +736,23 @@ impl DurableInbox {
         Ok((out, damaged))
     }
 
-    /// One event accepted and not completed, by id: `None` if it is done (or was never there).
-    fn pending_one(&self, id: StoredId) -> Result<Option<StoredRequest>, InboxError> {
+    /// One event accepted and not completed nor dead, by id: `None` if it is done (or was
+    /// never there), with whether an operator replayed it.
+    fn pending_one(&self, id: StoredId) -> Result<Option<(StoredRequest, bool)>, InboxError> {
         let db = self.read_db();
         let txn = db.begin_read().map_err(InboxError::storage)?;
         let events = txn.open_table(EVENTS).map_err(InboxError::storage)?;
         let routes = txn.open_table(ROUTES).map_err(InboxError::storage)?;
+        let admin = txn.open_table(ADMIN).map_err(InboxError::storage)?;
         let Some(bytes) = events.get(id.get()).map_err(InboxError::storage)? else {
             return Ok(None);
         };
-        read_request(&routes, id, bytes.value()).map(Some)
+        let row = super::durable_admin::AdminRow::read(&admin, id)?;
+        if row.is_dead() {
+            return Ok(None);
+        }
+        let replayed = row.replays > 0;
+        read_request(&routes, id, bytes.value()).map(|r| Some((row.apply(r), replayed)))
     }
 
     /// Resolves once everything sent to the committer before it, bookkeeping included, is
@@ -774,7 +792,7 @@ impl DurableInbox {
         Ok(matches!(self.accept(event).await?, Accept::New(_)))
     }
 
-    fn send(&self, cmd: Command) -> Result<(), InboxError> {
+    pub(super) fn send(&self, cmd: Command) -> Result<(), InboxError> {
         self.inner
             .tx
             .as_ref()
@@ -818,7 +836,7 @@ impl Drop for Inner {
 }
 
 /// Stored event `id` from its record `bytes`, with its handlers' states from `routes`.
-fn read_request(
+pub(super) fn read_request(
     routes: &impl ReadableTable<(u64, u32), (u32, u64, bool)>,
     id: StoredId,
     bytes: &[u8],
@@ -879,6 +897,12 @@ impl Entry for DurableEntry {
     fn complete(&self) {
         self.inbox.complete(self.id);
     }
+
+    /// Kept with the event, which stays in the file as dead once every handler is done.
+    fn dead_letter(&self, letter: &DeadLetterRecord<'_>) {
+        self.inbox
+            .send_bookkeeping(super::durable_admin::dead_letter_command(self.id, letter));
+    }
 }
 
 impl DurableInbox {
@@ -938,7 +962,9 @@ impl Store for DurableInbox {
                 let Some(inner) = inbox.upgrade() else { return };
                 let inbox = Self { inner };
                 let pending = match inbox.pending_one(id) {
-                    Ok(Some(event)) => Some(Pending::first_run(event, inbox.entry(id))),
+                    // An operator's replay, handed over by the committer.
+                    Ok(Some((event, true))) => Some(Pending::replay(event, inbox.entry(id))),
+                    Ok(Some((event, false))) => Some(Pending::first_run(event, inbox.entry(id))),
                     Ok(None) => None,
                     Err(error) => {
                         tracing::error!(stored_id = id.get(), %error, "an accepted webhook event could not be read back: it runs at the next start");

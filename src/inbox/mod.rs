@@ -10,11 +10,15 @@
 mod committer;
 #[cfg(feature = "durable")]
 mod durable;
+#[cfg(feature = "durable")]
+mod durable_admin;
 mod error;
 #[cfg_attr(not(any(feature = "durable", feature = "redis")), allow(dead_code))]
 mod record;
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(feature = "redis")]
+mod redis_admin;
 #[cfg(feature = "durable")]
 mod schema;
 

@@ -93,6 +93,54 @@ pub(crate) fn route_from_row(
     Ok(RouteState::new(route, attempts, next_at, done))
 }
 
+// ===== dead letters kept for operators =====
+
+/// A dead letter as an inbox keeps it for operators (JSON, in the durable inbox's
+/// `dead_letters` table and the Redis inbox's dead-event hash).
+#[cfg_attr(not(any(feature = "durable", feature = "redis")), allow(dead_code))]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Letter {
+    pub(crate) handler: Option<String>,
+    pub(crate) reason: String,
+    pub(crate) attempts: u32,
+    pub(crate) error: Option<String>,
+    pub(crate) at_ms: u64,
+}
+
+#[cfg_attr(not(any(feature = "durable", feature = "redis")), allow(dead_code))]
+impl Letter {
+    /// The letter of a handler's dead letter, written now.
+    pub(crate) fn new(
+        handler: Option<&str>,
+        reason: &str,
+        attempts: u32,
+        error: Option<&str>,
+    ) -> Self {
+        Self {
+            handler: handler.filter(|h| !h.is_empty()).map(str::to_owned),
+            reason: reason.to_owned(),
+            attempts,
+            error: error.map(str::to_owned),
+            at_ms: to_millis(SystemTime::now()),
+        }
+    }
+
+    /// Its JSON (a struct of strings and numbers: cannot fail).
+    pub(crate) fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Records it in the state of the handler it dead-lettered.
+    pub(crate) fn mark(self, state: &mut crate::store::HandlerState) {
+        state.attempts = state.attempts.max(self.attempts);
+        state.done = true;
+        state.dead = true;
+        state.handler = self.handler;
+        state.reason = Some(self.reason);
+        state.last_error = self.error;
+    }
+}
+
 // ===== encoding =====
 
 /// Encodes an event record (see the module docs for the layout). Header values marked
@@ -160,6 +208,7 @@ pub(crate) fn decode(id: StoredId, bytes: &[u8]) -> Result<StoredRequest, InboxE
         headers,
         received_at,
         routes: Vec::new(),
+        listed_only: false,
     })
 }
 

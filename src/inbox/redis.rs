@@ -36,15 +36,31 @@ return redis.call('XADD', KEYS[2], '*', 'r', ARGV[3])
 ";
 
 /// Copies entry `ARGV[1]` of stream `KEYS[1]` to the dead-letter stream `KEYS[2]` (capped at
-/// about `ARGV[2]` entries) with the handler, reason, attempts and error, if consumer `ARGV[8]`
-/// of group `ARGV[7]` still holds it (a late run's dead letter is not written: the entry was
-/// completed, or another replica took it over and decides).
+/// about `ARGV[2]` entries) with the handler, reason, attempts, error and route (`ARGV[9]`), if
+/// consumer `ARGV[8]` of group `ARGV[7]` still holds it (a late run's dead letter is not
+/// written: the entry was completed, or another replica took it over and decides). Also keeps
+/// it for operators, uncapped until replayed, deleted or pruned: the hash `KEYS[3]`
+/// (`<prefix>deadev:<entry>`: the record `r`, its `replay` field if it was replayed, its index
+/// entry `idx`, and per dead handler `l:<route>` the letter `ARGV[10]`), listed by the index
+/// stream `KEYS[4]` (`<prefix>deadidx`: one entry per dead event, at its first dead letter).
 const DEAD_LETTER: &str = r"
 if #redis.call('XPENDING', KEYS[1], ARGV[7], ARGV[1], ARGV[1], 1, ARGV[8]) == 0 then return 0 end
 local e = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
 if #e == 0 then return 0 end
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'r', e[1][2][2], 'entry', ARGV[1],
-  'handler', ARGV[3], 'reason', ARGV[4], 'attempts', ARGV[5], 'error', ARGV[6])
+local f = e[1][2]
+local r, replay = nil, nil
+for i = 1, #f, 2 do
+  if f[i] == 'r' then r = f[i + 1] elseif f[i] == 'replay' then replay = f[i + 1] end
+end
+if not r then return 0 end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'r', r, 'entry', ARGV[1],
+  'handler', ARGV[3], 'reason', ARGV[4], 'attempts', ARGV[5], 'error', ARGV[6], 'route', ARGV[9])
+if redis.call('EXISTS', KEYS[3]) == 0 then
+  local idx = redis.call('XADD', KEYS[4], '*', 'entry', ARGV[1])
+  redis.call('HSET', KEYS[3], 'r', r, 'idx', idx)
+  if replay then redis.call('HSET', KEYS[3], 'replay', replay) end
+end
+redis.call('HSET', KEYS[3], 'l:' .. ARGV[9], ARGV[10])
 return 1
 ";
 
@@ -107,7 +123,10 @@ return gone
 /// - **Progress:** each handler's attempts and next retry are kept in a hash
 ///   (`<prefix>state:<entry id>`); when every handler is done (or dead-lettered) the entry is
 ///   acknowledged (`XACK`), deleted from the stream and its hash removed. Dead letters are
-///   also appended to `<prefix>dead` (capped at [`dead_letter_max`](RedisInboxBuilder::dead_letter_max)).
+///   also appended to `<prefix>dead` (capped at [`dead_letter_max`](RedisInboxBuilder::dead_letter_max)),
+///   and a dead event is kept for operators, uncapped, in `<prefix>deadev:<entry>` (listed by
+///   `<prefix>deadidx`) until replayed, deleted or pruned
+///   ([`InboxAdmin`](crate::store::InboxAdmin)).
 /// - **Take-over:** an entry its consumer has not touched for the
 ///   [visibility timeout](RedisInboxBuilder::visibility_timeout) is taken over by another
 ///   replica (`XAUTOCLAIM`), which runs the handlers not done yet, from their recorded attempt.
@@ -144,18 +163,18 @@ return gone
 /// ```
 #[derive(Clone)]
 pub struct RedisInbox {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(super) struct Inner {
     /// The server's URL, its password redacted.
     url: String,
     /// Accepts, bookkeeping, heartbeats (multiplexed; reconnects on its own).
-    conn: ConnectionManager,
+    pub(super) conn: ConnectionManager,
     /// The consumer's blocking reads, on a connection of their own.
     reader: ConnectionManager,
-    keys: Keys,
-    group: String,
+    pub(super) keys: Keys,
+    pub(super) group: String,
     consumer: String,
     dedup_ttl: Duration,
     visibility: Duration,
@@ -171,10 +190,12 @@ struct Inner {
 }
 
 #[derive(Clone)]
-struct Keys {
+pub(super) struct Keys {
     prefix: Vec<u8>,
-    stream: Vec<u8>,
+    pub(super) stream: Vec<u8>,
     dead: Vec<u8>,
+    /// The index of dead events kept for operators (one entry per dead event).
+    pub(super) dead_index: Vec<u8>,
 }
 
 impl Keys {
@@ -184,6 +205,7 @@ impl Keys {
         Self {
             stream: with("stream"),
             dead: with("dead"),
+            dead_index: with("deadidx"),
             prefix,
         }
     }
@@ -192,8 +214,13 @@ impl Keys {
         [self.prefix.as_slice(), b"dedup:", key.as_bytes()].concat()
     }
 
-    fn state(&self, entry: &str) -> Vec<u8> {
+    pub(super) fn state(&self, entry: &str) -> Vec<u8> {
         [self.prefix.as_slice(), b"state:", entry.as_bytes()].concat()
+    }
+
+    /// The hash that keeps dead event `entry` for operators.
+    pub(super) fn dead_event(&self, entry: &str) -> Vec<u8> {
+        [self.prefix.as_slice(), b"deadev:", entry.as_bytes()].concat()
     }
 }
 
@@ -213,6 +240,10 @@ enum Book {
         reason: &'static str,
         attempts: u32,
         error: String,
+        /// The route, or `none`.
+        route: String,
+        /// The letter as operators read it (JSON).
+        letter: String,
     },
     Flush {
         reply: oneshot::Sender<()>,
@@ -724,9 +755,14 @@ impl Inner {
                 return None;
             }
         };
+        // An operator's replay (`replay` field): the handlers it runs, and runs as a replay.
+        let replay = super::redis_admin::ReplayField::of(entry);
+        if let Some(replay) = &replay {
+            replay.apply(&mut event);
+        }
         if replayed {
             match self.route_states(&entry.id).await {
-                Ok(routes) => event.routes = routes,
+                Ok(routes) => super::redis_admin::merge_routes(&mut event, routes),
                 Err(error) => {
                     // Left in this consumer's pending list, not refreshed: taken over again
                     // once idle.
@@ -742,7 +778,7 @@ impl Inner {
                 inner: Arc::clone(self),
                 id: entry.id.clone(),
             }),
-            replayed,
+            replayed: replayed || replay.is_some(),
         })
     }
 
@@ -753,6 +789,8 @@ impl Inner {
             reason: "undecodable",
             attempts: 0,
             error: error.to_owned(),
+            route: super::redis_admin::NO_ROUTE.to_owned(),
+            letter: super::redis_admin::letter_json(None, "undecodable", 0, Some(error)),
         });
         self.book(Book::Complete {
             entry: entry.to_owned(),
@@ -774,7 +812,7 @@ impl Inner {
 
 /// A stream id `ms-seq` as an [`StoredId`] (for log lines and errors): the milliseconds shifted
 /// left by 20 bits, plus the sequence.
-fn event_id(id: &str) -> StoredId {
+pub(super) fn event_id(id: &str) -> StoredId {
     let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
     let ms: u64 = ms.parse().unwrap_or(0);
     let seq: u64 = seq.parse().unwrap_or(0);
@@ -790,7 +828,7 @@ fn route_value(attempts: u32, next_at: Option<SystemTime>, done: bool) -> String
     )
 }
 
-fn parse_route(route: u32, value: &str) -> Option<RouteState> {
+pub(super) fn parse_route(route: u32, value: &str) -> Option<RouteState> {
     let mut parts = value.split(':');
     let attempts = parts.next()?.parse().ok()?;
     let next_at_ms: u64 = parts.next()?.parse().ok()?;
@@ -855,6 +893,16 @@ impl Entry for RedisEntry {
             reason: letter.reason,
             attempts: letter.attempts,
             error: letter.error.unwrap_or_default().to_owned(),
+            route: letter.route.map_or_else(
+                || super::redis_admin::NO_ROUTE.to_owned(),
+                |r| r.to_string(),
+            ),
+            letter: super::redis_admin::letter_json(
+                letter.handler,
+                letter.reason,
+                letter.attempts,
+                letter.error,
+            ),
         });
     }
 
@@ -1180,12 +1228,16 @@ fn book_pipeline(inner: &Inner, batch: &[Book]) -> redis::Pipeline {
                 reason,
                 attempts,
                 error,
+                route,
+                letter,
             } => {
                 pipe.cmd("EVAL")
                     .arg(DEAD_LETTER)
-                    .arg(2)
+                    .arg(4)
                     .arg(&keys.stream)
                     .arg(&keys.dead)
+                    .arg(keys.dead_event(entry))
+                    .arg(&keys.dead_index)
                     .arg(entry)
                     .arg(inner.dead_letter_max)
                     .arg(handler)
@@ -1194,6 +1246,8 @@ fn book_pipeline(inner: &Inner, batch: &[Book]) -> redis::Pipeline {
                     .arg(error)
                     .arg(&inner.group)
                     .arg(&inner.consumer)
+                    .arg(route)
+                    .arg(letter)
                     .ignore();
             }
             Book::Complete { entry } => done.push(entry),

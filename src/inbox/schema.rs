@@ -7,12 +7,20 @@
 //! | `dedup_expiry` | `(expires at, dedup key)` | `()`: the purge order |
 //! | `routes` | `(event id, route)` | `(attempts, next attempt at in ms or 0, done)` |
 //! | `meta` | name (`&str`) | `u64`: `format`, `next_event_id` |
+//! | `dead_letters` | `(event id, route or u32::MAX)` | a dead letter (JSON: handler, reason, attempts, error, time) |
+//! | `event_admin` | event id | `(dead at in ms or 0, replays, last replay at in ms or 0, listed routes only)` |
+//!
+//! An event is *dead* when its `event_admin` row has a dead time: it is kept, and not run again
+//! at a start, until an operator replays, deletes or prunes it (format 3; a format 2 file is
+//! upgraded in place: it has no dead event).
 //!
 //! Invariants, kept by every write transaction:
 //! - every event's key is in `dedup_keys` (claim and event are written together), and a key
-//!   outlives its event: events are deleted by completion, keys only by expiry;
+//!   outlives its event while it runs: events are deleted by completion, keys only by expiry (a
+//!   dead event, kept for an operator, may outlive its key);
 //! - `dedup_keys` and `dedup_expiry` hold the same pairs;
-//! - route rows exist only for stored events (written only if the event is there, deleted with it);
+//! - route, dead-letter and admin rows exist only for stored events (written only if the event
+//!   is there, deleted with it);
 //! - `next_event_id` is above every id ever given out.
 
 use redb::{
@@ -30,6 +38,13 @@ pub(crate) const EXPIRY: TableDefinition<'static, (u64, [u8; 16]), ()> =
 /// Per-handler state of an event: `(attempts, next_at ms or 0, done)`.
 pub(crate) const ROUTES: TableDefinition<'static, (u64, u32), (u32, u64, bool)> =
     TableDefinition::new("routes");
+/// Dead letters of kept events, by `(event id, route)` (`u32::MAX`: the event had no handler).
+pub(crate) const DEAD: TableDefinition<'static, (u64, u32), &[u8]> =
+    TableDefinition::new("dead_letters");
+/// Per event, what operators see and do: `(dead at ms or 0, replays, last replay at ms or 0,
+/// only the listed routes run)`.
+pub(crate) const ADMIN: TableDefinition<'static, u64, (u64, u32, u64, bool)> =
+    TableDefinition::new("event_admin");
 /// Counters and the format version.
 pub(crate) const META: TableDefinition<'static, &str, u64> = TableDefinition::new("meta");
 
@@ -38,20 +53,24 @@ pub(crate) const FORMAT: &str = "format";
 /// `meta` key of the next event id to give out.
 pub(crate) const NEXT_EVENT_ID: &str = "next_event_id";
 /// The format version this code reads and writes.
-pub(crate) const FORMAT_VERSION: u64 = 2;
+pub(crate) const FORMAT_VERSION: u64 = 3;
+/// The previous format (no dead events kept), upgraded in place when opened.
+const FORMAT_UPGRADED_FROM: u64 = 2;
 
 /// Creates the tables if missing and checks (or writes) the format version.
 pub(crate) fn init(txn: &WriteTransaction) -> Result<(), InboxError> {
     txn.open_table(EVENTS).map_err(InboxError::storage)?;
     txn.open_table(EXPIRY).map_err(InboxError::storage)?;
     txn.open_table(ROUTES).map_err(InboxError::storage)?;
+    txn.open_table(DEAD).map_err(InboxError::storage)?;
+    txn.open_table(ADMIN).map_err(InboxError::storage)?;
     let mut meta = txn.open_table(META).map_err(InboxError::storage)?;
     let found = meta
         .get(FORMAT)
         .map_err(InboxError::storage)?
         .map(|v| v.value());
     match found {
-        None => {
+        None | Some(FORMAT_UPGRADED_FROM) => {
             meta.insert(FORMAT, FORMAT_VERSION)
                 .map_err(InboxError::storage)?;
         }

@@ -413,6 +413,49 @@ fn file_of_a_newer_format_is_refused() {
 }
 
 #[test]
+fn a_format_2_file_is_upgraded_to_format_3_with_its_events() {
+    let dir = TempDir::new("format2");
+    drop(DurableInbox::open(dir.path()).unwrap());
+    // A format-2 file: no dead-letter tables, format 2, one pending event.
+    let db = redb::Database::create(dir.path().join("inbox.redb")).unwrap();
+    let txn = db.begin_write().unwrap();
+    txn.delete_table(schema::DEAD).unwrap();
+    txn.delete_table(schema::ADMIN).unwrap();
+    txn.open_table(schema::META)
+        .unwrap()
+        .insert(schema::FORMAT, 2)
+        .unwrap();
+    let event = super::record::NewEvent {
+        key: crate::DedupKey::from_parts(&[b"format2"]),
+        body: Bytes::from_static(b"{}"),
+        headers: Vec::new(),
+        received_at: std::time::SystemTime::now(),
+    };
+    txn.open_table(schema::EVENTS)
+        .unwrap()
+        .insert(1, super::record::encode(&event).unwrap().as_slice())
+        .unwrap();
+    txn.commit().unwrap();
+    drop(db);
+
+    let inbox = DurableInbox::open(dir.path()).unwrap();
+    assert_eq!(
+        inbox.pending().unwrap().len(),
+        1,
+        "its event is kept, and pending"
+    );
+    drop(inbox);
+    let db = redb::Database::create(dir.path().join("inbox.redb")).unwrap();
+    let txn = redb::ReadableDatabase::begin_read(&db).unwrap();
+    let meta = txn.open_table(schema::META).unwrap();
+    assert_eq!(
+        meta.get(schema::FORMAT).unwrap().unwrap().value(),
+        schema::FORMAT_VERSION
+    );
+    assert_eq!(schema::FORMAT_VERSION, 3);
+}
+
+#[test]
 fn compact_runs_on_a_live_inbox() {
     let dir = TempDir::new("compact");
     let inbox = DurableInbox::open(dir.path()).unwrap();

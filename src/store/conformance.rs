@@ -8,6 +8,11 @@
 //!   again (a restart), events accepted and not done come back through [`Store::feed`] with
 //!   their body, their headers (never a credential) and their handlers' progress; a completed
 //!   event never does; keys are still remembered.
+//! - [`check_dead_letters`]: for a store that keeps events and implements [`InboxAdmin`] (the
+//!   operator API). A dead-lettered event is kept as dead and listed, inspected with its dead
+//!   handler's reason, attempts and last error, not handed back at a restart; replayed, it is
+//!   handed back once as a replay that runs only the dead handler; a second replay finds nothing
+//!   dead; a dead event deleted is gone.
 //!
 //! The functions panic, with a message, on the first broken promise: call them from a test.
 //! They are for testing only and not a stable API.
@@ -27,7 +32,10 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue};
 
-use super::{Accepted, Claim, Entry, Incoming, Pending, Store};
+use super::{
+    Accepted, AdminError, Claim, DeadLetterRecord, Entry, EventFilter, EventState, InboxAdmin,
+    Incoming, Pending, ReplayOutcome, ReplayScope, Store,
+};
 use crate::dedup::DedupKey;
 
 /// How long [`check_kept_events`] waits for a feed to hand events back (a shared store may
@@ -262,6 +270,232 @@ where
     for pending in by_key.into_values() {
         pending.into_parts().1.complete();
     }
+    if let Err(error) = store.flush().await {
+        panic!("{name}: flush failed: {error}");
+    }
+}
+
+/// Checks what a store that keeps events promises an operator ([`InboxAdmin`]). `open` opens the
+/// store (again), as for [`check_kept_events`].
+///
+/// Three events of a type unique to this run are accepted. The first has route 0 done and
+/// route 1 dead-lettered (`exhausted`, 2 attempts, `b is down`) before it completes; the second
+/// completes; the third is dead-lettered with no handler and completes. Then: a listing of this
+/// type's dead events (pages of one) finds the first and the third, the count agrees, and
+/// inspect shows the dead handler's letter and no credential. After a restart the feed hands
+/// back neither; the third is deleted (and is gone); the first is replayed
+/// ([`ReplayScope::Failed`]) and handed back once, as a replay, that runs only route 1, from its
+/// first attempt; a second replay of the dead events matches none.
+///
+/// # Panics
+///
+/// On the first broken promise, saying which.
+///
+/// ```no_run
+/// # #[cfg(feature = "durable")]
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use webhook_receiver::store::{DurableInbox, conformance};
+/// let dir = std::env::temp_dir().join("conformance-dead-doc");
+/// conformance::check_dead_letters(|| async { DurableInbox::open(&dir).unwrap() }).await;
+/// # }
+/// # #[cfg(not(feature = "durable"))] fn main() {}
+/// ```
+pub async fn check_dead_letters<S, F, Fut>(mut open: F)
+where
+    S: Store + InboxAdmin,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = S>,
+{
+    let run = run_id();
+    let kind = format!("conformance.dead.{run}");
+    let keys = [key(run, 11), key(run, 12), key(run, 13)];
+    let bodies = keys.map(|k| Bytes::from(format!(r#"{{"type":"{kind}","key":"{k}"}}"#)));
+    let mut headers = HeaderMap::new();
+    headers.insert("content-type", HeaderValue::from_static("application/json"));
+    headers.insert("authorization", HeaderValue::from_static("Bearer s3cr3t"));
+
+    let store = open().await;
+    let name = store.location();
+    let mut feed = store.feed();
+    let mut entries: HashMap<DedupKey, Box<dyn Entry>> = HashMap::new();
+    for (k, body) in keys.iter().zip(&bodies) {
+        match accept(&store, *k, body, &headers).await {
+            Accepted::New(Some(entry)) => {
+                entries.insert(*k, entry);
+            }
+            Accepted::Stored => {}
+            other => panic!("{name}: a new event must be kept, got {other:?}"),
+        }
+    }
+    if entries.len() < keys.len() {
+        let handed = take(&name, feed.as_mut(), keys.len() - entries.len(), &keys).await;
+        for pending in handed {
+            let (event, entry) = pending.into_parts();
+            entries.insert(event.key, entry);
+        }
+    }
+    let first = &entries[&keys[0]];
+    first.record_attempt(1, 1, None);
+    first.complete_route(0);
+    first.dead_letter(&DeadLetterRecord::new(
+        Some("b"),
+        Some(1),
+        "exhausted",
+        2,
+        Some("b is down"),
+    ));
+    first.complete();
+    entries[&keys[1]].complete();
+    let third = &entries[&keys[2]];
+    third.dead_letter(&DeadLetterRecord::new(None, None, "no_handler", 0, None));
+    third.complete();
+    if let Err(error) = store.flush().await {
+        panic!("{name}: flush failed: {error}");
+    }
+    drop(entries);
+
+    let dead = EventFilter::new().state(EventState::Dead).event_type(&kind);
+    let mut listed = Vec::new();
+    let mut cursor = None;
+    for _ in 0..10 {
+        let page = match store.list(&dead, cursor.as_ref(), 1).await {
+            Ok(page) => page,
+            Err(error) => panic!("{name}: list failed: {error}"),
+        };
+        assert!(
+            page.events.len() <= 1,
+            "{name}: a page holds at most `limit` events"
+        );
+        listed.extend(page.events);
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(
+        listed.len(),
+        2,
+        "{name}: the two dead-lettered events must be listed as dead, once each: {listed:?}"
+    );
+    let count = store
+        .count(&dead)
+        .await
+        .unwrap_or_else(|e| panic!("{name}: count failed: {e}"));
+    assert_eq!(
+        count, 2,
+        "{name}: the dry-run count must agree with the listing"
+    );
+    let mut found = None;
+    for summary in &listed {
+        let detail = store
+            .inspect(summary.id)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: inspect {} failed: {e}", summary.id));
+        assert_eq!(
+            detail.summary.state,
+            EventState::Dead,
+            "{name}: inspect's state"
+        );
+        assert!(
+            !detail.headers.iter().any(|(n, _)| n == "authorization"),
+            "{name}: inspect must show no credential"
+        );
+        if detail.body == bodies[0] {
+            let letter = detail.handlers.iter().find(|h| h.dead);
+            let Some(letter) = letter else {
+                panic!(
+                    "{name}: the dead handler must be shown: {:?}",
+                    detail.handlers
+                );
+            };
+            assert_eq!(
+                (
+                    letter.route,
+                    letter.attempts,
+                    letter.reason.as_deref(),
+                    letter.last_error.as_deref()
+                ),
+                (Some(1), 2, Some("exhausted"), Some("b is down")),
+                "{name}: the dead handler's letter"
+            );
+            found = Some(summary.id);
+        } else {
+            assert_eq!(detail.body, bodies[2], "{name}: an unexpected dead event");
+            assert!(
+                detail.handlers.iter().any(|h| h.dead && h.route.is_none()),
+                "{name}: a dead letter with no handler: {:?}",
+                detail.handlers
+            );
+            store
+                .delete(summary.id)
+                .await
+                .unwrap_or_else(|e| panic!("{name}: delete failed: {e}"));
+            assert!(
+                matches!(
+                    store.inspect(summary.id).await,
+                    Err(AdminError::NotFound(_))
+                ),
+                "{name}: a deleted event must be gone"
+            );
+        }
+    }
+    let Some(first) = found else {
+        panic!("{name}: the first event must be dead");
+    };
+    drop(feed);
+    drop(store);
+
+    let store = open().await;
+    let mut feed = store.feed();
+    let Some(receiver) = feed.as_mut() else {
+        panic!("{name}: a store that keeps events must have a feed");
+    };
+    let quiet = tokio::time::Instant::now() + Duration::from_millis(300);
+    while let Ok(Some(pending)) = tokio::time::timeout_at(quiet, receiver.recv()).await {
+        assert!(
+            !keys.contains(&pending.request().key),
+            "{name}: a dead event must not be handed back at a start"
+        );
+    }
+    match store.replay(first, ReplayScope::Failed).await {
+        Ok(ReplayOutcome::Replayed) => {}
+        other => panic!("{name}: replaying the dead event must replay it, got {other:?}"),
+    }
+    let handed = take(&name, feed.as_mut(), 1, &keys).await;
+    let pending = handed.into_iter().next().expect("one");
+    assert!(
+        pending.is_replay(),
+        "{name}: a replayed event runs as a replay"
+    );
+    let event = pending.request();
+    assert_eq!(event.body, bodies[0], "{name}: the replayed event's body");
+    assert!(
+        event.listed_only,
+        "{name}: a replay of dead letters runs only the listed handlers"
+    );
+    assert!(
+        event
+            .routes
+            .iter()
+            .any(|r| r.route == 1 && !r.done && r.attempts == 0),
+        "{name}: the dead handler runs again from its first attempt: {:?}",
+        event.routes
+    );
+    assert!(
+        !event.routes.iter().any(|r| r.route == 0 && !r.done),
+        "{name}: the handler that succeeded does not run again: {:?}",
+        event.routes
+    );
+    let again = store
+        .replay_matching(&dead, ReplayScope::Failed)
+        .await
+        .unwrap_or_else(|e| panic!("{name}: replay_matching failed: {e}"));
+    assert_eq!(
+        (again.matched, again.replayed),
+        (0, 0),
+        "{name}: a second replay of the dead events must run nothing"
+    );
+    pending.into_parts().1.complete();
     if let Err(error) = store.flush().await {
         panic!("{name}: flush failed: {error}");
     }

@@ -56,6 +56,12 @@ pub trait Entry: Send + Sync + fmt::Debug + 'static {
     /// A handler will not handle the event (a dead letter), for a store that keeps dead
     /// letters. Called before [`complete_route`](Self::complete_route) or
     /// [`complete`](Self::complete). Default: nothing (the dead-letter hook still sees it).
+    ///
+    /// A store that implements the operator API ([`InboxAdmin`](super::InboxAdmin)) keeps the
+    /// letter (its [`route`](DeadLetterRecord::route), reason, attempts and error) and, at
+    /// [`complete`](Self::complete), keeps the event as dead instead of deleting it; it does not
+    /// hand it back through [`Store::feed`](super::Store::feed) until an operator replays it
+    /// (`store::conformance::check_dead_letters` checks this).
     fn dead_letter(&self, letter: &DeadLetterRecord<'_>) {
         let _ = letter;
     }
@@ -81,6 +87,9 @@ pub trait Entry: Send + Sync + fmt::Debug + 'static {
 pub struct DeadLetterRecord<'a> {
     /// The handler's label (none when the event had no handler at all).
     pub handler: Option<&'a str>,
+    /// The handler's route, as [`Entry`] numbers them (none when the event had no handler at
+    /// all): a store that keeps dead letters replays that route.
+    pub route: Option<u32>,
     /// Why: [`DeadLetterReason::as_str`](crate::dispatch::DeadLetterReason::as_str).
     pub reason: &'static str,
     /// Attempts made.
@@ -92,12 +101,14 @@ pub struct DeadLetterRecord<'a> {
 impl<'a> DeadLetterRecord<'a> {
     pub(crate) const fn new(
         handler: Option<&'a str>,
+        route: Option<u32>,
         reason: &'static str,
         attempts: u32,
         error: Option<&'a str>,
     ) -> Self {
         Self {
             handler,
+            route,
             reason,
             attempts,
             error,

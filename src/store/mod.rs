@@ -19,6 +19,10 @@
 //! | `DurableInbox` | `durable` | keys, events and progress, in a redb file | no |
 //! | `RedisInbox` | `redis` | keys, events and progress, in a Redis Stream | yes |
 //!
+//! The stores that keep events also implement [`InboxAdmin`], the operator API: list, inspect,
+//! replay, delete and prune what they keep, dead letters included (served as JSON by
+//! `admin::router`, feature `admin`, and run by the `webhook-receiver` tool, feature `cli`).
+//!
 //! `DEPLOYMENT.md` in the repository compares them. Choose one with
 //! [`WebhooksBuilder::store`](crate::WebhooksBuilder::store);
 //! [`Webhooks::store`](crate::Webhooks::store) gives it back.
@@ -96,10 +100,16 @@ pub use crate::inbox::{DEFAULT_MAX_BATCH, DurableInbox, DurableInboxBuilder};
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use crate::inbox::{RedisInbox, RedisInboxBuilder};
 pub use accept::{Accepted, Incoming};
+pub use admin::{
+    AdminError, Cursor, EventDetail, EventFilter, EventPage, EventState, EventSummary,
+    HandlerState, InboxAdmin, ReplayOutcome, ReplayReport, ReplayScope, Retention, UnknownState,
+    event_type_of,
+};
 pub use entry::{DeadLetterRecord, Entry};
 pub use stored::{Pending, RouteState, StoredId, StoredRequest};
 
 mod accept;
+mod admin;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod conformance;

@@ -82,6 +82,11 @@ pub struct StoredRequest {
     /// The state of each handler (route) that recorded an attempt or completed. Empty for an
     /// event no handler has run yet: every handler runs.
     pub routes: Vec<RouteState>,
+    /// Only the handlers listed in [`routes`](Self::routes) and not done run; those not listed
+    /// are skipped as if done. Set by a store for an operator's replay of dead letters
+    /// ([`ReplayScope::Failed`](super::ReplayScope::Failed)), which runs the dead-lettered
+    /// handlers and not those that succeeded. Default `false`: a handler not listed runs.
+    pub listed_only: bool,
 }
 
 impl StoredRequest {
@@ -108,6 +113,7 @@ impl StoredRequest {
             headers,
             received_at,
             routes: Vec::new(),
+            listed_only: false,
         }
     }
 }

@@ -18,6 +18,8 @@ use webhook_receiver::stack::Dispatcher;
 use webhook_receiver::verify::SharedSecret;
 use webhook_receiver::{ResponseBody, Webhooks, WebhooksBuilder};
 
+#[cfg(all(feature = "durable", feature = "admin"))]
+pub mod operator;
 pub mod process;
 #[cfg(feature = "redis")]
 pub mod redis_server;

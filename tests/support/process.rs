@@ -21,6 +21,8 @@ fn features() -> Vec<&'static str> {
         ("testing", cfg!(feature = "testing")),
         ("durable", cfg!(feature = "durable")),
         ("redis", cfg!(feature = "redis")),
+        ("admin", cfg!(feature = "admin")),
+        ("cli", cfg!(feature = "cli")),
     ];
     all.into_iter()
         .filter(|(_, on)| *on)

@@ -30,7 +30,7 @@ impl<E: Event> Dispatcher<E> {
         // was accepted before this start), so new requests wait until the replay has drained.
         let bytes = Arc::new(shared.bytes.reserve_over(stored.body.len()));
         let mut jobs: Vec<(Job<E>, Option<SystemTime>)> = Vec::new();
-        if stored.routes.is_empty() {
+        if stored.routes.is_empty() && !stored.listed_only {
             jobs.push((
                 Job::first(
                     item,
@@ -48,6 +48,8 @@ impl<E: Event> Dispatcher<E> {
                 let (attempt, due) = match state {
                     Some(state) if state.done => continue,
                     Some(state) => (state.attempts + 1, state.next_at),
+                    // An operator's replay of dead letters: only the listed handlers run.
+                    None if stored.listed_only => continue,
                     None => (1, None),
                 };
                 let job = Job {
@@ -63,6 +65,13 @@ impl<E: Event> Dispatcher<E> {
             }
         }
         if jobs.is_empty() {
+            if stored.listed_only && stored.routes.iter().any(|r| !r.done) {
+                tracing::warn!(
+                    key = %stored.key,
+                    routes = ?stored.routes.iter().filter(|r| !r.done).map(|r| r.route).collect::<Vec<_>>(),
+                    "a replayed event's handlers to run are not registered any more (renamed or removed?): nothing ran, and the event is done"
+                );
+            }
             entry.complete();
             return;
         }
