@@ -2,7 +2,8 @@
 //! before the sender is answered 200, and handed back to run after a restart or a takeover.
 //! `DurableInbox` (feature `durable`) keeps them for one process in a redb file on its disk;
 //! `RedisInbox` (feature `redis`) shares them between replicas on a Redis Stream read by one
-//! consumer group. Both are public as `store::DurableInbox` and `store::RedisInbox`, and their
+//! consumer group; `PostgresInbox` (feature `postgres`) shares them in PostgreSQL tables, with
+//! handlers whose database writes commit with their completion. All are public under `store::`, and their
 //! type docs say what they store and what they guarantee (the redb one also why redb); this
 //! module is private.
 
@@ -11,6 +12,8 @@ mod committer;
 #[cfg(feature = "durable")]
 mod durable;
 mod error;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg_attr(not(any(feature = "durable", feature = "redis")), allow(dead_code))]
 mod record;
 #[cfg(feature = "redis")]
@@ -24,5 +27,7 @@ mod tests;
 #[cfg(feature = "durable")]
 pub use durable::{DEFAULT_MAX_BATCH, DurableInbox, DurableInboxBuilder};
 pub use error::InboxError;
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresInbox, PostgresInboxBuilder, TxFuture};
 #[cfg(feature = "redis")]
 pub use redis::{RedisInbox, RedisInboxBuilder};

@@ -18,6 +18,7 @@
 //! | `RedisStore` | `redis` | keys, on a Redis server | yes (dedup only) |
 //! | `DurableInbox` | `durable` | keys, events and progress, in a redb file | no |
 //! | `RedisInbox` | `redis` | keys, events and progress, in a Redis Stream | yes |
+//! | `PostgresInbox` | `postgres` | keys, events, progress and dead letters, in PostgreSQL tables | yes |
 //!
 //! `DEPLOYMENT.md` in the repository compares them. Choose one with
 //! [`WebhooksBuilder::store`](crate::WebhooksBuilder::store);
@@ -87,11 +88,17 @@ pub use crate::dedup::{
 };
 pub use crate::error::StoreError;
 #[cfg(feature = "inbox")]
-#[cfg_attr(docsrs, doc(cfg(any(feature = "durable", feature = "redis"))))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "durable", feature = "redis", feature = "postgres")))
+)]
 pub use crate::inbox::InboxError;
 #[cfg(feature = "durable")]
 #[cfg_attr(docsrs, doc(cfg(feature = "durable")))]
 pub use crate::inbox::{DEFAULT_MAX_BATCH, DurableInbox, DurableInboxBuilder};
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use crate::inbox::{PostgresInbox, PostgresInboxBuilder, TxFuture};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use crate::inbox::{RedisInbox, RedisInboxBuilder};

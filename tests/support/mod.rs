@@ -18,6 +18,8 @@ use webhook_receiver::stack::Dispatcher;
 use webhook_receiver::verify::SharedSecret;
 use webhook_receiver::{ResponseBody, Webhooks, WebhooksBuilder};
 
+#[cfg(feature = "postgres")]
+pub mod postgres_server;
 pub mod process;
 #[cfg(feature = "redis")]
 pub mod redis_server;

@@ -21,6 +21,7 @@ fn features() -> Vec<&'static str> {
         ("testing", cfg!(feature = "testing")),
         ("durable", cfg!(feature = "durable")),
         ("redis", cfg!(feature = "redis")),
+        ("postgres", cfg!(feature = "postgres")),
     ];
     all.into_iter()
         .filter(|(_, on)| *on)
