@@ -94,5 +94,5 @@ async fn emit(ctx: EventContext<support::Behaviour>) -> Result<(), webhook_recei
         id: ctx.id(),
         ..Default::default()
     };
-    support::emit(*ctx.state(), ctx.attempt(), line).await
+    support::emit(&ctx, line).await
 }

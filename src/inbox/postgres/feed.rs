@@ -215,7 +215,7 @@ async fn claim(inner: &Arc<Inner>, lease_ms: i64, n: usize) -> Result<Vec<Pendin
                 event.routes = routes.remove(&id).unwrap_or_default();
                 let entry = Box::new(PgEntry::new(Arc::clone(inner), id));
                 if replayed {
-                    tracing::info!(event = id, owner = %shared.owner, "Postgres inbox: running an event again (its lease expired or was given back)");
+                    tracing::warn!(event = id, owner = %shared.owner, "Postgres inbox: taking over an event whose lease expired or was given back (its replica stopped, stalled or drained)");
                     out.push(Pending::replay(event, entry));
                 } else {
                     out.push(Pending::first_run(event, entry));
