@@ -115,6 +115,17 @@ async fn run(url: &str) {
         .await
         .expect("create the inbox");
 
+    let parts = std::env::var("PARTS").unwrap_or_else(|_| "accept,handlers".to_owned());
+    if parts.contains("accept") {
+        accepts(&pool, &inbox, reps, secs).await;
+    }
+    if parts.contains("handlers") {
+        handlers(&pool, &inbox, reps, events).await;
+    }
+}
+
+async fn accepts(pool: &PgPool, inbox: &PostgresInbox, reps: usize, secs: u64) {
+    let pool = pool.clone();
     println!("\n## accept (group commit), {secs} s per run");
     println!(
         "| callers | accepts/s median | runs (sorted) | p50 ms | p99 ms | events per commit |"
@@ -175,7 +186,10 @@ async fn run(url: &str) {
             median(&mut per_commit)
         );
     }
+}
 
+async fn handlers(pool: &PgPool, inbox: &PostgresInbox, reps: usize, events: u64) {
+    let (pool, inbox) = (pool.clone(), inbox.clone());
     println!("\n## handler cost, {events} events run from the backlog, 64 at a time");
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS bench_handled (key text NOT NULL, handler text NOT NULL)",

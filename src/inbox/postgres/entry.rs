@@ -72,12 +72,22 @@ pub(super) async fn bookkeeper(shared: Arc<Shared>, mut rx: mpsc::UnboundedRecei
 }
 
 async fn apply(shared: &Shared, batch: &[Book]) -> Result<(), sqlx::Error> {
+    // Events completed in this batch: their route progress is not written (their rows are
+    // deleted in the same transaction).
+    let completed: std::collections::HashSet<i64> = batch
+        .iter()
+        .filter_map(|b| match b {
+            Book::Complete { id } => Some(*id),
+            _ => None,
+        })
+        .collect();
     // The last state of each (event, route); a route done stays done.
     let mut routes: HashMap<(i64, u32), (u32, i64, bool)> = HashMap::new();
     let (mut done, mut released) = (Vec::new(), Vec::new());
     let mut letters = Vec::new();
     for book in batch {
         match book {
+            Book::Attempt { id, .. } | Book::Release { id } if completed.contains(id) => {}
             Book::Attempt {
                 id,
                 route,
