@@ -476,9 +476,9 @@ if [[ " $SCENARIOS " == *" postgres_"* ]]; then
 fi
 # pg_reset: empties the inbox's tables and the sink between runs.
 pg_reset() {
-    pg_sql "DO \$\$ BEGIN
+    pg_sql "SET client_min_messages = warning; DO \$\$ BEGIN
         IF to_regclass('webhook_inbox.events') IS NOT NULL THEN
-            TRUNCATE webhook_inbox.events, webhook_inbox.keys, webhook_inbox.effects,
+            TRUNCATE webhook_inbox.events, webhook_inbox.routes, webhook_inbox.keys, webhook_inbox.effects,
                 webhook_inbox.dead_letters CASCADE;
         END IF;
         IF to_regclass('public.handled') IS NOT NULL THEN TRUNCATE handled; END IF;

@@ -30,8 +30,8 @@ pg_as_owner() {
     fi
 }
 
-PG_DIR=""
-PG_PORT=""
+PG_DIR=${PG_DIR:-}
+PG_PORT=${PG_PORT:-}
 # pg_start PORT [CPU]: initdb into a fresh temporary directory and start the server on
 # 127.0.0.1:PORT (pinned to CPU if given); creates the database `bench`. Sets PG_DIR, PG_PORT and
 # DATABASE_URL.
@@ -51,7 +51,10 @@ pg_start() {
     [[ -n $cpu ]] && pin=(taskset -c "$cpu")
     pg_as_owner "${pin[@]}" "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 30 \
         -o "-c listen_addresses=127.0.0.1 -p $port -k $PG_DIR/socket -c max_connections=300 ${PG_OPTIONS:-}" \
-        start >/dev/null || die "pg_ctl start failed (see $PG_DIR/server.log)"
+        start >/dev/null || {
+        tail -20 "$PG_DIR/server.log" >&2
+        die "pg_ctl start failed (its log is above)"
+    }
     pg_as_owner "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -qAtc "CREATE DATABASE bench" >/dev/null ||
         die "CREATE DATABASE failed"
     export DATABASE_URL="postgres://postgres@127.0.0.1:$port/bench"

@@ -136,7 +136,7 @@ async fn accepts(pool: &PgPool, inbox: &PostgresInbox, reps: usize, secs: u64) {
         let mut lat_all: Vec<Duration> = Vec::new();
         let mut per_commit = Vec::new();
         for _ in 0..reps {
-            sqlx::query("TRUNCATE bench_inbox.events, bench_inbox.keys CASCADE")
+            sqlx::query("TRUNCATE bench_inbox.events, bench_inbox.routes, bench_inbox.keys")
                 .execute(&pool)
                 .await
                 .unwrap();
@@ -202,7 +202,7 @@ async fn handlers(pool: &PgPool, inbox: &PostgresInbox, reps: usize, events: u64
     for rep in 0..reps {
         for turn in 0..kinds.len() {
             let kind = (rep + turn) % kinds.len();
-            sqlx::query("TRUNCATE bench_inbox.events, bench_inbox.keys, bench_inbox.effects, bench_handled CASCADE")
+            sqlx::query("TRUNCATE bench_inbox.events, bench_inbox.routes, bench_inbox.keys, bench_inbox.effects, bench_handled")
                 .execute(&pool)
                 .await
                 .unwrap();

@@ -108,6 +108,11 @@ async fn apply(shared: &Shared, batch: &[Book]) -> Result<(), sqlx::Error> {
         }
     }
     let mut tx = shared.pool.begin().await?;
+    // Bookkeeping need not wait for its WAL flush: what a server crash loses of it runs again
+    // (at least once), and a transactional handler's own commit keeps its effect once.
+    sqlx::query("SET LOCAL synchronous_commit = off")
+        .execute(&mut *tx)
+        .await?;
     if !routes.is_empty() {
         let mut cols = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for ((id, route), (attempts, next, route_done)) in routes {

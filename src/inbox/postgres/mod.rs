@@ -196,14 +196,17 @@ impl Sql {
                     (event_id, key, body, headers, received_at, handler, reason, attempts, error)
                 SELECT e.id, e.key, e.body, e.headers, e.received_at, $3, $4, $5, $6
                 FROM {s}.events e WHERE e.id = $1 AND e.lease_owner = $2"),
-            complete: q("DELETE FROM {s}.events WHERE id = ANY($1) AND lease_owner = $2"),
+            complete: q("WITH done AS (
+                    DELETE FROM {s}.events WHERE id = ANY($1) AND lease_owner = $2 RETURNING id
+                )
+                DELETE FROM {s}.routes WHERE event_id IN (SELECT id FROM done)"),
             release: q("UPDATE {s}.events SET lease_until = NULL
                 WHERE id = ANY($1) AND lease_owner = $2"),
             prune: q("WITH gone AS (
                     DELETE FROM {s}.keys WHERE key IN (
                         SELECT k.key FROM {s}.keys k
                         WHERE k.expires_at < now()
-                          AND NOT EXISTS (SELECT 1 FROM {s}.events e WHERE e.key = k.key)
+                          AND k.key NOT IN (SELECT e.key FROM {s}.events e)
                         LIMIT $1
                         FOR UPDATE SKIP LOCKED
                     )
@@ -299,7 +302,7 @@ impl PostgresInbox {
             accept_timeout: Duration::from_secs(1),
             max_batch: 256,
             committers: 4,
-            claim_batch: 16,
+            claim_batch: 32,
         }
     }
 
@@ -535,7 +538,7 @@ impl PostgresInboxBuilder {
         self
     }
 
-    /// The most events one claim takes (default 16; at least 1); a replica never claims more
+    /// The most events one claim takes (default 32; at least 1); a replica never claims more
     /// than its dispatcher has room for, plus this many waiting in the feed.
     ///
     /// ```no_run
