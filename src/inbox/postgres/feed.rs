@@ -122,9 +122,10 @@ async fn consume(
                 let first = events.remove(0);
                 permit.send(first);
                 for pending in events {
-                    // Room was counted before the claim, and this task is the only sender.
-                    if let Err(e) = tx.try_send(pending) {
-                        drop(e);
+                    // Room was counted before the claim and this task is the only sender, so
+                    // this does not wait. Closed: the receiver is gone (the events' leases are
+                    // given back as their entries drop).
+                    if tx.send(pending).await.is_err() {
                         return;
                     }
                 }
