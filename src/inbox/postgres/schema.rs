@@ -16,9 +16,9 @@ CREATE TABLE {s}.keys (
     key bytea PRIMARY KEY,
     expires_at timestamptz NOT NULL
 );
--- Keys are inserted in about the order they expire: a BRIN index finds the expired ones for
--- the prune at almost no cost per insert (a btree would be a second index to update per accept).
-CREATE INDEX keys_expires_at ON {s}.keys USING brin (expires_at);
+-- For the prune. (A BRIN index, tried instead, made 64 concurrent accepts about 15% slower in
+-- benches/postgres_inbox.rs: benches/README.md.)
+CREATE INDEX keys_expires_at ON {s}.keys (expires_at);
 
 CREATE TABLE {s}.events (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
