@@ -166,10 +166,14 @@ impl Sql {
                 SELECT i.key, i.body, i.headers, to_timestamp(i.received_ms / 1000.0)
                 FROM input i JOIN claimed c ON c.key = i.key
                 RETURNING key"),
-            claim: q("UPDATE {s}.events e
+            // The claim's commit does not wait for its WAL flush (`set_config(..., true)`: for
+            // this statement's transaction only): a claim a server crash loses leaves the event
+            // claimable again (at least once).
+            claim: q("WITH async AS (SELECT set_config('synchronous_commit', 'off', true))
+                UPDATE {s}.events e
                 SET lease_owner = $1, lease_until = now() + $2 * interval '1 millisecond',
                     leases = e.leases + 1
-                WHERE e.id IN (
+                WHERE EXISTS (SELECT 1 FROM async) AND e.id IN (
                     SELECT id FROM {s}.events
                     WHERE lease_until IS NULL OR lease_until < now()
                     ORDER BY id
