@@ -73,6 +73,10 @@ const DEFAULT_SCHEMA: &str = "webhook_inbox";
 /// stalls longer than the lease. A [transactional](Self::transactional) handler's database
 /// writes happen exactly once per event: see there for what that covers.
 ///
+/// Accepts commit with the session's `synchronous_commit` (keep it `on`: see `DEPLOYMENT.md`);
+/// claims and bookkeeping commit with it `off`, since what a server crash loses of them only
+/// makes events or handlers run again.
+///
 /// While PostgreSQL is unreachable or slower than the
 /// [accept timeout](PostgresInboxBuilder::accept_timeout), accepts fail and the receiver answers
 /// 503 with `Retry-After`: the sender retries. An accept given up on while its statement was
