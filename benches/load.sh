@@ -32,6 +32,12 @@
 #   redis_inbox  the example with the Redis inbox (REDIS_URL and INBOX=redis: every event in the
 #                stream before its 200, handlers fed from it) vs the same binary in memory;
 #                before each SIGTERM the script waits for the stream to empty
+#   postgres_inbox  the example with the Postgres inbox (DATABASE_URL and INBOX=postgres: every
+#                event committed to a PostgreSQL this script starts, pinned to PG_CPU, before its
+#                200; handlers fed from it) vs the same binary in memory (goal >= 0.5); before
+#                each SIGTERM the script waits for the events table to empty
+#   postgres_tx  the Postgres inbox with HANDLER_SINK=postgres (each handler inserts its row in
+#                the inbox's transaction: a transactional handler) vs with plain handlers
 # Pairs are measured back to back and repeated REPS times; budget lines use the median of the
 # per-pair ratios, so that machine noise cancels. The budget lines (the default scenarios):
 # throughput example/bare >= 0.85 and dup90 example/bare >= 0.95, at 64 connections.
@@ -54,10 +60,13 @@
 #                                   (dup90 and slow always use 64)
 #   RATE=8000                       offered load of the paced scenario (requests/s)
 #   SCENARIOS="throughput dup90"    which scenarios to run, out of
-#                                   "throughput slow slow_paced dup90 aa durable redis redis_inbox"
+#                                   "throughput slow slow_paced dup90 aa durable redis redis_inbox postgres_inbox postgres_tx"
 #   REDIS_PORT=20399 REDIS_CPU=$SERVER_CPU   the redis scenario's redis-server (its CPU time
 #                                   counts against the receiver's core by default, as the worst
 #                                   case; a real Redis is on another machine)
+#   PG_PORT=20398 PG_CPU=$SERVER_CPU   the postgres scenarios' PostgreSQL (default durability:
+#                                   fsync and synchronous_commit on; PG_OPTIONS adds settings;
+#                                   its CPU time counts against the receiver's core by default)
 #   SERVER_CPU=0 LOAD_CPU=1         CPUs for the server and for wrk (taskset)
 #   WRK_THREADS=1                   wrk threads (all on LOAD_CPU)
 #   PAYLOAD=benches/payloads/sms_delivered_390.json   body template (`__ID__` = message id):
@@ -127,7 +136,7 @@ ncpu=$(nproc --all)
 ((SERVER_CPU != LOAD_CPU)) || die "SERVER_CPU and LOAD_CPU must differ"
 [[ -f "$PAYLOAD" ]] || die "payload $PAYLOAD not found"
 for s in $SCENARIOS; do
-    [[ " throughput slow slow_paced dup90 aa durable redis redis_inbox " == *" $s "* ]] || die "unknown scenario '$s' (throughput slow slow_paced dup90 aa durable redis redis_inbox)"
+    [[ " throughput slow slow_paced dup90 aa durable redis redis_inbox postgres_inbox postgres_tx " == *" $s "* ]] || die "unknown scenario '$s' (throughput slow slow_paced dup90 aa durable redis redis_inbox postgres_inbox postgres_tx)"
 done
 REDIS_PORT=${REDIS_PORT:-20399}
 REDIS_CPU=${REDIS_CPU:-$SERVER_CPU}
@@ -192,10 +201,10 @@ else
 fi
 BUILD_DESC="$BUILD_DESC with $lto_desc and $cgu_desc"
 say "building the example and the bare server: $BUILD_DESC (cargo ${BUILD[*]}; LTO: a few minutes the first time)"
-# The example with the `durable` and `redis` features, so that the durable and redis
-# scenarios' two servers are one binary (without INBOX_PATH or REDIS_URL it never touches that
-# code).
-EXAMPLE_BIN=$(cargo build "${BUILD[@]}" --features durable,redis --example chirp_receiver --message-format=json-render-diagnostics |
+# The example with the `durable`, `redis` and `postgres` features, so that each inbox scenario's
+# two servers are one binary (without INBOX_PATH, REDIS_URL or INBOX=postgres it never touches
+# that code).
+EXAMPLE_BIN=$(cargo build "${BUILD[@]}" --features durable,redis,postgres --example chirp_receiver --message-format=json-render-diagnostics |
     executable_of chirp_receiver) || die "cargo build --example chirp_receiver failed"
 BARE_BIN=$(cargo build "${BUILD[@]}" --bench bare_server --message-format=json-render-diagnostics |
     executable_of bare_server) || die "cargo build --bench bare_server failed"
@@ -212,6 +221,7 @@ cleanup() {
     for pid in $WRK_PID $SERVER_PID $REDIS_PID; do
         kill -KILL "$pid" 2>/dev/null || true
     done
+    [[ -z ${PG_DIR:-} ]] || pg_stop
 }
 trap cleanup EXIT
 trap 'echo "load.sh: interrupted" >&2; exit 130' INT TERM
@@ -378,6 +388,14 @@ measure() {
     after=$(cpu_ticks "$SERVER_PID")
     rss=$(peak_rss_kib "$SERVER_PID")
     kill -0 "$SERVER_PID" 2>/dev/null || die "$kind server died during the run (log: $OUT/${kind%%/*}-$port.log)"
+    if [[ $kind == */postgres* ]]; then
+        local waited=0
+        until [[ $(pg_sql "SELECT count(*) FROM webhook_inbox.events") == 0 ]]; do
+            # Accepts can outrun the handlers (no backlog limit): the backlog then drains here.
+            ((waited++ < 30000)) || die "the Postgres inbox's events table did not empty within 300 s"
+            sleep 0.01
+        done
+    fi
     if [[ $kind == */redis_inbox ]]; then
         # Its handlers run from the stream: let them finish before the SIGTERM (a drain leaves
         # what it has not taken for other replicas), so that the line check holds.
@@ -444,6 +462,29 @@ if [[ " $SCENARIOS " == *" redis "* ]]; then
     say "redis-server $(redis-server --version | grep -o 'v=[0-9.]*') on $HOST:$REDIS_PORT, CPU $REDIS_CPU"
 fi
 REDIS_ENV=(REDIS_URL="redis://$HOST:$REDIS_PORT")
+
+# ----- postgres -------------------------------------------------------------------------------
+
+PG_PORT=${PG_PORT:-20398}
+PG_CPU=${PG_CPU:-$SERVER_CPU}
+if [[ " $SCENARIOS " == *" postgres_"* ]]; then
+    SCRIPT=load.sh
+    # shellcheck source=benches/postgres.sh
+    source benches/postgres.sh
+    port_open "$PG_PORT" && die "port $PG_PORT is taken: pick another PG_PORT"
+    pg_start "$PG_PORT" "$PG_CPU"
+fi
+# pg_reset: empties the inbox's tables and the sink between runs.
+pg_reset() {
+    pg_sql "SET client_min_messages = warning; DO \$\$ BEGIN
+        IF to_regclass('webhook_inbox.events') IS NOT NULL THEN
+            TRUNCATE webhook_inbox.events, webhook_inbox.routes, webhook_inbox.keys, webhook_inbox.effects,
+                webhook_inbox.dead_letters CASCADE;
+        END IF;
+        IF to_regclass('public.handled') IS NOT NULL THEN TRUNCATE handled; END IF;
+    END \$\$" >/dev/null || die "resetting the Postgres tables failed"
+}
+PG_ENV=(DATABASE_URL="${DATABASE_URL:-}" INBOX=postgres)
 
 # ----- scenarios -------------------------------------------------------------------------------
 
@@ -530,6 +571,30 @@ for rep in $(seq 1 "$REPS"); do
         [[ $(redis_cmd FLUSHALL) == +OK ]] || die "redis FLUSHALL failed"
         measure redis_inbox "example/redis_inbox" 64 "$rep" 0 0 "${REDIS_ENV[@]}" INBOX=redis
         measure redis_inbox "example/memory" 64 "$rep" 0 0
+    fi
+    if ! wanted postgres_inbox; then
+        :
+    elif ((rep % 2)); then
+        measure postgres_inbox "example/memory" 64 "$rep" 0 0
+        pg_reset
+        measure postgres_inbox "example/postgres" 64 "$rep" 0 0 "${PG_ENV[@]}"
+    else
+        pg_reset
+        measure postgres_inbox "example/postgres" 64 "$rep" 0 0 "${PG_ENV[@]}"
+        measure postgres_inbox "example/memory" 64 "$rep" 0 0
+    fi
+    if ! wanted postgres_tx; then
+        :
+    elif ((rep % 2)); then
+        pg_reset
+        measure postgres_tx "example/postgres_plain" 64 "$rep" 0 0 "${PG_ENV[@]}"
+        pg_reset
+        measure postgres_tx "example/postgres_tx" 64 "$rep" 0 0 "${PG_ENV[@]}" HANDLER_SINK=postgres
+    else
+        pg_reset
+        measure postgres_tx "example/postgres_tx" 64 "$rep" 0 0 "${PG_ENV[@]}" HANDLER_SINK=postgres
+        pg_reset
+        measure postgres_tx "example/postgres_plain" 64 "$rep" 0 0 "${PG_ENV[@]}"
     fi
     if ! wanted aa; then
         :
@@ -657,6 +722,20 @@ report() {
             l = l " " v_rps["redis_inbox", 64, "example/redis_inbox", r] / v_rps["redis_inbox", 64, "example/memory", r]
         if (l != "") {
             m = median(l); printf "  throughput Redis inbox / in memory, 64 connections: %.3f\n", m
+            if (reps > 1) printf "    the pairs, sorted: %s\n", sorted(l)
+        }
+        l = ""
+        for (r = 1; r <= reps; r++) if ((("postgres_inbox", 64, "example/memory", r) in v_rps) && v_rps["postgres_inbox", 64, "example/memory", r] > 0)
+            l = l " " v_rps["postgres_inbox", 64, "example/postgres", r] / v_rps["postgres_inbox", 64, "example/memory", r]
+        if (l != "") {
+            m = median(l); printf "  throughput Postgres inbox / in memory, 64 connections: %.3f (goal >= 0.5): %s\n", m, (m >= 0.5 ? "MET" : "NOT MET")
+            if (reps > 1) printf "    the pairs, sorted: %s\n", sorted(l)
+        }
+        l = ""
+        for (r = 1; r <= reps; r++) if ((("postgres_tx", 64, "example/postgres_plain", r) in v_rps) && v_rps["postgres_tx", 64, "example/postgres_plain", r] > 0)
+            l = l " " v_rps["postgres_tx", 64, "example/postgres_tx", r] / v_rps["postgres_tx", 64, "example/postgres_plain", r]
+        if (l != "") {
+            printf "  throughput Postgres inbox, transactional handlers / plain, 64 connections: %.3f\n", median(l)
             if (reps > 1) printf "    the pairs, sorted: %s\n", sorted(l)
         }
         l = ""

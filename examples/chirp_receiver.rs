@@ -29,6 +29,17 @@
 //!   `REDIS_URL` runs events from it; a replica killed with events in hand loses none, the others
 //!   take them over once idle for `INBOX_VISIBILITY_SECS` (default 30); `INBOX_MAX_BACKLOG`
 //!   (default 100,000; 0: none): events the stream may hold not done, 503 past it
+//! - `INBOX=postgres` with `DATABASE_URL` (`postgres://user@host/db`; `--features postgres`;
+//!   PostgreSQL 12 or later): the Postgres inbox instead: every accepted event is committed to
+//!   the database (tables in `INBOX_SCHEMA`, default `webhook_inbox`, created at start) before
+//!   its 200, and every replica given the same database runs events from it; a replica killed
+//!   with events in hand loses none, the others claim them once their lease
+//!   (`INBOX_LEASE_SECS`, default 30) expires. `DATABASE_MAX_CONNECTIONS` (default 32): the pool
+//! - `HANDLER_SINK=postgres` (with `INBOX=postgres`): each handler also inserts one row
+//!   `(key, handler)` into the table `handled` (created at start; no unique constraint) in the
+//!   inbox's transaction (`PostgresInbox::transactional`), and prints its line only after that
+//!   commit, and only in the run that committed it: a handler that ran before a crash and
+//!   committed is not run again
 //! - `ALLOWED_IPS`: comma-separated CIDRs or addresses (`10.0.0.0/8,2001:db8::/32`); when set,
 //!   only those clients may deliver (others get 403 `ip_not_allowed`, before the secret is
 //!   checked); `TRUSTED_PROXIES`: the proxies (CIDRs) whose `X-Forwarded-For` names the client,
@@ -137,5 +148,5 @@ async fn emit(
         handler: Some(handler),
         ..Default::default()
     };
-    support::emit(*ctx.state(), ctx.attempt(), line).await
+    support::emit(&ctx, line).await
 }

@@ -15,7 +15,8 @@
 //!   `WEBHOOK_CONCURRENCY`, `WEBHOOK_QUEUE_CAPACITY`, `DEDUP_TTL_SECS`, `DEDUP_CAPACITY`,
 //!   `RETRY_AFTER_SECS`, `RETRY_AFTER_MAX_SECS`, `MAX_BODY_BYTES`, `INBOX_PATH`, `REDIS_URL`,
 //!   `REDIS_PREFIX`, `REDIS_FALLBACK`, `INBOX`, `INBOX_VISIBILITY_SECS`, `INBOX_MAX_BACKLOG`,
-//!   `METRICS_ADDR`,
+//!   `DATABASE_URL`, `INBOX_SCHEMA`, `INBOX_LEASE_SECS`, `DATABASE_MAX_CONNECTIONS`,
+//!   `HANDLER_SINK`, `METRICS_ADDR`,
 //!   `DRAIN_TIMEOUT_SECS`, `RUST_LOG`: as for `chirp_receiver`
 //! - `HEADER_TIMEOUT_SECS` (default 10), `BODY_TIMEOUT_SECS` (default 30), `IDLE_TIMEOUT_SECS`
 //!   (default 60): the slow-client limits, as for `chirp_receiver`
@@ -148,5 +149,5 @@ async fn emit(ctx: EventContext<support::Behaviour>) -> Result<(), webhook_recei
         id: ctx.id(),
         ..Default::default()
     };
-    support::emit(*ctx.state(), ctx.attempt(), line).await
+    support::emit(&ctx, line).await
 }

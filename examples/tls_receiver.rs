@@ -139,5 +139,5 @@ async fn emit(
         handler: Some(handler),
         ..Default::default()
     };
-    support::emit(*ctx.state(), ctx.attempt(), line).await
+    support::emit(&ctx, line).await
 }

@@ -19,7 +19,7 @@
 //! - **runs your handlers afterwards**: per event type with typed payloads, bounded concurrency,
 //!   retries per handler, errors and panics isolated and reported, a dead-letter hook, and a
 //!   graceful shutdown that runs every accepted event; with a store that keeps events (feature
-//!   `durable` or `redis`), what was acknowledged survives a crash, a `kill -9` or the death of
+//!   `durable`, `redis` or `postgres`), what was acknowledged survives a crash, a `kill -9` or the death of
 //!   a replica.
 //!
 //! [`Webhooks`] is a `tower::Service` you mount on an axum route or wrap in any tower stack.
@@ -48,7 +48,8 @@
 //!   nothing unauthenticated, unparsed or not queued is remembered. The default store is
 //!   [`MokaStore`](store::MokaStore) (in process); `DurableInbox` (feature `durable`) keeps
 //!   acknowledged events across crashes and restarts, `RedisStore` and `RedisInbox` (feature
-//!   `redis`) share them between replicas; [`Store`](store::Store) is the trait to write your own.
+//!   `redis`) and `PostgresInbox` (feature `postgres`) share them between replicas;
+//!   [`Store`](store::Store) is the trait to write your own.
 //! - [`dispatch`]: handlers per event type with typed payloads, run after the response with
 //!   bounded concurrency; a failed handler is retried ([`RetryPolicy`](dispatch::RetryPolicy)),
 //!   an event that cannot be handled goes to the dead-letter hook; overload answers 503; the
@@ -220,6 +221,7 @@
 //! | one process, in memory (default) | nothing | deduplicated for [`DEFAULT_TTL`](store::DEFAULT_TTL), until a restart | loses what was queued or waiting for a retry | drains; at the deadline what is left is logged and dead-lettered |
 //! | one process + durable inbox | [`WebhooksBuilder::store`] with a `DurableInbox` (feature `durable`) | deduplicated across restarts | nothing acknowledged is lost: replayed at the next start, at least once | drains; what is left stays in the inbox for the next start |
 //! | several replicas + Redis inbox | [`WebhooksBuilder::store`] with a `RedisInbox` (feature `redis`) | deduplicated across replicas and restarts | nothing acknowledged is lost: another replica takes the dead one's events over after the visibility timeout, at least once | drains; what is left stays in the stream for the other replicas |
+//! | several replicas + Postgres inbox | [`WebhooksBuilder::store`] with a `PostgresInbox` (feature `postgres`) | deduplicated across replicas and restarts | nothing acknowledged is lost: another replica claims the dead one's events once their lease expires, at least once; a transactional handler's database writes exactly once | drains; what is left is given back to the other replicas |
 //! | several replicas + Redis dedup only | [`WebhooksBuilder::store`] with a `RedisStore` (feature `redis`) | deduplicated across replicas and restarts, for the TTL | loses what the dead replica had queued or waiting for a retry | drains; at the deadline what is left is logged and dead-lettered |
 //!
 //! `DEPLOYMENT.md` in the repository is the guide: how to configure each mode, and what each
@@ -247,6 +249,7 @@
 //! | `redis` | no | [`RedisInbox`](store::RedisInbox): claims and raw events on a Redis Stream shared by replicas; [`RedisStore`](store::RedisStore): dedup alone shared by replicas (Redis 7.0 or newer, redis-rs) |
 //! | `admin` | no | [`admin::router`]: the operator API ([`InboxAdmin`](store::InboxAdmin): list, inspect, replay, delete and prune the events an inbox keeps, dead letters included) as JSON endpoints, to mount behind your own authentication layer |
 //! | `cli` | no | the `webhook-receiver` command-line tool (`cargo install webhook-receiver --features cli`): the operator API on a redb file, a Redis inbox or a running receiver's admin router |
+//! | `postgres` | no | [`PostgresInbox`](store::PostgresInbox): claims, raw events, progress and dead letters in PostgreSQL tables shared by replicas, on your sqlx `PgPool`; handlers whose writes commit with their completion (PostgreSQL 12 or newer) |
 //! | `full` | no | all of the above |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

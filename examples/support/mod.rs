@@ -74,6 +74,8 @@ pub struct Config {
     inbox_path: Option<std::path::PathBuf>,
     /// `REDIS_URL`, `REDIS_PREFIX`, `REDIS_FALLBACK`.
     redis: Option<store::RedisConfig>,
+    /// `INBOX=postgres`, `DATABASE_URL`, `INBOX_SCHEMA`, `INBOX_LEASE_SECS`.
+    postgres: Option<store::PostgresConfig>,
     /// `ALLOWED_IPS` and `TRUSTED_PROXIES` (comma-separated CIDRs), parsed.
     allowlist: Option<IpAllowlistLayer>,
 }
@@ -85,6 +87,9 @@ pub struct Config {
 pub struct Behaviour {
     pub delay: Duration,
     pub fail_first: u32,
+    /// `HANDLER_SINK=postgres`: each handler inserts `(key, handler)` into the table `handled`
+    /// in the Postgres inbox's transaction, and prints its line after the commit.
+    pub postgres_sink: bool,
 }
 
 impl Config {
@@ -92,6 +97,7 @@ impl Config {
     /// `WEBHOOK_CONCURRENCY`, `WEBHOOK_QUEUE_CAPACITY`, `WEBHOOK_QUEUE_BYTES`, `DEDUP_TTL_SECS`,
     /// `DEDUP_CAPACITY`, `RETRY_AFTER_SECS`, `RETRY_AFTER_MAX_SECS`, `MAX_BODY_BYTES`,
     /// `RETRY_MAX_ATTEMPTS`, `RETRY_BACKOFF_MS`, `INBOX_PATH`, `INBOX`, `INBOX_VISIBILITY_SECS`,
+    /// `DATABASE_URL`, `INBOX_SCHEMA`, `INBOX_LEASE_SECS`, `HANDLER_SINK`,
     /// `REDIS_URL`, `REDIS_PREFIX`, `REDIS_FALLBACK`, `DRAIN_TIMEOUT_SECS`,
     /// `ALLOWED_IPS`, `TRUSTED_PROXIES`, `HEADER_TIMEOUT_SECS`, `BODY_TIMEOUT_SECS`,
     /// `IDLE_TIMEOUT_SECS`.
@@ -101,6 +107,16 @@ impl Config {
             behaviour: Behaviour {
                 delay: Duration::from_millis(env_or("HANDLER_DELAY_MS", 0)?),
                 fail_first: env_or("HANDLER_FAIL_FIRST", 0)?,
+                postgres_sink: match std::env::var("HANDLER_SINK").ok().as_deref().map(str::trim) {
+                    None | Some("") => false,
+                    Some("postgres") => true,
+                    Some(other) => {
+                        return Err(format!(
+                            "invalid HANDLER_SINK={other:?}: the only sink is `postgres` (with INBOX=postgres)"
+                        )
+                        .into());
+                    }
+                },
             },
             drain_timeout: Duration::from_secs(env_or("DRAIN_TIMEOUT_SECS", 300)?),
             timeouts: Timeouts::from_env()?,
@@ -116,6 +132,7 @@ impl Config {
             retry_backoff_ms: env_opt("RETRY_BACKOFF_MS")?,
             inbox_path: env_opt("INBOX_PATH")?,
             redis: store::RedisConfig::from_env()?,
+            postgres: store::PostgresConfig::from_env()?,
             allowlist: allowlist_from_env()?,
         })
     }
@@ -175,13 +192,20 @@ impl Config {
         if let Some(ms) = self.retry_backoff_ms {
             policy = policy.initial_backoff(Duration::from_millis(ms));
         }
+        if self.behaviour.postgres_sink && self.postgres.is_none() {
+            return Err("HANDLER_SINK=postgres needs INBOX=postgres (and DATABASE_URL)".into());
+        }
         let store = store::connect(
             self.inbox_path.as_deref(),
             self.redis.as_ref(),
+            self.postgres.as_ref(),
             ttl,
             self.dedup_capacity,
         )
         .await?;
+        if self.behaviour.postgres_sink {
+            store::create_sink(&store).await?;
+        }
         Ok(builder.store(store).retry_policy(policy).on_dead_letter(
             |letter: DeadLetter<F::Event>| {
                 print_line(&Line {
@@ -245,8 +269,14 @@ fn allowlist_from_env() -> Result<Option<IpAllowlistLayer>, BoxError> {
 }
 
 /// What every example handler does: sleeps `HANDLER_DELAY_MS` (if any); fails attempts up to
-/// `HANDLER_FAIL_FIRST`; else prints one JSON line on stdout (with `"attempt"`) and flushes.
-pub async fn emit(behaviour: Behaviour, attempt: u32, mut line: Line<'_>) -> Result<(), BoxError> {
+/// `HANDLER_FAIL_FIRST`; with `HANDLER_SINK=postgres`, inserts its row into `handled` in the
+/// inbox's transaction (see [`store::sink`]); else (or once that committed) prints one JSON
+/// line on stdout (with `"attempt"`) and flushes.
+pub async fn emit(
+    ctx: &webhook_receiver::dispatch::EventContext<Behaviour>,
+    mut line: Line<'_>,
+) -> Result<(), BoxError> {
+    let (behaviour, attempt) = (*ctx.state(), ctx.attempt());
     if !behaviour.delay.is_zero() {
         tokio::time::sleep(behaviour.delay).await;
     }
@@ -258,6 +288,14 @@ pub async fn emit(behaviour: Behaviour, attempt: u32, mut line: Line<'_>) -> Res
         .into());
     }
     line.attempt = Some(attempt);
+    if behaviour.postgres_sink {
+        let handler = line.handler.unwrap_or(line.event);
+        if !store::sink(ctx, handler).await? {
+            // An earlier run committed this handler's row (and printed its line, unless its
+            // process died between the commit and the print).
+            return Ok(());
+        }
+    }
     print_line(&line);
     Ok(())
 }

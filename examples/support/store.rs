@@ -1,7 +1,8 @@
 //! The examples' store: in process (the library's default, `MokaStore`); dedup shared by
 //! replicas on Redis when `REDIS_URL` is set (`RedisStore`, built with `--features redis`);
 //! the durable inbox with `INBOX_PATH` (`DurableInbox`, `--features durable`); the Redis inbox
-//! with `INBOX=redis` (`RedisInbox`). One enum over the library's stores, itself a store: each
+//! with `INBOX=redis` (`RedisInbox`); the Postgres inbox with `INBOX=postgres` and `DATABASE_URL`
+//! (`PostgresInbox`, `--features postgres`). One enum over the library's stores, itself a store: each
 //! example's `Webhooks` has one type whichever is chosen.
 
 use std::future::Future;
@@ -21,6 +22,8 @@ pub enum AnyStore {
     Durable(webhook_receiver::store::DurableInbox),
     #[cfg(feature = "redis")]
     RedisInbox(webhook_receiver::store::RedisInbox),
+    #[cfg(feature = "postgres")]
+    Postgres(webhook_receiver::store::PostgresInbox),
 }
 
 impl Store for AnyStore {
@@ -34,6 +37,8 @@ impl Store for AnyStore {
             Self::Durable(store) => store.accept(event).await,
             #[cfg(feature = "redis")]
             Self::RedisInbox(store) => store.accept(event).await,
+            #[cfg(feature = "postgres")]
+            Self::Postgres(store) => store.accept(event).await,
         }
     }
 
@@ -46,6 +51,8 @@ impl Store for AnyStore {
             Self::Durable(store) => store.is_shared(),
             #[cfg(feature = "redis")]
             Self::RedisInbox(store) => store.is_shared(),
+            #[cfg(feature = "postgres")]
+            Self::Postgres(store) => store.is_shared(),
         }
     }
 
@@ -58,6 +65,8 @@ impl Store for AnyStore {
             Self::Durable(store) => store.feed(),
             #[cfg(feature = "redis")]
             Self::RedisInbox(store) => store.feed(),
+            #[cfg(feature = "postgres")]
+            Self::Postgres(store) => store.feed(),
         }
     }
 
@@ -72,6 +81,8 @@ impl Store for AnyStore {
                 Self::Durable(store) => store.flush().await,
                 #[cfg(feature = "redis")]
                 Self::RedisInbox(store) => store.flush().await,
+                #[cfg(feature = "postgres")]
+                Self::Postgres(store) => store.flush().await,
             }
         }
     }
@@ -85,6 +96,8 @@ impl Store for AnyStore {
             Self::Durable(store) => store.location(),
             #[cfg(feature = "redis")]
             Self::RedisInbox(store) => store.location(),
+            #[cfg(feature = "postgres")]
+            Self::Postgres(store) => store.location(),
         }
     }
 }
@@ -121,11 +134,11 @@ impl RedisConfig {
     pub fn from_env() -> Result<Option<Self>, BoxError> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let inbox = match var("INBOX").as_deref().map(str::trim) {
-            None => false,
+            None | Some("postgres") => false,
             Some("redis") => true,
             Some(other) => {
                 return Err(format!(
-                    "invalid INBOX={other:?}: the only value is `redis` (with REDIS_URL); for the durable inbox on disk set INBOX_PATH"
+                    "invalid INBOX={other:?}: `redis` (with REDIS_URL) or `postgres` (with DATABASE_URL); for the durable inbox on disk set INBOX_PATH"
                 )
                 .into());
             }
@@ -240,15 +253,22 @@ fn durable_inbox(_: &std::path::Path, _: Option<Duration>) -> Result<AnyStore, B
     Err("INBOX_PATH needs the `durable` feature: cargo run --release --features durable --example ...".into())
 }
 
-/// The store: the durable inbox in `inbox_path` if set, the Redis inbox with `INBOX=redis`,
-/// dedup on Redis if `REDIS_URL` is set, else in process (with at most `capacity` keys); all
-/// with the dedup TTL `ttl`.
+/// The store: the durable inbox in `inbox_path` if set, the Postgres inbox with
+/// `INBOX=postgres`, the Redis inbox with `INBOX=redis`, dedup on Redis if `REDIS_URL` is set,
+/// else in process (with at most `capacity` keys); all with the dedup TTL `ttl`.
 pub async fn connect(
     inbox_path: Option<&std::path::Path>,
     redis: Option<&RedisConfig>,
+    postgres: Option<&PostgresConfig>,
     ttl: Option<Duration>,
     capacity: Option<u64>,
 ) -> Result<AnyStore, BoxError> {
+    if let Some(postgres) = postgres {
+        if inbox_path.is_some() || redis.is_some() {
+            return Err("INBOX=postgres: unset INBOX_PATH and REDIS_URL (the Postgres inbox deduplicates on its own)".into());
+        }
+        return postgres_inbox(postgres, ttl).await;
+    }
     match (inbox_path, redis) {
         (Some(_), Some(_)) => Err("INBOX_PATH and REDIS_URL are both set: the durable inbox deduplicates on its own; set one".into()),
         (Some(path), None) => durable_inbox(path, ttl),
@@ -291,4 +311,186 @@ async fn connect_redis(_: &RedisConfig, _: Option<Duration>) -> Result<AnyStore,
         "REDIS_URL needs the `redis` feature: cargo run --release --features redis --example ..."
             .into(),
     )
+}
+
+/// `INBOX=postgres` with `DATABASE_URL`, `INBOX_SCHEMA`, `INBOX_LEASE_SECS` and
+/// `DATABASE_MAX_CONNECTIONS`, as read. Its `Debug` leaves the URL out (it may hold a password).
+#[derive(Clone)]
+pub struct PostgresConfig {
+    url: String,
+    schema: Option<String>,
+    lease: Option<Duration>,
+    max_connections: Option<u32>,
+}
+
+impl std::fmt::Debug for PostgresConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresConfig")
+            .field("url", &"(DATABASE_URL, not shown)")
+            .field("schema", &self.schema)
+            .field("lease", &self.lease)
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+impl PostgresConfig {
+    /// `None` unless `INBOX=postgres`; then `DATABASE_URL` is required.
+    pub fn from_env() -> Result<Option<Self>, BoxError> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let on = var("INBOX").is_some_and(|v| v.trim() == "postgres");
+        if !on {
+            for name in [
+                "INBOX_SCHEMA",
+                "INBOX_LEASE_SECS",
+                "DATABASE_MAX_CONNECTIONS",
+            ] {
+                if var(name).is_some() {
+                    return Err(format!("{name} is set but INBOX=postgres is not").into());
+                }
+            }
+            return Ok(None);
+        }
+        let Some(url) = var("DATABASE_URL") else {
+            return Err(
+                "INBOX=postgres needs DATABASE_URL (e.g. postgres://user@127.0.0.1/db)".into(),
+            );
+        };
+        let lease = match var("INBOX_LEASE_SECS") {
+            None => None,
+            Some(v) => Some(
+                v.trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|s| *s > 0)
+                    .map(Duration::from_secs)
+                    .ok_or_else(|| {
+                        format!("invalid INBOX_LEASE_SECS={v:?}: whole seconds, at least 1")
+                    })?,
+            ),
+        };
+        let max_connections = match var("DATABASE_MAX_CONNECTIONS") {
+            None => None,
+            Some(v) => Some(v.trim().parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                format!("invalid DATABASE_MAX_CONNECTIONS={v:?}: a number of connections, at least 1")
+            })?),
+        };
+        Ok(Some(Self {
+            url: url.trim().to_owned(),
+            schema: var("INBOX_SCHEMA"),
+            lease,
+            max_connections,
+        }))
+    }
+}
+
+/// The Postgres inbox of `config` (`INBOX=postgres`), its dedup TTL `ttl`, on a pool of
+/// `DATABASE_MAX_CONNECTIONS` (default 32) connections.
+#[cfg(feature = "postgres")]
+async fn postgres_inbox(
+    config: &PostgresConfig,
+    ttl: Option<Duration>,
+) -> Result<AnyStore, BoxError> {
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(config.max_connections.unwrap_or(32))
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(&config.url)
+        .await
+        .map_err(|e| format!("DATABASE_URL: cannot connect: {e}"))?;
+    let mut inbox = webhook_receiver::store::PostgresInbox::builder(pool);
+    if let Some(schema) = &config.schema {
+        inbox = inbox.schema(schema.as_str());
+    }
+    if let Some(ttl) = ttl {
+        inbox = inbox.dedup_ttl(ttl);
+    }
+    if let Some(lease) = config.lease {
+        inbox = inbox.lease(lease);
+    }
+    let inbox = inbox
+        .connect()
+        .await
+        .map_err(|e| format!("DATABASE_URL: {e}"))?;
+    tracing::info!(store = %inbox.location(), ?inbox, backlog = inbox.backlog().await?, "Postgres inbox open");
+    Ok(AnyStore::Postgres(inbox))
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn postgres_inbox(_: &PostgresConfig, _: Option<Duration>) -> Result<AnyStore, BoxError> {
+    Err("INBOX=postgres needs the `postgres` feature: cargo run --release --features postgres --example ...".into())
+}
+
+/// The inbox `HANDLER_SINK=postgres` writes through, set once by [`create_sink`].
+#[cfg(feature = "postgres")]
+static SINK: std::sync::OnceLock<webhook_receiver::store::PostgresInbox> =
+    std::sync::OnceLock::new();
+
+/// `HANDLER_SINK=postgres`: creates the table `handled (key, handler)` (no unique constraint,
+/// so that a handler run twice shows as two rows) and remembers the inbox for [`sink`].
+#[cfg(feature = "postgres")]
+pub async fn create_sink(store: &AnyStore) -> Result<(), BoxError> {
+    let AnyStore::Postgres(inbox) = store else {
+        return Err("HANDLER_SINK=postgres needs INBOX=postgres".into());
+    };
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS handled (
+            key text NOT NULL,
+            handler text NOT NULL,
+            handled_at timestamptz NOT NULL DEFAULT now()
+        )",
+    )
+    .execute(inbox.pool())
+    .await?;
+    let _ = SINK.set(inbox.clone());
+    Ok(())
+}
+
+#[cfg(not(feature = "postgres"))]
+pub async fn create_sink(_: &AnyStore) -> Result<(), BoxError> {
+    Err("HANDLER_SINK=postgres needs the `postgres` feature".into())
+}
+
+/// Inserts `(key, handler)` into `handled` in the inbox's transaction, through
+/// `PostgresInbox::transactional`: the row and the mark that `handler` ran for the event commit
+/// together. `true` if this run committed; `false` if an earlier run had (nothing written).
+#[cfg(feature = "postgres")]
+pub async fn sink<S: Clone + Send + Sync + 'static>(
+    ctx: &webhook_receiver::dispatch::EventContext<S>,
+    handler: &str,
+) -> Result<bool, BoxError> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let inbox = SINK
+        .get()
+        .ok_or("HANDLER_SINK=postgres: the sink was not created")?;
+    let ran = std::sync::Arc::new(AtomicBool::new(false));
+    let (key, name, flag) = (
+        ctx.key().to_string(),
+        handler.to_owned(),
+        std::sync::Arc::clone(&ran),
+    );
+    let run = inbox.transactional(
+        handler,
+        move |(), _ctx: webhook_receiver::dispatch::EventContext<S>, conn| {
+            let (key, name, flag) = (key.clone(), name.clone(), std::sync::Arc::clone(&flag));
+            Box::pin(async move {
+                sqlx::query("INSERT INTO handled (key, handler) VALUES ($1, $2)")
+                    .bind(key)
+                    .bind(name)
+                    .execute(conn)
+                    .await?;
+                flag.store(true, Ordering::SeqCst);
+                Ok::<_, sqlx::Error>(())
+            })
+        },
+    );
+    run((), ctx.clone()).await?;
+    Ok(ran.load(Ordering::SeqCst))
+}
+
+#[cfg(not(feature = "postgres"))]
+pub async fn sink<S>(
+    _: &webhook_receiver::dispatch::EventContext<S>,
+    _: &str,
+) -> Result<bool, BoxError> {
+    Err("HANDLER_SINK=postgres needs the `postgres` feature".into())
 }

@@ -18,6 +18,7 @@
 //! | `RedisStore` | `redis` | keys, on a Redis server | yes (dedup only) |
 //! | `DurableInbox` | `durable` | keys, events and progress, in a redb file | no |
 //! | `RedisInbox` | `redis` | keys, events and progress, in a Redis Stream | yes |
+//! | `PostgresInbox` | `postgres` | keys, events, progress and dead letters, in PostgreSQL tables | yes |
 //!
 //! The stores that keep events also implement [`InboxAdmin`], the operator API: list, inspect,
 //! replay, delete and prune what they keep, dead letters included (served as JSON by
@@ -91,11 +92,17 @@ pub use crate::dedup::{
 };
 pub use crate::error::StoreError;
 #[cfg(feature = "inbox")]
-#[cfg_attr(docsrs, doc(cfg(any(feature = "durable", feature = "redis"))))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "durable", feature = "redis", feature = "postgres")))
+)]
 pub use crate::inbox::InboxError;
 #[cfg(feature = "durable")]
 #[cfg_attr(docsrs, doc(cfg(feature = "durable")))]
 pub use crate::inbox::{DEFAULT_MAX_BATCH, DurableInbox, DurableInboxBuilder};
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use crate::inbox::{PostgresInbox, PostgresInboxBuilder, TxFuture};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use crate::inbox::{RedisInbox, RedisInboxBuilder};

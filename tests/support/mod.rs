@@ -20,6 +20,8 @@ use webhook_receiver::{ResponseBody, Webhooks, WebhooksBuilder};
 
 #[cfg(all(feature = "durable", feature = "admin"))]
 pub mod operator;
+#[cfg(feature = "postgres")]
+pub mod postgres_server;
 pub mod process;
 #[cfg(feature = "redis")]
 pub mod redis_server;

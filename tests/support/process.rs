@@ -23,6 +23,7 @@ fn features() -> Vec<&'static str> {
         ("redis", cfg!(feature = "redis")),
         ("admin", cfg!(feature = "admin")),
         ("cli", cfg!(feature = "cli")),
+        ("postgres", cfg!(feature = "postgres")),
     ];
     all.into_iter()
         .filter(|(_, on)| *on)
