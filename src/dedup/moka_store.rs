@@ -37,8 +37,9 @@ const INITIAL_CAPACITY: u64 = 65_536;
 /// - [`accept`](Store::accept) reads first: a remembered key is a duplicate, answered without
 ///   a lock and without a write to moka. A key the read did not find is read again and
 ///   inserted under one of 64 locks chosen by the key, so that of concurrent claims of one key
-///   exactly one is new. It completes synchronously: there is no await point to cancel. The receiver claims only after a queue slot is reserved, and sends the event on
-///   that slot with no await point in between: a request that fails authentication, parsing or
+///   exactly one is new. It completes synchronously: there is no await point to cancel. The
+///   receiver claims only after a queue slot is reserved, and sends the event on that slot
+///   with no await point in between: a request that fails authentication, parsing or
 ///   enqueueing, or is dropped mid-way, leaves nothing remembered.
 /// - If the capacity forces out keys before their TTL, the dedup window shrinks: this is counted
 ///   ([`evicted_before_ttl`](Self::evicted_before_ttl)) and logged at `warn`.
@@ -52,9 +53,9 @@ const INITIAL_CAPACITY: u64 = 65_536;
 ///   in a `HashSet` take ~36 bytes. Per key, moka makes 8 heap blocks of 253 bytes in all,
 ///   which glibc's `malloc` rounds up to ~340 (`benches/README.md`, "The fast path"); no
 ///   setting of moka's changes that much (TTL only: 337 B; capacity only: 305 B; TinyLFU:
-///   337 B; `cargo bench --bench moka_claim`). The allocator is your binary's choice: with `mimalloc` as the global allocator
-///   the same store took ~296 B per id, and claimed a new key in a full store about a third
-///   faster.
+///   337 B; `cargo bench --bench moka_claim`). The allocator is your binary's choice: with
+///   `mimalloc` as the global allocator the same store took ~296 B per id, and claimed a new
+///   key in a full store in about a quarter less time.
 /// - A store living on its TTL below its capacity stays flat (`benches/soak.sh`): the table is
 ///   sized up front for at most 65,536 keys and grows with what it holds, so that moka sweeps
 ///   the tombstones of forgotten keys in proportion. A key that expires or is evicted leaves a

@@ -78,7 +78,7 @@ pub(super) struct State<E> {
     pub(super) holds: usize,
     /// The drain deadline passed (or the runtime went away): what is left is reported, not run.
     pub(super) abandoned: bool,
-    /// The gauges and the queue-wait histogram, registered when the dispatcher was built.
+    /// The dispatcher's gauges, registered when the dispatcher was built.
     pub(super) metrics: crate::telemetry::DispatcherMetrics,
 }
 
