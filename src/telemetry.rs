@@ -518,9 +518,9 @@ pub(crate) fn dead_letter(reason: &'static str) {
 }
 
 /// The dispatcher's gauges, registered once, when the dispatcher is built: a `metrics::gauge!`
-/// call builds and hashes its key and looks the recorder up each
-/// time (about 300 instructions per gauge, set three times per event), a handle does neither
-/// (with no recorder installed, a set is one branch).
+/// call builds and hashes its key and looks the recorder up each time, a handle does neither
+/// (with no recorder installed, a set is one branch). Per attempt, with no recorder, the
+/// macro calls took 82 ns and the handles 6.4 ns (`cargo bench --bench pipeline -- telemetry`).
 #[derive(Debug)]
 pub(crate) struct DispatcherMetrics {
     queue_depth: metrics::Gauge,
