@@ -324,3 +324,68 @@ async fn the_postgres_inbox_passes_the_dead_letter_conformance_suite() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_version_1_schema_is_migrated_and_its_dead_letters_are_listed_and_replayed() {
+    let server = PostgresServer::start();
+    let pool = pool(&server).await;
+    let connect = || {
+        PostgresInbox::builder(pool.clone())
+            .schema("old_inbox")
+            .connect()
+    };
+    drop(connect().await.unwrap());
+    // Back to version 1 (its columns), with a dead letter written by the version-1 crate.
+    sqlx::raw_sql(
+        r#"ALTER TABLE old_inbox.dead_letters
+               DROP COLUMN route, DROP COLUMN replays, DROP COLUMN last_replayed_at;
+           DROP INDEX old_inbox.dead_letters_event_id;
+           ALTER TABLE old_inbox.events
+               DROP COLUMN replays, DROP COLUMN last_replayed_at, DROP COLUMN listed_only;
+           UPDATE old_inbox.schema_version SET version = 1;
+           INSERT INTO old_inbox.dead_letters
+               (event_id, key, body, headers, received_at, handler, reason, attempts, error)
+           VALUES (7, '\x000102030405060708090a0b0c0d0e0f', '{"type":"invoice.paid"}',
+               '', now(), 'b', 'exhausted', 2, 'b is down');"#,
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let inbox = connect().await.unwrap();
+    assert_eq!(
+        scalar(&pool, "SELECT version::int8 FROM old_inbox.schema_version").await,
+        2
+    );
+    let page = inbox.list(&dead(), None, 10).await.unwrap();
+    assert_eq!(page.events.len(), 1);
+    let event = &page.events[0];
+    assert_eq!(event.id, StoredId::new(7));
+    assert_eq!(event.event_type.as_deref(), Some("invoice.paid"));
+    assert_eq!((event.attempts, event.replays), (2, 0));
+    let detail = inbox.inspect(event.id).await.unwrap();
+    assert_eq!(
+        detail
+            .handlers
+            .iter()
+            .map(|h| (
+                h.route,
+                h.handler.as_deref(),
+                h.dead,
+                h.last_error.as_deref()
+            ))
+            .collect::<Vec<_>>(),
+        [(None, Some("b"), true, Some("b is down"))]
+    );
+    // A letter with no route: every handler runs again.
+    assert_eq!(
+        inbox.replay(event.id, ReplayScope::Failed).await.unwrap(),
+        ReplayOutcome::Replayed
+    );
+    let (listed_only, replays): (bool, i32) =
+        sqlx::query_as("SELECT listed_only, replays FROM old_inbox.events WHERE id = 7")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!((listed_only, replays), (false, 1));
+    assert_eq!(inbox.count(&dead()).await.unwrap(), 0);
+}

@@ -61,9 +61,9 @@ const DEFAULT_SCHEMA: &str = "webhook_inbox";
 /// |---|---|---|---|
 /// | `schema_version` | (one row) | `version` | - |
 /// | `keys` | dedup key remembered | `key` (16 bytes), `expires_at` | events per dedup TTL |
-/// | `events` | event accepted and not done | `id`, `key`, `body`, `headers` (`name: value` lines), `received_at`, `accepted_at`, `lease_owner`, `lease_until`, `leases` (times claimed) | the backlog: small |
+/// | `events` | event accepted and not done | `id`, `key`, `body`, `headers` (`name: value` lines), `received_at`, `accepted_at`, `lease_owner`, `lease_until`, `leases` (times claimed), `replays`, `last_replayed_at`, `listed_only` (an operator's replay of dead letters) | the backlog: small |
 /// | `routes` | handler of a not-done event that recorded progress | `event_id`, `route`, `attempts`, `next_at`, `done`, `updated_at` | the backlog's handlers |
-/// | `dead_letters` | handler that gave up | `event_id`, `key`, `body`, `headers`, `received_at`, `handler`, `reason`, `attempts`, `error`, `dead_at` | kept until an operator deletes them |
+/// | `dead_letters` | handler that gave up | `event_id`, `key`, `body`, `headers`, `received_at`, `handler`, `route`, `reason`, `attempts`, `error`, `dead_at`, `replays`, `last_replayed_at` | kept until an operator replays, deletes or prunes them ([`InboxAdmin`](crate::store::InboxAdmin)) |
 /// | `effects` | transactional handler run on an event | `key`, `handler`, `done_at` | like `keys` |
 ///
 /// # Guarantees
