@@ -389,3 +389,71 @@ async fn a_version_1_schema_is_migrated_and_its_dead_letters_are_listed_and_repl
     assert_eq!((listed_only, replays), (false, 1));
     assert_eq!(inbox.count(&dead()).await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn an_event_with_a_dead_handler_and_one_still_retrying_is_live() {
+    let server = PostgresServer::start();
+    let inbox = inbox(&server).await;
+    let pool = inbox.pool().clone();
+    // As the bookkeeping leaves it: handler 5 gave up (its progress row and its letter),
+    // handler 6 waits for its second attempt; no replica holds it (no feed runs here).
+    let id: i64 = sqlx::query_scalar(
+        r#"INSERT INTO webhook_inbox.events (key, body, headers, received_at)
+           VALUES ('\x000102030405060708090a0b0c0d0e0f', '{"type":"invoice.paid"}', '', now())
+           RETURNING id"#,
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    sqlx::raw_sql(&format!(
+        r#"INSERT INTO webhook_inbox.routes (event_id, route, attempts, next_at, done)
+           VALUES ({id}, 5, 2, NULL, false), ({id}, 6, 1, now() + interval '1 hour', false);
+           INSERT INTO webhook_inbox.dead_letters
+               (event_id, key, body, headers, received_at, handler, route, reason, attempts, error)
+           SELECT id, key, body, headers, received_at, 'b', 5, 'exhausted', 2, 'b is down'
+           FROM webhook_inbox.events WHERE id = {id};"#
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let id = StoredId::new(u64::try_from(id).unwrap());
+
+    assert_eq!(
+        inbox.count(&dead()).await.unwrap(),
+        0,
+        "not dead while 6 runs"
+    );
+    let page = inbox.list(&EventFilter::new(), None, 10).await.unwrap();
+    assert_eq!(
+        page.events
+            .iter()
+            .map(|e| (e.id, e.state, e.attempts))
+            .collect::<Vec<_>>(),
+        [(id, EventState::Retrying, 2)]
+    );
+    let detail = inbox.inspect(id).await.unwrap();
+    assert_eq!(detail.summary.state, EventState::Retrying);
+    let mut handlers: Vec<_> = detail
+        .handlers
+        .iter()
+        .map(|h| (h.route, h.attempts, h.dead, h.next_at.is_some()))
+        .collect();
+    handlers.sort();
+    assert_eq!(
+        handlers,
+        [(Some(5), 2, true, false), (Some(6), 1, false, true)],
+        "the dead handler once, by its letter"
+    );
+    assert_eq!(
+        inbox.replay(id, ReplayScope::Failed).await.unwrap(),
+        ReplayOutcome::NotDead(EventState::Retrying)
+    );
+    assert_eq!(inbox.dead_letters().await.unwrap(), 1, "left as it was");
+    inbox.delete(id).await.unwrap();
+    assert_eq!(inbox.backlog().await.unwrap(), 0);
+    assert_eq!(inbox.dead_letters().await.unwrap(), 0);
+    assert_eq!(
+        scalar(&pool, "SELECT count(*) FROM webhook_inbox.routes").await,
+        0
+    );
+}

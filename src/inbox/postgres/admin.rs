@@ -293,6 +293,8 @@ impl InboxAdmin for PostgresInbox {
                 replays = replays.max(count(letter.try_get(4).map_err(storage)?));
                 replayed = replayed.max(time(letter.try_get(5).map_err(storage)?));
             }
+            // A live event's dead handler: its letter stands for its progress row.
+            handlers.retain(|h| h.dead || state.route.is_none() || h.route != state.route);
             handlers.push(state);
         }
         let key: Vec<u8> = row.try_get(0).map_err(storage)?;
