@@ -98,6 +98,20 @@ async fn postgres_dead_letters_are_kept_and_replayed_once() {
         inbox.list(&dead(), Some(&Cursor::new("x")), 2).await,
         Err(AdminError::InvalidCursor(_))
     ));
+    let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    assert_eq!(
+        inbox.count(&dead().received_after(hour_ago)).await.unwrap(),
+        20,
+        "received in the last hour"
+    );
+    assert_eq!(
+        inbox
+            .count(&dead().received_before(hour_ago))
+            .await
+            .unwrap(),
+        0,
+        "none before"
+    );
 
     // Inspect: the body, headers without the secret, b dead with its last error.
     let event = inbox.inspect(listed[0].id).await.unwrap();
