@@ -53,7 +53,7 @@
 //!   closed (a client that stopped reading its answer); an idle kept-alive connection is closed
 //!   by `HEADER_TIMEOUT_SECS` first, if that is shorter
 //! - `ADMIN_ADDR` (e.g. `127.0.0.1:9100`; build with `--features admin` and a store that keeps
-//!   events, `INBOX_PATH` or `INBOX=redis`): serves the operator API (`webhook_receiver::admin`:
+//!   events, `INBOX_PATH`, `INBOX=redis` or `INBOX=postgres`): serves the operator API (`webhook_receiver::admin`:
 //!   list, inspect, replay, delete and prune the inbox's events, dead letters included) there,
 //!   behind `Authorization: Bearer <ADMIN_TOKEN>`; it refuses to start without an `ADMIN_TOKEN`
 //!   of at least 16 characters. The `webhook-receiver` tool (`--features cli`) talks to it with

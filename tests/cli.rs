@@ -1,6 +1,6 @@
 //! The `webhook-receiver` tool (feature `cli`), run as a process: on a stopped receiver's redb
 //! file (a replay runs at the next start), on a running receiver through its admin router
-//! (refused without the token), on a Redis inbox, and `export` + `replay-file` to reproduce
+//! (refused without the token), on a Redis inbox, on a Postgres inbox, and `export` + `replay-file` to reproduce
 //! dead events on another receiver.
 #![cfg(all(feature = "cli", feature = "chirp"))]
 
@@ -14,7 +14,7 @@ use support::operator::*;
 use support::redis_server::RedisServer;
 use support::{SECRET, URI};
 use webhook_receiver::admin;
-use webhook_receiver::store::{DurableInbox, InboxAdmin, MokaStore, RedisInbox};
+use webhook_receiver::store::{DurableInbox, InboxAdmin, MokaStore, PostgresInbox, RedisInbox};
 
 /// Runs the tool with `args`: its exit status, stdout as JSON (`null` if it is not JSON), and
 /// stderr.
@@ -187,6 +187,59 @@ async fn through_the_admin_router_and_on_redis_a_replay_runs_each_dead_event_onc
     assert_eq!(b, replayed_once(10), "b ran once per event, as a replay");
     assert!(!a_ran);
     assert_eq!(inbox.count(&dead()).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn on_postgres_the_dry_run_counts_and_a_replay_runs_each_dead_event_once() {
+    let server = support::postgres_server::PostgresServer::start();
+    let pool = sqlx::PgPool::connect(&server.url()).await.unwrap();
+    let inbox = PostgresInbox::builder(pool)
+        .schema("cli_inbox")
+        .poll_interval(Duration::from_millis(100))
+        .connect()
+        .await
+        .unwrap();
+    dead_letter_all(&inbox, 10).await;
+    let runs: Runs = Arc::default();
+    let webhooks = receiver(inbox.clone(), &runs, false);
+    let url = server.url();
+    let pg = ["--postgres", &url, "--schema", "cli_inbox"];
+    let (code, dry, err) = tool(
+        &[
+            &pg[..],
+            &["replay", "--state", "dead", "--dry-run", "--json"],
+        ]
+        .concat(),
+    )
+    .await;
+    assert_eq!((code, dry), (0, json!({"matched": 10})), "{err}");
+    let (code, listed, err) = tool(&[&pg[..], &["dead", "--json"]].concat()).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        listed.to_string().matches("\"dead\"").count(),
+        10,
+        "{listed}"
+    );
+    let (code, report, err) =
+        tool(&[&pg[..], &["replay", "--state", "dead", "--json"]].concat()).await;
+    assert_eq!(
+        (code, report),
+        (0, json!({"matched": 10, "replayed": 10})),
+        "{err}"
+    );
+    wait_until("every replay ran", async || {
+        runs.lock().unwrap().len() >= 10 && inbox.backlog().await.unwrap() == 0
+    })
+    .await;
+    let (_, again, _) = tool(&[&pg[..], &["replay", "--state", "dead", "--json"]].concat()).await;
+    assert_eq!(again, json!({"matched": 0, "replayed": 0}));
+    webhooks.drain(Duration::from_secs(10)).await.unwrap();
+    let (b, a_ran) = b_runs(&runs);
+    assert_eq!(b, replayed_once(10), "b ran once per event, as a replay");
+    assert!(!a_ran);
+    let (code, _, err) = tool(&["--postgres", &url, "--redis", "redis://x", "dead"]).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("exactly one of"), "{err}");
 }
 
 #[tokio::test]

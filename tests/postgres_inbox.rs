@@ -656,7 +656,7 @@ async fn the_schema_is_created_once_migrated_idempotently_and_refused_when_newer
             "SELECT version::int8 FROM custom_inbox.schema_version"
         )
         .await,
-        1
+        2
     );
     let bad = PostgresInbox::builder(pool.clone())
         .schema("Robert'); DROP TABLE students;--")
@@ -678,7 +678,7 @@ async fn the_schema_is_created_once_migrated_idempotently_and_refused_when_newer
             newer,
             InboxError::UnsupportedFormat {
                 found: 99,
-                supported: 1
+                supported: 2
             }
         ),
         "{newer}"

@@ -62,9 +62,11 @@ fn router(store: &AnyStore) -> Result<axum::Router, BoxError> {
         AnyStore::Durable(inbox) => Ok(admin::router(inbox.clone())),
         #[cfg(feature = "redis")]
         AnyStore::RedisInbox(inbox) => Ok(admin::router(inbox.clone())),
+        #[cfg(feature = "postgres")]
+        AnyStore::Postgres(inbox) => Ok(admin::router(inbox.clone())),
         #[allow(unreachable_patterns)]
         _ => Err(
-            "ADMIN_ADDR needs a store that keeps events: INBOX_PATH (durable inbox) or INBOX=redis"
+            "ADMIN_ADDR needs a store that keeps events: INBOX_PATH (durable inbox), INBOX=redis or INBOX=postgres"
                 .into(),
         ),
     }

@@ -63,7 +63,7 @@ pub enum EventState {
     /// operator (replay, delete, prune).
     Dead,
     /// Every handler succeeded. Only a store that keeps done events for a while lists them;
-    /// `DurableInbox` and `RedisInbox` delete an event once it is done.
+    /// `DurableInbox`, `RedisInbox` and `PostgresInbox` delete an event once it is done.
     Done,
 }
 

@@ -3,9 +3,10 @@
 //!
 //! Install with `cargo install webhook-receiver --features cli`. It works on a durable inbox
 //! file of a stopped receiver (`--inbox DIR`: replays run at its next start), on a Redis inbox
-//! (`--redis URL`: replays go back on the stream, where the running replicas take them), or on
-//! a running receiver through its admin router (`--admin-url URL --token TOKEN`, or the token in
-//! `WEBHOOK_ADMIN_TOKEN`).
+//! (`--redis URL`: replays go back on the stream, where the running replicas take them), on a
+//! Postgres inbox (`--postgres URL`, `--schema NAME`: replays go back into its `events` table,
+//! where the running replicas claim them), or on a running receiver through its admin router
+//! (`--admin-url URL --token TOKEN`, or the token in `WEBHOOK_ADMIN_TOKEN`).
 //!
 //! ```text
 //! webhook-receiver --admin-url http://127.0.0.1:9100 dead
@@ -14,6 +15,7 @@
 //! webhook-receiver --admin-url http://127.0.0.1:9100 replay --state dead --json             # {"matched": 100, "replayed": 100}
 //! webhook-receiver --inbox /var/lib/chirp/inbox prune --state dead --older-than 30d
 //! webhook-receiver --redis redis://127.0.0.1:6379 export --state dead > dead.jsonl
+//! webhook-receiver --postgres postgres://ops@db/app --schema chirp_inbox replay --state dead
 //! webhook-receiver replay-file dead.jsonl --url http://127.0.0.1:3000/webhooks/chirp --secret dev-secret
 //! ```
 //!

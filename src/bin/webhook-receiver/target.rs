@@ -1,12 +1,12 @@
-//! What the tool operates on: a durable inbox file, a Redis inbox, or a running receiver's
-//! admin router. One type, itself an [`InboxAdmin`].
+//! What the tool operates on: a durable inbox file, a Redis inbox, a Postgres inbox, or a
+//! running receiver's admin router. One type, itself an [`InboxAdmin`].
 
 use std::path::PathBuf;
 
 use webhook_receiver::BoxError;
 use webhook_receiver::store::{
     AdminError, Cursor, DurableInbox, EventDetail, EventFilter, EventPage, InboxAdmin, InboxError,
-    RedisInbox, ReplayOutcome, ReplayScope, StoredId,
+    PostgresInbox, RedisInbox, ReplayOutcome, ReplayScope, StoredId,
 };
 
 use crate::remote::Remote;
@@ -29,6 +29,14 @@ pub(crate) struct TargetArgs {
     /// The Redis inbox's consumer group.
     #[arg(long, global = true, default_value = "webhook-receiver")]
     group: String,
+    /// A Postgres inbox's database (`postgres://user:password@host/db`). Replays are put back
+    /// into its `events` table, where the running replicas claim them. Its schema is created
+    /// or migrated if it is not there yet (as a receiver does).
+    #[arg(long, global = true, value_name = "URL")]
+    postgres: Option<String>,
+    /// The Postgres inbox's schema.
+    #[arg(long, global = true, default_value = PostgresInbox::DEFAULT_SCHEMA)]
+    schema: String,
     /// A running receiver's admin router (`http://127.0.0.1:9100`, plus the path it is nested
     /// under, if any).
     #[arg(long, global = true, value_name = "URL")]
@@ -49,12 +57,38 @@ pub(crate) struct TargetArgs {
 pub(crate) enum Target {
     Durable(DurableInbox),
     Redis(RedisInbox),
+    Postgres(PostgresInbox),
     Remote(Box<Remote>),
 }
 
 impl TargetArgs {
     /// Opens the one target given.
     pub(crate) async fn open(&self) -> Result<Target, BoxError> {
+        let given = [
+            self.inbox.is_some(),
+            self.redis.is_some(),
+            self.postgres.is_some(),
+            self.admin_url.is_some(),
+        ];
+        if given.iter().filter(|g| **g).count() != 1 {
+            return Err(
+                "give exactly one of --inbox DIR, --redis URL, --postgres URL or --admin-url URL"
+                    .into(),
+            );
+        }
+        if let Some(url) = &self.postgres {
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(4)
+                .acquire_timeout(std::time::Duration::from_secs(10))
+                .connect(url)
+                .await?;
+            return Ok(Target::Postgres(
+                PostgresInbox::builder(pool)
+                    .schema(self.schema.as_str())
+                    .connect()
+                    .await?,
+            ));
+        }
         match (&self.inbox, &self.redis, &self.admin_url) {
             (Some(dir), None, None) => match DurableInbox::open(dir) {
                 Ok(inbox) => Ok(Target::Durable(inbox)),
@@ -76,7 +110,10 @@ impl TargetArgs {
                 url,
                 self.token.as_deref(),
             )?))),
-            _ => Err("give exactly one of --inbox DIR, --redis URL or --admin-url URL".into()),
+            _ => Err(
+                "give exactly one of --inbox DIR, --redis URL, --postgres URL or --admin-url URL"
+                    .into(),
+            ),
         }
     }
 }
@@ -91,6 +128,7 @@ impl InboxAdmin for Target {
         match self {
             Self::Durable(t) => t.list(filter, cursor, limit).await,
             Self::Redis(t) => t.list(filter, cursor, limit).await,
+            Self::Postgres(t) => t.list(filter, cursor, limit).await,
             Self::Remote(t) => t.list(filter, cursor, limit).await,
         }
     }
@@ -99,6 +137,7 @@ impl InboxAdmin for Target {
         match self {
             Self::Durable(t) => t.inspect(id).await,
             Self::Redis(t) => t.inspect(id).await,
+            Self::Postgres(t) => t.inspect(id).await,
             Self::Remote(t) => t.inspect(id).await,
         }
     }
@@ -107,6 +146,7 @@ impl InboxAdmin for Target {
         match self {
             Self::Durable(t) => t.replay(id, scope).await,
             Self::Redis(t) => t.replay(id, scope).await,
+            Self::Postgres(t) => t.replay(id, scope).await,
             Self::Remote(t) => t.replay(id, scope).await,
         }
     }
@@ -115,6 +155,7 @@ impl InboxAdmin for Target {
         match self {
             Self::Durable(t) => t.delete(id).await,
             Self::Redis(t) => t.delete(id).await,
+            Self::Postgres(t) => t.delete(id).await,
             Self::Remote(t) => t.delete(id).await,
         }
     }

@@ -24,6 +24,7 @@ pub(super) enum Book {
     DeadLetter {
         id: i64,
         handler: String,
+        route: Option<u32>,
         reason: &'static str,
         attempts: u32,
         error: String,
@@ -117,7 +118,7 @@ async fn apply(shared: &Shared, batch: &[Book]) -> Result<(), sqlx::Error> {
         let mut cols = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for ((id, route), (attempts, next, route_done)) in routes {
             cols.0.push(id);
-            cols.1.push(i32::try_from(route).unwrap_or(i32::MAX));
+            cols.1.push(super::route_to_db(route));
             cols.2.push(i32::try_from(attempts).unwrap_or(i32::MAX));
             cols.3.push(next);
             cols.4.push(route_done);
@@ -136,6 +137,7 @@ async fn apply(shared: &Shared, batch: &[Book]) -> Result<(), sqlx::Error> {
         if let Book::DeadLetter {
             id,
             handler,
+            route,
             reason,
             attempts,
             error,
@@ -148,6 +150,7 @@ async fn apply(shared: &Shared, batch: &[Book]) -> Result<(), sqlx::Error> {
                 .bind(*reason)
                 .bind(i32::try_from(*attempts).unwrap_or(i32::MAX))
                 .bind(error)
+                .bind(route.map(super::route_to_db))
                 .execute(&mut *tx)
                 .await?;
         }
@@ -236,6 +239,7 @@ impl Entry for PgEntry {
         self.inner.book(Book::DeadLetter {
             id: self.id,
             handler: letter.handler.unwrap_or_default().to_owned(),
+            route: letter.route,
             reason: letter.reason,
             attempts: letter.attempts,
             error: letter.error.unwrap_or_default().to_owned(),
@@ -255,6 +259,7 @@ impl Inner {
         self.book(Book::DeadLetter {
             id,
             handler: String::new(),
+            route: None,
             reason: "undecodable",
             attempts: 0,
             error: error.to_owned(),

@@ -199,7 +199,7 @@ async fn claim(inner: &Arc<Inner>, lease_ms: i64, n: usize) -> Result<Vec<Pendin
             let done: bool = row.try_get(4).map_err(InboxError::storage)?;
             let state = record::route_from_row(
                 StoredId::new(id as u64),
-                u32::try_from(route).unwrap_or_default(),
+                super::route_from_db(route),
                 (
                     u32::try_from(attempts).unwrap_or_default(),
                     u64::try_from(next_ms).unwrap_or_default(),
@@ -214,6 +214,8 @@ async fn claim(inner: &Arc<Inner>, lease_ms: i64, n: usize) -> Result<Vec<Pendin
         match read_event(id, &row) {
             Ok(mut event) => {
                 event.routes = routes.remove(&id).unwrap_or_default();
+                // An operator's replay of dead letters: only the routes it listed run.
+                event.listed_only = row.try_get(6).unwrap_or(false);
                 let entry = Box::new(PgEntry::new(Arc::clone(inner), id));
                 if replayed {
                     tracing::warn!(event = id, owner = %shared.owner, "Postgres inbox: taking over an event whose lease expired or was given back (its replica stopped, stalled or drained)");

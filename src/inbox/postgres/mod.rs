@@ -3,6 +3,7 @@
 //! together with the mark that they ran.
 
 mod accept;
+mod admin;
 mod entry;
 mod feed;
 mod schema;
@@ -60,9 +61,9 @@ const DEFAULT_SCHEMA: &str = "webhook_inbox";
 /// |---|---|---|---|
 /// | `schema_version` | (one row) | `version` | - |
 /// | `keys` | dedup key remembered | `key` (16 bytes), `expires_at` | events per dedup TTL |
-/// | `events` | event accepted and not done | `id`, `key`, `body`, `headers` (`name: value` lines), `received_at`, `accepted_at`, `lease_owner`, `lease_until`, `leases` (times claimed) | the backlog: small |
+/// | `events` | event accepted and not done | `id`, `key`, `body`, `headers` (`name: value` lines), `received_at`, `accepted_at`, `lease_owner`, `lease_until`, `leases` (times claimed), `replays`, `last_replayed_at`, `listed_only` (an operator's replay of dead letters) | the backlog: small |
 /// | `routes` | handler of a not-done event that recorded progress | `event_id`, `route`, `attempts`, `next_at`, `done`, `updated_at` | the backlog's handlers |
-/// | `dead_letters` | handler that gave up | `event_id`, `key`, `body`, `headers`, `received_at`, `handler`, `reason`, `attempts`, `error`, `dead_at` | kept until an operator deletes them |
+/// | `dead_letters` | handler that gave up | `event_id`, `key`, `body`, `headers`, `received_at`, `handler`, `route`, `reason`, `attempts`, `error`, `dead_at`, `replays`, `last_replayed_at` | kept until an operator replays, deletes or prunes them ([`InboxAdmin`](crate::store::InboxAdmin)) |
 /// | `effects` | transactional handler run on an event | `key`, `handler`, `done_at` | like `keys` |
 ///
 /// # Guarantees
@@ -185,7 +186,7 @@ impl Sql {
                     FOR UPDATE SKIP LOCKED
                 )
                 RETURNING e.id, e.key, e.body, e.headers,
-                    (extract(epoch FROM e.received_at) * 1000)::int8, e.leases"),
+                    (extract(epoch FROM e.received_at) * 1000)::int8, e.leases, e.listed_only"),
             routes: q("SELECT event_id, route, attempts,
                     coalesce((extract(epoch FROM next_at) * 1000)::int8, 0), done
                 FROM {s}.routes WHERE event_id = ANY($1)"),
@@ -201,8 +202,10 @@ impl Sql {
                     attempts = CASE WHEN EXCLUDED.done THEN {s}.routes.attempts ELSE EXCLUDED.attempts END,
                     next_at = EXCLUDED.next_at, done = EXCLUDED.done, updated_at = now()"),
             dead_letter: q("INSERT INTO {s}.dead_letters
-                    (event_id, key, body, headers, received_at, handler, reason, attempts, error)
-                SELECT e.id, e.key, e.body, e.headers, e.received_at, $3, $4, $5, $6
+                    (event_id, key, body, headers, received_at, handler, reason, attempts, error,
+                     route, replays, last_replayed_at)
+                SELECT e.id, e.key, e.body, e.headers, e.received_at, $3, $4, $5, $6,
+                    $7, e.replays, e.last_replayed_at
                 FROM {s}.events e WHERE e.id = $1 AND e.lease_owner = $2"),
             complete: q("WITH done AS (
                     DELETE FROM {s}.events WHERE id = ANY($1) AND lease_owner = $2 RETURNING id
@@ -621,6 +624,17 @@ impl PostgresInboxBuilder {
     }
 }
 
+/// A route id (a 32-bit hash) as the `integer` columns keep it: the same bits, so ids above
+/// `i32::MAX` stay distinct (they were clamped to `i32::MAX` before the operator API).
+pub(super) const fn route_to_db(route: u32) -> i32 {
+    i32::from_ne_bytes(route.to_ne_bytes())
+}
+
+/// The route id an `integer` column keeps ([`route_to_db`]'s inverse).
+pub(super) const fn route_from_db(route: i32) -> u32 {
+    u32::from_ne_bytes(route.to_ne_bytes())
+}
+
 /// `postgres://host:port/database` of the pool, without user or password.
 fn postgres_location(pool: &PgPool) -> String {
     let options = pool.connect_options();
@@ -677,5 +691,18 @@ impl Store for PostgresInbox {
             postgres_location(&self.inner.shared.pool),
             self.inner.shared.schema
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_ids_keep_their_bits() {
+        for route in [0, 1, 0x7fff_ffff, 0x8000_0000, 0xdead_beef, u32::MAX] {
+            assert_eq!(route_from_db(route_to_db(route)), route);
+        }
+        assert_ne!(route_to_db(0x8000_0000), route_to_db(u32::MAX));
     }
 }

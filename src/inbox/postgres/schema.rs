@@ -7,11 +7,12 @@ use sqlx::{Executor, PgPool, Row};
 use super::super::error::InboxError;
 
 /// The schema version this crate writes and reads.
-pub(super) const VERSION: i32 = 1;
+pub(super) const VERSION: i32 = 2;
 
 /// The migrations, in order: `MIGRATIONS[n]` takes the schema from version `n` to `n + 1`.
 /// `{s}` is the schema's (validated, quoted) name.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE {s}.keys (
     key bytea PRIMARY KEY,
     expires_at timestamptz NOT NULL
@@ -73,7 +74,22 @@ END
 $$;
 CREATE TRIGGER events_notify AFTER INSERT ON {s}.events
     FOR EACH STATEMENT EXECUTE FUNCTION {s}.notify_events();
-"#];
+"#,
+    r#"
+-- Version 2: the operator API (issue 24). A dead letter names its handler's route (NULL: the
+-- event had no handler, or could not be decoded) and carries its event's replays; an event
+-- put back by an operator's replay counts them and may run only the routes listed in `routes`.
+ALTER TABLE {s}.dead_letters
+    ADD COLUMN route integer,
+    ADD COLUMN replays integer NOT NULL DEFAULT 0,
+    ADD COLUMN last_replayed_at timestamptz;
+CREATE INDEX dead_letters_event_id ON {s}.dead_letters (event_id);
+ALTER TABLE {s}.events
+    ADD COLUMN replays integer NOT NULL DEFAULT 0,
+    ADD COLUMN last_replayed_at timestamptz,
+    ADD COLUMN listed_only boolean NOT NULL DEFAULT false;
+"#,
+];
 
 /// Whether `name` may name the schema: a lowercase SQL identifier (`[a-z_][a-z0-9_]*`, at most
 /// 40 bytes, leaving room for the channel suffix), so that it can be written into statements.
