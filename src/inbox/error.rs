@@ -71,8 +71,11 @@ pub enum InboxError {
         /// What is wrong.
         what: &'static str,
     },
-    /// The file was written by a newer, incompatible version of this crate.
-    #[error("the durable inbox file has format version {found}; this version reads {supported}")]
+    /// The inbox (a redb file, a Postgres schema) was written by a newer, incompatible version
+    /// of this crate.
+    #[error(
+        "the inbox's stored format is version {found}, written by a newer version of this crate; this version reads {supported}"
+    )]
     UnsupportedFormat {
         /// The format version found in the file.
         found: u64,
