@@ -3,13 +3,15 @@
 # `chirp_receiver` example with ADMIN_ADDR/ADMIN_TOKEN, the `webhook-receiver` tool, and the
 # admin router over curl.
 #
-# For each store (redb: INBOX_PATH; redis: INBOX=redis on a redis-server this script starts):
+# For each store (redb: INBOX_PATH; redis: INBOX=redis on a redis-server this script starts;
+# postgres: INBOX=postgres on a PostgreSQL this script starts with initdb/pg_ctl, benches/postgres.sh):
 #   1. HANDLER_FAIL_FIRST=99 RETRY_MAX_ATTEMPTS=2: N events are sent (benches/sender.py burst);
 #      every id prints exactly one dead-letter line ("attempts":2); SIGTERM
 #   2. redb only: the tool on the stopped file: `--inbox DIR replay --state dead --dry-run --json`
 #      prints {"matched": N}
 #   3. a restart without the failure (HANDLER_FAIL_FIRST=0): nothing is printed by itself
-#   4. the tool (redb: --admin-url/--token, the file being held by the receiver; redis: --redis):
+#   4. the tool (redb: --admin-url/--token, the file being held by the receiver; redis: --redis;
+#      postgres: --postgres):
 #      `replay --state dead --dry-run --json` prints {"matched": N}; `replay --state dead
 #      --json` prints {"matched": N, "replayed": N}; the receiver prints each id's line exactly
 #      once; a second `replay --state dead --json` prints {"matched": 0, "replayed": 0} and
@@ -18,24 +20,26 @@
 #      POST /replay?state=dead&dry_run=true, POST /replay?state=dead (twice)
 # The script exits 1 on any mismatch, and writes the figures to OUT/summary.txt.
 #
-#   benches/admin_replay.sh            # N=100, both stores (plus the first build)
+#   benches/admin_replay.sh            # N=100, the three stores (plus the first build)
 #   STORES=redb benches/admin_replay.sh
 #
-# Environment (all optional): N=100, STORES="redb redis", PORT=21950 (the receiver's; the admin
-# router listens on PORT+1, redis-server on PORT+2), OUT=target/admin_replay/<timestamp>,
+# Environment (all optional): N=100, STORES="redb redis postgres", PORT=21950 (the receiver's; the
+# admin router listens on PORT+1, redis-server on PORT+2, PostgreSQL on PORT+3),
+# OUT=target/admin_replay/<timestamp>,
 # RUST_LOG=error, PROFILE=release (or dev, for a quicker build).
 #
 # Requirements: Linux, bash, cargo, curl, python3 (standard library only), redis-server (for
-# the redis store).
+# the redis store), PostgreSQL's server binaries (for the postgres store: Debian's postgresql).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 N=${N:-100}
-STORES=${STORES:-"redb redis"}
+STORES=${STORES:-"redb redis postgres"}
 PORT=${PORT:-21950}
 ADMIN_PORT=$((PORT + 1))
 REDIS_PORT=$((PORT + 2))
+PG_PORT_FOR_BENCH=$((PORT + 3))
 PROFILE=${PROFILE:-release}
 OUT=${OUT:-target/admin_replay/$(date +%Y%m%d-%H%M%S)}
 export RUST_LOG=${RUST_LOG:-error}
@@ -46,10 +50,12 @@ SENDER=benches/sender.py
 SCRIPT=admin_replay.sh
 # shellcheck source=benches/common.sh
 source "$(dirname "$0")/common.sh"
+# shellcheck source=benches/postgres.sh
+source "$(dirname "$0")/postgres.sh"
 command -v curl >/dev/null || die "curl not found"
 
-say "building (profile $PROFILE): the example and the tool, --features admin,durable,redis,cli"
-ARTIFACTS=$(cargo build --profile "$PROFILE" --features admin,durable,redis,cli \
+say "building (profile $PROFILE): the example and the tool, --features admin,durable,redis,postgres,cli"
+ARTIFACTS=$(cargo build --profile "$PROFILE" --features admin,durable,redis,postgres,cli \
     --example chirp_receiver --bin webhook-receiver --message-format=json-render-diagnostics) ||
     die "cargo build failed"
 BIN=$(grep '"name":"chirp_receiver"' <<<"$ARTIFACTS" | grep -o '"executable":"[^"]*"' | tail -1 | cut -d'"' -f4)
@@ -64,6 +70,7 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/admin-replay.XXXXXX")
 cleanup() {
     [[ -z $SERVER_PID ]] || kill -KILL "$SERVER_PID" 2>/dev/null || true
     [[ -z $REDIS_PID ]] || kill -KILL "$REDIS_PID" 2>/dev/null || true
+    pg_stop
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -248,7 +255,18 @@ for store in $STORES; do
         wait "$REDIS_PID" || true
         REDIS_PID=""
         ;;
-    *) die "unknown store '$store' (redb redis)" ;;
+    postgres)
+        note "store postgres (INBOX=postgres)"
+        pg_start "$PG_PORT_FOR_BENCH"
+        pg_env=(INBOX=postgres DATABASE_URL="$DATABASE_URL" INBOX_LEASE_SECS=5)
+        dead_letter_batch postgres-fail-a a "${pg_env[@]}"
+        TOOL_TARGET=(--postgres "$DATABASE_URL")
+        replay_phase postgres-replay-a a tool "${pg_env[@]}"
+        dead_letter_batch postgres-fail-b b "${pg_env[@]}"
+        replay_phase postgres-replay-b b curl "${pg_env[@]}"
+        pg_stop
+        ;;
+    *) die "unknown store '$store' (redb redis postgres)" ;;
     esac
 done
 
