@@ -15,12 +15,11 @@ use tokio::sync::oneshot;
 use super::committer::Command;
 use super::durable::{DurableInbox, read_request};
 use super::error::InboxError;
-use super::record::{Letter, from_millis};
+use super::record::{KeptView, Letter, from_millis};
 use super::schema::{ADMIN, DEAD, EVENTS, ROUTES};
 use crate::store::{
     AdminError, Cursor, DeadLetterRecord, EventDetail, EventFilter, EventPage, EventState,
     EventSummary, HandlerState, InboxAdmin, ReplayOutcome, ReplayScope, StoredId, StoredRequest,
-    event_type_of,
 };
 
 /// The route key of a dead letter for an event that had no handler.
@@ -88,33 +87,17 @@ struct Kept {
 }
 
 impl Kept {
-    fn state(&self) -> EventState {
-        if self.row.is_dead() {
-            EventState::Dead
-        } else if self
-            .request
-            .routes
-            .iter()
-            .any(|r| r.attempts > 0 && !r.done)
-        {
-            EventState::Retrying
-        } else {
-            EventState::Waiting
+    fn view(&self) -> KeptView<'_> {
+        KeptView {
+            request: &self.request,
+            dead: self.row.is_dead(),
         }
     }
 
     fn summary(&self) -> EventSummary {
-        let mut summary =
-            EventSummary::new(self.request.id, self.state(), self.request.received_at);
-        summary.event_type = event_type_of(&self.request.body);
-        summary.attempts = self
-            .request
-            .routes
-            .iter()
-            .map(|r| r.attempts)
-            .chain(self.letters.values().map(|l| l.attempts))
-            .max()
-            .unwrap_or(0);
+        let mut summary = self
+            .view()
+            .summary(self.letters.values().map(|l| l.attempts));
         summary.replays = self.row.replays;
         summary.last_replayed_at = (self.row.last_replay_ms > 0)
             .then(|| from_millis(self.row.last_replay_ms))
@@ -124,19 +107,10 @@ impl Kept {
 
     fn detail(self) -> EventDetail {
         let summary = self.summary();
+        let mut handlers: Vec<HandlerState> = self.view().handlers();
         let Self {
             request, letters, ..
         } = self;
-        let mut handlers: Vec<HandlerState> = request
-            .routes
-            .iter()
-            .map(|r| {
-                let mut state = HandlerState::new(r.route, r.attempts);
-                state.next_at = r.next_at;
-                state.done = r.done;
-                state
-            })
-            .collect();
         for (route, letter) in letters {
             let state = match handlers.iter_mut().find(|h| h.route == Some(route)) {
                 Some(state) => state,

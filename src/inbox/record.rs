@@ -141,6 +141,68 @@ impl Letter {
     }
 }
 
+/// What the operator API of the durable and Redis inboxes shows of one kept event (its state,
+/// its summary, its handlers), from the stored request and whether it is dead.
+#[cfg_attr(not(any(feature = "durable", feature = "redis")), allow(dead_code))]
+pub(crate) struct KeptView<'a> {
+    pub(crate) request: &'a StoredRequest,
+    pub(crate) dead: bool,
+}
+
+#[cfg_attr(not(any(feature = "durable", feature = "redis")), allow(dead_code))]
+impl KeptView<'_> {
+    /// Dead; retrying (a handler tried and not done); or waiting.
+    pub(crate) fn state(&self) -> crate::store::EventState {
+        use crate::store::EventState;
+        if self.dead {
+            EventState::Dead
+        } else if self
+            .request
+            .routes
+            .iter()
+            .any(|r| r.attempts > 0 && !r.done)
+        {
+            EventState::Retrying
+        } else {
+            EventState::Waiting
+        }
+    }
+
+    /// The summary without its replay record: id, state, arrival, event type, and the most
+    /// attempts any handler made (`letter_attempts`: the dead letters').
+    pub(crate) fn summary(
+        &self,
+        letter_attempts: impl Iterator<Item = u32>,
+    ) -> crate::store::EventSummary {
+        let request = self.request;
+        let mut summary =
+            crate::store::EventSummary::new(request.id, self.state(), request.received_at);
+        summary.event_type = crate::store::event_type_of(&request.body);
+        summary.attempts = request
+            .routes
+            .iter()
+            .map(|r| r.attempts)
+            .chain(letter_attempts)
+            .max()
+            .unwrap_or(0);
+        summary
+    }
+
+    /// Each recorded handler's state.
+    pub(crate) fn handlers(&self) -> Vec<crate::store::HandlerState> {
+        self.request
+            .routes
+            .iter()
+            .map(|r| {
+                let mut state = crate::store::HandlerState::new(r.route, r.attempts);
+                state.next_at = r.next_at;
+                state.done = r.done;
+                state
+            })
+            .collect()
+    }
+}
+
 // ===== encoding =====
 
 /// Encodes an event record (see the module docs for the layout). Header values marked

@@ -20,12 +20,11 @@ use redis::streams::StreamId;
 use redis::{RedisResult, Value};
 
 use super::error::InboxError;
-use super::record::{self, Letter, from_millis, to_millis};
+use super::record::{self, KeptView, Letter, from_millis, to_millis};
 use super::redis::{Inner, RedisInbox, event_id, parse_route};
 use crate::store::{
     AdminError, Cursor, EventDetail, EventFilter, EventPage, EventState, EventSummary,
     HandlerState, InboxAdmin, ReplayOutcome, ReplayScope, RouteState, StoredId, StoredRequest,
-    event_type_of,
 };
 
 /// The route of a dead letter for an event that had no handler.
@@ -219,33 +218,21 @@ struct Read {
 }
 
 impl Read {
-    fn state(&self) -> EventState {
-        if self.dead {
-            EventState::Dead
-        } else if self
-            .request
-            .routes
-            .iter()
-            .any(|r| r.attempts > 0 && !r.done)
-        {
-            EventState::Retrying
-        } else {
-            EventState::Waiting
+    fn view(&self) -> KeptView<'_> {
+        KeptView {
+            request: &self.request,
+            dead: self.dead,
         }
     }
 
+    fn state(&self) -> EventState {
+        self.view().state()
+    }
+
     fn summary(&self) -> EventSummary {
-        let mut summary =
-            EventSummary::new(self.request.id, self.state(), self.request.received_at);
-        summary.event_type = event_type_of(&self.request.body);
-        summary.attempts = self
-            .request
-            .routes
-            .iter()
-            .map(|r| r.attempts)
-            .chain(self.letters.iter().map(|(_, l)| l.attempts))
-            .max()
-            .unwrap_or(0);
+        let mut summary = self
+            .view()
+            .summary(self.letters.iter().map(|(_, l)| l.attempts));
         if let Some(replay) = &self.replay {
             replay.record(&mut summary);
         }
@@ -254,19 +241,11 @@ impl Read {
 
     fn detail(self) -> EventDetail {
         let summary = self.summary();
+        // A dead event's letters say it all.
         let mut handlers: Vec<HandlerState> = if self.dead {
             Vec::new()
         } else {
-            self.request
-                .routes
-                .iter()
-                .map(|r| {
-                    let mut state = HandlerState::new(r.route, r.attempts);
-                    state.next_at = r.next_at;
-                    state.done = r.done;
-                    state
-                })
-                .collect()
+            self.view().handlers()
         };
         for (route, letter) in self.letters {
             let mut state = HandlerState::new(route.unwrap_or(u32::MAX), 0);
