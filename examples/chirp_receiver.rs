@@ -34,7 +34,8 @@
 //!   the database (tables in `INBOX_SCHEMA`, default `webhook_inbox`, created at start) before
 //!   its 200, and every replica given the same database runs events from it; a replica killed
 //!   with events in hand loses none, the others claim them once their lease
-//!   (`INBOX_LEASE_SECS`, default 30) expires. `DATABASE_MAX_CONNECTIONS` (default 32): the pool
+//!   (`INBOX_LEASE_SECS`, default 30) expires; `INBOX_MAX_BACKLOG` (default 100,000; 0: none):
+//!   events accepted and not done, 503 past it. `DATABASE_MAX_CONNECTIONS` (default 32): the pool
 //! - `HANDLER_SINK=postgres` (with `INBOX=postgres`): each handler also inserts one row
 //!   `(key, handler)` into the table `handled` (created at start; no unique constraint) in the
 //!   inbox's transaction (`PostgresInbox::transactional`), and prints its line only after that

@@ -2,7 +2,8 @@
 //! `pg_ctl` on a free loopback port): the conformance suite, accepts shared by replicas, the
 //! take-over of a dead replica's events from their recorded attempt, dead letters as rows,
 //! transactional handlers (exactly-once effects across a crash before and after the commit),
-//! an outage mid-load, a long-running transaction beside the load, migrations and pruning.
+//! an outage mid-load, a long-running transaction beside the load, migrations, pruning and the
+//! backlog bound.
 #![cfg(all(feature = "postgres", feature = "chirp"))]
 // Two tests print what they measured (run with `--nocapture`).
 #![allow(clippy::print_stderr)]
@@ -720,4 +721,80 @@ async fn expired_keys_of_done_events_are_pruned_with_their_marks_and_the_key_is_
     assert!(!post_until_200(&webhooks, &delivered("short-lived")).await);
     wait_until("ran again", || runs.load(Ordering::SeqCst) == 2).await;
     webhooks.drain(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_max_backlog_accepts_answer_503_remember_nothing_and_resume_once_it_drains() {
+    let server = PostgresServer::start();
+    let pool = pool(&server).await;
+    let inbox = PostgresInbox::builder(pool.clone())
+        .max_backlog(3)
+        .poll_interval(Duration::from_millis(100))
+        .connect()
+        .await
+        .unwrap();
+    // Handlers hold their events (rows of `events`) until the gate opens.
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let ran = Arc::new(AtomicUsize::new(0));
+    let webhooks = chirp::webhooks([SECRET])
+        .unwrap()
+        .state((Arc::clone(&gate), Arc::clone(&ran)))
+        .on(
+            chirp::SMS_DELIVERED,
+            |_: MessageStatus,
+             ctx: EventContext<(Arc<tokio::sync::Semaphore>, Arc<AtomicUsize>)>| async move {
+                let (gate, ran) = ctx.state();
+                gate.acquire().await.unwrap().forget();
+                ran.fetch_add(1, Ordering::SeqCst);
+            },
+        )
+        .store(inbox.clone())
+        .spawn();
+
+    for id in ["b1", "b2", "b3"] {
+        let res = webhooks
+            .clone()
+            .oneshot(chirp_request(delivered(id)))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{id}");
+    }
+    assert_eq!(inbox.backlog().await.unwrap(), 3);
+
+    // Full: a new event and a redelivery alike get 503 with Retry-After, in the error shape.
+    for id in ["b4", "b1"] {
+        let res = webhooks
+            .clone()
+            .oneshot(chirp_request(delivered(id)))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 503, "{id}");
+        assert!(res.headers().contains_key("retry-after"));
+        let error = error_body(res, 503, "api_error").await;
+        assert_eq!(error["code"], "queue_full", "{error}");
+    }
+    // Nothing of the refused event was remembered.
+    assert_eq!(
+        scalar(&pool, "SELECT count(*) FROM webhook_inbox.keys").await,
+        3
+    );
+    assert_eq!(inbox.backlog().await.unwrap(), 3);
+
+    // Once the handlers finish, the backlog drains and the refused event is accepted as new
+    // (within one recount of the backlog, 250 ms).
+    gate.add_permits(3);
+    wait_until("the backlog drained", || ran.load(Ordering::SeqCst) == 3).await;
+    wait_for_rows(&pool, "SELECT count(*) FROM webhook_inbox.events", 0).await;
+    assert!(
+        !post_until_200(&webhooks, &delivered("b4")).await,
+        "b4 is new"
+    );
+    gate.add_permits(1);
+    wait_until("b4 ran", || ran.load(Ordering::SeqCst) == 4).await;
+    assert!(
+        post_until_200(&webhooks, &delivered("b1")).await,
+        "b1 is a duplicate"
+    );
+    webhooks.drain(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(ran.load(Ordering::SeqCst), 4);
 }

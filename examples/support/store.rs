@@ -133,6 +133,7 @@ impl RedisConfig {
     /// `None` when `REDIS_URL` is unset; `REDIS_FALLBACK` is `memory` or unset.
     pub fn from_env() -> Result<Option<Self>, BoxError> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let postgres = var("INBOX").is_some_and(|v| v.trim() == "postgres");
         let inbox = match var("INBOX").as_deref().map(str::trim) {
             None | Some("postgres") => false,
             Some("redis") => true,
@@ -160,9 +161,13 @@ impl RedisConfig {
             ),
         };
         let max_backlog = match var("INBOX_MAX_BACKLOG") {
+            // The Postgres inbox reads it (`PostgresConfig`).
+            Some(_) if postgres => None,
             None => None,
             Some(_) if !inbox => {
-                return Err("INBOX_MAX_BACKLOG is set but INBOX=redis is not".into());
+                return Err(
+                    "INBOX_MAX_BACKLOG is set but neither INBOX=redis nor INBOX=postgres is".into(),
+                );
             }
             Some(v) => Some(v.trim().parse::<u64>().map_err(|_| {
                 format!("invalid INBOX_MAX_BACKLOG={v:?}: a number of events (0: no limit)")
@@ -321,6 +326,8 @@ pub struct PostgresConfig {
     schema: Option<String>,
     lease: Option<Duration>,
     max_connections: Option<u32>,
+    /// `INBOX_MAX_BACKLOG`: events accepted and not done (503 past it).
+    max_backlog: Option<u64>,
 }
 
 impl std::fmt::Debug for PostgresConfig {
@@ -330,6 +337,7 @@ impl std::fmt::Debug for PostgresConfig {
             .field("schema", &self.schema)
             .field("lease", &self.lease)
             .field("max_connections", &self.max_connections)
+            .field("max_backlog", &self.max_backlog)
             .finish()
     }
 }
@@ -375,11 +383,18 @@ impl PostgresConfig {
                 format!("invalid DATABASE_MAX_CONNECTIONS={v:?}: a number of connections, at least 1")
             })?),
         };
+        let max_backlog = match var("INBOX_MAX_BACKLOG") {
+            None => None,
+            Some(v) => Some(v.trim().parse::<u64>().map_err(|_| {
+                format!("invalid INBOX_MAX_BACKLOG={v:?}: a number of events (0: no limit)")
+            })?),
+        };
         Ok(Some(Self {
             url: url.trim().to_owned(),
             schema: var("INBOX_SCHEMA"),
             lease,
             max_connections,
+            max_backlog,
         }))
     }
 }
@@ -406,6 +421,9 @@ async fn postgres_inbox(
     }
     if let Some(lease) = config.lease {
         inbox = inbox.lease(lease);
+    }
+    if let Some(max) = config.max_backlog {
+        inbox = inbox.max_backlog(max);
     }
     let inbox = inbox
         .connect()

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::Shared;
+use super::backlog::Admit;
 use crate::inbox::error::InboxError;
 use crate::inbox::record::to_millis;
 use crate::store::{Incoming, StoreError};
@@ -23,7 +24,16 @@ pub(super) struct Accept {
     headers: Vec<u8>,
     received_ms: i64,
     /// `true`: the key was new and the event is stored.
-    reply: oneshot::Sender<Result<bool, InboxError>>,
+    reply: oneshot::Sender<Result<bool, Refused>>,
+}
+
+/// Why a batch was not committed.
+#[derive(Clone)]
+enum Refused {
+    /// The backlog is at its bound (the bound).
+    Full(u64),
+    /// PostgreSQL failed.
+    Inbox(InboxError),
 }
 
 /// The kept headers in HTTP/1 form, `name: value\r\n` per header (a header value has no CR or
@@ -74,7 +84,10 @@ pub(super) async fn accept(
         mpsc::error::TrySendError::Closed(_) => StoreError::from(InboxError::Closed),
     })?;
     match tokio::time::timeout(timeout, rx).await {
-        Ok(Ok(answer)) => answer.map_err(StoreError::from),
+        Ok(Ok(answer)) => answer.map_err(|refused| match refused {
+            Refused::Full(max) => StoreError::backlog_full(max),
+            Refused::Inbox(error) => StoreError::from(error),
+        }),
         Ok(Err(_)) => Err(InboxError::Closed.into()),
         Err(_) => Err(StoreError::from(InboxError::storage(std::io::Error::new(
             std::io::ErrorKind::TimedOut,
@@ -115,8 +128,27 @@ async fn committer(shared: Arc<Shared>, rx: Arc<Mutex<mpsc::Receiver<Accept>>>, 
 }
 
 /// One statement for the batch; each accept is answered. A key twice in one batch is stored
-/// once: the later ones are duplicates of the first.
+/// once: the later ones are duplicates of the first. While the backlog is at its bound, the
+/// whole batch is refused (duplicates too, as the Redis inbox does) and nothing is written.
 async fn commit(shared: &Shared, batch: &mut Vec<Accept>) {
+    match shared.backlog.admit(shared).await {
+        Ok(Admit::Yes) => {}
+        Ok(Admit::Full(max)) => {
+            tracing::warn!(
+                max_backlog = max,
+                events = batch.len(),
+                "Postgres inbox: the backlog is full (answered 503)"
+            );
+            for a in batch.drain(..) {
+                let _ = a.reply.send(Err(Refused::Full(max)));
+            }
+            return;
+        }
+        Err(error) => {
+            refuse(batch, error);
+            return;
+        }
+    }
     let mut first: HashMap<[u8; 16], usize> = HashMap::with_capacity(batch.len());
     let (mut keys, mut bodies, mut headers, mut received) = (
         Vec::with_capacity(batch.len()),
@@ -143,6 +175,7 @@ async fn commit(shared: &Shared, batch: &mut Vec<Accept>) {
         .await;
     match stored {
         Ok(stored) => {
+            shared.backlog.stored(stored.len());
             let stored: std::collections::HashSet<Vec<u8>> = stored.into_iter().collect();
             let mut answered = std::collections::HashSet::new();
             for a in batch.drain(..) {
@@ -151,13 +184,16 @@ async fn commit(shared: &Shared, batch: &mut Vec<Accept>) {
                 let _ = a.reply.send(Ok(new));
             }
         }
-        Err(error) => {
-            tracing::warn!(%error, events = batch.len(), "Postgres inbox: an accept batch failed (answered 503)");
-            let error = InboxError::storage(error);
-            for a in batch.drain(..) {
-                let _ = a.reply.send(Err(error.clone()));
-            }
-        }
+        Err(error) => refuse(batch, error),
+    }
+}
+
+/// Answers every accept of a batch PostgreSQL failed (503).
+fn refuse(batch: &mut Vec<Accept>, error: sqlx::Error) {
+    tracing::warn!(%error, events = batch.len(), "Postgres inbox: an accept batch failed (answered 503)");
+    let error = Refused::Inbox(InboxError::storage(error));
+    for a in batch.drain(..) {
+        let _ = a.reply.send(Err(error.clone()));
     }
 }
 

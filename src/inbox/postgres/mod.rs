@@ -4,6 +4,7 @@
 
 mod accept;
 mod admin;
+mod backlog;
 mod entry;
 mod feed;
 mod schema;
@@ -26,6 +27,9 @@ pub use transactional::TxFuture;
 /// The default schema of a [`PostgresInbox`].
 const DEFAULT_SCHEMA: &str = "webhook_inbox";
 
+/// The default bound on events accepted and not done ([`PostgresInboxBuilder::max_backlog`]).
+const DEFAULT_MAX_BACKLOG: u64 = 100_000;
+
 /// An inbox shared by every replica of a receiver, in PostgreSQL (feature `postgres`;
 /// PostgreSQL 12 or newer), on the sqlx [`PgPool`] the application already has.
 ///
@@ -35,7 +39,8 @@ const DEFAULT_SCHEMA: &str = "webhook_inbox";
 ///   the receiver answers. Accepts that arrive together share one statement and one commit
 ///   (group commit, [`max_batch`](PostgresInboxBuilder::max_batch) events at most), so the cost
 ///   per event falls under load. A redelivery to any replica finds the key and is answered 200
-///   `"duplicate": true`.
+///   `"duplicate": true`. Past [`max_backlog`](PostgresInboxBuilder::max_backlog) events not
+///   done, accepts are refused (503, nothing remembered) until the replicas catch up.
 /// - **Run:** every replica claims events with a lease (`UPDATE events SET lease_owner = ..,
 ///   lease_until = now() + lease WHERE id IN (SELECT id .. FOR UPDATE SKIP LOCKED LIMIT n)
 ///   RETURNING ..`), only as many as its dispatcher has room for; it is woken by `LISTEN/NOTIFY`
@@ -61,7 +66,7 @@ const DEFAULT_SCHEMA: &str = "webhook_inbox";
 /// |---|---|---|---|
 /// | `schema_version` | (one row) | `version` | - |
 /// | `keys` | dedup key remembered | `key` (16 bytes), `expires_at` | events per dedup TTL |
-/// | `events` | event accepted and not done | `id`, `key`, `body`, `headers` (`name: value` lines), `received_at`, `accepted_at`, `lease_owner`, `lease_until`, `leases` (times claimed), `replays`, `last_replayed_at`, `listed_only` (an operator's replay of dead letters) | the backlog: small |
+/// | `events` | event accepted and not done | `id`, `key`, `body`, `headers` (`name: value` lines), `received_at`, `accepted_at`, `lease_owner`, `lease_until`, `leases` (times claimed), `replays`, `last_replayed_at`, `listed_only` (an operator's replay of dead letters) | the backlog: small, at most about [`max_backlog`](PostgresInboxBuilder::max_backlog) |
 /// | `routes` | handler of a not-done event that recorded progress | `event_id`, `route`, `attempts`, `next_at`, `done`, `updated_at` | the backlog's handlers |
 /// | `dead_letters` | handler that gave up | `event_id`, `key`, `body`, `headers`, `received_at`, `handler`, `route`, `reason`, `attempts`, `error`, `dead_at`, `replays`, `last_replayed_at` | kept until an operator replays, deletes or prunes them ([`InboxAdmin`](crate::store::InboxAdmin)) |
 /// | `effects` | transactional handler run on an event | `key`, `handler`, `done_at` | like `keys` |
@@ -114,6 +119,8 @@ pub(super) struct Shared {
     pub(super) poll_interval: Duration,
     pub(super) prune_interval: Duration,
     pub(super) claim_batch: usize,
+    /// The accepts' bound on `events`.
+    pub(in crate::inbox::postgres) backlog: backlog::BacklogBound,
 }
 
 struct Inner {
@@ -264,6 +271,7 @@ pub struct PostgresInboxBuilder {
     max_batch: usize,
     committers: usize,
     claim_batch: usize,
+    max_backlog: u64,
 }
 
 impl fmt::Debug for PostgresInboxBuilder {
@@ -279,6 +287,7 @@ impl fmt::Debug for PostgresInboxBuilder {
             .field("max_batch", &self.max_batch)
             .field("committers", &self.committers)
             .field("claim_batch", &self.claim_batch)
+            .field("max_backlog", &self.max_backlog)
             .finish_non_exhaustive()
     }
 }
@@ -314,6 +323,7 @@ impl PostgresInbox {
             max_batch: 256,
             committers: 4,
             claim_batch: 32,
+            max_backlog: DEFAULT_MAX_BACKLOG,
         }
     }
 
@@ -562,6 +572,27 @@ impl PostgresInboxBuilder {
         self
     }
 
+    /// The most events accepted and not done (rows of `events`, every replica's) before accepts
+    /// are refused: the receiver answers 503 with `Retry-After` and remembers nothing, and the
+    /// sender retries once the replicas have caught up (default 100,000; 0: no bound). A
+    /// redelivery is refused too while the backlog is full, as with the Redis inbox.
+    ///
+    /// The bound is approximate: each replica counts `events` at most every 250 ms and adds what
+    /// it stored since, so all replicas together may go past it by what they accept in 250 ms,
+    /// and a replica may go on refusing for up to 250 ms after the backlog fell below it.
+    /// Counting is a scan of `events`: about a millisecond per 10,000 rows, four times a second
+    /// per replica at most, and only while accepts arrive.
+    ///
+    /// ```no_run
+    /// # async fn f(pool: sqlx::PgPool) {
+    /// let b = webhook_receiver::store::PostgresInbox::builder(pool).max_backlog(10_000);
+    /// # }
+    /// ```
+    pub fn max_backlog(mut self, max: u64) -> Self {
+        self.max_backlog = max;
+        self
+    }
+
     /// Creates or migrates the schema and its tables (idempotent; replicas starting together
     /// migrate once, under an advisory lock), and starts the inbox's tasks (group commit,
     /// bookkeeping, lease extension and pruning) on the current Tokio runtime.
@@ -608,6 +639,7 @@ impl PostgresInboxBuilder {
             poll_interval: self.poll_interval,
             prune_interval: self.prune_interval,
             claim_batch: self.claim_batch,
+            backlog: backlog::BacklogBound::new(self.max_backlog),
         });
         let accepts = accept::spawn(&shared, self.max_batch, self.committers);
         let (book, rx) = mpsc::unbounded_channel();
