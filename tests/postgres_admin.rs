@@ -368,7 +368,7 @@ async fn a_version_1_schema_is_migrated_and_its_dead_letters_are_listed_and_repl
     let inbox = connect().await.unwrap();
     assert_eq!(
         scalar(&pool, "SELECT version::int8 FROM old_inbox.schema_version").await,
-        2
+        3
     );
     let page = inbox.list(&dead(), None, 10).await.unwrap();
     assert_eq!(page.events.len(), 1);

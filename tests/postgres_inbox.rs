@@ -21,7 +21,7 @@ use support::*;
 use tower::ServiceExt;
 use webhook_receiver::chirp::{self, MessageStatus};
 use webhook_receiver::dispatch::{EventContext, RetryPolicy};
-use webhook_receiver::store::{InboxError, PostgresInbox, conformance};
+use webhook_receiver::store::{Accepted, InboxError, Incoming, PostgresInbox, Store, conformance};
 
 /// What the handlers saw: (replica, message id, attempt, is_replay).
 type Seen = Arc<Mutex<Vec<(usize, String, u32, bool)>>>;
@@ -657,7 +657,7 @@ async fn the_schema_is_created_once_migrated_idempotently_and_refused_when_newer
             "SELECT version::int8 FROM custom_inbox.schema_version"
         )
         .await,
-        2
+        3
     );
     let bad = PostgresInbox::builder(pool.clone())
         .schema("Robert'); DROP TABLE students;--")
@@ -679,7 +679,7 @@ async fn the_schema_is_created_once_migrated_idempotently_and_refused_when_newer
             newer,
             InboxError::UnsupportedFormat {
                 found: 99,
-                supported: 2
+                supported: 3
             }
         ),
         "{newer}"
@@ -797,4 +797,64 @@ async fn past_max_backlog_accepts_answer_503_remember_nothing_and_resume_once_it
     );
     webhooks.drain(Duration::from_secs(5)).await.unwrap();
     assert_eq!(ran.load(Ordering::SeqCst), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_runs_on_the_replica_that_accepted_it_when_that_one_has_room() {
+    let server = PostgresServer::start();
+    let seen: Seen = Arc::default();
+    let replicas = [
+        replica(0, inbox(&server, Duration::from_secs(30)).await, &seen),
+        replica(1, inbox(&server, Duration::from_secs(30)).await, &seen),
+    ];
+    // With room, each replica runs what it accepted: stored leased to it, not claimed.
+    for i in 0..20 {
+        let res = replicas[i % 2]
+            .clone()
+            .oneshot(chirp_request(delivered(&format!("here-{i}"))))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    wait_until("20 ran", || seen.lock().unwrap().len() == 20).await;
+    for (replica, id, attempt, replay) in seen.lock().unwrap().iter() {
+        let i: usize = id.strip_prefix("here-").unwrap().parse().unwrap();
+        assert_eq!((*replica, *attempt, *replay), (i % 2, 1, false), "{id}");
+    }
+
+    // The seam: without a local slot the event is stored for any replica; with one, it is
+    // stored leased to this inbox and comes back with its entry.
+    let store = inbox(&server, Duration::from_secs(30)).await;
+    let (body, headers) = (
+        bytes::Bytes::from(delivered("seam-1")),
+        http::HeaderMap::new(),
+    );
+    let key = webhook_receiver::DedupKey::from_parts(&[b"seam-1"]);
+    let stored = store
+        .accept(Incoming::new(key, &body, &headers))
+        .await
+        .unwrap();
+    assert!(matches!(stored, Accepted::Stored));
+    let key = webhook_receiver::DedupKey::from_parts(&[b"seam-2"]);
+    let body = bytes::Bytes::from(delivered("seam-2"));
+    let event = Incoming::new(key, &body, &headers).with_local_slot(true);
+    let Ok(Accepted::New(Some(entry))) = store.accept(event).await else {
+        panic!("a local slot gets the event leased to this replica");
+    };
+    let owner: String =
+        sqlx::query_scalar("SELECT lease_owner FROM webhook_inbox.events WHERE key = $1")
+            .bind(key.as_bytes().to_vec())
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(owner, store.owner());
+    // Given back unfinished (as a drain does), it is claimed and run by a replica: both run
+    // there, replica 0 or 1, decoded from the stored body.
+    drop(entry);
+    wait_until("both seam events ran", || seen.lock().unwrap().len() == 22).await;
+    let pool = store.pool().clone();
+    for r in &replicas {
+        r.drain(Duration::from_secs(5)).await.unwrap();
+    }
+    wait_for_rows(&pool, "SELECT count(*) FROM webhook_inbox.events", 0).await;
 }

@@ -352,18 +352,20 @@ impl<F: Format, St: Store> Inner<F, St> {
         // bytes first (503 if either is spent), then accept, then send on the reserved slot,
         // which cannot fail. There is no await point between a new accept and the send. A
         // shared store bounds its own backlog, and whichever replica's feed takes the event
-        // runs it: no local slot.
+        // runs it; a slot is offered if one is free (the store may then lease the event to
+        // this process as it stores it and answer `New`), and none is no refusal.
         let slot = if self.store.is_shared() {
             if self.dispatcher.is_closing() {
                 return Err(Rejection::ShuttingDown {
                     retry_after: self.retry_after.without_backlog(),
                 });
             }
-            None
+            self.dispatcher.try_reserve(bytes.len()).ok()
         } else {
             Some(self.reserve(&item, bytes.len())?)
         };
-        let incoming = Incoming::arrived(key, &bytes, headers, received_at);
+        let incoming =
+            Incoming::arrived(key, &bytes, headers, received_at).with_local_slot(slot.is_some());
         match self.store.accept(incoming).await {
             Ok(Accepted::New(entry)) => {
                 tracing::debug!(event = item.event_name(), %key, "webhook accepted");
@@ -371,7 +373,7 @@ impl<F: Format, St: Store> Inner<F, St> {
                     Some(slot) => slot.send(item, key, id, received_at, entry),
                     None => tracing::error!(
                         %key,
-                        "a shared store answered New, not Stored: the event runs when its feed hands it over"
+                        "a shared store answered New without a local slot: the event runs when its feed hands it over"
                     ),
                 }
                 Ok(Outcome::Accepted)

@@ -35,6 +35,7 @@ pub struct Incoming<'a> {
     body: &'a Bytes,
     headers: &'a HeaderMap,
     received_at: SystemTime,
+    local_slot: bool,
 }
 
 /// Headers that are credentials, whatever the scheme: never kept with an event. Values the
@@ -70,6 +71,7 @@ impl<'a> Incoming<'a> {
             body,
             headers,
             received_at: SystemTime::now(),
+            local_slot: false,
         }
     }
 
@@ -86,6 +88,7 @@ impl<'a> Incoming<'a> {
             body,
             headers,
             received_at,
+            local_slot: false,
         }
     }
 
@@ -102,6 +105,41 @@ impl<'a> Incoming<'a> {
     pub const fn received_at(mut self, at: SystemTime) -> Self {
         self.received_at = at;
         self
+    }
+
+    /// The same event, with [`local_slot`](Self::local_slot) set: the receiver passes `true`
+    /// when it reserved a place in this process's dispatcher for the event.
+    ///
+    /// ```
+    /// # use webhook_receiver::{DedupKey, store::Incoming};
+    /// # let (body, headers) = (bytes::Bytes::new(), http::HeaderMap::new());
+    /// let event = Incoming::new(DedupKey::from_parts(&[b"e"]), &body, &headers);
+    /// assert!(!event.local_slot());
+    /// assert!(event.with_local_slot(true).local_slot());
+    /// ```
+    #[must_use]
+    pub const fn with_local_slot(mut self, reserved: bool) -> Self {
+        self.local_slot = reserved;
+        self
+    }
+
+    /// Whether this process's dispatcher has a place reserved for the event. A shared store
+    /// ([`Store::is_shared`](super::Store::is_shared)) may then take the event for this process
+    /// in the same step as it accepts it and answer [`Accepted::New`] with its entry: the
+    /// receiver runs it at once, from the request it already decoded, instead of waiting for
+    /// a feed to claim it. Without a place (the dispatcher is full, or the receiver does not
+    /// offer one) a shared store answers [`Accepted::Stored`]. A store that is not shared
+    /// can ignore it: the receiver always reserves a place for those.
+    ///
+    /// ```
+    /// # use webhook_receiver::{DedupKey, store::Incoming};
+    /// # let (body, headers) = (bytes::Bytes::new(), http::HeaderMap::new());
+    /// let event = Incoming::new(DedupKey::from_parts(&[b"e"]), &body, &headers);
+    /// assert!(!event.local_slot()); // by default, no place: a shared store stores it
+    /// ```
+    #[must_use]
+    pub const fn local_slot(&self) -> bool {
+        self.local_slot
     }
 
     /// The dedup key to claim.
@@ -207,6 +245,8 @@ fn is_credential(name: &HeaderName) -> bool {
 pub enum Accepted {
     /// The key was not remembered; it is now, with what the store keeps. This process runs the
     /// event now; its progress is recorded in the entry (`None`: the store keeps no progress).
+    /// A shared store answers it only when [`Incoming::local_slot`] is set, having taken the
+    /// event for this process (a lease) as it stored it.
     New(Option<Box<dyn Entry>>),
     /// The key was not remembered; it is now, and the event is stored in a shared store
     /// ([`Store::is_shared`](super::Store::is_shared)): whichever replica's feed takes it runs it.

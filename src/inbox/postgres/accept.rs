@@ -23,8 +23,20 @@ pub(super) struct Accept {
     body: Bytes,
     headers: Vec<u8>,
     received_ms: i64,
-    /// `true`: the key was new and the event is stored.
-    reply: oneshot::Sender<Result<bool, Refused>>,
+    /// The receiver has a place for the event: store it leased to this replica.
+    local: bool,
+    reply: oneshot::Sender<Result<Outcome, Refused>>,
+}
+
+/// What became of one accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Outcome {
+    /// The key was remembered: nothing stored.
+    Duplicate,
+    /// Stored, for whichever replica claims it.
+    Stored,
+    /// Stored with this replica's lease: the row's id.
+    Leased(i64),
 }
 
 /// Why a batch was not committed.
@@ -68,13 +80,14 @@ pub(super) async fn accept(
     accepts: &mpsc::Sender<Accept>,
     event: &Incoming<'_>,
     timeout: Duration,
-) -> Result<bool, StoreError> {
+) -> Result<Outcome, StoreError> {
     let (reply, rx) = oneshot::channel();
     let accept = Accept {
         key: *event.key().as_bytes(),
         body: event.body().clone(),
         headers: encode_headers(event),
         received_ms: i64::try_from(to_millis(event.received())).unwrap_or(i64::MAX),
+        local: event.local_slot(),
         reply,
     };
     accepts.try_send(accept).map_err(|e| match e {
@@ -150,7 +163,8 @@ async fn commit(shared: &Shared, batch: &mut Vec<Accept>) {
         }
     }
     let mut first: HashMap<[u8; 16], usize> = HashMap::with_capacity(batch.len());
-    let (mut keys, mut bodies, mut headers, mut received) = (
+    let (mut keys, mut bodies, mut headers, mut received, mut local) = (
+        Vec::with_capacity(batch.len()),
         Vec::with_capacity(batch.len()),
         Vec::with_capacity(batch.len()),
         Vec::with_capacity(batch.len()),
@@ -162,29 +176,70 @@ async fn commit(shared: &Shared, batch: &mut Vec<Accept>) {
             bodies.push(a.body.to_vec());
             headers.push(a.headers.clone());
             received.push(a.received_ms);
+            local.push(a.local);
         }
     }
     let ttl_ms = i64::try_from(shared.dedup_ttl.as_millis()).unwrap_or(i64::MAX);
-    let stored: Result<Vec<Vec<u8>>, sqlx::Error> = sqlx::query_scalar(&shared.sql.accept)
+    let lease_ms = i64::try_from(shared.lease.as_millis()).unwrap_or(i64::MAX);
+    let stored: Result<Vec<(Vec<u8>, i64, bool)>, sqlx::Error> = sqlx::query_as(&shared.sql.accept)
         .bind(&keys)
         .bind(&bodies)
         .bind(&headers)
         .bind(&received)
         .bind(ttl_ms)
+        .bind(&local)
+        .bind(&shared.owner)
+        .bind(lease_ms)
         .fetch_all(&shared.pool)
         .await;
     match stored {
         Ok(stored) => {
             shared.backlog.stored(stored.len());
-            let stored: std::collections::HashSet<Vec<u8>> = stored.into_iter().collect();
+            let stored: HashMap<Vec<u8>, Outcome> = stored
+                .into_iter()
+                .map(|(key, id, leased)| {
+                    (
+                        key,
+                        if leased {
+                            Outcome::Leased(id)
+                        } else {
+                            Outcome::Stored
+                        },
+                    )
+                })
+                .collect();
             let mut answered = std::collections::HashSet::new();
+            let mut orphans = Vec::new();
             for a in batch.drain(..) {
-                // Only the first accept of a stored key is new.
-                let new = stored.contains(a.key.as_slice()) && answered.insert(a.key);
-                let _ = a.reply.send(Ok(new));
+                // Only the first accept of a stored key is new (and the first is the one
+                // whose `local` the row took).
+                let outcome = match stored.get(a.key.as_slice()) {
+                    Some(outcome) if answered.insert(a.key) => *outcome,
+                    _ => Outcome::Duplicate,
+                };
+                if let (Err(_), Outcome::Leased(id)) = (a.reply.send(Ok(outcome)), outcome) {
+                    orphans.push(id);
+                }
+            }
+            if !orphans.is_empty() {
+                release(shared, &orphans).await;
             }
         }
         Err(error) => refuse(batch, error),
+    }
+}
+
+/// Gives back the leases of events stored for requests that gave up while their batch committed
+/// (timed out, or the client went away): any replica claims them at its next poll. If that
+/// fails too, they are claimed once the lease expires.
+async fn release(shared: &Shared, ids: &[i64]) {
+    let released = sqlx::query(&shared.sql.release)
+        .bind(ids)
+        .bind(&shared.owner)
+        .execute(&shared.pool)
+        .await;
+    if let Err(error) = released {
+        tracing::warn!(%error, events = ids.len(), "Postgres inbox: giving back the leases of accepts given up on failed: they run once their lease expires");
     }
 }
 

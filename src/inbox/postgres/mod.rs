@@ -41,10 +41,13 @@ const DEFAULT_MAX_BACKLOG: u64 = 100_000;
 ///   per event falls under load. A redelivery to any replica finds the key and is answered 200
 ///   `"duplicate": true`. Past [`max_backlog`](PostgresInboxBuilder::max_backlog) events not
 ///   done, accepts are refused (503, nothing remembered) until the replicas catch up.
-/// - **Run:** every replica claims events with a lease (`UPDATE events SET lease_owner = ..,
+/// - **Run:** an event accepted by a replica whose dispatcher has room
+///   ([`Incoming::local_slot`](crate::store::Incoming::local_slot)) is stored leased to it and
+///   runs there at once, decoded once: no claim, no notification. The others wait for a claim:
+///   every replica claims events with a lease (`UPDATE events SET lease_owner = ..,
 ///   lease_until = now() + lease WHERE id IN (SELECT id .. FOR UPDATE SKIP LOCKED LIMIT n)
 ///   RETURNING ..`), only as many as its dispatcher has room for; it is woken by `LISTEN/NOTIFY`
-///   (a trigger notifies on every accept) and polls every
+///   (a trigger notifies on every accept that stored an event without a lease) and polls every
 ///   [`poll_interval`](PostgresInboxBuilder::poll_interval) as a fallback. A live replica
 ///   extends the leases of the events it holds every third of the lease; an event whose lease
 ///   expired (its replica died or stalled) is claimed by another replica, which runs the
@@ -165,19 +168,27 @@ impl Sql {
     fn new(schema: &str) -> Self {
         let q = |sql: &str| sql.replace("{s}", &format!("\"{schema}\""));
         Self {
+            // An event whose receiver has a place for it (`local`) is stored leased to this
+            // replica (`leases` 1), which runs it at once: no claim, and no notification (the
+            // trigger notifies only for rows stored without a lease).
             accept: q("WITH input AS (
-                    SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::int8[])
-                        AS t(key, body, headers, received_ms)
+                    SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::int8[],
+                            $6::bool[])
+                        AS t(key, body, headers, received_ms, local)
                 ), claimed AS (
                     INSERT INTO {s}.keys (key, expires_at)
                     SELECT key, now() + $5 * interval '1 millisecond' FROM input
                     ON CONFLICT (key) DO NOTHING
                     RETURNING key
                 )
-                INSERT INTO {s}.events (key, body, headers, received_at)
-                SELECT i.key, i.body, i.headers, to_timestamp(i.received_ms / 1000.0)
+                INSERT INTO {s}.events (key, body, headers, received_at, lease_owner, lease_until,
+                    leases)
+                SELECT i.key, i.body, i.headers, to_timestamp(i.received_ms / 1000.0),
+                    CASE WHEN i.local THEN $7 END,
+                    CASE WHEN i.local THEN now() + $8 * interval '1 millisecond' END,
+                    CASE WHEN i.local THEN 1 ELSE 0 END
                 FROM input i JOIN claimed c ON c.key = i.key
-                RETURNING key"),
+                RETURNING key, id, lease_owner IS NOT NULL"),
             // The claim's commit does not wait for its WAL flush (`set_config(..., true)`: for
             // this statement's transaction only): a claim a server crash loses leaves the event
             // claimable again (at least once).
@@ -693,11 +704,19 @@ impl Store for PostgresInbox {
     /// before its batch runs keeps nothing; one dropped while it runs is committed and run
     /// (a shared backlog every feed reads).
     async fn accept(&self, event: Incoming<'_>) -> Result<Accepted, StoreError> {
-        let new = accept::accept(&self.inner.accepts, &event, self.inner.accept_timeout).await?;
-        Ok(if new {
-            Accepted::Stored
-        } else {
-            Accepted::Duplicate
+        let outcome =
+            accept::accept(&self.inner.accepts, &event, self.inner.accept_timeout).await?;
+        Ok(match outcome {
+            accept::Outcome::Duplicate => Accepted::Duplicate,
+            accept::Outcome::Stored => Accepted::Stored,
+            accept::Outcome::Leased(id) => {
+                // Held from now: its lease is extended while it runs here.
+                self.inner.held().insert(id);
+                Accepted::New(Some(Box::new(entry::PgEntry::new(
+                    Arc::clone(&self.inner),
+                    id,
+                ))))
+            }
         })
     }
 

@@ -7,7 +7,7 @@ use sqlx::{Executor, PgPool, Row};
 use super::super::error::InboxError;
 
 /// The schema version this crate writes and reads.
-pub(super) const VERSION: i32 = 2;
+pub(super) const VERSION: i32 = 3;
 
 /// The migrations, in order: `MIGRATIONS[n]` takes the schema from version `n` to `n + 1`.
 /// `{s}` is the schema's (validated, quoted) name.
@@ -88,6 +88,21 @@ ALTER TABLE {s}.events
     ADD COLUMN replays integer NOT NULL DEFAULT 0,
     ADD COLUMN last_replayed_at timestamptz,
     ADD COLUMN listed_only boolean NOT NULL DEFAULT false;
+"#,
+    r#"
+-- Version 3: an event accepted by a replica with room is stored leased to it and runs there at
+-- once; only events stored without a lease wake the consumers.
+CREATE OR REPLACE FUNCTION {s}.notify_events() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM new_events WHERE lease_owner IS NULL) THEN
+        PERFORM pg_notify({channel}, '');
+    END IF;
+    RETURN NULL;
+END
+$$;
+DROP TRIGGER events_notify ON {s}.events;
+CREATE TRIGGER events_notify AFTER INSERT ON {s}.events REFERENCING NEW TABLE AS new_events
+    FOR EACH STATEMENT EXECUTE FUNCTION {s}.notify_events();
 "#,
 ];
 
