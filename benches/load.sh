@@ -35,7 +35,10 @@
 #   postgres_inbox  the example with the Postgres inbox (DATABASE_URL and INBOX=postgres: every
 #                event committed to a PostgreSQL this script starts, pinned to PG_CPU, before its
 #                200; handlers fed from it) vs the same binary in memory (goal >= 0.5); before
-#                each SIGTERM the script waits for the events table to empty
+#                each SIGTERM the script waits for the events table to empty; with
+#                EXAMPLE_BIN_B set (a prebuilt chirp_receiver of another commit, same profile,
+#                --features durable,redis,postgres), that build's Postgres inbox runs too (in
+#                the schema webhook_inbox_b), interleaved: an A/B of two builds
 #   postgres_tx  the Postgres inbox with HANDLER_SINK=postgres (each handler inserts its row in
 #                the inbox's transaction: a transactional handler) vs with plain handlers
 # Pairs are measured back to back and repeated REPS times; budget lines use the median of the
@@ -248,8 +251,9 @@ start_server() {
     shift 2
     bin=$EXAMPLE_BIN
     [[ $kind == bare ]] && bin=$BARE_BIN
-    # The aa scenario's second server is another build when EXAMPLE_BIN_B is set (an A/B).
-    [[ $variant == example/b && -n ${EXAMPLE_BIN_B:-} ]] && bin=$EXAMPLE_BIN_B
+    # The aa scenario's second server, and the postgres_inbox scenario's third, are another
+    # build when EXAMPLE_BIN_B is set (an A/B).
+    [[ ($variant == example/b || $variant == example/b_*) && -n ${EXAMPLE_BIN_B:-} ]] && bin=$EXAMPLE_BIN_B
     log=$OUT/$kind-$port.log
     # stdout carries each server's one JSON line per handled event: to a file, counted once the
     # server has exited (a real file, not /dev/null: the write(2) per event stays in the
@@ -389,9 +393,11 @@ measure() {
     rss=$(peak_rss_kib "$SERVER_PID")
     kill -0 "$SERVER_PID" 2>/dev/null || die "$kind server died during the run (log: $OUT/${kind%%/*}-$port.log)"
     if [[ $kind == */postgres* ]]; then
-        local waited=0
-        until [[ $(pg_sql "SELECT count(*) FROM webhook_inbox.events") == 0 ]]; do
-            # Accepts can outrun the handlers (no backlog limit): the backlog then drains here.
+        local waited=0 schema=webhook_inbox
+        [[ $kind == */b_postgres* ]] && schema=webhook_inbox_b
+        until [[ $(pg_sql "SELECT count(*) FROM $schema.events") == 0 ]]; do
+            # Accepts can outrun the handlers (up to the backlog bound, 100,000 events by
+            # default): the backlog then drains here.
             ((waited++ < 30000)) || die "the Postgres inbox's events table did not empty within 300 s"
             sleep 0.01
         done
@@ -476,10 +482,15 @@ if [[ " $SCENARIOS " == *" postgres_"* ]]; then
 fi
 # pg_reset: empties the inbox's tables and the sink between runs.
 pg_reset() {
+    # webhook_inbox_b: EXAMPLE_BIN_B's tables (another build may use another schema version).
     pg_sql "SET client_min_messages = warning; DO \$\$ BEGIN
         IF to_regclass('webhook_inbox.events') IS NOT NULL THEN
             TRUNCATE webhook_inbox.events, webhook_inbox.routes, webhook_inbox.keys, webhook_inbox.effects,
                 webhook_inbox.dead_letters CASCADE;
+        END IF;
+        IF to_regclass('webhook_inbox_b.events') IS NOT NULL THEN
+            TRUNCATE webhook_inbox_b.events, webhook_inbox_b.routes, webhook_inbox_b.keys,
+                webhook_inbox_b.effects, webhook_inbox_b.dead_letters CASCADE;
         END IF;
         IF to_regclass('public.handled') IS NOT NULL THEN TRUNCATE handled; END IF;
     END \$\$" >/dev/null || die "resetting the Postgres tables failed"
@@ -578,7 +589,15 @@ for rep in $(seq 1 "$REPS"); do
         measure postgres_inbox "example/memory" 64 "$rep" 0 0
         pg_reset
         measure postgres_inbox "example/postgres" 64 "$rep" 0 0 "${PG_ENV[@]}"
+        if [[ -n ${EXAMPLE_BIN_B:-} ]]; then
+            pg_reset
+            measure postgres_inbox "example/b_postgres" 64 "$rep" 0 0 "${PG_ENV[@]}" INBOX_SCHEMA=webhook_inbox_b
+        fi
     else
+        if [[ -n ${EXAMPLE_BIN_B:-} ]]; then
+            pg_reset
+            measure postgres_inbox "example/b_postgres" 64 "$rep" 0 0 "${PG_ENV[@]}" INBOX_SCHEMA=webhook_inbox_b
+        fi
         pg_reset
         measure postgres_inbox "example/postgres" 64 "$rep" 0 0 "${PG_ENV[@]}"
         measure postgres_inbox "example/memory" 64 "$rep" 0 0
@@ -730,6 +749,17 @@ report() {
         if (l != "") {
             m = median(l); printf "  throughput Postgres inbox / in memory, 64 connections: %.3f (goal >= 0.5): %s\n", m, (m >= 0.5 ? "MET" : "NOT MET")
             if (reps > 1) printf "    the pairs, sorted: %s\n", sorted(l)
+        }
+        l = ""; lb = ""
+        for (r = 1; r <= reps; r++) if ((("postgres_inbox", 64, "example/b_postgres", r) in v_rps) && v_rps["postgres_inbox", 64, "example/b_postgres", r] > 0) {
+            l = l " " v_rps["postgres_inbox", 64, "example/postgres", r] / v_rps["postgres_inbox", 64, "example/b_postgres", r]
+            lb = lb " " v_rps["postgres_inbox", 64, "example/b_postgres", r] / v_rps["postgres_inbox", 64, "example/memory", r]
+        }
+        if (l != "") {
+            printf "  Postgres inbox, the example / EXAMPLE_BIN_B (A/B of two builds), 64 connections: %.3f\n", median(l)
+            if (reps > 1) printf "    the pairs, sorted: %s\n", sorted(l)
+            printf "  EXAMPLE_BIN_B's Postgres inbox / in memory: %.3f\n", median(lb)
+            if (reps > 1) printf "    the pairs, sorted: %s\n", sorted(lb)
         }
         l = ""
         for (r = 1; r <= reps; r++) if ((("postgres_tx", 64, "example/postgres_plain", r) in v_rps) && v_rps["postgres_tx", 64, "example/postgres_plain", r] > 0)
