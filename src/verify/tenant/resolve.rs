@@ -136,9 +136,7 @@ impl fmt::Display for Tenant {
 /// assert_eq!(table.tenant(&parts), None);
 /// # }
 /// ```
-#[diagnostic::on_unimplemented(
-    note = "implement `ResolveSecrets` for your resolver: `fn tenant(&self, &Parts) -> Option<Tenant>` and `async fn secrets(&self, &Tenant) -> Result<Option<Self::Secrets>, BoxError>`"
-)]
+#[diagnostic::on_unimplemented(note = "implement `fn tenant` and `async fn secrets`")]
 pub trait ResolveSecrets: Send + Sync + 'static {
     /// What a lookup returns, handed to the scheme's constructor (e.g. `Vec<String>` for
     /// `|secrets| HmacSha256::new(secrets)`).
