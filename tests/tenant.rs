@@ -441,3 +441,92 @@ async fn standard_webhooks_per_tenant() {
     webhooks.drain(Duration::from_secs(10)).await.unwrap();
     assert_eq!(log.lock().unwrap().len(), 2);
 }
+
+/// The durable inbox keeps the scoped key with the event: what it replays after a restart runs
+/// under that key, and redeliveries after the restart are recognised per tenant.
+#[cfg(feature = "durable")]
+#[tokio::test]
+async fn replayed_events_keep_their_tenant_scoped_keys() {
+    use webhook_receiver::store::DurableInbox;
+
+    let dir = std::env::temp_dir().join(format!("wr-tenant-replay-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let db = Db::with(&[("acme", &["s1"]), ("globex", &["s2"])]);
+
+    // First run: the handler blocks on the first event, the others stay queued at the drain
+    // deadline, kept in the inbox for the next start.
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let first = Webhooks::builder(JsonFormat::<serde_json::Value>::new(), hmac_per_tenant(&db))
+        .state(Arc::clone(&gate))
+        .fallback(|_: Received<Ev>, ctx: EventContext<_>| async move {
+            let _permit = ctx.state().acquire().await;
+        })
+        .concurrency_limit(1)
+        .store(DurableInbox::open(&dir).unwrap())
+        .spawn();
+    for (tenant, secret, id) in [
+        ("acme", "s1", "evt_0"),
+        ("acme", "s1", "evt_1"),
+        ("globex", "s2", "evt_1"),
+    ] {
+        let res = first
+            .clone()
+            .oneshot(signed(tenant, secret, id))
+            .await
+            .unwrap();
+        assert_eq!(json_body(res).await, serde_json::json!({"received": true}));
+    }
+    first.drain(Duration::from_millis(100)).await.unwrap_err();
+    drop(first);
+    gate.add_permits(1);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    // Second run: both evt_1 are replayed, each under its own tenant's key.
+    let log = Log::default();
+    let second = Webhooks::builder(JsonFormat::<serde_json::Value>::new(), hmac_per_tenant(&db))
+        .state(Arc::clone(&log))
+        .fallback(|_: Received<Ev>, ctx: EventContext<Log>| async move {
+            let id = ctx.id().unwrap_or_default().to_owned();
+            ctx.state().lock().unwrap().push((id, ctx.key()));
+        })
+        .store(DurableInbox::open(&dir).unwrap())
+        .spawn();
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while log.lock().unwrap().len() < 2 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the two queued events are replayed");
+    let scoped = |tenant: &str, id: &str| {
+        let unscoped = DedupKey::from_parts(&[id.as_bytes()]);
+        DedupKey::from_parts(&[b"tenant", tenant.as_bytes(), unscoped.as_bytes()])
+    };
+    let mut replayed = log.lock().unwrap().clone();
+    replayed.sort_by_key(|(_, key)| *key);
+    let mut expected = vec![
+        ("evt_1".to_owned(), scoped("acme", "evt_1")),
+        ("evt_1".to_owned(), scoped("globex", "evt_1")),
+    ];
+    expected.sort_by_key(|(_, key)| *key);
+    assert_eq!(replayed, expected);
+
+    // Redeliveries after the restart: duplicates for their own tenant only.
+    for (tenant, secret) in [("acme", "s1"), ("globex", "s2")] {
+        let res = second
+            .clone()
+            .oneshot(signed(tenant, secret, "evt_1"))
+            .await
+            .unwrap();
+        assert_eq!(json_body(res).await["duplicate"], true);
+    }
+    let res = second
+        .clone()
+        .oneshot(signed("globex", "s2", "evt_0"))
+        .await
+        .unwrap();
+    assert_eq!(json_body(res).await, serde_json::json!({"received": true}));
+    second.drain(Duration::from_secs(10)).await.unwrap();
+    drop(second);
+    let _ = std::fs::remove_dir_all(&dir);
+}
