@@ -530,3 +530,70 @@ async fn replayed_events_keep_their_tenant_scoped_keys() {
     drop(second);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `examples/tenant_receiver.rs` from outside: two tenants with the same id both print a line
+/// (two keys), a redelivery is a duplicate, an unknown tenant is 401, the rotated-out secret
+/// still works while listed; with `TENANT_LOOKUP_FAIL=1`, 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_serves_each_tenant_with_its_own_secrets() {
+    use support::process::Running;
+
+    let post = |addr, tenant: &str, secret: &str| {
+        let body = event("evt_1");
+        let sig = webhook_receiver::testing::hmac_sha256_hex(secret, &body);
+        let path = format!("/webhooks/{tenant}");
+        async move {
+            let headers = [
+                ("content-type", "application/json"),
+                ("x-webhook-signature", sig.as_str()),
+            ];
+            support::post(addr, &path, &headers, body).await
+        }
+    };
+    let running = Running::start(
+        "tenant_receiver",
+        &[("TENANT_SECRETS", "acme=s1,globex=s2|s2-old")],
+    )
+    .await;
+    let addr = running.addr;
+    assert_eq!(
+        post(addr, "acme", "s1").await,
+        (200, r#"{"received":true}"#.into())
+    );
+    assert_eq!(
+        post(addr, "globex", "s2").await,
+        (200, r#"{"received":true}"#.into())
+    );
+    let duplicate = (200, r#"{"received":true,"duplicate":true}"#.to_owned());
+    assert_eq!(post(addr, "acme", "s1").await, duplicate);
+    assert_eq!(post(addr, "globex", "s2-old").await, duplicate);
+    let (status, body) = post(addr, "initech", "s1").await;
+    assert_eq!(
+        (status, body.contains("unknown_tenant")),
+        (401, true),
+        "{body}"
+    );
+    let (status, body) = post(addr, "acme", "s2").await;
+    assert_eq!(
+        (status, body.contains("invalid_credentials")),
+        (401, true),
+        "{body}"
+    );
+    let lines = running.stop().await;
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines.iter().all(|l| l["id"] == "evt_1"));
+    assert_ne!(lines[0]["key"], lines[1]["key"]);
+
+    let running = Running::start(
+        "tenant_receiver",
+        &[("TENANT_SECRETS", "acme=s1"), ("TENANT_LOOKUP_FAIL", "1")],
+    )
+    .await;
+    let (status, body) = post(running.addr, "acme", "s1").await;
+    assert_eq!(
+        (status, body.contains("secrets_unavailable")),
+        (503, true),
+        "{body}"
+    );
+    assert!(running.stop().await.is_empty());
+}
