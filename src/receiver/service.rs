@@ -290,15 +290,11 @@ where
         let headers = parts.headers;
         let inner = Arc::clone(&self.inner);
         ResponseFuture::handling(async move {
-            Ok(
-                match inner
-                    .handle(&headers, tenant.as_ref(), body, received_at)
-                    .await
-                {
-                    Ok(outcome) => outcome.into_response(&inner.deliveries),
-                    Err(rejection) => reject(rejection),
-                },
-            )
+            let handled = inner.handle(&headers, tenant.as_ref(), body, received_at);
+            Ok(match handled.await {
+                Ok(outcome) => outcome.into_response(&inner.deliveries),
+                Err(rejection) => reject(rejection),
+            })
         })
     }
 }
