@@ -1,5 +1,5 @@
 //! Errors: [`Rejection`] (what the sender is told, with its status code), [`DecodeError`] (why a
-//! body is not an event), [`StoreError`] and [`BoxError`].
+//! body is not an event), [`StoreError`], [`SecretsError`] and [`BoxError`].
 //!
 //! Every rejection answers with the seeds' error shape:
 //!
@@ -21,6 +21,7 @@
 //! ```
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -56,6 +57,15 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub enum Rejection {
     /// 401: the authentication header or signature is missing or wrong.
     Unauthorized,
+    /// 401: the request names no tenant, or one the secrets resolver does not know
+    /// ([`PerTenant`](crate::verify::PerTenant)). Nothing is remembered, not even that the
+    /// tenant is unknown: a tenant added later is accepted on the next request.
+    ///
+    /// Its own code (`unknown_tenant`) rather than `invalid_credentials`: the tenant is part of
+    /// the URL the sender was configured with, not a secret, and a lookup that misses already
+    /// takes a different time than a signature check, so hiding it would hide nothing from an
+    /// attacker and a lot from the operator reading the sender's delivery log.
+    UnknownTenant,
     /// 401: the signed timestamp is further from now than the tolerance (Standard Webhooks).
     StaleTimestamp {
         /// How far the timestamp is from now.
@@ -121,6 +131,15 @@ pub enum Rejection {
         /// The store's error.
         source: StoreError,
     },
+    /// 503: the tenant's secrets could not be had (the resolver failed, or what it returned is
+    /// not a valid configuration for the scheme: [`PerTenant`](crate::verify::PerTenant));
+    /// nothing was remembered, retry later.
+    SecretsUnavailable {
+        /// Sent as `Retry-After`.
+        retry_after: Duration,
+        /// Why.
+        source: SecretsError,
+    },
     /// 503: another claim of this event's key is in flight, not yet confirmed
     /// ([`Claim::InFlight`](crate::store::Claim::InFlight): another replica is accepting it
     /// right now, or gave up or died doing so); nothing was remembered, retry shortly.
@@ -167,6 +186,7 @@ impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Unauthorized => f.write_str("missing or invalid webhook credentials"),
+            Self::UnknownTenant => f.write_str("unknown tenant"),
             Self::StaleTimestamp {
                 skew,
                 ahead,
@@ -221,6 +241,9 @@ impl fmt::Display for Rejection {
                 f.write_str("webhook receiver is shutting down; retry later")
             }
             Self::StoreUnavailable { .. } => f.write_str("dedup store unavailable; retry later"),
+            Self::SecretsUnavailable { .. } => {
+                f.write_str("webhook secrets unavailable; retry later")
+            }
             Self::ClaimInFlight { .. } => {
                 f.write_str("this event is being accepted by another request; retry shortly")
             }
@@ -234,6 +257,7 @@ impl std::error::Error for Rejection {
             Self::Decode(e) => Some(e),
             Self::BodyRead(e) => Some(&**e),
             Self::StoreUnavailable { source, .. } => Some(source),
+            Self::SecretsUnavailable { source, .. } => Some(source),
             _ => None,
         }
     }
@@ -259,9 +283,10 @@ impl Rejection {
     /// ```
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Unauthorized | Self::StaleTimestamp { .. } | Self::EventTooOld { .. } => {
-                StatusCode::UNAUTHORIZED
-            }
+            Self::Unauthorized
+            | Self::UnknownTenant
+            | Self::StaleTimestamp { .. }
+            | Self::EventTooOld { .. } => StatusCode::UNAUTHORIZED,
             Self::IpNotAllowed { .. } => StatusCode::FORBIDDEN,
             Self::BadHeader { .. } | Self::Decode(_) | Self::BodyRead(_) => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -270,6 +295,7 @@ impl Rejection {
             Self::Overloaded { .. }
             | Self::ShuttingDown { .. }
             | Self::StoreUnavailable { .. }
+            | Self::SecretsUnavailable { .. }
             | Self::ClaimInFlight { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -288,12 +314,14 @@ impl Rejection {
     pub fn error_type(&self) -> &'static str {
         match self {
             Self::Unauthorized
+            | Self::UnknownTenant
             | Self::StaleTimestamp { .. }
             | Self::EventTooOld { .. }
             | Self::IpNotAllowed { .. } => "authentication_error",
             Self::Overloaded { .. }
             | Self::ShuttingDown { .. }
             | Self::StoreUnavailable { .. }
+            | Self::SecretsUnavailable { .. }
             | Self::ClaimInFlight { .. } => "api_error",
             _ => "invalid_request_error",
         }
@@ -314,6 +342,7 @@ impl Rejection {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Unauthorized => "invalid_credentials",
+            Self::UnknownTenant => "unknown_tenant",
             Self::StaleTimestamp { .. } => "timestamp_out_of_tolerance",
             Self::EventTooOld { .. } => "event_too_old",
             Self::IpNotAllowed { .. } => "ip_not_allowed",
@@ -326,6 +355,7 @@ impl Rejection {
             Self::Overloaded { .. } => "queue_full",
             Self::ShuttingDown { .. } => "shutting_down",
             Self::StoreUnavailable { .. } => "store_unavailable",
+            Self::SecretsUnavailable { .. } => "secrets_unavailable",
             Self::ClaimInFlight { .. } => "claim_in_flight",
         }
     }
@@ -378,6 +408,7 @@ impl Rejection {
             Self::Overloaded { retry_after }
             | Self::ShuttingDown { retry_after }
             | Self::StoreUnavailable { retry_after, .. }
+            | Self::SecretsUnavailable { retry_after, .. }
             | Self::ClaimInFlight { retry_after } => {
                 h.insert(
                     header::RETRY_AFTER,
@@ -387,7 +418,10 @@ impl Rejection {
             Self::MethodNotAllowed(_) => {
                 h.insert(header::ALLOW, HeaderValue::from_static("POST"));
             }
-            Self::Unauthorized | Self::StaleTimestamp { .. } | Self::EventTooOld { .. } => {
+            Self::Unauthorized
+            | Self::UnknownTenant
+            | Self::StaleTimestamp { .. }
+            | Self::EventTooOld { .. } => {
                 h.insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Webhook"),
@@ -553,5 +587,60 @@ impl StoreError {
     #[must_use]
     pub const fn backlog_limit(&self) -> Option<u64> {
         self.backlog
+    }
+}
+
+/// A tenant's webhook secrets could not be had ([`Rejection::SecretsUnavailable`], 503): the
+/// resolver failed, or what it returned does not make a valid verifier. Cheap to clone (the
+/// error is shared), so every request waiting on the same lookup gets it.
+///
+/// ```
+/// use std::error::Error;
+/// use std::time::Duration;
+/// use webhook_receiver::Rejection;
+/// use webhook_receiver::error::SecretsError;
+///
+/// let err = SecretsError::lookup(std::io::Error::other("connection refused"));
+/// assert_eq!(err.to_string(), "the secrets lookup failed: connection refused");
+/// assert!(err.source().is_some());
+/// let r = Rejection::SecretsUnavailable { retry_after: Duration::from_secs(5), source: err };
+/// assert_eq!((r.status().as_u16(), r.code()), (503, "secrets_unavailable"));
+/// assert_eq!(r.into_response::<webhook_receiver::ResponseBody>().headers()["retry-after"], "5");
+/// ```
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum SecretsError {
+    /// The resolver's lookup failed (its database is down, ...).
+    #[error("the secrets lookup failed: {0}")]
+    Lookup(#[source] Arc<dyn std::error::Error + Send + Sync>),
+    /// The resolver returned secrets the scheme refuses (an empty secret, a malformed
+    /// `whsec_` key, ...): a configuration error on the receiver's side.
+    #[error("the tenant's secrets are not a valid configuration: {0}")]
+    InvalidConfig(#[source] Arc<dyn std::error::Error + Send + Sync>),
+}
+
+impl SecretsError {
+    /// A failed lookup.
+    ///
+    /// ```
+    /// use webhook_receiver::error::SecretsError;
+    /// assert!(matches!(SecretsError::lookup("timeout"), SecretsError::Lookup(_)));
+    /// ```
+    pub fn lookup(error: impl Into<BoxError>) -> Self {
+        Self::Lookup(Arc::from(error.into()))
+    }
+
+    /// Secrets the scheme refused.
+    ///
+    /// ```
+    /// use webhook_receiver::error::SecretsError;
+    /// use webhook_receiver::verify::SharedSecret;
+    ///
+    /// let refused = SharedSecret::new([""]).unwrap_err();
+    /// let err = SecretsError::invalid_config(refused);
+    /// assert_eq!(err.to_string(), "the tenant's secrets are not a valid configuration: secret #0 is empty");
+    /// ```
+    pub fn invalid_config(error: impl Into<BoxError>) -> Self {
+        Self::InvalidConfig(Arc::from(error.into()))
     }
 }

@@ -126,6 +126,13 @@ impl DedupKey {
         canon.finish()
     }
 
+    /// This key within a tenant's scope: the same event id sent for two tenants gives two keys
+    /// ([`PerTenant`](crate::verify::PerTenant) puts the tenant in the request, the receiver
+    /// scopes the key with it).
+    pub(crate) fn scoped(self, tenant: &str) -> Self {
+        Self::from_parts(&[b"tenant", tenant.as_bytes(), &self.0])
+    }
+
     fn finish(h: Sha256) -> Self {
         let digest = h.finalize();
         let mut out = [0u8; 16];

@@ -285,10 +285,13 @@ where
                 span.record("secret", verified.secret_index());
             }
         }
+        // Verified per tenant: the dedup key is scoped by the tenant.
+        let tenant = parts.extensions.get::<crate::verify::Tenant>().cloned();
         let headers = parts.headers;
         let inner = Arc::clone(&self.inner);
         ResponseFuture::handling(async move {
-            Ok(match inner.handle(&headers, body, received_at).await {
+            let handled = inner.handle(&headers, tenant.as_ref(), body, received_at);
+            Ok(match handled.await {
                 Ok(outcome) => outcome.into_response(&inner.deliveries),
                 Err(rejection) => reject(rejection),
             })
@@ -332,6 +335,7 @@ impl<F: Format, St: Store> Inner<F, St> {
     async fn handle<B>(
         &self,
         headers: &HeaderMap,
+        tenant: Option<&crate::verify::Tenant>,
         body: B,
         received_at: SystemTime,
     ) -> Result<Outcome, Rejection>
@@ -341,7 +345,7 @@ impl<F: Format, St: Store> Inner<F, St> {
     {
         let declared = content_length(headers);
         let bytes = read_limited(body, self.body_limit, declared).await?;
-        let (item, key, id) = self.decode(headers, &bytes)?;
+        let (item, key, id) = self.decode(headers, tenant, &bytes)?;
         let span = tracing::Span::current();
         if !span.is_disabled() {
             span.record("event", item.event_name());
@@ -461,15 +465,21 @@ impl<F: Format, St> Inner<F, St> {
         }
     }
 
-    /// Decodes the body; applies the user's key function.
+    /// Decodes the body; applies the user's key function, then scopes the key by the tenant
+    /// the request was verified for, if any. (A stored event keeps the key it was accepted
+    /// with: [`run_pending`](Self::run_pending) does not derive it again.)
     fn decode(
         &self,
         headers: &HeaderMap,
+        tenant: Option<&crate::verify::Tenant>,
         bytes: &[u8],
     ) -> Result<(Received<F::Event>, DedupKey, Option<Box<str>>), Rejection> {
         let (item, mut key, id) = self.format.decode(headers, bytes)?.into_parts();
         if let (Some(key_fn), Received::Event(event)) = (&self.key_fn, &item) {
             key = key_fn(event, headers);
+        }
+        if let Some(tenant) = tenant {
+            key = key.scoped(tenant.as_str());
         }
         Ok((item, key, id))
     }

@@ -65,6 +65,58 @@
 //! # fn main() {}
 //! ```
 //!
+//! # Secrets per request
+//!
+//! A multi-tenant receiver (one URL per customer, `POST /webhooks/{tenant}`, each with its own
+//! secret in your database) wraps its scheme in [`PerTenant`]: your [`ResolveSecrets`] names the
+//! request's tenant from its head and looks that tenant's secrets up (async), and the scheme is
+//! built from them, e.g. `PerTenant::new(table, |secrets| HmacSha256::new(secrets))`. It works
+//! for every scheme, yours included, wherever a verifier goes
+//! ([`Webhooks::builder`](crate::Webhooks::builder), `VerifyWebhookLayer::new`).
+//!
+//! - Each tenant's scheme is cached (moka, [`ttl`](PerTenant::ttl) default 5 minutes,
+//!   [`max_tenants`](PerTenant::max_tenants) default 10,000); concurrent first requests of a
+//!   tenant wait for one lookup. A removed secret is accepted until the cached scheme expires,
+//!   or until [`invalidate`](PerTenant::invalidate).
+//! - No tenant, or an unknown one: 401 `unknown_tenant`. The lookup failed, or the stored
+//!   secrets are invalid: 503 `secrets_unavailable` with `Retry-After`, logged at `error`.
+//!   Neither is cached and nothing is remembered, so the sender's retry is looked up afresh.
+//! - The verified [`Tenant`] goes in the request's extensions, and the receiver scopes the
+//!   event's dedup key with it: two tenants' events with the same id are two events, the same
+//!   tenant's redelivery a duplicate. Handlers see the scoped key
+//!   ([`EventContext::key`](crate::dispatch::EventContext::key)), not the tenant.
+//!
+//! ```
+//! # #[cfg(feature = "hmac")]
+//! # fn main() {
+//! use std::collections::HashMap;
+//! use http::request::Parts;
+//! use webhook_receiver::BoxError;
+//! use webhook_receiver::json::JsonFormat;
+//! use webhook_receiver::Webhooks;
+//! use webhook_receiver::verify::{HmacSha256, PerTenant, ResolveSecrets, Tenant};
+//!
+//! struct Table(HashMap<String, Vec<String>>); // your database
+//!
+//! impl ResolveSecrets for Table {
+//!     type Secrets = Vec<String>;
+//!     fn tenant(&self, request: &Parts) -> Option<Tenant> {
+//!         request.uri.path().strip_prefix("/webhooks/").map(Tenant::from)
+//!     }
+//!     async fn secrets(&self, tenant: &Tenant) -> Result<Option<Vec<String>>, BoxError> {
+//!         Ok(self.0.get(tenant.as_str()).cloned())
+//!     }
+//! }
+//!
+//! let table = Table(HashMap::from([("acme".into(), vec!["s1".into()])]));
+//! let verifier = PerTenant::new(table, |secrets| HmacSha256::new(secrets));
+//! let builder = Webhooks::builder(JsonFormat::<serde_json::Value>::new(), verifier);
+//! # let _ = builder;
+//! # }
+//! # #[cfg(not(feature = "hmac"))]
+//! # fn main() {}
+//! ```
+//!
 //! # Order
 //!
 //! With `tower::ServiceBuilder`, layers added first see the request first: put
@@ -115,6 +167,7 @@ mod shared_secret;
 mod signature;
 #[cfg(feature = "standard-webhooks")]
 mod standard;
+mod tenant;
 
 pub(crate) use future::ResponseFuture;
 #[cfg(feature = "hmac")]
@@ -132,6 +185,7 @@ pub use signature::SignatureFuture;
 pub use standard::{
     StandardWebhooks, WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER,
 };
+pub use tenant::{PerTenant, PerTenantFuture, ResolveSecrets, Tenant};
 
 /// Verifies one request. Implemented by [`SharedSecret`] (headers only) and, through a blanket
 /// impl, by every [`VerifySignature`] scheme (headers, then the raw body).
