@@ -192,6 +192,18 @@ pub enum ConfigError {
     /// The header name is not a valid HTTP header name.
     #[error("invalid header name: {0}")]
     InvalidHeader(#[from] http::header::InvalidHeaderName),
+    /// No public key was given (Standard Webhooks `v1a`).
+    #[error("at least one public key is required")]
+    NoPublicKeys,
+    /// One of the public keys is not a usable ed25519 key (Standard Webhooks `v1a`: `whpk_` and
+    /// the base64 of 32 bytes). Named by index; the key is not shown.
+    #[error("public key #{index} is not a valid `whpk_` ed25519 public key: {problem}")]
+    InvalidPublicKey {
+        /// The key's index, in the order given.
+        index: usize,
+        /// What is wrong with it, e.g. "not 32 bytes long".
+        problem: &'static str,
+    },
 }
 
 /// Which configured secret authenticated a request (its index in the order given), inserted in
