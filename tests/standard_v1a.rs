@@ -415,3 +415,82 @@ async fn testing_requests_pass_a_mixed_receiver_and_rotation_reports_the_key() {
     let body = res.into_body().collect().await.unwrap().to_bytes();
     assert!(String::from_utf8_lossy(&body).contains("timestamp"), "{body:?}");
 }
+
+// ===== the example receiver and the test sender, as separate processes =====
+
+#[cfg(all(unix, feature = "chirp", feature = "hmac"))]
+mod support;
+
+/// `send --signing-key` against `standard_receiver` started with the key `send
+/// --print-public-key` printed: genuine `v1a` deliveries accepted once, tampered ones rejected.
+#[cfg(all(unix, feature = "chirp", feature = "hmac"))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_sender_signs_v1a_for_the_example_receiver() {
+    use support::process::{Running, example_binary};
+
+    let signing_key = testing::standard_webhooks_signing_key([42; 32]);
+    let send = |args: Vec<String>| async move {
+        let out = tokio::process::Command::new(example_binary("send"))
+            .args(&args)
+            .output()
+            .await
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let args = |more: &[&str]| -> Vec<String> {
+        ["--signing-key", signing_key.as_str()]
+            .iter()
+            .chain(more)
+            .map(|s| (*s).to_owned())
+            .collect()
+    };
+    let (code, printed, _) = send(args(&["--print-public-key"])).await;
+    assert_eq!(code, Some(0));
+    let public_key = printed.trim().to_owned();
+    assert_eq!(public_key, testing::standard_webhooks_public_key(&signing_key));
+
+    let receiver = Running::start(
+        "standard_receiver",
+        &[("STANDARD_WEBHOOKS_PUBLIC_KEY", public_key.as_str())],
+    )
+    .await;
+    let url = format!("http://{}/webhook", receiver.addr);
+    let (code, stdout, stderr) = send(args(&[
+        "--scheme",
+        "standard",
+        "--url",
+        &url,
+        "--event",
+        "user.created",
+        "--tamper",
+        "--redeliver",
+        "2",
+    ]))
+    .await;
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let answers: Vec<(&str, &str)> = stdout
+        .lines()
+        .map(|line| {
+            let mut words = line.split_whitespace().skip(1);
+            (words.next().unwrap(), words.next().unwrap())
+        })
+        .collect();
+    assert_eq!(
+        answers,
+        [
+            ("wrong-signature", "401"),
+            ("altered-body", "401"),
+            ("missing-header", "400"),
+            ("delivery", "200"),
+            ("redelivery#2", "200"),
+        ]
+    );
+    assert!(stdout.contains(r#""duplicate":true"#), "{stdout}");
+    let lines = receiver.stop().await;
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["event"], "user.created");
+}
