@@ -216,7 +216,8 @@ pub enum ConfigError {
 }
 
 /// Which configured secret authenticated a request (its index in the order given), inserted in
-/// the request's extensions by [`VerifyWebhook`].
+/// the request's extensions by [`VerifyWebhook`]. For a `StandardWebhooks` verifier with
+/// `v1a` public keys, the secrets are numbered first, then the public keys.
 ///
 /// ```
 /// use webhook_receiver::verify::Verified;
