@@ -88,6 +88,7 @@ const SIGNATURE_VERSION: &str = "v1";
 /// The most `v1a` entries one request may carry: each costs an ed25519 verification per public
 /// key, so a header stuffed with them would be a cheap way to burn the receiver's CPU.
 const MAX_V1A_SIGNATURES: usize = 8;
+const _: () = assert!(MAX_V1A_SIGNATURES == 8, "the 400's text and the docs say 8");
 /// Length of an HMAC-SHA256 tag.
 const TAG_LEN: usize = 32;
 
