@@ -103,7 +103,10 @@ fn scheme_from_env() -> Result<StandardWebhooks, webhook_receiver::BoxError> {
     let invalid = |e| format!("invalid {PUBLIC_KEYS}: {e}");
     if has_public_keys && !has_secret {
         // No generated development secret: this receiver verifies v1a only.
-        tracing::info!(keys = public_keys.len(), "verifying v1a (ed25519) signatures only");
+        tracing::info!(
+            keys = public_keys.len(),
+            "verifying v1a (ed25519) signatures only"
+        );
         return Ok(StandardWebhooks::with_public_keys(&public_keys).map_err(invalid)?);
     }
     let secrets = support::secrets_from_env("WEBHOOK_SECRET", |r| {

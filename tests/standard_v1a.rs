@@ -162,7 +162,10 @@ async fn every_vector_has_its_outcome_directly_and_through_the_layer() {
             rejected += 1;
         }
     }
-    assert!(accepted >= 10 && rejected >= 20, "{accepted} accepted, {rejected} rejected");
+    assert!(
+        accepted >= 10 && rejected >= 20,
+        "{accepted} accepted, {rejected} rejected"
+    );
 }
 
 #[tokio::test]
@@ -350,7 +353,10 @@ fn the_testing_signer_reproduces_the_independent_signatures() {
             .unwrap()
             .try_into()
             .unwrap();
-        assert_eq!(testing::standard_webhooks_signing_key(seed), str_of(key, "whsk"));
+        assert_eq!(
+            testing::standard_webhooks_signing_key(seed),
+            str_of(key, "whsk")
+        );
     }
 }
 
@@ -394,26 +400,36 @@ async fn testing_requests_pass_a_mixed_receiver_and_rotation_reports_the_key() {
     let now = testing::unix_now();
     let req = testing::standard_webhooks_v1a_request("/", &new_key, "msg_1", now, "{}");
     let res = svc.clone().oneshot(req).await.unwrap();
-    assert_eq!((res.status(), index(&res).as_deref()), (StatusCode::OK, Some("2")));
+    assert_eq!(
+        (res.status(), index(&res).as_deref()),
+        (StatusCode::OK, Some("2"))
+    );
 
     // Both entries in one header, as a sender in the middle of the move sends them.
     let mut req: Request<Full<Bytes>> =
         testing::standard_webhooks_request("/", old_secret, "msg_2", now, "{}");
-    let v1 = req.headers()["webhook-signature"].to_str().unwrap().to_owned();
+    let v1 = req.headers()["webhook-signature"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let v1a = testing::standard_webhooks_v1a_signature(&new_key, "msg_2", now, b"{}");
-    req.headers_mut().insert(
-        "webhook-signature",
-        format!("{v1a} {v1}").parse().unwrap(),
-    );
+    req.headers_mut()
+        .insert("webhook-signature", format!("{v1a} {v1}").parse().unwrap());
     let res = svc.clone().oneshot(req).await.unwrap();
-    assert_eq!((res.status(), index(&res).as_deref()), (StatusCode::OK, Some("0")));
+    assert_eq!(
+        (res.status(), index(&res).as_deref()),
+        (StatusCode::OK, Some("0"))
+    );
 
     // An hour old: the same tolerance as v1.
     let req = testing::standard_webhooks_v1a_request("/", &new_key, "msg_3", now - 3600, "{}");
     let res = svc.clone().oneshot(req).await.unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     let body = res.into_body().collect().await.unwrap().to_bytes();
-    assert!(String::from_utf8_lossy(&body).contains("timestamp"), "{body:?}");
+    assert!(
+        String::from_utf8_lossy(&body).contains("timestamp"),
+        "{body:?}"
+    );
 }
 
 // ===== the example receiver and the test sender, as separate processes =====
@@ -451,7 +467,10 @@ async fn the_example_sender_signs_v1a_for_the_example_receiver() {
     let (code, printed, _) = send(args(&["--print-public-key"])).await;
     assert_eq!(code, Some(0));
     let public_key = printed.trim().to_owned();
-    assert_eq!(public_key, testing::standard_webhooks_public_key(&signing_key));
+    assert_eq!(
+        public_key,
+        testing::standard_webhooks_public_key(&signing_key)
+    );
 
     let receiver = Running::start(
         "standard_receiver",

@@ -150,7 +150,9 @@ fn signature_header(flags: u8, rest: &[u8]) {
     }
     // The signed content as the receiver must see it: the raw id and timestamp header values.
     let message = |headers: &HeaderMap| -> Option<Vec<u8>> {
-        let id = headers.get("webhook-id").or_else(|| headers.get("svix-id"))?;
+        let id = headers
+            .get("webhook-id")
+            .or_else(|| headers.get("svix-id"))?;
         let ts = headers
             .get("webhook-timestamp")
             .or_else(|| headers.get("svix-timestamp"))?;
@@ -176,9 +178,16 @@ fn signature_header(flags: u8, rest: &[u8]) {
         .body(Full::new(Bytes::copy_from_slice(body)))
         .unwrap();
 
-    let keys = [signing_key(0).verifying_key(), signing_key(1).verifying_key()].map(|k| whpk(&k));
+    let keys = [
+        signing_key(0).verifying_key(),
+        signing_key(1).verifying_key(),
+    ]
+    .map(|k| whpk(&k));
     let scheme = if with_secret {
-        StandardWebhooks::new([SECRET]).unwrap().public_keys(&keys).unwrap()
+        StandardWebhooks::new([SECRET])
+            .unwrap()
+            .public_keys(&keys)
+            .unwrap()
     } else {
         StandardWebhooks::with_public_keys(&keys).unwrap()
     };
@@ -187,11 +196,20 @@ fn signature_header(flags: u8, rest: &[u8]) {
     let direct = scheme.verify_body(request.headers(), body);
     let checked = scheme.check_headers(request.headers());
     if direct.is_ok() {
-        assert!(checked.is_ok(), "verify_body accepted what check_headers rejected");
+        assert!(
+            checked.is_ok(),
+            "verify_body accepted what check_headers rejected"
+        );
     }
     if genuine && checked.is_ok() {
-        let index = direct.as_ref().expect("a genuine v1a entry was rejected").secret_index();
-        assert!(index <= usize::from(with_secret), "genuine entry matched key {index}");
+        let index = direct
+            .as_ref()
+            .expect("a genuine v1a entry was rejected")
+            .secret_index();
+        assert!(
+            index <= usize::from(with_secret),
+            "genuine entry matched key {index}"
+        );
     }
     let headers = request.headers().clone();
     let through_future = futures_executor::block_on(Arc::clone(&scheme).verify(request, 1 << 20));
@@ -213,7 +231,10 @@ fn signature_header(flags: u8, rest: &[u8]) {
             .or_else(|| headers.get("svix-timestamp"))
             .unwrap();
         let ts: i64 = std::str::from_utf8(ts.as_bytes()).unwrap().parse().unwrap();
-        assert!(ts.abs_diff(NOW as i64) <= 300, "accepted a stale timestamp {ts}");
+        assert!(
+            ts.abs_diff(NOW as i64) <= 300,
+            "accepted a stale timestamp {ts}"
+        );
     }
 }
 

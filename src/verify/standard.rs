@@ -438,10 +438,9 @@ impl StandardWebhooks {
     /// `testing` feature signs them for tests).
     #[track_caller]
     pub fn sign(&self, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
-        let first = self
-            .macs
-            .first()
-            .expect("StandardWebhooks::sign needs a whsec_ secret; this scheme has only public keys");
+        let first = self.macs.first().expect(
+            "StandardWebhooks::sign needs a whsec_ secret; this scheme has only public keys",
+        );
         let tag = tag(
             first,
             msg_id.as_bytes(),

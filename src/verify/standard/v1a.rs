@@ -28,9 +28,8 @@ pub(super) fn public_key(index: usize, key: &str) -> Result<VerifyingKey, Config
     let bytes = BASE64_LENIENT
         .decode(encoded)
         .map_err(|_| invalid("not base64 after `whpk_`"))?;
-    let bytes: [u8; PUBLIC_KEY_LENGTH] = bytes
-        .try_into()
-        .map_err(|_| invalid("not 32 bytes long"))?;
+    let bytes: [u8; PUBLIC_KEY_LENGTH] =
+        bytes.try_into().map_err(|_| invalid("not 32 bytes long"))?;
     let key = VerifyingKey::from_bytes(&bytes).map_err(|_| invalid("not an ed25519 point"))?;
     if key.is_weak() {
         return Err(invalid("a weak (small-order) ed25519 key"));
