@@ -15,6 +15,10 @@ secret keys `whsk_` + base64. The spec says "standard ed25519 key pair" without 
 key's byte layout, so both forms in use are written: the 64-byte keypair (seed then public key,
 as Go's `ed25519.PrivateKey` and libsodium lay it out) and the bare 32-byte seed.
 
+`tests/vectors/standard_v1a_check.mjs` checks the output with a second verifier written apart
+from this script and the crate, on Node's `crypto` (`node tests/vectors/standard_v1a_check.mjs`):
+it must reach every case's expected outcome.
+
 Each case gives the receiver's configuration (`secrets`, `public_keys`), its clock (`now`), the
 headers and the body, and what must happen: `{"verified": index}` (secrets numbered first, then
 public keys) or `{"rejected": "unauthorized" | "stale_timestamp" | "bad_header"}` (with `ahead`
