@@ -1,7 +1,8 @@
 //! Standard Webhooks `v1a` (ed25519) against vectors made by an independent implementation
 //! (Python's `cryptography`, i.e. OpenSSL: `tests/vectors/standard_v1a.py`, output
-//! `tests/vectors/standard_v1a.json`), through the public API and the real layer; and the
-//! `testing` signer against the same vectors.
+//! `tests/vectors/standard_v1a.json`; `tests/vectors/standard_v1a_check.mjs` re-decides every
+//! case with Node's `crypto`), through the public API and the real layer; and the `testing`
+//! signer against the same vectors.
 #![cfg(all(feature = "standard-webhooks", feature = "testing"))]
 
 use std::convert::Infallible;
