@@ -10,6 +10,9 @@
 //! # examples/generic_receiver.rs, examples/standard_receiver.rs
 //! cargo run --example send -- --scheme hmac --secret s
 //! cargo run --example send -- --scheme standard --secret whsec_...
+//! # standard_receiver with STANDARD_WEBHOOKS_PUBLIC_KEY=whpk_... (v1a, ed25519)
+//! cargo run --example send -- --scheme standard --signing-key whsk_...
+//! cargo run --example send -- --signing-key whsk_... --print-public-key
 //! # examples/tls_receiver.rs
 //! cargo run --example send -- --url https://localhost:3443/webhooks/chirp \
 //!   --cacert cert.pem --secret s
@@ -68,6 +71,14 @@ OPTIONS:
                         standard: Standard Webhooks, {\"type\", \"timestamp\", \"data\"} bodies of the same
                             9 types, webhook-id / webhook-timestamp / webhook-signature
                             (examples/standard_receiver.rs)
+    --signing-key K     standard only: also sign `v1a` (ed25519) with this whsk_... key (the
+                        base64 of a 32-byte seed or of the 64-byte seed + public key pair);
+                        with it, --secret is optional and $WEBHOOK_SECRET is not read: the
+                        header carries `v1a` alone, or `v1` and `v1a` when --secret is given
+                        too. For examples/standard_receiver.rs started with
+                        STANDARD_WEBHOOKS_PUBLIC_KEY=<the key's whpk_...>
+    --print-public-key  print the whpk_... public key of --signing-key (what the receiver's
+                        STANDARD_WEBHOOKS_PUBLIC_KEY needs) and exit
     --event NAME        send only this event type
     --redeliver N       send each event N times in all (default 1), with the same id: the
                         receiver should answer the later ones {\"received\":true,\"duplicate\":true}
@@ -235,6 +246,8 @@ struct Args {
     /// For `https` URLs.
     tls: Option<TlsConnector>,
     secret: String,
+    /// `--signing-key`: standard only, signs `v1a`.
+    signing_key: Option<ed25519_dalek::SigningKey>,
     scheme: Scheme,
     event: Option<String>,
     redeliver: u32,
@@ -246,6 +259,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
     let (mut url, mut secret, mut scheme, mut event) = (None, None, Scheme::Chirp, None);
     let mut cacert = None;
     let (mut redeliver, mut tamper) = (1, false);
+    let (mut signing_key, mut print_public_key) = (None, false);
     while let Some(arg) = args.next() {
         // `--name value` and `--name=value` alike.
         let (name, inline) = match arg.split_once('=') {
@@ -282,10 +296,20 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
                 };
             }
             "--tamper" => tamper = true,
+            "--signing-key" => signing_key = Some(v1a_signing_key(&value()?)?),
+            "--print-public-key" => print_public_key = true,
             other => return Err(format!("unknown argument {other:?} (see --help)")),
         }
     }
 
+    if print_public_key {
+        let key = signing_key.ok_or("--print-public-key needs --signing-key whsk_...")?;
+        line(format_args!("{}", v1a_public_key(&key)));
+        std::process::exit(0);
+    }
+    if signing_key.is_some() && scheme != Scheme::Standard {
+        return Err("--signing-key is for --scheme standard".to_owned());
+    }
     let url: Uri = url
         .as_deref()
         .unwrap_or(scheme.default_url())
@@ -305,6 +329,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
     let var = scheme.secret_var();
     let secret = match secret {
         Some(s) => s,
+        // v1a alone.
+        None if signing_key.is_some() => String::new(),
         None => std::env::var(var)
             .ok()
             .and_then(|v| {
@@ -315,7 +341,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
             })
             .ok_or_else(|| format!("no secret: pass --secret or set {var}"))?,
     };
-    if scheme == Scheme::Standard {
+    if scheme == Scheme::Standard && !secret.is_empty() {
         StandardWebhooks::new([secret.as_str()]).map_err(|e| {
             format!("--secret: not a Standard Webhooks secret (whsec_<base64>): {e}")
         })?;
@@ -333,6 +359,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
         url,
         tls,
         secret,
+        signing_key,
         scheme,
         event,
         redeliver,
@@ -564,9 +591,25 @@ fn request(args: &Args, event: &Event, case: Case, rng: &mut Rng) -> Request<Ful
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-            let signature = webhook_receiver::verify::StandardWebhooks::new([secret])
-                .expect("a whsec_ secret (checked when the arguments were read)")
-                .sign(&event.id, now, body.as_bytes());
+            let mut entries = Vec::new();
+            if !args.secret.is_empty() {
+                let scheme = webhook_receiver::verify::StandardWebhooks::new([secret])
+                    .expect("a whsec_ secret (checked when the arguments were read)");
+                entries.push(scheme.sign(&event.id, now, body.as_bytes()));
+            }
+            if let Some(key) = &args.signing_key {
+                // A wrong signature: another key's, well-formed.
+                let wrong = (case == Case::WrongSecret).then(|| {
+                    let mut seed = [0u8; 32];
+                    for chunk in seed.chunks_mut(8) {
+                        chunk.copy_from_slice(&rng.next().to_le_bytes());
+                    }
+                    ed25519_dalek::SigningKey::from_bytes(&seed)
+                });
+                let key = wrong.as_ref().unwrap_or(key);
+                entries.push(v1a_entry(key, &event.id, now, body.as_bytes()));
+            }
+            let signature = entries.join(" ");
             vec![
                 ("webhook-id", event.id.clone()),
                 ("webhook-timestamp", now.to_string()),
@@ -601,6 +644,48 @@ fn request(args: &Args, event: &Event, case: Case, rng: &mut Rng) -> Request<Ful
         http::HeaderValue::from_static("webhook-receiver-send/0.1"),
     );
     req
+}
+
+// ===== v1a (ed25519) =====
+
+/// A `whsk_` signing key: the base64 of a 32-byte seed or of the 64-byte key pair (seed, then
+/// public key, checked to match).
+fn v1a_signing_key(key: &str) -> Result<ed25519_dalek::SigningKey, String> {
+    let usage = "--signing-key: not a Standard Webhooks signing key (whsk_ and the base64 of a \
+                 32-byte seed or a 64-byte key pair)";
+    let encoded = key.strip_prefix("whsk_").ok_or(usage)?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .map_err(|_| usage)?;
+    match bytes.len() {
+        32 => Ok(ed25519_dalek::SigningKey::from_bytes(
+            &bytes.try_into().expect("32 bytes"),
+        )),
+        64 => ed25519_dalek::SigningKey::from_keypair_bytes(&bytes.try_into().expect("64 bytes"))
+            .map_err(|_| "--signing-key: the public half does not match the seed".to_owned()),
+        _ => Err(usage.to_owned()),
+    }
+}
+
+/// The `whpk_` public key of `key`.
+fn v1a_public_key(key: &ed25519_dalek::SigningKey) -> String {
+    let public = key.verifying_key();
+    format!(
+        "whpk_{}",
+        base64::engine::general_purpose::STANDARD.encode(public.as_bytes())
+    )
+}
+
+/// The `v1a,<base64>` entry: ed25519 over `{id}.{timestamp}.{body}`.
+fn v1a_entry(key: &ed25519_dalek::SigningKey, id: &str, timestamp: i64, body: &[u8]) -> String {
+    use ed25519_dalek::Signer as _;
+    let mut message = format!("{id}.{timestamp}.").into_bytes();
+    message.extend_from_slice(body);
+    let signature = key.sign(&message).to_bytes();
+    format!(
+        "v1a,{}",
+        base64::engine::general_purpose::STANDARD.encode(signature)
+    )
 }
 
 /// Sends `req` on a new HTTP/1.1 connection to the URL's host (over TLS for `https`); returns

@@ -1,13 +1,19 @@
 //! A Standard Webhooks receiver (the spec behind Svix and others): headers `webhook-id`,
-//! `webhook-timestamp`, `webhook-signature` (`v1,<base64>` list), `whsec_` secrets, 5-minute
-//! timestamp tolerance, dedup by `webhook-id`.
+//! `webhook-timestamp`, `webhook-signature` (`v1,<base64>` and `v1a,<base64>` list), `whsec_`
+//! secrets and `whpk_` ed25519 public keys, 5-minute timestamp tolerance, dedup by `webhook-id`.
 //!
 //! Run with: `cargo run --release --example standard_receiver`
 //!
 //! Environment (all optional):
 //! - `ADDR` (default `127.0.0.1:3002`)
-//! - `WEBHOOK_SECRET`: `whsec_...` secrets, comma-separated (rotation); unset, a random
-//!   development secret is generated and printed on stderr
+//! - `WEBHOOK_SECRET`: `whsec_...` secrets, comma-separated (rotation), for `v1` signatures;
+//!   unset (and `STANDARD_WEBHOOKS_PUBLIC_KEY` unset too), a random development secret is
+//!   generated and printed on stderr
+//! - `STANDARD_WEBHOOKS_PUBLIC_KEY`: `whpk_...` ed25519 public keys, comma-separated (rotation):
+//!   `v1a` signatures by their private keys are accepted too, beside `WEBHOOK_SECRET`'s `v1`
+//!   (one header may carry both); with this alone, only `v1a`. The test sender prints the
+//!   public key of a signing key: `cargo run --example send -- --signing-key whsk_...
+//!   --print-public-key`
 //! - `ALLOWED_IPS`: comma-separated CIDRs or addresses (`10.0.0.0/8,2001:db8::/32`); when set,
 //!   only those clients may deliver (others get 403 `ip_not_allowed`, before the secret is
 //!   checked); `TRUSTED_PROXIES`: the proxies (CIDRs) whose `X-Forwarded-For` names the client,
@@ -51,16 +57,11 @@ async fn main() -> Result<(), webhook_receiver::BoxError> {
     support::init_tracing();
     support::init_metrics()?;
     let config = support::Config::from_env("127.0.0.1:3002")?;
-    let secrets = support::secrets_from_env("WEBHOOK_SECRET", |r| {
-        format!(
-            "whsec_{}",
-            base64::engine::general_purpose::STANDARD.encode(r)
-        )
-    })?;
+    let scheme = scheme_from_env()?;
 
     // Type from the body's `type`; dedup by the signed `webhook-id` header.
     let format = JsonFormat::<BillingEvent>::new().key_header("webhook-id");
-    let webhooks = Webhooks::builder(format, StandardWebhooks::new(&secrets)?)
+    let webhooks = Webhooks::builder(format, scheme)
         .state(config.behaviour)
         .on_group("*", |e: JsonEvent<BillingEvent>, ctx| {
             if let Some(data) = INVOICE_PAID.payload(&e) {
@@ -87,6 +88,43 @@ async fn main() -> Result<(), webhook_receiver::BoxError> {
         .await
         .map_err(|timeout| timeout.to_string())?;
     Ok(())
+}
+
+/// `v1` with `WEBHOOK_SECRET`, `v1a` with `STANDARD_WEBHOOKS_PUBLIC_KEY`, or both.
+fn scheme_from_env() -> Result<StandardWebhooks, webhook_receiver::BoxError> {
+    const PUBLIC_KEYS: &str = "STANDARD_WEBHOOKS_PUBLIC_KEY";
+    let public_keys: Vec<String> = std::env::var(PUBLIC_KEYS)
+        .unwrap_or_default()
+        .split(',')
+        .map(|s| s.trim().to_owned())
+        .collect();
+    let has_public_keys = public_keys.iter().any(|k| !k.is_empty());
+    let has_secret = std::env::var("WEBHOOK_SECRET").is_ok_and(|v| !v.trim().is_empty());
+    let invalid = |e| format!("invalid {PUBLIC_KEYS}: {e}");
+    if has_public_keys && !has_secret {
+        // No generated development secret: this receiver verifies v1a only.
+        tracing::info!(
+            keys = public_keys.len(),
+            "verifying v1a (ed25519) signatures only"
+        );
+        return Ok(StandardWebhooks::with_public_keys(&public_keys).map_err(invalid)?);
+    }
+    let secrets = support::secrets_from_env("WEBHOOK_SECRET", |r| {
+        format!(
+            "whsec_{}",
+            base64::engine::general_purpose::STANDARD.encode(r)
+        )
+    })?;
+    let scheme = StandardWebhooks::new(&secrets)?;
+    if !has_public_keys {
+        return Ok(scheme);
+    }
+    tracing::info!(
+        secrets = secrets.len(),
+        keys = public_keys.len(),
+        "verifying v1 (HMAC) and v1a (ed25519) signatures"
+    );
+    Ok(scheme.public_keys(&public_keys).map_err(invalid)?)
 }
 
 async fn emit(ctx: EventContext<support::Behaviour>) -> Result<(), webhook_receiver::BoxError> {

@@ -13,6 +13,7 @@
 //! | [`SharedSecret`](crate::verify::SharedSecret) | [`shared_secret_request`] |
 //! | `HmacSha256` (feature `hmac`) | `hmac_sha256_request`, `hmac_sha256_hex` |
 //! | `StandardWebhooks` (feature `standard-webhooks`) | `standard_webhooks_request`, `standard_webhooks_signature`, [`unix_now`] |
+//! | `StandardWebhooks` `v1a`, ed25519 (feature `standard-webhooks`) | `standard_webhooks_v1a_request`, `standard_webhooks_v1a_signature`, `standard_webhooks_signing_key`, `standard_webhooks_public_key` |
 //!
 //! # Example
 //!
@@ -299,4 +300,189 @@ pub fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+// ===== Standard Webhooks v1a (ed25519) =====
+//
+// The sender's side of `v1a`: a `whsk_` signing key signs, its `whpk_` public key is what the
+// receiver is configured with (`StandardWebhooks::with_public_keys`).
+
+/// The `whsk_` prefix of Standard Webhooks ed25519 signing (secret) keys.
+#[cfg(feature = "standard-webhooks")]
+const SIGNING_KEY_PREFIX: &str = "whsk_";
+
+/// A Standard Webhooks signing key made from a fixed 32-byte ed25519 seed (RFC 8032's secret
+/// key): `whsk_` and the base64 of the 64-byte key pair (seed, then public key). Tests derive
+/// their keys this way so that they need no randomness and stay reproducible.
+///
+/// ```
+/// use webhook_receiver::testing::{standard_webhooks_public_key, standard_webhooks_signing_key};
+///
+/// let signing_key = standard_webhooks_signing_key([7; 32]);
+/// assert!(signing_key.starts_with("whsk_"));
+/// let public_key = standard_webhooks_public_key(&signing_key); // whpk_...
+/// // As Python's `cryptography` (OpenSSL) derives it from the same seed.
+/// assert_eq!(public_key, "whpk_6kpsY+KcUgq+9VB7Ey7F+ZVHdq6+vnuSQh7qaRRG0iw=");
+/// ```
+#[cfg(feature = "standard-webhooks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "standard-webhooks")))]
+pub fn standard_webhooks_signing_key(seed: [u8; 32]) -> String {
+    use base64::Engine as _;
+
+    let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+    let encoded = base64::engine::general_purpose::STANDARD.encode(key.to_keypair_bytes());
+    format!("{SIGNING_KEY_PREFIX}{encoded}")
+}
+
+/// The `whpk_` public key of a `whsk_` signing key: what the receiver is configured with.
+///
+/// ```
+/// use webhook_receiver::testing::{standard_webhooks_public_key, standard_webhooks_signing_key};
+/// use webhook_receiver::verify::StandardWebhooks;
+///
+/// let signing_key = standard_webhooks_signing_key([7; 32]);
+/// let scheme = StandardWebhooks::with_public_keys([standard_webhooks_public_key(&signing_key)]);
+/// assert_eq!(scheme.unwrap().public_key_count(), 1);
+/// ```
+///
+/// # Panics
+///
+/// If `signing_key` is not a Standard Webhooks signing key (see
+/// [`standard_webhooks_v1a_signature`]).
+#[cfg(feature = "standard-webhooks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "standard-webhooks")))]
+pub fn standard_webhooks_public_key(signing_key: &str) -> String {
+    use base64::Engine as _;
+
+    let key = parse_signing_key(signing_key).verifying_key();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(key.as_bytes());
+    format!("whpk_{encoded}")
+}
+
+/// The `webhook-signature` entry (`v1a,<base64>`) for a Standard Webhooks message signed with
+/// the ed25519 key `signing_key`: `whsk_` and the base64 of either the 32-byte seed or the
+/// 64-byte key pair (seed, then public key). ed25519 signatures are deterministic: the same
+/// key and message always give the same entry. To send `v1` and `v1a` at once, join entries
+/// with a space.
+///
+/// ```
+/// use webhook_receiver::testing::{standard_webhooks_signature, standard_webhooks_v1a_signature};
+///
+/// let signing_key = "whsk_R0dPN3VhZ5rFNTJ83ft8NrsOgbXXl99vC2p3fEYo5cc="; // a 32-byte seed
+/// let v1a = standard_webhooks_v1a_signature(signing_key, "msg_1", 1_700_000_000, b"{}");
+/// assert!(v1a.starts_with("v1a,"));
+/// let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+/// let v1 = standard_webhooks_signature(secret, "msg_1", 1_700_000_000, b"{}");
+/// let header = format!("{v1} {v1a}"); // a sender moving from whsec_ to whsk_
+/// # assert_eq!(header.split(' ').count(), 2);
+/// ```
+///
+/// # Panics
+///
+/// If `signing_key` lacks the `whsk_` prefix, is not base64, is neither 32 nor 64 bytes long,
+/// or is a 64-byte pair whose public half does not belong to its seed.
+#[cfg(feature = "standard-webhooks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "standard-webhooks")))]
+pub fn standard_webhooks_v1a_signature(
+    signing_key: &str,
+    msg_id: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> String {
+    use base64::Engine as _;
+    use ed25519_dalek::Signer as _;
+
+    let key = parse_signing_key(signing_key);
+    let mut message = format!("{msg_id}.{timestamp}.").into_bytes();
+    message.extend_from_slice(body);
+    let signature = key.sign(&message);
+    let encoded = base64::engine::general_purpose::STANDARD.encode(signature.to_bytes());
+    format!("v1a,{encoded}")
+}
+
+/// A request signed with a Standard Webhooks ed25519 key: `webhook-id: msg_id`,
+/// `webhook-timestamp: timestamp`, `webhook-signature: v1a,<base64>`.
+///
+/// ```
+/// use bytes::Bytes;
+/// use http::{Request, Response, StatusCode};
+/// use http_body_util::Full;
+/// use tower::{ServiceBuilder, ServiceExt};
+/// use webhook_receiver::stack::VerifyWebhookLayer;
+/// use webhook_receiver::testing::{self, unix_now};
+/// use webhook_receiver::verify::StandardWebhooks;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let signing_key = testing::standard_webhooks_signing_key([7; 32]); // the sender's
+/// let public_key = testing::standard_webhooks_public_key(&signing_key); // the receiver's
+/// let scheme = StandardWebhooks::with_public_keys([public_key]).unwrap();
+/// let svc = ServiceBuilder::new()
+///     .layer(VerifyWebhookLayer::new(scheme))
+///     .service_fn(|_req: Request<Full<Bytes>>| async {
+///         Ok::<_, std::convert::Infallible>(Response::new(Full::<Bytes>::default()))
+///     });
+///
+/// let req = testing::standard_webhooks_v1a_request("/webhooks", &signing_key, "msg_1", unix_now(), "{}");
+/// assert!(req.headers()["webhook-signature"].to_str().unwrap().starts_with("v1a,"));
+/// assert_eq!(svc.clone().oneshot(req).await.unwrap().status(), StatusCode::OK);
+///
+/// // Signed by another key: rejected.
+/// let other = testing::standard_webhooks_signing_key([8; 32]);
+/// let req = testing::standard_webhooks_v1a_request("/webhooks", &other, "msg_1", unix_now(), "{}");
+/// assert_eq!(svc.oneshot(req).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+/// # }
+/// ```
+///
+/// # Panics
+///
+/// If `uri` is not a valid URI, `msg_id` not a valid header value, or `signing_key` not a
+/// Standard Webhooks signing key (see [`standard_webhooks_v1a_signature`]).
+#[cfg(feature = "standard-webhooks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "standard-webhooks")))]
+pub fn standard_webhooks_v1a_request<B: From<Bytes>>(
+    uri: &str,
+    signing_key: &str,
+    msg_id: &str,
+    timestamp: i64,
+    body: impl Into<Bytes>,
+) -> Request<B> {
+    use crate::verify::{WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER};
+
+    let body = body.into();
+    let signature = standard_webhooks_v1a_signature(signing_key, msg_id, timestamp, &body);
+    post(
+        uri,
+        &[
+            (WEBHOOK_ID_HEADER, msg_id),
+            (WEBHOOK_TIMESTAMP_HEADER, &timestamp.to_string()),
+            (WEBHOOK_SIGNATURE_HEADER, &signature),
+        ],
+        body,
+    )
+}
+
+/// Parses a `whsk_` signing key: a 32-byte seed or a 64-byte key pair (checked to be one).
+#[cfg(feature = "standard-webhooks")]
+#[track_caller]
+fn parse_signing_key(signing_key: &str) -> ed25519_dalek::SigningKey {
+    use base64::Engine as _;
+
+    let lenient = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+    );
+    let encoded = signing_key
+        .strip_prefix(SIGNING_KEY_PREFIX)
+        .expect("a Standard Webhooks signing key starts with whsk_");
+    let bytes = lenient
+        .decode(encoded)
+        .expect("a Standard Webhooks signing key is whsk_ and base64");
+    if let Ok(seed) = <[u8; 32]>::try_from(bytes.as_slice()) {
+        return ed25519_dalek::SigningKey::from_bytes(&seed);
+    }
+    let pair = <[u8; 64]>::try_from(bytes.as_slice())
+        .expect("a Standard Webhooks signing key is a 32-byte seed or a 64-byte key pair");
+    ed25519_dalek::SigningKey::from_keypair_bytes(&pair)
+        .expect("the public half of the whsk_ key pair does not match its seed")
 }

@@ -32,9 +32,15 @@
 //! `StandardWebhooks::new(["whsec_..."])?` checks `webhook-id`, `webhook-timestamp` (±300 s,
 //! [`tolerance(..)`](StandardWebhooks::tolerance), injectable
 //! [`clock(..)`](StandardWebhooks::clock)) and every `v1,` signature in `webhook-signature`
-//! (other versions ignored) over `id.timestamp.body`. Dedup by `webhook-id` with
+//! (other versions ignored) over `id.timestamp.body`. Asymmetric `v1a,` signatures (ed25519)
+//! are verified with the sender's `whpk_` public keys:
+//! [`StandardWebhooks::with_public_keys(["whpk_..."])?`](StandardWebhooks::with_public_keys)
+//! accepts them alone, [`.public_keys([..])?`](StandardWebhooks::public_keys) beside the
+//! secrets' `v1` (one header may carry both; [`Verified`] numbers the secrets first, then the
+//! keys). Dedup by `webhook-id` with
 //! [`JsonFormat::new().key_header("webhook-id")`](crate::json::JsonFormat::key_header). Tested
-//! against the reference libraries' vectors (`tests/signatures.rs` in the repository).
+//! against the reference libraries' vectors and, for `v1a`, vectors made with OpenSSL
+//! (`tests/signatures.rs`, `tests/standard_v1a.rs` in the repository).
 //!
 //! ```
 //! # #[cfg(all(feature = "hmac", feature = "standard-webhooks"))]
@@ -50,6 +56,8 @@
 //! let custom = HmacSha256::new(["secret"])?.header("x-sig")?.encoding(SignatureEncoding::Base64);
 //! let standard = StandardWebhooks::new(["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"])?
 //!     .tolerance(Duration::from_secs(60)); // webhook-id, webhook-timestamp, webhook-signature
+//! let asymmetric = // webhook-signature: v1a,<base64 ed25519 signature>
+//!     StandardWebhooks::with_public_keys(["whpk_a13m6rZjnWnEP0qNmTxSsR1skd99yB5XBTGpuTV8iuU="])?;
 //! let format = JsonFormat::<serde_json::Value>::new().key_header("webhook-id");
 //!
 //! assert_eq!((chirp.secret_count(), token.header_name().as_str()), (2, "x-token"));
@@ -58,6 +66,7 @@
 //! assert_eq!(github.signature_prefix(), "sha256=");
 //! assert_eq!(custom.signature_encoding(), SignatureEncoding::Base64);
 //! assert_eq!(standard.timestamp_tolerance(), Duration::from_secs(60));
+//! assert_eq!(asymmetric.public_key_count(), 1);
 //! # let _ = format;
 //! # Ok(())
 //! # }
@@ -246,10 +255,23 @@ pub enum ConfigError {
     /// The header name is not a valid HTTP header name.
     #[error("invalid header name: {0}")]
     InvalidHeader(#[from] http::header::InvalidHeaderName),
+    /// No public key was given (Standard Webhooks `v1a`).
+    #[error("at least one public key is required")]
+    NoPublicKeys,
+    /// One of the public keys is not a usable ed25519 key (Standard Webhooks `v1a`: `whpk_` and
+    /// the base64 of 32 bytes). Named by index; the key is not shown.
+    #[error("public key #{index} is not a valid `whpk_` ed25519 public key: {problem}")]
+    InvalidPublicKey {
+        /// The key's index, in the order given.
+        index: usize,
+        /// What is wrong with it, e.g. "not 32 bytes long".
+        problem: &'static str,
+    },
 }
 
 /// Which configured secret authenticated a request (its index in the order given), inserted in
-/// the request's extensions by [`VerifyWebhook`].
+/// the request's extensions by [`VerifyWebhook`]. For a `StandardWebhooks` verifier with
+/// `v1a` public keys, the secrets are numbered first, then the public keys.
 ///
 /// ```
 /// use webhook_receiver::verify::Verified;

@@ -1,4 +1,7 @@
-//! [Standard Webhooks](https://www.standardwebhooks.com/) signatures (Svix and others).
+//! [Standard Webhooks](https://www.standardwebhooks.com/) signatures (Svix and others): `v1`
+//! (HMAC-SHA256 with `whsec_` secrets) here, `v1a` (ed25519 with `whpk_` public keys) in `v1a.rs`.
+
+mod v1a;
 
 use std::fmt;
 use std::sync::Arc;
@@ -6,6 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ::hmac::{Hmac, Mac};
 use base64::Engine as _;
+use ed25519_dalek::{Signature, VerifyingKey};
 use http::{HeaderMap, HeaderValue};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
@@ -45,7 +49,8 @@ pub const WEBHOOK_ID_HEADER: &str = "webhook-id";
 /// assert!(matches!(scheme.check_headers(&headers), Err(Rejection::StaleTimestamp { .. })));
 /// ```
 pub const WEBHOOK_TIMESTAMP_HEADER: &str = "webhook-timestamp";
-/// The signature header: space-separated `v1,<base64>` entries.
+/// The signature header: space-separated `v1,<base64>` (HMAC) and `v1a,<base64>` (ed25519)
+/// entries.
 ///
 /// ```
 /// use std::time::{Duration, UNIX_EPOCH};
@@ -77,8 +82,13 @@ const SVIX_SIGNATURE_HEADER: &str = "svix-signature";
 
 /// The prefix of Standard Webhooks secrets.
 const SECRET_PREFIX: &str = "whsec_";
-/// The only signature version this scheme verifies; other versions are ignored.
+/// The symmetric signature version (HMAC-SHA256); `v1a` is in `v1a.rs`, other versions are
+/// ignored.
 const SIGNATURE_VERSION: &str = "v1";
+/// The most `v1a` entries one request may carry: each costs an ed25519 verification per public
+/// key, so a header stuffed with them would be a cheap way to burn the receiver's CPU.
+const MAX_V1A_SIGNATURES: usize = 8;
+const _: () = assert!(MAX_V1A_SIGNATURES == 8, "the 400's text and the docs say 8");
 /// Length of an HMAC-SHA256 tag.
 const TAG_LEN: usize = 32;
 
@@ -92,14 +102,32 @@ const BASE64_LENIENT: base64::engine::GeneralPurpose = base64::engine::GeneralPu
 /// The [Standard Webhooks](https://www.standardwebhooks.com/) signature scheme, as sent by Svix
 /// and others.
 ///
-/// The sender signs `{webhook-id}.{webhook-timestamp}.{raw body}` with HMAC-SHA256 and sends
-/// `webhook-signature: v1,<base64>` (several space-separated entries while it rotates secrets).
+/// The sender signs `{webhook-id}.{webhook-timestamp}.{raw body}` and sends the signatures in
+/// `webhook-signature`, space-separated `version,<base64>` entries (several while it rotates
+/// keys):
 ///
-/// - Secrets are `whsec_`-prefixed base64 (the prefix is optional). Several secrets can be
-///   accepted at once (rotation); the index of the matching one is logged at `debug` and
-///   recorded as [`Verified`].
-/// - Every `v1` signature is compared in constant time against every secret's tag, without
-///   early exit. Other versions (`v2,...`) and malformed entries are skipped, not errors.
+/// | Entry | Signature | Verified with | Configured by |
+/// |---|---|---|---|
+/// | `v1,<base64>` | HMAC-SHA256, 32 bytes | a shared secret, `whsec_<base64>` (the prefix is optional) | [`new`](Self::new) |
+/// | `v1a,<base64>` | ed25519, 64 bytes | a public key, `whpk_<base64 of 32 bytes>` (the prefix is required) | [`with_public_keys`](Self::with_public_keys), [`public_keys`](Self::public_keys) |
+///
+/// The sender keeps the ed25519 private key (`whsk_...`); the receiver only ever holds the
+/// public key, so a leak of the receiver's configuration cannot forge webhooks.
+///
+/// - Several secrets and public keys can be accepted at once (rotation), and one header may
+///   mix `v1` and `v1a` entries: a request passes when any entry matches any configured key.
+///   The index of the matching key is logged at `debug` and recorded as [`Verified`]: secrets
+///   are numbered first, in the order given, then public keys, continuing from the number of
+///   secrets (with secrets `[s0, s1]` and public keys `[k0]`, `k0` is index 2; with public keys
+///   alone, the first key is index 0). If several match, the lowest index is reported.
+/// - Every `v1` signature is compared in constant time against every secret's tag, and every
+///   `v1a` signature is verified (RFC 8032, strict) against every public key, without early
+///   exit: the time taken depends on how many keys and entries there are, not on which one
+///   matched. A request may carry at most 8 `v1a` entries (each costs one ed25519
+///   verification per key); more is a 400.
+/// - Entries the scheme cannot check are skipped, not errors: other versions (`v2,...`),
+///   malformed entries, `v1a` entries when no public key is configured, `v1` entries when no
+///   secret is.
 /// - The timestamp must be within the [tolerance](Self::tolerance) (5 minutes by default) of
 ///   now, in both directions. It is checked before any HMAC is computed, and before the body
 ///   is read.
@@ -110,9 +138,9 @@ const BASE64_LENIENT: base64::engine::GeneralPurpose = base64::engine::GeneralPu
 ///
 /// | Request | Answer |
 /// |---|---|
-/// | `webhook-id`, `webhook-timestamp` or `webhook-signature` missing, timestamp not an integer | 400 [`Rejection::BadHeader`] |
+/// | `webhook-id`, `webhook-timestamp` or `webhook-signature` missing, timestamp not an integer, more than 8 `v1a` entries | 400 [`Rejection::BadHeader`] |
 /// | timestamp outside the tolerance | 401 [`Rejection::StaleTimestamp`] |
-/// | no `v1` signature matches | 401 [`Rejection::Unauthorized`] |
+/// | no `v1` or `v1a` signature matches | 401 [`Rejection::Unauthorized`] |
 ///
 /// ```
 /// use std::time::Duration;
@@ -125,10 +153,35 @@ const BASE64_LENIENT: base64::engine::GeneralPurpose = base64::engine::GeneralPu
 /// let layer = VerifyWebhookLayer::new(scheme);
 /// # let _ = layer;
 /// ```
+///
+/// Asymmetric signatures, while the sender moves from a shared secret to a key pair (the
+/// `whpk_` keys are the sender's to publish; these two are derived from fixed seeds):
+///
+/// ```
+/// use webhook_receiver::verify::StandardWebhooks;
+///
+/// // Only `v1a` entries, signed by either key.
+/// let scheme = StandardWebhooks::with_public_keys([
+///     "whpk_a13m6rZjnWnEP0qNmTxSsR1skd99yB5XBTGpuTV8iuU=", // new
+///     "whpk_oz41CbRf8Nfa3ad387G/lHB+/Kgwnyay1fFSEdx4s1Y=", // old
+/// ])
+/// .unwrap();
+/// assert_eq!((scheme.secret_count(), scheme.public_key_count()), (0, 2));
+///
+/// // `v1` and `v1a` in one header: the secret is index 0, the public key index 1.
+/// let both = StandardWebhooks::new(["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"])
+///     .unwrap()
+///     .public_keys(["whpk_a13m6rZjnWnEP0qNmTxSsR1skd99yB5XBTGpuTV8iuU="])
+///     .unwrap();
+/// assert_eq!((both.secret_count(), both.public_key_count()), (1, 1));
+/// ```
 #[derive(Clone)]
 pub struct StandardWebhooks {
-    /// One keyed MAC per secret, cloned for each request.
+    /// One keyed MAC per secret, cloned for each request (`v1`). May be empty when there are
+    /// public keys.
     macs: Arc<[Hmac<Sha256>]>,
+    /// ed25519 public keys (`v1a`); their [`Verified`] indexes follow the secrets'.
+    public_keys: Arc<[VerifyingKey]>,
     tolerance: Duration,
     /// `None`: the system clock.
     clock: Option<Arc<dyn Fn() -> SystemTime + Send + Sync>>,
@@ -217,8 +270,75 @@ impl StandardWebhooks {
         }
         Ok(Self {
             macs: macs.into(),
+            public_keys: Arc::new([]),
             tolerance: Self::DEFAULT_TOLERANCE,
             clock: None,
+        })
+    }
+
+    /// Accepts `v1a` (ed25519) signatures made by the private key of any of `public_keys`
+    /// (`whpk_<base64 of the 32-byte key>`), and nothing else: `v1` entries are skipped.
+    ///
+    /// ```
+    /// use webhook_receiver::verify::{ConfigError, StandardWebhooks};
+    ///
+    /// let scheme =
+    ///     StandardWebhooks::with_public_keys(["whpk_a13m6rZjnWnEP0qNmTxSsR1skd99yB5XBTGpuTV8iuU="])
+    ///         .unwrap();
+    /// assert_eq!((scheme.secret_count(), scheme.public_key_count()), (0, 1));
+    ///
+    /// let err = StandardWebhooks::with_public_keys(["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]);
+    /// assert!(matches!(err, Err(ConfigError::InvalidPublicKey { index: 0, .. })));
+    /// let err = StandardWebhooks::with_public_keys(Vec::<String>::new());
+    /// assert!(matches!(err, Err(ConfigError::NoPublicKeys)));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::NoPublicKeys`] if there is no key, [`ConfigError::InvalidPublicKey`] if
+    /// one lacks the `whpk_` prefix, is not base64, does not decode to 32 bytes, is not an
+    /// ed25519 point, or is a weak (small-order) key.
+    pub fn with_public_keys<I, T>(public_keys: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = T>,
+        T: AsRef<str>,
+    {
+        Ok(Self {
+            macs: Arc::new([]),
+            public_keys: parse_public_keys(public_keys)?,
+            tolerance: Self::DEFAULT_TOLERANCE,
+            clock: None,
+        })
+    }
+
+    /// Also accepts `v1a` (ed25519) signatures by any of `public_keys` (`whpk_...`), beside the
+    /// secrets' `v1` ones, so that one header may carry both. Replaces public keys set before.
+    /// Their [`Verified`] indexes follow the secrets'.
+    ///
+    /// ```
+    /// use webhook_receiver::verify::StandardWebhooks;
+    ///
+    /// let scheme = StandardWebhooks::new(["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"])
+    ///     .unwrap()
+    ///     .public_keys([
+    ///         "whpk_a13m6rZjnWnEP0qNmTxSsR1skd99yB5XBTGpuTV8iuU=", // Verified index 1
+    ///         "whpk_oz41CbRf8Nfa3ad387G/lHB+/Kgwnyay1fFSEdx4s1Y=", // Verified index 2
+    ///     ])
+    ///     .unwrap();
+    /// assert_eq!(scheme.public_key_count(), 2);
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As for [`with_public_keys`](Self::with_public_keys).
+    pub fn public_keys<I, T>(self, public_keys: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = T>,
+        T: AsRef<str>,
+    {
+        Ok(Self {
+            public_keys: parse_public_keys(public_keys)?,
+            ..self
         })
     }
 
@@ -274,7 +394,7 @@ impl StandardWebhooks {
         self.tolerance
     }
 
-    /// How many secrets are accepted.
+    /// How many secrets (`v1`) are accepted.
     ///
     /// ```
     /// use webhook_receiver::verify::StandardWebhooks;
@@ -283,6 +403,17 @@ impl StandardWebhooks {
     /// ```
     pub fn secret_count(&self) -> usize {
         self.macs.len()
+    }
+
+    /// How many public keys (`v1a`) are accepted.
+    ///
+    /// ```
+    /// use webhook_receiver::verify::StandardWebhooks;
+    /// let scheme = StandardWebhooks::new(["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]).unwrap();
+    /// assert_eq!(scheme.public_key_count(), 0);
+    /// ```
+    pub fn public_key_count(&self) -> usize {
+        self.public_keys.len()
     }
 
     /// Signs a message with the first secret, as a sender does: returns the `webhook-signature`
@@ -299,9 +430,19 @@ impl StandardWebhooks {
     /// );
     /// assert_eq!(signature, "v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=");
     /// ```
+    ///
+    /// # Panics
+    ///
+    /// If the scheme has no secret (built by [`with_public_keys`](Self::with_public_keys)):
+    /// `v1a` signatures need the sender's private key, which a receiver does not hold (the
+    /// `testing` feature signs them for tests).
+    #[track_caller]
     pub fn sign(&self, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
+        let first = self.macs.first().expect(
+            "StandardWebhooks::sign needs a whsec_ secret; this scheme has only public keys",
+        );
         let tag = tag(
-            &self.macs[0],
+            first,
             msg_id.as_bytes(),
             timestamp.to_string().as_bytes(),
             body,
@@ -337,18 +478,37 @@ impl StandardWebhooks {
             })?;
         self.check_timestamp(ts)?;
 
-        let signatures: Vec<[u8; TAG_LEN]> = signatures
-            .flat_map(|value| value.as_bytes().split(|&b| b == b' '))
-            .filter_map(v1_signature)
-            .collect();
-        if signatures.is_empty() {
+        // Only the entries a configured key could match.
+        let (mut v1, mut v1a) = (Vec::new(), Vec::new());
+        let entries = signatures.flat_map(|value| value.as_bytes().split(|&b| b == b' '));
+        for entry in entries {
+            if !self.macs.is_empty() {
+                if let Some(tag) = v1_signature(entry) {
+                    v1.push(tag);
+                    continue;
+                }
+            }
+            if !self.public_keys.is_empty() {
+                if let Some(signature) = v1a::signature(entry) {
+                    if v1a.len() == MAX_V1A_SIGNATURES {
+                        return Err(Rejection::BadHeader {
+                            header: WEBHOOK_SIGNATURE_HEADER,
+                            problem: HeaderProblem::Malformed("at most 8 `v1a` entries"),
+                        });
+                    }
+                    v1a.push(signature);
+                }
+            }
+        }
+        if v1.is_empty() && v1a.is_empty() {
             // Nothing this scheme could match: no need to read the body.
             return Err(Rejection::Unauthorized);
         }
         Ok(Signed {
             id,
             timestamp,
-            signatures,
+            v1,
+            v1a,
         })
     }
 
@@ -371,7 +531,27 @@ impl StandardWebhooks {
 struct Signed<'h> {
     id: &'h [u8],
     timestamp: &'h [u8],
-    signatures: Vec<[u8; TAG_LEN]>,
+    /// The `v1` tags (none when no secret is configured).
+    v1: Vec<[u8; TAG_LEN]>,
+    /// The `v1a` signatures (none when no public key is configured).
+    v1a: Vec<Signature>,
+}
+
+/// Parses `whpk_` public keys; at least one.
+fn parse_public_keys<I, T>(public_keys: I) -> Result<Arc<[VerifyingKey]>, ConfigError>
+where
+    I: IntoIterator<Item = T>,
+    T: AsRef<str>,
+{
+    let keys = public_keys
+        .into_iter()
+        .enumerate()
+        .map(|(i, key)| v1a::public_key(i, key.as_ref()))
+        .collect::<Result<Vec<_>, _>>()?;
+    if keys.is_empty() {
+        return Err(ConfigError::NoPublicKeys);
+    }
+    Ok(keys.into())
 }
 
 /// The value of a header that must be present exactly once and non-empty.
@@ -450,6 +630,7 @@ impl fmt::Debug for StandardWebhooks {
                 ),
             )
             .field("secrets", &format_args!("[{} redacted]", self.macs.len()))
+            .field("public_keys", &self.public_keys.len())
             .finish()
     }
 }
@@ -463,16 +644,27 @@ impl VerifySignature for StandardWebhooks {
         let signed = self.parse(headers)?;
         // Every secret against every signature, without early exit.
         let mut found = None;
-        for (i, mac) in self.macs.iter().enumerate() {
-            let expected = tag(mac, signed.id, signed.timestamp, body);
-            let mut matched = subtle::Choice::from(0);
-            for signature in &signed.signatures {
-                matched |= expected.ct_eq(signature);
-            }
-            if bool::from(matched) && found.is_none() {
-                found = Some(i);
+        if !signed.v1.is_empty() {
+            for (i, mac) in self.macs.iter().enumerate() {
+                let expected = tag(mac, signed.id, signed.timestamp, body);
+                let mut matched = subtle::Choice::from(0);
+                for signature in &signed.v1 {
+                    matched |= expected.ct_eq(signature);
+                }
+                if bool::from(matched) && found.is_none() {
+                    found = Some(i);
+                }
             }
         }
+        // Then every public key against every `v1a` signature, whether a secret matched or not.
+        let by_key = v1a::matching_key(
+            &self.public_keys,
+            &signed.v1a,
+            signed.id,
+            signed.timestamp,
+            body,
+        );
+        let found = found.or(by_key.map(|i| self.macs.len() + i));
         if let Some(index) = found {
             tracing::debug!(secret_index = index, "webhook signature matched");
             Ok(Verified::new(index))
