@@ -162,12 +162,12 @@
 //! | 200 `{"received":true}` | authenticated, parsed, and queued (or kept by a shared inbox for whichever replica takes it); handlers run later | yes |
 //! | 200 `{"received":true,"duplicate":true}` | a redelivery of an accepted event; not dispatched again | already |
 //! | 400 | body not UTF-8 / not JSON / not an object; an envelope field (`event` or `data` for Chirp) missing or of the wrong type, or valid JSON there that `serde_json::Value` cannot hold ([below](#json-that-serde_jsonvalue-cannot-hold)); the replay guard's timestamp missing or malformed; a Standard Webhooks header missing or malformed | no |
-//! | 401 | secret or signature missing or wrong; Standard Webhooks timestamp outside ±5 min ([`tolerance`](verify::StandardWebhooks::tolerance)); event older than the replay window ([`max_age`](json::JsonFormat::max_age)) or dated more than [`max_future_skew`](json::JsonFormat::max_future_skew) (default 5 min) ahead | no |
+//! | 401 | secret or signature missing or wrong (Standard Webhooks `v1` or `v1a`); with [`PerTenant`](verify::PerTenant), a tenant unknown to your resolver (code `unknown_tenant`); Standard Webhooks timestamp outside ±5 min ([`tolerance`](verify::StandardWebhooks::tolerance)); event older than the replay window ([`max_age`](json::JsonFormat::max_age)) or dated more than [`max_future_skew`](json::JsonFormat::max_future_skew) (default 5 min) ahead | no |
 //! | 403 `ip_not_allowed` | the client's address is not in the IP allowlist ([`IpAllowlistLayer`](allowlist::IpAllowlistLayer), if you wrap one around the receiver), or there is no peer address | no |
 //! | 405 (+ `Allow: POST`) | not a `POST` | no |
 //! | 413 | body over the limit (default 1 MiB, [`body_limit`](WebhooksBuilder::body_limit)); checked from `Content-Length` and while reading | no |
 //! | 415 | `Content-Type` is not `application/json` or `application/*+json` | no |
-//! | 503 (+ `Retry-After`) | queue full (queued events and waiting retries) or its byte budget spent ([`queue_bytes`](WebhooksBuilder::queue_bytes): bodies of queued, retrying and running events), shutting down, or the store (dedup store, durable or Redis inbox) unavailable | no |
+//! | 503 (+ `Retry-After`) | queue full (queued events and waiting retries) or its byte budget spent ([`queue_bytes`](WebhooksBuilder::queue_bytes): bodies of queued, retrying and running events), shutting down, the store (dedup store, durable, Redis or Postgres inbox) unavailable or its backlog full, or, with [`PerTenant`](verify::PerTenant), the secrets lookup failing (code `secrets_unavailable`) | no |
 //! | 503 (+ `Retry-After: 1`) | another claim of the same event is in flight on a shared store ([`Claim::InFlight`](store::Claim::InFlight), code `claim_in_flight`) | no |
 //!
 //! For a full queue, `Retry-After` tells the sender when the backlog ahead of it should have
