@@ -121,7 +121,7 @@ pub(crate) use future::ResponseFuture;
 #[cfg_attr(docsrs, doc(cfg(feature = "hmac")))]
 pub use hmac::{
     DEFAULT_SIGNATURE_HEADER, GITHUB_SIGNATURE_HEADER, GITHUB_SIGNATURE_PREFIX, HmacSha256,
-    SignatureEncoding,
+    SignatureEncoding, SignedContent,
 };
 pub(crate) use layer::VerifyWebhookLayer;
 pub(crate) use service::VerifyWebhook;
@@ -192,6 +192,34 @@ pub enum ConfigError {
     /// The header name is not a valid HTTP header name.
     #[error("invalid header name: {0}")]
     InvalidHeader(#[from] http::header::InvalidHeaderName),
+    /// What an HMAC scheme signs is not a valid template (`HmacSha256`: it must end with
+    /// `{body}`, have `{t}` at most once, and have `{t}` when a timestamp is signed).
+    ///
+    /// ```
+    /// # #[cfg(feature = "hmac")] {
+    /// use webhook_receiver::verify::{ConfigError, SignedContent};
+    /// let err = SignedContent::template("{t}").unwrap_err();
+    /// assert!(matches!(err, ConfigError::InvalidSignedContent(_)));
+    /// assert_eq!(err.to_string(), "invalid signed content template: it must end with {body}");
+    /// # }
+    /// ```
+    #[error("invalid signed content template: {0}")]
+    InvalidSignedContent(&'static str),
+    /// A `key=value` signature list's field names are empty, hold `,`, `=` or surrounding
+    /// spaces, or are the same (`HmacSha256::signature_list`).
+    ///
+    /// ```
+    /// # #[cfg(feature = "hmac")] {
+    /// use webhook_receiver::verify::{ConfigError, HmacSha256};
+    /// let scheme = HmacSha256::new(["s"]).unwrap();
+    /// let err = scheme.signature_list("v1", "v1", "{t}.{body}").unwrap_err();
+    /// assert!(matches!(err, ConfigError::InvalidSignatureList));
+    /// # }
+    /// ```
+    #[error(
+        "invalid signature list fields: two different non-empty names without `,`, `=` or surrounding spaces are required"
+    )]
+    InvalidSignatureList,
 }
 
 /// Which configured secret authenticated a request (its index in the order given), inserted in
