@@ -13,7 +13,10 @@ use http::{HeaderMap, HeaderValue};
 use libfuzzer_sys::fuzz_target;
 use webhook_receiver::verify::{HmacSha256, SignatureEncoding, SignedContent, VerifySignature};
 
-const SECRETS: [&str; 2] = ["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", "It's a Secret to Everybody"];
+const SECRETS: [&str; 2] = [
+    "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",
+    "It's a Secret to Everybody",
+];
 
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, rest)) = data.split_first() else {
@@ -33,7 +36,9 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(SignedContent::template(&shown).unwrap(), content);
             assert_eq!(content.has_timestamp(), template.contains("{t}"));
             // A scheme signing a timestamp takes exactly the templates with {t}.
-            let timed = HmacSha256::new(SECRETS).unwrap().timestamp_header("x-ts", template);
+            let timed = HmacSha256::new(SECRETS)
+                .unwrap()
+                .timestamp_header("x-ts", template);
             assert_eq!(timed.is_ok(), content.has_timestamp());
         }
     }
@@ -46,7 +51,10 @@ fuzz_target!(|data: &[u8]| {
     } else {
         SignatureEncoding::Hex
     };
-    let scheme = HmacSha256::new(SECRETS).unwrap().prefix(prefix).encoding(encoding);
+    let scheme = HmacSha256::new(SECRETS)
+        .unwrap()
+        .prefix(prefix)
+        .encoding(encoding);
     let Ok(header) = HeaderValue::from_bytes(value) else {
         return;
     };
@@ -57,10 +65,14 @@ fuzz_target!(|data: &[u8]| {
         assert!(scheme.check_headers(&headers).is_ok());
     }
     if let Ok(verified) = direct {
-        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRETS[verified.secret_index()].as_bytes()).unwrap();
+        let mut mac =
+            Hmac::<sha2::Sha256>::new_from_slice(SECRETS[verified.secret_index()].as_bytes())
+                .unwrap();
         mac.update(body);
         let tag = mac.finalize().into_bytes();
-        let text = value.strip_prefix(prefix.as_bytes()).expect("accepted without the prefix");
+        let text = value
+            .strip_prefix(prefix.as_bytes())
+            .expect("accepted without the prefix");
         let presented = match encoding {
             SignatureEncoding::Hex => hex_decode(text),
             _ => base64::engine::GeneralPurpose::new(
@@ -71,12 +83,18 @@ fuzz_target!(|data: &[u8]| {
             .decode(text)
             .expect("accepted invalid base64"),
         };
-        assert_eq!(presented.as_slice(), tag.as_slice(), "accepted a signature that is not the body's HMAC");
+        assert_eq!(
+            presented.as_slice(),
+            tag.as_slice(),
+            "accepted a signature that is not the body's HMAC"
+        );
     }
 });
 
 fn hex_decode(text: &[u8]) -> Vec<u8> {
     let s = std::str::from_utf8(text).expect("accepted non-UTF-8 hex");
     assert_eq!(s.len(), 64, "accepted hex of the wrong length");
-    (0..32).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).expect("accepted non-hex")).collect()
+    (0..32)
+        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).expect("accepted non-hex"))
+        .collect()
 }

@@ -21,7 +21,10 @@ use webhook_receiver::providers::slack;
 use webhook_receiver::verify::{VerifyRequest, VerifySignature};
 
 /// Slack's documented signing secret, and another.
-const SECRETS: [&str; 2] = ["8f742231b10e8888abcd99yyyzzz85a5", "e6b19c573432dcc6b075501d51b51bb8"];
+const SECRETS: [&str; 2] = [
+    "8f742231b10e8888abcd99yyyzzz85a5",
+    "e6b19c573432dcc6b075501d51b51bb8",
+];
 /// Slack's documented timestamp.
 const T: u64 = 1_531_420_618;
 
@@ -65,26 +68,46 @@ fuzz_target!(|data: &[u8]| {
     if let Err(rejection) = &header_check {
         if rejection.status() == StatusCode::BAD_REQUEST {
             let ts_ok = selector & 1 == 0 && !ts.is_empty() && ts.iter().all(u8::is_ascii_digit);
-            assert!(!ts_ok || ts.len() > 18, "400 for a well-formed timestamp {ts:?}");
+            assert!(
+                !ts_ok || ts.len() > 18,
+                "400 for a well-formed timestamp {ts:?}"
+            );
         }
     }
     let direct = scheme.verify_body(request.headers(), body);
     if direct.is_ok() {
-        assert!(header_check.is_ok(), "verify_body accepted what check_headers rejected");
+        assert!(
+            header_check.is_ok(),
+            "verify_body accepted what check_headers rejected"
+        );
         assert!(well_formed, "accepted malformed headers");
     }
     let through_future = futures_executor::block_on(Arc::clone(&scheme).verify(request, 1 << 20));
-    assert_eq!(direct.is_ok(), through_future.is_ok(), "verify_body and the future disagree");
+    assert_eq!(
+        direct.is_ok(),
+        through_future.is_ok(),
+        "verify_body and the future disagree"
+    );
 
     if let Ok(verified) = direct {
         let t: u64 = std::str::from_utf8(ts).unwrap().parse().unwrap();
-        assert!(t.abs_diff(now) <= 300, "accepted a timestamp {t} out of tolerance at {now}");
-        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRETS[verified.secret_index()].as_bytes()).unwrap();
+        assert!(
+            t.abs_diff(now) <= 300,
+            "accepted a timestamp {t} out of tolerance at {now}"
+        );
+        let mut mac =
+            Hmac::<sha2::Sha256>::new_from_slice(SECRETS[verified.secret_index()].as_bytes())
+                .unwrap();
         mac.update(b"v0:");
         mac.update(ts);
         mac.update(b":");
         mac.update(body);
-        let expected: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        let expected: String = mac
+            .finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         assert_eq!(
             std::str::from_utf8(&sig[3..]).unwrap().to_ascii_lowercase(),
             expected,

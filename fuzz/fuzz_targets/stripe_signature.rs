@@ -59,7 +59,11 @@ fuzz_target!(|data: &[u8]| {
         assert!(selector & 1 == 0, "accepted a duplicated signature header");
     }
     let through_future = futures_executor::block_on(Arc::clone(&scheme).verify(request, 1 << 20));
-    assert_eq!(direct.is_ok(), through_future.is_ok(), "verify_body and the future disagree");
+    assert_eq!(
+        direct.is_ok(),
+        through_future.is_ok(),
+        "verify_body and the future disagree"
+    );
 
     if let Ok(verified) = direct {
         // Bytes, not text: entries the scheme does not read (`v0=`, `v2=`) may hold any
@@ -73,18 +77,31 @@ fuzz_target!(|data: &[u8]| {
                 Some((&item[..eq], &item[eq + 1..]))
             })
             .collect();
-        let stamps: Vec<&[u8]> = items.iter().filter(|(k, _)| *k == b"t").map(|(_, v)| *v).collect();
+        let stamps: Vec<&[u8]> = items
+            .iter()
+            .filter(|(k, _)| *k == b"t")
+            .map(|(_, v)| *v)
+            .collect();
         assert_eq!(stamps.len(), 1, "accepted {} timestamps", stamps.len());
         let stamp = std::str::from_utf8(stamps[0]).expect("accepted a non-UTF-8 timestamp");
-        let t: u64 = stamp.parse().expect("accepted a timestamp that is not digits");
-        assert!(t.abs_diff(now) <= 300, "accepted a timestamp {t} out of tolerance at {now}");
-        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRETS[verified.secret_index()].as_bytes()).unwrap();
+        let t: u64 = stamp
+            .parse()
+            .expect("accepted a timestamp that is not digits");
+        assert!(
+            t.abs_diff(now) <= 300,
+            "accepted a timestamp {t} out of tolerance at {now}"
+        );
+        let mut mac =
+            Hmac::<sha2::Sha256>::new_from_slice(SECRETS[verified.secret_index()].as_bytes())
+                .unwrap();
         mac.update(stamp.as_bytes());
         mac.update(b".");
         mac.update(body);
         let expected = hex_lower(&mac.finalize().into_bytes());
         assert!(
-            items.iter().any(|(k, v)| *k == b"v1" && v.to_ascii_lowercase() == expected.as_bytes()),
+            items
+                .iter()
+                .any(|(k, v)| *k == b"v1" && v.to_ascii_lowercase() == expected.as_bytes()),
             "accepted without a v1 entry carrying the HMAC of {{t}}.{{body}}"
         );
     }

@@ -112,7 +112,7 @@ pub fn format<E>() -> JsonFormat<E> {
         .data_field("")
 }
 
-/// A GitHub receiver: [`scheme`] and [`format`] with [`serde_json::Value`] payloads. Add
+/// A GitHub receiver: [`scheme`] and [`format`](fn@format) with [`serde_json::Value`] payloads. Add
 /// handlers, then [`spawn`](WebhooksBuilder::spawn).
 ///
 /// ```

@@ -2,14 +2,14 @@
 //! [`slack`] and [`shopify`] (feature `providers`).
 //!
 //! Each is a few lines of configuration of the one HMAC scheme,
-//! [`HmacSha256`](crate::verify::HmacSha256) (what is signed, where the signature and the
-//! timestamp are, how they are encoded, the tolerance), and of [`JsonFormat`](crate::json::JsonFormat)
+//! [`HmacSha256`] (what is signed, where the signature and the
+//! timestamp are, how they are encoded, the tolerance), and of [`JsonFormat`]
 //! (where the event's name and dedup id are). Each module has the same three functions, as
 //! [`chirp::webhooks`](crate::chirp) does:
 //!
 //! - `scheme(secrets)`: the verifier, to use on its own or with [`VerifyWebhookLayer`](crate::stack::VerifyWebhookLayer);
 //! - `format::<E>()`: the format, typed by your serde enum `E` (see [`json`](crate::json));
-//! - `webhooks(secrets)`: both in a [`WebhooksBuilder`], with [`serde_json::Value`] payloads.
+//! - `webhooks(secrets)`: both in a [`WebhooksBuilder`](crate::WebhooksBuilder), with [`serde_json::Value`] payloads.
 //!
 //! | Sender | Signature | Signed | Timestamp | Event name | Dedup id |
 //! |---|---|---|---|---|---|

@@ -108,7 +108,7 @@ pub fn format<E>() -> JsonFormat<E> {
         .data_field("")
 }
 
-/// A Shopify receiver: [`scheme`] and [`format`] with [`serde_json::Value`] payloads. Add
+/// A Shopify receiver: [`scheme`] and [`format`](fn@format) with [`serde_json::Value`] payloads. Add
 /// handlers, then [`spawn`](WebhooksBuilder::spawn).
 ///
 /// ```

@@ -34,7 +34,7 @@
 //! ```
 //!
 //! Slash commands and interactivity payloads (form-encoded) are signed the same way:
-//! [`scheme`] verifies them too, but [`format`] reads JSON only.
+//! [`scheme`] verifies them too, but [`format`](fn@format) reads JSON only.
 
 use serde_json::Value;
 
@@ -176,7 +176,7 @@ pub fn challenge(body: &[u8]) -> Option<String> {
     (handshake.kind == "url_verification").then_some(handshake.challenge)
 }
 
-/// A Slack Events API receiver: [`scheme`] and [`format`] with [`serde_json::Value`]
+/// A Slack Events API receiver: [`scheme`] and [`format`](fn@format) with [`serde_json::Value`]
 /// payloads. Add handlers, then [`spawn`](WebhooksBuilder::spawn). Answer the URL
 /// verification handshake before it (see the [module docs](self#the-url-verification-handshake)).
 ///

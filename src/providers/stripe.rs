@@ -117,7 +117,7 @@ pub fn format<E>() -> JsonFormat<E> {
         .data_field("/data/object")
 }
 
-/// A Stripe receiver: [`scheme`] and [`format`] with [`serde_json::Value`] payloads. Add
+/// A Stripe receiver: [`scheme`] and [`format`](fn@format) with [`serde_json::Value`] payloads. Add
 /// handlers, then [`spawn`](WebhooksBuilder::spawn). See the [module docs](self).
 ///
 /// ```
