@@ -16,7 +16,7 @@ use sha2::Sha256;
 
 pub use content::SignedContent;
 pub use header::SignatureEncoding;
-use header::{List, ListError, Tags, parse_list, parse_timestamp};
+use header::{List, Tags, parse_list, parse_timestamp};
 
 use super::{ConfigError, Verified, VerifySignature};
 use crate::error::{HeaderProblem, Rejection};
@@ -558,52 +558,33 @@ impl HmacSha256 {
             return Err(Rejection::Unauthorized);
         };
         let value = value.as_bytes();
-        let mut tags = Tags::new();
-        let timestamp = match &self.timestamp {
-            Timestamp::None | Timestamp::Header(_) => {
-                let tag = value
-                    .strip_prefix(self.prefix.as_bytes())
-                    .and_then(|text| self.encoding.decode(text))
-                    .ok_or(Rejection::Unauthorized)?;
-                tags.push(tag);
-                match self.timestamp {
-                    Timestamp::Header(name) => Some(timestamp_header(headers, name)?),
-                    _ => None,
-                }
+        let (tags, timestamp) = match &self.timestamp {
+            Timestamp::None => (self.single(value)?, None),
+            Timestamp::Header(name) => {
+                (self.single(value)?, Some(timestamp_header(headers, name)?))
             }
             Timestamp::List {
                 timestamp_field,
                 signature_field,
             } => {
-                let List {
-                    timestamp,
-                    tags: listed,
-                } = parse_list(
+                let List { timestamp, tags } = parse_list(
                     value,
                     timestamp_field.as_bytes(),
                     signature_field.as_bytes(),
                     self.prefix.as_bytes(),
                     self.encoding,
                 )
-                .map_err(|e| {
-                    match e {
-                        ListError::DuplicateTimestamp => {
-                            tracing::debug!(header = %self.header, "timestamp field sent twice")
-                        }
-                        ListError::TooManySignatures => {
-                            tracing::debug!(header = %self.header, "too many signatures")
-                        }
-                    }
+                .map_err(|problem| {
+                    tracing::debug!(header = %self.header, ?problem, "signature list refused");
                     Rejection::Unauthorized
                 })?;
-                if listed.as_slice().is_empty() {
+                if tags.as_slice().is_empty() {
                     // Nothing this scheme could match: no need to read the body.
                     return Err(Rejection::Unauthorized);
                 }
-                tags = listed;
                 let text = timestamp.ok_or(Rejection::Unauthorized)?;
                 let ts = parse_timestamp(text).ok_or(Rejection::Unauthorized)?;
-                Some((text, ts))
+                (tags, Some((text, ts)))
             }
         };
         let timestamp = match timestamp {
@@ -614,6 +595,17 @@ impl HmacSha256 {
             None => &[][..],
         };
         Ok(Presented { timestamp, tags })
+    }
+
+    /// The one signature of a plain header: the prefix, then a tag in the encoding.
+    fn single(&self, value: &[u8]) -> Result<Tags, Rejection> {
+        let tag = value
+            .strip_prefix(self.prefix.as_bytes())
+            .and_then(|text| self.encoding.decode(text))
+            .ok_or(Rejection::Unauthorized)?;
+        let mut tags = Tags::new();
+        tags.push(tag);
+        Ok(tags)
     }
 
     /// Checks every presented tag against every secret's HMAC of the signed content; returns
