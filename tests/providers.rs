@@ -641,6 +641,35 @@ async fn shopify_end_to_end() {
 }
 
 #[tokio::test]
+async fn shopify_without_an_event_id_is_keyed_by_its_webhook_id() {
+    let body = r#"{"id":1}"#;
+    let request = || {
+        let mut req =
+            testing::shopify_request::<Body>("/", "shpss_secret", "orders/paid", "", body);
+        req.headers_mut().remove("x-shopify-event-id");
+        req.headers_mut().insert(
+            "x-shopify-webhook-id",
+            HeaderValue::from_static("b54557e4-bdd9-4b37"),
+        );
+        req
+    };
+    delivers_once(
+        shopify::webhooks(["shpss_secret"]).unwrap(),
+        request(),
+        request(),
+        "orders/paid",
+        "b54557e4-bdd9-4b37",
+    )
+    .await;
+    // Neither id: 400.
+    let webhooks = shopify::webhooks(["shpss_secret"]).unwrap().spawn();
+    let mut req = request();
+    req.headers_mut().remove("x-shopify-webhook-id");
+    assert_eq!(post(&webhooks, req).await.0, StatusCode::BAD_REQUEST);
+    webhooks.drain(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test]
 async fn tampered_bodies_are_rejected_end_to_end() {
     let now = testing::unix_now();
     let cases: Vec<(webhook_receiver::providers::ProviderWebhooks, Request<Body>)> = vec![

@@ -16,7 +16,7 @@
 //! | Stripe | `Stripe-Signature: t=..,v1=<hex>[,v1=..]` | `{t}.{body}` | `t=`, ±5 min | body `type` | body `id` |
 //! | GitHub | `X-Hub-Signature-256: sha256=<hex>` | body | none | `X-GitHub-Event`, `.{action}` when the body has one | `X-GitHub-Delivery` |
 //! | Slack (Events API) | `X-Slack-Signature: v0=<hex>` | `v0:{t}:{body}` | `X-Slack-Request-Timestamp`, ±5 min | `event.type`, or the top-level `type` | `event_id` |
-//! | Shopify | `X-Shopify-Hmac-Sha256: <base64>` | body | none | `X-Shopify-Topic` | `X-Shopify-Event-Id` |
+//! | Shopify | `X-Shopify-Hmac-Sha256: <base64>` | body | none | `X-Shopify-Topic` | `X-Shopify-Event-Id`, else `X-Shopify-Webhook-Id` |
 //!
 //! Every preset is tested against signatures made by the sender's own published code or
 //! documented examples (`tests/vectors/providers.json` in the repository, with the script that

@@ -2,11 +2,15 @@
 //! `X-Shopify-Hmac-Sha256: <base64>` over the body, events named by `X-Shopify-Topic`,
 //! deduplicated by `X-Shopify-Event-Id`.
 //!
-//! The dedup key is `X-Shopify-Event-Id`, the header Shopify's "Ignore duplicate webhooks"
-//! guide names: the same value on every delivery of one event. (Each subscription to a topic
-//! receives its own delivery of the event: mount one receiver per subscription, or expect the
-//! second to be acknowledged as a duplicate.) The secret is the app's client secret. The
-//! typed payload is the whole body (the order, the product, ...).
+//! The dedup key is `X-Shopify-Event-Id`, the header Shopify's
+//! [Ignore duplicate webhooks](https://shopify.dev/docs/apps/build/webhooks/ignore-duplicates)
+//! guide names: the same value on every delivery of one event. A delivery without it is keyed
+//! by `X-Shopify-Webhook-Id` instead (what Shopify's app libraries call the webhook's
+//! idempotency key), so that it is not refused: a 400 would be retried and, after 8 failures,
+//! the subscription deleted. Several subscriptions to one topic each receive the event; the
+//! guide does not say whether they share an event id, so give each subscription its own
+//! receiver (its own dedup store) rather than rely on either. The secret is the app's client
+//! secret. The typed payload is the whole body (the order, the product, ...).
 //!
 //! Shopify signs no timestamp (`X-Shopify-Triggered-At` is not signed): only dedup, for its
 //! TTL, stops a replay.
@@ -25,6 +29,7 @@
 
 use serde_json::Value;
 
+use super::header;
 use crate::json::JsonFormat;
 use crate::verify::{ConfigError, HmacSha256, SignatureEncoding};
 use crate::webhooks::{Webhooks, WebhooksBuilder};
@@ -58,11 +63,27 @@ pub const TOPIC_HEADER: &str = "x-shopify-topic";
 ///
 /// let mut headers = http::HeaderMap::new();
 /// headers.insert(shopify::TOPIC_HEADER, "orders/paid".parse().unwrap());
-/// // Without an event id: 400 (`X-Shopify-Webhook-Id` alone is not read).
-/// headers.insert("x-shopify-webhook-id", "w-1".parse().unwrap());
-/// assert!(shopify::format::<serde_json::Value>().decode(&headers, b"{}").is_err());
+/// headers.insert(shopify::WEBHOOK_ID_HEADER, "w-1".parse().unwrap());
+/// headers.insert(shopify::EVENT_ID_HEADER, "e-1".parse().unwrap());
+/// let decoded = shopify::format::<serde_json::Value>().decode(&headers, b"{}").unwrap();
+/// assert_eq!(decoded.id(), Some("e-1"));
 /// ```
 pub const EVENT_ID_HEADER: &str = "x-shopify-event-id";
+/// The webhook id header: the dedup key of a delivery without [`EVENT_ID_HEADER`].
+///
+/// ```
+/// use webhook_receiver::event::Format;
+/// use webhook_receiver::providers::shopify;
+///
+/// let format = shopify::format::<serde_json::Value>();
+/// let mut headers = http::HeaderMap::new();
+/// headers.insert(shopify::TOPIC_HEADER, "orders/paid".parse().unwrap());
+/// // Neither id: 400.
+/// assert!(format.decode(&headers, b"{}").is_err());
+/// headers.insert(shopify::WEBHOOK_ID_HEADER, "w-1".parse().unwrap());
+/// assert_eq!(format.decode(&headers, b"{}").unwrap().id(), Some("w-1"));
+/// ```
+pub const WEBHOOK_ID_HEADER: &str = "x-shopify-webhook-id";
 
 /// Shopify's signature scheme, accepting any of `secrets` (the app's client secret; after a
 /// rotation Shopify may sign with the old one for up to an hour, so keep both).
@@ -88,8 +109,8 @@ where
         .encoding(SignatureEncoding::Base64))
 }
 
-/// Shopify's format: name `X-Shopify-Topic`, dedup key `X-Shopify-Event-Id`, typed payload the
-/// whole body.
+/// Shopify's format: name `X-Shopify-Topic`, dedup key `X-Shopify-Event-Id` (else
+/// `X-Shopify-Webhook-Id`), typed payload the whole body.
 ///
 /// ```
 /// use webhook_receiver::event::Format;
@@ -104,7 +125,12 @@ where
 pub fn format<E>() -> JsonFormat<E> {
     JsonFormat::new()
         .name_header(TOPIC_HEADER)
-        .key_header(EVENT_ID_HEADER)
+        .key_with(|_, headers| {
+            [EVENT_ID_HEADER, WEBHOOK_ID_HEADER]
+                .into_iter()
+                .find_map(|name| header(headers, name).filter(|id| !id.is_empty()))
+                .map(str::to_owned)
+        })
         .data_field("")
 }
 
