@@ -13,6 +13,8 @@
 //! # standard_receiver with STANDARD_WEBHOOKS_PUBLIC_KEY=whpk_... (v1a, ed25519)
 //! cargo run --example send -- --scheme standard --signing-key whsk_...
 //! cargo run --example send -- --signing-key whsk_... --print-public-key
+//! # examples/provider_receiver.rs (PROVIDER=stripe|github|slack|shopify)
+//! cargo run --example send -- --scheme stripe --secret whsec_...
 //! # examples/tls_receiver.rs
 //! cargo run --example send -- --url https://localhost:3443/webhooks/chirp \
 //!   --cacert cert.pem --secret s
@@ -56,13 +58,15 @@ USAGE:
 
 OPTIONS:
     --url URL           where to POST (default per scheme: chirp http://127.0.0.1:3000/webhooks/chirp,
-                        hmac http://127.0.0.1:3001/webhook, standard http://127.0.0.1:3002/webhook);
+                        hmac http://127.0.0.1:3001/webhook, standard http://127.0.0.1:3002/webhook,
+                        stripe|github|slack|shopify http://127.0.0.1:3004/webhooks/<scheme>);
                         https:// URLs need --cacert
     --cacert PEM        for https: trust the certificates in this PEM file (e.g. the self-signed
                         one of examples/tls_receiver.rs); no system trust store is used
-    --secret S          the shared secret (chirp), HMAC key (hmac) or whsec_... secret (standard);
-                        default: the first of $CHIRP_WEBHOOK_SECRET (chirp) or $WEBHOOK_SECRET
-                        (hmac, standard), the variables the example receivers read
+    --secret S          the shared secret (chirp), HMAC key (hmac, and the providers' signing
+                        secrets) or whsec_... secret (standard); default: the first of
+                        $CHIRP_WEBHOOK_SECRET (chirp) or $WEBHOOK_SECRET (the others), the
+                        variables the example receivers read
     --scheme SCHEME     chirp (default): Chirp's {\"event\", \"data\"} envelope, all 18 event types,
                             the secret in X-Webhook-Secret (examples/chirp_receiver.rs)
                         hmac: the generic format {\"id\", \"type\", \"created_at\", \"data\"}, its 9 event
@@ -71,6 +75,12 @@ OPTIONS:
                         standard: Standard Webhooks, {\"type\", \"timestamp\", \"data\"} bodies of the same
                             9 types, webhook-id / webhook-timestamp / webhook-signature
                             (examples/standard_receiver.rs)
+                        stripe, github, slack, shopify: a few of each sender's event types, with
+                            its own envelope, headers and signature (Stripe-Signature t=,v1=;
+                            X-Hub-Signature-256; X-Slack-Signature v0= over v0:{t}:{body};
+                            X-Shopify-Hmac-Sha256 base64), signed here from each sender's
+                            documentation (examples/provider_receiver.rs; slack includes the
+                            url_verification handshake)
     --signing-key K     standard only: also sign `v1a` (ed25519) with this whsk_... key (the
                         base64 of a 32-byte seed or of the 64-byte seed + public key pair);
                         with it, --secret is optional and $WEBHOOK_SECRET is not read: the
@@ -82,11 +92,11 @@ OPTIONS:
     --event NAME        send only this event type
     --redeliver N       send each event N times in all (default 1), with the same id: the
                         receiver should answer the later ones {\"received\":true,\"duplicate\":true}
-                        (standard: each attempt is signed anew with the current timestamp, as
-                        senders retry)
+                        (standard, stripe, slack: each attempt is signed anew with the current
+                        timestamp, as senders retry)
     --tamper            for each event, first send tampered copies, which must be rejected:
                         a wrong secret or signature, an altered body under the original signature
-                        (hmac and standard only: a shared secret does not sign the body), and the
+                        (not chirp: a shared secret does not sign the body), and the
                         authentication header missing; expected 401 (standard: a missing header
                         is 400). They go before the genuine delivery, which then must be new.
     -h, --help          this text
@@ -198,6 +208,7 @@ enum Scheme {
     Chirp,
     Hmac,
     Standard,
+    Provider(Provider),
 }
 
 impl Scheme {
@@ -206,6 +217,7 @@ impl Scheme {
             Self::Chirp => "chirp",
             Self::Hmac => "hmac",
             Self::Standard => "standard",
+            Self::Provider(p) => p.name(),
         }
     }
 
@@ -214,13 +226,14 @@ impl Scheme {
             Self::Chirp => "http://127.0.0.1:3000/webhooks/chirp",
             Self::Hmac => "http://127.0.0.1:3001/webhook",
             Self::Standard => "http://127.0.0.1:3002/webhook",
+            Self::Provider(p) => p.default_url(),
         }
     }
 
     fn secret_var(self) -> &'static str {
         match self {
             Self::Chirp => "CHIRP_WEBHOOK_SECRET",
-            Self::Hmac | Self::Standard => "WEBHOOK_SECRET",
+            Self::Hmac | Self::Standard | Self::Provider(_) => "WEBHOOK_SECRET",
         }
     }
 
@@ -228,6 +241,7 @@ impl Scheme {
         match self {
             Self::Chirp => &webhook_receiver::chirp::EVENT_TYPES,
             Self::Hmac | Self::Standard => &GENERIC_EVENT_TYPES,
+            Self::Provider(p) => p.event_types(),
         }
     }
 
@@ -237,6 +251,7 @@ impl Scheme {
             Self::Chirp => DEFAULT_SECRET_HEADER,
             Self::Hmac => DEFAULT_SIGNATURE_HEADER,
             Self::Standard => WEBHOOK_SIGNATURE_HEADER,
+            Self::Provider(p) => p.signature_header(),
         }
     }
 }
@@ -283,9 +298,14 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
                     "chirp" => Scheme::Chirp,
                     "hmac" => Scheme::Hmac,
                     "standard" => Scheme::Standard,
-                    other => {
-                        return Err(format!("unknown scheme {other:?}: chirp, hmac or standard"));
-                    }
+                    other => match Provider::from_name(other) {
+                        Some(p) => Scheme::Provider(p),
+                        None => {
+                            return Err(format!(
+                                "unknown scheme {other:?}: chirp, hmac, standard, stripe, github, slack or shopify"
+                            ));
+                        }
+                    },
                 }
             }
             "--redeliver" => {
@@ -345,6 +365,9 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
         StandardWebhooks::new([secret.as_str()]).map_err(|e| {
             format!("--secret: not a Standard Webhooks secret (whsec_<base64>): {e}")
         })?;
+    }
+    if matches!(scheme, Scheme::Provider(_)) && secret.is_empty() {
+        return Err("--secret: the signing secret is empty".to_owned());
     }
     if let Some(name) = &event {
         if !scheme.event_types().contains(&name.as_str()) {
@@ -513,8 +536,267 @@ fn events(scheme: Scheme, only: Option<&str>, rng: &mut Rng) -> Vec<Event> {
                     id: rng.id("msg_", 27),
                 }
             }
+            Scheme::Provider(p) => p.event(name, rng),
         })
         .collect()
+}
+
+// ===== providers: Stripe, GitHub, Slack, Shopify (examples/provider_receiver.rs) =====
+
+/// A sender the crate has a preset for: its envelope, headers and signature.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Provider {
+    Stripe,
+    Github,
+    Slack,
+    Shopify,
+}
+
+impl Provider {
+    fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "stripe" => Self::Stripe,
+            "github" => Self::Github,
+            "slack" => Self::Slack,
+            "shopify" => Self::Shopify,
+            _ => return None,
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Stripe => "stripe",
+            Self::Github => "github",
+            Self::Slack => "slack",
+            Self::Shopify => "shopify",
+        }
+    }
+
+    fn default_url(self) -> &'static str {
+        match self {
+            Self::Stripe => "http://127.0.0.1:3004/webhooks/stripe",
+            Self::Github => "http://127.0.0.1:3004/webhooks/github",
+            Self::Slack => "http://127.0.0.1:3004/webhooks/slack",
+            Self::Shopify => "http://127.0.0.1:3004/webhooks/shopify",
+        }
+    }
+
+    /// The event names the receiver reports (GitHub's are `X-GitHub-Event[.action]`).
+    fn event_types(self) -> &'static [&'static str] {
+        match self {
+            Self::Stripe => &[
+                "payment_intent.succeeded",
+                "payment_intent.payment_failed",
+                "charge.refunded",
+                "customer.subscription.created",
+                "invoice.paid",
+            ],
+            Self::Github => &["ping", "push", "issues.opened", "pull_request.closed"],
+            Self::Slack => &[
+                "url_verification",
+                "app_mention",
+                "message",
+                "reaction_added",
+            ],
+            Self::Shopify => &[
+                "orders/create",
+                "orders/paid",
+                "products/update",
+                "app/uninstalled",
+            ],
+        }
+    }
+
+    fn signature_header(self) -> &'static str {
+        match self {
+            Self::Stripe => "stripe-signature",
+            Self::Github => "x-hub-signature-256",
+            Self::Slack => "x-slack-signature",
+            Self::Shopify => "x-shopify-hmac-sha256",
+        }
+    }
+
+    /// A realistic delivery of `name` with fresh ids; `id` is what the receiver dedups by.
+    fn event(self, name: &'static str, rng: &mut Rng) -> Event {
+        let now = unix_now();
+        match self {
+            Self::Stripe => {
+                let id = rng.id("evt_", 24);
+                let object = match name {
+                    "payment_intent.succeeded" | "payment_intent.payment_failed" => {
+                        let failed = name.ends_with("failed");
+                        json!({"id": rng.id("pi_", 24), "object": "payment_intent", "amount": 2000,
+                            "currency": "usd", "status": if failed { "requires_payment_method" } else { "succeeded" },
+                            "last_payment_error": if failed { json!({"code": "card_declined"}) } else { Value::Null }})
+                    }
+                    "charge.refunded" => {
+                        json!({"id": rng.id("ch_", 24), "object": "charge", "amount": 2000, "amount_refunded": 2000, "refunded": true})
+                    }
+                    "customer.subscription.created" => {
+                        json!({"id": rng.id("sub_", 24), "object": "subscription", "customer": rng.id("cus_", 14), "status": "active"})
+                    }
+                    _ => {
+                        json!({"id": rng.id("in_", 24), "object": "invoice", "amount_paid": 4900, "currency": "usd", "status": "paid"})
+                    }
+                };
+                let body = json!({"id": id, "object": "event", "api_version": "2024-06-20", "created": now,
+                    "type": name, "livemode": false, "pending_webhooks": 1,
+                    "request": {"id": rng.id("req_", 14), "idempotency_key": null}, "data": {"object": object}});
+                Event {
+                    name,
+                    body: body.to_string(),
+                    id,
+                }
+            }
+            Self::Github => {
+                let repo =
+                    json!({"id": 1_296_269, "full_name": "octocat/Hello-World", "private": false});
+                let sender = json!({"login": "octocat", "id": 1});
+                let body = match name {
+                    "ping" => {
+                        json!({"zen": "Keep it logically awesome.", "hook_id": 30, "repository": repo, "sender": sender})
+                    }
+                    "push" => {
+                        json!({"ref": "refs/heads/main", "before": rng.pick(b"0123456789abcdef", 40),
+                        "after": rng.pick(b"0123456789abcdef", 40), "repository": repo, "sender": sender})
+                    }
+                    "issues.opened" => {
+                        json!({"action": "opened", "issue": {"number": 1347, "title": "Found a bug", "state": "open"},
+                        "repository": repo, "sender": sender})
+                    }
+                    _ => {
+                        json!({"action": "closed", "number": 42, "pull_request": {"number": 42, "merged": true},
+                        "repository": repo, "sender": sender})
+                    }
+                };
+                Event {
+                    name,
+                    body: body.to_string(),
+                    id: rng.like("72d3162e-cc78-11e3-81ab-4c9367dc0958"),
+                }
+            }
+            Self::Slack => {
+                if name == "url_verification" {
+                    let challenge = rng.id("", 48);
+                    let body = json!({"token": "Jhj5dZrVaK7ZwHHjRyZWjbDl", "challenge": challenge, "type": "url_verification"});
+                    return Event {
+                        name,
+                        body: body.to_string(),
+                        id: format!("url_verification:{challenge}"),
+                    };
+                }
+                let id = rng.id("Ev", 9);
+                let ts = format!("{now}.{}", rng.pick(b"0123456789", 6));
+                let event = match name {
+                    "app_mention" => {
+                        json!({"type": "app_mention", "user": "U061F7AUR", "text": "<@U0LAN0Z89> is it everything a river should be?", "ts": ts, "channel": "C0LAN2Q65", "event_ts": ts})
+                    }
+                    "message" => {
+                        json!({"type": "message", "channel": "C2147483705", "user": "U2147483697", "text": "Hello world", "ts": ts})
+                    }
+                    _ => {
+                        json!({"type": "reaction_added", "user": "U024BE7LH", "reaction": "thumbsup", "item_user": "U0G9QF9C6",
+                        "item": {"type": "message", "channel": "C0G9QF9GZ", "ts": "1360782400.498405"}, "event_ts": ts})
+                    }
+                };
+                let body = json!({"token": "XXYYZZ", "team_id": "T123ABC456", "api_app_id": "A123ABC456", "event": event,
+                    "type": "event_callback", "event_id": id, "event_time": now,
+                    "authorizations": [{"team_id": "T123ABC456", "user_id": "U123ABC456", "is_bot": true}]});
+                Event {
+                    name,
+                    body: body.to_string(),
+                    id,
+                }
+            }
+            Self::Shopify => {
+                let body = match name {
+                    "orders/create" | "orders/paid" => {
+                        json!({"id": rng.like("820982911946154508"), "email": "jon@example.com",
+                        "total_price": "403.00", "currency": "USD", "financial_status": if name == "orders/paid" { "paid" } else { "pending" },
+                        "line_items": [{"id": rng.like("866550311766439020"), "title": "IPod Nano - 8GB", "quantity": 1, "price": "199.00"}]})
+                    }
+                    "products/update" => {
+                        json!({"id": rng.like("788032119674292922"), "title": "Example T-Shirt", "vendor": "Acme", "status": "active"})
+                    }
+                    _ => {
+                        json!({"id": rng.like("548380009"), "name": "Super Toys", "domain": "example.myshopify.com"})
+                    }
+                };
+                Event {
+                    name,
+                    body: body.to_string(),
+                    id: rng.like("98880550-7158-44d4-b7cd-2c97c8a091b5"),
+                }
+            }
+        }
+    }
+
+    /// The headers a delivery of `event` carries, signed with `secret` as the sender signs:
+    /// computed here with the `hmac` crate from each sender's documentation, independently of
+    /// the crate's presets, so that a run is a check of the presets from outside.
+    fn headers(self, secret: &str, event: &Event) -> Vec<(&'static str, String)> {
+        use hmac::{Hmac, Mac};
+
+        let now = unix_now();
+        let mac = |parts: &[&[u8]]| {
+            let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())
+                .expect("HMAC takes keys of any length");
+            for part in parts {
+                mac.update(part);
+            }
+            mac.finalize().into_bytes()
+        };
+        let (t, body) = (now.to_string(), event.body.as_bytes());
+        match self {
+            // Stripe-Signature: t=<unix>,v1=<hex HMAC of "{t}.{body}">
+            Self::Stripe => {
+                let v1 = hex::encode(mac(&[t.as_bytes(), b".", body]));
+                vec![("stripe-signature", format!("t={t},v1={v1}"))]
+            }
+            Self::Github => vec![
+                (
+                    "x-hub-signature-256",
+                    format!("sha256={}", hex::encode(mac(&[body]))),
+                ),
+                (
+                    "x-github-event",
+                    event
+                        .name
+                        .split('.')
+                        .next()
+                        .unwrap_or(event.name)
+                        .to_owned(),
+                ),
+                ("x-github-delivery", event.id.clone()),
+                ("x-github-hook-id", "30".to_owned()),
+            ],
+            // X-Slack-Signature: v0=<hex HMAC of "v0:{t}:{body}">
+            Self::Slack => {
+                let v0 = hex::encode(mac(&[b"v0:", t.as_bytes(), b":", body]));
+                vec![
+                    ("x-slack-request-timestamp", t),
+                    ("x-slack-signature", format!("v0={v0}")),
+                ]
+            }
+            Self::Shopify => vec![
+                (
+                    "x-shopify-hmac-sha256",
+                    base64::engine::general_purpose::STANDARD.encode(mac(&[body])),
+                ),
+                ("x-shopify-topic", event.name.to_owned()),
+                ("x-shopify-event-id", event.id.clone()),
+                ("x-shopify-webhook-id", format!("{}-w", event.id)),
+                ("x-shopify-shop-domain", "example.myshopify.com".to_owned()),
+                ("x-shopify-api-version", "2025-01".to_owned()),
+            ],
+        }
+    }
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 // ===== requests =====
@@ -570,7 +852,9 @@ fn request(args: &Args, event: &Event, case: Case, rng: &mut Rng) -> Request<Ful
                     base64::engine::general_purpose::STANDARD.encode(key)
                 )
             }
-            Scheme::Chirp | Scheme::Hmac => format!("wrong-{}", args.secret),
+            Scheme::Chirp | Scheme::Hmac | Scheme::Provider(_) => {
+                format!("wrong-{}", args.secret)
+            }
         };
         wrong.as_str()
     } else {
@@ -616,6 +900,7 @@ fn request(args: &Args, event: &Event, case: Case, rng: &mut Rng) -> Request<Ful
                 ("webhook-signature", signature),
             ]
         }
+        Scheme::Provider(p) => p.headers(secret, event),
     };
     let mut builder = Request::post(path).header("content-type", "application/json");
     for (name, value) in headers {

@@ -278,6 +278,10 @@ pub mod chirp;
 #[cfg(feature = "inbox")]
 mod inbox;
 
+#[cfg(feature = "providers")]
+#[cfg_attr(docsrs, doc(cfg(feature = "providers")))]
+pub mod providers;
+
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;

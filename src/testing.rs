@@ -14,6 +14,7 @@
 //! | `HmacSha256` (feature `hmac`) | `hmac_sha256_request`, `hmac_sha256_hex` |
 //! | `StandardWebhooks` (feature `standard-webhooks`) | `standard_webhooks_request`, `standard_webhooks_signature`, [`unix_now`] |
 //! | `StandardWebhooks` `v1a`, ed25519 (feature `standard-webhooks`) | `standard_webhooks_v1a_request`, `standard_webhooks_v1a_signature`, `standard_webhooks_signing_key`, `standard_webhooks_public_key` |
+//! | the [`providers`](crate::providers) presets (feature `providers`) | `stripe_request`, `stripe_signature`, `github_request`, `slack_request`, `shopify_request` |
 //!
 //! # Example
 //!
@@ -430,6 +431,46 @@ pub fn standard_webhooks_v1a_signature(
 /// let other = testing::standard_webhooks_signing_key([8; 32]);
 /// let req = testing::standard_webhooks_v1a_request("/webhooks", &other, "msg_1", unix_now(), "{}");
 /// assert_eq!(svc.oneshot(req).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+// ===== Provider presets (feature `providers`): Stripe, GitHub, Slack, Shopify =====
+//
+// Each request is signed the way the sender signs it, with the preset's own scheme
+// (`HmacSha256::sign`), whose output `tests/providers.rs` checks against the senders' published
+// code (`tests/vectors/providers.json`).
+
+/// The `Stripe-Signature` value, `t=<timestamp>,v1=<hex>`, for `body` signed with `secret` (a
+/// `whsec_...` endpoint secret) at `timestamp` (Unix seconds).
+///
+/// ```
+/// use webhook_receiver::testing::stripe_signature;
+///
+/// // stripe-node's generateTestHeaderString gives the same (tests/vectors/providers.json).
+/// let value = stripe_signature("whsec_test_secret", 1_700_000_000, "{}");
+/// assert!(value.starts_with("t=1700000000,v1="));
+/// assert_eq!(value.len(), "t=1700000000,v1=".len() + 64);
+/// ```
+#[cfg(feature = "providers")]
+#[cfg_attr(docsrs, doc(cfg(feature = "providers")))]
+pub fn stripe_signature(secret: &str, timestamp: i64, body: impl AsRef<[u8]>) -> String {
+    provider_scheme(crate::providers::stripe::scheme([secret])).sign(timestamp, body.as_ref())
+}
+
+/// A request signed as Stripe signs it: `Stripe-Signature: t=<timestamp>,v1=<hex>`. Pass
+/// [`unix_now()`] to test against the system clock.
+///
+/// ```
+/// use http::StatusCode;
+/// use tower::ServiceExt;
+/// use webhook_receiver::providers::stripe;
+/// use webhook_receiver::testing::{stripe_request, unix_now};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let webhooks = stripe::webhooks(["whsec_test_secret"]).unwrap().spawn();
+/// let body = r#"{"id":"evt_1","type":"charge.succeeded","data":{"object":{}}}"#;
+/// let req = stripe_request::<axum::body::Body>("/", "whsec_test_secret", unix_now(), body);
+/// assert_eq!(webhooks.clone().oneshot(req).await.unwrap().status(), StatusCode::OK);
+/// // Signed an hour ago: out of tolerance.
+/// let req = stripe_request::<axum::body::Body>("/", "whsec_test_secret", unix_now() - 3600, body);
+/// assert_eq!(webhooks.oneshot(req).await.unwrap().status(), StatusCode::UNAUTHORIZED);
 /// # }
 /// ```
 ///
@@ -456,6 +497,64 @@ pub fn standard_webhooks_v1a_request<B: From<Bytes>>(
             (WEBHOOK_ID_HEADER, msg_id),
             (WEBHOOK_TIMESTAMP_HEADER, &timestamp.to_string()),
             (WEBHOOK_SIGNATURE_HEADER, &signature),
+/// If `uri` is not a valid URI or `secret` is empty.
+#[cfg(feature = "providers")]
+#[cfg_attr(docsrs, doc(cfg(feature = "providers")))]
+pub fn stripe_request<B: From<Bytes>>(
+    uri: &str,
+    secret: &str,
+    timestamp: i64,
+    body: impl Into<Bytes>,
+) -> Request<B> {
+    let body = body.into();
+    let signature = stripe_signature(secret, timestamp, &body);
+    post(
+        uri,
+        &[(crate::providers::stripe::SIGNATURE_HEADER, &signature)],
+        body,
+    )
+}
+
+/// A request signed as GitHub signs it: `X-Hub-Signature-256: sha256=<hex>`, with
+/// `X-GitHub-Event: event` and `X-GitHub-Delivery: delivery`.
+///
+/// ```
+/// use http::StatusCode;
+/// use tower::ServiceExt;
+/// use webhook_receiver::providers::github;
+/// use webhook_receiver::testing::github_request;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let webhooks = github::webhooks(["s3cr3t"]).unwrap().spawn();
+/// let req = github_request::<axum::body::Body>("/", "s3cr3t", "ping", "d-1", r#"{"zen":"Keep it logically awesome."}"#);
+/// assert_eq!(req.headers()["x-github-event"], "ping");
+/// assert_eq!(webhooks.oneshot(req).await.unwrap().status(), StatusCode::OK);
+/// # }
+/// ```
+///
+/// # Panics
+///
+/// If `uri` is not a valid URI, `event` or `delivery` not a valid header value, or `secret`
+/// is empty.
+#[cfg(feature = "providers")]
+#[cfg_attr(docsrs, doc(cfg(feature = "providers")))]
+pub fn github_request<B: From<Bytes>>(
+    uri: &str,
+    secret: &str,
+    event: &str,
+    delivery: &str,
+    body: impl Into<Bytes>,
+) -> Request<B> {
+    use crate::providers::github;
+
+    let body = body.into();
+    let signature = provider_scheme(github::scheme([secret])).sign(0, &body);
+    post(
+        uri,
+        &[
+            (github::SIGNATURE_HEADER, &signature),
+            (github::EVENT_HEADER, event),
+            (github::DELIVERY_HEADER, delivery),
         ],
         body,
     )
@@ -485,4 +584,101 @@ fn parse_signing_key(signing_key: &str) -> ed25519_dalek::SigningKey {
         .expect("a Standard Webhooks signing key is a 32-byte seed or a 64-byte key pair");
     ed25519_dalek::SigningKey::from_keypair_bytes(&pair)
         .expect("the public half of the whsk_ key pair does not match its seed")
+/// A request signed as Slack signs it: `X-Slack-Request-Timestamp: timestamp` and
+/// `X-Slack-Signature: v0=<hex>` over `v0:{timestamp}:{body}`. Pass [`unix_now()`] to test
+/// against the system clock.
+///
+/// ```
+/// use webhook_receiver::testing::slack_request;
+///
+/// # let body = "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c";
+/// // Slack's documented example.
+/// let req = slack_request::<http_body_util::Full<bytes::Bytes>>(
+///     "/",
+///     "8f742231b10e8888abcd99yyyzzz85a5",
+///     1_531_420_618,
+///     body,
+/// );
+/// assert_eq!(
+///     req.headers()["x-slack-signature"],
+///     "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503",
+/// );
+/// ```
+///
+/// # Panics
+///
+/// If `uri` is not a valid URI or `secret` is empty.
+#[cfg(feature = "providers")]
+#[cfg_attr(docsrs, doc(cfg(feature = "providers")))]
+pub fn slack_request<B: From<Bytes>>(
+    uri: &str,
+    secret: &str,
+    timestamp: i64,
+    body: impl Into<Bytes>,
+) -> Request<B> {
+    use crate::providers::slack;
+
+    let body = body.into();
+    let signature = provider_scheme(slack::scheme([secret])).sign(timestamp, &body);
+    post(
+        uri,
+        &[
+            (slack::TIMESTAMP_HEADER, &timestamp.to_string()),
+            (slack::SIGNATURE_HEADER, &signature),
+        ],
+        body,
+    )
+}
+
+/// A request signed as Shopify signs it: `X-Shopify-Hmac-Sha256: <base64>`, with
+/// `X-Shopify-Topic: topic` and `X-Shopify-Event-Id: event_id`.
+///
+/// ```
+/// use http::StatusCode;
+/// use tower::ServiceExt;
+/// use webhook_receiver::providers::shopify;
+/// use webhook_receiver::testing::shopify_request;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let webhooks = shopify::webhooks(["shpss_secret"]).unwrap().spawn();
+/// let req = shopify_request::<axum::body::Body>("/", "shpss_secret", "orders/create", "e-1", r#"{"id":1}"#);
+/// assert_eq!(webhooks.oneshot(req).await.unwrap().status(), StatusCode::OK);
+/// # }
+/// ```
+///
+/// # Panics
+///
+/// If `uri` is not a valid URI, `topic` or `event_id` not a valid header value, or `secret`
+/// is empty.
+#[cfg(feature = "providers")]
+#[cfg_attr(docsrs, doc(cfg(feature = "providers")))]
+pub fn shopify_request<B: From<Bytes>>(
+    uri: &str,
+    secret: &str,
+    topic: &str,
+    event_id: &str,
+    body: impl Into<Bytes>,
+) -> Request<B> {
+    use crate::providers::shopify;
+
+    let body = body.into();
+    let signature = provider_scheme(shopify::scheme([secret])).sign(0, &body);
+    post(
+        uri,
+        &[
+            (shopify::SIGNATURE_HEADER, &signature),
+            (shopify::TOPIC_HEADER, topic),
+            (shopify::EVENT_ID_HEADER, event_id),
+        ],
+        body,
+    )
+}
+
+/// A preset's scheme for a test secret.
+#[cfg(feature = "providers")]
+#[track_caller]
+fn provider_scheme(
+    scheme: Result<crate::verify::HmacSha256, crate::verify::ConfigError>,
+) -> crate::verify::HmacSha256 {
+    scheme.expect("an empty secret")
 }

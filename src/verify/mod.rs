@@ -24,9 +24,21 @@
 //! accepted secret every time, so neither content nor length leaks; the header is checked before
 //! the body is read.
 //!
-//! **HMAC-SHA256 of the raw body** ([`HmacSha256`], feature `hmac`: the generic format, GitHub):
-//! verified over the exact received bytes, never re-serialized JSON, with `hmac`'s constant-time
-//! `verify_slice`. The header, a prefix and the encoding (hex or base64) are configurable.
+//! **HMAC-SHA256** ([`HmacSha256`], feature `hmac`): one configurable scheme, verified over the
+//! exact received bytes, never re-serialized JSON, with `hmac`'s constant-time `verify_slice`
+//! against every secret and every presented signature. It says what is signed
+//! ([`SignedContent`]: the body, `{t}.{body}`, `v0:{t}:{body}`), where the signature is (a
+//! header, a prefix, hex or base64), and where the signed timestamp is: its own header
+//! ([`timestamp_header`](HmacSha256::timestamp_header), Slack) or a field of a `key=value`
+//! signature list that may hold several signatures
+//! ([`signature_list`](HmacSha256::signature_list), Stripe's `t=..,v1=..,v1=..`), within a
+//! [tolerance](HmacSha256::tolerance) of an injectable [clock](HmacSha256::clock), in both
+//! directions. Every header is checked before the body is read.
+//!
+//! **Presets** ([`providers`](crate::providers), feature `providers`): Stripe, GitHub, Slack and
+//! Shopify are settings of `HmacSha256` plus the sender's event name and id
+//! (`providers::stripe::webhooks(secrets)?`, ...), tested against signatures made by each
+//! sender's own code.
 //!
 //! **Standard Webhooks** ([`StandardWebhooks`], feature `standard-webhooks`: Svix and others):
 //! `StandardWebhooks::new(["whsec_..."])?` checks `webhook-id`, `webhook-timestamp` (±300 s,
@@ -54,6 +66,16 @@
 //! let generic = HmacSha256::new(["secret"])?; // X-Webhook-Signature: <hex>
 //! let github = HmacSha256::github(["secret"])?; // X-Hub-Signature-256: sha256=<hex>
 //! let custom = HmacSha256::new(["secret"])?.header("x-sig")?.encoding(SignatureEncoding::Base64);
+//! // Stripe-Signature: t=<unix>,v1=<hex>[,v1=..] over `{t}.{body}`, ±5 minutes.
+//! let stripe = HmacSha256::new(["whsec_..."])?
+//!     .header("stripe-signature")?
+//!     .signature_list("t", "v1", "{t}.{body}")?;
+//! // X-Slack-Signature: v0=<hex> over `v0:{t}:{body}`, the timestamp in its own header.
+//! let slack = HmacSha256::new(["signing-secret"])?
+//!     .header("x-slack-signature")?
+//!     .prefix("v0=")
+//!     .timestamp_header("x-slack-request-timestamp", "v0:{t}:{body}")?
+//!     .tolerance(Duration::from_secs(300));
 //! let standard = StandardWebhooks::new(["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"])?
 //!     .tolerance(Duration::from_secs(60)); // webhook-id, webhook-timestamp, webhook-signature
 //! let asymmetric = // webhook-signature: v1a,<base64 ed25519 signature>
@@ -65,6 +87,8 @@
 //! assert_eq!(github.header_name(), "x-hub-signature-256");
 //! assert_eq!(github.signature_prefix(), "sha256=");
 //! assert_eq!(custom.signature_encoding(), SignatureEncoding::Base64);
+//! assert_eq!(stripe.signed_content().to_string(), "{t}.{body}");
+//! assert_eq!(slack.timestamp_header_name(), Some("x-slack-request-timestamp"));
 //! assert_eq!(standard.timestamp_tolerance(), Duration::from_secs(60));
 //! assert_eq!(asymmetric.public_key_count(), 1);
 //! # let _ = format;
@@ -183,7 +207,7 @@ pub(crate) use future::ResponseFuture;
 #[cfg_attr(docsrs, doc(cfg(feature = "hmac")))]
 pub use hmac::{
     DEFAULT_SIGNATURE_HEADER, GITHUB_SIGNATURE_HEADER, GITHUB_SIGNATURE_PREFIX, HmacSha256,
-    SignatureEncoding,
+    SignatureEncoding, SignedContent,
 };
 pub(crate) use layer::VerifyWebhookLayer;
 pub(crate) use service::VerifyWebhook;
@@ -267,6 +291,34 @@ pub enum ConfigError {
         /// What is wrong with it, e.g. "not 32 bytes long".
         problem: &'static str,
     },
+    /// What an HMAC scheme signs is not a valid template (`HmacSha256`: it must end with
+    /// `{body}`, have `{t}` at most once, and have `{t}` when a timestamp is signed).
+    ///
+    /// ```
+    /// # #[cfg(feature = "hmac")] {
+    /// use webhook_receiver::verify::{ConfigError, SignedContent};
+    /// let err = SignedContent::template("{t}").unwrap_err();
+    /// assert!(matches!(err, ConfigError::InvalidSignedContent(_)));
+    /// assert_eq!(err.to_string(), "invalid signed content template: it must end with {body}");
+    /// # }
+    /// ```
+    #[error("invalid signed content template: {0}")]
+    InvalidSignedContent(&'static str),
+    /// A `key=value` signature list's field names are empty, hold `,`, `=` or surrounding
+    /// spaces, or are the same (`HmacSha256::signature_list`).
+    ///
+    /// ```
+    /// # #[cfg(feature = "hmac")] {
+    /// use webhook_receiver::verify::{ConfigError, HmacSha256};
+    /// let scheme = HmacSha256::new(["s"]).unwrap();
+    /// let err = scheme.signature_list("v1", "v1", "{t}.{body}").unwrap_err();
+    /// assert!(matches!(err, ConfigError::InvalidSignatureList));
+    /// # }
+    /// ```
+    #[error(
+        "invalid signature list fields: two different non-empty names without `,`, `=` or surrounding spaces are required"
+    )]
+    InvalidSignatureList,
 }
 
 /// Which configured secret authenticated a request (its index in the order given), inserted in
