@@ -431,6 +431,63 @@ pub fn standard_webhooks_v1a_signature(
 /// let other = testing::standard_webhooks_signing_key([8; 32]);
 /// let req = testing::standard_webhooks_v1a_request("/webhooks", &other, "msg_1", unix_now(), "{}");
 /// assert_eq!(svc.oneshot(req).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+/// # }
+/// ```
+///
+/// # Panics
+///
+/// If `uri` is not a valid URI, `msg_id` not a valid header value, or `signing_key` not a
+/// Standard Webhooks signing key (see [`standard_webhooks_v1a_signature`]).
+#[cfg(feature = "standard-webhooks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "standard-webhooks")))]
+pub fn standard_webhooks_v1a_request<B: From<Bytes>>(
+    uri: &str,
+    signing_key: &str,
+    msg_id: &str,
+    timestamp: i64,
+    body: impl Into<Bytes>,
+) -> Request<B> {
+    use crate::verify::{WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER};
+
+    let body = body.into();
+    let signature = standard_webhooks_v1a_signature(signing_key, msg_id, timestamp, &body);
+    post(
+        uri,
+        &[
+            (WEBHOOK_ID_HEADER, msg_id),
+            (WEBHOOK_TIMESTAMP_HEADER, &timestamp.to_string()),
+            (WEBHOOK_SIGNATURE_HEADER, &signature),
+        ],
+        body,
+    )
+}
+
+/// Parses a `whsk_` signing key: a 32-byte seed or a 64-byte key pair (checked to be one).
+#[cfg(feature = "standard-webhooks")]
+#[track_caller]
+fn parse_signing_key(signing_key: &str) -> ed25519_dalek::SigningKey {
+    use base64::Engine as _;
+
+    let lenient = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+    );
+    let encoded = signing_key
+        .strip_prefix(SIGNING_KEY_PREFIX)
+        .expect("a Standard Webhooks signing key starts with whsk_");
+    let bytes = lenient
+        .decode(encoded)
+        .expect("a Standard Webhooks signing key is whsk_ and base64");
+    if let Ok(seed) = <[u8; 32]>::try_from(bytes.as_slice()) {
+        return ed25519_dalek::SigningKey::from_bytes(&seed);
+    }
+    let pair = <[u8; 64]>::try_from(bytes.as_slice())
+        .expect("a Standard Webhooks signing key is a 32-byte seed or a 64-byte key pair");
+    ed25519_dalek::SigningKey::from_keypair_bytes(&pair)
+        .expect("the public half of the whsk_ key pair does not match its seed")
+}
+
 // ===== Provider presets (feature `providers`): Stripe, GitHub, Slack, Shopify =====
 //
 // Each request is signed the way the sender signs it, with the preset's own scheme
@@ -476,27 +533,6 @@ pub fn stripe_signature(secret: &str, timestamp: i64, body: impl AsRef<[u8]>) ->
 ///
 /// # Panics
 ///
-/// If `uri` is not a valid URI, `msg_id` not a valid header value, or `signing_key` not a
-/// Standard Webhooks signing key (see [`standard_webhooks_v1a_signature`]).
-#[cfg(feature = "standard-webhooks")]
-#[cfg_attr(docsrs, doc(cfg(feature = "standard-webhooks")))]
-pub fn standard_webhooks_v1a_request<B: From<Bytes>>(
-    uri: &str,
-    signing_key: &str,
-    msg_id: &str,
-    timestamp: i64,
-    body: impl Into<Bytes>,
-) -> Request<B> {
-    use crate::verify::{WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER};
-
-    let body = body.into();
-    let signature = standard_webhooks_v1a_signature(signing_key, msg_id, timestamp, &body);
-    post(
-        uri,
-        &[
-            (WEBHOOK_ID_HEADER, msg_id),
-            (WEBHOOK_TIMESTAMP_HEADER, &timestamp.to_string()),
-            (WEBHOOK_SIGNATURE_HEADER, &signature),
 /// If `uri` is not a valid URI or `secret` is empty.
 #[cfg(feature = "providers")]
 #[cfg_attr(docsrs, doc(cfg(feature = "providers")))]
@@ -560,30 +596,6 @@ pub fn github_request<B: From<Bytes>>(
     )
 }
 
-/// Parses a `whsk_` signing key: a 32-byte seed or a 64-byte key pair (checked to be one).
-#[cfg(feature = "standard-webhooks")]
-#[track_caller]
-fn parse_signing_key(signing_key: &str) -> ed25519_dalek::SigningKey {
-    use base64::Engine as _;
-
-    let lenient = base64::engine::GeneralPurpose::new(
-        &base64::alphabet::STANDARD,
-        base64::engine::GeneralPurposeConfig::new()
-            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
-    );
-    let encoded = signing_key
-        .strip_prefix(SIGNING_KEY_PREFIX)
-        .expect("a Standard Webhooks signing key starts with whsk_");
-    let bytes = lenient
-        .decode(encoded)
-        .expect("a Standard Webhooks signing key is whsk_ and base64");
-    if let Ok(seed) = <[u8; 32]>::try_from(bytes.as_slice()) {
-        return ed25519_dalek::SigningKey::from_bytes(&seed);
-    }
-    let pair = <[u8; 64]>::try_from(bytes.as_slice())
-        .expect("a Standard Webhooks signing key is a 32-byte seed or a 64-byte key pair");
-    ed25519_dalek::SigningKey::from_keypair_bytes(&pair)
-        .expect("the public half of the whsk_ key pair does not match its seed")
 /// A request signed as Slack signs it: `X-Slack-Request-Timestamp: timestamp` and
 /// `X-Slack-Signature: v0=<hex>` over `v0:{timestamp}:{body}`. Pass [`unix_now()`] to test
 /// against the system clock.
