@@ -758,7 +758,7 @@ report() {
         if (l != "") {
             printf "  Postgres inbox, the example / EXAMPLE_BIN_B (A/B of two builds), 64 connections: %.3f\n", median(l)
             if (reps > 1) printf "    the pairs, sorted: %s\n", sorted(l)
-            printf "  EXAMPLE_BIN_B's Postgres inbox / in memory: %.3f\n", median(lb)
+            printf "  the Postgres inbox of EXAMPLE_BIN_B / in memory: %.3f\n", median(lb)
             if (reps > 1) printf "    the pairs, sorted: %s\n", sorted(lb)
         }
         l = ""
