@@ -242,7 +242,8 @@
 //! |---|---|---|
 //! | `chirp` | yes | Chirp typed events ([`chirp`]) |
 //! | `hmac` | yes | [`HmacSha256`](verify::HmacSha256): hex/base64 HMAC-SHA256 of the raw body |
-//! | `standard-webhooks` | yes | [`StandardWebhooks`](verify::StandardWebhooks) signatures |
+//! | `standard-webhooks` | yes | [`StandardWebhooks`](verify::StandardWebhooks) signatures, `v1` (HMAC) and `v1a` (ed25519) |
+//! | `providers` | yes | presets for Stripe, GitHub, Slack and Shopify ([`providers`]): their signature schemes on [`HmacSha256`](verify::HmacSha256), their event names and ids |
 //! | `axum` | no | `Webhooks::router`: the receiver as an `axum::Router` for a path |
 //! | `testing` | no | signed-request builders for your tests ([`testing`]) |
 //! | `durable` | no | [`DurableInbox`](store::DurableInbox): claims and raw events committed to a redb file before the 200 (needs Rust 1.89) |

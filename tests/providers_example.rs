@@ -3,9 +3,7 @@
 //! genuine delivery is accepted once and its redelivery answered as a duplicate, every tampered
 //! copy is rejected, and the receiver prints one line per event with the provider's name and id.
 //! (`send` signs from each sender's documentation with the `hmac` crate, not with the presets.)
-// `default` turns on `providers`, which the example needs, and the features the shared process
-// helpers pass to the example's build.
-#![cfg(all(unix, feature = "default", feature = "testing"))]
+#![cfg(all(unix, feature = "providers", feature = "testing"))]
 
 use std::collections::BTreeMap;
 

@@ -17,6 +17,7 @@ fn features() -> Vec<&'static str> {
         ("chirp", cfg!(feature = "chirp")),
         ("hmac", cfg!(feature = "hmac")),
         ("standard-webhooks", cfg!(feature = "standard-webhooks")),
+        ("providers", cfg!(feature = "providers")),
         ("axum", cfg!(feature = "axum")),
         ("testing", cfg!(feature = "testing")),
         ("durable", cfg!(feature = "durable")),
