@@ -591,8 +591,8 @@ impl PostgresInboxBuilder {
     /// The bound is approximate: each replica counts `events` at most every 250 ms and adds what
     /// it stored since, so all replicas together may go past it by what they accept in 250 ms,
     /// and a replica may go on refusing for up to 250 ms after the backlog fell below it.
-    /// Counting is a scan of `events`: about a millisecond per 10,000 rows, four times a second
-    /// per replica at most, and only while accepts arrive.
+    /// Counting is a scan of `events` (measured: 2–3 ms at 10,000 rows, about 10 ms at
+    /// 100,000), four times a second per replica at most, and only while accepts arrive.
     ///
     /// ```no_run
     /// # async fn f(pool: sqlx::PgPool) {
