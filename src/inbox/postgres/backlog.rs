@@ -3,12 +3,18 @@
 //!
 //! Counting `events` for every accept batch would cost a scan of the backlog per batch, more the
 //! fuller it gets: exactly when the database is already behind. Instead the committers keep an
-//! estimate: the table's count, read again when it is older than [`REFRESH`], plus the events
-//! this replica stored since. Completions are not subtracted until the next count, so between
-//! counts the estimate only errs upwards for this replica's own events; other replicas' accepts
-//! are seen at the next count. The bound is therefore approximate: all replicas together may
-//! go past it by what they accept in one [`REFRESH`], and a replica may refuse for up to one
-//! [`REFRESH`] after the backlog fell below it.
+//! estimate: the table's count, read again when it is older than [`REFRESH_NEAR`] while the
+//! estimate is within a tenth of the bound, or older than [`REFRESH_FAR`] otherwise, plus the
+//! events this replica stored since. Completions are not subtracted until the next count, so
+//! between counts the estimate only errs upwards for this replica's own events; other replicas'
+//! accepts are seen at the next count. The bound is therefore approximate: near it, all
+//! replicas together may go past it by what they accept in [`REFRESH_NEAR`]; far from it, a
+//! replica sees the others' accepts up to [`REFRESH_FAR`] late.
+//!
+//! Why not count every [`REFRESH_NEAR`] always: `events` is a queue table (every row inserted
+//! once and deleted once), so between two vacuums a count scans every dead row too. Counting
+//! four times a second took 12% of PostgreSQL's CPU under `benches/load.sh`'s load (perf,
+//! `benches/README.md`); every 5 s it is a twentieth of that.
 
 use std::sync::Mutex;
 use std::sync::PoisonError;
@@ -18,8 +24,11 @@ use tokio::time::Instant;
 
 use super::Shared;
 
-/// How old the count may get before a committer reads it again.
-pub(super) const REFRESH: Duration = Duration::from_millis(250);
+/// How old the count may get, once the estimate is within a tenth of the bound, before a
+/// committer reads it again.
+pub(super) const REFRESH_NEAR: Duration = Duration::from_millis(250);
+/// How old the count may get while the estimate is further from the bound.
+pub(super) const REFRESH_FAR: Duration = Duration::from_secs(5);
 
 /// The committers' estimate of the backlog, against its bound.
 pub(super) struct BacklogBound {
@@ -59,7 +68,7 @@ impl BacklogBound {
     }
 
     /// Whether a batch may commit; counts `events` first when the count is older than
-    /// [`REFRESH`].
+    /// [`REFRESH_NEAR`] (the estimate within a tenth of the bound) or [`REFRESH_FAR`].
     ///
     /// # Errors
     ///
@@ -70,9 +79,11 @@ impl BacklogBound {
         }
         let now = Instant::now();
         let estimate = self.estimate();
+        let near = estimate.rows >= self.max - self.max / 10;
+        let refresh = if near { REFRESH_NEAR } else { REFRESH_FAR };
         let fresh = estimate
             .counted_at
-            .is_some_and(|at| now.duration_since(at) < REFRESH);
+            .is_some_and(|at| now.duration_since(at) < refresh);
         let rows = if fresh {
             estimate.rows
         } else {

@@ -588,11 +588,12 @@ impl PostgresInboxBuilder {
     /// sender retries once the replicas have caught up (default 100,000; 0: no bound). A
     /// redelivery is refused too while the backlog is full, as with the Redis inbox.
     ///
-    /// The bound is approximate: each replica counts `events` at most every 250 ms and adds what
-    /// it stored since, so all replicas together may go past it by what they accept in 250 ms,
-    /// and a replica may go on refusing for up to 250 ms after the backlog fell below it.
-    /// Counting is a scan of `events` (measured: 2–3 ms at 10,000 rows, about 10 ms at
-    /// 100,000), four times a second per replica at most, and only while accepts arrive.
+    /// The bound is approximate: each replica counts `events` and adds what it stored since,
+    /// counting again every 250 ms once its estimate is within a tenth of the bound and every
+    /// 5 s otherwise. So near the bound all replicas together may go past it by what they
+    /// accept in 250 ms, and a replica may go on refusing for up to 250 ms after the backlog
+    /// fell below it. Counting is a scan of `events`, dead rows included (2–3 ms at 10,000
+    /// rows, about 10 ms at 100,000), only while accepts arrive.
     ///
     /// ```no_run
     /// # async fn f(pool: sqlx::PgPool) {
