@@ -201,6 +201,8 @@ mod signature;
 #[cfg(feature = "standard-webhooks")]
 mod standard;
 mod tenant;
+#[cfg(any(feature = "hmac", feature = "standard-webhooks"))]
+mod tolerance;
 
 pub(crate) use future::ResponseFuture;
 #[cfg(feature = "hmac")]

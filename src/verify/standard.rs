@@ -5,7 +5,7 @@ mod v1a;
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use ::hmac::{Hmac, Mac};
 use base64::Engine as _;
@@ -14,6 +14,7 @@ use http::{HeaderMap, HeaderValue};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
+use super::tolerance::Tolerance;
 use super::{ConfigError, Verified, VerifySignature};
 use crate::error::{HeaderProblem, Rejection};
 
@@ -182,9 +183,7 @@ pub struct StandardWebhooks {
     macs: Arc<[Hmac<Sha256>]>,
     /// ed25519 public keys (`v1a`); their [`Verified`] indexes follow the secrets'.
     public_keys: Arc<[VerifyingKey]>,
-    tolerance: Duration,
-    /// `None`: the system clock.
-    clock: Option<Arc<dyn Fn() -> SystemTime + Send + Sync>>,
+    tolerance: Tolerance,
 }
 
 impl StandardWebhooks {
@@ -271,8 +270,7 @@ impl StandardWebhooks {
         Ok(Self {
             macs: macs.into(),
             public_keys: Arc::new([]),
-            tolerance: Self::DEFAULT_TOLERANCE,
-            clock: None,
+            tolerance: Tolerance::new(Self::DEFAULT_TOLERANCE),
         })
     }
 
@@ -306,8 +304,7 @@ impl StandardWebhooks {
         Ok(Self {
             macs: Arc::new([]),
             public_keys: parse_public_keys(public_keys)?,
-            tolerance: Self::DEFAULT_TOLERANCE,
-            clock: None,
+            tolerance: Tolerance::new(Self::DEFAULT_TOLERANCE),
         })
     }
 
@@ -356,7 +353,10 @@ impl StandardWebhooks {
     /// ```
     #[must_use]
     pub fn tolerance(self, tolerance: Duration) -> Self {
-        Self { tolerance, ..self }
+        Self {
+            tolerance: self.tolerance.clone().with_window(tolerance),
+            ..self
+        }
     }
 
     /// Reads the current time from `clock` instead of the system clock (for tests, or a
@@ -378,7 +378,7 @@ impl StandardWebhooks {
         F: Fn() -> SystemTime + Send + Sync + 'static,
     {
         Self {
-            clock: Some(Arc::new(clock)),
+            tolerance: self.tolerance.clone().with_clock(clock),
             ..self
         }
     }
@@ -391,7 +391,7 @@ impl StandardWebhooks {
     /// assert_eq!(scheme.timestamp_tolerance(), StandardWebhooks::DEFAULT_TOLERANCE);
     /// ```
     pub fn timestamp_tolerance(&self) -> Duration {
-        self.tolerance
+        self.tolerance.window()
     }
 
     /// How many secrets (`v1`) are accepted.
@@ -451,18 +451,6 @@ impl StandardWebhooks {
         format!("{SIGNATURE_VERSION},{encoded}")
     }
 
-    /// The current unix time, in seconds.
-    fn now(&self) -> i64 {
-        let now = self
-            .clock
-            .as_ref()
-            .map_or_else(SystemTime::now, |clock| clock());
-        match now.duration_since(UNIX_EPOCH) {
-            Ok(after) => i64::try_from(after.as_secs()).unwrap_or(i64::MAX),
-            Err(before) => i64::try_from(before.duration().as_secs()).map_or(i64::MIN, |s| -s),
-        }
-    }
-
     /// Parses the headers and checks the timestamp (all but the HMAC).
     fn parse<'h>(&self, headers: &'h HeaderMap) -> Result<Signed<'h>, Rejection> {
         let id = single(headers, WEBHOOK_ID_HEADER, SVIX_ID_HEADER)?;
@@ -476,7 +464,7 @@ impl StandardWebhooks {
                 header: WEBHOOK_TIMESTAMP_HEADER,
                 problem: HeaderProblem::Malformed("integer Unix seconds"),
             })?;
-        self.check_timestamp(ts)?;
+        self.tolerance.check(ts)?;
 
         // Only the entries a configured key could match.
         let (mut v1, mut v1a) = (Vec::new(), Vec::new());
@@ -509,20 +497,6 @@ impl StandardWebhooks {
             timestamp,
             v1,
             v1a,
-        })
-    }
-
-    fn check_timestamp(&self, ts: i64) -> Result<(), Rejection> {
-        let now = self.now();
-        let tolerance = self.tolerance.as_secs();
-        let skew = now.abs_diff(ts);
-        if skew <= tolerance {
-            return Ok(());
-        }
-        Err(Rejection::StaleTimestamp {
-            skew: Duration::from_secs(skew),
-            ahead: ts > now,
-            tolerance: self.tolerance,
         })
     }
 }
@@ -618,17 +592,6 @@ impl fmt::Debug for StandardWebhooks {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StandardWebhooks")
             .field("tolerance", &self.tolerance)
-            .field(
-                "clock",
-                &format_args!(
-                    "{}",
-                    if self.clock.is_some() {
-                        "custom"
-                    } else {
-                        "system"
-                    }
-                ),
-            )
             .field("secrets", &format_args!("[{} redacted]", self.macs.len()))
             .field("public_keys", &self.public_keys.len())
             .finish()
@@ -677,6 +640,8 @@ impl VerifySignature for StandardWebhooks {
 
 #[cfg(test)]
 mod tests {
+    use std::time::UNIX_EPOCH;
+
     use super::*;
 
     const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";

@@ -7,7 +7,7 @@ mod header;
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use ::hmac::{Hmac, Mac};
 use http::HeaderMap;
@@ -18,6 +18,7 @@ pub use content::SignedContent;
 pub use header::SignatureEncoding;
 use header::{List, Tags, parse_list, parse_timestamp};
 
+use super::tolerance::Tolerance;
 use super::{ConfigError, Verified, VerifySignature};
 use crate::error::{HeaderProblem, Rejection};
 
@@ -131,9 +132,7 @@ pub struct HmacSha256 {
     /// Where the timestamp is, if one is signed.
     timestamp: Timestamp,
     content: SignedContent,
-    tolerance: Duration,
-    /// `None`: the system clock.
-    clock: Option<Arc<dyn Fn() -> SystemTime + Send + Sync>>,
+    tolerance: Tolerance,
     /// One keyed MAC per secret, cloned for each request.
     macs: Arc<[Hmac<Sha256>]>,
 }
@@ -206,8 +205,7 @@ impl HmacSha256 {
             encoding: SignatureEncoding::Hex,
             timestamp: Timestamp::None,
             content: SignedContent::body(),
-            tolerance: Self::DEFAULT_TOLERANCE,
-            clock: None,
+            tolerance: Tolerance::new(Self::DEFAULT_TOLERANCE),
             macs: macs.into(),
         })
     }
@@ -388,7 +386,10 @@ impl HmacSha256 {
     /// ```
     #[must_use]
     pub fn tolerance(self, tolerance: Duration) -> Self {
-        Self { tolerance, ..self }
+        Self {
+            tolerance: self.tolerance.clone().with_window(tolerance),
+            ..self
+        }
     }
 
     /// Reads the current time from `clock` instead of the system clock (for tests, or a
@@ -408,7 +409,7 @@ impl HmacSha256 {
         F: Fn() -> SystemTime + Send + Sync + 'static,
     {
         Self {
-            clock: Some(Arc::new(clock)),
+            tolerance: self.tolerance.clone().with_clock(clock),
             ..self
         }
     }
@@ -479,7 +480,7 @@ impl HmacSha256 {
     /// assert_eq!(scheme.timestamp_tolerance(), HmacSha256::DEFAULT_TOLERANCE);
     /// ```
     pub fn timestamp_tolerance(&self) -> Duration {
-        self.tolerance
+        self.tolerance.window()
     }
 
     /// How many secrets are accepted.
@@ -524,32 +525,6 @@ impl HmacSha256 {
         }
     }
 
-    /// The current unix time, in seconds.
-    fn now(&self) -> i64 {
-        let now = self
-            .clock
-            .as_ref()
-            .map_or_else(SystemTime::now, |clock| clock());
-        match now.duration_since(UNIX_EPOCH) {
-            Ok(after) => i64::try_from(after.as_secs()).unwrap_or(i64::MAX),
-            Err(before) => i64::try_from(before.duration().as_secs()).map_or(i64::MIN, |s| -s),
-        }
-    }
-
-    /// Rejects a timestamp further than the tolerance from now, either way.
-    fn check_timestamp(&self, ts: i64) -> Result<(), Rejection> {
-        let now = self.now();
-        let skew = now.abs_diff(ts);
-        if skew <= self.tolerance.as_secs() {
-            return Ok(());
-        }
-        Err(Rejection::StaleTimestamp {
-            skew: Duration::from_secs(skew),
-            ahead: ts > now,
-            tolerance: self.tolerance,
-        })
-    }
-
     /// Parses every header the scheme reads and checks the timestamp: all but the HMAC.
     fn presented<'h>(&self, headers: &'h HeaderMap) -> Result<Presented<'h>, Rejection> {
         let mut values = headers.get_all(&self.header).iter();
@@ -589,7 +564,7 @@ impl HmacSha256 {
         };
         let timestamp = match timestamp {
             Some((text, ts)) => {
-                self.check_timestamp(ts)?;
+                self.tolerance.check(ts)?;
                 text
             }
             None => &[][..],
