@@ -25,9 +25,9 @@
 //!   `RUST_LOG`: as for `chirp_receiver`
 //!
 //! Every successful handler run prints one JSON line on stdout,
-//! `{"event": "<type>", "id": "<top-level id>", "key": "<dedup key>", "attempt": n}`: the same
-//! id sent to two tenants prints two lines with two keys (the key is scoped by the tenant;
-//! handlers see the key, not the tenant). An unknown tenant is 401 `unknown_tenant`, a failed
+//! `{"event": "<type>", "id": "<top-level id>", "key": "<dedup key>", "tenant": "<tenant>",
+//! "attempt": n}`: the same id sent to two tenants prints two lines with two keys (the key is
+//! scoped by the tenant) and their tenants (`EventContext::tenant`). An unknown tenant is 401 `unknown_tenant`, a failed
 //! lookup 503 `secrets_unavailable`. SIGTERM/Ctrl-C drains and exits 0.
 //!
 //! Sign a request by hand:
@@ -166,12 +166,13 @@ async fn main() -> Result<(), BoxError> {
     Ok(())
 }
 
-/// One line with the type, the top-level id and the (tenant-scoped) dedup key.
+/// One line with the type, the top-level id, the (tenant-scoped) dedup key and the tenant.
 async fn emit(ctx: EventContext<support::Behaviour>) -> Result<(), BoxError> {
     let line = support::Line {
         event: ctx.event_name(),
         id: ctx.id(),
         key: Some(ctx.key()),
+        tenant: ctx.tenant(),
         ..Default::default()
     };
     support::emit(&ctx, line).await

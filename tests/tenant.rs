@@ -28,8 +28,8 @@ use webhook_receiver::testing::{
     hmac_sha256_request, shared_secret_request, standard_webhooks_request, unix_now,
 };
 use webhook_receiver::verify::{
-    HmacSha256, PerTenant, ResolveSecrets, SharedSecret, StandardWebhooks, Tenant, Verified,
-    VerifyRequest,
+    HmacSha256, PerTenant, ResolveSecrets, SharedSecret, StandardWebhooks, TENANT_HEADER, Tenant,
+    Verified, VerifyRequest,
 };
 use webhook_receiver::{BoxError, DedupKey, ResponseBody, Webhooks};
 
@@ -442,6 +442,88 @@ async fn standard_webhooks_per_tenant() {
     assert_eq!(log.lock().unwrap().len(), 2);
 }
 
+/// Handlers see the tenant the request was verified for; the header the receiver keeps it in
+/// (what an inbox stores) holds the verified tenant, and nothing for a request not verified per
+/// tenant, whatever the sender put there.
+#[tokio::test]
+async fn handlers_see_the_tenant_and_a_sender_cannot_name_one() {
+    use webhook_receiver::store::{Accepted, Incoming, Store, StoreError};
+
+    /// Remembers nothing; records the tenant header each accepted event would be stored with.
+    #[derive(Clone, Default)]
+    struct Kept(Arc<Mutex<Vec<Option<String>>>>);
+    impl Store for Kept {
+        async fn accept(&self, event: Incoming<'_>) -> Result<Accepted, StoreError> {
+            let kept = event
+                .kept_headers()
+                .find(|(name, _)| name.as_str() == TENANT_HEADER)
+                .map(|(_, value)| value.to_str().unwrap().to_owned());
+            self.0.lock().unwrap().push(kept);
+            Ok(Accepted::New(None))
+        }
+    }
+
+    type Tenants = Arc<Mutex<Vec<(String, Option<String>)>>>;
+    fn recording<V: VerifyRequest<Body>>(
+        verifier: V,
+        seen: &Tenants,
+        kept: &Kept,
+    ) -> Webhooks<JsonFormat<serde_json::Value>, V, Kept> {
+        Webhooks::builder(JsonFormat::<serde_json::Value>::new(), verifier)
+            .state(Arc::clone(seen))
+            .fallback(|_: Received<Ev>, ctx: EventContext<Tenants>| async move {
+                let id = ctx.id().unwrap_or_default().to_owned();
+                let tenant = ctx.tenant().map(str::to_owned);
+                ctx.state().lock().unwrap().push((id, tenant));
+            })
+            .store(kept.clone())
+            .spawn()
+    }
+    let db = Db::with(&[("acme", &["s1"]), ("globex", &["s2"])]);
+    let (seen, kept) = (Tenants::default(), Kept::default());
+    let per_tenant = recording(hmac_per_tenant(&db), &seen, &kept);
+    // A sender's own `webhook-receiver-tenant` header is replaced by the verified tenant.
+    let mut req = signed("acme", "s1", "evt_a");
+    req.headers_mut()
+        .insert(TENANT_HEADER, "globex".parse().unwrap());
+    assert_eq!(
+        per_tenant.clone().oneshot(req).await.unwrap().status(),
+        StatusCode::OK
+    );
+    let req = signed("globex", "s2", "evt_g");
+    assert_eq!(
+        per_tenant.clone().oneshot(req).await.unwrap().status(),
+        StatusCode::OK
+    );
+    per_tenant.drain(Duration::from_secs(10)).await.unwrap();
+
+    // Without tenants, the header is not kept: it names nothing.
+    let plain = recording(HmacSha256::new(["s1"]).unwrap(), &seen, &kept);
+    let mut req: Request<Body> = hmac_sha256_request("/webhook", "s1", event("evt_p"));
+    req.headers_mut()
+        .insert(TENANT_HEADER, "acme".parse().unwrap());
+    assert_eq!(
+        plain.clone().oneshot(req).await.unwrap().status(),
+        StatusCode::OK
+    );
+    plain.drain(Duration::from_secs(10)).await.unwrap();
+
+    assert_eq!(
+        *kept.0.lock().unwrap(),
+        [Some("acme".to_owned()), Some("globex".to_owned()), None]
+    );
+    let mut seen = seen.lock().unwrap().clone();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("evt_a".to_owned(), Some("acme".to_owned())),
+            ("evt_g".to_owned(), Some("globex".to_owned())),
+            ("evt_p".to_owned(), None),
+        ]
+    );
+}
+
 /// The durable inbox keeps the scoped key with the event: what it replays after a restart runs
 /// under that key, and redeliveries after the restart are recognised per tenant.
 #[cfg(feature = "durable")]
@@ -481,12 +563,14 @@ async fn replayed_events_keep_their_tenant_scoped_keys() {
     gate.add_permits(1);
     tokio::time::sleep(Duration::from_millis(50)).await;
 
-    // Second run: both evt_1 are replayed, each under its own tenant's key.
+    // Second run: both evt_1 are replayed, each under its own tenant's key, and the handler
+    // sees each one's tenant (kept with the event by the inbox).
     let log = Log::default();
     let second = Webhooks::builder(JsonFormat::<serde_json::Value>::new(), hmac_per_tenant(&db))
         .state(Arc::clone(&log))
         .fallback(|_: Received<Ev>, ctx: EventContext<Log>| async move {
-            let id = ctx.id().unwrap_or_default().to_owned();
+            let id = ctx.id().unwrap_or_default();
+            let id = format!("{id}@{}", ctx.tenant().unwrap_or("-"));
             ctx.state().lock().unwrap().push((id, ctx.key()));
         })
         .store(DurableInbox::open(&dir).unwrap())
@@ -505,8 +589,8 @@ async fn replayed_events_keep_their_tenant_scoped_keys() {
     let mut replayed = log.lock().unwrap().clone();
     replayed.sort_by_key(|(_, key)| *key);
     let mut expected = vec![
-        ("evt_1".to_owned(), scoped("acme", "evt_1")),
-        ("evt_1".to_owned(), scoped("globex", "evt_1")),
+        ("evt_1@acme".to_owned(), scoped("acme", "evt_1")),
+        ("evt_1@globex".to_owned(), scoped("globex", "evt_1")),
     ];
     expected.sort_by_key(|(_, key)| *key);
     assert_eq!(replayed, expected);
@@ -583,6 +667,9 @@ async fn the_example_serves_each_tenant_with_its_own_secrets() {
     assert_eq!(lines.len(), 2, "{lines:?}");
     assert!(lines.iter().all(|l| l["id"] == "evt_1"));
     assert_ne!(lines[0]["key"], lines[1]["key"]);
+    let mut tenants: Vec<_> = lines.iter().map(|l| l["tenant"].to_string()).collect();
+    tenants.sort();
+    assert_eq!(tenants, [r#""acme""#, r#""globex""#]);
 
     let running = Running::start(
         "tenant_receiver",

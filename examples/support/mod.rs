@@ -212,6 +212,7 @@ impl Config {
                     event: letter.event.event_name(),
                     id: letter.id.as_deref(),
                     key: Some(letter.key),
+                    tenant: None,
                     handler: letter.handler.as_deref(),
                     attempt: None,
                     dead_letter: Some(true),
@@ -322,6 +323,9 @@ pub struct Line<'a> {
     /// The dedup key, as hex.
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "display")]
     pub key: Option<DedupKey>,
+    /// The tenant the request was verified for (`tenant_receiver`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub handler: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -72,6 +72,8 @@ pub(crate) struct Meta {
     pub(crate) key: DedupKey,
     pub(crate) id: Option<Box<str>>,
     pub(crate) received_at: SystemTime,
+    /// The tenant the request was verified for ([`PerTenant`](crate::verify::PerTenant)).
+    pub(crate) tenant: Option<crate::verify::Tenant>,
     /// The delivery's span (disabled unless `debug` is on): the parent of the attempts' spans.
     pub(crate) span: tracing::Span,
     /// Where the event is stored, when the receiver has a durable inbox.
@@ -90,6 +92,7 @@ impl Meta {
             key,
             id,
             received_at,
+            tenant: None,
             span: tracing::Span::current(),
             persisted: None,
         }
@@ -183,6 +186,37 @@ impl<S> EventContext<S> {
     /// ```
     pub fn event_name(&self) -> &str {
         &self.meta.event_name
+    }
+
+    /// The tenant the request was verified for, when the receiver verifies per tenant
+    /// ([`PerTenant`](crate::verify::PerTenant)); `None` otherwise. An inbox keeps it with the
+    /// event (as the header [`TENANT_HEADER`](crate::verify::TENANT_HEADER), which the receiver
+    /// sets itself and strips from requests not verified per tenant), so an event run again
+    /// after a restart or by another replica has it too.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    /// use webhook_receiver::chirp::ChirpEvent;
+    /// use webhook_receiver::stack::{Dispatcher, Handlers};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # use webhook_receiver::Format;
+    /// # let body = br#"{"event":"messages.sms.delivered","data":{"id":"msg_1","status":"delivered"}}"#;
+    /// # let event = || webhook_receiver::chirp::Chirp.decode(&http::HeaderMap::new(), body).unwrap();
+    /// let tenants = Arc::new(Mutex::new(Vec::new()));
+    /// let handlers = Handlers::<ChirpEvent, _>::with_state(Arc::clone(&tenants)).fallback(
+    ///     |_, ctx| async move { ctx.state().lock().unwrap().push(ctx.tenant().map(str::to_owned)) },
+    /// );
+    /// # let dispatcher = Dispatcher::builder(handlers).spawn();
+    /// dispatcher.try_enqueue(event()).unwrap(); // not verified per tenant
+    /// # dispatcher.drain(Duration::from_secs(5)).await.unwrap();
+    /// assert_eq!(*tenants.lock().unwrap(), [None]);
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn tenant(&self) -> Option<&str> {
+        self.meta.tenant.as_ref().map(crate::verify::Tenant::as_str)
     }
 
     /// The event's dedup key (the same for every redelivery of the event).

@@ -285,9 +285,21 @@ where
                 span.record("secret", verified.secret_index());
             }
         }
-        // Verified per tenant: the dedup key is scoped by the tenant.
+        // Verified per tenant: the dedup key is scoped by the tenant, and the tenant is kept with
+        // the event (a header an inbox stores) for the handlers; a request not verified per
+        // tenant cannot name one.
         let tenant = parts.extensions.get::<crate::verify::Tenant>().cloned();
-        let headers = parts.headers;
+        let mut headers = parts.headers;
+        match &tenant {
+            Some(tenant) => {
+                if let Ok(value) = http::HeaderValue::from_str(tenant.as_str()) {
+                    headers.insert(crate::verify::TENANT_HEADER, value);
+                }
+            }
+            None => {
+                headers.remove(crate::verify::TENANT_HEADER);
+            }
+        }
         let inner = Arc::clone(&self.inner);
         ResponseFuture::handling(async move {
             let handled = inner.handle(&headers, tenant.as_ref(), body, received_at);
@@ -374,7 +386,7 @@ impl<F: Format, St: Store> Inner<F, St> {
             Ok(Accepted::New(entry)) => {
                 tracing::debug!(event = item.event_name(), %key, "webhook accepted");
                 match slot {
-                    Some(slot) => slot.send(item, key, id, received_at, entry),
+                    Some(slot) => slot.send(item, key, id, received_at, entry, tenant.cloned()),
                     None => tracing::error!(
                         %key,
                         "a shared store answered New without a local slot: the event runs when its feed hands it over"

@@ -116,8 +116,10 @@
 //!   Neither is cached and nothing is remembered, so the sender's retry is looked up afresh.
 //! - The verified [`Tenant`] goes in the request's extensions, and the receiver scopes the
 //!   event's dedup key with it: two tenants' events with the same id are two events, the same
-//!   tenant's redelivery a duplicate. Handlers see the scoped key
-//!   ([`EventContext::key`](crate::dispatch::EventContext::key)), not the tenant.
+//!   tenant's redelivery a duplicate. Handlers see the tenant
+//!   ([`EventContext::tenant`](crate::dispatch::EventContext::tenant)) and the scoped key; the
+//!   receiver keeps the tenant with the event in the header [`TENANT_HEADER`] (set by itself,
+//!   stripped from requests not verified per tenant), so an inbox's replay has it too.
 //!
 //! ```
 //! # #[cfg(feature = "hmac")]
@@ -220,7 +222,7 @@ pub use signature::SignatureFuture;
 pub use standard::{
     StandardWebhooks, WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER,
 };
-pub use tenant::{PerTenant, PerTenantFuture, ResolveSecrets, Tenant};
+pub use tenant::{PerTenant, PerTenantFuture, ResolveSecrets, TENANT_HEADER, Tenant};
 
 /// Verifies one request. Implemented by [`SharedSecret`] (headers only) and, through a blanket
 /// impl, by every [`VerifySignature`] scheme (headers, then the raw body).

@@ -174,7 +174,7 @@ impl<E: Event> Dispatcher<E> {
     pub fn try_enqueue(&self, decoded: Decoded<E>) -> Result<(), EnqueueError> {
         let (item, key, id) = decoded.into_parts();
         self.try_reserve(0)?
-            .send(item, key, id, SystemTime::now(), None);
+            .send(item, key, id, SystemTime::now(), None, None);
         Ok(())
     }
 

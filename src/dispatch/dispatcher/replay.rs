@@ -26,6 +26,12 @@ impl<E: Event> Dispatcher<E> {
     ) {
         let shared = self.shared();
         let mut meta = Meta::new(item.event_name(), stored.key, id, stored.received_at);
+        // Set by the receiver when it was verified per tenant (and stripped otherwise).
+        meta.tenant = stored
+            .headers
+            .get(crate::verify::TENANT_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(crate::verify::Tenant::from);
         // Its body counts against the byte budget, as a new event's does; it is not refused (it
         // was accepted before this start), so new requests wait until the replay has drained.
         let bytes = Arc::new(shared.bytes.reserve_over(stored.body.len()));

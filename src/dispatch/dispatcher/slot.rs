@@ -70,8 +70,10 @@ impl<E: Event> Slot<'_, E> {
         id: Option<Box<str>>,
         received_at: SystemTime,
         entry: Option<Box<dyn crate::store::Entry>>,
+        tenant: Option<crate::verify::Tenant>,
     ) {
         let mut meta = Meta::new(item.event_name(), key, id, received_at);
+        meta.tenant = tenant;
         meta.persisted = entry.map(|entry| Persisted {
             entry,
             outstanding: std::sync::atomic::AtomicUsize::new(1),

@@ -6,4 +6,4 @@ mod per_tenant;
 mod resolve;
 
 pub use per_tenant::{PerTenant, PerTenantFuture};
-pub use resolve::{ResolveSecrets, Tenant};
+pub use resolve::{ResolveSecrets, TENANT_HEADER, Tenant};

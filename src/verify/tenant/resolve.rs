@@ -9,11 +9,24 @@ use http::request::Parts;
 
 use crate::error::BoxError;
 
+/// The header in which the receiver keeps the [`Tenant`] a request was verified for, with the
+/// event: an inbox stores it like the other headers, so that the handlers see the tenant
+/// ([`EventContext::tenant`](crate::dispatch::EventContext::tenant)) also when the event runs
+/// again after a restart or on another replica. The receiver sets it itself for a request
+/// verified per tenant and removes it from every other request: a sender cannot name a tenant.
+///
+/// ```
+/// use webhook_receiver::verify::TENANT_HEADER;
+/// assert_eq!(TENANT_HEADER, "webhook-receiver-tenant");
+/// ```
+pub const TENANT_HEADER: &str = "webhook-receiver-tenant";
+
 /// The tenant a request was verified for, as [`ResolveSecrets::tenant`] named it.
 ///
 /// [`PerTenant`](super::PerTenant) inserts it in the request's extensions once the signature
 /// has been verified with that tenant's secrets; the receiver then scopes the event's dedup key
-/// with it, so two tenants' events with the same id are two events. Cheap to clone.
+/// with it, so two tenants' events with the same id are two events, and the handlers see it
+/// ([`EventContext::tenant`](crate::dispatch::EventContext::tenant)). Cheap to clone.
 ///
 /// ```
 /// use webhook_receiver::verify::Tenant;
