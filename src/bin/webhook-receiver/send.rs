@@ -11,6 +11,7 @@ use hyper_util::rt::TokioExecutor;
 use webhook_receiver::BoxError;
 use webhook_receiver::store::EventDetail;
 use webhook_receiver::testing;
+use webhook_receiver::verify::HmacSha256;
 
 /// How a posted event is signed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -21,6 +22,31 @@ pub(crate) enum Scheme {
     Hmac,
     /// Standard Webhooks: `webhook-id`, `webhook-timestamp` (now) and `webhook-signature`.
     Standard,
+    /// Stripe: `Stripe-Signature: t=<now>,v1=<hex>` (`providers::stripe`).
+    Stripe,
+    /// GitHub: `X-Hub-Signature-256: sha256=<hex>` (`providers::github`); the exported event's
+    /// `X-GitHub-Event` and `X-GitHub-Delivery` are sent as they were.
+    Github,
+    /// Slack: `X-Slack-Request-Timestamp: <now>` and `X-Slack-Signature: v0=<hex>`
+    /// (`providers::slack`).
+    Slack,
+    /// Shopify: `X-Shopify-Hmac-Sha256: <base64>` (`providers::shopify`); the exported event's
+    /// `X-Shopify-Topic` and ids are sent as they were.
+    Shopify,
+}
+
+impl Scheme {
+    /// The preset's verifier for the provider schemes, whose `sign` makes the sender's headers.
+    fn provider(self, secret: &str) -> Result<Option<HmacSha256>, BoxError> {
+        use webhook_receiver::providers::{github, shopify, slack, stripe};
+        Ok(Some(match self {
+            Self::SharedSecret | Self::Hmac | Self::Standard => return Ok(None),
+            Self::Stripe => stripe::scheme([secret])?,
+            Self::Github => github::scheme([secret])?,
+            Self::Slack => slack::scheme([secret])?,
+            Self::Shopify => shopify::scheme([secret])?,
+        }))
+    }
 }
 
 /// Headers never copied from an exported event (the connection's, and the signature's, which is
@@ -111,6 +137,21 @@ impl Sender {
                 headers.insert("webhook-timestamp", HeaderValue::from(now));
                 headers.insert("webhook-signature", HeaderValue::from_str(&signature)?);
             }
+            Scheme::Stripe | Scheme::Github | Scheme::Slack | Scheme::Shopify => {
+                let scheme = self
+                    .scheme
+                    .provider(&self.secret)?
+                    .ok_or("not a provider")?;
+                let now = testing::unix_now();
+                if let Some(timestamp) = scheme.timestamp_header_name() {
+                    headers.insert(timestamp, HeaderValue::from(now));
+                }
+                let signature = scheme.sign(now, &event.body);
+                headers.insert(
+                    scheme.header_name().clone(),
+                    HeaderValue::from_str(&signature)?,
+                );
+            }
         }
         Ok(request.body(Full::new(event.body.clone()))?)
     }
@@ -137,5 +178,44 @@ impl Sender {
         } else {
             Sent::Accepted
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use webhook_receiver::store::{EventState, EventSummary, StoredId};
+    use webhook_receiver::verify::VerifySignature;
+
+    use super::*;
+
+    /// What `replay-file` signs for each provider is what that provider's preset accepts.
+    #[test]
+    fn provider_schemes_sign_what_their_presets_verify() {
+        let summary = EventSummary::new(StoredId::new(7), EventState::Dead, SystemTime::now());
+        let mut event = EventDetail::new(summary, Bytes::from_static(br#"{"type":"ping"}"#));
+        event.headers = vec![("x-github-event".into(), "ping".into())];
+        for scheme in [
+            Scheme::Stripe,
+            Scheme::Github,
+            Scheme::Slack,
+            Scheme::Shopify,
+        ] {
+            let sender = Sender::new("http://127.0.0.1:1/".into(), scheme, None, "s3cr3t".into());
+            let request = sender.signed(&event).unwrap();
+            let verifier = scheme.provider("s3cr3t").unwrap().unwrap();
+            let headers = request.headers();
+            assert!(
+                verifier.verify_body(headers, &event.body).is_ok(),
+                "{scheme:?}"
+            );
+            assert!(verifier.verify_body(headers, b"{}").is_err(), "{scheme:?}");
+            let other = scheme.provider("other").unwrap().unwrap();
+            assert!(
+                other.verify_body(headers, &event.body).is_err(),
+                "{scheme:?}"
+            );
+        }
     }
 }
